@@ -1,0 +1,183 @@
+"""Files: atomic writes, safe checkpoint loading, images and masks, hashes.
+
+Every output goes to a temporary path next to its destination and is renamed
+into place, so an interrupted or failed run never leaves a half-written file
+or bundle directory behind. Checkpoints are read with
+``torch.load(weights_only=True)``: a model file from a stranger cannot run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary file path that is renamed to ``path`` on success.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed
+    and ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory that becomes ``path`` when the block succeeds.
+
+    With ``force`` an existing ``path`` is replaced only after the new one is
+    complete; without it an existing ``path`` is a :class:`UserError`.
+    """
+    target = Path(path)
+    if target.exists() and not force:
+        raise UserError(f"output directory {target} already exists", "pass --force to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` through a temporary file and a rename."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[str, Any]:
+    """Load a torch file with ``weights_only=True``; anything else is a UserError.
+
+    A pickle that would run code, a truncated file, or a file that is not a
+    torch checkpoint at all each give a one-line error naming the file.
+    """
+    import pickle
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} {p} does not exist", "check the path")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"{p} is not a safe {what}: loading it would need arbitrary code ({first[:120]})",
+            "only load checkpoints written by neurodeploy train or torch.save of plain tensors",
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise UserError(
+            f"{p} is not a readable {what} ({type(exc).__name__})",
+            "pass a .pt file written by neurodeploy train",
+        ) from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{p} holds a {type(obj).__name__}, not a {what} dictionary",
+                        "pass a .pt file written by neurodeploy train")
+    return obj
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read any image Pillow opens as uint8 RGB, shape (H, W, 3).
+
+    Grayscale is replicated to three channels, alpha is composited on black
+    (the RGB values are kept, alpha dropped), 16-bit and float images are
+    scaled to 8 bits: the spiking stage takes 8-bit pixel values.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with Image.open(p) as img:
+            img.load()
+            arr = _to_uint8_rgb(img)
+    except FileNotFoundError:
+        raise UserError(f"image {p} does not exist", "check the path") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise UserError(f"{p} is not a readable image ({type(exc).__name__})",
+                        "pass a PNG or JPEG file") from None
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise UserError(f"image {p} is empty", "pass an image with at least one pixel")
+    return arr
+
+
+def _to_uint8_rgb(img: Any) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        gray = np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+        gray = np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def read_mask(path: str | os.PathLike[str], shape: tuple[int, int]) -> np.ndarray:
+    """Read a mask image as bool (H, W): nonzero (white) marks missing pixels."""
+    rgb = read_image(path)
+    if rgb.shape[:2] != tuple(shape):
+        raise UserError(
+            f"mask {path} is {rgb.shape[1]}x{rgb.shape[0]} but the image is {shape[1]}x{shape[0]}",
+            "pass a mask of the same width and height as the image",
+        )
+    return rgb.max(axis=2) > 0
+
+
+def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
+    """Write uint8 (H, W, 3) or (H, W) as PNG, atomically."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG")
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """All image files below ``folder`` (recursive), sorted for determinism."""
+    root = Path(folder)
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

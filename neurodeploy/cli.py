@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -35,7 +35,8 @@ err_console = Console(stderr=True)
 @app.command()
 def doctor() -> None:
     """Report versions, the Lava compatibility layer, Loihi 2 support, and run a Lava smoke test."""
-    from neurodeploy import _lava_compat, doctor as doc
+    from neurodeploy import _lava_compat
+    from neurodeploy import doctor as doc
 
     found = doc.versions()
     smoke = doc.lava_smoke(steps=10)
@@ -54,6 +55,123 @@ def doctor() -> None:
     required_missing = [k for k in ("torch", "norse", "lava-nc", "lava-dl", "numpy") if found[k] == "missing"]
     if required_missing or not smoke.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write after every epoch.")] = Path("model.pt"),
+    data: Annotated[str, typer.Option(help="'builtin' (photos in scikit-image) or a folder of images.")] = "builtin",
+    epochs: Annotated[int, typer.Option(help="Epochs to train (in total, with --resume).")] = 40,
+    batch_size: Annotated[int, typer.Option(help="Global batch size (split over torchrun ranks).")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
+    timesteps: Annotated[int, typer.Option(help="Time steps T of the spiking layer.")] = 8,
+    encoding: Annotated[str, typer.Option(help="Input encoding: constant or poisson.")] = "constant",
+    crop: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
+    samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
+    config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from --out if it exists.")] = False,
+) -> None:
+    """Train the hybrid SC-NN inpainter (Norse LIF + 5 conv layers) with MSE and Adam."""
+    from neurodeploy.model import ModelConfig
+    from neurodeploy.train import TrainConfig
+    from neurodeploy.train import train as run_training
+
+    base = ModelConfig()
+    if config is not None:
+        try:
+            base = ModelConfig.from_json(config.read_text())
+        except (OSError, ValueError, TypeError) as exc:
+            raise UserError(f"--config {config} is not a valid ModelConfig JSON ({exc})",
+                            "write it with ModelConfig.to_json()") from None
+    try:
+        model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding})
+    except ValueError as exc:
+        raise UserError(str(exc), "see neurodeploy train --help") from None
+    result = run_training(
+        TrainConfig(data=data, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, crop=crop,
+                    samples_per_epoch=samples_per_epoch, seed=seed, device=device, resume=resume),
+        model_config,
+    )
+    if result.train_losses:
+        console.print(f"done in {result.seconds:.1f} s: train MSE {result.train_losses[-1]:.5f}, "
+                      f"validation MSE {result.val_losses[-1]:.5f} -> {out}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="Checkpoint written by neurodeploy train.")],
+    data: Annotated[str, typer.Option(help="'builtin' validation photos or a folder of images.")] = "builtin",
+    image: Annotated[list[Path] | None, typer.Option(help="An image to evaluate (repeat; pair with --mask).")] = None,
+    mask: Annotated[list[Path] | None, typer.Option(help="Its mask: white (nonzero) = missing.")] = None,
+    crop: Annotated[int, typer.Option(help="Crop size of the fixed protocol.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the crops and masks.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
+) -> None:
+    """Score the SC-NN against Telea, Navier-Stokes and biharmonic inpainting on the same holes."""
+    import json
+
+    from neurodeploy.checkpoint import load_model
+    from neurodeploy.data import EvalSample, EvalSet, resolve_paths
+    from neurodeploy.evaluate import METHODS
+    from neurodeploy.evaluate import evaluate as run_evaluation
+    from neurodeploy.io import atomic_path, read_image, read_mask
+
+    net, _ = load_model(model)
+    if image:
+        if not mask or len(mask) != len(image):
+            raise UserError("each --image needs its --mask", "pass --image IMG --mask MASK pairs")
+        samples = []
+        for img_path, mask_path in zip(image, mask, strict=True):
+            rgb = read_image(img_path)
+            samples.append(EvalSample(rgb, read_mask(mask_path, rgb.shape[:2]), img_path.stem))
+    else:
+        samples = list(EvalSet(resolve_paths(data, "val"), crop=crop, seed=seed))
+    report = run_evaluation(net, samples, seed=seed)
+    table = Table(title=f"inpainting on {report['images']} images (hole = masked pixels)")
+    for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):
+        table.add_column(col, justify="right")
+    for name in METHODS:
+        m = report["methods"][name]
+        table.add_row(name, f"{m['mse']:.5f}", f"{m['mse_hole']:.5f}", f"{m['psnr_hole']:.2f}", f"{m['ssim']:.4f}")
+    console.print(table)
+    if json_out:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
+
+
+@app.command()
+def convert(
+    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) or NIR graph (.nir).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL's name + .bundle).")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing bundle directory.")] = False,
+    tile: Annotated[int, typer.Option(help="Tile size (pixels) the netx network is built for.")] = 128,
+    calibrate: Annotated[bool, typer.Option(help="Measure input currents on builtin photos for the exponent.")] = True,
+    dt: Annotated[float, typer.Option(help="NIR input only: the time step in seconds.")] = 1e-3,
+    tau_convention: Annotated[str, typer.Option(help="NIR input only: auto, seconds or norse-1.1.")] = "auto",
+    encoding: Annotated[str, typer.Option(help="NIR input only: constant or poisson.")] = "poisson",
+    timesteps: Annotated[int, typer.Option(help="NIR input only: time steps per input.")] = 8,
+) -> None:
+    """Turn a trained model into a bundle: snn.net (Lava-DL netx, Loihi fixed point), snn.nir, host.pt."""
+    from neurodeploy.convert import convert as run_convert
+
+    if tau_convention not in ("auto", "seconds", "norse-1.1"):
+        raise UserError(f"unknown --tau-convention {tau_convention!r}", "pass auto, seconds or norse-1.1")
+    target = out or model.with_suffix(".bundle")
+    bundle = run_convert(model, target, force=force, tile=tile, calibrate=calibrate, dt=dt,
+                         tau_convention=tau_convention, encoding=encoding, timesteps=timesteps)
+    q = bundle.manifest["quantization"]
+    table = Table(title=f"quantization of {q['name']} to Loihi fixed point")
+    for col in ("weight exp", "weight rel. sq. error", "saturated", "vThMant", "threshold error",
+                "iDecay", "vDecay"):
+        table.add_column(col, justify="right")
+    table.add_row(str(q["weight_exponent"]), f"{q['weight_error']:.2e}", str(q["saturated_weights"]),
+                  str(q["vth_mant"]), f"{q['threshold_error']:.2e}", str(q["i_decay"]), str(q["v_decay"]))
+    console.print(table)
+    for warning in q["warnings"]:
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 
 
 def main() -> None:

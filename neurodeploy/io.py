@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -100,23 +101,34 @@ def load_torch(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[s
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{what} {p} does not exist", "check the path")
+    if not _looks_like_torch_file(p):
+        raise UserError(f"{p} is not a torch {what} file", "pass a .pt file written by neurodeploy")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what_runs = f" (it references {found.group(1)})" if found else ""
         raise UserError(
-            f"{p} is not a safe {what}: loading it would need arbitrary code ({first[:120]})",
-            "only load checkpoints written by neurodeploy train or torch.save of plain tensors",
+            f"{p} is not a safe {what}: loading it would run code{what_runs}",
+            "only load files written by neurodeploy, which hold plain tensors and values",
         ) from None
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise UserError(
-            f"{p} is not a readable {what} ({type(exc).__name__})",
-            "pass a .pt file written by neurodeploy train",
-        ) from None
+    except Exception as exc:
+        raise UserError(f"{p} is not a readable {what} ({type(exc).__name__})",
+                        "pass a .pt file written by neurodeploy") from None
     if not isinstance(obj, dict):
         raise UserError(f"{p} holds a {type(obj).__name__}, not a {what} dictionary",
-                        "pass a .pt file written by neurodeploy train")
+                        "pass a .pt file written by neurodeploy")
     return obj
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """A torch.save zip archive, or a legacy pickle (protocol 2+ starts with 0x80)."""
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(1) == b"\x80"
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:

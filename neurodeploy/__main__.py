@@ -1,0 +1,5 @@
+"""``python -m neurodeploy`` is the ``neurodeploy`` command."""
+
+from neurodeploy.cli import main
+
+main()

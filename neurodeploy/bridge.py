@@ -1,0 +1,209 @@
+"""``SpikeBridge``: the one place where tensors cross between the host and Lava.
+
+Host -> Lava: integer input frames (T, C, H, W) (8-bit graded payloads for
+``constant`` encoding, binary spikes for ``poisson``) go in one frame per
+time step through a ``lava.proc.io.injector.Injector`` into the netx Network
+loaded from the bundle's ``snn.net``.
+
+Lava -> host: the Network's output spikes come back one frame per time step
+through a ``lava.proc.io.extractor.Extractor`` and are stacked into a torch
+tensor (T, C, H, W) of uint8. Nothing is read back with ``Var.get()``, which
+costs about 39 us per element.
+
+Timing (see :mod:`neurodeploy.lif_mapping`): each image runs T + 1 Lava steps,
+T input frames and one zero frame, and the first output frame is dropped (the
+conv synapse delays by one step). ``LIFReset`` zeroes u and v when an image's
+first input reaches the neurons, so one compiled network serves any number of
+images and tiles in turn.
+
+Images of any size run as tiles of the bundle's tile size, each read with a
+halo of the kernel radius (zeros beyond the image edge, as the untiled
+convolution pads), so the tiled result equals the untiled one and memory is
+bounded by the tile.
+
+Backends: ``lava`` (CPU simulation; neurodeploy's faster bit-exact
+ProcessModels unless ``models="stock"``), ``loihi2`` (``Loihi2HwCfg``, needs
+Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from neurodeploy import _lava_compat
+from neurodeploy.bundle import SNN_FILE, Bundle
+from neurodeploy.errors import UserError
+
+Backend = Literal["lava", "reference", "loihi2"]
+LavaModels = Literal["neurodeploy", "stock"]
+BACKENDS: tuple[str, ...] = ("lava", "reference", "loihi2")
+
+
+def loihi_available() -> bool:
+    """Whether Intel's Loihi 2 backend (lava-loihi) is installed."""
+    _lava_compat.import_lava()
+    from lava.utils import loihi
+
+    return bool(loihi.is_installed())
+
+
+def select_run_config(backend: str, models: LavaModels = "neurodeploy",
+                      loihi_installed: bool | None = None) -> Any:
+    """The Lava RunConfig for a backend; ``loihi2`` without lava-loihi is a UserError."""
+    if backend not in ("lava", "loihi2"):
+        raise UserError(f"backend {backend!r} does not run in Lava", f"pass one of {', '.join(BACKENDS)}")
+    _lava_compat.import_lava()
+    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.io.injector import Injector, PyLoihiInjectorModel
+
+    io_models = {Injector: PyLoihiInjectorModel, Extractor: PyLoihiExtractorModel}
+    if backend == "loihi2":
+        installed = loihi_available() if loihi_installed is None else loihi_installed
+        if not installed:
+            raise UserError("--backend loihi2 needs lava-loihi, Intel's Loihi 2 backend, which is not "
+                            "installed", "install lava-loihi (Intel INRC members) or use --backend lava")
+        from lava.magma.core.run_configs import Loihi2HwCfg
+
+        return Loihi2HwCfg(exception_proc_model_map=io_models)
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    if models == "neurodeploy":
+        from neurodeploy.lava_models import FAST_MODELS
+
+        io_models = {**io_models, **FAST_MODELS}
+    elif models != "stock":
+        raise UserError(f"unknown Lava models {models!r}", "pass neurodeploy or stock")
+    return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=io_models)
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """Where the tiles of an H x W image lie: each tile's top-left corner in the image."""
+
+    height: int
+    width: int
+    tile_h: int
+    tile_w: int
+    halo: int
+
+    def corners(self) -> Iterator[tuple[int, int]]:
+        for y in range(0, self.height, self.tile_h):
+            for x in range(0, self.width, self.tile_w):
+                yield y, x
+
+    def window(self, frames: np.ndarray, y: int, x: int) -> np.ndarray:
+        """The tile at (y, x) with its halo, zero beyond the image: (T, C, th+2h, tw+2h)."""
+        h = self.halo
+        out = np.zeros((*frames.shape[:2], self.tile_h + 2 * h, self.tile_w + 2 * h), dtype=frames.dtype)
+        y0, y1 = max(0, y - h), min(self.height, y + self.tile_h + h)
+        x0, x1 = max(0, x - h), min(self.width, x + self.tile_w + h)
+        out[:, :, y0 - (y - h):y1 - (y - h), x0 - (x - h):x1 - (x - h)] = frames[:, :, y0:y1, x0:x1]
+        return out
+
+    def place(self, target: np.ndarray, tile_out: np.ndarray, y: int, x: int) -> None:
+        """Copy a tile's output (T, C, th+2h, tw+2h) without its halo into ``target`` at (y, x)."""
+        h = self.halo
+        ys, xs = min(self.tile_h, self.height - y), min(self.tile_w, self.width - x)
+        target[:, :, y:y + ys, x:x + xs] = tile_out[:, :, h:h + ys, h:h + xs]
+
+
+class SpikeBridge:
+    """Streams frames into the bundle's Lava network and spikes back, tile by tile.
+
+    Use as a context manager; the network is compiled once, on entry, and
+    stopped on exit (its forked Lava processes end with it)::
+
+        with SpikeBridge(bundle) as bridge:
+            spikes = bridge.run(frames)      # (T, C, H, W) in -> torch (T, C_out, H, W)
+    """
+
+    def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> None:
+        self.bundle = bundle
+        self.backend = backend
+        self.models = models
+        self.layer = bundle.layer
+        self.timesteps = bundle.timesteps
+        self.compile_seconds = 0.0
+        self.lava_steps = 0
+        self._net: Any = None
+        self._injector: Any = None
+        self._extractor: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> SpikeBridge:
+        if self.backend != "reference":
+            self._start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        run_cfg = select_run_config(self.backend, self.models)
+        from lava.lib.dl.netx.hdf5 import Network
+        from lava.proc.io.extractor import Extractor
+        from lava.proc.io.injector import Injector
+
+        lava = self.bundle.manifest["lava"]
+        started = time.perf_counter()
+        net = Network(str(self.bundle.file(SNN_FILE)), input_message_bits=lava["input_message_bits"],
+                      reset_interval=lava["reset_interval"], reset_offset=lava["reset_offset"])
+        steps = lava["steps_per_image"]
+        injector = Injector(shape=net.inp.shape, buffer_size=steps + 1)
+        extractor = Extractor(shape=net.out.shape, buffer_size=steps + 1)
+        injector.out_port.connect(net.inp)
+        net.out.connect(extractor.in_port)
+        self._net, self._injector, self._extractor = net, injector, extractor
+        net.create_runtime(run_cfg=run_cfg)
+        self.compile_seconds = time.perf_counter() - started
+
+    def close(self) -> None:
+        """Stop the Lava runtime (idempotent); its child processes and shared memory go with it."""
+        net, self._net = self._net, None
+        if net is not None and net.runtime is not None:
+            net.stop()
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, frames: np.ndarray) -> torch.Tensor:
+        """Input frames (T, C, H, W) of any H, W -> output spikes, torch uint8 (T, C_out, H, W)."""
+        frames = np.asarray(frames)
+        c_in, tile_h_halo, tile_w_halo = self.layer.input_shape
+        if frames.ndim != 4 or frames.shape[0] != self.timesteps or frames.shape[1] != c_in:
+            raise UserError(f"input frames have shape {frames.shape}, expected (T={self.timesteps}, "
+                            f"C={c_in}, H, W)", "encode the image with the bundle's encoding")
+        halo = self.bundle.manifest["tile"]["halo"]
+        grid = TileGrid(frames.shape[2], frames.shape[3], tile_h_halo - 2 * halo, tile_w_halo - 2 * halo, halo)
+        out = np.zeros((self.timesteps, self.layer.output_shape[0], *frames.shape[2:]), dtype=np.uint8)
+        for y, x in grid.corners():
+            grid.place(out, self.run_tile(grid.window(frames, y, x)), y, x)
+        return torch.from_numpy(out)
+
+    def run_tile(self, window: np.ndarray) -> np.ndarray:
+        """One tile-sized window (T, C, H, W) -> its output spikes (T, C_out, H, W), uint8."""
+        if self.backend == "reference":
+            from neurodeploy.reference import run_layer
+
+            return run_layer(self.layer, window)
+        if self._net is None:
+            raise RuntimeError("SpikeBridge.run needs the bridge to be entered (use `with`)")
+        from lava.magma.core.run_conditions import RunSteps
+
+        steps = self.timesteps + 1
+        zero = np.zeros(self._injector.out_port.shape, dtype=np.int32)
+        out = np.empty((self.timesteps, *self.layer.output_shape), dtype=np.uint8)
+        self._net.run(condition=RunSteps(num_steps=steps, blocking=False))
+        for t in range(steps):
+            # host (C, H, W) -> Lava (W, H, C) and back: netx orders shapes x, y, channel.
+            self._injector.send(window[t].transpose(2, 1, 0) if t < self.timesteps else zero)
+            spikes = self._extractor.receive()
+            if t > 0:  # the first step's output precedes any input: the conv delay
+                out[t - 1] = spikes.transpose(2, 1, 0)
+        self._net.wait()
+        self.lava_steps += steps
+        return out

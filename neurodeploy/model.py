@@ -1,0 +1,247 @@
+"""The paper's hybrid spiking-convolutional inpainting network (SC-NN), in Norse.
+
+Sanaullah, Roy, Rückert, Jungeblut (NLDL 2024) inpaint images with one
+``SNNConv2d`` layer (a convolution feeding leaky integrate-and-fire neurons)
+followed by five ordinary ``Conv2d`` layers, ReLU after each layer, trained
+with MSE and Adam. ``HybridInpainter`` is that network:
+
+    masked image (+ mask) --encode--> SNNConv2d (Conv2d -> Norse LIFCell, T steps)
+        --spikes (T, B, C, H, W)--> rate = mean over T --> 5 x [Conv2d -> ReLU]
+
+The spiking stage is what ``neurodeploy convert`` moves to Lava / Loihi 2; its
+output reaches the host CNN as a spike-count rate, computed by
+:func:`neurodeploy.encoding.spike_rate`, the same function the bridge uses.
+
+Choices the paper leaves open, made here:
+
+* Input: the masked RGB image (missing pixels set to 0) plus, by default, the
+  mask as a fourth channel (1 = missing), all in [0, 1] with 8-bit steps.
+* Encoding: constant current (the image drives the conv every step; default)
+  or Poisson/rate spikes (Bernoulli(pixel) per step, seeded).
+* The spiking conv has no bias: Loihi adds a neuron's bias to its voltage, not
+  to its synaptic current as Norse does, so a bias could not be mapped exactly.
+* LIF: Norse's ``LIFCell`` with ``v_leak = v_reset = 0`` (Loihi's CUBA neuron
+  leaks to 0 and resets to 0). The paper's neuron, dV/dt = (I - V/R)/C, has no
+  synaptic filter, so by default ``tau_syn_inv·dt = 1``: the current is the
+  conv output of the same step. This also keeps Loihi's 24-bit current
+  register three bits further from overflow than a 5-step synapse would,
+  which buys those bits for the 8-bit weights (see :mod:`neurodeploy.quantize`).
+  ``tau_mem_inv·dt = 0.25`` lets the membrane reach 90% of its drive in 8 steps.
+* Host CNN: dilations (2, 4, 8, 16, 1) by default, so the network sees a
+  65-pixel window without gaps and ends on a dense 3x3 layer; the paper's
+  plain 3x3 stack sees 13 pixels, too little to fill holes wider than a few
+  pixels.
+  ``cnn_dilations=(1,1,1,1,1)`` is the paper's literal stack.
+* Final activation: ReLU, as the paper has after every layer; outputs are
+  clamped to [0, 1] when turned into an image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from norse.torch import LIFCell, LIFParameters
+from torch import nn
+
+from neurodeploy.encoding import Encoding, encode_input, spike_rate
+
+FinalActivation = Literal["relu", "sigmoid", "none"]
+
+
+@dataclass(frozen=True)
+class LIFConfig:
+    """Parameters of Norse's LIF neuron (``v_leak = v_reset = 0``, see the module docstring)."""
+
+    tau_syn_inv: float = 1000.0
+    tau_mem_inv: float = 250.0
+    v_th: float = 1.0
+    dt: float = 1e-3
+    surrogate_alpha: float = 100.0
+
+    def __post_init__(self) -> None:
+        for name in ("tau_syn_inv", "tau_mem_inv", "v_th", "dt", "surrogate_alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"LIFConfig.{name} must be positive, got {getattr(self, name)}")
+        for name, decay in (("tau_syn_inv", self.tau_syn_inv), ("tau_mem_inv", self.tau_mem_inv)):
+            if decay * self.dt > 1:
+                raise ValueError(f"LIFConfig.{name} * dt must be at most 1 (forward Euler), "
+                                 f"got {decay * self.dt}")
+
+    def norse_parameters(self) -> LIFParameters:
+        return LIFParameters(
+            tau_syn_inv=torch.as_tensor(self.tau_syn_inv),
+            tau_mem_inv=torch.as_tensor(self.tau_mem_inv),
+            v_leak=torch.as_tensor(0.0),
+            v_th=torch.as_tensor(self.v_th),
+            v_reset=torch.as_tensor(0.0),
+            method="super",
+            alpha=torch.as_tensor(self.surrogate_alpha),
+        )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a ``HybridInpainter``; round-trips through JSON."""
+
+    image_channels: int = 3
+    mask_input: bool = True
+    snn_channels: int = 32
+    snn_kernel: int = 3
+    cnn_channels: tuple[int, ...] = (64, 64, 64, 32)
+    cnn_kernel: int = 3
+    cnn_dilations: tuple[int, ...] = (2, 4, 8, 16, 1)
+    timesteps: int = 8
+    encoding: Encoding = "constant"
+    final_activation: FinalActivation = "relu"
+    lif: LIFConfig = field(default_factory=LIFConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
+        object.__setattr__(self, "cnn_dilations", tuple(int(d) for d in self.cnn_dilations))
+        if isinstance(self.lif, dict):
+            object.__setattr__(self, "lif", LIFConfig(**self.lif))
+        if len(self.cnn_channels) != 4:
+            raise ValueError("cnn_channels must list the 4 hidden widths of the 5 conv layers")
+        if len(self.cnn_dilations) != 5:
+            raise ValueError("cnn_dilations must list one dilation for each of the 5 conv layers")
+        for name in ("image_channels", "snn_channels", "timesteps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if any(c < 1 for c in self.cnn_channels) or any(d < 1 for d in self.cnn_dilations):
+            raise ValueError("cnn_channels and cnn_dilations must be positive")
+        for name in ("snn_kernel", "cnn_kernel"):
+            if getattr(self, name) < 1 or getattr(self, name) % 2 == 0:
+                raise ValueError(f"{name} must be odd and positive (same-size convolutions)")
+        if self.encoding not in ("constant", "poisson"):
+            raise ValueError(f"encoding must be 'constant' or 'poisson', got {self.encoding!r}")
+        if self.final_activation not in ("relu", "sigmoid", "none"):
+            raise ValueError(f"final_activation must be relu, sigmoid or none, got {self.final_activation!r}")
+
+    @property
+    def snn_in_channels(self) -> int:
+        return self.image_channels + int(self.mask_input)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        return cls.from_dict(json.loads(text))
+
+
+class SNNConv2d(nn.Module):
+    """Conv2d (no bias) feeding Norse LIF neurons, unrolled over T steps.
+
+    ``forward`` takes the input already encoded as currents or spikes, shape
+    (T, B, C, H, W), or (B, C, H, W) for a constant current, and returns the
+    output spikes (T, B, C_out, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, timesteps: int,
+                 lif: LIFConfig) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+                              bias=False)
+        self.timesteps = timesteps
+        self.lif_config = lif
+        self.lif = LIFCell(p=lif.norse_parameters(), dt=lif.dt)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        constant = x.dim() == 4
+        current = self.conv(x) if constant else None
+        state = None
+        spikes = []
+        for t in range(self.timesteps):
+            i_t = current if constant else self.conv(x[t])
+            z, state = self.lif(i_t, state)
+            spikes.append(z)
+        return torch.stack(spikes)
+
+
+class CNNConv2d(nn.Sequential):
+    """Conv2d followed by an activation (ReLU unless told otherwise)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
+                 activation: FinalActivation = "relu") -> None:
+        act: nn.Module = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[activation]
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size,
+                      padding=dilation * (kernel_size // 2), dilation=dilation),
+            act,
+        )
+
+
+class HostCNN(nn.Sequential):
+    """The five conventional conv layers that run on the host, spike rates in, image out."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        widths = (config.snn_channels, *config.cnn_channels, config.image_channels)
+        layers = []
+        for index, dilation in enumerate(config.cnn_dilations):
+            last = index == len(config.cnn_dilations) - 1
+            layers.append(CNNConv2d(widths[index], widths[index + 1], config.cnn_kernel, dilation,
+                                    config.final_activation if last else "relu"))
+        super().__init__(*layers)
+
+
+class HybridInpainter(nn.Module):
+    """1 SNNConv2d + 5 CNNConv2d, as in the paper (see the module docstring)."""
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        c = self.config
+        self.snn = SNNConv2d(c.snn_in_channels, c.snn_channels, c.snn_kernel, c.timesteps, c.lif)
+        self.cnn = HostCNN(c)
+
+    def network_input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) image in [0,1] and (B,1,H,W) mask (1 = missing) -> SNN input (B,C,H,W)."""
+        masked = image * (1.0 - mask)
+        return torch.cat([masked, mask], dim=1) if self.config.mask_input else masked
+
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The SNN input as the chip receives it (see :func:`neurodeploy.encoding.encode_input`)."""
+        return encode_input(x, self.config.encoding, self.config.timesteps, generator)
+
+    def spikes(self, image: torch.Tensor, mask: torch.Tensor,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Output spikes of the spiking stage, (T, B, C, H, W)."""
+        return self.snn(self.encode(self.network_input(image, mask), generator))
+
+    def host(self, spikes: torch.Tensor) -> torch.Tensor:
+        """The host half: spike tensor (T, B, C, H, W) -> predicted image (B, 3, H, W)."""
+        return self.cnn(spike_rate(spikes))
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.host(self.spikes(image, mask, generator))
+
+
+def composite(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Known pixels from ``image``, missing ones (mask = 1) from ``prediction``, clamped to [0,1]."""
+    return image * (1.0 - mask) + prediction.clamp(0.0, 1.0) * mask
+
+
+def host_conv_shapes(config: ModelConfig) -> list[dict[str, int]]:
+    """Geometry of the host CNN's conv layers, for MAC counting."""
+    widths = (config.snn_channels, *config.cnn_channels, config.image_channels)
+    return [
+        {"in_channels": widths[i], "out_channels": widths[i + 1], "kernel": config.cnn_kernel,
+         "dilation": d}
+        for i, d in enumerate(config.cnn_dilations)
+    ]

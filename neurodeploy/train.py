@@ -1,0 +1,255 @@
+"""Training the hybrid inpainter with Norse: MSE, Adam, one process or many.
+
+The loss is the paper's measure: the MSE over the whole image between the
+ground truth and the inpainted image (known pixels kept, the network's output
+in the hole). Known pixels then contribute zero, so the gradient comes from
+the hole only, as it should for inpainting.
+
+Every random choice is seeded: weights from ``seed``; crops, flips and masks
+from ``(seed, epoch, index)``; the sample order of an epoch from
+``(seed, epoch)``; Poisson input spikes from ``(seed, epoch, step)``. So
+``--resume`` after any interruption continues exactly, and the run under
+``torchrun --nproc_per_node N`` (DistributedDataParallel, gloo on CPU, nccl on
+GPU) splits each global batch of ``batch_size`` samples between ranks and
+averages their gradients, as one process would.
+
+A checkpoint is written atomically after every epoch (see
+:mod:`neurodeploy.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from neurodeploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from neurodeploy.data import EvalSet, ImageFolder, resolve_paths, to_tensors
+from neurodeploy.errors import UserError
+from neurodeploy.model import HybridInpainter, ModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of ``neurodeploy train``."""
+
+    data: str = "builtin"
+    out: str = "model.pt"
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 2e-3
+    crop: int = 128
+    samples_per_epoch: int = 256
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    val_crop: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "crop", "samples_per_epoch", "val_crop"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1", "pass a positive number")
+        if not self.lr > 0:
+            raise UserError("--lr must be positive", "pass e.g. --lr 2e-3")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    epochs: int
+    train_losses: list[float]
+    val_losses: list[float]
+    seconds: float
+    world_size: int
+    rank_checksums: list[str]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name} asked for, but torch sees no CUDA GPU", "pass --device cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}", "pass --device cpu, cuda or auto") from None
+
+
+def params_checksum(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def inpainting_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE over the whole image of the inpainted result (known pixels from ``image``)."""
+    return F.mse_loss(image * (1 - mask) + prediction * mask, image)
+
+
+@torch.no_grad()
+def validation_mse(model: HybridInpainter, evalset: EvalSet, device: torch.device,
+                   batch_size: int = 8) -> float:
+    """The paper's validation measure on the fixed protocol: whole-image MSE of the result."""
+    model.eval()
+    total, count = 0.0, 0
+    samples = list(evalset)
+    for start in range(0, len(samples), batch_size):
+        chunk = [to_tensors(s.image, s.mask) for s in samples[start:start + batch_size]]
+        image = torch.stack([c[0] for c in chunk]).to(device)
+        mask = torch.stack([c[1] for c in chunk]).to(device)
+        generator = torch.Generator(device=device).manual_seed(start)
+        pred = model(image, mask, generator).clamp(0, 1)
+        total += float(inpainting_loss(image, pred, mask)) * len(chunk)
+        count += len(chunk)
+    model.train()
+    return total / count
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return world, rank
+
+
+def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True) -> TrainResult:
+    """Train (or resume) and write ``config.out`` after every epoch; rank 0 writes."""
+    world, rank = _distributed()
+    device = resolve_device(config.device)
+    if world > 1:
+        if device.type == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if config.batch_size % world:
+        raise UserError(f"--batch-size {config.batch_size} does not split over {world} processes",
+                        f"pass a multiple of {world}")
+
+    torch.manual_seed(config.seed)
+    model = HybridInpainter(model_config)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    start_epoch, train_losses, val_losses = 0, [], []
+    if config.resume and os.path.exists(config.out):
+        ckpt = read_checkpoint(config.out)
+        model = model_from_checkpoint(ckpt, config.out)
+        model.train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_epoch = int(ckpt["epoch"])
+        train_losses = list(ckpt["train_losses"])
+        val_losses = list(ckpt["val_losses"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+    model.to(device)
+    model.train()
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+
+    paths = resolve_paths(config.data, "train")
+    dataset = ImageFolder(paths, crop=config.crop, seed=config.seed,
+                          samples_per_epoch=config.samples_per_epoch)
+    val_paths = resolve_paths(config.data, "val")
+    evalset = EvalSet(val_paths, crop=config.val_crop, seed=config.seed)
+    local_batch = config.batch_size // world
+    steps = config.samples_per_epoch // config.batch_size
+    if steps < 1:
+        raise UserError("--samples-per-epoch is smaller than --batch-size", "raise --samples-per-epoch")
+
+    started = time.perf_counter()
+    bar = _progress(progress and rank == 0)
+    with bar:
+        task = bar.add_task("train", total=(config.epochs - start_epoch) * steps)
+        for epoch in range(start_epoch, config.epochs):
+            dataset.epoch = epoch
+            order = np.random.default_rng([config.seed, epoch]).permutation(config.samples_per_epoch)
+            running = 0.0
+            for step in range(steps):
+                first = step * config.batch_size + rank * local_batch
+                items = [dataset[int(i)] for i in order[first:first + local_batch]]
+                image = torch.stack([it[0] for it in items]).to(device)
+                mask = torch.stack([it[1] for it in items]).to(device)
+                generator = torch.Generator(device=device).manual_seed(
+                    _hash_seed(config.seed, epoch, step, rank))
+                pred = net(image, mask, generator)
+                loss = inpainting_loss(image, pred, mask)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += float(loss.detach())
+                bar.update(task, advance=1,
+                           description=f"epoch {epoch + 1}/{config.epochs} loss {running / (step + 1):.5f}")
+            train_losses.append(_mean_over_ranks(running / steps, world, device))
+            val = validation_mse(model, evalset, device)
+            val_losses.append(val)
+            if rank == 0:
+                save_checkpoint(
+                    config.out, model,
+                    optimizer=optimizer.state_dict(),
+                    epoch=epoch + 1,
+                    train_losses=train_losses,
+                    val_losses=val_losses,
+                    data={"source": config.data, "train_images": len(dataset.paths),
+                          "val_images": len(evalset.paths), "skipped_files": dataset.skipped},
+                    train_config=dataclasses.asdict(config),
+                    rng={"torch": torch.get_rng_state()},
+                )
+                bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
+                                  f"validation MSE {val:.5f}")
+    checksums = _gather_checksums(model, world)
+    if world > 1 and rank == 0:
+        ckpt = read_checkpoint(config.out)
+        ckpt["rank_checksums"] = checksums
+        from neurodeploy.io import save_torch
+
+        save_torch(ckpt, config.out)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return TrainResult(config.epochs, train_losses, val_losses, time.perf_counter() - started, world,
+                       checksums)
+
+
+def _hash_seed(*parts: int) -> int:
+    return int(np.random.default_rng(list(parts)).integers(0, 2**31 - 1))
+
+
+def _mean_over_ranks(value: float, world: int, device: torch.device) -> float:
+    if world == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return float(tensor) / world
+
+
+def _gather_checksums(model: torch.nn.Module, world: int) -> list[str]:
+    mine = params_checksum(model)
+    if world == 1:
+        return [mine]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, mine)
+    return [str(g) for g in gathered]
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False)

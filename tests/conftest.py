@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny trained-shape model, its checkpoint and its bundle."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurodeploy.checkpoint import save_checkpoint
+from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
+
+TINY = ModelConfig(snn_channels=6, cnn_channels=(8, 8, 8, 8), cnn_dilations=(1, 2, 1, 2, 1),
+                   timesteps=4, lif=LIFConfig())
+
+
+def tiny_model(seed: int = 0, config: ModelConfig = TINY) -> HybridInpainter:
+    """A small HybridInpainter whose spiking layer fires: weights scaled up from the init."""
+    torch.manual_seed(seed)
+    model = HybridInpainter(config)
+    with torch.no_grad():
+        model.snn.conv.weight.mul_(6.0)
+    return model.eval()
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, tiny_model(), epoch=0, train_losses=[], val_losses=[])
+    return path
+
+
+@pytest.fixture
+def tiny_bundle(tmp_path: Path, tiny_checkpoint: Path) -> Path:
+    from neurodeploy.convert import convert
+
+    out = tmp_path / "tiny.bundle"
+    convert(tiny_checkpoint, out, tile=24, calibrate=False)
+    return out
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run ``neurodeploy ARGS`` in a fresh interpreter, as a user would."""
+    return subprocess.run([sys.executable, "-m", "neurodeploy", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)

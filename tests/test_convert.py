@@ -1,0 +1,180 @@
+"""neurodeploy convert: the bundle, the quantization, the NIR side, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from neurodeploy.converters.nir_io import read_nir, write_nir_graph
+
+from neurodeploy.bundle import Bundle
+from neurodeploy.checkpoint import save_checkpoint
+from neurodeploy.convert import convert
+from neurodeploy.errors import UserError
+from neurodeploy.lif_mapping import map_lif
+from neurodeploy.model import LIFConfig, ModelConfig
+from neurodeploy.quantize import VTH_MAX, quantize_layer
+
+from .conftest import TINY, run_cli, tiny_model
+
+
+def test_bundle_has_every_file_and_a_manifest_that_verifies(tiny_bundle: Path) -> None:
+    bundle = Bundle.load(tiny_bundle)
+    assert set(os.listdir(tiny_bundle)) == {"snn.net", "snn.nir", "host.pt", "manifest.json"}
+    m = bundle.manifest
+    assert m["timesteps"] == TINY.timesteps and m["input"]["encoding"] == "constant"
+    assert m["lava"] == {"input_message_bits": 8, "reset_interval": 5, "reset_offset": 1,
+                         "steps_per_image": 5, "output_delay_steps": 1}
+    assert set(m["versions"]) >= {"torch", "norse", "lava-nc", "lava-dl"}
+    assert m["source"]["kind"] == "checkpoint" and len(m["source"]["sha256"]) == 64
+    assert bundle.layer.input_shape == (4, 26, 26)  # tile 24 plus a halo of 1 each side
+    host = bundle.host_model()
+    assert sum(p.numel() for p in host.parameters()) > 0
+
+
+def test_snn_net_loads_in_netx(tiny_bundle: Path) -> None:
+    from lava.lib.dl.netx.hdf5 import Network
+
+    net = Network(str(tiny_bundle / "snn.net"), input_message_bits=8, reset_interval=5, reset_offset=1)
+    assert net.inp.shape == (26, 26, 4) and net.out.shape == (26, 26, TINY.snn_channels)
+
+
+def test_quantization_follows_the_lif_mapping() -> None:
+    lif = LIFConfig(tau_syn_inv=200.0, tau_mem_inv=100.0, v_th=1.0)
+    weight = np.random.default_rng(0).normal(0, 0.3, size=(4, 2, 3, 3))
+    q = quantize_layer("layer", weight, lif, payload_max=255)
+    a, b = map_lif(lif).voltage_decay, map_lif(lif).current_decay
+    assert q.i_decay == round(b * 4096) and q.v_decay == round(a * 4096)
+    assert q.vth_mant == round(1.0 * 2**q.weight_exponent * 255 / a) <= VTH_MAX
+    assert np.array_equal(q.weight, np.clip(np.rint(weight * 2**q.weight_exponent), -128, 127))
+    # the state cannot wrap: worst-case steady current below 2^23
+    worst = np.abs(q.weight.astype(np.int64)).reshape(4, -1).sum(1).max() * 255
+    assert (worst << 6) * 4096 / q.i_decay < 2**23
+    # one exponent more would break that bound or the threshold's 17 bits
+    q_up = quantize_layer("layer", weight, lif, payload_max=255, exponent=q.weight_exponent + 1)
+    worst_up = np.abs(q_up.weight.astype(np.int64)).reshape(4, -1).sum(1).max() * 255
+    assert (worst_up << 6) * 4096 / q.i_decay >= 2**23 or q_up.vth_mant >= VTH_MAX or q_up.warnings
+
+
+def test_saturation_and_zero_threshold_are_warnings_naming_the_layer() -> None:
+    weight = np.zeros((2, 1, 3, 3))
+    weight[0, 0, 1, 1] = 50.0  # an outlier that saturates at any useful exponent
+    weight[1, 0, 0, 0] = 0.01
+    q = quantize_layer("snn.conv", weight, LIFConfig(v_th=1.0), payload_max=1, exponent=6)
+    assert any("snn.conv" in w and "saturate" in w for w in q.warnings)
+    tiny_threshold = quantize_layer("snn.conv", weight, LIFConfig(v_th=1e-9), payload_max=1, exponent=0)
+    assert any("threshold rounds to zero" in w for w in tiny_threshold.warnings)
+
+
+def test_snn_nir_round_trips_through_nir_read(tiny_bundle: Path) -> None:
+    import nir
+
+    graph = nir.read(tiny_bundle / "snn.nir")
+    assert {type(n).__name__ for n in graph.nodes.values()} == {"Input", "Conv2d", "CubaLIF", "Output"}
+    stage = read_nir(tiny_bundle / "snn.nir")
+    model = tiny_model()
+    assert np.allclose(stage.weight, model.snn.conv.weight.detach().numpy(), atol=1e-6)
+    assert stage.lif == TINY.lif and stage.tau_convention == "seconds"
+
+
+def test_a_nir_file_written_by_norse_to_nir_converts(tmp_path: Path) -> None:
+    import norse.torch as norse
+    from norse.torch.utils.export_nir import to_nir
+
+    torch.manual_seed(0)
+    lif = LIFConfig(tau_syn_inv=200.0, tau_mem_inv=100.0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(2, 5, 3, padding=1), norse.LIFCell(p=lif.norse_parameters()))
+    with torch.no_grad():
+        net[0].bias.zero_()
+    graph = to_nir(net, torch.zeros(1, 2, 12, 10))
+    path = tmp_path / "norse.nir"
+    write_nir_graph(graph, path)  # Norse 1.1 leaves fields nir.write needs unset
+    bundle = convert(path, tmp_path / "nir.bundle", encoding="poisson", timesteps=6)
+    stage = read_nir(path)
+    assert stage.tau_convention == "norse-1.1"  # Norse 1.1 stores dt / tau_inv
+    assert stage.lif.tau_mem_inv == pytest.approx(100.0) and stage.lif.tau_syn_inv == pytest.approx(200.0)
+    assert bundle.layer.input_shape == (2, 14, 12)
+    assert not bundle.has_host and bundle.manifest["input"]["payload_bits"] == 0
+
+
+def test_nir_graph_with_an_unsupported_layer_is_a_one_line_error(tmp_path: Path) -> None:
+    import nir
+
+    graph = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type={"input": np.array([3])}),
+               "lin": nir.Linear(weight=np.ones((2, 3))),
+               "output": nir.Output(output_type={"output": np.array([2])})},
+        edges=[("input", "lin"), ("lin", "output")])
+    path = tmp_path / "linear.nir"
+    nir.write(path, graph)
+    result = run_cli("convert", str(path), "-o", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "Linear" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    cases = {}
+    cases["not a checkpoint"] = tmp_path / "text.pt"
+    cases["not a checkpoint"].write_text("this is not a model\n")
+    cases["runs code"] = tmp_path / "evil.pt"
+    torch.save({"format": "neurodeploy-checkpoint", "payload": RunsCode()}, cases["runs code"])
+    cases["other architecture"] = tmp_path / "other.pt"
+    other = ModelConfig(snn_channels=6, cnn_channels=(8, 8, 8, 8), timesteps=4)
+    model = tiny_model()
+    save_checkpoint(cases["other architecture"], model)
+    ckpt = torch.load(cases["other architecture"], weights_only=True)
+    ckpt["model_config"] = other.to_dict() | {"snn_channels": 7}
+    torch.save(ckpt, cases["other architecture"])
+    cases["missing keys"] = tmp_path / "missing.pt"
+    torch.save({"format": "neurodeploy-checkpoint", "version": 1}, cases["missing keys"])
+    return cases
+
+
+@pytest.mark.parametrize("case", ["not a checkpoint", "runs code", "other architecture", "missing keys"])
+def test_bad_model_files_are_one_line_errors_and_leave_no_bundle(tmp_path: Path, case: str) -> None:
+    path = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "bundle"
+    result = run_cli("convert", str(path), "-o", str(out))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr
+    assert not out.exists() and not (tmp_path / "pwned").exists()
+    assert not any(p.name.startswith(".bundle") for p in tmp_path.iterdir())
+
+
+def test_existing_output_directory_needs_force(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    out = tmp_path / "exists"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16", "--no-calibrate")
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16", "--no-calibrate",
+                     "--force")
+    assert result.returncode == 0, result.stderr
+    assert Bundle.load(out).layer.input_shape == (4, 18, 18) and not (out / "keep.txt").exists()
+
+
+def test_a_tampered_bundle_is_refused(tiny_bundle: Path) -> None:
+    with open(tiny_bundle / "snn.net", "r+b") as handle:
+        handle.seek(-8, os.SEEK_END)
+        handle.write(b"tampered")
+    with pytest.raises(UserError, match=r"snn\.net does not match the sha256"):
+        Bundle.load(tiny_bundle)
+
+
+def test_a_manifest_pointing_outside_the_bundle_is_refused(tiny_bundle: Path) -> None:
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest["files"]["../../etc/passwd"] = "0" * 64
+    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="outside the bundle"):
+        Bundle.load(tiny_bundle)

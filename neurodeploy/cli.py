@@ -144,7 +144,7 @@ def evaluate(
 @app.command()
 def convert(
     model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) or NIR graph (.nir).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL's name + .bundle).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory [MODEL.bundle].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle directory.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size (pixels) the netx network is built for.")] = 128,
     calibrate: Annotated[bool, typer.Option(help="Measure input currents on builtin photos for the exponent.")] = True,

@@ -174,6 +174,113 @@ def convert(
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 
 
+def _simulation_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list:
+    """--image (file or folder) and --mask (file, folder of same-named masks) or --random-mask."""
+    import numpy as np
+
+    from neurodeploy.data import MaskSpec
+    from neurodeploy.data import random_mask as draw_mask
+    from neurodeploy.io import list_images, read_image, read_mask
+    from neurodeploy.simulate import SimulationInput
+
+    if mask is None and random_mask is None:
+        raise UserError("--mask is needed: the inpainter fills the pixels a mask marks as missing",
+                        "pass --mask MASK.png (white = missing; a folder of same-named masks for a folder "
+                        "of images) or --random-mask SEED to draw one")
+    if image.is_dir():
+        paths = list_images(image)
+        if not paths:
+            raise UserError(f"image folder {image} holds no images", "pass a folder with PNG or JPEG files")
+    else:
+        paths = [image]
+    items = []
+    for index, path in enumerate(paths):
+        rgb = read_image(path)
+        if mask is None:
+            rng = np.random.default_rng([random_mask or 0, index])
+            hole = draw_mask(rng, rgb.shape[0], rgb.shape[1], MaskSpec())
+        elif mask.is_dir():
+            candidates = [p for p in list_images(mask) if p.stem == path.stem]
+            if not candidates:
+                raise UserError(f"no mask named {path.stem}.* in {mask}", "give every image a same-named mask")
+            hole = read_mask(candidates[0], rgb.shape[:2])
+        else:
+            hole = read_mask(mask, rgb.shape[:2])
+        items.append(SimulationInput(path.stem, rgb, hole))
+    return items
+
+
+@app.command()
+def simulate(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
+    image: Annotated[Path, typer.Option(help="An image, or a folder of images (the network compiles once).")],
+    mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of same-named masks.")]
+    = None,
+    random_mask: Annotated[int | None, typer.Option(help="Draw a seeded random mask instead of --mask.")] = None,
+    backend: Annotated[str, typer.Option(help="lava (CPU simulation), reference (NumPy) or loihi2.")] = "lava",
+    lava_models: Annotated[str, typer.Option(help="neurodeploy (fast, bit-exact) or stock lava-dl models.")]
+    = "neurodeploy",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output PNG (a folder for a folder of images).")]
+    = None,
+    spikes: Annotated[Path | None, typer.Option(help="Save input frames and output spikes as .npz.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write timings, spikes and fidelity as JSON.")]
+    = None,
+    skip_existing: Annotated[bool, typer.Option(help="Skip images whose output PNG already exists.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of Poisson input spikes.")] = 0,
+) -> None:
+    """Inpaint images with the spiking stage in Lava and the CNN on the host, through the spike bridge."""
+    import json
+
+    import numpy as np
+
+    from neurodeploy.bridge import BACKENDS
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.io import atomic_path, write_png
+    from neurodeploy.simulate import simulate as run_simulation
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
+    loaded = Bundle.load(bundle)
+    items = _simulation_inputs(image, mask, random_mask)
+    folder = image.is_dir()
+    target = out or (Path(f"{image.name}-inpainted") if folder else image.with_name(f"{image.stem}-inpainted.png"))
+
+    def output_path(name: str) -> Path:
+        return target / f"{name}.png" if folder else target
+
+    if skip_existing:
+        items = [it for it in items if not output_path(it.name).exists()]
+    saved: dict[str, np.ndarray] = {}
+
+    def write(result) -> None:
+        write_png(output_path(result.name), result.output)
+        if spikes is not None:
+            saved[f"{result.name}/frames"] = result.frames
+            saved[f"{result.name}/spikes"] = result.spikes.numpy()
+        console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
+                      f"{int(result.spikes.sum())} spikes -> {output_path(result.name)}")
+
+    report = run_simulation(loaded, items, backend=backend, models=lava_models, seed=seed, on_result=write)
+    if spikes is not None:
+        with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **saved)
+    if folder or len(items) != 1:
+        if report["images_per_second"]:
+            console.print(f"{report['images']} images, compiled once in {report['seconds']['compile']:.2f} s, "
+                          f"{report['images_per_second']:.2f} images/s")
+    else:
+        r = report["results"][0]
+        f = r["fidelity"]
+        console.print(f"fidelity vs the float model: PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
+                      f"{f['spike_agreement_vs_float']:.4%}, exact vs reference: {f['exact_vs_reference']}")
+    if json_out:
+        document = report if folder or len(items) != 1 else {**report["results"][0],
+                                                            "seconds": {**report["results"][0]["seconds"],
+                                                                        "compile": report["seconds"]["compile"]}}
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(document, indent=2))
+
+
 def main() -> None:
     """Entry point: run the app, turning UserError into one line and exit code 2."""
     try:

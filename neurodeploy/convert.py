@@ -28,7 +28,7 @@ from neurodeploy.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_directory, sha256_file
 from neurodeploy.lif_mapping import lava_steps, map_lif, netx_reset
-from neurodeploy.model import HybridInpainter, ModelConfig
+from neurodeploy.model import HybridInpainter, ModelConfig, network_input
 from neurodeploy.quantize import QuantizedCubaLayer, quantize_layer
 
 DEFAULT_TILE = 128
@@ -40,12 +40,11 @@ def calibration_inputs(config: ModelConfig, samples: int = 16) -> np.ndarray:
     from neurodeploy.data import EvalSet, builtin_paths, to_tensors
 
     evalset = EvalSet(builtin_paths("val"), crop=DEFAULT_TILE)
-    model = HybridInpainter(config)
     batch = []
     for i in range(min(samples, len(evalset))):
         s = evalset[i]
         image, mask = to_tensors(s.image, s.mask)
-        batch.append(model.network_input(image[None], mask[None])[0])
+        batch.append(network_input(image[None], mask[None], config.mask_input)[0])
     return np.rint(torch.stack(batch).numpy() * PAYLOAD_MAX).astype(np.int64)
 
 

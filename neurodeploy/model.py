@@ -211,8 +211,7 @@ class HybridInpainter(nn.Module):
 
     def network_input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) image in [0,1] and (B,1,H,W) mask (1 = missing) -> SNN input (B,C,H,W)."""
-        masked = image * (1.0 - mask)
-        return torch.cat([masked, mask], dim=1) if self.config.mask_input else masked
+        return network_input(image, mask, self.config.mask_input)
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The SNN input as the chip receives it (see :func:`neurodeploy.encoding.encode_input`)."""
@@ -230,6 +229,12 @@ class HybridInpainter(nn.Module):
     def forward(self, image: torch.Tensor, mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         return self.host(self.spikes(image, mask, generator))
+
+
+def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = True) -> torch.Tensor:
+    """The spiking stage's input: the masked image (missing pixels 0), then the mask if ``mask_input``."""
+    masked = image * (1.0 - mask)
+    return torch.cat([masked, mask], dim=1) if mask_input else masked
 
 
 def composite(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

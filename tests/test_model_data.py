@@ -1,0 +1,137 @@
+"""The SC-NN model, its data and its training loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from norse.torch.functional.lif import LIFFeedForwardState, lif_feed_forward_step
+from PIL import Image
+
+from neurodeploy.checkpoint import load_model
+from neurodeploy.data import EvalSet, ImageFolder, MaskSpec, builtin_paths, random_mask
+from neurodeploy.errors import UserError
+from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
+
+from .conftest import TINY, run_cli, tiny_model
+
+
+def test_lif_unrolling_matches_norse_functional_step_by_hand() -> None:
+    model = tiny_model()
+    torch.manual_seed(1)
+    image, mask = torch.rand(2, 3, 9, 11), (torch.rand(2, 1, 9, 11) < 0.3).float()
+    spikes = model.spikes(image, mask)
+    current = model.snn.conv(model.network_input(image, mask))
+    p = TINY.lif.norse_parameters()
+    state = LIFFeedForwardState(v=torch.zeros_like(current), i=torch.zeros_like(current))
+    by_hand = []
+    for _ in range(TINY.timesteps):
+        z, state = lif_feed_forward_step(current, state, p, dt=TINY.lif.dt)
+        by_hand.append(z)
+    assert spikes.shape == (TINY.timesteps, 2, TINY.snn_channels, 9, 11)
+    assert torch.equal(spikes, torch.stack(by_hand))
+    assert 0 < float(spikes.detach().mean()) < 1
+
+
+def test_poisson_encoding_is_seeded() -> None:
+    config = ModelConfig(**{**TINY.to_dict(), "encoding": "poisson"})
+    model = HybridInpainter(config).eval()
+    image, mask = torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8)
+    a = model.spikes(image, mask, torch.Generator().manual_seed(3))
+    b = model.spikes(image, mask, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_model_config_round_trips_through_json() -> None:
+    config = ModelConfig(snn_channels=5, cnn_dilations=(1, 1, 2, 2, 1), encoding="poisson",
+                         lif=LIFConfig(tau_mem_inv=300.0))
+    assert ModelConfig.from_json(config.to_json()) == config
+    with pytest.raises(ValueError):
+        ModelConfig.from_dict({**config.to_dict(), "bogus": 1})
+
+
+def test_mask_protocol_is_deterministic_and_respects_the_hole_ratio() -> None:
+    spec = MaskSpec(min_ratio=0.05, max_ratio=0.25)
+    first = [random_mask(np.random.default_rng([7, i]), 96, 80, spec) for i in range(12)]
+    again = [random_mask(np.random.default_rng([7, i]), 96, 80, spec) for i in range(12)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert all(0.05 * 0.8 <= m.mean() <= 0.25 for m in first)
+    evalset = EvalSet(builtin_paths("val"), crop=64)
+    assert np.array_equal(evalset[3].mask, EvalSet(builtin_paths("val"), crop=64)[3].mask)
+    assert len(evalset) == 16
+
+
+def test_unreadable_file_is_skipped_with_a_counted_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "photos" / "nested"
+    folder.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((40, 50, 3), 40 * i, np.uint8)).save(folder / f"ok{i}.png")
+    Image.fromarray(np.full((40, 50), 7, np.uint16)).save(folder / "deep.png")  # 16-bit grayscale
+    Image.fromarray(np.full((40, 50, 4), 9, np.uint8), "RGBA").save(folder / "alpha.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image file"):
+        data = ImageFolder(sorted((tmp_path / "photos").rglob("*.png")), crop=32)
+    assert data.skipped == 1 and len(data.paths) == 4
+    image, mask = data[0]
+    assert image.shape == (3, 32, 32) and mask.shape == (1, 32, 32)
+
+
+def test_empty_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = run_cli("train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "m.pt"))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "holds no images" in result.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_mask_of_the_wrong_size_is_a_one_line_error(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "img.png")
+    Image.fromarray(np.zeros((21, 30), np.uint8)).save(tmp_path / "mask.png")
+    result = run_cli("evaluate", str(tiny_checkpoint), "--image", str(tmp_path / "img.png"),
+                     "--mask", str(tmp_path / "mask.png"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "mask" in result.stderr and "30x21" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_train_writes_a_safe_checkpoint_and_resume_continues(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.json"
+    config.write_text(TINY.to_json())
+    out = tmp_path / "m.pt"
+    args = ["train", "--out", str(out), "--config", str(config), "--timesteps", "4", "--crop", "32",
+            "--samples-per-epoch", "8", "--batch-size", "4", "--device", "cpu"]
+    first = run_cli(*args, "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    data = torch.load(out, weights_only=True)
+    assert data["epoch"] == 1 and len(data["val_losses"]) == 1
+    resumed = run_cli(*args, "--epochs", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    straight = run_cli(*[a if a != str(out) else str(tmp_path / "s.pt") for a in args], "--epochs", "2")
+    assert straight.returncode == 0, straight.stderr
+    a, _ = load_model(out)
+    b, _ = load_model(tmp_path / "s.pt")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_torchrun_two_cpu_processes_hold_identical_weights(tmp_path: Path) -> None:
+    config = tmp_path / "tiny.json"
+    config.write_text(TINY.to_json())
+    out = tmp_path / "ddp.pt"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "neurodeploy", "train",
+         "--out", str(out), "--config", str(config), "--timesteps", "4", "--crop", "32",
+         "--samples-per-epoch", "16", "--batch-size", "4", "--epochs", "1", "--device", "cpu"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    ckpt = torch.load(out, weights_only=True)
+    checksums = ckpt["rank_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1]
+    assert json.loads(json.dumps(ckpt["train_config"]))["batch_size"] == 4

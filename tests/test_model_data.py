@@ -16,7 +16,6 @@ from PIL import Image
 
 from neurodeploy.checkpoint import load_model
 from neurodeploy.data import EvalSet, ImageFolder, MaskSpec, builtin_paths, random_mask
-from neurodeploy.errors import UserError
 from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
 
 from .conftest import TINY, run_cli, tiny_model

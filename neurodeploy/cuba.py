@@ -1,0 +1,139 @@
+r"""Lava's fixed-point conv synapse and CUBA neuron, as pure NumPy step functions.
+
+The one place for the deployed layer's integer arithmetic; the reference
+backend and neurodeploy's Lava ProcessModels both call it. Bit-exact with
+lava-nc 0.10's ``PyConvModelFixed`` and ``PyLifResetModelBitAcc``:
+
+Conv (``lava.proc.conv.utils.conv`` then ``signed_clamp(·, 24)``)::
+
+    a = wrap24( Σ_{c,i,j} W[o,c,i,j] · x[c, y+i-p, x+j-p] )     (zero padding)
+    wrap24(z) = ((z + 2^23) mod 2^24) - 2^23
+
+Stock Lava sums in float32 (torch), which is exact while every partial sum
+stays below 2^24; :func:`conv_bound` gives the bound, and the converter keeps
+it (for larger sums neither implementation is reproducible bit for bit).
+
+CUBA step, M = 2^23 (``AbstractPyLifModelFixed.subthr_dynamics``)::
+
+    u' = trunc(u·(4096 - (du+1)) / 4096) + (a << 6)
+    u' = u' - 2M  if u' > M;   then  u' + 2M (of the unwrapped value) if <= -M
+    v' = clip(trunc(v·(4096 - dv) / 4096) + u' + bias, -(M-1), M-1)
+    s  = v' > vth << 6;   v' = 0 where s
+
+State is kept in float64: a 24-bit state times a 12-bit decay is below 2^36,
+so every product and ``trunc`` is exact and matches the integer code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurodeploy.converters.netx_io import NetxConvLayer
+
+STATE_LIMIT = 1 << 23  # M
+DECAY_UNITY = 1 << 12
+FLOAT32_EXACT = 1 << 24
+
+
+@dataclass(frozen=True)
+class CubaParams:
+    """The neuron's integer parameters as Lava holds them (``du = iDecay - 1``)."""
+
+    du: int
+    dv: int
+    vth: int
+    bias: int = 0
+
+    def __post_init__(self) -> None:
+        if not -1 <= self.du < DECAY_UNITY or not 0 <= self.dv < DECAY_UNITY:
+            raise ValueError("du and dv must fit 12 bits")
+        if not 0 <= self.vth < 1 << 17:
+            raise ValueError("vth must fit 17 bits")
+
+    @classmethod
+    def of(cls, layer: NetxConvLayer) -> CubaParams:
+        return cls(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
+
+    @property
+    def current_keep(self) -> float:
+        return (DECAY_UNITY - (self.du + 1)) / DECAY_UNITY
+
+    @property
+    def voltage_keep(self) -> float:
+        return (DECAY_UNITY - self.dv) / DECAY_UNITY
+
+
+@dataclass
+class CubaState:
+    """Current and voltage, float64 arrays holding integers."""
+
+    u: np.ndarray
+    v: np.ndarray
+
+    @classmethod
+    def zeros(cls, shape: tuple[int, ...]) -> CubaState:
+        return cls(np.zeros(shape), np.zeros(shape))
+
+
+def conv_bound(weight: np.ndarray, max_input: int) -> int:
+    """Largest partial sum any input in [-max_input, max_input] can make: max_o Σ|W|·max_input."""
+    return int(np.abs(weight.astype(np.int64)).reshape(weight.shape[0], -1).sum(axis=1).max(initial=0)) * max_input
+
+
+def im2col(x: np.ndarray, kernel: int, padding: int) -> np.ndarray:
+    """(C, H, W) -> (C·k·k, H·W) patches, zero padded, in (c, i, j) order."""
+    c, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel, kernel), axis=(1, 2))
+    return windows.transpose(0, 3, 4, 1, 2).reshape(c * kernel * kernel, h * w)
+
+
+def conv(x: np.ndarray, weight: np.ndarray, padding: int) -> np.ndarray:
+    """Lava's fixed-point conv of one frame: (C_in, H, W) ints -> (C_out, H, W) float64 ints."""
+    c_out, _, k, _ = weight.shape
+    max_input = int(np.abs(x).max(initial=0))
+    dtype = np.float32 if conv_bound(weight, max_input) < FLOAT32_EXACT else np.float64
+    cols = im2col(x.astype(dtype, copy=False), k, padding)
+    out = (weight.reshape(c_out, -1).astype(dtype) @ cols).astype(np.float64)
+    if np.abs(out).max(initial=0) >= STATE_LIMIT:
+        out = (out + STATE_LIMIT) % (2 * STATE_LIMIT) - STATE_LIMIT  # signed_clamp(·, 24)
+    return out.reshape(c_out, *x.shape[1:])
+
+
+def cuba_step(state: CubaState, a_in: np.ndarray, p: CubaParams) -> np.ndarray:
+    """One CUBA step in place on ``state``; returns the spikes (bool)."""
+    u = np.trunc(state.u * p.current_keep)
+    u += a_in * 64.0
+    wrapped = np.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
+    state.u = np.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped)
+    v = np.trunc(state.v * p.voltage_keep)
+    v += state.u
+    if p.bias:
+        v += p.bias
+    np.clip(v, -(STATE_LIMIT - 1), STATE_LIMIT - 1, out=v)
+    spikes = v > p.vth * 64
+    v[spikes] = 0.0
+    state.v = v
+    return spikes
+
+
+def run_sequence(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
+    """Frames (T, C_in, H, W) -> spikes (T, C_out, H, W) uint8, output t for input t.
+
+    This is what one image's T + 1 Lava steps produce after the first output
+    step (the conv delay) is dropped, starting from the per-image reset.
+    """
+    frames = np.asarray(frames)
+    p = CubaParams.of(layer)
+    state = CubaState.zeros((layer.output_shape[0], *frames.shape[2:]))
+    out = np.empty((frames.shape[0], layer.output_shape[0], *frames.shape[2:]), dtype=np.uint8)
+    previous: np.ndarray | None = None
+    current = np.empty(0)
+    for t, frame in enumerate(frames):
+        if previous is None or not np.array_equal(frame, previous):  # constant input: conv once
+            current = conv(frame, layer.weight, layer.padding)
+            previous = frame
+        out[t] = cuba_step(state, current, p)
+    return out

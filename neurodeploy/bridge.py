@@ -2,13 +2,14 @@
 
 Host -> Lava: integer input frames (T, C, H, W) (8-bit graded payloads for
 ``constant`` encoding, binary spikes for ``poisson``) go in one frame per
-time step through a ``lava.proc.io.injector.Injector`` into the netx Network
-loaded from the bundle's ``snn.net``.
+time step through a :class:`~neurodeploy.lava_processes.io.FrameSource` (uint8 host
+pipe) into the netx Network loaded from the bundle's ``snn.net``.
 
 Lava -> host: the Network's output spikes come back one frame per time step
-through a ``lava.proc.io.extractor.Extractor`` and are stacked into a torch
-tensor (T, C, H, W) of uint8. Nothing is read back with ``Var.get()``, which
-costs about 39 us per element.
+through a :class:`~neurodeploy.lava_processes.io.SpikeSink` (bit-packed host pipe) and
+are stacked into a torch tensor (T, C, H, W) of uint8. Nothing is read back
+with ``Var.get()``, which costs about 39 us per element; Lava's own
+Injector/Extractor would move 8-byte floats per neuron.
 
 Timing (see :mod:`neurodeploy.lif_mapping`): each image runs T + 1 Lava steps,
 T input frames and one zero frame, and the first output frame is dropped (the
@@ -31,6 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -39,6 +41,7 @@ import torch
 from neurodeploy import _lava_compat
 from neurodeploy.bundle import SNN_FILE, Bundle
 from neurodeploy.errors import UserError
+from neurodeploy.lif_mapping import lava_steps, netx_reset
 
 Backend = Literal["lava", "reference", "loihi2"]
 LavaModels = Literal["neurodeploy", "stock"]
@@ -58,11 +61,9 @@ def select_run_config(backend: str, models: LavaModels = "neurodeploy",
     """The Lava RunConfig for a backend; ``loihi2`` without lava-loihi is a UserError."""
     if backend not in ("lava", "loihi2"):
         raise UserError(f"backend {backend!r} does not run in Lava", f"pass one of {', '.join(BACKENDS)}")
-    _lava_compat.import_lava()
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
-    from lava.proc.io.injector import Injector, PyLoihiInjectorModel
+    from neurodeploy.lava_processes.io import IO_MODELS
 
-    io_models = {Injector: PyLoihiInjectorModel, Extractor: PyLoihiExtractorModel}
+    io_models = dict(IO_MODELS)
     if backend == "loihi2":
         installed = loihi_available() if loihi_installed is None else loihi_installed
         if not installed:
@@ -74,7 +75,7 @@ def select_run_config(backend: str, models: LavaModels = "neurodeploy",
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     if models == "neurodeploy":
-        from neurodeploy.lava_models import FAST_MODELS
+        from neurodeploy.lava_processes.models import FAST_MODELS
 
         io_models = {**io_models, **FAST_MODELS}
     elif models != "stock":
@@ -119,21 +120,32 @@ class SpikeBridge:
     Use as a context manager; the network is compiled once, on entry, and
     stopped on exit (its forked Lava processes end with it)::
 
-        with SpikeBridge(bundle) as bridge:
+        with SpikeBridge.of(bundle) as bridge:
             spikes = bridge.run(frames)      # (T, C, H, W) in -> torch (T, C_out, H, W)
     """
 
-    def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> None:
-        self.bundle = bundle
+    def __init__(self, netx_path: str | Path, timesteps: int, input_message_bits: int, halo: int,
+                 backend: Backend = "lava", models: LavaModels = "neurodeploy") -> None:
+        from neurodeploy.converters.netx_io import read_netx
+
+        self.netx_path = Path(netx_path)
+        self.layer = read_netx(self.netx_path)
+        self.timesteps = timesteps
+        self.input_message_bits = input_message_bits
+        self.halo = halo
         self.backend = backend
         self.models = models
-        self.layer = bundle.layer
-        self.timesteps = bundle.timesteps
         self.compile_seconds = 0.0
         self.lava_steps = 0
         self._net: Any = None
-        self._injector: Any = None
-        self._extractor: Any = None
+        self._source: Any = None
+        self._sink: Any = None
+
+    @classmethod
+    def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> SpikeBridge:
+        """The bridge for a bundle's spiking stage."""
+        return cls(bundle.file(SNN_FILE), bundle.timesteps, bundle.manifest["lava"]["input_message_bits"],
+                   bundle.manifest["tile"]["halo"], backend, models)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> SpikeBridge:
@@ -147,19 +159,19 @@ class SpikeBridge:
     def _start(self) -> None:
         run_cfg = select_run_config(self.backend, self.models)
         from lava.lib.dl.netx.hdf5 import Network
-        from lava.proc.io.extractor import Extractor
-        from lava.proc.io.injector import Injector
 
-        lava = self.bundle.manifest["lava"]
+        from neurodeploy.lava_processes.io import FrameSource, SpikeSink
+
         started = time.perf_counter()
-        net = Network(str(self.bundle.file(SNN_FILE)), input_message_bits=lava["input_message_bits"],
-                      reset_interval=lava["reset_interval"], reset_offset=lava["reset_offset"])
-        steps = lava["steps_per_image"]
-        injector = Injector(shape=net.inp.shape, buffer_size=steps + 1)
-        extractor = Extractor(shape=net.out.shape, buffer_size=steps + 1)
-        injector.out_port.connect(net.inp)
-        net.out.connect(extractor.in_port)
-        self._net, self._injector, self._extractor = net, injector, extractor
+        reset_interval, reset_offset = netx_reset(self.timesteps)
+        net = Network(str(self.netx_path), input_message_bits=self.input_message_bits,
+                      reset_interval=reset_interval, reset_offset=reset_offset)
+        steps = lava_steps(self.timesteps)
+        source = FrameSource(shape=net.inp.shape, buffer_size=steps + 1)
+        sink = SpikeSink(shape=net.out.shape, buffer_size=steps + 1)
+        source.s_out.connect(net.inp)
+        net.out.connect(sink.s_in)
+        self._net, self._source, self._sink = net, source, sink
         net.create_runtime(run_cfg=run_cfg)
         self.compile_seconds = time.perf_counter() - started
 
@@ -177,7 +189,7 @@ class SpikeBridge:
         if frames.ndim != 4 or frames.shape[0] != self.timesteps or frames.shape[1] != c_in:
             raise UserError(f"input frames have shape {frames.shape}, expected (T={self.timesteps}, "
                             f"C={c_in}, H, W)", "encode the image with the bundle's encoding")
-        halo = self.bundle.manifest["tile"]["halo"]
+        halo = self.halo
         grid = TileGrid(frames.shape[2], frames.shape[3], tile_h_halo - 2 * halo, tile_w_halo - 2 * halo, halo)
         out = np.zeros((self.timesteps, self.layer.output_shape[0], *frames.shape[2:]), dtype=np.uint8)
         for y, x in grid.corners():
@@ -194,14 +206,14 @@ class SpikeBridge:
             raise RuntimeError("SpikeBridge.run needs the bridge to be entered (use `with`)")
         from lava.magma.core.run_conditions import RunSteps
 
-        steps = self.timesteps + 1
-        zero = np.zeros(self._injector.out_port.shape, dtype=np.int32)
+        steps = lava_steps(self.timesteps)
+        zero = np.zeros(self._source.frame_shape, dtype=np.uint8)
         out = np.empty((self.timesteps, *self.layer.output_shape), dtype=np.uint8)
         self._net.run(condition=RunSteps(num_steps=steps, blocking=False))
         for t in range(steps):
             # host (C, H, W) -> Lava (W, H, C) and back: netx orders shapes x, y, channel.
-            self._injector.send(window[t].transpose(2, 1, 0) if t < self.timesteps else zero)
-            spikes = self._extractor.receive()
+            self._source.send(window[t].transpose(2, 1, 0) if t < self.timesteps else zero)
+            spikes = self._sink.receive()
             if t > 0:  # the first step's output precedes any input: the conv delay
                 out[t - 1] = spikes.transpose(2, 1, 0)
         self._net.wait()

@@ -94,8 +94,8 @@ class Simulator:
         self.host = bundle.host_model()
         self.config = bundle.model_config
         self.reference_model = float_model(bundle) if fidelity else None
-        self.bridge = SpikeBridge(bundle, backend, models)
-        self.reference_bridge = SpikeBridge(bundle, "reference") if backend != "reference" else None
+        self.bridge = SpikeBridge.of(bundle, backend, models)
+        self.reference_bridge = SpikeBridge.of(bundle, "reference") if backend != "reference" else None
 
     def __enter__(self) -> Simulator:
         self.bridge.__enter__()

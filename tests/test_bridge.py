@@ -37,10 +37,11 @@ def test_loihi2_with_lava_loihi_selects_the_hardware_run_config() -> None:
 
 def test_lava_backend_selects_fixed_point_simulation_with_streaming_io() -> None:
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+
+    from neurodeploy.lava_processes.io import PySpikeSinkModel, SpikeSink
 
     cfg = select_run_config("lava", models="stock")
     assert isinstance(cfg, Loihi2SimCfg) and cfg.select_tag == "fixed_pt"
-    assert cfg.exception_proc_model_map[Extractor] is PyLoihiExtractorModel
+    assert cfg.exception_proc_model_map[SpikeSink] is PySpikeSinkModel
     with pytest.raises(UserError):
         select_run_config("cuda")

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from neurodeploy.converters.nir_io import read_nir, write_nir_graph
 
 from neurodeploy.bundle import Bundle
 from neurodeploy.checkpoint import save_checkpoint
 from neurodeploy.convert import convert
+from neurodeploy.converters.nir_io import read_nir, write_nir_graph
 from neurodeploy.errors import UserError
 from neurodeploy.lif_mapping import map_lif
 from neurodeploy.model import LIFConfig, ModelConfig

@@ -30,6 +30,7 @@ def test_netx_loads_and_runs_a_tiny_conv_network(tmp_path: Path) -> None:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
+
     from neurodeploy.converters.netx_io import NetxConvLayer, write_netx
 
     rng = np.random.default_rng(0)

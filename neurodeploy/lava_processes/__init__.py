@@ -1,0 +1,8 @@
+"""neurodeploy's Lava processes and process models, kept in a package of their own.
+
+Lava's compiler finds the models of a process by importing every module in
+that process's directory, so only Lava code lives here:
+
+* :mod:`.io` - ``FrameSource`` and ``SpikeSink``, the bridge's two ends;
+* :mod:`.models` - faster bit-exact models for Lava's Conv and LIF processes.
+"""

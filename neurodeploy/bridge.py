@@ -29,6 +29,10 @@ Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`).
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,6 +144,7 @@ class SpikeBridge:
         self._net: Any = None
         self._source: Any = None
         self._sink: Any = None
+        self._failed = False
 
     @classmethod
     def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> SpikeBridge:
@@ -172,15 +177,33 @@ class SpikeBridge:
         source.s_out.connect(net.inp)
         net.out.connect(sink.s_in)
         self._net, self._source, self._sink = net, source, sink
-        net.create_runtime(run_cfg=run_cfg)
+        # Lava forks its processes here. They ignore Ctrl-C, so that only this process
+        # handles it and stops them in order (see close()).
+        with _sigint_ignored():
+            net.create_runtime(run_cfg=run_cfg)
         self.compile_seconds = time.perf_counter() - started
 
     def close(self) -> None:
-        """Stop the Lava runtime (idempotent); its child processes and shared memory go with it."""
-        net, self._net = self._net, None
-        if net is not None and net.runtime is not None:
-            net.stop()
+        """Stop the Lava runtime; idempotent, and safe after an error or an interrupt.
 
+        A clean stop is Lava's STOP handshake; when that cannot complete (a
+        Lava process failed, or the run was interrupted mid-step) the
+        processes are terminated and the shared memory released directly, so
+        no child process or /dev/shm segment outlives the bridge.
+        """
+        net, self._net = self._net, None
+        if net is None or net.runtime is None:
+            return
+        runtime = net.runtime
+        try:
+            if not self._failed and not runtime._is_running:
+                net.stop()
+                return
+        except BaseException:  # fall through to the forced stop
+            pass
+        _force_stop(runtime)
+
+    # -- running -------------------------------------------------------------------------------
     # -- running -------------------------------------------------------------------------------
     def run(self, frames: np.ndarray) -> torch.Tensor:
         """Input frames (T, C, H, W) of any H, W -> output spikes, torch uint8 (T, C_out, H, W)."""
@@ -213,9 +236,86 @@ class SpikeBridge:
         for t in range(steps):
             # host (C, H, W) -> Lava (W, H, C) and back: netx orders shapes x, y, channel.
             self._source.send(window[t].transpose(2, 1, 0) if t < self.timesteps else zero)
-            spikes = self._sink.receive()
+            spikes = self._receive()
             if t > 0:  # the first step's output precedes any input: the conv delay
                 out[t - 1] = spikes.transpose(2, 1, 0)
         self._net.wait()
         self.lava_steps += steps
         return out
+
+    def _receive(self) -> np.ndarray:
+        """The next output frame, or the error of a Lava process that failed meanwhile.
+
+        Waits on the sink's pipe (woken by the channel's observer, so no added
+        latency) and every 50 ms checks that Lava's processes are alive: when a
+        process model raises, its process ends and nothing else would wake us.
+        """
+        port = self._sink.host_out.external_pipe_csp_recv_port
+        actors = self._net.runtime._messaging_infrastructure.actors
+        ready = threading.Condition()
+
+        def notify() -> None:
+            with ready:
+                ready.notify_all()
+
+        port.observer = notify
+        try:
+            with ready:
+                while not port.probe():
+                    if not ready.wait(timeout=0.05) and not all(actor.is_alive() for actor in actors):
+                        self._failed = True
+                        raise LavaProcessError("a Lava process failed during the simulation ("
+                                               + _failures(actors) + ")")
+        finally:
+            port.observer = None
+        return self._sink.receive()
+
+
+def _failures(actors: list[Any]) -> str:
+    """The exceptions Lava's failed processes reported (lava-nc 0.10's SystemProcess pipe)."""
+    messages = []
+    for actor in actors:
+        failure = actor.exception if not actor.is_alive() else None
+        if failure:
+            messages.append(f"{type(failure[0]).__name__}: {failure[0]}")
+    return "; ".join(messages) or "no message"
+
+
+class LavaProcessError(RuntimeError):
+    """A Lava process model raised while the bridge was running it."""
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while Lava forks its processes (they inherit it); main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _force_stop(runtime: Any) -> None:
+    """Terminate a Lava runtime's processes and free its shared memory, without the handshake.
+
+    Lava has no public call for this; it reaches into the runtime's messaging
+    infrastructure (lava-nc 0.10), which owns the forked actors and the
+    SharedMemoryManager behind every channel.
+    """
+    infrastructure = runtime._messaging_infrastructure
+    for actor in infrastructure.actors:
+        if actor.is_alive():
+            actor.terminate()
+    for actor in infrastructure.actors:
+        multiprocessing.Process.join(actor, 5)  # SystemProcess.join takes no timeout
+        if actor.is_alive():
+            actor.kill()
+            multiprocessing.Process.join(actor, 5)
+    infrastructure._smm.shutdown()
+    with contextlib.suppress(Exception):
+        runtime._watchdog_manager.stop()
+    runtime._is_running = False
+    runtime._is_started = False

@@ -7,7 +7,9 @@ status 2; nothing else is caught.
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -174,8 +176,13 @@ def convert(
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 
 
-def _simulation_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list:
-    """--image (file or folder) and --mask (file, folder of same-named masks) or --random-mask."""
+def _simulation_inputs(image: Path, mask: Path | None, random_mask: int | None,
+                       skip: Callable[[str], bool] | None = None) -> Iterator:
+    """--image (file or folder) and --mask (file, folder of same-named masks) or --random-mask.
+
+    Images are read one at a time as the simulation reaches them, so a bad
+    file in a folder stops the run there, after the earlier outputs are written.
+    """
     import numpy as np
 
     from neurodeploy.data import MaskSpec
@@ -193,8 +200,9 @@ def _simulation_inputs(image: Path, mask: Path | None, random_mask: int | None) 
             raise UserError(f"image folder {image} holds no images", "pass a folder with PNG or JPEG files")
     else:
         paths = [image]
-    items = []
     for index, path in enumerate(paths):
+        if skip is not None and skip(path.stem):
+            continue
         rgb = read_image(path)
         if mask is None:
             rng = np.random.default_rng([random_mask or 0, index])
@@ -206,8 +214,7 @@ def _simulation_inputs(image: Path, mask: Path | None, random_mask: int | None) 
             hole = read_mask(candidates[0], rgb.shape[:2])
         else:
             hole = read_mask(mask, rgb.shape[:2])
-        items.append(SimulationInput(path.stem, rgb, hole))
-    return items
+        yield SimulationInput(path.stem, rgb, hole)
 
 
 @app.command()
@@ -241,15 +248,14 @@ def simulate(
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
     loaded = Bundle.load(bundle)
-    items = _simulation_inputs(image, mask, random_mask)
     folder = image.is_dir()
     target = out or (Path(f"{image.name}-inpainted") if folder else image.with_name(f"{image.stem}-inpainted.png"))
 
     def output_path(name: str) -> Path:
         return target / f"{name}.png" if folder else target
 
-    if skip_existing:
-        items = [it for it in items if not output_path(it.name).exists()]
+    items = _simulation_inputs(image, mask, random_mask,
+                               skip=(lambda name: output_path(name).exists()) if skip_existing else None)
     saved: dict[str, np.ndarray] = {}
 
     def write(result) -> None:
@@ -264,7 +270,7 @@ def simulate(
     if spikes is not None:
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)
-    if folder or len(items) != 1:
+    if folder or report["images"] != 1:
         if report["images_per_second"]:
             console.print(f"{report['images']} images, compiled once in {report['seconds']['compile']:.2f} s, "
                           f"{report['images_per_second']:.2f} images/s")
@@ -274,17 +280,30 @@ def simulate(
         console.print(f"fidelity vs the float model: PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
                       f"{f['spike_agreement_vs_float']:.4%}, exact vs reference: {f['exact_vs_reference']}")
     if json_out:
-        document = report if folder or len(items) != 1 else {**report["results"][0],
+        document = report if folder or report["images"] != 1 else {**report["results"][0],
                                                             "seconds": {**report["results"][0]["seconds"],
                                                                         "compile": report["seconds"]["compile"]}}
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(document, indent=2))
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
-    """Entry point: run the app, turning UserError into one line and exit code 2."""
+    """Entry point: UserError becomes one line and exit code 2; SIGTERM and Ctrl-C unwind cleanly.
+
+    SIGTERM is turned into SystemExit so that, like Ctrl-C, it runs every
+    ``finally``: the spike bridge stops its Lava processes and frees their
+    shared memory, and temporary outputs are removed.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except UserError as exc:
         err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", highlight=False)
+        sys.exit(130)

@@ -44,7 +44,7 @@ def calibration_inputs(config: ModelConfig, samples: int = 16) -> np.ndarray:
     for i in range(min(samples, len(evalset))):
         s = evalset[i]
         image, mask = to_tensors(s.image, s.mask)
-        batch.append(network_input(image[None], mask[None], config.mask_input)[0])
+        batch.append(network_input(image[None], mask[None], config.mask_input, config.hole_fill)[0])
     return np.rint(torch.stack(batch).numpy() * PAYLOAD_MAX).astype(np.int64)
 
 

@@ -27,11 +27,13 @@ Choices the paper leaves open, made here:
   register three bits further from overflow than a 5-step synapse would,
   which buys those bits for the 8-bit weights (see :mod:`neurodeploy.quantize`).
   ``tau_mem_inv·dt = 0.25`` lets the membrane reach 90% of its drive in 8 steps.
-* Host CNN: dilations (2, 4, 8, 16, 1) by default, so the network sees a
-  65-pixel window without gaps and ends on a dense 3x3 layer; the paper's
-  plain 3x3 stack sees 13 pixels, too little to fill holes wider than a few
-  pixels.
-  ``cnn_dilations=(1,1,1,1,1)`` is the paper's literal stack.
+* Host CNN: still five conv layers with ReLU, but as an encoder-decoder:
+  two stride-2 convs, a dilated conv at quarter resolution, two stride-2
+  transposed convs (``cnn_strides=(2, 2, 1, -2, -2)``). It sees a window of
+  about 60 pixels at a tenth of the cost of the full-resolution stack; the
+  paper's plain 3x3 stack sees 13 pixels, too little to fill holes wider
+  than a few pixels. ``cnn_strides=(1,)*5, cnn_dilations=(1,)*5`` is the
+  paper's literal stack.
 * Final activation: ReLU, as the paper has after every layer; outputs are
   clamped to [0, 1] when turned into an image.
 """
@@ -44,12 +46,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from norse.torch import LIFCell, LIFParameters
 from torch import nn
 
 from neurodeploy.encoding import Encoding, encode_input, spike_rate
 
 FinalActivation = Literal["relu", "sigmoid", "none"]
+HoleFill = Literal["zero", "mean"]
 
 
 @dataclass(frozen=True)
@@ -93,15 +97,18 @@ class ModelConfig:
     snn_kernel: int = 3
     cnn_channels: tuple[int, ...] = (64, 64, 64, 32)
     cnn_kernel: int = 3
-    cnn_dilations: tuple[int, ...] = (2, 4, 8, 16, 1)
+    cnn_dilations: tuple[int, ...] = (1, 1, 2, 1, 1)
+    cnn_strides: tuple[int, ...] = (2, 2, 1, -2, -2)
     timesteps: int = 8
     encoding: Encoding = "constant"
+    hole_fill: HoleFill = "zero"
     final_activation: FinalActivation = "relu"
     lif: LIFConfig = field(default_factory=LIFConfig)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
         object.__setattr__(self, "cnn_dilations", tuple(int(d) for d in self.cnn_dilations))
+        object.__setattr__(self, "cnn_strides", tuple(int(d) for d in self.cnn_strides))
         if isinstance(self.lif, dict):
             object.__setattr__(self, "lif", LIFConfig(**self.lif))
         if len(self.cnn_channels) != 4:
@@ -113,13 +120,24 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1")
         if any(c < 1 for c in self.cnn_channels) or any(d < 1 for d in self.cnn_dilations):
             raise ValueError("cnn_channels and cnn_dilations must be positive")
+        if len(self.cnn_strides) != 5 or any(st not in (1, 2, -2) for st in self.cnn_strides):
+            raise ValueError("cnn_strides must give each of the 5 conv layers 1, 2 (down) or -2 (up)")
+        if self.cnn_strides.count(2) != self.cnn_strides.count(-2):
+            raise ValueError("cnn_strides must upsample (-2) as often as they downsample (2)")
         for name in ("snn_kernel", "cnn_kernel"):
             if getattr(self, name) < 1 or getattr(self, name) % 2 == 0:
                 raise ValueError(f"{name} must be odd and positive (same-size convolutions)")
         if self.encoding not in ("constant", "poisson"):
             raise ValueError(f"encoding must be 'constant' or 'poisson', got {self.encoding!r}")
+        if self.hole_fill not in ("zero", "mean"):
+            raise ValueError(f"hole_fill must be 'zero' or 'mean', got {self.hole_fill!r}")
         if self.final_activation not in ("relu", "sigmoid", "none"):
             raise ValueError(f"final_activation must be relu, sigmoid or none, got {self.final_activation!r}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this (the CNN's total downsampling); others are padded."""
+        return 2 ** self.cnn_strides.count(2)
 
     @property
     def snn_in_channels(self) -> int:
@@ -174,29 +192,44 @@ class SNNConv2d(nn.Module):
 
 
 class CNNConv2d(nn.Sequential):
-    """Conv2d followed by an activation (ReLU unless told otherwise)."""
+    """Conv2d followed by an activation (ReLU unless told otherwise).
+
+    ``stride`` 2 halves the image (3x3 conv, stride 2); -2 doubles it
+    (4x4 transposed conv, stride 2); 1 keeps its size.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1,
-                 activation: FinalActivation = "relu") -> None:
+                 activation: FinalActivation = "relu", stride: int = 1) -> None:
         act: nn.Module = {"relu": nn.ReLU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[activation]
-        super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size,
-                      padding=dilation * (kernel_size // 2), dilation=dilation),
-            act,
-        )
+        conv: nn.Module
+        if stride == -2:
+            conv = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)
+        else:
+            conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                             padding=dilation * (kernel_size // 2), dilation=dilation)
+        super().__init__(conv, act)
 
 
-class HostCNN(nn.Sequential):
+class HostCNN(nn.Module):
     """The five conventional conv layers that run on the host, spike rates in, image out."""
 
     def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
         widths = (config.snn_channels, *config.cnn_channels, config.image_channels)
         layers = []
-        for index, dilation in enumerate(config.cnn_dilations):
+        for index, (dilation, stride) in enumerate(zip(config.cnn_dilations, config.cnn_strides, strict=True)):
             last = index == len(config.cnn_dilations) - 1
             layers.append(CNNConv2d(widths[index], widths[index + 1], config.cnn_kernel, dilation,
-                                    config.final_activation if last else "relu"))
-        super().__init__(*layers)
+                                    config.final_activation if last else "relu", stride))
+        self.layers = nn.Sequential(*layers)
+        self.multiple = config.size_multiple
+
+    def forward(self, rate: torch.Tensor) -> torch.Tensor:
+        h, w = rate.shape[-2:]
+        pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
+        if pad_h or pad_w:  # sides not divisible by the downsampling: pad, run, crop
+            rate = F.pad(rate, (0, pad_w, 0, pad_h))
+        return self.layers(rate)[..., :h, :w]
 
 
 class HybridInpainter(nn.Module):
@@ -211,7 +244,7 @@ class HybridInpainter(nn.Module):
 
     def network_input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) image in [0,1] and (B,1,H,W) mask (1 = missing) -> SNN input (B,C,H,W)."""
-        return network_input(image, mask, self.config.mask_input)
+        return network_input(image, mask, self.config.mask_input, self.config.hole_fill)
 
     def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The SNN input as the chip receives it (see :func:`neurodeploy.encoding.encode_input`)."""
@@ -231,9 +264,19 @@ class HybridInpainter(nn.Module):
         return self.host(self.spikes(image, mask, generator))
 
 
-def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = True) -> torch.Tensor:
-    """The spiking stage's input: the masked image (missing pixels 0), then the mask if ``mask_input``."""
-    masked = image * (1.0 - mask)
+def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = True,
+                  hole_fill: HoleFill = "zero") -> torch.Tensor:
+    """The spiking stage's input (B, C, H, W): the masked image, then the mask if ``mask_input``.
+
+    Missing pixels hold 0 (``hole_fill="zero"``) or the mean colour of the
+    image's known pixels (``"mean"``), rounded to 8 bits like every pixel.
+    """
+    known = 1.0 - mask
+    fill = torch.zeros_like(image)
+    if hole_fill == "mean":
+        mean = (image * known).sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+        fill = torch.round(mean * 255.0) / 255.0 * mask
+    masked = image * known + fill
     return torch.cat([masked, mask], dim=1) if mask_input else masked
 
 
@@ -243,10 +286,17 @@ def composite(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor)
 
 
 def host_conv_shapes(config: ModelConfig) -> list[dict[str, int]]:
-    """Geometry of the host CNN's conv layers, for MAC counting."""
+    """Geometry of the host CNN's conv layers, for MAC counting.
+
+    ``scale``: the layer's output size relative to the image (1, 1/2, 1/4 ...);
+    ``kernel``: taps per output (4 for the transposed convs, whose 4x4 kernel
+    at stride 2 gives each output 2x2 taps per input channel).
+    """
     widths = (config.snn_channels, *config.cnn_channels, config.image_channels)
-    return [
-        {"in_channels": widths[i], "out_channels": widths[i + 1], "kernel": config.cnn_kernel,
-         "dilation": d}
-        for i, d in enumerate(config.cnn_dilations)
-    ]
+    shapes, scale = [], 1.0
+    for i, (d, st) in enumerate(zip(config.cnn_dilations, config.cnn_strides, strict=True)):
+        scale = scale / 2 if st == 2 else scale * 2 if st == -2 else scale
+        taps = 4 if st == -2 else config.cnn_kernel**2
+        shapes.append({"in_channels": widths[i], "out_channels": widths[i + 1], "taps": taps,
+                       "dilation": d, "stride": st, "output_scale": scale})
+    return shapes

@@ -115,7 +115,7 @@ class Simulator:
     def run(self, item: SimulationInput) -> ImageResult:
         started = time.perf_counter()
         image, mask = to_tensors(item.image, item.mask)
-        x = network_input(image[None], mask[None], self.config.mask_input)[0]
+        x = network_input(image[None], mask[None], self.config.mask_input, self.config.hole_fill)[0]
         frames = np.ascontiguousarray(input_frames(x, self.config.encoding, self.config.timesteps,
                                                    self._generator()))
         encoded = time.perf_counter()

@@ -1,5 +1,7 @@
 """Training the hybrid inpainter with Norse: MSE, Adam, one process or many.
 
+Adam's learning rate follows a cosine from ``lr`` to 0 over the epochs,
+computed from the epoch number alone, so a resumed run keeps the schedule.
 The loss is the paper's measure: the MSE over the whole image between the
 ground truth and the inpainted image (known pixels kept, the network's output
 in the hole). Known pixels then contribute zero, so the gradient comes from
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -172,6 +175,8 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
     with bar:
         task = bar.add_task("train", total=(config.epochs - start_epoch) * steps)
         for epoch in range(start_epoch, config.epochs):
+            for group in optimizer.param_groups:  # cosine decay, a function of the epoch alone
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
             dataset.epoch = epoch
             order = np.random.default_rng([config.seed, epoch]).permutation(config.samples_per_epoch)
             running = 0.0

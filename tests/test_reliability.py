@@ -1,0 +1,166 @@
+"""No orphaned Lava processes or shared memory, however simulate ends; interrupted work resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from PIL import Image
+
+SHM = Path("/dev/shm")
+
+
+def _shm() -> set[str]:
+    return set(os.listdir(SHM)) if SHM.is_dir() else set()
+
+
+def _photos(folder: Path, count: int, size: int = 96, broken_at: int | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        path = folder / f"img{i:03d}.png"
+        if i == broken_at:
+            path.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+        else:
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
+    return folder
+
+
+class Watched:
+    """A neurodeploy command in a subprocess whose descendants are recorded while it runs."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "neurodeploy", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.children: dict[int, float] = {}
+
+    def wait_for_output(self, timeout: float = 120) -> str:
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        self.record()
+        return line
+
+    def record(self) -> None:
+        try:
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                self.children[child.pid] = child.create_time()
+        except psutil.NoSuchProcess:
+            pass
+
+    def finish(self, timeout: float = 120) -> tuple[int, str]:
+        _, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err
+
+    def survivors(self) -> list[int]:
+        alive = []
+        for pid, created in self.children.items():
+            try:
+                p = psutil.Process(pid)
+                if p.create_time() == created and p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        return alive
+
+
+def _assert_clean(watched: Watched, shm_before: set[str]) -> None:
+    assert watched.children, "the Lava run should have forked processes"
+    deadline = time.monotonic() + 10
+    while watched.survivors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert watched.survivors() == []
+    assert _shm() - shm_before == set()
+
+
+def test_simulate_success_leaves_nothing_behind(tmp_path: Path, tiny_bundle: Path) -> None:
+    photos = _photos(tmp_path / "in", 3)
+    before = _shm()
+    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1",
+                   "-o", str(tmp_path / "out")])
+    assert run.wait_for_output()
+    code, err = run.finish()
+    assert code == 0, err
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+    _assert_clean(run, before)
+
+
+def test_bad_input_found_mid_batch_stops_cleanly_with_one_line(tmp_path: Path, tiny_bundle: Path) -> None:
+    photos = _photos(tmp_path / "in", 5, broken_at=2)
+    before = _shm()
+    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1",
+                   "-o", str(tmp_path / "out")])
+    run.wait_for_output()
+    code, err = run.finish()
+    assert code == 2 and err.strip().count("\n") == 0 and "img002" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img000.png", "img001.png"]
+    _assert_clean(run, before)
+    # and --skip-existing continues where it stopped once the file is fixed
+    Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(photos / "img002.png")
+    again = subprocess.run([sys.executable, "-m", "neurodeploy", "simulate", str(tiny_bundle), "--image",
+                            str(photos), "--random-mask", "1", "-o", str(tmp_path / "out"), "--skip-existing"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "img000" not in again.stdout and "img002" in again.stdout
+    assert len(list((tmp_path / "out").glob("*.png"))) == 5
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_simulate_stops_every_lava_process(tmp_path: Path, tiny_bundle: Path, signum: int) -> None:
+    photos = _photos(tmp_path / "in", 40, size=120)
+    before = _shm()
+    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1",
+                   "-o", str(tmp_path / "out")])
+    assert run.wait_for_output()  # the first image is done: Lava is running
+    run.record()
+    run.proc.send_signal(signum)
+    code, _ = run.finish()
+    assert code != 0
+    _assert_clean(run, before)
+    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "out").iterdir())
+
+
+FAILING_RUN = """
+import sys, numpy as np
+import neurodeploy.bridge as bridge
+from lava.magma.core.decorator import implements
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava.proc.lif.process import LIFReset
+from neurodeploy.bundle import Bundle
+from neurodeploy.lava_processes.models import NeurodeployLifResetModel
+
+@implements(proc=LIFReset, protocol=LoihiProtocol)
+class Failing(NeurodeployLifResetModel):
+    def run_spk(self):
+        if self.time_step == 3:
+            raise ValueError("fault injected inside a Lava process")
+        super().run_spk()
+
+select = bridge.select_run_config
+def with_fault(*args, **kwargs):
+    cfg = select(*args, **kwargs)
+    cfg.exception_proc_model_map[LIFReset] = Failing
+    return cfg
+bridge.select_run_config = with_fault
+with bridge.SpikeBridge.of(Bundle.load(sys.argv[1])) as b:
+    print("started", flush=True)
+    b.run(np.zeros((4, 4, 48, 48), np.uint8))
+"""
+
+
+def test_an_exception_inside_a_lava_process_is_reported_and_cleaned_up(tmp_path: Path, tiny_bundle: Path) -> None:
+    before = _shm()
+    proc = subprocess.Popen([sys.executable, "-c", FAILING_RUN, str(tiny_bundle)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    run = Watched.__new__(Watched)
+    run.proc, run.children = proc, {}
+    run.wait_for_output()
+    code, err = run.finish(timeout=60)
+    assert code == 1
+    assert "LavaProcessError" in err and "fault injected inside a Lava process" in err
+    _assert_clean(run, before)

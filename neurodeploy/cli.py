@@ -287,6 +287,94 @@ def simulate(
             tmp.write_text(json.dumps(document, indent=2))
 
 
+@app.command()
+def profile(
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
+    image: Annotated[Path, typer.Option(help="An image, or a folder of images (counts are averaged).")],
+    mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of masks.")] = None,
+    random_mask: Annotated[int | None, typer.Option(help="Draw a seeded random mask instead of --mask.")] = None,
+    hw: Annotated[str | None, typer.Option(help="Profiles (names or .toml paths), comma-separated [all].")] = None,
+    host: Annotated[str, typer.Option(help="Host profile that runs the CNN stage.")] = "gpu",
+    backend: Annotated[str, typer.Option(help="lava, reference (fast, bit-exact) or loihi2.")] = "lava",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,
+) -> None:
+    """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
+    import json
+
+    from neurodeploy.bridge import BACKENDS
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.io import atomic_path
+    from neurodeploy.profiling import profile as run_profile
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
+    loaded = Bundle.load(bundle)
+    names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
+    from neurodeploy.profiling import select_profiles
+
+    select_profiles(names)  # a bad profile name fails before Lava starts
+    summary, spikes = run_profile(loaded, _simulation_inputs(image, mask, random_mask), backend=backend,
+                                  hw=names, host=host, seed=seed)
+    layer = summary["layers"][0]
+    counts = Table(title=f"per inference ({summary['images']} image(s), T={layer['timesteps']})")
+    for col in ("layer", "spikes", "firing rate", "synops", "neuron updates", "host MACs", "bridge bits"):
+        counts.add_column(col, justify="right")
+    counts.add_row(layer["name"], f"{layer['spikes']:.4g}", f"{layer['firing_rate']:.4f}", f"{layer['synops']:.4g}",
+                   f"{layer['neuron_updates']:.4g}", f"{summary['host_macs']:.4g}", f"{summary['bridge_bits']:.4g}")
+    console.print(counts)
+    energy = Table(title=f"energy per inference, CNN on {summary['host_profile']} (joules)")
+    for col in ("profile", "spiking stage", "host CNN", "bridge", "total", "all-CNN baseline", "ratio"):
+        energy.add_column(col, justify="right")
+    for name, e in summary["energy_j"].items():
+        energy.add_row(name, f"{e['snn']:.3e}", f"{e['host']:.3e}", f"{e['bridge']:.3e}", f"{e['total']:.3e}",
+                       f"{e['all_cnn_baseline']:.3e}", f"{e['ratio_to_baseline']:.3f}")
+    for name, joules in summary["baseline_j"].items():
+        energy.add_row(f"all-CNN on {name}", "", "", "", f"{joules:.3e}", "", "")
+    console.print(energy)
+    if json_out:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
+    if report:
+        from neurodeploy.report import write_report
+
+        console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
+
+
+hw_app = typer.Typer(help="List and show hardware profiles.", no_args_is_help=True)
+app.add_typer(hw_app, name="hw")
+
+
+@hw_app.command("list")
+def hw_list() -> None:
+    """List the shipped hardware profiles."""
+    from neurodeploy.hw import list_profiles
+
+    table = Table(title="hardware profiles (hw_profiles/*.toml)")
+    for col in ("name", "kind", "description"):
+        table.add_column(col)
+    for p in list_profiles():
+        table.add_row(p.name, p.kind, p.description)
+    console.print(table)
+
+
+@hw_app.command("show")
+def hw_show(name: Annotated[str, typer.Argument(help="A profile name or a path to a .toml file.")]) -> None:
+    """Show every figure of a profile with its unit, kind and source."""
+    from neurodeploy.hw import load_profile, unit_of
+
+    p = load_profile(name)
+    table = Table(title=f"{p.name} ({p.kind}): {p.description}", show_lines=True)
+    for col in ("figure", "value", "unit", "kind", "source / derivation"):
+        table.add_column(col)
+    for section, figures in (("energy", p.energy), ("latency", p.latency)):
+        for key, f in figures.items():
+            note = f.source + (f" | derived: {f.derivation}" if f.derivation else "")
+            table.add_row(f"{section}.{key}", f"{f.value:.4g}", unit_of(key), f.kind, note)
+    console.print(table)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 

@@ -1,0 +1,144 @@
+"""PNG plots of a profile and one self-contained ``report.html`` that embeds them.
+
+Plots: spikes per time step, firing rate per channel, a raster of sampled
+neurons (a seeded sample), and the energy per inference of every profile,
+split into spiking stage, host CNN and bridge, beside the all-CNN baseline.
+The HTML carries the plots as base64 data URIs: one file, no network. A
+small inline script counts the plots that decoded and writes the count into
+the page title, which the test of the report reads back from headless Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.io import atomic_path
+
+PLOTS = ("spikes_per_step", "firing_rate_per_channel", "raster", "energy")
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _figure().close(fig)
+    return buffer.getvalue()
+
+
+def plot_spikes_per_step(per_step: list[float]) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(1, len(per_step) + 1), per_step, color="#3b6ea5")
+    ax.set(xlabel="time step", ylabel="spikes", title="Spikes per time step (spiking layer)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+def plot_rate_per_channel(rates: list[float]) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(len(rates)), rates, color="#d1762b")
+    ax.set(xlabel="channel", ylabel="spikes / neuron / step", title="Firing rate per channel")
+    return _png(fig)
+
+
+def plot_raster(spikes: np.ndarray, neurons: int = 120, seed: int = 0) -> bytes:
+    """Spike times of ``neurons`` neurons drawn (seeded) among those that fire at least once."""
+    plt = _figure()
+    flat = np.asarray(spikes).reshape(spikes.shape[0], -1)
+    active = np.flatnonzero(flat.any(axis=0))
+    pool = active if active.size else np.arange(flat.shape[1])
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(pool, size=min(neurons, pool.size), replace=False))
+    times, rows = np.nonzero(flat[:, chosen])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(times + 1, rows, marker="|", s=40, color="black")
+    ax.set(xlabel="time step", ylabel="sampled neuron", xlim=(0.5, flat.shape[0] + 0.5),
+           title=f"Raster of {len(chosen)} sampled firing neurons")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+def plot_energy(energy: dict[str, dict[str, float]], baselines: dict[str, float]) -> bytes:
+    plt = _figure()
+    names = list(energy)
+    parts = ("snn", "host", "bridge")
+    colors = {"snn": "#3b6ea5", "host": "#d1762b", "bridge": "#6a9f58"}
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bottom = np.zeros(len(names))
+    for part in parts:
+        values = np.array([energy[n][part] for n in names])
+        ax.bar(names, values, bottom=bottom, label=f"{part}", color=colors[part])
+        bottom += values
+    for i, (host, joules) in enumerate(baselines.items()):
+        ax.axhline(joules, linestyle="--", color=f"C{i + 3}", label=f"all-CNN on {host}")
+    ax.set_yscale("log")
+    ax.set(ylabel="J per inference", title="Energy per inference by profile")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)
+
+
+def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spikes: np.ndarray,
+                 seed: int = 0) -> Path:
+    """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    layer = summary["layers"][0]
+    pngs = {
+        "spikes_per_step": plot_spikes_per_step(layer["spikes_per_step"]),
+        "firing_rate_per_channel": plot_rate_per_channel(layer["firing_rate_per_channel"]),
+        "raster": plot_raster(spikes, seed=seed),
+        "energy": plot_energy(summary["energy_j"], summary["baseline_j"]),
+    }
+    for name, data in pngs.items():
+        with atomic_path(out / f"{name}.png") as tmp:
+            tmp.write_bytes(data)
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{e['snn']:.3e}</td><td>{e['host']:.3e}</td>"
+        f"<td>{e['bridge']:.3e}</td><td>{e['total']:.3e}</td><td>{e['all_cnn_baseline']:.3e}</td>"
+        f"<td>{e['ratio_to_baseline']:.3f}</td></tr>"
+        for name, e in summary["energy_j"].items())
+    images = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"<figcaption>{name.replace('_', ' ')}</figcaption></figure>" for name, data in pngs.items())
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>neurodeploy profile</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:inline-block;margin:1em}}</style>
+</head><body>
+<h1>neurodeploy profile</h1>
+<p>{html.escape(str(summary.get("images", 1)))} image(s), T = {int(layer["timesteps"])} steps, backend
+{html.escape(str(summary.get("backend", "")))}. Per inference: {layer["spikes"]:.4g} spikes,
+{layer["synops"]:.4g} synaptic operations, {layer["neuron_updates"]:.4g} neuron updates,
+{summary["host_macs"]:.4g} host MACs, {summary["bridge_bits"]:.4g} bridge bits.</p>
+<table><tr><th>profile</th><th>SNN J</th><th>host J</th><th>bridge J</th><th>total J</th>
+<th>all-CNN J</th><th>ratio</th></tr>{rows}</table>
+{images}
+<script>
+window.addEventListener("load", function () {{
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) {{ if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }}
+  document.title = "plots loaded: " + ok + "/" + imgs.length;
+}});
+</script>
+</body></html>
+"""
+    target = out / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(page)
+    return target

@@ -342,6 +342,27 @@ def profile(
         console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
 
 
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo-out"),
+    model: Annotated[Path | None, typer.Option(help="Checkpoint [examples/models/scnn_inpaint.pt].")] = None,
+    train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
+    size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 256,
+    backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
+) -> None:
+    """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""
+    import time
+
+    from neurodeploy.demo import StageProgress, run_demo
+
+    started = time.perf_counter()
+    with StageProgress(console, stages=5 + int(train)) as stages:
+        summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages)
+    console.print(f"\n[bold]neurodeploy demo[/bold] ({time.perf_counter() - started:.1f} s), outputs in {out}/:")
+    for line in summary.lines():
+        console.print(f"  {line}", highlight=False)
+
+
 hw_app = typer.Typer(help="List and show hardware profiles.", no_args_is_help=True)
 app.add_typer(hw_app, name="hw")
 

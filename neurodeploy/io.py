@@ -54,7 +54,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.pid{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -71,18 +72,21 @@ def atomic_directory(path: str | os.PathLike[str], force: bool = False) -> Itera
     """Yield a temporary directory that becomes ``path`` when the block succeeds.
 
     With ``force`` an existing ``path`` is replaced only after the new one is
-    complete; without it an existing ``path`` is a :class:`UserError`.
+    complete; without it an existing ``path`` is a :class:`UserError`. The
+    temporary directory is a hidden sibling named after this process; ones
+    left by a killed process (SIGKILL runs no cleanup) are removed here.
     """
     target = Path(path)
     if target.exists() and not force:
         raise UserError(f"output directory {target} already exists", "pass --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale_temporaries(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.pid{os.getpid()}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
         os.chmod(tmp, DIR_MODE)
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".{target.name}.pid{os.getpid()}.old.tmp")
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -91,6 +95,28 @@ def atomic_directory(path: str | os.PathLike[str], force: bool = False) -> Itera
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete ``.NAME.pidN.*.tmp`` siblings of ``target`` whose process N no longer runs."""
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.pid(\d+)\..*\.tmp$")
+    for sibling in target.parent.iterdir():
+        match = pattern.match(sibling.name)
+        if match and not _alive(int(match.group(1))):
+            if sibling.is_dir():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                sibling.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -64,7 +64,9 @@ class LIFConfig:
     tau_mem_inv: float = 250.0
     v_th: float = 1.0
     dt: float = 1e-3
-    surrogate_alpha: float = 100.0
+    # SuperSpike's surrogate 1 / (alpha |v - v_th| + 1)^2: Norse's default alpha = 100 is so
+    # narrow that neurons far below threshold get no gradient and stay silent for good.
+    surrogate_alpha: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("tau_syn_inv", "tau_mem_inv", "v_th", "dt", "surrogate_alpha"):
@@ -162,6 +164,13 @@ class ModelConfig:
         return cls.from_dict(json.loads(text))
 
 
+# PyTorch's default conv init gives currents far below a threshold of 1 for inputs in
+# [0, 1]: at init 31 of 32 channels never fire on the validation photos, and silent
+# neurons get almost no surrogate gradient. Eight times larger weights leave 1 of 32
+# silent and a 7% firing rate.
+SNN_INIT_GAIN = 8.0
+
+
 class SNNConv2d(nn.Module):
     """Conv2d (no bias) feeding Norse LIF neurons, unrolled over T steps.
 
@@ -175,6 +184,8 @@ class SNNConv2d(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
                               bias=False)
+        with torch.no_grad():  # start where the neurons fire (see SNN_INIT_GAIN)
+            self.conv.weight.mul_(SNN_INIT_GAIN * lif.v_th)
         self.timesteps = timesteps
         self.lif_config = lif
         self.lif = LIFCell(p=lif.norse_parameters(), dt=lif.dt)

@@ -55,28 +55,21 @@ def price(counts: InferenceCounts, profiles: list[EnergyProfile], host: EnergyPr
     }
 
 
-def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
-            models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
-            seed: int = 0, on_result: Callable[[ImageResult], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Profile every item; returns (summary JSON, the last image's output spikes for the raster)."""
+def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
+    """The exact counts of one simulated image (see :func:`neurodeploy.counting.count_inference`)."""
+    return count_inference(result.frames, result.spikes.numpy(), bundle.layer.kernel,
+                           int(bundle.manifest["input"]["payload_bits"]),
+                           host_conv_shapes(bundle.model_config)).as_dict()
+
+
+def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] | None = None,
+              host: str = DEFAULT_HOST) -> dict[str, Any]:
+    """Counts of simulated images averaged per inference and priced on the profiles."""
     profiles = select_profiles(hw)
     host_profile = load_profile(host)
     if host_profile.kind != "host":
         raise UserError(f"--host {host_profile.name} is a {host_profile.kind} profile",
                         "pass a host profile such as gpu or cpu")
-    config = bundle.model_config
-    shapes = host_conv_shapes(config)
-    kernel = bundle.layer.kernel
-    payload_bits = int(bundle.manifest["input"]["payload_bits"])
-    per_image: list[dict[str, Any]] = []
-    spikes = np.zeros((1, 1, 1, 1), np.uint8)
-    with Simulator(bundle, backend, models, seed, fidelity=False) as sim:
-        for item in items:
-            result = sim.run(item)
-            spikes = result.spikes.numpy()
-            per_image.append(count_inference(result.frames, spikes, kernel, payload_bits, shapes).as_dict())
-            if on_result is not None:
-                on_result(result)
     if not per_image:
         raise UserError("no images to profile", "pass --image with an image or a folder of images")
     summary = _mean(per_image)
@@ -84,4 +77,26 @@ def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend =
     summary.update({"backend": backend, "images": len(per_image), "host_profile": host_profile.name,
                     "profiles": {p.name: {"kind": p.kind, "description": p.description, "file": p.path}
                                  for p in profiles}})
-    return summary, spikes
+    return summary
+
+
+def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
+            models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
+            seed: int = 0, on_result: Callable[[ImageResult], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """Profile every item; returns (summary JSON, the last image's output spikes for the raster).
+
+    Each image is counted as soon as it is simulated; only its counts are kept.
+    """
+    hw = None if hw is None else list(hw)
+    select_profiles(hw)  # a bad profile fails before Lava starts
+    load_profile(host)
+    per_image: list[dict[str, Any]] = []
+    last = np.zeros((1, 1, 1, 1), np.uint8)
+    with Simulator(bundle, backend, models, seed, fidelity=False) as sim:
+        for item in items:
+            result = sim.run(item)
+            per_image.append(count_result(bundle, result))
+            last = result.spikes.numpy()
+            if on_result is not None:
+                on_result(result)
+    return summarize(per_image, backend, hw, host), last

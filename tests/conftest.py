@@ -17,12 +17,9 @@ TINY = ModelConfig(snn_channels=6, cnn_channels=(8, 8, 8, 8), cnn_dilations=(1, 
 
 
 def tiny_model(seed: int = 0, config: ModelConfig = TINY) -> HybridInpainter:
-    """A small HybridInpainter whose spiking layer fires: weights scaled up from the init."""
+    """A small, untrained HybridInpainter (its spiking layer fires from the initialisation on)."""
     torch.manual_seed(seed)
-    model = HybridInpainter(config)
-    with torch.no_grad():
-        model.snn.conv.weight.mul_(6.0)
-    return model.eval()
+    return HybridInpainter(config).eval()
 
 
 @pytest.fixture

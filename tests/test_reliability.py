@@ -164,3 +164,59 @@ def test_an_exception_inside_a_lava_process_is_reported_and_cleaned_up(tmp_path:
     assert code == 1
     assert "LavaProcessError" in err and "fault injected inside a Lava process" in err
     _assert_clean(run, before)
+
+
+def _wait_for(path: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_train_killed_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    import torch
+
+    from neurodeploy.checkpoint import load_model
+
+    from .conftest import TINY
+
+    config = tmp_path / "tiny.json"
+    config.write_text(TINY.to_json())
+    common = ["train", "--config", str(config), "--timesteps", "4", "--crop", "32", "--samples-per-epoch", "64",
+              "--batch-size", "4", "--epochs", "3", "--device", "cpu"]
+    killed = tmp_path / "killed.pt"
+    proc = subprocess.Popen([sys.executable, "-m", "neurodeploy", *common, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(killed)  # epoch 1 is saved; epoch 2 is under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert torch.load(killed, weights_only=True)["epoch"] in (1, 2)
+    resumed = subprocess.run([sys.executable, "-m", "neurodeploy", *common, "--out", str(killed), "--resume"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    straight = subprocess.run([sys.executable, "-m", "neurodeploy", *common, "--out", str(tmp_path / "s.pt")],
+                              capture_output=True, text=True, timeout=600)
+    assert straight.returncode == 0, straight.stderr
+    a, ckpt = load_model(killed)
+    b, _ = load_model(tmp_path / "s.pt")
+    assert ckpt["epoch"] == 3
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_convert_killed_mid_write_leaves_no_bundle(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    out = tmp_path / "bundle"
+    proc = subprocess.Popen([sys.executable, "-m", "neurodeploy", "convert", str(tiny_checkpoint), "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".bundle.pid") for p in tmp_path.iterdir()):  # writing has begun
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    done = subprocess.run([sys.executable, "-m", "neurodeploy", "convert", str(tiny_checkpoint), "-o", str(out),
+                           "--tile", "16", "--no-calibrate"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")) == []  # swept

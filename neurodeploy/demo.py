@@ -1,0 +1,175 @@
+"""``neurodeploy demo``: the whole journey on the embedded default.
+
+1. the shipped checkpoint (``examples/models/scnn_inpaint.pt``; ``--train``
+   trains a small one from scratch instead),
+2. ``convert`` it to a bundle,
+3. ``simulate`` one held-out builtin photo with a seeded hole: the spiking
+   stage in Lava, through the spike bridge, the CNN on the host,
+4. OpenCV Telea on the same image and hole, for comparison,
+5. ``profile`` the same inference: counts, energy, report.
+
+Everything lands in one folder: ``comparison.png`` (masked input, SC-NN,
+Telea, ground truth), ``bundle/``, ``simulate.json``, ``profile.json`` and
+``report/report.html`` with its plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.errors import UserError
+from neurodeploy.io import atomic_path, write_png
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_MODEL = ROOT / "examples" / "models" / "scnn_inpaint.pt"
+DEMO_IMAGE = "astronaut.png"  # a validation photo: never seen in training
+DEMO_MASK_SEED = 7
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """The five lines printed at the end, and where everything is."""
+
+    psnr_scnn: float
+    psnr_telea: float
+    fidelity: dict[str, Any]
+    spikes: int
+    energy_loihi2: float
+    energy_gpu_cnn: float
+    report: Path
+
+    def lines(self) -> list[str]:
+        f = self.fidelity
+        return [
+            f"hole PSNR: SC-NN (Lava) {self.psnr_scnn:.2f} dB vs OpenCV Telea {self.psnr_telea:.2f} dB",
+            f"Lava vs float model: output PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
+            f"{f['spike_agreement_vs_float']:.4%}, bit-exact with the reference backend: {f['exact_vs_reference']}",
+            f"spikes: {self.spikes:,} in the spiking layer for this inference",
+            f"energy per inference: {self.energy_loihi2:.3e} J on Loihi 2 + GPU host vs "
+            f"{self.energy_gpu_cnn:.3e} J as an all-CNN on the GPU ({self.energy_loihi2 / self.energy_gpu_cnn:.2f}x)",
+            f"report: {self.report}",
+        ]
+
+
+def demo_input(size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out photo (optionally a centre crop of ``size``) and its seeded hole."""
+    from neurodeploy.data import MaskSpec, builtin_dir, random_mask
+    from neurodeploy.io import read_image
+
+    image = read_image(builtin_dir() / DEMO_IMAGE)
+    if size is not None:
+        top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+        image = np.ascontiguousarray(image[top:top + size, left:left + size])
+    mask = random_mask(np.random.default_rng(DEMO_MASK_SEED), image.shape[0], image.shape[1], MaskSpec(0.1, 0.2))
+    return image, mask
+
+
+def side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Images in a row, each under its caption."""
+    from PIL import Image, ImageDraw
+
+    h, w = panels[0][1].shape[:2]
+    band, gap = 28, 8
+    canvas = Image.new("RGB", (len(panels) * w + (len(panels) - 1) * gap, h + band), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (caption, image) in enumerate(panels):
+        x = i * (w + gap)
+        canvas.paste(Image.fromarray(image), (x, band))
+        draw.text((x + 4, 8), caption, fill="black")
+    return np.asarray(canvas)
+
+
+def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, train: bool = False,
+             size: int | None = 256, backend: str = "lava",
+             stage: Callable[[str], Any] | None = None) -> DemoSummary:
+    """Run every step; ``stage(name)`` returns a context manager shown while a step runs."""
+    import contextlib
+
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.convert import convert
+    from neurodeploy.evaluate import inpaint_telea, masked_input, score
+    from neurodeploy.profiling import count_result, summarize
+    from neurodeploy.report import write_report
+    from neurodeploy.simulate import SimulationInput, Simulator
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    show = stage or (lambda name: contextlib.nullcontext())
+    if train:
+        from neurodeploy.model import ModelConfig
+        from neurodeploy.train import TrainConfig
+        from neurodeploy.train import train as run_training
+
+        model_path = out / "model.pt"
+        with show("train a small SC-NN from scratch (builtin photos)"):
+            run_training(TrainConfig(out=str(model_path), epochs=3, samples_per_epoch=64, device="cpu"),
+                         ModelConfig(), progress=False)
+    else:
+        model_path = Path(model) if model is not None else SHIPPED_MODEL
+        if not model_path.is_file():
+            raise UserError(f"checkpoint {model_path} not found", "pass --model or --train")
+    with show("convert the checkpoint to a Lava-DL bundle"):
+        bundle = convert(model_path, out / "bundle", force=True)
+        bundle = Bundle.load(out / "bundle")
+    image, mask = demo_input(size)
+    with show(f"simulate {DEMO_IMAGE} in Lava ({backend}) + host CNN"), \
+            Simulator(bundle, backend) as sim:  # type: ignore[arg-type]
+        result = sim.run(SimulationInput(Path(DEMO_IMAGE).stem, image, mask))
+        compile_s = sim.compile_seconds
+    with show("OpenCV Telea on the same hole"):
+        telea = inpaint_telea(image, mask)
+    with show("profile spikes, synaptic operations and energy"):
+        summary = summarize([count_result(bundle, result)], backend)
+        report = write_report(out / "report", summary, result.spikes.numpy())
+    write_png(out / "comparison.png", side_by_side([("masked input", masked_input(image, mask)),
+                                                    ("SC-NN (Lava + host CNN)", result.output),
+                                                    ("OpenCV Telea", telea), ("ground truth", image)]))
+    scnn_scores, telea_scores = score(image, result.output, mask), score(image, telea, mask)
+    simulate_json = {**result.summary(backend), "compile_s": compile_s,
+                     "hole_psnr": {"scnn": scnn_scores.psnr_hole, "telea": telea_scores.psnr_hole}}
+    for name, document in (("simulate.json", simulate_json), ("profile.json", summary)):
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(json.dumps(document, indent=2))
+    return DemoSummary(scnn_scores.psnr_hole, telea_scores.psnr_hole, result.fidelity,
+                       int(result.spikes.sum()), summary["energy_j"]["loihi2"]["total"],
+                       summary["baseline_j"]["gpu"], report)
+
+
+class StageProgress:
+    """A progress bar over the demo's stages; each finished stage prints its wall time."""
+
+    def __init__(self, console: Any, stages: int) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total} stages"), TimeElapsedColumn(),
+                                 console=console, transient=True)
+        self.task = self.progress.add_task("demo", total=stages)
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, name: str) -> Any:
+        import contextlib
+
+        @contextlib.contextmanager
+        def stage() -> Any:
+            started = time.perf_counter()
+            self.progress.update(self.task, description=name)
+            yield
+            self.progress.advance(self.task)
+            self.console.print(f"[green]done[/green] {name} ({time.perf_counter() - started:.1f} s)")
+
+        return stage()

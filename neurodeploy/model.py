@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +54,7 @@ from torch import nn
 from neurodeploy.encoding import Encoding, encode_input, spike_rate
 
 FinalActivation = Literal["relu", "sigmoid", "none"]
+MAX_SIZE = 4096  # channels and time steps: a checkpoint from a stranger cannot ask for more
 HoleFill = Literal["zero", "mean"]
 
 
@@ -70,7 +72,10 @@ class LIFConfig:
 
     def __post_init__(self) -> None:
         for name in ("tau_syn_inv", "tau_mem_inv", "v_th", "dt", "surrogate_alpha"):
-            if not getattr(self, name) > 0:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"LIFConfig.{name} must be a finite number, got {value!r}")
+            if not value > 0:
                 raise ValueError(f"LIFConfig.{name} must be positive, got {getattr(self, name)}")
         for name, decay in (("tau_syn_inv", self.tau_syn_inv), ("tau_mem_inv", self.tau_mem_inv)):
             if decay * self.dt > 1:
@@ -108,18 +113,34 @@ class ModelConfig:
     lif: LIFConfig = field(default_factory=LIFConfig)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
-        object.__setattr__(self, "cnn_dilations", tuple(int(d) for d in self.cnn_dilations))
-        object.__setattr__(self, "cnn_strides", tuple(int(d) for d in self.cnn_strides))
+        for name in ("cnn_channels", "cnn_dilations", "cnn_strides"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+                raise ValueError(f"{name} must be a list of integers, got {value!r}")
+            object.__setattr__(self, name, tuple(int(v) for v in value))
+        for name in ("image_channels", "snn_channels", "snn_kernel", "cnn_kernel", "timesteps"):
+            if not _is_int(getattr(self, name)):
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        if not isinstance(self.mask_input, bool):
+            raise ValueError(f"mask_input must be true or false, got {self.mask_input!r}")
         if isinstance(self.lif, dict):
-            object.__setattr__(self, "lif", LIFConfig(**self.lif))
+            try:
+                object.__setattr__(self, "lif", LIFConfig(**self.lif))
+            except TypeError as exc:
+                raise ValueError(f"lif: {exc}") from None
+        if not isinstance(self.lif, LIFConfig):
+            raise ValueError(f"lif must be a table of LIF parameters, got {self.lif!r}")
         if len(self.cnn_channels) != 4:
             raise ValueError("cnn_channels must list the 4 hidden widths of the 5 conv layers")
         if len(self.cnn_dilations) != 5:
             raise ValueError("cnn_dilations must list one dilation for each of the 5 conv layers")
         for name in ("image_channels", "snn_channels", "timesteps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+            if not 1 <= getattr(self, name) <= MAX_SIZE:
+                raise ValueError(f"{name} must lie in [1, {MAX_SIZE}]")
+        if any(c > MAX_SIZE for c in self.cnn_channels) or any(d > 64 for d in self.cnn_dilations):
+            raise ValueError(f"cnn_channels must be at most {MAX_SIZE} and dilations at most 64")
+        if max(self.snn_kernel, self.cnn_kernel) > 15:
+            raise ValueError("kernels must be at most 15 x 15")
         if any(c < 1 for c in self.cnn_channels) or any(d < 1 for d in self.cnn_dilations):
             raise ValueError("cnn_channels and cnn_dilations must be positive")
         if len(self.cnn_strides) != 5 or any(st not in (1, 2, -2) for st in self.cnn_strides):
@@ -273,6 +294,10 @@ class HybridInpainter(nn.Module):
     def forward(self, image: torch.Tensor, mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         return self.host(self.spikes(image, mask, generator))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = True,

@@ -9,9 +9,10 @@ the same seeded masks for both:
   model and the reference backend too, which is not the deployed work).
 * PyTorch: the trained float model (Norse LIF + CNN) on the same images.
 
-Also prints the hole PSNR of both against the ground truth on the builtin
-validation protocol (the Lava image may differ from the float one by at most
-0.1 dB).
+Also, on the builtin validation protocol (16 crops): the spike agreement
+between the Norse float layer and the deployed fixed-point one (target 99%),
+whether Lava's spikes equal the reference backend's, and the hole PSNR of the
+Lava and float images against the ground truth (target: within 0.1 dB).
 
     python benchmarks/bench_simulate.py [--model examples/models/scnn_inpaint.pt] [--images 8] [--json out.json]
 """
@@ -88,8 +89,12 @@ def main() -> None:
         # hole PSNR on the builtin validation protocol: Lava image vs float image vs truth
         evalset = list(EvalSet(builtin_paths("val")))
         val_items = [SimulationInput(s.name, s.image, s.mask) for s in evalset]
-        with Simulator(bundle, "lava", fidelity=False) as sim:
-            lava_val = [sim.run(item).output for item in val_items]
+        with Simulator(bundle, "lava") as sim:  # with fidelity: float model and reference backend too
+            val_results = [sim.run(item) for item in val_items]
+        lava_val = [r.output for r in val_results]
+        agreement = float(np.mean([r.fidelity["spike_agreement_vs_float"] for r in val_results]))
+        exact = sum(bool(r.fidelity["exact_vs_reference"]) for r in val_results)
+        quantization = bundle.manifest["quantization"]
         _, float_val = torch_images_per_second(model, val_items)
     def mean_hole_psnr(outputs: list[np.ndarray]) -> float:
         return float(np.mean([score(s.image, out, s.mask).psnr_hole for s, out in zip(evalset, outputs, strict=True)]))
@@ -102,6 +107,10 @@ def main() -> None:
     print(f"  PyTorch float model:              {torch_ips:.3f} images/s")
     print(f"  ratio PyTorch / Lava:             {torch_ips / lava_ips:.2f}x (target: at most 5x)")
     print(f"  outputs identical to float:       {identical}/{len(items)}")
+    print(f"spiking layer on {len(evalset)} builtin validation crops: Norse float vs Loihi fixed point spike "
+          f"agreement {agreement:.4%} (target >= 99%); Lava spikes bit-exact with the reference backend: "
+          f"{exact}/{len(evalset)}; weight exponent {quantization['weight_exponent']}, weight relative squared "
+          f"error {quantization['weight_error']:.2e}")
     print(f"hole PSNR on {len(evalset)} builtin validation crops: Lava {psnr_lava:.3f} dB, "
           f"float {psnr_float:.3f} dB, difference {psnr_lava - psnr_float:+.3f} dB (target: within 0.1 dB)")
     if args.json:
@@ -109,6 +118,7 @@ def main() -> None:
             "images": len(items), "size": args.size, "lava_images_per_second": lava_ips,
             "torch_images_per_second": torch_ips, "ratio": torch_ips / lava_ips, "compile_s": compile_s,
             "val_psnr_hole": {"lava": psnr_lava, "float": psnr_float, "difference": psnr_lava - psnr_float},
+            "val_spike_agreement": agreement, "val_exact_vs_reference": exact, "quantization": quantization,
         }, indent=2))
 
 

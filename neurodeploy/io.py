@@ -186,7 +186,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             arr = _to_uint8_rgb(img)
     except FileNotFoundError:
         raise UserError(f"image {p} does not exist", "check the path") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
         raise UserError(f"{p} is not a readable image ({type(exc).__name__})",
                         "pass a PNG or JPEG file") from None
     if arr.shape[0] < 1 or arr.shape[1] < 1:

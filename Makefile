@@ -37,6 +37,7 @@ test-all: install lint
 bench: install
 	$(BIN)/python benchmarks/bench_lava_step.py
 	$(BIN)/python benchmarks/bench_simulate.py
+	$(BIN)/python benchmarks/soak_simulate.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-out

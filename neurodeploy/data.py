@@ -5,7 +5,8 @@
   cannot be decoded are skipped and counted, with one warning.
 * ``--data builtin`` is the natural photos shipped inside scikit-image's wheel
   (no download). The split is by image and fixed: :data:`BUILTIN_VAL` are the
-  validation photos, :data:`BUILTIN_TRAIN` the training ones.
+  validation photos, :data:`BUILTIN_TRAIN` the training ones. A folder is
+  split by image too: every tenth file in sorted order validates.
 * Masks (1 = missing pixel) are rectangles or free-form brush strokes, drawn
   until the hole ratio falls in a range. Every random choice comes from
   ``numpy.random.default_rng([seed, epoch, index])``, so a sample depends only
@@ -123,7 +124,12 @@ def _fit_to_crop(image: np.ndarray, crop: int) -> np.ndarray:
 
 
 def resolve_paths(data: str, split: str) -> list[Path]:
-    """``builtin`` or a folder -> image paths. A folder has no split: all its images serve."""
+    """``builtin`` or a folder -> the image paths of ``split`` ("train" or "val").
+
+    A folder's images are sorted by path and every tenth one (the 10th, 20th,
+    ...) is held out for validation; a folder of fewer than 10 images
+    validates on its training images.
+    """
     if data == "builtin":
         return builtin_paths(split)
     root = Path(data)
@@ -133,7 +139,10 @@ def resolve_paths(data: str, split: str) -> list[Path]:
     if not paths:
         raise UserError(f"data folder {root} holds no images",
                         "point --data at a folder with PNG or JPEG files (searched recursively)")
-    return paths
+    if len(paths) < 10:
+        return paths
+    held_out = [p for i, p in enumerate(paths) if i % 10 == 9]
+    return held_out if split == "val" else [p for i, p in enumerate(paths) if i % 10 != 9]
 
 
 def load_readable(paths: list[Path]) -> tuple[list[Path], int]:

@@ -196,7 +196,9 @@ class SpikeBridge:
             return
         runtime = net.runtime
         try:
-            if not self._failed and not runtime._is_running:
+            # Lava's stop() handshakes with a runtime that has run; one that never ran (the first
+            # input failed) would wait forever for its idle processes to end on their own.
+            if not self._failed and runtime._is_started and not runtime._is_running:
                 net.stop()
                 return
         except BaseException:  # fall through to the forced stop

@@ -220,3 +220,17 @@ def test_convert_killed_mid_write_leaves_no_bundle(tmp_path: Path, tiny_checkpoi
                            "--tile", "16", "--no-calibrate"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")) == []  # swept
+
+
+def test_bad_first_image_stops_a_runtime_that_never_ran(tmp_path: Path, tiny_bundle: Path) -> None:
+    photos = _photos(tmp_path / "in", 2, broken_at=0)
+    before = _shm()
+    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1",
+                   "-o", str(tmp_path / "out")])
+    deadline = time.monotonic() + 60
+    while run.proc.poll() is None and time.monotonic() < deadline:
+        run.record()
+        time.sleep(0.05)
+    code, err = run.finish(timeout=60)
+    assert code == 2 and "img000" in err
+    _assert_clean(run, before)

@@ -6,7 +6,8 @@ Navier-Stokes (``cv2.inpaint``, radius 3), scikit-image biharmonic
 the hole (mask nonzero = missing). Measures, all on [0, 1] intensities:
 
 * ``mse``: over the whole image (the paper's measure),
-* ``mse_hole`` and ``psnr_hole = 10 log10(1 / mse_hole)``: inside the hole only,
+* ``mse_hole`` and ``psnr_hole = 10 log10(1 / mse_hole)``: inside the hole only
+  (capped at 100 dB),
 * ``ssim``: structural similarity of the whole image (scikit-image, RGB).
 
 Scores are averaged over images (PSNR from each image's hole MSE, then averaged).
@@ -25,6 +26,12 @@ from neurodeploy.data import EvalSample, to_tensors
 from neurodeploy.model import HybridInpainter, composite
 
 METHODS = ("scnn", "telea", "ns", "biharmonic")
+PSNR_CAP = 100.0  # dB for identical images: JSON has no infinity
+
+
+def psnr_from_mse(mse: float) -> float:
+    """10 log10(1 / mse) for intensities in [0, 1], capped at PSNR_CAP."""
+    return min(10 * math.log10(1.0 / mse), PSNR_CAP) if mse > 0 else PSNR_CAP
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ def score(truth: np.ndarray, result: np.ndarray, mask: np.ndarray) -> Scores:
     r = result.astype(np.float64) / 255.0
     err = (t - r) ** 2
     mse_hole = float(err[mask].mean()) if mask.any() else 0.0
-    psnr = 10 * math.log10(1.0 / mse_hole) if mse_hole > 0 else float("inf")
+    psnr = psnr_from_mse(mse_hole)
     ssim = float(structural_similarity(t, r, channel_axis=2, data_range=1.0))
     return Scores(float(err.mean()), mse_hole, psnr, ssim)
 

@@ -14,7 +14,6 @@ spikes equal the reference backend's bit for bit.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from neurodeploy.bridge import Backend, LavaModels, SpikeBridge
 from neurodeploy.bundle import NIR_FILE, Bundle
 from neurodeploy.data import to_tensors
 from neurodeploy.encoding import encode_input, input_frames, spike_rate
-from neurodeploy.evaluate import to_uint8
+from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, composite, network_input
 
 
@@ -77,9 +76,8 @@ def float_model(bundle: Bundle) -> HybridInpainter:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images (inf when identical)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) / 255.0**2
-    return 10 * math.log10(1.0 / mse) if mse > 0 else float("inf")
+    """PSNR in dB between two uint8 images (100 dB, the cap, when identical)."""
+    return psnr_from_mse(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) / 255.0**2)
 
 
 class Simulator:

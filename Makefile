@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_lava_step.py
 	$(BIN)/python benchmarks/bench_simulate.py
 	$(BIN)/python benchmarks/soak_simulate.py
+	$(BIN)/python benchmarks/bench_profile.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-out

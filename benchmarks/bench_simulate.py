@@ -109,7 +109,7 @@ def main() -> None:
     print(f"  outputs identical to float:       {identical}/{len(items)}")
     print(f"spiking layer on {len(evalset)} builtin validation crops: Norse float vs Loihi fixed point spike "
           f"agreement {agreement:.4%} (target >= 99%); Lava spikes bit-exact with the reference backend: "
-          f"{exact}/{len(evalset)}; weight exponent {quantization['weight_exponent']}, weight relative squared "
+          f"{exact}/{len(evalset)}; weight scale {quantization['weight_scale']:.4g}, weight relative squared "
           f"error {quantization['weight_error']:.2e}")
     print(f"hole PSNR on {len(evalset)} builtin validation crops: Lava {psnr_lava:.3f} dB, "
           f"float {psnr_float:.3f} dB, difference {psnr_lava - psnr_float:+.3f} dB (target: within 0.1 dB)")

@@ -149,7 +149,6 @@ def convert(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory [MODEL.bundle].")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle directory.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size (pixels) the netx network is built for.")] = 128,
-    calibrate: Annotated[bool, typer.Option(help="Measure input currents on builtin photos for the exponent.")] = True,
     dt: Annotated[float, typer.Option(help="NIR input only: the time step in seconds.")] = 1e-3,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: auto, seconds or norse-1.1.")] = "auto",
     encoding: Annotated[str, typer.Option(help="NIR input only: constant or poisson.")] = "poisson",
@@ -161,14 +160,14 @@ def convert(
     if tau_convention not in ("auto", "seconds", "norse-1.1"):
         raise UserError(f"unknown --tau-convention {tau_convention!r}", "pass auto, seconds or norse-1.1")
     target = out or model.with_suffix(".bundle")
-    bundle = run_convert(model, target, force=force, tile=tile, calibrate=calibrate, dt=dt,
+    bundle = run_convert(model, target, force=force, tile=tile, dt=dt,
                          tau_convention=tau_convention, encoding=encoding, timesteps=timesteps)
     q = bundle.manifest["quantization"]
     table = Table(title=f"quantization of {q['name']} to Loihi fixed point")
-    for col in ("weight exp", "weight rel. sq. error", "saturated", "vThMant", "threshold error",
+    for col in ("weight scale", "weight rel. sq. error", "saturated", "vThMant", "threshold error",
                 "iDecay", "vDecay"):
         table.add_column(col, justify="right")
-    table.add_row(str(q["weight_exponent"]), f"{q['weight_error']:.2e}", str(q["saturated_weights"]),
+    table.add_row(f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["saturated_weights"]),
                   str(q["vth_mant"]), f"{q['threshold_error']:.2e}", str(q["i_decay"]), str(q["v_decay"]))
     console.print(table)
     for warning in q["warnings"]:

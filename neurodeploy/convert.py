@@ -17,7 +17,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from neurodeploy import bundle as bundle_format
@@ -28,30 +27,15 @@ from neurodeploy.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_directory, sha256_file
 from neurodeploy.lif_mapping import lava_steps, map_lif, netx_reset
-from neurodeploy.model import HybridInpainter, ModelConfig, network_input
+from neurodeploy.model import HybridInpainter, ModelConfig
 from neurodeploy.quantize import QuantizedCubaLayer, quantize_layer
 
 DEFAULT_TILE = 128
-CALIBRATION_MARGIN = 2  # headroom over the largest current seen on calibration images
 
 
-def calibration_inputs(config: ModelConfig, samples: int = 16) -> np.ndarray:
-    """Payload integers (N, C, H, W) of the builtin validation crops, masked as in evaluation."""
-    from neurodeploy.data import EvalSet, builtin_paths, to_tensors
-
-    evalset = EvalSet(builtin_paths("val"), crop=DEFAULT_TILE)
-    batch = []
-    for i in range(min(samples, len(evalset))):
-        s = evalset[i]
-        image, mask = to_tensors(s.image, s.mask)
-        batch.append(network_input(image[None], mask[None], config.mask_input, config.hole_fill)[0])
-    return np.rint(torch.stack(batch).numpy() * PAYLOAD_MAX).astype(np.int64)
-
-
-def quantize_stage(stage: SpikingStage, encoding: str, calibration: np.ndarray | None) -> QuantizedCubaLayer:
+def quantize_stage(stage: SpikingStage, encoding: str) -> QuantizedCubaLayer:
     payload_max = PAYLOAD_MAX if encoding == "constant" else 1
-    calib = None if calibration is None else calibration * CALIBRATION_MARGIN
-    return quantize_layer("snn.conv", stage.weight, stage.lif, payload_max, calib)
+    return quantize_layer("snn.conv", stage.weight, stage.lif, payload_max)
 
 
 def _versions() -> dict[str, str]:
@@ -65,15 +49,12 @@ def _versions() -> dict[str, str]:
 
 
 def convert(model_or_path: HybridInpainter | str | os.PathLike[str], out_dir: str | os.PathLike[str],
-            *, force: bool = False, tile: int = DEFAULT_TILE, calibrate: bool = True,
-            dt: float = 1e-3, tau_convention: TauConvention = "auto", encoding: str = "poisson",
-            timesteps: int = 8) -> Bundle:
+            *, force: bool = False, tile: int = DEFAULT_TILE, dt: float = 1e-3,
+            tau_convention: TauConvention = "auto", encoding: str = "poisson", timesteps: int = 8) -> Bundle:
     """Convert a HybridInpainter, a checkpoint path or a ``.nir`` file into a bundle at ``out_dir``.
 
     ``dt``, ``tau_convention``, ``encoding`` and ``timesteps`` apply to NIR
-    input only (a checkpoint carries its own); ``calibrate`` measures the
-    largest input current on the builtin validation crops instead of assuming
-    the worst case when choosing the weight exponent.
+    input only (a checkpoint carries its own).
     """
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass --tile 128")
@@ -100,16 +81,14 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str], out_dir: st
                              input_shape=(config.snn_in_channels, tile, tile), lif=config.lif)
         encoding, timesteps = config.encoding, config.timesteps
         host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
-        calibration = calibration_inputs(config) if calibrate and encoding == "constant" else None
     else:
         if encoding not in ("constant", "poisson"):
             raise UserError(f"unknown encoding {encoding!r}", "pass --encoding constant or poisson")
         if timesteps < 1:
             raise UserError("--timesteps must be at least 1", "pass e.g. --timesteps 8")
         stage = read_nir(model_or_path, dt=dt, tau_convention=tau_convention)
-        calibration = None
 
-    quant = quantize_stage(stage, encoding, calibration)
+    quant = quantize_stage(stage, encoding)
     halo = stage.weight.shape[-1] // 2
     c_in = stage.input_shape[0]
     tile_h, tile_w = (tile, tile) if model is not None else stage.input_shape[1:]
@@ -152,9 +131,9 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str], out_dir: st
                 "norse": asdict(stage.lif),
                 "lava": {"iDecay": quant.i_decay, "vDecay": quant.v_decay, "vThMant": quant.vth_mant,
                          "du": quant.i_decay - 1, "dv": quant.v_decay, "bias": 0,
-                         "weight_exponent": quant.weight_exponent},
+                         "weight_exponent": 0, "weight_scale": quant.weight_scale},
                 "exact": {"current_decay": mapping.current_decay, "voltage_decay": mapping.voltage_decay,
-                          "threshold": mapping.threshold_per_weight_unit * 2.0**quant.weight_exponent
+                          "threshold": mapping.threshold_per_weight_unit * quant.weight_scale
                           * quant.payload_max},
                 "tau_convention": stage.tau_convention,
                 "equations": "neurodeploy.lif_mapping (module docstring)",

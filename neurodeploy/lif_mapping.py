@@ -25,13 +25,13 @@ effective current decay is ``iDecay / 4096``. The conv synapse
 (``PyConvModelFixed``) sends the previous step's result first and then
 computes the new one: ``a_in_t = conv(input_{t-1})``, a one-step delay.
 
-Mapping. With integer weights ``W_q ≈ W·2^e`` and input payloads ``p = P·x``
+Mapping. With integer weights ``W_q ≈ s·W`` and input payloads ``p = P·x``
 (``P = 255`` for 8-bit graded input, ``P = 1`` for binary spikes), Lava's
 state tracks Norse's up to one scale factor per variable::
 
-    u_t  ≈ 64·2^e·P · i'_t        (u is Norse's current after its jump)
-    v_t  ≈ 64·2^e·P / a · v_t
-    iDecay = round(b·4096),  vDecay = round(a·4096),  vThMant = round(v_th·2^e·P / a)
+    u_t  ≈ 64·s·P · i'_t          (u is Norse's current after its jump)
+    v_t  ≈ 64·s·P / a · v_t
+    iDecay = round(b·4096),  vDecay = round(a·4096),  vThMant = round(v_th·s·P / a)
     bias = 0                      (a Loihi bias adds to v, Norse's conv bias to i)
 
 and Lava's output at step t + 1 is Norse's output at step t. Each image
@@ -60,7 +60,7 @@ class LavaCubaMapping:
 
     current_decay: float  # b: fraction of u lost per step (iDecay / 4096)
     voltage_decay: float  # a: fraction of v lost per step (vDecay / 4096)
-    threshold_per_weight_unit: float  # v_th / a: vThMant = this * 2^e * P
+    threshold_per_weight_unit: float  # v_th / a: vThMant = this * s * P
 
     def __post_init__(self) -> None:
         if not 0 < self.current_decay <= 1 or not 0 < self.voltage_decay <= 1:

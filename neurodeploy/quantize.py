@@ -2,26 +2,30 @@
 
 What gets rounded (the mapping itself is in :mod:`neurodeploy.lif_mapping`):
 
-* weights: signed 8-bit mantissas, ``W_q = clip(round(W·2^e), -128, 127)``,
-  one exponent ``e`` per layer;
+* weights: signed 8-bit mantissas, ``W_q = clip(round(s·W), -128, 127)``,
+  one scale ``s`` per layer;
 * current decay ``iDecay = round(b·4096)`` in [1, 4096] (netx stores
   ``du = iDecay - 1`` in 12 bits) and voltage decay ``vDecay = round(a·4096)``
   in [0, 4095] (12 bits);
-* threshold ``vThMant = round(v_th·2^e·P / a)``, unsigned 17 bits (< 131072).
+* threshold ``vThMant = round(v_th·s·P / a)``, unsigned 17 bits (< 131072).
 
-The exponent is chosen to minimise the weights' relative squared error
-``|W - W_q·2^-e|² / |W|²`` (rounding and saturation both count) among the
-exponents that keep the fixed-point state in range:
+The scale is where Loihi's per-layer weight exponent would go (``s = 2^e``),
+but it is not limited to powers of two: the threshold is the only other place
+it appears, and its 17-bit mantissa absorbs any factor, so ``s`` is searched
+on a grid of ``SCALE_STEPS_PER_OCTAVE`` steps per octave. (With powers of two
+only, the shipped model's weights lost 0.28 dB of hole PSNR; see
+docs/BENCHMARKS.md.) The scale minimises the weights' relative squared error
+``|W - W_q/s|² / |W|²`` (rounding and saturation both count) among the
+scales that keep the fixed-point state in range for every possible input:
 
 * the threshold fits 17 bits and rounds to at least 1;
-* the current ``u`` cannot wrap its 24 bits: for the largest input current
-  ``m = max |conv(W_q, p)|`` (measured on calibration inputs when given, else
-  the worst case ``max_o Σ|W_q|·P``) the steady state is ``64·m / b``, which
-  must stay below 2^23;
-* the conv output itself stays below 2^23 (Lava clamps it to 24 bits).
+* the current ``u`` cannot wrap its 24 bits: inputs are non-negative payloads
+  ``p`` in [0, P], so the largest conv output is exactly
+  ``m = max_o max(Σ W_q⁺, Σ W_q⁻)·P`` and the steady state ``64·m / b``
+  must stay below 2^23 (so does the conv output itself: Lava wraps it at 24 bits).
 
-Saturated weights, a threshold that rounds to zero and decays that do not fit
-are reported as warnings that name the layer and the fix.
+Saturated weights, a threshold that rounds to zero, a state that could wrap
+and decays that do not fit are reported as warnings naming the layer and the fix.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from neurodeploy.model import LIFConfig
 WEIGHT_MIN, WEIGHT_MAX = -128, 127
 VTH_MAX = (1 << 17) - 1
 STATE_LIMIT = 1 << 23
-EXPONENT_RANGE = range(-8, 25)
+SCALE_STEPS_PER_OCTAVE = 32
+SCALE_OCTAVES = range(-8, 25)  # s from 2^-8 to 2^24
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class QuantizedCubaLayer:
 
     name: str
     weight: np.ndarray  # int8 mantissas (out, in, kH, kW)
-    weight_exponent: int
+    weight_scale: float  # s: W_q ≈ s·W
     payload_max: int  # P: 255 for 8-bit graded input, 1 for binary spikes
     i_decay: int  # netx iDecay (effective current decay = i_decay / 4096)
     v_decay: int  # netx vDecay
@@ -56,12 +61,14 @@ class QuantizedCubaLayer:
     threshold_error: float  # relative error of the threshold
     decay_error: dict[str, float]  # absolute error of each decay fraction
     saturated_weights: int
-    max_current: int  # largest |conv output| assumed when checking for overflow
+    max_current: int  # the largest conv output any input can produce
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.weight.dtype != np.int8 or self.weight.ndim != 4:
             raise ValueError("weight must be an int8 array (out, in, kH, kW)")
+        if not self.weight_scale > 0:
+            raise ValueError("the weight scale must be positive")
         if not 1 <= self.i_decay <= DECAY_UNITY or not 0 <= self.v_decay < DECAY_UNITY:
             raise ValueError("decays out of their 12-bit range")
         if not 0 <= self.vth_mant <= VTH_MAX:
@@ -74,113 +81,101 @@ class QuantizedCubaLayer:
         return out
 
 
-def weight_error(weight: np.ndarray, exponent: int) -> tuple[float, int]:
-    """(relative squared error, saturated count) of quantizing ``weight`` with ``exponent``."""
-    scaled = weight * 2.0**exponent
+def candidate_scales() -> np.ndarray:
+    """Every scale the search considers: 2^(k / SCALE_STEPS_PER_OCTAVE) over SCALE_OCTAVES."""
+    k = np.arange(SCALE_OCTAVES.start * SCALE_STEPS_PER_OCTAVE, SCALE_OCTAVES.stop * SCALE_STEPS_PER_OCTAVE + 1)
+    return 2.0 ** (k / SCALE_STEPS_PER_OCTAVE)
+
+
+def quantize_weights(weight: np.ndarray, scale: float) -> np.ndarray:
+    """Signed 8-bit mantissas ``clip(round(s·W))``."""
+    return np.clip(np.rint(weight * scale), WEIGHT_MIN, WEIGHT_MAX).astype(np.int8)
+
+
+def weight_error(weight: np.ndarray, scale: float) -> tuple[float, int]:
+    """(relative squared error, saturated count) of quantizing ``weight`` with ``scale``."""
+    scaled = weight * scale
     q = np.clip(np.rint(scaled), WEIGHT_MIN, WEIGHT_MAX)
     norm = float(np.sum(weight.astype(np.float64) ** 2)) or 1.0
-    err = float(np.sum((weight - q * 2.0**-exponent) ** 2)) / norm
+    err = float(np.sum((weight - q / scale) ** 2)) / norm
     return err, int(np.count_nonzero((scaled < WEIGHT_MIN - 0.5) | (scaled > WEIGHT_MAX + 0.5)))
 
 
-def quantize_weights(weight: np.ndarray, exponent: int) -> np.ndarray:
-    """Signed 8-bit mantissas ``clip(round(W·2^e))``."""
-    return np.clip(np.rint(weight * 2.0**exponent), WEIGHT_MIN, WEIGHT_MAX).astype(np.int8)
-
-
-def worst_case_current(weight_q: np.ndarray, payload_max: int) -> int:
-    """Largest |conv output| any input could produce: max over outputs of Σ|W_q|·P."""
-    per_output = np.abs(weight_q.astype(np.int64)).reshape(weight_q.shape[0], -1).sum(axis=1)
+def max_current(weight_q: np.ndarray, payload_max: int) -> int:
+    """The largest |conv output| any input in [0, P] can produce: max_o max(Σ W_q⁺, Σ W_q⁻)·P."""
+    w = weight_q.astype(np.int64).reshape(weight_q.shape[0], -1)
+    per_output = np.maximum(np.clip(w, 0, None).sum(axis=1), np.clip(-w, 0, None).sum(axis=1))
     return int(per_output.max(initial=0)) * payload_max
 
 
-def quantize_lif(lif: LIFConfig, exponent: int, payload_max: int) -> tuple[int, int, int, dict[str, float], float]:
-    """(iDecay, vDecay, vThMant, decay errors, threshold relative error) for one exponent."""
+def quantize_lif(lif: LIFConfig, scale: float, payload_max: int) -> tuple[int, int, int, dict[str, float], float]:
+    """(iDecay, vDecay, vThMant, decay errors, threshold relative error) for one scale."""
     mapping = map_lif(lif)
     i_decay = int(np.clip(round(mapping.current_decay * DECAY_UNITY), 1, DECAY_UNITY))
     v_decay = int(np.clip(round(mapping.voltage_decay * DECAY_UNITY), 0, DECAY_UNITY - 1))
-    vth_exact = mapping.threshold_per_weight_unit * 2.0**exponent * payload_max
+    vth_exact = mapping.threshold_per_weight_unit * scale * payload_max
     vth = round(vth_exact)
     decay_error = {"current": abs(i_decay / DECAY_UNITY - mapping.current_decay),
                    "voltage": abs(v_decay / DECAY_UNITY - mapping.voltage_decay)}
     return i_decay, v_decay, vth, decay_error, abs(vth - vth_exact) / vth_exact
 
 
-def _fits(weight_q: np.ndarray, vth: int, i_decay: int, payload_max: int, max_current: int | None) -> tuple[bool, int]:
-    current = worst_case_current(weight_q, payload_max) if max_current is None else max_current
+def state_fits(weight_q: np.ndarray, vth: int, i_decay: int, payload_max: int) -> bool:
+    """Whether the threshold fits 17 bits (and is at least 1) and no input can wrap u."""
+    current = max_current(weight_q, payload_max)
     steady_u = (current << STATE_SHIFT) * DECAY_UNITY / i_decay
-    ok = 1 <= vth <= VTH_MAX and current < STATE_LIMIT and steady_u < STATE_LIMIT
-    return ok, current
+    return 1 <= vth <= VTH_MAX and current < STATE_LIMIT and steady_u < STATE_LIMIT
 
 
-def choose_exponent(weight: np.ndarray, lif: LIFConfig, payload_max: int,
-                    calibration: np.ndarray | None = None) -> int:
-    """The exponent with the least weight error among those whose state fits (see module doc).
-
-    ``calibration``: representative inputs (N, in, H, W) as payload integers,
-    to measure the largest conv output instead of assuming the worst case.
-    """
-    best: tuple[float, int] | None = None
-    for e in EXPONENT_RANGE:
-        wq = quantize_weights(weight, e)
-        i_decay, _, vth, _, _ = quantize_lif(lif, e, payload_max)
-        measured = None if calibration is None else max_abs_current(wq, calibration)
-        ok, _ = _fits(wq, vth, i_decay, payload_max, measured)
-        if not ok:
+def choose_scale(weight: np.ndarray, lif: LIFConfig, payload_max: int) -> float:
+    """The scale with the least weight error among those whose state fits (see module doc)."""
+    best: tuple[float, float] | None = None
+    for s in candidate_scales():
+        wq = quantize_weights(weight, s)
+        i_decay, _, vth, _, _ = quantize_lif(lif, s, payload_max)
+        if not state_fits(wq, vth, i_decay, payload_max):
             continue
-        err, _ = weight_error(weight, e)
+        err, _ = weight_error(weight, s)
         if best is None or err < best[0] - 1e-15:
-            best = (err, e)
-    if best is None:
-        # Nothing fits: take the smallest exponent whose threshold is still representable.
-        for e in EXPONENT_RANGE:
-            if quantize_lif(lif, e, payload_max)[2] >= 1:
-                return e
-        return EXPONENT_RANGE.start
-    return best[1]
-
-
-def max_abs_current(weight_q: np.ndarray, inputs: np.ndarray) -> int:
-    """Largest |conv(W_q, x)| over a batch of integer inputs (N, in, H, W), zero padding."""
-    import torch
-    import torch.nn.functional as F
-
-    pad = weight_q.shape[-1] // 2
-    out = F.conv2d(torch.from_numpy(inputs.astype(np.float64)),
-                   torch.from_numpy(weight_q.astype(np.float64)), padding=pad)
-    return int(out.abs().max().item()) if out.numel() else 0
+            best = (err, float(s))
+    if best is not None:
+        return best[1]
+    # Nothing fits: take the smallest scale whose threshold is still representable (and warn).
+    for s in candidate_scales():
+        if quantize_lif(lif, s, payload_max)[2] >= 1:
+            return float(s)
+    return float(candidate_scales()[0])
 
 
 def quantize_layer(name: str, weight: np.ndarray, lif: LIFConfig, payload_max: int,
-                   calibration: np.ndarray | None = None, exponent: int | None = None) -> QuantizedCubaLayer:
-    """Quantize one conv + LIF layer; ``exponent=None`` chooses it (:func:`choose_exponent`)."""
+                   scale: float | None = None) -> QuantizedCubaLayer:
+    """Quantize one conv + LIF layer; ``scale=None`` chooses it (:func:`choose_scale`)."""
     weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim != 4 or weight.shape[-1] != weight.shape[-2] or weight.shape[-1] % 2 == 0:
         raise ValueError(f"{name}: expected a square, odd conv kernel (out, in, k, k), got {weight.shape}")
-    e = choose_exponent(weight, lif, payload_max, calibration) if exponent is None else exponent
-    wq = quantize_weights(weight, e)
-    i_decay, v_decay, vth, decay_error, vth_err = quantize_lif(lif, e, payload_max)
-    err, saturated = weight_error(weight, e)
-    measured = None if calibration is None else max_abs_current(wq, calibration)
-    ok, current = _fits(wq, vth, i_decay, payload_max, measured)
+    s = choose_scale(weight, lif, payload_max) if scale is None else float(scale)
+    wq = quantize_weights(weight, s)
+    i_decay, v_decay, vth, decay_error, vth_err = quantize_lif(lif, s, payload_max)
+    err, saturated = weight_error(weight, s)
+    current = max_current(wq, payload_max)
     notes: list[str] = []
     if saturated:
-        notes.append(f"{name}: {saturated} weight(s) saturate the 8-bit mantissa at exponent {e}; "
+        notes.append(f"{name}: {saturated} weight(s) saturate the 8-bit mantissa at scale {s:.4g}; "
                      "retrain with weight decay or a smaller learning rate to shrink outlier weights")
     if vth < 1:
         notes.append(f"{name}: the threshold rounds to zero (v_th={lif.v_th}); "
-                     "raise v_th or lower tau_mem_inv so v_th·2^e·P/a is at least 1")
+                     "raise v_th or lower tau_mem_inv so v_th·s·P/a is at least 1")
     if vth > VTH_MAX:
         notes.append(f"{name}: the threshold {vth} exceeds 17 bits; lower v_th or raise tau_mem_inv")
-    if not ok and vth >= 1:
+    if vth >= 1 and not state_fits(wq, vth, i_decay, payload_max):
         notes.append(f"{name}: the synaptic current may wrap its 24-bit register (largest conv output "
-                     f"{current}); pass calibration images or retrain with smaller weights")
+                     f"{current}); retrain with smaller weights or a larger threshold")
     for kind, fraction in (("current", map_lif(lif).current_decay), ("voltage", map_lif(lif).voltage_decay)):
         if decay_error[kind] > 0.5 / DECAY_UNITY + 1e-12:
             notes.append(f"{name}: the {kind} decay {fraction:.6f} does not fit 12 bits; "
                          "choose dt·tau_inv at most 4095/4096 for the voltage and at least 1/4096")
     return QuantizedCubaLayer(
-        name=name, weight=wq, weight_exponent=e, payload_max=payload_max, i_decay=i_decay,
+        name=name, weight=wq, weight_scale=s, payload_max=payload_max, i_decay=i_decay,
         v_decay=v_decay, vth_mant=int(np.clip(vth, 0, VTH_MAX)), padding=weight.shape[-1] // 2,
         weight_error=err, threshold_error=vth_err if math.isfinite(vth_err) else 1.0,
         decay_error=decay_error, saturated_weights=saturated, max_current=current, warnings=notes,

@@ -34,7 +34,7 @@ def tiny_bundle(tmp_path: Path, tiny_checkpoint: Path) -> Path:
     from neurodeploy.convert import convert
 
     out = tmp_path / "tiny.bundle"
-    convert(tiny_checkpoint, out, tile=24, calibrate=False)
+    convert(tiny_checkpoint, out, tile=24)
     return out
 
 

@@ -48,25 +48,31 @@ def test_quantization_follows_the_lif_mapping() -> None:
     weight = np.random.default_rng(0).normal(0, 0.3, size=(4, 2, 3, 3))
     q = quantize_layer("layer", weight, lif, payload_max=255)
     a, b = map_lif(lif).voltage_decay, map_lif(lif).current_decay
+    s = q.weight_scale
     assert q.i_decay == round(b * 4096) and q.v_decay == round(a * 4096)
-    assert q.vth_mant == round(1.0 * 2**q.weight_exponent * 255 / a) <= VTH_MAX
-    assert np.array_equal(q.weight, np.clip(np.rint(weight * 2**q.weight_exponent), -128, 127))
-    # the state cannot wrap: worst-case steady current below 2^23
-    worst = np.abs(q.weight.astype(np.int64)).reshape(4, -1).sum(1).max() * 255
-    assert (worst << 6) * 4096 / q.i_decay < 2**23
-    # one exponent more would break that bound or the threshold's 17 bits
-    q_up = quantize_layer("layer", weight, lif, payload_max=255, exponent=q.weight_exponent + 1)
-    worst_up = np.abs(q_up.weight.astype(np.int64)).reshape(4, -1).sum(1).max() * 255
-    assert (worst_up << 6) * 4096 / q.i_decay >= 2**23 or q_up.vth_mant >= VTH_MAX or q_up.warnings
+    assert q.vth_mant == round(1.0 * s * 255 / a) <= VTH_MAX
+    assert np.array_equal(q.weight, np.clip(np.rint(weight * s), -128, 127))
+    # no input in [0, 255] can wrap the state: the largest conv output, found by brute force
+    # over the extreme inputs (all 255 where a weight is positive or all where it is negative)
+    w = q.weight.astype(np.int64).reshape(4, -1)
+    worst = max(int((w * (w > 0) * 255).sum(1).max()), int((-w * (w < 0) * 255).sum(1).max()))
+    assert worst == q.max_current and (worst << 6) * 4096 / q.i_decay < 2**23
+    # the refinement beyond powers of two never loses to the best power of two that fits
+    powers = [quantize_layer("layer", weight, lif, payload_max=255, scale=2.0**e) for e in range(-8, 25)]
+    fitting = [p.weight_error for p in powers if not p.warnings]
+    assert fitting and q.weight_error <= min(fitting) and not q.warnings
+    # a step further up the scale would break the state bound, the threshold's 17 bits or saturate
+    up = quantize_layer("layer", weight, lif, payload_max=255, scale=s * 2 ** (1 / 32))
+    assert up.warnings or up.weight_error >= q.weight_error
 
 
 def test_saturation_and_zero_threshold_are_warnings_naming_the_layer() -> None:
     weight = np.zeros((2, 1, 3, 3))
     weight[0, 0, 1, 1] = 50.0  # an outlier that saturates at any useful exponent
     weight[1, 0, 0, 0] = 0.01
-    q = quantize_layer("snn.conv", weight, LIFConfig(v_th=1.0), payload_max=1, exponent=6)
+    q = quantize_layer("snn.conv", weight, LIFConfig(v_th=1.0), payload_max=1, scale=64.0)
     assert any("snn.conv" in w and "saturate" in w for w in q.warnings)
-    tiny_threshold = quantize_layer("snn.conv", weight, LIFConfig(v_th=1e-9), payload_max=1, exponent=0)
+    tiny_threshold = quantize_layer("snn.conv", weight, LIFConfig(v_th=1e-9), payload_max=1, scale=1.0)
     assert any("threshold rounds to zero" in w for w in tiny_threshold.warnings)
 
 
@@ -155,10 +161,10 @@ def test_existing_output_directory_needs_force(tmp_path: Path, tiny_checkpoint: 
     out = tmp_path / "exists"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16", "--no-calibrate")
+    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16")
     assert result.returncode == 2 and "--force" in result.stderr
     assert (out / "keep.txt").read_text() == "mine"
-    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16", "--no-calibrate",
+    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16",
                      "--force")
     assert result.returncode == 0, result.stderr
     assert Bundle.load(out).layer.input_shape == (4, 18, 18) and not (out / "keep.txt").exists()

@@ -70,7 +70,7 @@ def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
     root = tmp_path_factory.mktemp("valid")
     save_checkpoint(root / "model.pt", tiny_model())
-    bundle = convert(root / "model.pt", root / "bundle", tile=8, calibrate=False)
+    bundle = convert(root / "model.pt", root / "bundle", tile=8)
     from PIL import Image
 
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(root / "img.png")

@@ -47,7 +47,7 @@ def test_lava_equals_reference_on_random_binary_spikes(tmp_path: Path, models: s
     config = ModelConfig(**{**TINY.to_dict(), "encoding": "poisson"})
     path = tmp_path / "poisson.pt"
     save_checkpoint(path, tiny_model(config=config))
-    bundle = convert(path, tmp_path / "poisson.bundle", tile=20, calibrate=False)
+    bundle = convert(path, tmp_path / "poisson.bundle", tile=20)
     frames = (np.random.default_rng(4).random((config.timesteps, 4, 20, 20)) < 0.3).astype(np.uint8)
     with SpikeBridge.of(bundle, "lava", models) as bridge:
         lava = bridge.run(frames)

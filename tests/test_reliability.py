@@ -217,7 +217,7 @@ def test_convert_killed_mid_write_leaves_no_bundle(tmp_path: Path, tiny_checkpoi
     proc.wait()
     assert not out.exists()
     done = subprocess.run([sys.executable, "-m", "neurodeploy", "convert", str(tiny_checkpoint), "-o", str(out),
-                           "--tile", "16", "--no-calibrate"], capture_output=True, text=True, timeout=300)
+                           "--tile", "16"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")) == []  # swept
 

@@ -41,13 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def folder_images(count: int, size: int, seed: int) -> list[SimulationInput]:
     """``count`` seeded size x size crops of the builtin photos, each with a seeded mask."""
-    paths = builtin_paths("train") + builtin_paths("val")
+    images = [read_image(p) for p in builtin_paths("train") + builtin_paths("val")]
+    images = [image for image in images if min(image.shape[:2]) >= size]
     items = []
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        image = read_image(paths[i % len(paths)])
-        if min(image.shape[:2]) < size:
-            continue
+        image = images[i % len(images)]
         top = int(rng.integers(0, image.shape[0] - size + 1))
         left = int(rng.integers(0, image.shape[1] - size + 1))
         crop = np.ascontiguousarray(image[top:top + size, left:left + size])

@@ -2,7 +2,8 @@
 
 Methods: the trained SC-NN (float, PyTorch/Norse), OpenCV Telea and
 Navier-Stokes (``cv2.inpaint``, radius 3), scikit-image biharmonic
-(``inpaint_biharmonic``). Each result keeps the known pixels and fills only
+(``inpaint_biharmonic``), and the harmonic fill the SC-NN can start from
+(:func:`neurodeploy.model.smooth_fill`, ``hole_fill="smooth"``). Each result keeps the known pixels and fills only
 the hole (mask nonzero = missing). Measures, all on [0, 1] intensities:
 
 * ``mse``: over the whole image (the paper's measure),
@@ -25,7 +26,7 @@ import torch
 from neurodeploy.data import EvalSample, to_tensors
 from neurodeploy.model import HybridInpainter, composite
 
-METHODS = ("scnn", "telea", "ns", "biharmonic")
+METHODS = ("scnn", "telea", "ns", "biharmonic", "harmonic")
 PSNR_CAP = 100.0  # dB for identical images: JSON has no infinity
 
 
@@ -91,6 +92,13 @@ def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8)
 
 
+def inpaint_harmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    from neurodeploy.model import smooth_fill
+
+    img, msk = to_tensors(image, mask)
+    return to_uint8(composite(img, smooth_fill(img[None] * (1.0 - msk[None]), 1.0 - msk[None])[0], msk))
+
+
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
     return np.clip(np.rint(image.detach().cpu().permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
@@ -110,7 +118,8 @@ def scnn_inpainter(model: HybridInpainter, seed: int = 0) -> Callable[[np.ndarra
 
 
 def classical_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    return {"telea": inpaint_telea, "ns": inpaint_ns, "biharmonic": inpaint_biharmonic}
+    return {"telea": inpaint_telea, "ns": inpaint_ns, "biharmonic": inpaint_biharmonic,
+            "harmonic": inpaint_harmonic}
 
 
 def evaluate(model: HybridInpainter, samples: Iterable[EvalSample], seed: int = 0,

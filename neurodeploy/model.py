@@ -34,8 +34,18 @@ Choices the paper leaves open, made here:
   paper's plain 3x3 stack sees 13 pixels, too little to fill holes wider
   than a few pixels. ``cnn_strides=(1,)*5, cnn_dilations=(1,)*5`` is the
   paper's literal stack.
-* Final activation: ReLU, as the paper has after every layer; outputs are
-  clamped to [0, 1] when turned into an image.
+* Hole fill: missing pixels are 0 for the spiking stage (``hole_fill="zero"``),
+  and the host CNN predicts the whole image; ReLU after every layer, the
+  last included, as in the paper; outputs are clamped to [0, 1] when turned
+  into an image. This network scores 0.9 dB below OpenCV's Telea on the hole
+  (docs/BENCHMARKS.md).
+* Alternative, measured: ``hole_fill="smooth"`` fills the hole on the host
+  with a harmonic interpolation (:func:`smooth_fill`), which alone scores
+  0.7 dB above Telea and 0.45 dB above biharmonic; with ``residual=True``
+  and ``final_activation="none"`` the CNN adds a signed correction to it
+  (``examples/configs/smooth_residual.json``). On the builtin photos the
+  network learns to leave the fill unchanged (its correction shrinks to
+  about 0), so that output beats both classical methods by the fill alone.
 """
 
 from __future__ import annotations
@@ -55,7 +65,7 @@ from neurodeploy.encoding import Encoding, encode_input, spike_rate
 
 FinalActivation = Literal["relu", "sigmoid", "none"]
 MAX_SIZE = 4096  # channels and time steps: a checkpoint from a stranger cannot ask for more
-HoleFill = Literal["zero", "mean"]
+HoleFill = Literal["zero", "mean", "smooth"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,7 @@ class ModelConfig:
     timesteps: int = 8
     encoding: Encoding = "constant"
     hole_fill: HoleFill = "zero"
+    residual: bool = False  # True: the CNN's output is a correction added to the filled image
     final_activation: FinalActivation = "relu"
     lif: LIFConfig = field(default_factory=LIFConfig)
 
@@ -121,8 +132,9 @@ class ModelConfig:
         for name in ("image_channels", "snn_channels", "snn_kernel", "cnn_kernel", "timesteps"):
             if not _is_int(getattr(self, name)):
                 raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
-        if not isinstance(self.mask_input, bool):
-            raise ValueError(f"mask_input must be true or false, got {self.mask_input!r}")
+        for name in ("mask_input", "residual"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.lif, dict):
             try:
                 object.__setattr__(self, "lif", LIFConfig(**self.lif))
@@ -152,8 +164,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be odd and positive (same-size convolutions)")
         if self.encoding not in ("constant", "poisson"):
             raise ValueError(f"encoding must be 'constant' or 'poisson', got {self.encoding!r}")
-        if self.hole_fill not in ("zero", "mean"):
-            raise ValueError(f"hole_fill must be 'zero' or 'mean', got {self.hole_fill!r}")
+        if self.hole_fill not in ("zero", "mean", "smooth"):
+            raise ValueError(f"hole_fill must be 'zero', 'mean' or 'smooth', got {self.hole_fill!r}")
         if self.final_activation not in ("relu", "sigmoid", "none"):
             raise ValueError(f"final_activation must be relu, sigmoid or none, got {self.final_activation!r}")
 
@@ -242,8 +254,16 @@ class CNNConv2d(nn.Sequential):
         super().__init__(conv, act)
 
 
+RESIDUAL_INIT_GAIN = 0.1
+
+
 class HostCNN(nn.Module):
-    """The five conventional conv layers that run on the host, spike rates in, image out."""
+    """The five conventional conv layers that run on the host, spike rates in, image out.
+
+    With ``config.residual`` the output is a correction added to the filled
+    image the spiking stage saw (the first channels of its input); the last
+    layer starts at zero, so an untrained network returns the fill itself.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -255,13 +275,22 @@ class HostCNN(nn.Module):
                                     config.final_activation if last else "relu", stride))
         self.layers = nn.Sequential(*layers)
         self.multiple = config.size_multiple
+        self.residual = config.residual
+        self.image_channels = config.image_channels
+        if self.residual:
+            last_conv = self.layers[-1][0]
+            with torch.no_grad():
+                last_conv.weight.mul_(RESIDUAL_INIT_GAIN)
+                last_conv.bias.zero_()
 
-    def forward(self, rate: torch.Tensor) -> torch.Tensor:
+    def forward(self, rate: torch.Tensor, snn_input: torch.Tensor) -> torch.Tensor:
+        """Rates (B, C_snn, H, W) and the spiking stage's input (B, C_in, H, W) -> image (B, 3, H, W)."""
         h, w = rate.shape[-2:]
         pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
         if pad_h or pad_w:  # sides not divisible by the downsampling: pad, run, crop
             rate = F.pad(rate, (0, pad_w, 0, pad_h))
-        return self.layers(rate)[..., :h, :w]
+        out = self.layers(rate)[..., :h, :w]
+        return out + snn_input[:, :self.image_channels] if self.residual else out
 
 
 class HybridInpainter(nn.Module):
@@ -287,13 +316,14 @@ class HybridInpainter(nn.Module):
         """Output spikes of the spiking stage, (T, B, C, H, W)."""
         return self.snn(self.encode(self.network_input(image, mask), generator))
 
-    def host(self, spikes: torch.Tensor) -> torch.Tensor:
-        """The host half: spike tensor (T, B, C, H, W) -> predicted image (B, 3, H, W)."""
-        return self.cnn(spike_rate(spikes))
+    def host(self, spikes: torch.Tensor, snn_input: torch.Tensor) -> torch.Tensor:
+        """The host half: spikes (T, B, C, H, W) and the SNN's input -> predicted image (B, 3, H, W)."""
+        return self.cnn(spike_rate(spikes), snn_input)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.host(self.spikes(image, mask, generator))
+        x = self.network_input(image, mask)
+        return self.host(self.snn(self.encode(x, generator)), x)
 
 
 def _is_int(value: Any) -> bool:
@@ -304,16 +334,51 @@ def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = Tr
                   hole_fill: HoleFill = "zero") -> torch.Tensor:
     """The spiking stage's input (B, C, H, W): the masked image, then the mask if ``mask_input``.
 
-    Missing pixels hold 0 (``hole_fill="zero"``) or the mean colour of the
-    image's known pixels (``"mean"``), rounded to 8 bits like every pixel.
+    Missing pixels hold 0 (``hole_fill="zero"``), the mean colour of the
+    image's known pixels (``"mean"``) or :func:`smooth_fill` (``"smooth"``),
+    rounded to 8 bits like every pixel.
     """
     known = 1.0 - mask
     fill = torch.zeros_like(image)
     if hole_fill == "mean":
         mean = (image * known).sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
         fill = torch.round(mean * 255.0) / 255.0 * mask
+    elif hole_fill == "smooth":
+        fill = torch.round(smooth_fill(image * known, known) * 255.0) / 255.0 * mask
     masked = image * known + fill
     return torch.cat([masked, mask], dim=1) if mask_input else masked
+
+
+SMOOTH_FILL_ITERATIONS = 10  # relaxation sweeps per pyramid level: 19.02 dB with none, 19.59 with 10
+
+
+def smooth_fill(image: torch.Tensor, known: torch.Tensor,
+                iterations: int = SMOOTH_FILL_ITERATIONS) -> torch.Tensor:
+    """Harmonic interpolation of the unknown pixels (``known`` (B, 1, H, W) = 0), coarse to fine.
+
+    Push: average the known pixels over 2x2 blocks, level by level, until no
+    pixel is unknown (or one pixel is left). Pull: on the way back up, each
+    unknown pixel starts from the bilinear upsampling of the level below and
+    then takes ``iterations`` Jacobi sweeps of Laplace's equation (each
+    unknown pixel becomes the mean of its four neighbours), a cascadic
+    multigrid solve. Known pixels keep their values; an image with no known
+    pixel comes back as 0.
+    """
+    if min(image.shape[-2:]) <= 1 or bool((known > 0).all()):
+        return image * known
+    total = F.avg_pool2d(image * known, 2, ceil_mode=True)
+    weight = F.avg_pool2d(known, 2, ceil_mode=True)
+    coarse = smooth_fill(total / weight.clamp_min(1e-12), (weight > 0).to(image.dtype), iterations)
+    up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    fixed = image * known
+    x = fixed + up * (1.0 - known)
+    channels = image.shape[1]
+    neighbours = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], dtype=image.dtype)
+    neighbours = neighbours.expand(channels, 1, 3, 3)
+    for _ in range(iterations):
+        mean = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), neighbours, groups=channels)
+        x = fixed + mean * (1.0 - known)
+    return x
 
 
 def composite(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -119,7 +119,7 @@ class Simulator:
         encoded = time.perf_counter()
         spikes = self.bridge.run(frames)
         ran = time.perf_counter()
-        prediction = self.host(spike_rate(spikes)[None])[0]
+        prediction = self.host(spike_rate(spikes)[None], x[None])[0]
         output = to_uint8(composite(image, prediction, mask))
         done = time.perf_counter()
         seconds = {"encode": encoded - started, "snn": ran - encoded, "host": done - ran,
@@ -135,7 +135,7 @@ class Simulator:
         assert model is not None
         float_spikes = model.snn(encode_input(x[None], self.config.encoding, self.config.timesteps,
                                               self._generator()))[:, 0]
-        float_output = to_uint8(composite(image, model.host(float_spikes[:, None])[0], mask))
+        float_output = to_uint8(composite(image, model.host(float_spikes[:, None], x[None])[0], mask))
         if self.reference_bridge is None:
             exact = True
         else:

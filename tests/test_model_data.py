@@ -16,7 +16,7 @@ from PIL import Image
 
 from neurodeploy.checkpoint import load_model
 from neurodeploy.data import EvalSet, ImageFolder, MaskSpec, builtin_paths, random_mask
-from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
+from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig, smooth_fill
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -134,3 +134,46 @@ def test_torchrun_two_cpu_processes_hold_identical_weights(tmp_path: Path) -> No
     checksums = ckpt["rank_checksums"]
     assert len(checksums) == 2 and checksums[0] == checksums[1]
     assert json.loads(json.dumps(ckpt["train_config"]))["batch_size"] == 4
+
+
+def test_smooth_fill_solves_laplace_in_the_hole_and_keeps_known_pixels() -> None:
+    # a linear ramp is harmonic: the fill must reproduce it inside a large hole
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 80), indexing="ij")
+    ramp = (0.3 * ys + 0.6 * xs)[None, None].expand(1, 3, 64, 80)
+    known = torch.ones(1, 1, 64, 80)
+    known[..., 10:50, 20:70] = 0.0
+    filled = smooth_fill(ramp * known, known)
+    assert torch.equal(filled * known, ramp * known)
+    assert float((filled - ramp).abs().max()) < 0.02
+    # maximum principle: no value outside the known range; nothing known -> zeros
+    noise = torch.rand(2, 3, 33, 17, generator=torch.Generator().manual_seed(0))
+    holes = (torch.rand(2, 1, 33, 17, generator=torch.Generator().manual_seed(1)) > 0.7).float()
+    out = smooth_fill(noise * holes, holes)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= float(noise.max())
+    assert torch.equal(smooth_fill(noise, torch.zeros(2, 1, 33, 17)), torch.zeros_like(noise))
+
+
+def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle(tmp_path: Path) -> None:
+    from neurodeploy.checkpoint import save_checkpoint
+    from neurodeploy.convert import convert
+    from neurodeploy.evaluate import to_uint8
+    from neurodeploy.model import composite
+    from neurodeploy.simulate import SimulationInput, Simulator
+
+    config = ModelConfig(**{**TINY.to_dict(), "hole_fill": "smooth", "residual": True, "final_activation": "none"})
+    model = tiny_model(config=config)
+    with torch.no_grad():  # no correction: the deployed output must be exactly the fill
+        model.cnn.layers[-1][0].weight.zero_()
+        model.cnn.layers[-1][0].bias.zero_()
+    save_checkpoint(tmp_path / "m.pt", model, epoch=0, train_losses=[], val_losses=[])
+    bundle = convert(tmp_path / "m.pt", tmp_path / "b", tile=24)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 36, 3), dtype=np.uint8)
+    mask = np.zeros((40, 36), dtype=bool)
+    mask[8:30, 5:25] = True
+    img, msk = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0, torch.from_numpy(mask)[None].float()
+    fill = model.network_input(img[None], msk[None])[0, :3]
+    with Simulator(bundle, "reference") as sim:
+        result = sim.run(SimulationInput("x", image, mask))
+    assert np.array_equal(result.output, to_uint8(composite(img, fill, msk)))
+    assert result.fidelity["psnr_vs_float"] == 100.0

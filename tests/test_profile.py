@@ -70,7 +70,7 @@ def test_host_macs_count_every_conv_and_transposed_conv() -> None:
     for m in cnn.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
             m.register_forward_hook(hook)
-    cnn(torch.zeros(1, 4, 16, 24))
+    cnn(torch.zeros(1, 4, 16, 24), torch.zeros(1, config.snn_in_channels, 16, 24))
     assert sum(seen) == macs
 
 

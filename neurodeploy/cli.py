@@ -359,7 +359,7 @@ def demo(
         summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages)
     console.print(f"\n[bold]neurodeploy demo[/bold] ({time.perf_counter() - started:.1f} s), outputs in {out}/:")
     for line in summary.lines():
-        console.print(f"  {line}", highlight=False)
+        console.print(f"  {line}", highlight=False, soft_wrap=True)  # one line each, whatever the width
 
 
 hw_app = typer.Typer(help="List and show hardware profiles.", no_args_is_help=True)

@@ -3,8 +3,9 @@
 Methods: the trained SC-NN (float, PyTorch/Norse), OpenCV Telea and
 Navier-Stokes (``cv2.inpaint``, radius 3), scikit-image biharmonic
 (``inpaint_biharmonic``), and the harmonic fill the SC-NN can start from
-(:func:`neurodeploy.model.smooth_fill`, ``hole_fill="smooth"``). Each result keeps the known pixels and fills only
-the hole (mask nonzero = missing). Measures, all on [0, 1] intensities:
+(:func:`neurodeploy.model.smooth_fill`, ``hole_fill="smooth"``). Each result
+keeps the known pixels and fills only the hole (mask nonzero = missing).
+Measures, all on [0, 1] intensities:
 
 * ``mse``: over the whole image (the paper's measure),
 * ``mse_hole`` and ``psnr_hole = 10 log10(1 / mse_hole)``: inside the hole only

@@ -262,7 +262,9 @@ class HostCNN(nn.Module):
 
     With ``config.residual`` the output is a correction added to the filled
     image the spiking stage saw (the first channels of its input); the last
-    layer starts at zero, so an untrained network returns the fill itself.
+    layer starts at a tenth of its usual scale with zero bias, so an untrained
+    network returns the fill plus a small correction. (Starting at exactly
+    zero was tried too: the correction then stayed at zero.)
     """
 
     def __init__(self, config: ModelConfig) -> None:

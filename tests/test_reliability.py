@@ -112,15 +112,20 @@ def test_bad_input_found_mid_batch_stops_cleanly_with_one_line(tmp_path: Path, t
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_simulate_stops_every_lava_process(tmp_path: Path, tiny_bundle: Path, signum: int) -> None:
-    photos = _photos(tmp_path / "in", 40, size=120)
+    count = 200
+    photos = _photos(tmp_path / "in", count, size=120)
     before = _shm()
-    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1",
-                   "-o", str(tmp_path / "out")])
-    assert run.wait_for_output()  # the first image is done: Lava is running
+    out = tmp_path / "out"
+    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1", "-o", str(out)])
+    # the first image is written: Lava is running (stdout is block-buffered in a pipe, so watch the files)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and run.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     run.record()
     run.proc.send_signal(signum)
     code, _ = run.finish()
     assert code != 0
+    assert 1 <= len(list(out.glob("*.png"))) < count  # it stopped mid-batch
     _assert_clean(run, before)
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "out").iterdir())
 

@@ -13,7 +13,7 @@ alone and of fill + correction after every epoch, and their ratio at the end.
 ``--fixed-batch`` trains on one batch over and over: the network must then
 fit it far below the fill, which shows the training itself works.
 
-    python benchmarks/ablation_host_only.py [--epochs 30] [--lr 1e-3] [--seed 0] [--fixed-batch]
+    python benchmarks/ablation_host_only.py [--epochs 30] [--lr 1e-3] [--seed 0] [--fixed-batch] [--device cuda]
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ def main() -> None:
     parser.add_argument("--samples-per-epoch", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fixed-batch", action="store_true", help="train on the first batch only")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
+    device = torch.device(args.device)
     # The host CNN of the shipped architecture, fed 4 channels (filled RGB + mask) instead of spike rates.
     config = ModelConfig(snn_channels=4, hole_fill="smooth", residual=True, final_activation="none")
-    net = HostCNN(config)
+    net = HostCNN(config).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     train = ImageFolder(builtin_paths("train"), seed=args.seed, samples_per_epoch=args.samples_per_epoch)
     pairs = [to_tensors(s.image, s.mask) for s in EvalSet(builtin_paths("val"), seed=args.seed)]
-    val_image = torch.stack([p[0] for p in pairs])
-    val_mask = torch.stack([p[1] for p in pairs])
+    val_image = torch.stack([p[0] for p in pairs]).to(device)
+    val_mask = torch.stack([p[1] for p in pairs]).to(device)
     val_input = network_input(val_image, val_mask, True, "smooth")
 
     def validate() -> float:
@@ -59,7 +61,8 @@ def main() -> None:
     if args.fixed_batch:
         order = np.random.default_rng([args.seed, 0]).permutation(args.samples_per_epoch)
         items = [train[int(i)] for i in order[:args.batch_size]]
-        image, mask = torch.stack([it[0] for it in items]), torch.stack([it[1] for it in items])
+        image = torch.stack([it[0] for it in items]).to(device)
+        mask = torch.stack([it[1] for it in items]).to(device)
         fill = network_input(image, mask, True, "smooth")[:, :3]
         print(f"the fixed training batch: MSE of its harmonic fill {float(inpainting_loss(image, fill, mask)):.6f}")
     started, steps = time.perf_counter(), args.samples_per_epoch // args.batch_size
@@ -70,8 +73,8 @@ def main() -> None:
         for step in range(steps):
             first = 0 if args.fixed_batch else step * args.batch_size
             items = [train[int(i)] for i in order[first:first + args.batch_size]]
-            image = torch.stack([it[0] for it in items])
-            mask = torch.stack([it[1] for it in items])
+            image = torch.stack([it[0] for it in items]).to(device)
+            mask = torch.stack([it[1] for it in items]).to(device)
             x = network_input(image, mask, True, "smooth")
             loss = inpainting_loss(image, net(x, x), mask)
             optimizer.zero_grad(set_to_none=True)

@@ -374,11 +374,11 @@ def smooth_fill(image: torch.Tensor, known: torch.Tensor,
     up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
     fixed = image * known
     x = fixed + up * (1.0 - known)
-    channels = image.shape[1]
-    neighbours = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], dtype=image.dtype)
-    neighbours = neighbours.expand(channels, 1, 3, 3)
     for _ in range(iterations):
-        mean = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), neighbours, groups=channels)
+        # plain float32 additions, not a conv: the same on every device, where a
+        # GPU may run convolutions in TF32 (a 10-bit mantissa)
+        p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        mean = 0.25 * ((p[..., :-2, 1:-1] + p[..., 2:, 1:-1]) + (p[..., 1:-1, :-2] + p[..., 1:-1, 2:]))
         x = fixed + mean * (1.0 - known)
     return x
 

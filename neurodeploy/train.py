@@ -16,7 +16,8 @@ GPU) splits each global batch of ``batch_size`` samples between ranks and
 averages their gradients, as one process would.
 
 A checkpoint is written atomically after every epoch (see
-:mod:`neurodeploy.checkpoint`).
+:mod:`neurodeploy.checkpoint`). On a GPU, training switches PyTorch to its
+deterministic algorithms, so a seed gives the same weights there as well.
 """
 
 from __future__ import annotations
@@ -136,26 +137,32 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        # The same command gives the same numbers on a GPU too: without this,
+        # cuDNN picks kernels by timing and some backward passes add atomically.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if config.batch_size % world:
         raise UserError(f"--batch-size {config.batch_size} does not split over {world} processes",
                         f"pass a multiple of {world}")
 
     torch.manual_seed(config.seed)
     model = HybridInpainter(model_config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     start_epoch, train_losses, val_losses = 0, [], []
-    if config.resume and os.path.exists(config.out):
-        ckpt = read_checkpoint(config.out)
+    ckpt = read_checkpoint(config.out) if config.resume and os.path.exists(config.out) else None
+    if ckpt is not None:
         model = model_from_checkpoint(ckpt, config.out)
-        model.train()
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # on the device before the optimizer exists, so that Adam's state lands there too
+    model.to(device)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
         start_epoch = int(ckpt["epoch"])
         train_losses = list(ckpt["train_losses"])
         val_losses = list(ckpt["val_losses"])
         torch.set_rng_state(ckpt["rng"]["torch"])
-    model.to(device)
-    model.train()
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from neurodeploy.data import EvalSet, ImageFolder, builtin_paths, to_tensors
+from neurodeploy.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
 from neurodeploy.model import HostCNN, ModelConfig, network_input
 from neurodeploy.train import inpainting_loss
 
@@ -46,9 +46,8 @@ def main() -> None:
     net = HostCNN(config).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     train = ImageFolder(builtin_paths("train"), seed=args.seed, samples_per_epoch=args.samples_per_epoch)
-    pairs = [to_tensors(s.image, s.mask) for s in EvalSet(builtin_paths("val"), seed=args.seed)]
-    val_image = torch.stack([p[0] for p in pairs]).to(device)
-    val_mask = torch.stack([p[1] for p in pairs]).to(device)
+    val_image, val_mask = stack_pairs(
+        [to_tensors(s.image, s.mask) for s in EvalSet(builtin_paths("val"), seed=args.seed)], device)
     val_input = network_input(val_image, val_mask, True, "smooth")
 
     def validate() -> float:
@@ -58,23 +57,24 @@ def main() -> None:
     fill_mse = float(inpainting_loss(val_image, val_input[:, :3], val_mask))
     print(f"validation MSE of the harmonic fill alone: {fill_mse:.6f}; untrained fill + correction: "
           f"{validate():.6f}")
+    steps = args.samples_per_epoch // args.batch_size
+
+    def batch(epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The crops, flips and masks of ``neurodeploy train`` for this epoch and step."""
+        train.epoch = epoch
+        order = np.random.default_rng([args.seed, epoch]).permutation(args.samples_per_epoch)
+        first = step * args.batch_size
+        return stack_pairs([train[int(i)] for i in order[first:first + args.batch_size]], device)
+
     if args.fixed_batch:
-        order = np.random.default_rng([args.seed, 0]).permutation(args.samples_per_epoch)
-        items = [train[int(i)] for i in order[:args.batch_size]]
-        image = torch.stack([it[0] for it in items]).to(device)
-        mask = torch.stack([it[1] for it in items]).to(device)
-        fill = network_input(image, mask, True, "smooth")[:, :3]
-        print(f"the fixed training batch: MSE of its harmonic fill {float(inpainting_loss(image, fill, mask)):.6f}")
-    started, steps = time.perf_counter(), args.samples_per_epoch // args.batch_size
+        fixed = batch(0, 0)
+        fill_loss = inpainting_loss(fixed[0], network_input(*fixed, True, "smooth")[:, :3], fixed[1])
+        print(f"the fixed training batch: MSE of its harmonic fill {float(fill_loss):.6f}")
+    started = time.perf_counter()
     for epoch in range(args.epochs):
-        train.epoch = 0 if args.fixed_batch else epoch
-        order = np.random.default_rng([args.seed, train.epoch]).permutation(args.samples_per_epoch)
         running = 0.0
         for step in range(steps):
-            first = 0 if args.fixed_batch else step * args.batch_size
-            items = [train[int(i)] for i in order[first:first + args.batch_size]]
-            image = torch.stack([it[0] for it in items]).to(device)
-            mask = torch.stack([it[1] for it in items]).to(device)
+            image, mask = fixed if args.fixed_batch else batch(epoch, step)
             x = network_input(image, mask, True, "smooth")
             loss = inpainting_loss(image, net(x, x), mask)
             optimizer.zero_grad(set_to_none=True)

@@ -214,6 +214,12 @@ def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch
     return img, torch.from_numpy(mask.astype(np.float32))[None]
 
 
+def stack_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]],
+                device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, mask) pairs -> a batch (B, 3, H, W) and (B, 1, H, W) on ``device``."""
+    return (torch.stack([p[0] for p in pairs]).to(device), torch.stack([p[1] for p in pairs]).to(device))
+
+
 @dataclass(frozen=True)
 class EvalSample:
     """One evaluation case: a uint8 (H, W, 3) image and a bool (H, W) mask, with its origin."""

@@ -36,7 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from neurodeploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from neurodeploy.data import EvalSet, ImageFolder, resolve_paths, to_tensors
+from neurodeploy.data import EvalSet, ImageFolder, resolve_paths, stack_pairs, to_tensors
 from neurodeploy.errors import UserError
 from neurodeploy.model import HybridInpainter, ModelConfig
 
@@ -110,8 +110,7 @@ def validation_mse(model: HybridInpainter, evalset: EvalSet, device: torch.devic
     samples = list(evalset)
     for start in range(0, len(samples), batch_size):
         chunk = [to_tensors(s.image, s.mask) for s in samples[start:start + batch_size]]
-        image = torch.stack([c[0] for c in chunk]).to(device)
-        mask = torch.stack([c[1] for c in chunk]).to(device)
+        image, mask = stack_pairs(chunk, device)
         generator = torch.Generator(device=device).manual_seed(start)
         pred = model(image, mask, generator).clamp(0, 1)
         total += float(inpainting_loss(image, pred, mask)) * len(chunk)
@@ -189,9 +188,7 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
             running = 0.0
             for step in range(steps):
                 first = step * config.batch_size + rank * local_batch
-                items = [dataset[int(i)] for i in order[first:first + local_batch]]
-                image = torch.stack([it[0] for it in items]).to(device)
-                mask = torch.stack([it[1] for it in items]).to(device)
+                image, mask = stack_pairs([dataset[int(i)] for i in order[first:first + local_batch]], device)
                 generator = torch.Generator(device=device).manual_seed(
                     _hash_seed(config.seed, epoch, step, rank))
                 pred = net(image, mask, generator)

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.neurodeploy-installed
 
 # The three packages whose published metadata is wrong for Python 3.11 and
-# torch 2.13 (see ../shared/STACK.md and pyproject.toml); installed --no-deps.
+# torch 2.13 (see docs/INSTALL.md and pyproject.toml); installed --no-deps.
 PINNED_NODEPS := norse==1.1.0 lava-nc==0.10.0 lava-dl==0.6.0
 
 .PHONY: install demo test test-all lint bench clean
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 
 demo: install
 	$(BIN)/neurodeploy demo -o demo-out
+	@echo "The neurodeploy command is $(BIN)/neurodeploy; 'source $(BIN)/activate' puts it on PATH."
 
 lint: install
 	$(BIN)/ruff check .

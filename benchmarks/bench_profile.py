@@ -15,10 +15,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.data import EvalSet, builtin_paths
 from neurodeploy.profiling import profile
-from neurodeploy.simulate import SimulationInput
+from neurodeploy.simulation import SimulationInput
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from neurodeploy.checkpoint import load_model
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.data import EvalSet, MaskSpec, builtin_paths, random_mask, to_tensors
 from neurodeploy.evaluate import score, to_uint8
 from neurodeploy.io import read_image
 from neurodeploy.model import composite
-from neurodeploy.simulate import SimulationInput, Simulator
+from neurodeploy.simulation import SimulationInput, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.data import MaskSpec, builtin_paths, random_mask
 from neurodeploy.io import read_image
-from neurodeploy.simulate import SimulationInput, Simulator
+from neurodeploy.simulation import SimulationInput, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -197,6 +197,6 @@ def stage_from_graph(graph: Any, dt: float = 1e-3, tau_convention: TauConvention
         config = LIFConfig(tau_syn_inv=tau_syn_inv, tau_mem_inv=tau_mem_inv,
                            v_th=_uniform(lif, "v_threshold"), dt=dt)
     except ValueError as exc:
-        raise UserError(f"{source}: {exc}", "check the time constants and --dt") from None
+        raise UserError(f"{source}: {exc}", "check the time constants and `dt`") from None
     return SpikingStage(weight=weight * gain, input_shape=(shape[0], shape[1], shape[2]), lif=config,
                         tau_convention=convention)

@@ -4,7 +4,12 @@ Importing neurodeploy installs the Lava compatibility layer (stdlib only, no
 Lava import), so ``import lava...`` works after it on Python 3.11+. The public
 API is imported lazily to keep the command line quick to start::
 
-    from neurodeploy import convert, Bundle, simulate, profile
+    from neurodeploy import Bundle, SimulationInput, convert, load_model, profile, simulate
+
+No public name is also a submodule's name (the functions live in
+``conversion``, ``simulation`` and ``profiling``): importing a submodule sets
+it as an attribute of the package, which would shadow a function of the same
+name.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from neurodeploy import _lava_compat as _lava_compat
 __version__ = "0.1.0"
 
 _API = {
-    "convert": ("neurodeploy.convert", "convert"),
     "Bundle": ("neurodeploy.bundle", "Bundle"),
     "HybridInpainter": ("neurodeploy.model", "HybridInpainter"),
     "ModelConfig": ("neurodeploy.model", "ModelConfig"),
+    "SimulationInput": ("neurodeploy.simulation", "SimulationInput"),
+    "SimulationReport": ("neurodeploy.simulation", "SimulationReport"),
+    "UserError": ("neurodeploy.errors", "UserError"),
+    "convert": ("neurodeploy.conversion", "convert"),
     "load_model": ("neurodeploy.checkpoint", "load_model"),
+    "profile": ("neurodeploy.profiling", "profile"),
+    "read_image": ("neurodeploy.io", "read_image"),
+    "read_mask": ("neurodeploy.io", "read_mask"),
+    "simulate": ("neurodeploy.simulation", "simulate"),
+    "write_png": ("neurodeploy.io", "write_png"),
 }
 
 __all__ = sorted(_API)
@@ -33,3 +46,7 @@ def __getattr__(name: str) -> Any:
         module, attr = _API[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'neurodeploy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

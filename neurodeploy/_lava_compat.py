@@ -36,6 +36,10 @@ OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
 _MUTABLE_DEFAULT = re.compile(r"^(\s+\w+\s*:\s*(\w+)\s*=\s*)\2\(\)\s*$", re.MULTILINE)
 
 APPLIED: dict[str, bool] = {"var_model_default_factory": False, "object_detection_placeholder": False}
+DESCRIPTIONS = {  # what each fix means, in words, for `neurodeploy doctor`
+    "var_model_default_factory": "lava-nc made importable on Python 3.11+ (a dataclass default rewritten in memory)",
+    "object_detection_placeholder": "lava-dl loads without OpenCV/torchvision (its unused object detection stubbed)",
+}
 
 
 def rewrite_mutable_defaults(source: str) -> str:

@@ -71,8 +71,8 @@ def select_run_config(backend: str, models: LavaModels = "neurodeploy",
     if backend == "loihi2":
         installed = loihi_available() if loihi_installed is None else loihi_installed
         if not installed:
-            raise UserError("--backend loihi2 needs lava-loihi, Intel's Loihi 2 backend, which is not "
-                            "installed", "install lava-loihi (Intel INRC members) or use --backend lava")
+            raise UserError("`backend=loihi2` needs lava-loihi, Intel's Loihi 2 backend, which is not "
+                            "installed", "install lava-loihi (Intel INRC members) or use `backend=lava`")
         from lava.magma.core.run_configs import Loihi2HwCfg
 
         return Loihi2HwCfg(exception_proc_model_map=io_models)

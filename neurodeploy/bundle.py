@@ -15,6 +15,7 @@ files differ from the manifest, with a one-line error naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from neurodeploy.errors import UserError
-from neurodeploy.io import load_torch, sha256_file
+from neurodeploy.io import check_output_folder, load_torch, sha256_file
 
 FORMAT = "neurodeploy-bundle"
 FORMAT_VERSION = 1
@@ -52,6 +53,7 @@ class Bundle:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{manifest_path} is not valid JSON ({type(exc).__name__})",
                             "re-create the bundle with neurodeploy convert") from None
+        check_manifest_digest(manifest, manifest_path)
         validate_manifest(manifest, manifest_path)
         for name, digest in manifest["files"].items():
             file = root / name
@@ -113,6 +115,56 @@ class Bundle:
         from neurodeploy.model import ModelConfig
 
         return ModelConfig.from_dict(dict(self.manifest["model_config"]))
+
+
+def check_target(path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Check, before converting, that ``path`` can become a bundle directory.
+
+    An existing bundle is replaced only with ``force``; a file, or a
+    directory that is not a bundle (no neurodeploy ``manifest.json``), is
+    never replaced, ``force`` or not.
+    """
+    target = check_output_folder(path)
+    if not target.exists():
+        return target
+    if not force:
+        raise UserError(f"bundle directory {target} already exists", "pass `force=True` to replace it")
+    if any(target.iterdir()) and not _is_bundle(target):
+        raise UserError(f"{target} is a directory but not a neurodeploy bundle; `force` replaces bundles only",
+                        "name a new directory for the bundle")
+    return target
+
+
+def _is_bundle(root: Path) -> bool:
+    try:
+        manifest = json.loads((root / MANIFEST_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
+
+
+DIGEST_FIELD = "manifest_sha256"
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON (sorted keys, no spaces), its own digest field left out."""
+    body = {k: v for k, v in manifest.items() if k != DIGEST_FIELD}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def check_manifest_digest(manifest: Any, where: Path | str) -> None:
+    """Refuse a manifest edited after convert: every field counts, not only the files' hashes.
+
+    The manifest holds numbers that the files also hold (T, the threshold,
+    the tile); rather than check each against the files, any edit is refused.
+    """
+    fix = "re-create the bundle with neurodeploy convert"
+    if not isinstance(manifest, dict):
+        raise UserError(f"{where} does not hold a JSON object", fix)
+    if not isinstance(manifest.get(DIGEST_FIELD), str):
+        raise UserError(f"{where} has no {DIGEST_FIELD} (written by an older neurodeploy, or edited)", fix)
+    if manifest_digest(manifest) != manifest[DIGEST_FIELD]:
+        raise UserError(f"{where} was modified after convert (its content does not match its {DIGEST_FIELD})", fix)
 
 
 REQUIRED = {

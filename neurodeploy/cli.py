@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from neurodeploy.errors import EXIT_USER_ERROR, UserError
+from neurodeploy.text import plural
 
 app = typer.Typer(
     add_completion=False,
@@ -45,8 +49,8 @@ def doctor() -> None:
     table = Table(title="neurodeploy doctor", show_header=False)
     for name, version in found.items():
         table.add_row(name, version)
-    applied = [k for k, v in _lava_compat.APPLIED.items() if v]
-    table.add_row("lava compat layer", ", ".join(applied) if applied else "not needed")
+    applied = [_lava_compat.DESCRIPTIONS[k] for k, v in _lava_compat.APPLIED.items() if v]
+    table.add_row("Lava fixes applied at import", "; ".join(applied) if applied else "none needed")
     table.add_row("Loihi 2 hardware (lava-loihi)", "installed" if doc.loihi_installed() else "not installed")
     verdict = "[green]pass[/green]" if smoke.passed else "[red]FAIL[/red]"
     detail = f"{smoke.spikes} spikes (expected {smoke.expected}) in {smoke.seconds:.2f} s"
@@ -74,6 +78,7 @@ def train(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --out if it exists.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a model that exists at --out (without --resume).")] = False,
 ) -> None:
     """Train the hybrid SC-NN inpainter (Norse LIF + 5 conv layers) with MSE and Adam."""
     from neurodeploy.model import ModelConfig
@@ -93,7 +98,7 @@ def train(
         raise UserError(str(exc), "see neurodeploy train --help") from None
     result = run_training(
         TrainConfig(data=data, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, crop=crop,
-                    samples_per_epoch=samples_per_epoch, seed=seed, device=device, resume=resume),
+                    samples_per_epoch=samples_per_epoch, seed=seed, device=device, resume=resume, force=force),
         model_config,
     )
     if result.train_losses:
@@ -118,8 +123,10 @@ def evaluate(
     from neurodeploy.data import EvalSample, EvalSet, resolve_paths
     from neurodeploy.evaluate import METHODS
     from neurodeploy.evaluate import evaluate as run_evaluation
-    from neurodeploy.io import atomic_path, read_image, read_mask
+    from neurodeploy.io import atomic_path, check_output_file, read_image, read_mask
 
+    if json_out:
+        check_output_file(json_out, "JSON")
     net, _ = load_model(model)
     if image:
         if not mask or len(mask) != len(image):
@@ -131,7 +138,7 @@ def evaluate(
     else:
         samples = list(EvalSet(resolve_paths(data, "val"), crop=crop, seed=seed))
     report = run_evaluation(net, samples, seed=seed)
-    table = Table(title=f"inpainting on {report['images']} images (hole = masked pixels)")
+    table = Table(title=f"inpainting on {plural(report['images'], 'image')} (hole = masked pixels)")
     for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):
         table.add_column(col, justify="right")
     for name in METHODS:
@@ -146,8 +153,9 @@ def evaluate(
 @app.command()
 def convert(
     model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) or NIR graph (.nir).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory [MODEL.bundle].")] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing bundle directory.")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL with .bundle).")]
+    = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing bundle (never a file or another folder).")] = False,
     tile: Annotated[int, typer.Option(help="Tile size (pixels) the netx network is built for.")] = 128,
     dt: Annotated[float, typer.Option(help="NIR input only: the time step in seconds.")] = 1e-3,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: auto, seconds or norse-1.1.")] = "auto",
@@ -155,7 +163,7 @@ def convert(
     timesteps: Annotated[int, typer.Option(help="NIR input only: time steps per input.")] = 8,
 ) -> None:
     """Turn a trained model into a bundle: snn.net (Lava-DL netx, Loihi fixed point), snn.nir, host.pt."""
-    from neurodeploy.convert import convert as run_convert
+    from neurodeploy.conversion import convert as run_convert
 
     if tau_convention not in ("auto", "seconds", "norse-1.1"):
         raise UserError(f"unknown --tau-convention {tau_convention!r}", "pass auto, seconds or norse-1.1")
@@ -175,45 +183,89 @@ def convert(
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 
 
-def _simulation_inputs(image: Path, mask: Path | None, random_mask: int | None,
-                       skip: Callable[[str], bool] | None = None) -> Iterator:
-    """--image (file or folder) and --mask (file, folder of same-named masks) or --random-mask.
+@dataclass(frozen=True)
+class _Job:
+    """One image to run: its output name, its file, and its mask file (None: a drawn mask)."""
 
-    Images are read one at a time as the simulation reaches them, so a bad
-    file in a folder stops the run there, after the earlier outputs are written.
+    name: str
+    image: Path
+    mask: Path | None
+    index: int  # position in the whole folder: the random mask's seed is (--random-mask, index)
+
+
+def _plan_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list[_Job]:
+    """--image (file or folder) with --mask (file, or folder of same-named masks) or --random-mask SEED.
+
+    Everything that can be checked without reading pixels is checked here,
+    before any work: exactly one mask source, a seed >= 0, existing paths,
+    no two images with the same output name, a mask for every image.
     """
-    import numpy as np
+    from neurodeploy.io import list_images
 
-    from neurodeploy.data import MaskSpec
-    from neurodeploy.data import random_mask as draw_mask
-    from neurodeploy.io import list_images, read_image, read_mask
-    from neurodeploy.simulate import SimulationInput
-
+    if mask is not None and random_mask is not None:
+        raise UserError("both --mask and --random-mask given", "pass one: a mask to use, or a seed to draw one")
     if mask is None and random_mask is None:
         raise UserError("--mask is needed: the inpainter fills the pixels a mask marks as missing",
                         "pass --mask MASK.png (white = missing; a folder of same-named masks for a folder "
                         "of images) or --random-mask SEED to draw one")
+    if random_mask is not None and random_mask < 0:
+        raise UserError(f"--random-mask {random_mask}: the number is the seed of the drawn mask and "
+                        "cannot be negative", "pass a seed of 0 or more, e.g. --random-mask 3")
+    for what, path in (("image", image), ("mask", mask)):
+        if path is not None and not path.exists():
+            raise UserError(f"{what} {path} does not exist", "check the path")
     if image.is_dir():
         paths = list_images(image)
         if not paths:
             raise UserError(f"image folder {image} holds no images", "pass a folder with PNG or JPEG files")
     else:
         paths = [image]
-    for index, path in enumerate(paths):
-        if skip is not None and skip(path.stem):
-            continue
-        rgb = read_image(path)
-        if mask is None:
-            rng = np.random.default_rng([random_mask or 0, index])
-            hole = draw_mask(rng, rgb.shape[0], rgb.shape[1], MaskSpec())
-        elif mask.is_dir():
-            candidates = [p for p in list_images(mask) if p.stem == path.stem]
-            if not candidates:
-                raise UserError(f"no mask named {path.stem}.* in {mask}", "give every image a same-named mask")
-            hole = read_mask(candidates[0], rgb.shape[:2])
+    by_name: dict[str, list[Path]] = {}
+    for path in paths:
+        by_name.setdefault(path.stem, []).append(path)
+    for name, same in by_name.items():
+        if len(same) > 1:
+            raise UserError(f"{same[0]} and {same[1]} would both be written as {name}.png",
+                            "give the images different names")
+    masks: dict[str, Path] = {}
+    if mask is not None and mask.is_dir():
+        for path in reversed(list_images(mask)):
+            masks[path.stem] = path
+        missing = [p.stem for p in paths if p.stem not in masks]
+        if missing:
+            shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise UserError(f"{len(missing)} of {plural(len(paths), 'image')} have no same-named mask in "
+                            f"{mask} ({shown})", "give every image a mask of the same name (white = missing)")
+    return [_Job(path.stem, path, masks.get(path.stem, mask) if mask is not None else None, index)
+            for index, path in enumerate(paths)]
+
+
+def _read_inputs(jobs: list[_Job], random_mask: int | None) -> Iterator[Any]:
+    """The planned images, read one at a time as the simulation reaches them."""
+    import numpy as np
+
+    from neurodeploy.data import MaskSpec
+    from neurodeploy.data import random_mask as draw_mask
+    from neurodeploy.io import read_image, read_mask
+    from neurodeploy.simulation import SimulationInput
+
+    for job in jobs:
+        rgb = read_image(job.image)
+        if job.mask is None:
+            hole = draw_mask(np.random.default_rng([random_mask or 0, job.index]), rgb.shape[0], rgb.shape[1],
+                             MaskSpec())
         else:
-            hole = read_mask(mask, rgb.shape[:2])
-        yield SimulationInput(path.stem, rgb, hole)
+            hole = read_mask(job.mask, rgb.shape[:2])
+        yield SimulationInput(job.name, rgb, hole)
+
+
+def _check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
+    from neurodeploy.bridge import BACKENDS
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
+    if lava_models not in ("neurodeploy", "stock"):
+        raise UserError(f"unknown --lava-models {lava_models!r}", "pass neurodeploy or stock")
 
 
 @app.command()
@@ -222,7 +274,7 @@ def simulate(
     image: Annotated[Path, typer.Option(help="An image, or a folder of images (the network compiles once).")],
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of same-named masks.")]
     = None,
-    random_mask: Annotated[int | None, typer.Option(help="Draw a seeded random mask instead of --mask.")] = None,
+    random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
     backend: Annotated[str, typer.Option(help="lava (CPU simulation), reference (NumPy) or loihi2.")] = "lava",
     lava_models: Annotated[str, typer.Option(help="neurodeploy (fast, bit-exact) or stock lava-dl models.")]
     = "neurodeploy",
@@ -239,51 +291,71 @@ def simulate(
 
     import numpy as np
 
-    from neurodeploy.bridge import BACKENDS
     from neurodeploy.bundle import Bundle
-    from neurodeploy.io import atomic_path, write_png
-    from neurodeploy.simulate import simulate as run_simulation
+    from neurodeploy.io import atomic_path, check_output_file, check_output_folder, write_png
+    from neurodeploy.simulation import SimulationReport
+    from neurodeploy.simulation import simulate as run_simulation
 
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
-    loaded = Bundle.load(bundle)
+    _check_backend(backend, lava_models)
+    jobs = _plan_inputs(image, mask, random_mask)
     folder = image.is_dir()
     target = out or (Path(f"{image.name}-inpainted") if folder else image.with_name(f"{image.stem}-inpainted.png"))
 
     def output_path(name: str) -> Path:
         return target / f"{name}.png" if folder else target
 
-    items = _simulation_inputs(image, mask, random_mask,
-                               skip=(lambda name: output_path(name).exists()) if skip_existing else None)
+    if folder:
+        check_output_folder(target)
+    for job in jobs:
+        check_output_file(output_path(job.name), "PNG image", ".png")
+    if spikes is not None:
+        check_output_file(spikes, "npz archive", ".npz")
+    if json_out is not None:
+        check_output_file(json_out, "JSON")
+    loaded = Bundle.load(bundle)
+    skipped = [job.name for job in jobs if skip_existing and output_path(job.name).exists()]
+    pending = [job for job in jobs if job.name not in set(skipped)]
+    if skipped:
+        console.print(f"--skip-existing: {plural(len(skipped), 'image')} skipped (output exists), "
+                      f"{len(pending)} to simulate")
     saved: dict[str, np.ndarray] = {}
 
-    def write(result) -> None:
+    def write(result: Any) -> None:
         write_png(output_path(result.name), result.output)
         if spikes is not None:
             saved[f"{result.name}/frames"] = result.frames
             saved[f"{result.name}/spikes"] = result.spikes.numpy()
         console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
-                      f"{int(result.spikes.sum())} spikes -> {output_path(result.name)}")
+                      f"{int(result.spikes.sum()):,} spikes -> {output_path(result.name)}")
 
-    report = run_simulation(loaded, items, backend=backend, models=lava_models, seed=seed, on_result=write)
+    if pending:
+        report = run_simulation(loaded, _read_inputs(pending, random_mask), backend=backend,  # type: ignore[arg-type]
+                                models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
+                                keep_outputs=False)
+    else:
+        report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
+        console.print("nothing to simulate: every output exists")
+    report.skipped = skipped
     if spikes is not None:
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)
-    if folder or report["images"] != 1:
-        if report["images_per_second"]:
-            console.print(f"{report['images']} images, compiled once in {report['seconds']['compile']:.2f} s, "
-                          f"{report['images_per_second']:.2f} images/s")
-    else:
-        r = report["results"][0]
-        f = r["fidelity"]
-        console.print(f"fidelity vs the float model: PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
-                      f"{f['spike_agreement_vs_float']:.4%}, exact vs reference: {f['exact_vs_reference']}")
+    if report.images == 1:
+        f = report.results[0]["fidelity"]
+        console.print("fidelity of the run against the float model:")
+        console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
+                      f"{f['spike_agreement_vs_float']:.4%}")
+        console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}")
+    elif report.images_per_second:
+        console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "
+                      f"{report.images_per_second:.2f} images/s")
     if json_out:
-        document = report if folder or report["images"] != 1 else {**report["results"][0],
-                                                            "seconds": {**report["results"][0]["seconds"],
-                                                                        "compile": report["seconds"]["compile"]}}
         with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(document, indent=2))
+            tmp.write_text(json.dumps(report.to_dict(), indent=2))
+        console.print(f"JSON ({report.to_dict()['covers']}): {json_out}")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
 
 
 @app.command()
@@ -291,8 +363,9 @@ def profile(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
     image: Annotated[Path, typer.Option(help="An image, or a folder of images (counts are averaged).")],
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of masks.")] = None,
-    random_mask: Annotated[int | None, typer.Option(help="Draw a seeded random mask instead of --mask.")] = None,
-    hw: Annotated[str | None, typer.Option(help="Profiles (names or .toml paths), comma-separated [all].")] = None,
+    random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
+    hw: Annotated[str | None, typer.Option(help="Profiles (names or .toml paths), comma-separated (default: all).")]
+    = None,
     host: Annotated[str, typer.Option(help="Host profile that runs the CNN stage.")] = "gpu",
     backend: Annotated[str, typer.Option(help="lava, reference (fast, bit-exact) or loihi2.")] = "lava",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
@@ -302,36 +375,25 @@ def profile(
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
     import json
 
-    from neurodeploy.bridge import BACKENDS
     from neurodeploy.bundle import Bundle
-    from neurodeploy.io import atomic_path
+    from neurodeploy.hw import load_profile
+    from neurodeploy.io import atomic_path, check_output_file, check_output_folder
     from neurodeploy.profiling import profile as run_profile
-
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
-    loaded = Bundle.load(bundle)
-    names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     from neurodeploy.profiling import select_profiles
 
+    _check_backend(backend)
+    jobs = _plan_inputs(image, mask, random_mask)
+    if json_out is not None:
+        check_output_file(json_out, "JSON")
+    if report is not None:
+        check_output_folder(report)
+    names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
-    summary, spikes = run_profile(loaded, _simulation_inputs(image, mask, random_mask), backend=backend,
+    load_profile(host)
+    loaded = Bundle.load(bundle)
+    summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask), backend=backend,  # type: ignore[arg-type]
                                   hw=names, host=host, seed=seed)
-    layer = summary["layers"][0]
-    counts = Table(title=f"per inference ({summary['images']} image(s), T={layer['timesteps']})")
-    for col in ("layer", "spikes", "firing rate", "synops", "neuron updates", "host MACs", "bridge bits"):
-        counts.add_column(col, justify="right")
-    counts.add_row(layer["name"], f"{layer['spikes']:.4g}", f"{layer['firing_rate']:.4f}", f"{layer['synops']:.4g}",
-                   f"{layer['neuron_updates']:.4g}", f"{summary['host_macs']:.4g}", f"{summary['bridge_bits']:.4g}")
-    console.print(counts)
-    energy = Table(title=f"energy per inference, CNN on {summary['host_profile']} (joules)")
-    for col in ("profile", "spiking stage", "host CNN", "bridge", "total", "all-CNN baseline", "ratio"):
-        energy.add_column(col, justify="right")
-    for name, e in summary["energy_j"].items():
-        energy.add_row(name, f"{e['snn']:.3e}", f"{e['host']:.3e}", f"{e['bridge']:.3e}", f"{e['total']:.3e}",
-                       f"{e['all_cnn_baseline']:.3e}", f"{e['ratio_to_baseline']:.3f}")
-    for name, joules in summary["baseline_j"].items():
-        energy.add_row(f"all-CNN on {name}", "", "", "", f"{joules:.3e}", "", "")
-    console.print(energy)
+    _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
@@ -341,10 +403,36 @@ def profile(
         console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
 
 
+def _print_profile(summary: dict[str, Any]) -> None:
+    """The counts and the energies as two tables that fit 80 columns, numbers never cut."""
+    layers = summary["layers"]
+    counts = Table(title=f"per inference ({plural(summary['images'], 'image')}, "
+                         f"T = {int(layers[0]['timesteps'])} steps)", box=box.SIMPLE_HEAD)
+    for col in ("chip layer", "spikes", "firing rate", "synaptic ops", "neuron updates"):
+        counts.add_column(col, justify="right", no_wrap=True)
+    for layer in layers:
+        counts.add_row(layer["name"], f"{layer['spikes']:.4g}", f"{layer['firing_rate']:.4f}",
+                       f"{layer['synops']:.4g}", f"{layer['neuron_updates']:.4g}")
+    console.print(counts)
+    console.print(f"host CNN: {summary['host_macs']:.4g} MACs; bridge: {summary['bridge_bits']:.4g} bits")
+    host = summary["host_profile"]
+    energy = Table(title=f"energy per inference in joules, host CNN on {host}", box=box.SIMPLE_HEAD)
+    for col in ("profile", "chip", "host CNN", "bridge", "total", "/ all-CNN"):
+        energy.add_column(col, justify="right", no_wrap=True)
+    for name, e in summary["energy_j"].items():
+        energy.add_row(name, f"{e['snn']:.3e}", f"{e['host']:.3e}", f"{e['bridge']:.3e}", f"{e['total']:.3e}",
+                       f"{e['ratio_to_baseline']:.3f}")
+    console.print(energy)
+    for name, joules in summary["baseline_j"].items():
+        note = " (the ratio's reference)" if name == host else ""
+        console.print(f"all-CNN network on {name}: {joules:.3e} J{note}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo-out"),
-    model: Annotated[Path | None, typer.Option(help="Checkpoint [examples/models/scnn_inpaint.pt].")] = None,
+    model: Annotated[Path | None, typer.Option(help="Checkpoint (default: examples/models/scnn_inpaint.pt).")]
+    = None,
     train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
     size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 256,
     backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
@@ -410,7 +498,7 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err_console.print(f"[bold red]error:[/bold red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/bold red] {escape(exc.cli_message)}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USER_ERROR)
     except KeyboardInterrupt:
         err_console.print("interrupted", highlight=False)

@@ -134,11 +134,11 @@ def resolve_paths(data: str, split: str) -> list[Path]:
         return builtin_paths(split)
     root = Path(data)
     if not root.is_dir():
-        raise UserError(f"data folder {root} does not exist", "pass --data builtin or a folder of images")
+        raise UserError(f"data folder {root} does not exist", "pass `data=builtin` or a folder of images")
     paths = list_images(root)
     if not paths:
         raise UserError(f"data folder {root} holds no images",
-                        "point --data at a folder with PNG or JPEG files (searched recursively)")
+                        "point `data` at a folder with PNG or JPEG files (searched recursively)")
     if len(paths) < 10:
         return paths
     held_out = [p for i, p in enumerate(paths) if i % 10 == 9]

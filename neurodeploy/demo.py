@@ -35,7 +35,7 @@ DEMO_MASK_SEED = 7
 
 @dataclass(frozen=True)
 class DemoSummary:
-    """The five lines printed at the end, and where everything is."""
+    """The lines printed at the end (each under 80 columns), and where everything is."""
 
     psnr_scnn: float
     psnr_telea: float
@@ -47,13 +47,16 @@ class DemoSummary:
 
     def lines(self) -> list[str]:
         f = self.fidelity
+        exact = "yes" if f["exact_vs_reference"] else "NO"
         return [
-            f"hole PSNR: SC-NN (Lava) {self.psnr_scnn:.2f} dB vs OpenCV Telea {self.psnr_telea:.2f} dB",
-            f"Lava vs float model: output PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
-            f"{f['spike_agreement_vs_float']:.4%}, bit-exact with the reference backend: {f['exact_vs_reference']}",
+            f"hole PSNR: SC-NN (Lava) {self.psnr_scnn:.2f} dB, OpenCV Telea {self.psnr_telea:.2f} dB",
+            f"Lava vs float model: output PSNR {f['psnr_vs_float']:.2f} dB, "
+            f"spike agreement {f['spike_agreement_vs_float']:.4%}",
+            f"bit-exact with the reference backend: {exact}",
             f"spikes: {self.spikes:,} in the spiking layer for this inference",
-            f"energy per inference: {self.energy_loihi2:.3e} J on Loihi 2 + GPU host vs "
-            f"{self.energy_gpu_cnn:.3e} J as an all-CNN on the GPU ({self.energy_loihi2 / self.energy_gpu_cnn:.2f}x)",
+            f"energy per inference: {self.energy_loihi2:.3e} J on Loihi 2 + GPU host,",
+            f"  {self.energy_gpu_cnn:.3e} J as an all-CNN on the GPU "
+            f"({self.energy_loihi2 / self.energy_gpu_cnn:.2f}x)",
             f"report: {self.report}",
         ]
 
@@ -93,11 +96,11 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
     import contextlib
 
     from neurodeploy.bundle import Bundle
-    from neurodeploy.convert import convert
+    from neurodeploy.conversion import convert
     from neurodeploy.evaluate import inpaint_telea, masked_input, score
     from neurodeploy.profiling import count_result, summarize
     from neurodeploy.report import write_report
-    from neurodeploy.simulate import SimulationInput, Simulator
+    from neurodeploy.simulation import SimulationInput, SimulationReport, Simulator
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,20 +112,22 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
 
         model_path = out / "model.pt"
         with show("train a small SC-NN from scratch (builtin photos)"):
-            run_training(TrainConfig(out=str(model_path), epochs=3, samples_per_epoch=64, device="cpu"),
+            run_training(TrainConfig(out=str(model_path), epochs=3, samples_per_epoch=64, device="cpu", force=True),
                          ModelConfig(), progress=False)
     else:
         model_path = Path(model) if model is not None else SHIPPED_MODEL
         if not model_path.is_file():
-            raise UserError(f"checkpoint {model_path} not found", "pass --model or --train")
+            raise UserError(f"checkpoint {model_path} not found", "pass `model` or `train=True`")
     with show("convert the checkpoint to a Lava-DL bundle"):
         bundle = convert(model_path, out / "bundle", force=True)
         bundle = Bundle.load(out / "bundle")
     image, mask = demo_input(size)
-    with show(f"simulate {DEMO_IMAGE} in Lava ({backend}) + host CNN"), \
-            Simulator(bundle, backend) as sim:  # type: ignore[arg-type]
-        result = sim.run(SimulationInput(Path(DEMO_IMAGE).stem, image, mask))
-        compile_s = sim.compile_seconds
+    with show(f"simulate {DEMO_IMAGE} in Lava ({backend}) + host CNN"):
+        started = time.perf_counter()
+        with Simulator(bundle, backend) as sim:  # type: ignore[arg-type]
+            result = sim.run(SimulationInput(Path(DEMO_IMAGE).stem, image, mask))
+            compile_s = sim.compile_seconds
+        simulated_s = time.perf_counter() - started
     with show("OpenCV Telea on the same hole"):
         telea = inpaint_telea(image, mask)
     with show("profile spikes, synaptic operations and energy"):
@@ -132,8 +137,11 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
                                                     ("SC-NN (Lava + host CNN)", result.output),
                                                     ("OpenCV Telea", telea), ("ground truth", image)]))
     scnn_scores, telea_scores = score(image, result.output, mask), score(image, telea, mask)
-    simulate_json = {**result.summary(backend), "compile_s": compile_s,
-                     "hole_psnr": {"scnn": scnn_scores.psnr_hole, "telea": telea_scores.psnr_hole}}
+    # the same schema as `neurodeploy simulate --json`, with the demo's hole PSNRs in its one result
+    simulate_json = SimulationReport(
+        backend, bundle.timesteps,
+        [{**result.summary(backend), "hole_psnr": {"scnn": scnn_scores.psnr_hole, "telea": telea_scores.psnr_hole}}],
+        {"compile": compile_s, "run": result.seconds["total"], "total": simulated_s}).to_dict()
     for name, document in (("simulate.json", simulate_json), ("profile.json", summary)):
         with atomic_path(out / name) as tmp:
             tmp.write_text(json.dumps(document, indent=2))

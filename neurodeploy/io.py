@@ -78,7 +78,7 @@ def atomic_directory(path: str | os.PathLike[str], force: bool = False) -> Itera
     """
     target = Path(path)
     if target.exists() and not force:
-        raise UserError(f"output directory {target} already exists", "pass --force to replace it")
+        raise UserError(f"output directory {target} already exists", "pass `force=True` to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.pid{os.getpid()}.", suffix=".tmp", dir=target.parent))
@@ -117,6 +117,60 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# What a file must start with to count as one neurodeploy writes; see check_output_file.
+_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "PNG image": (b"\x89PNG\r\n\x1a\n",),
+    "JSON": (b"{", b"["),
+    "npz archive": (b"PK\x03\x04",),
+    "torch checkpoint": (b"PK\x03\x04", b"\x80"),
+}
+
+
+def check_output_file(path: str | os.PathLike[str], kind: str, suffix: str | None = None) -> Path:
+    """Check, before any work, that ``path`` can take an output file of ``kind``.
+
+    Refused, each as a one-line :class:`UserError`: a path that is a
+    directory, a parent that is a file, a wrong suffix (when ``suffix`` is
+    given), and an existing file of another kind: neurodeploy replaces its
+    own outputs, never a file it did not write. ``kind`` is a key of
+    ``_SIGNATURES``.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise UserError(f"output {target} is a directory, not a {kind} file", f"name a {kind} file to write")
+    if suffix is not None and target.suffix.lower() != suffix:
+        raise UserError(f"output {target} should end in {suffix} (it is written as a {kind})",
+                        f"name a {suffix} file")
+    _check_parents(target)
+    if target.exists() and not _starts_with(target, _SIGNATURES[kind]):
+        raise UserError(f"{target} exists and is not a {kind}; neurodeploy does not replace a file of "
+                        "another kind", "name a new file or move that one away")
+    return target
+
+
+def check_output_folder(path: str | os.PathLike[str]) -> Path:
+    """Check, before any work, that ``path`` is a directory or can become one."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"output folder {target} is a file", "name a folder (new or existing) for the outputs")
+    _check_parents(target)
+    return target
+
+
+def _check_parents(target: Path) -> None:
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"cannot write {target}: {parent} is a file, not a folder", "choose another path")
+            return
+
+
+def _starts_with(path: Path, signatures: tuple[bytes, ...]) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(16).lstrip()
+    return any(head.startswith(signature) for signature in signatures)
 
 
 def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:

@@ -20,7 +20,7 @@ from neurodeploy.energy import all_cnn, estimate
 from neurodeploy.errors import UserError
 from neurodeploy.hw import EnergyProfile, list_profiles, load_profile
 from neurodeploy.model import host_conv_shapes
-from neurodeploy.simulate import ImageResult, SimulationInput, Simulator
+from neurodeploy.simulation import ImageResult, SimulationInput, Simulator
 
 DEFAULT_HOST = "gpu"
 
@@ -68,10 +68,10 @@ def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] |
     profiles = select_profiles(hw)
     host_profile = load_profile(host)
     if host_profile.kind != "host":
-        raise UserError(f"--host {host_profile.name} is a {host_profile.kind} profile",
+        raise UserError(f"`host={host_profile.name}` is a {host_profile.kind} profile",
                         "pass a host profile such as gpu or cpu")
     if not per_image:
-        raise UserError("no images to profile", "pass --image with an image or a folder of images")
+        raise UserError("no images to profile", "pass at least one image")
     summary = _mean(per_image)
     summary.update(price(InferenceCounts.from_dict(summary), profiles, host_profile))
     summary.update({"backend": backend, "images": len(per_image), "host_profile": host_profile.name,

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from neurodeploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.data import EvalSet, ImageFolder, resolve_paths, stack_pairs, to_tensors
 from neurodeploy.errors import UserError
+from neurodeploy.io import check_output_file
 from neurodeploy.model import HybridInpainter, ModelConfig
 
 
@@ -55,14 +56,22 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     resume: bool = False
+    force: bool = False  # replace an existing model at `out` (without `resume`)
     val_crop: int = 128
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "crop", "samples_per_epoch", "val_crop"):
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be at least 1", "pass a positive number")
+                raise UserError(f"`{name}` must be at least 1", "pass a positive number")
         if not self.lr > 0:
-            raise UserError("--lr must be positive", "pass e.g. --lr 2e-3")
+            raise UserError("`lr` must be positive", "pass e.g. `lr=2e-3`")
+
+    def check_output(self) -> None:
+        """Refuse, before any work, an `out` that is a folder, another kind of file, or a model to keep."""
+        check_output_file(self.out, "torch checkpoint")
+        if os.path.exists(self.out) and not (self.resume or self.force):
+            raise UserError(f"{self.out} already holds a model, which training would replace",
+                            "pass `resume=True` to continue it or `force=True` to replace it")
 
 
 @dataclass
@@ -81,11 +90,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name} asked for, but torch sees no CUDA GPU", "pass --device cpu")
+        raise UserError(f"`device={name}` asked for, but torch sees no CUDA GPU", "pass `device=cpu`")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise UserError(f"unknown device {name!r}", "pass --device cpu, cuda or auto") from None
+        raise UserError(f"unknown device {name!r}", "pass `device=cpu`, cuda or auto") from None
 
 
 def params_checksum(model: torch.nn.Module) -> str:
@@ -127,6 +136,7 @@ def _distributed() -> tuple[int, int]:
 
 def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True) -> TrainResult:
     """Train (or resume) and write ``config.out`` after every epoch; rank 0 writes."""
+    config.check_output()
     world, rank = _distributed()
     device = resolve_device(config.device)
     if world > 1:
@@ -143,7 +153,7 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
     if config.batch_size % world:
-        raise UserError(f"--batch-size {config.batch_size} does not split over {world} processes",
+        raise UserError(f"`batch_size={config.batch_size}` does not split over {world} processes",
                         f"pass a multiple of {world}")
 
     torch.manual_seed(config.seed)
@@ -174,7 +184,7 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
     local_batch = config.batch_size // world
     steps = config.samples_per_epoch // config.batch_size
     if steps < 1:
-        raise UserError("--samples-per-epoch is smaller than --batch-size", "raise --samples-per-epoch")
+        raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
 
     started = time.perf_counter()
     bar = _progress(progress and rank == 0)

@@ -31,7 +31,7 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_bundle(tmp_path: Path, tiny_checkpoint: Path) -> Path:
-    from neurodeploy.convert import convert
+    from neurodeploy.conversion import convert
 
     out = tmp_path / "tiny.bundle"
     convert(tiny_checkpoint, out, tile=24)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.bundle import Bundle
+from neurodeploy.bundle import DIGEST_FIELD, Bundle, manifest_digest
 from neurodeploy.checkpoint import save_checkpoint
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.converters.nir_io import read_nir, write_nir_graph
 from neurodeploy.errors import UserError
 from neurodeploy.lif_mapping import map_lif
@@ -157,17 +157,37 @@ def test_bad_model_files_are_one_line_errors_and_leave_no_bundle(tmp_path: Path,
     assert not any(p.name.startswith(".bundle") for p in tmp_path.iterdir())
 
 
-def test_existing_output_directory_needs_force(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    out = tmp_path / "exists"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16")
-    assert result.returncode == 2 and "--force" in result.stderr
-    assert (out / "keep.txt").read_text() == "mine"
-    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16",
-                     "--force")
+def test_an_existing_bundle_is_replaced_only_with_force_and_nothing_else_ever(tmp_path: Path,
+                                                                             tiny_checkpoint: Path) -> None:
+    out = tmp_path / "b.bundle"
+    assert run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16").returncode == 0
+    again = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "18")
+    assert again.returncode == 2 and "--force" in again.stderr and "force=True" not in again.stderr
+    assert Bundle.load(out).layer.input_shape == (4, 18, 18)  # still the tile-16 bundle
+    result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "20", "--force")
     assert result.returncode == 0, result.stderr
-    assert Bundle.load(out).layer.input_shape == (4, 18, 18) and not (out / "keep.txt").exists()
+    assert Bundle.load(out).layer.input_shape == (4, 22, 22)
+    # a folder of the user's, or a plain file, is never replaced, --force or not
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("notes")
+    for target in (mine, notes):
+        refused = run_cli("convert", str(tiny_checkpoint), "-o", str(target), "--tile", "16", "--force")
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert (mine / "keep.txt").read_text() == "mine" and notes.read_text() == "notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.bundle", "mine", "notes.txt", "tiny.pt"]
+
+
+def test_api_errors_name_python_arguments(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    out = tmp_path / "b.bundle"
+    convert(tiny_checkpoint, out, tile=16)
+    with pytest.raises(UserError) as caught:
+        convert(tiny_checkpoint, out, tile=16)
+    assert "force=True" in str(caught.value) and "--force" not in str(caught.value)
+    assert "--force" in caught.value.cli_message
 
 
 def test_a_tampered_bundle_is_refused(tiny_bundle: Path) -> None:
@@ -181,6 +201,7 @@ def test_a_tampered_bundle_is_refused(tiny_bundle: Path) -> None:
 def test_a_manifest_pointing_outside_the_bundle_is_refused(tiny_bundle: Path) -> None:
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     manifest["files"]["../../etc/passwd"] = "0" * 64
+    manifest[DIGEST_FIELD] = manifest_digest(manifest)  # as someone who knows the format would
     (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="outside the bundle"):
         Bundle.load(tiny_bundle)

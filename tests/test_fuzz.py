@@ -19,7 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.bundle import MANIFEST_FILE, Bundle
+from neurodeploy.bundle import DIGEST_FIELD, MANIFEST_FILE, Bundle, manifest_digest
 from neurodeploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.converters.netx_io import read_netx
 from neurodeploy.converters.nir_io import read_nir
@@ -66,7 +66,7 @@ def only_user_errors(load, path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    from neurodeploy.convert import convert
+    from neurodeploy.conversion import convert
 
     root = tmp_path_factory.mktemp("valid")
     save_checkpoint(root / "model.pt", tiny_model())
@@ -185,6 +185,8 @@ def test_bundle_manifest_loader(tmp_path_factory: pytest.TempPathFactory, valid_
     else:
         key = data.draw(st.sampled_from(sorted(manifest)))
         manifest[key] = data.draw(JSONISH)
+        if data.draw(st.booleans()):  # re-signed, so that the checks behind the digest are fuzzed too
+            manifest[DIGEST_FIELD] = manifest_digest(manifest)
         (bundle / MANIFEST_FILE).write_text(json.dumps(manifest, allow_nan=True))
 
     def load_everything(path: Path) -> None:

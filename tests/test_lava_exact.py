@@ -11,7 +11,7 @@ import torch
 from neurodeploy.bridge import SpikeBridge
 from neurodeploy.bundle import Bundle
 from neurodeploy.checkpoint import save_checkpoint
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.data import builtin_paths, to_tensors
 from neurodeploy.encoding import input_frames
 from neurodeploy.io import read_image

@@ -155,10 +155,10 @@ def test_smooth_fill_solves_laplace_in_the_hole_and_keeps_known_pixels() -> None
 
 def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle(tmp_path: Path) -> None:
     from neurodeploy.checkpoint import save_checkpoint
-    from neurodeploy.convert import convert
+    from neurodeploy.conversion import convert
     from neurodeploy.evaluate import to_uint8
     from neurodeploy.model import composite
-    from neurodeploy.simulate import SimulationInput, Simulator
+    from neurodeploy.simulation import SimulationInput, Simulator
 
     config = ModelConfig(**{**TINY.to_dict(), "hole_fill": "smooth", "residual": True, "final_activation": "none"})
     model = tiny_model(config=config)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from neurodeploy.checkpoint import load_model
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.data import EvalSet, builtin_paths
 from neurodeploy.evaluate import score
-from neurodeploy.simulate import SimulationInput, Simulator
+from neurodeploy.simulation import SimulationInput, Simulator
 
 SHIPPED = Path(__file__).resolve().parents[1] / "examples" / "models" / "scnn_inpaint.pt"
 

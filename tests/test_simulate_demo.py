@@ -11,6 +11,10 @@ from PIL import Image
 
 from .conftest import run_cli
 
+# the top-level keys of every simulate JSON document (neurodeploy.simulation.SimulationReport.to_dict)
+SIMULATE_JSON_SCHEMA = ("backend", "timesteps", "images", "covers", "skipped", "seconds", "images_per_second",
+                        "results")
+
 
 def _image(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 30)) -> Path:
     channels = {"RGB": 3, "RGBA": 4}.get(mode)
@@ -34,14 +38,17 @@ def test_simulate_writes_the_image_and_the_json(tmp_path: Path, tiny_bundle: Pat
                      "--spikes", str(tmp_path / "spikes.npz"))
     assert result.returncode == 0, result.stderr
     report = json.loads(doc.read_text())
-    assert report["backend"] == "lava" and report["timesteps"] == 4
-    assert set(report["seconds"]) >= {"encode", "compile", "snn", "host", "total"}
-    assert report["spikes"]["total"] == sum(report["spikes"]["per_timestep"])
-    assert report["fidelity"]["exact_vs_reference"] is True
-    assert {"psnr_vs_float", "spike_agreement_vs_float"} <= set(report["fidelity"])
+    assert report["backend"] == "lava" and report["timesteps"] == 4 and report["images"] == 1
+    assert set(report["seconds"]) == {"compile", "run", "total"}
+    (one,) = report["results"]
+    assert set(one["seconds"]) >= {"encode", "snn", "host", "total"}
+    assert one["spikes"]["total"] == sum(one["spikes"]["per_timestep"])
+    assert one["fidelity"]["exact_vs_reference"] is True
+    assert {"psnr_vs_float", "spike_agreement_vs_float"} <= set(one["fidelity"])
     assert np.asarray(Image.open(out)).shape == (30, 40, 3)
     saved = np.load(tmp_path / "spikes.npz")
-    assert saved["a/spikes"].shape == (4, 6, 30, 40) and int(saved["a/spikes"].sum()) == report["spikes"]["total"]
+    assert saved["a/spikes"].shape == (4, 6, 30, 40) and int(saved["a/spikes"].sum()) == one["spikes"]["total"]
+    assert set(report) == set(SIMULATE_JSON_SCHEMA)
 
 
 def test_grayscale_and_rgba_images_are_converted(tmp_path: Path, tiny_bundle: Path) -> None:
@@ -94,6 +101,10 @@ def test_demo_writes_every_output(tmp_path: Path, tiny_checkpoint: Path) -> None
     assert comparison.shape[0] > 48 and comparison.shape[1] >= 4 * 48
     for name in ("simulate.json", "profile.json"):
         json.loads((out / name).read_text())
+    # one schema: the demo's simulate.json is what `simulate --json` writes
+    demo_json = json.loads((out / "simulate.json").read_text())
+    assert set(demo_json) == set(SIMULATE_JSON_SCHEMA) and set(demo_json["seconds"]) == {"compile", "run", "total"}
+    assert "compile_s" not in json.dumps(demo_json)
     html = (out / "report" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4
     for plot in ("spikes_per_step", "firing_rate_per_channel", "raster", "energy"):

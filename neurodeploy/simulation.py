@@ -28,6 +28,7 @@ from neurodeploy.data import to_tensors
 from neurodeploy.encoding import encode_input, input_frames, spike_rate
 from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, composite, network_input
+from neurodeploy.text import plural
 
 
 @dataclass(frozen=True)
@@ -147,27 +148,71 @@ class Simulator:
         }
 
 
+@dataclass
+class SimulationReport:
+    """What :func:`simulate` hands back: the inpainted images and the run's statistics.
+
+    ``outputs`` maps each image's name to its inpainted uint8 (H, W, 3) image
+    (empty when ``keep_outputs=False``); ``results`` holds one JSON-able
+    summary per image (timings, spikes, fidelity). :meth:`to_dict` is the
+    JSON document that ``neurodeploy simulate --json`` and the demo write.
+    """
+
+    backend: str
+    timesteps: int
+    results: list[dict[str, Any]]
+    seconds: dict[str, float]
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def images(self) -> int:
+        return len(self.results)
+
+    @property
+    def images_per_second(self) -> float | None:
+        run = self.seconds.get("run", 0.0)
+        return self.images / run if run > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        covers = f"the {plural(self.images, 'image')} simulated in this run"
+        if self.skipped:
+            covers += f"; {plural(len(self.skipped), 'image')} skipped (listed in 'skipped'): their output existed"
+        return {
+            "backend": self.backend,
+            "timesteps": self.timesteps,
+            "images": self.images,
+            "covers": covers,
+            "skipped": list(self.skipped),
+            "seconds": dict(self.seconds),
+            "images_per_second": self.images_per_second,
+            "results": list(self.results),
+        }
+
+
 def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
              models: LavaModels = "neurodeploy", seed: int = 0, fidelity: bool = True,
-             on_result: Callable[[ImageResult], None] | None = None) -> dict[str, Any]:
-    """Simulate every item; returns the JSON-able report (one entry per image plus totals)."""
+             on_result: Callable[[ImageResult], None] | None = None,
+             keep_outputs: bool = True) -> SimulationReport:
+    """Simulate every item: the inpainted images (``report.outputs[name]``) and the statistics.
+
+    ``on_result`` sees each :class:`ImageResult` (image, spikes, timings,
+    fidelity) as soon as it is done; with ``keep_outputs=False`` the report
+    keeps no images, so a long run holds one image at a time.
+    """
     started = time.perf_counter()
-    results = []
+    results: list[dict[str, Any]] = []
+    outputs: dict[str, np.ndarray] = {}
     with Simulator(bundle, backend, models, seed, fidelity) as sim:
         for item in items:
             result = sim.run(item)
             if on_result is not None:
                 on_result(result)
+            if keep_outputs:
+                outputs[item.name] = result.output
             results.append(result.summary(backend))
         compile_seconds = sim.compile_seconds
-    total = time.perf_counter() - started
-    images = len(results)
     run_seconds = sum(r["seconds"]["total"] for r in results)
-    return {
-        "backend": backend,
-        "timesteps": bundle.timesteps,
-        "images": images,
-        "seconds": {"compile": compile_seconds, "run": run_seconds, "total": total},
-        "images_per_second": images / run_seconds if run_seconds > 0 else None,
-        "results": results,
-    }
+    return SimulationReport(backend, bundle.timesteps, results,
+                            {"compile": compile_seconds, "run": run_seconds,
+                             "total": time.perf_counter() - started}, outputs)

@@ -57,7 +57,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str], out_dir: st
     input only (a checkpoint carries its own).
     """
     if tile < 1:
-        raise UserError(f"tile size {tile} must be at least 1", "pass --tile 128")
+        raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
+    bundle_format.check_target(out_dir, force)
     source: dict[str, Any]
     host_state: dict[str, torch.Tensor] | None = None
     config: ModelConfig | None = None
@@ -83,9 +84,9 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str], out_dir: st
         host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     else:
         if encoding not in ("constant", "poisson"):
-            raise UserError(f"unknown encoding {encoding!r}", "pass --encoding constant or poisson")
+            raise UserError(f"unknown encoding {encoding!r}", "pass `encoding=constant` or poisson")
         if timesteps < 1:
-            raise UserError("--timesteps must be at least 1", "pass e.g. --timesteps 8")
+            raise UserError("`timesteps` must be at least 1", "pass e.g. `timesteps=8`")
         stage = read_nir(model_or_path, dt=dt, tau_convention=tau_convention)
 
     quant = quantize_stage(stage, encoding)
@@ -141,5 +142,6 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str], out_dir: st
             "model_config": config.to_dict() if config is not None else None,
             "versions": _versions(),
         }
+        manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
         (tmp / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return Bundle.load(out_dir)

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from neurodeploy import _lava_compat
+from neurodeploy import _lava_compat, _reaper
 from neurodeploy.bundle import SNN_FILE, Bundle
 from neurodeploy.errors import UserError
 from neurodeploy.lif_mapping import lava_steps, netx_reset
@@ -145,6 +145,7 @@ class SpikeBridge:
         self._source: Any = None
         self._sink: Any = None
         self._failed = False
+        self._reaper: _reaper.Reaper | None = None
 
     @classmethod
     def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> SpikeBridge:
@@ -178,9 +179,18 @@ class SpikeBridge:
         net.out.connect(sink.s_in)
         self._net, self._source, self._sink = net, source, sink
         # Lava forks its processes here. They ignore Ctrl-C, so that only this process
-        # handles it and stops them in order (see close()).
-        with _sigint_ignored():
-            net.create_runtime(run_cfg=run_cfg)
+        # handles it and stops them in order (see close()); and they die with this process
+        # even when it is SIGKILLed, which close() never sees (see neurodeploy._reaper).
+        self._reaper = _reaper.start()
+        try:
+            with _sigint_ignored(), _reaper.forks_watched(self._reaper):
+                net.create_runtime(run_cfg=run_cfg)
+        except BaseException:
+            with contextlib.suppress(Exception):  # a half-built runtime: keep the first error
+                self.close()
+            raise
+        if self._reaper is not None:
+            self._reaper.free_on_death(handle.name for handle in _shared_memory(net.runtime))
         self.compile_seconds = time.perf_counter() - started
 
     def close(self) -> None:
@@ -189,21 +199,17 @@ class SpikeBridge:
         A clean stop is Lava's STOP handshake; when that cannot complete (a
         Lava process failed, or the run was interrupted mid-step) the
         processes are terminated and the shared memory released directly, so
-        no child process or /dev/shm segment outlives the bridge.
+        no child process or /dev/shm segment outlives the bridge. Then the
+        reaper, there for a SIGKILL, is told to exit.
         """
         net, self._net = self._net, None
-        if net is None or net.runtime is None:
-            return
-        runtime = net.runtime
         try:
-            # Lava's stop() handshakes with a runtime that has run; one that never ran (the first
-            # input failed) would wait forever for its idle processes to end on their own.
-            if not self._failed and runtime._is_started and not runtime._is_running:
-                net.stop()
-                return
-        except BaseException:  # fall through to the forced stop
-            pass
-        _force_stop(runtime)
+            if net is not None and net.runtime is not None:
+                _stop(net, self._failed)
+        finally:
+            reaper, self._reaper = self._reaper, None
+            if reaper is not None:
+                reaper.dismiss()
 
     # -- running -------------------------------------------------------------------------------
     # -- running -------------------------------------------------------------------------------
@@ -298,6 +304,26 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _stop(net: Any, failed: bool) -> None:
+    """Lava's STOP handshake where it can complete, else :func:`_force_stop`."""
+    runtime = net.runtime
+    try:
+        # Lava's stop() handshakes with a runtime that has run; one that never ran (the first
+        # input failed) would wait forever for its idle processes to end on their own.
+        if not failed and runtime._is_started and not runtime._is_running:
+            net.stop()
+            return
+    except BaseException:  # fall through to the forced stop
+        pass
+    _force_stop(runtime)
+
+
+def _shared_memory(runtime: Any) -> list[Any]:
+    """The runtime's /dev/shm segments (lava-nc 0.10: its SharedMemoryManager's handles)."""
+    smm = getattr(runtime._messaging_infrastructure, "smm", None)
+    return list(getattr(smm, "_shared_memory_handles", []))
 
 
 def _force_stop(runtime: Any) -> None:

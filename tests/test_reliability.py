@@ -130,6 +130,46 @@ def test_interrupted_simulate_stops_every_lava_process(tmp_path: Path, tiny_bund
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "out").iterdir())
 
 
+def _segments_of(pids: list[int]) -> set[str]:
+    """The /dev/shm segments that these processes hold open or have mapped."""
+    names = set()
+    for pid in pids:
+        with_links = []
+        try:
+            fd_dir = Path(f"/proc/{pid}/fd")
+            with_links = [os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)]
+            with_links += [line.split(maxsplit=5)[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()]
+        except OSError:
+            pass
+        names |= {link.split("/dev/shm/", 1)[1].split()[0] for link in with_links if "/dev/shm/" in link}
+    return names
+
+
+def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_path: Path,
+                                                                             tiny_bundle: Path) -> None:
+    """SIGKILL cannot be caught: the reaper (neurodeploy._reaper) cleans up from outside.
+
+    The segments checked are the run's own (open or mapped in its processes), not every new
+    one in /dev/shm: another program's may come and go meanwhile.
+    """
+    photos = _photos(tmp_path / "in", 200, size=120)
+    out = tmp_path / "out"
+    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1", "-o", str(out)])
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and run.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.record()
+    segments = _segments_of([run.proc.pid, *run.children])
+    commands = {pid: " ".join(psutil.Process(pid).cmdline()) for pid in run.children if psutil.pid_exists(pid)}
+    assert run.proc.poll() is None and run.children and segments, "Lava should be running, with shared memory"
+    run.proc.send_signal(signal.SIGKILL)
+    run.proc.wait()
+    time.sleep(5)
+    assert run.survivors() == []  # every Lava process, the shared-memory server, the reaper
+    assert segments & _shm() == set()
+    assert any("neurodeploy._reaper" in command for command in commands.values())  # which was there
+
+
 FAILING_RUN = """
 import sys, numpy as np
 import neurodeploy.bridge as bridge

@@ -110,18 +110,26 @@ def test_bad_input_found_mid_batch_stops_cleanly_with_one_line(tmp_path: Path, t
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
 
 
+def _simulating(bundle: Path, photos: Path, out: Path) -> Watched:
+    """``simulate`` of a folder, returned once its first image is written: Lava is running then.
+
+    Watched through the files: stdout is block-buffered in a pipe.
+    """
+    run = Watched(["simulate", str(bundle), "--image", str(photos), "--random-mask", "1", "-o", str(out)])
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.png")) and run.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.record()
+    return run
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_simulate_stops_every_lava_process(tmp_path: Path, tiny_bundle: Path, signum: int) -> None:
     count = 200
     photos = _photos(tmp_path / "in", count, size=120)
     before = _shm()
     out = tmp_path / "out"
-    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1", "-o", str(out)])
-    # the first image is written: Lava is running (stdout is block-buffered in a pipe, so watch the files)
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*.png")) and run.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    run.record()
+    run = _simulating(tiny_bundle, photos, out)
     run.proc.send_signal(signum)
     code, _ = run.finish()
     assert code != 0
@@ -154,11 +162,7 @@ def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_
     """
     photos = _photos(tmp_path / "in", 200, size=120)
     out = tmp_path / "out"
-    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1", "-o", str(out)])
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*.png")) and run.proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    run.record()
+    run = _simulating(tiny_bundle, photos, out)
     segments = _segments_of([run.proc.pid, *run.children])
     commands = {pid: " ".join(psutil.Process(pid).cmdline()) for pid in run.children if psutil.pid_exists(pid)}
     assert run.proc.poll() is None and run.children and segments, "Lava should be running, with shared memory"

@@ -8,6 +8,10 @@ STAMP := $(VENV)/.neurodeploy-installed
 # The three packages whose published metadata is wrong for Python 3.11 and
 # torch 2.13 (see docs/INSTALL.md and pyproject.toml); installed --no-deps.
 PINNED_NODEPS := norse==1.1.0 lava-nc==0.10.0 lava-dl==0.6.0
+# Test-only exporters installed --no-deps: sinabs 3.x pins nir<=1.0.4, which would break
+# snnTorch 1.0's export (it passes v_reset to nir.LIF, which only nir>=1.0.6 accepts);
+# neurobench would pull torchaudio, numba and librosa, none of which the tests use.
+TEST_NODEPS := sinabs==3.1.3 neurobench==2.3.0
 
 .PHONY: install demo test test-all lint bench clean
 
@@ -18,8 +22,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade "pip>=23.2" "setuptools>=77" wheel
 	# torch first and pinned: a bare `torch` pulls the several-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,test]'
 	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(PINNED_NODEPS)
+	$(BIN)/python -m pip install -q --no-deps $(TEST_NODEPS)
 	touch $@
 
 demo: install

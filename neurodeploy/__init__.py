@@ -4,7 +4,7 @@ Importing neurodeploy installs the Lava compatibility layer (stdlib only, no
 Lava import), so ``import lava...`` works after it on Python 3.11+. The public
 API is imported lazily to keep the command line quick to start::
 
-    from neurodeploy import Bundle, SimulationInput, convert, load_model, profile, simulate
+    from neurodeploy import Bundle, SimulationInput, convert, load_model, plan, profile, simulate
 
 No public name is also a submodule's name (the functions live in
 ``conversion``, ``simulation`` and ``profiling``): importing a submodule sets
@@ -29,6 +29,7 @@ _API = {
     "UserError": ("neurodeploy.errors", "UserError"),
     "convert": ("neurodeploy.conversion", "convert"),
     "load_model": ("neurodeploy.checkpoint", "load_model"),
+    "plan": ("neurodeploy.partition", "plan"),
     "profile": ("neurodeploy.profiling", "profile"),
     "read_image": ("neurodeploy.io", "read_image"),
     "read_mask": ("neurodeploy.io", "read_mask"),

@@ -157,18 +157,28 @@ def convert(
     = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle (never a file or another folder).")] = False,
     tile: Annotated[int, typer.Option(help="Tile size (pixels) the netx network is built for.")] = 128,
-    dt: Annotated[float, typer.Option(help="NIR input only: the time step in seconds.")] = 1e-3,
+    dt: Annotated[float | None, typer.Option(help="NIR input only: the time step in seconds (default: the "
+                                                  "graph's metadata; 1e-3 for a bundle).")] = None,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: auto, seconds or norse-1.1.")] = "auto",
     encoding: Annotated[str, typer.Option(help="NIR input only: constant or poisson.")] = "poisson",
     timesteps: Annotated[int, typer.Option(help="NIR input only: time steps per input.")] = 8,
+    plan: Annotated[bool, typer.Option(help="NIR input only: print where each node would run; write nothing.")]
+    = False,
+    host: Annotated[str | None, typer.Option(help="With --plan: nodes to keep on the host, comma-separated.")]
+    = None,
 ) -> None:
     """Turn a trained model into a bundle: snn.net (Lava-DL netx, Loihi fixed point), snn.nir, host.pt."""
     from neurodeploy.conversion import convert as run_convert
 
+    if plan:
+        _print_plan(model, host, dt)
+        return
+    if host is not None:
+        raise UserError("`host` applies to `plan=True` only for now", "add `plan=True` to see the placement")
     if tau_convention not in ("auto", "seconds", "norse-1.1"):
         raise UserError(f"unknown --tau-convention {tau_convention!r}", "pass auto, seconds or norse-1.1")
     target = out or model.with_suffix(".bundle")
-    bundle = run_convert(model, target, force=force, tile=tile, dt=dt,
+    bundle = run_convert(model, target, force=force, tile=tile, dt=1e-3 if dt is None else dt,
                          tau_convention=tau_convention, encoding=encoding, timesteps=timesteps)
     q = bundle.manifest["quantization"]
     table = Table(title=f"quantization of {q['name']} to Loihi fixed point")
@@ -181,6 +191,23 @@ def convert(
     for warning in q["warnings"]:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+
+
+def _print_plan(graph: Path, host: str | None, dt: float | None) -> None:
+    """``convert --plan``: the placement table and a one-line summary."""
+    from neurodeploy.partition import HOST, plan
+
+    names = [n.strip() for n in (host or "").split(",") if n.strip()]
+    result = plan(graph, host=names, dt=dt)
+    table = Table(title=f"placement of {graph.name}", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("node", "type", "shape", "place", "reason"):
+        table.add_column(col, overflow="fold")
+    for row in result.placement:
+        place = f"[yellow]{row.place}[/yellow]" if row.place == HOST else f"[green]{row.place}[/green]"
+        shape = "x".join(str(d) for d in row.shape)
+        table.add_row(escape(row.node), row.kind, shape, place, escape(row.reason))
+    console.print(table)
+    console.print(f"{result.summary()}; nothing written", highlight=False)
 
 
 @dataclass(frozen=True)

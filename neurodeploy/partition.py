@@ -370,8 +370,9 @@ def _segments(graph: Graph, layers: list[tuple[ChipLayer, str]]) -> list[Segment
         """Unit i is a chip layer reading, alone, the spikes of the last layer of a chip ``segment``."""
         if i not in layer_of or not segment or segment[-1] not in layer_of:
             return False
-        last = layer_of[segment[-1]].name
-        return source_of[i] == last and graph.outputs(last) == [layer_of[i].nodes[0]]
+        last = layer_of[segment[-1]]
+        readers = [n for n in graph.outputs(last.name) if n not in last.nodes]  # its recurrence aside
+        return source_of[i] == last.name and readers == [layer_of[i].nodes[0]]
 
     while len(done) < len(units):
         ready = sorted((i for i in range(len(units)) if i not in done and needs[i] <= done),

@@ -63,7 +63,6 @@ segments: data crossing between the chip and the host (the bridge).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -149,8 +148,7 @@ def plan(graph_or_path: Any, host: Iterable[str] = (), dt: float | None = None) 
     ``host`` names nodes to keep on the host; ``dt`` is the time step in
     seconds (default: the graph's ``metadata["dt"]``). Writes nothing.
     """
-    graph = graph_or_path if isinstance(graph_or_path, Graph) else read_graph(
-        os.fspath(graph_or_path) if isinstance(graph_or_path, os.PathLike) else graph_or_path, dt)
+    graph = graph_or_path if isinstance(graph_or_path, Graph) else read_graph(graph_or_path, dt)
     return partition(graph, host)
 
 

@@ -205,6 +205,20 @@ def test_norse_graph_in_memory_and_written() -> None:
     assert np.allclose(first.bias, net[0].bias.detach().numpy())  # IF: the bias is exact on the chip
 
 
+# -- Rockpool: CubaLIF layers (Input with a batch axis)
+
+def test_rockpool_graph_in_memory() -> None:
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    net = Sequential(LinearTorch((4, 6)), LIFTorch(6, dt=1e-3), LinearTorch((6, 3)), LIFTorch(3, dt=1e-3))
+    p = plan(to_nir(net), dt=1e-3)
+    assert [row.place for row in p.placement] == [HOST, CHIP, CHIP, CHIP, CHIP, HOST]
+    assert [layer.input_shape for layer in p.layers] == [(4,), (6,)]
+    assert all(layer.neuron.kind == "CubaLIF" and layer.neuron.filters_current for layer in p.layers)
+
+
 # -- graph.py's normalization of exporter quirks
 
 def _if(shape: tuple[int, ...], threshold: float | np.ndarray = 1.0) -> nir.IF:
@@ -393,3 +407,30 @@ def test_a_huge_weight_is_refused_before_it_is_read(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(nir, "read", lambda *a, **k: pytest.fail("nir.read ran"))
     with pytest.raises(UserError, match="fc/weight"):
         plan(path)
+
+
+def _conv_if(**conv: object) -> nir.NIRGraph:
+    rng = np.random.default_rng(0)
+    settings = {"stride": 1, "padding": 1, "dilation": 1, "groups": 1, **conv}
+    return nir.NIRGraph(nodes={
+        "in": nir.Input(input_type={"input": np.array([2, 8, 8])}),
+        "conv": nir.Conv2d(input_shape=None, weight=rng.normal(size=(4, 2 // settings["groups"], 3, 3)),
+                           bias=np.zeros(4), **settings),
+        "spk": nir.IF(r=np.ones(1), v_threshold=np.ones(1), v_reset=np.zeros(1)),
+        "out": nir.Output(output_type={"output": None}),
+    }, edges=[("in", "conv"), ("conv", "spk"), ("spk", "out")], type_check=False)
+
+
+@pytest.mark.parametrize(("conv", "host", "reason"), [
+    ({}, (), None),
+    ({"groups": 2}, (), "groups 2"),
+    ({"dilation": 2, "padding": 2}, (), "dilation (2, 2)"),
+    ({}, ("conv",), "its synapse conv is kept on the host as asked"),
+])
+def test_conv_settings_the_chip_lacks_and_forced_synapses_keep_the_layer_on_the_host(conv, host, reason) -> None:
+    p = plan(_conv_if(**conv), host=host)
+    rows = {row.node: row for row in p.placement}
+    if reason is None:
+        assert rows["spk"].place == CHIP and p.layers[0].output_shape == (4, 8, 8)
+    else:
+        assert rows["spk"].place == rows["conv"].place == HOST and reason in rows["spk"].reason

@@ -242,6 +242,7 @@ def simulate(
     from neurodeploy.bridge import BACKENDS
     from neurodeploy.bundle import Bundle
     from neurodeploy.io import atomic_path, write_png
+    from neurodeploy.simulate import TileProgress
     from neurodeploy.simulate import simulate as run_simulation
 
     if backend not in BACKENDS:
@@ -263,9 +264,11 @@ def simulate(
             saved[f"{result.name}/frames"] = result.frames
             saved[f"{result.name}/spikes"] = result.spikes.numpy()
         console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
-                      f"{int(result.spikes.sum())} spikes -> {output_path(result.name)}")
+                      f"{result.total_spikes} spikes -> {output_path(result.name)}")
 
-    report = run_simulation(loaded, items, backend=backend, models=lava_models, seed=seed, on_result=write)
+    with TileProgress(err_console) as progress:  # --spikes keeps whole-image arrays, as asked
+        report = run_simulation(loaded, items, backend=backend, models=lava_models, seed=seed, on_result=write,
+                                keep_spikes=spikes is not None, progress=progress)
     if spikes is not None:
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)

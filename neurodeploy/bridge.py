@@ -89,7 +89,18 @@ def select_run_config(backend: str, models: LavaModels = "neurodeploy",
 
 @dataclass(frozen=True)
 class TileGrid:
-    """Where the tiles of an H x W image lie: each tile's top-left corner in the image."""
+    """Where the tiles of an H x W image lie, and the window each tile is read through.
+
+    Tile (y, x) owns the pixels [y, y + tile_h) x [x, x + tile_w), clipped at the
+    image's bottom and right edges; it is computed from those pixels and a
+    halo of ``halo`` pixels around them, as wide as the computation's
+    receptive field, so each owned pixel comes out as in the untiled image.
+    Two ways to read the halo: ``window`` pads it with zeros beyond the
+    image (right for one 'same' convolution: its own padding is zeros), and
+    ``reach`` clips it to the image (right for a stack of convolutions, each
+    padding its own input at the image edge). The spiking stage uses the first
+    (tiles of the bundle's tile size), the host CNN the second.
+    """
 
     height: int
     width: int
@@ -97,25 +108,56 @@ class TileGrid:
     tile_w: int
     halo: int
 
+    def row_starts(self) -> range:
+        return range(0, self.height, self.tile_h)
+
+    def column_starts(self) -> range:
+        return range(0, self.width, self.tile_w)
+
     def corners(self) -> Iterator[tuple[int, int]]:
-        for y in range(0, self.height, self.tile_h):
-            for x in range(0, self.width, self.tile_w):
+        """Top-left corners of the tiles, row by row."""
+        for y in self.row_starts():
+            for x in self.column_starts():
                 yield y, x
+
+    def __len__(self) -> int:
+        return -(-self.height // self.tile_h) * -(-self.width // self.tile_w)
+
+    def tile(self, y: int, x: int) -> tuple[slice, slice]:
+        """The pixels the tile at (y, x) owns (rows, columns)."""
+        return slice(y, min(y + self.tile_h, self.height)), slice(x, min(x + self.tile_w, self.width))
+
+    def reach(self, y: int, x: int) -> tuple[slice, slice]:
+        """The tile at (y, x) with its halo, clipped to the image (rows, columns)."""
+        h = self.halo
+        return (slice(max(0, y - h), min(self.height, y + self.tile_h + h)),
+                slice(max(0, x - h), min(self.width, x + self.tile_w + h)))
+
+    def pad(self, part: np.ndarray, y: int, x: int) -> np.ndarray:
+        """The window (..., th+2h, tw+2h) of the tile at (y, x): ``part`` (its ``reach``), zeros beyond the image."""
+        h = self.halo
+        rows, cols = self.reach(y, x)
+        out = np.zeros((*part.shape[:-2], self.tile_h + 2 * h, self.tile_w + 2 * h), dtype=part.dtype)
+        out[..., rows.start - (y - h):rows.stop - (y - h), cols.start - (x - h):cols.stop - (x - h)] = part
+        return out
 
     def window(self, frames: np.ndarray, y: int, x: int) -> np.ndarray:
         """The tile at (y, x) with its halo, zero beyond the image: (T, C, th+2h, tw+2h)."""
-        h = self.halo
-        out = np.zeros((*frames.shape[:2], self.tile_h + 2 * h, self.tile_w + 2 * h), dtype=frames.dtype)
-        y0, y1 = max(0, y - h), min(self.height, y + self.tile_h + h)
-        x0, x1 = max(0, x - h), min(self.width, x + self.tile_w + h)
-        out[:, :, y0 - (y - h):y1 - (y - h), x0 - (x - h):x1 - (x - h)] = frames[:, :, y0:y1, x0:x1]
-        return out
+        rows, cols = self.reach(y, x)
+        return self.pad(frames[..., rows, cols], y, x)
+
+    def crop(self, out: np.ndarray, y: int, x: int, top: int | None = None, left: int | None = None) -> np.ndarray:
+        """The pixels the tile at (y, x) owns, cut from ``out`` (..., H', W'), whose first pixel is the
+        image's (top, left): by default the window's corner (y - halo, x - halo)."""
+        rows, cols = self.tile(y, x)
+        top = y - self.halo if top is None else top
+        left = x - self.halo if left is None else left
+        return out[..., rows.start - top:rows.stop - top, cols.start - left:cols.stop - left]
 
     def place(self, target: np.ndarray, tile_out: np.ndarray, y: int, x: int) -> None:
-        """Copy a tile's output (T, C, th+2h, tw+2h) without its halo into ``target`` at (y, x)."""
-        h = self.halo
-        ys, xs = min(self.tile_h, self.height - y), min(self.tile_w, self.width - x)
-        target[:, :, y:y + ys, x:x + xs] = tile_out[:, :, h:h + ys, h:h + xs]
+        """Copy a tile's output (..., th+2h, tw+2h) without its halo into ``target`` at (y, x)."""
+        rows, cols = self.tile(y, x)
+        target[..., rows, cols] = self.crop(tile_out, y, x)
 
 
 class SpikeBridge:
@@ -212,16 +254,19 @@ class SpikeBridge:
                 reaper.dismiss()
 
     # -- running -------------------------------------------------------------------------------
-    # -- running -------------------------------------------------------------------------------
+    def grid(self, height: int, width: int) -> TileGrid:
+        """The tiles an H x W image runs as: the bundle's tile size, halo = the kernel radius."""
+        _, tile_h_halo, tile_w_halo = self.layer.input_shape
+        return TileGrid(height, width, tile_h_halo - 2 * self.halo, tile_w_halo - 2 * self.halo, self.halo)
+
     def run(self, frames: np.ndarray) -> torch.Tensor:
         """Input frames (T, C, H, W) of any H, W -> output spikes, torch uint8 (T, C_out, H, W)."""
         frames = np.asarray(frames)
-        c_in, tile_h_halo, tile_w_halo = self.layer.input_shape
+        c_in = self.layer.input_shape[0]
         if frames.ndim != 4 or frames.shape[0] != self.timesteps or frames.shape[1] != c_in:
             raise UserError(f"input frames have shape {frames.shape}, expected (T={self.timesteps}, "
                             f"C={c_in}, H, W)", "encode the image with the bundle's encoding")
-        halo = self.halo
-        grid = TileGrid(frames.shape[2], frames.shape[3], tile_h_halo - 2 * halo, tile_w_halo - 2 * halo, halo)
+        grid = self.grid(frames.shape[2], frames.shape[3])
         out = np.zeros((self.timesteps, self.layer.output_shape[0], *frames.shape[2:]), dtype=np.uint8)
         for y, x in grid.corners():
             grid.place(out, self.run_tile(grid.window(frames, y, x)), y, x)

@@ -320,7 +320,7 @@ def simulate(
 
     from neurodeploy.bundle import Bundle
     from neurodeploy.io import atomic_path, check_output_file, check_output_folder, write_png
-    from neurodeploy.simulation import SimulationReport
+    from neurodeploy.simulation import SimulationReport, TileProgress
     from neurodeploy.simulation import simulate as run_simulation
 
     _check_backend(backend, lava_models)
@@ -353,12 +353,13 @@ def simulate(
             saved[f"{result.name}/frames"] = result.frames
             saved[f"{result.name}/spikes"] = result.spikes.numpy()
         console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
-                      f"{int(result.spikes.sum()):,} spikes -> {output_path(result.name)}")
+                      f"{result.total_spikes:,} spikes -> {output_path(result.name)}")
 
     if pending:
-        report = run_simulation(loaded, _read_inputs(pending, random_mask), backend=backend,  # type: ignore[arg-type]
-                                models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
-                                keep_outputs=False)
+        with TileProgress(err_console) as progress:  # --spikes keeps whole-image arrays, as asked
+            report = run_simulation(loaded, _read_inputs(pending, random_mask), backend=backend,  # type: ignore
+                                    models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
+                                    keep_outputs=False, keep_spikes=spikes is not None, progress=progress)
     else:
         report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
         console.print("nothing to simulate: every output exists")

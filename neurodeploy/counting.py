@@ -2,6 +2,9 @@
 
 Pure functions of the spiking stage's input events and output spikes (both
 (T, C, H, W), as the spike bridge moves them) and of the network's geometry.
+Every count is a sum over pixels, so an :class:`EventTally` adds them up tile
+by tile as ``simulate`` streams an image, and the totals equal those of the
+whole image (:func:`count_inference` is the one-tile case).
 
 * Synaptic operations: every input event times the synapses it reaches. A
   conv with a k x k kernel, stride 1 and 'same' padding p connects the input
@@ -89,21 +92,64 @@ class InferenceCounts:
         }
 
 
-def reach_map(height: int, width: int, kernel: int) -> np.ndarray:
-    """(H, W) int64: how many output positions of one channel each input pixel reaches."""
+def reach(n: int, kernel: int) -> np.ndarray:
+    """(n,) int64: along an axis of n pixels, how many output positions each input pixel reaches."""
     p = kernel // 2
-
-    def reach(n: int) -> np.ndarray:
-        idx = np.arange(n)
-        return np.minimum(idx + p, n - 1) - np.maximum(idx - p, 0) + 1
-
-    return np.outer(reach(height), reach(width)).astype(np.int64)
+    idx = np.arange(n)
+    return (np.minimum(idx + p, n - 1) - np.maximum(idx - p, 0) + 1).astype(np.int64)
 
 
-def synaptic_ops(events: np.ndarray, c_out: int, kernel: int) -> np.ndarray:
-    """Synaptic operations per time step for input events (T, C_in, H, W) into a 'same' conv."""
-    active = (np.asarray(events) != 0).sum(axis=1, dtype=np.int64)  # (T, H, W): events per pixel
-    return (active * reach_map(active.shape[1], active.shape[2], kernel)).sum(axis=(1, 2)) * c_out
+def synaptic_ops(events: np.ndarray, c_out: int, kernel: int, origin: tuple[int, int] = (0, 0),
+                 image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Synaptic operations per time step for input events (T, C_in, h, w) into a 'same' conv.
+
+    The events are those of the window at ``origin`` (top, left) of an image of
+    ``image_size`` (H, W); by default the window is the whole image.
+    """
+    active = (np.asarray(events) != 0).sum(axis=1, dtype=np.int64)  # (T, h, w): events per pixel
+    (top, left), (h, w) = origin, active.shape[1:]
+    height, width = image_size or (h, w)
+    rows, cols = reach(height, kernel)[top:top + h], reach(width, kernel)[left:left + w]
+    return (active * np.outer(rows, cols)).sum(axis=(1, 2)) * c_out
+
+
+@dataclass
+class EventTally:
+    """The sums :func:`layer_counts` needs about one inference, added up window by window."""
+
+    height: int
+    width: int
+    input_channels: int
+    kernel: int
+    input_events_per_step: np.ndarray  # (T,) int64
+    synops_per_step: np.ndarray  # (T,) int64
+    spikes_per_step: np.ndarray  # (T,) int64
+    spikes_per_channel: np.ndarray  # (C_out,) int64
+
+    @classmethod
+    def empty(cls, timesteps: int, c_in: int, c_out: int, height: int, width: int, kernel: int) -> EventTally:
+        zeros = np.zeros(timesteps, dtype=np.int64)
+        return cls(height, width, c_in, kernel, zeros, zeros.copy(), zeros.copy(), np.zeros(c_out, dtype=np.int64))
+
+    @classmethod
+    def of(cls, events: np.ndarray, spikes: np.ndarray, kernel: int) -> EventTally:
+        """The tally of a whole image's events and spikes (T, C, H, W)."""
+        t, c_in, h, w = np.shape(events)
+        tally = cls.empty(t, c_in, np.shape(spikes)[1], h, w, kernel)
+        tally.add(events, spikes)
+        return tally
+
+    def add(self, events: np.ndarray, spikes: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
+        """Count one window at ``origin`` of the image: its input events (T, C_in, h, w) and output spikes."""
+        fired = np.asarray(spikes) != 0
+        self.input_events_per_step += (np.asarray(events) != 0).sum(axis=(1, 2, 3), dtype=np.int64)
+        self.synops_per_step += synaptic_ops(events, fired.shape[1], self.kernel, origin, (self.height, self.width))
+        self.spikes_per_step += fired.sum(axis=(1, 2, 3), dtype=np.int64)
+        self.spikes_per_channel += fired.sum(axis=(0, 2, 3), dtype=np.int64)
+
+    @property
+    def spikes(self) -> int:
+        return int(self.spikes_per_step.sum())
 
 
 def address_event_bits(events_per_step: np.ndarray, neurons: int, payload_bits: int) -> int:
@@ -114,27 +160,25 @@ def address_event_bits(events_per_step: np.ndarray, neurons: int, payload_bits: 
     return int(np.minimum(events_per_step.astype(np.int64) * per_event, bitmap).sum())
 
 
-def layer_counts(name: str, events: np.ndarray, spikes: np.ndarray, kernel: int, payload_bits: int) -> LayerCounts:
-    """Counts of one conv + LIF layer from its input events and output spikes (T, C, H, W)."""
-    events, spikes = np.asarray(events), np.asarray(spikes)
-    t, c_out, h, w = spikes.shape
+def layer_counts(name: str, tally: EventTally, payload_bits: int) -> LayerCounts:
+    """Counts of one conv + LIF layer from the tally of its input events and output spikes."""
+    t, c_out = len(tally.spikes_per_step), len(tally.spikes_per_channel)
+    h, w = tally.height, tally.width
     neurons = c_out * h * w
-    synops = synaptic_ops(events, c_out, kernel)
-    in_per_step = (events != 0).reshape(events.shape[0], -1).sum(axis=1)
-    out_per_step = (spikes != 0).reshape(t, -1).sum(axis=1)
-    per_channel = (spikes != 0).sum(axis=(0, 2, 3))
-    total_spikes = int(out_per_step.sum())
+    synops = tally.synops_per_step
+    total_spikes = tally.spikes
     rate = total_spikes / (neurons * t) if neurons and t else 0.0
     return LayerCounts(
         name=name, timesteps=t, neurons=neurons,
-        input_events=int(in_per_step.sum()), input_events_per_step=[int(v) for v in in_per_step],
+        input_events=int(tally.input_events_per_step.sum()),
+        input_events_per_step=[int(v) for v in tally.input_events_per_step],
         payload_bits=payload_bits,
         synops=int(synops.sum()), synops_per_step=[int(v) for v in synops],
         synop_payload_bits=int(synops.sum()) * payload_bits,
-        spikes=total_spikes, spikes_per_step=[int(v) for v in out_per_step],
-        spikes_per_channel=[int(v) for v in per_channel],
+        spikes=total_spikes, spikes_per_step=[int(v) for v in tally.spikes_per_step],
+        spikes_per_channel=[int(v) for v in tally.spikes_per_channel],
         neuron_updates=neurons * t, firing_rate=rate,
-        firing_rate_per_channel=[float(v) / (h * w * t) for v in per_channel],
+        firing_rate_per_channel=[float(v) / (h * w * t) for v in tally.spikes_per_channel],
         sparsity=1.0 - rate,
     )
 
@@ -151,17 +195,22 @@ def host_macs(conv_shapes: list[dict[str, Any]], height: int, width: int) -> int
 
 def count_inference(events: np.ndarray, spikes: np.ndarray, kernel: int, payload_bits: int,
                     conv_shapes: list[dict[str, Any]], name: str = "snn.conv") -> InferenceCounts:
+    """All counts of one inference from its whole input events and output spikes (T, C, H, W)."""
+    return count_tally(EventTally.of(events, spikes, kernel), payload_bits, conv_shapes, name)
+
+
+def count_tally(tally: EventTally, payload_bits: int, conv_shapes: list[dict[str, Any]],
+                name: str = "snn.conv") -> InferenceCounts:
     """All counts of one inference: the spiking layer, the host CNN and the bridge between them."""
-    layer = layer_counts(name, events, spikes, kernel, payload_bits)
-    events = np.asarray(events)
-    c_in, h, w = events.shape[1:]
-    c_out = spikes.shape[1]
+    layer = layer_counts(name, tally, payload_bits)
+    c_in, h, w = tally.input_channels, tally.height, tally.width
+    c_out = len(tally.spikes_per_channel)
     in_bits = address_event_bits(np.asarray(layer.input_events_per_step), c_in * h * w, payload_bits)
     out_bits = address_event_bits(np.asarray(layer.spikes_per_step), layer.neurons, 0)
     return InferenceCounts(
         layers=[layer],
         host_macs=host_macs(conv_shapes, h, w),
-        dense_snn_macs=c_out * c_in * kernel * kernel * h * w,
+        dense_snn_macs=c_out * c_in * tally.kernel * tally.kernel * h * w,
         bridge_events={"host_to_chip": layer.input_events, "chip_to_host": layer.spikes},
         bridge_bits={"host_to_chip": in_bits, "chip_to_host": out_bits},
     )

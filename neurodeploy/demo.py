@@ -132,7 +132,7 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
         telea = inpaint_telea(image, mask)
     with show("profile spikes, synaptic operations and energy"):
         summary = summarize([count_result(bundle, result)], backend)
-        report = write_report(out / "report", summary, result.spikes.numpy())
+        report = write_report(out / "report", summary, result.raster)
     write_png(out / "comparison.png", side_by_side([("masked input", masked_input(image, mask)),
                                                     ("SC-NN (Lava + host CNN)", result.output),
                                                     ("OpenCV Telea", telea), ("ground truth", image)]))
@@ -146,7 +146,7 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
         with atomic_path(out / name) as tmp:
             tmp.write_text(json.dumps(document, indent=2))
     return DemoSummary(scnn_scores.psnr_hole, telea_scores.psnr_hole, result.fidelity,
-                       int(result.spikes.sum()), summary["energy_j"]["loihi2"]["total"],
+                       result.total_spikes, summary["energy_j"]["loihi2"]["total"],
                        summary["baseline_j"]["gpu"], report)
 
 

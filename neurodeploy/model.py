@@ -341,13 +341,15 @@ def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = Tr
     rounded to 8 bits like every pixel.
     """
     known = 1.0 - mask
-    fill = torch.zeros_like(image)
+    masked = image * known
     if hole_fill == "mean":
-        mean = (image * known).sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
-        fill = torch.round(mean * 255.0) / 255.0 * mask
+        mean = masked.sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+        masked = masked + torch.round(mean * 255.0) / 255.0 * mask
     elif hole_fill == "smooth":
-        fill = torch.round(smooth_fill(image * known, known) * 255.0) / 255.0 * mask
-    masked = image * known + fill
+        # channel by channel (the fill treats them independently) and in place, the same
+        # operations as a whole: a big image holds a third of the float copies
+        for c in range(masked.shape[1]):
+            masked[:, c:c + 1] += smooth_fill(masked[:, c:c + 1], known).mul_(255.0).round_().div_(255.0).mul_(mask)
     return torch.cat([masked, mask], dim=1) if mask_input else masked
 
 
@@ -371,15 +373,19 @@ def smooth_fill(image: torch.Tensor, known: torch.Tensor,
     total = F.avg_pool2d(image * known, 2, ceil_mode=True)
     weight = F.avg_pool2d(known, 2, ceil_mode=True)
     coarse = smooth_fill(total / weight.clamp_min(1e-12), (weight > 0).to(image.dtype), iterations)
-    up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    unknown = 1.0 - known
     fixed = image * known
-    x = fixed + up * (1.0 - known)
+    x = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False).mul_(unknown).add_(fixed)
     for _ in range(iterations):
         # plain float32 additions, not a conv: the same on every device, where a
-        # GPU may run convolutions in TF32 (a 10-bit mantissa)
+        # GPU may run convolutions in TF32 (a 10-bit mantissa); in place, so that
+        # a big image holds few copies: x = fixed + 0.25 ((up + down) + (left + right)) (1 - known)
         p = F.pad(x, (1, 1, 1, 1), mode="replicate")
-        mean = 0.25 * ((p[..., :-2, 1:-1] + p[..., 2:, 1:-1]) + (p[..., 1:-1, :-2] + p[..., 1:-1, 2:]))
-        x = fixed + mean * (1.0 - known)
+        del x
+        mean = p[..., :-2, 1:-1] + p[..., 2:, 1:-1]
+        mean += p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+        del p
+        x = mean.mul_(0.25).mul_(unknown).add_(fixed)
     return x
 
 
@@ -403,3 +409,28 @@ def host_conv_shapes(config: ModelConfig) -> list[dict[str, int]]:
         shapes.append({"in_channels": widths[i], "out_channels": widths[i + 1], "taps": taps,
                        "dilation": d, "stride": st, "output_scale": scale})
     return shapes
+
+
+def host_receptive_radius(config: ModelConfig) -> int:
+    """How many pixels away the host CNN's output looks: its receptive-field radius, in image pixels.
+
+    A layer whose input positions lie ``jump`` image pixels apart widens the
+    radius by (kernel // 2) x dilation x jump for a conv (stride 2 then doubles
+    the jump), and by ``jump`` for the 4x4 stride-2 transposed conv (each
+    output reads the input positions within one step of it; the jump halves).
+    """
+    radius, jump = 0.0, 1.0
+    for dilation, stride in zip(config.cnn_dilations, config.cnn_strides, strict=True):
+        if stride == -2:
+            radius, jump = radius + jump, jump / 2
+        else:
+            radius, jump = radius + (config.cnn_kernel // 2) * dilation * jump, jump * stride
+    return math.ceil(radius)
+
+
+def host_halo(config: ModelConfig) -> int:
+    """The halo a tile of the host CNN is read with: the receptive-field radius rounded up to
+    ``size_multiple``, so that tiles aligned to it see the strided layers' sampling grid of the
+    whole image and their cropped output equals the untiled one."""
+    multiple = config.size_multiple
+    return -(-host_receptive_radius(config) // multiple) * multiple

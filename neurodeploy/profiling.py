@@ -15,7 +15,7 @@ import numpy as np
 
 from neurodeploy.bridge import Backend, LavaModels
 from neurodeploy.bundle import Bundle
-from neurodeploy.counting import InferenceCounts, count_inference
+from neurodeploy.counting import InferenceCounts, count_tally
 from neurodeploy.energy import all_cnn, estimate
 from neurodeploy.errors import UserError
 from neurodeploy.hw import EnergyProfile, list_profiles, load_profile
@@ -56,10 +56,10 @@ def price(counts: InferenceCounts, profiles: list[EnergyProfile], host: EnergyPr
 
 
 def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
-    """The exact counts of one simulated image (see :func:`neurodeploy.counting.count_inference`)."""
-    return count_inference(result.frames, result.spikes.numpy(), bundle.layer.kernel,
-                           int(bundle.manifest["input"]["payload_bits"]),
-                           host_conv_shapes(bundle.model_config)).as_dict()
+    """The exact counts of one simulated image, summed tile by tile as it streamed (see
+    :func:`neurodeploy.counting.count_tally`)."""
+    return count_tally(result.tally, int(bundle.manifest["input"]["payload_bits"]),
+                       host_conv_shapes(bundle.model_config)).as_dict()
 
 
 def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] | None = None,
@@ -83,9 +83,10 @@ def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] |
 def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
             models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
             seed: int = 0, on_result: Callable[[ImageResult], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Profile every item; returns (summary JSON, the last image's output spikes for the raster).
+    """Profile every item; returns (summary JSON, output spikes for the raster: those of the last
+    image's centre tile).
 
-    Each image is counted as soon as it is simulated; only its counts are kept.
+    Each image is counted tile by tile as it is simulated; only its counts are kept.
     """
     hw = None if hw is None else list(hw)
     select_profiles(hw)  # a bad profile fails before Lava starts
@@ -96,7 +97,7 @@ def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend =
         for item in items:
             result = sim.run(item)
             per_image.append(count_result(bundle, result))
-            last = result.spikes.numpy()
+            last = result.raster
             if on_result is not None:
                 on_result(result)
     return summarize(per_image, backend, hw, host), last

@@ -10,6 +10,17 @@ Fidelity is measured against the trained float model rebuilt from the bundle
 draws for ``poisson`` encoding): PSNR between the two output images, the
 fraction of (t, c, y, x) where the spikes agree, and whether the backend's
 spikes equal the reference backend's bit for bit.
+
+Memory is bounded by the tile, not by the image: the image streams through
+the spiking stage tile by tile (the bundle's tiles, :meth:`SpikeBridge.grid`),
+and only the spike counts of the tile rows that the host CNN still needs are
+kept, a band a few tiles high. The host CNN, and the float model of the
+fidelity check, run on blocks of their own (:meth:`Simulator.host_grid`)
+read with a halo of their receptive field, so every result equals the
+whole-image computation's; the event counts of ``profile`` are summed on the
+way (:class:`~neurodeploy.counting.EventTally`). Whole-image arrays left: the
+uint8 image, mask and output, and, for the ``mean`` and ``smooth`` hole fills,
+which look at the whole image, the spiking stage's 8-bit input (C, H, W).
 """
 
 from __future__ import annotations
@@ -22,13 +33,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurodeploy.bridge import Backend, LavaModels, SpikeBridge
+from neurodeploy.bridge import Backend, LavaModels, SpikeBridge, TileGrid
 from neurodeploy.bundle import NIR_FILE, Bundle
+from neurodeploy.counting import EventTally
 from neurodeploy.data import to_tensors
-from neurodeploy.encoding import encode_input, input_frames, spike_rate
+from neurodeploy.encoding import PAYLOAD_MAX, count_rate, encode_window, input_frames
 from neurodeploy.evaluate import psnr_from_mse, to_uint8
-from neurodeploy.model import HybridInpainter, composite, network_input
+from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
 from neurodeploy.text import plural
+
+ProgressHook = Callable[[int, int], None]  # (tiles done, tiles in the image), after every spiking tile
 
 
 @dataclass(frozen=True)
@@ -46,17 +60,23 @@ class ImageResult:
 
     name: str
     output: np.ndarray  # uint8 (H, W, 3), the inpainted image
-    spikes: torch.Tensor  # uint8 (T, C, H, W), the spiking stage's output
-    frames: np.ndarray  # the spiking stage's input (T, C, H, W)
+    tally: EventTally  # the spiking stage's input events and output spikes, summed over the tiles
+    raster: np.ndarray  # uint8 (T, C, h, w): the output spikes of the tile at the image's centre
     seconds: dict[str, float]
     fidelity: dict[str, Any] = field(default_factory=dict)
+    spikes: torch.Tensor | None = None  # uint8 (T, C, H, W), whole image: only with keep_spikes
+    frames: np.ndarray | None = None  # the spiking stage's input (T, C, H, W): only with keep_spikes
+
+    @property
+    def total_spikes(self) -> int:
+        return self.tally.spikes
 
     def summary(self, backend: str) -> dict[str, Any]:
-        per_step = self.spikes.reshape(self.spikes.shape[0], -1).sum(dim=1)
+        per_step = self.tally.spikes_per_step
         return {
             "name": self.name,
             "backend": backend,
-            "timesteps": int(self.spikes.shape[0]),
+            "timesteps": len(per_step),
             "seconds": self.seconds,
             "spikes": {"total": int(per_step.sum()), "per_timestep": [int(v) for v in per_step]},
             "fidelity": self.fidelity,
@@ -76,20 +96,125 @@ def float_model(bundle: Bundle) -> HybridInpainter:
     return model.eval()
 
 
+def squared_error(a: np.ndarray, b: np.ndarray) -> int:
+    """The sum of (a - b)^2 over two uint8 images, exact: a sum over blocks is the whole image's."""
+    return int(((a.astype(np.int64) - b.astype(np.int64)) ** 2).sum())
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB between two uint8 images (100 dB, the cap, when identical)."""
-    return psnr_from_mse(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)) / 255.0**2)
+    return psnr_of_squared_error(squared_error(a, b), a.size)
+
+
+def psnr_of_squared_error(total: int, values: int) -> float:
+    """PSNR in dB of ``values`` uint8 values whose squared differences sum to ``total``."""
+    return psnr_from_mse(total / values / 255.0**2)
+
+
+class SnnInput:
+    """The spiking stage's input x (C, H, W) of one image (:func:`~neurodeploy.model.network_input`),
+    read window by window.
+
+    With ``hole_fill="zero"`` each pixel of x depends on that pixel alone, so
+    a window of x is computed from the same window of the image. ``mean`` and
+    ``smooth`` look at the whole image: x is computed once and kept as its
+    8-bit payloads p, from which p / 255 gives x back bit for bit (every
+    channel of x is k / 255 in float32). The smooth fill treats the colours
+    independently and takes them one at a time (a third of the float copies
+    of the image); the mean is a float sum whose rounding depends on the
+    tensor's shape, so it takes all colours at once, as in training.
+    """
+
+    def __init__(self, image: np.ndarray, mask: np.ndarray, config: ModelConfig) -> None:
+        self.image, self.mask, self.config = image, mask, config
+        self.payload: np.ndarray | None = None
+        if config.hole_fill == "zero":
+            return
+        colours = list(range(config.image_channels))
+        self.payload = np.empty((config.snn_in_channels, *mask.shape), np.uint8)
+        for group in [[c] for c in colours] if config.hole_fill == "smooth" else [colours]:
+            img, hole = to_tensors(image[..., group], mask)
+            x = network_input(img[None], hole[None], False, config.hole_fill)[0]
+            self.payload[group] = x.mul_(PAYLOAD_MAX).round_().to(torch.uint8).numpy()
+        if config.mask_input:
+            self.payload[-1] = mask * np.uint8(PAYLOAD_MAX)
+
+    def window(self, rows: slice, cols: slice) -> torch.Tensor:
+        """x[:, rows, cols], float32 (C, h, w)."""
+        if self.payload is not None:
+            return torch.from_numpy(self.payload[:, rows, cols]).float() / float(PAYLOAD_MAX)
+        img, hole = to_tensors(self.image[rows, cols], self.mask[rows, cols])
+        return network_input(img[None], hole[None], self.config.mask_input, "zero")[0]
+
+
+class _Band:
+    """Rows of an image's per-pixel spike counts (K, C, rows, W), kept as the tile rows the spiking
+    stage appends below, and dropped above once no host block reads them: a few tile rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, np.ndarray]] = []  # (first image row, counts)
+
+    @property
+    def bottom(self) -> int:
+        return self.rows[-1][0] + self.rows[-1][1].shape[-2] if self.rows else 0
+
+    def append(self, top: int, counts: np.ndarray) -> None:
+        self.rows.append((top, counts))
+
+    def drop_above(self, y: int) -> None:
+        """Forget the tile rows that end above image row y."""
+        self.rows = [(top, counts) for top, counts in self.rows if top + counts.shape[-2] > y]
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """counts[..., rows, cols]."""
+        parts = [counts[..., max(rows.start - top, 0):rows.stop - top, cols]
+                 for top, counts in self.rows if top < rows.stop and rows.start < top + counts.shape[-2]]
+        assert sum(p.shape[-2] for p in parts) == rows.stop - rows.start, "band does not hold those rows"
+        return np.concatenate(parts, axis=-2)
+
+
+@dataclass
+class _Run:
+    """One image on its way through a Simulator: its source, what is known so far, and its sums."""
+
+    item: SimulationInput
+    input: SnnInput
+    output: np.ndarray
+    tally: EventTally
+    raster: np.ndarray | None = None
+    spikes: np.ndarray | None = None
+    frames: np.ndarray | None = None
+    tiles_done: int = 0
+    agreeing: int = 0  # (t, c, y, x) where the float model's spike equals the backend's
+    compared: int = 0
+    squared_error: int = 0  # sum over pixels and colours of (output - float output)^2
+    exact: bool = True
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("encode", "snn", "host",
+                                                                             "fidelity"), 0.0))
+
+    def clock(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] += now - since
+        return now
 
 
 class Simulator:
-    """Runs images through one bundle on one backend, compiling the Lava network once."""
+    """Runs images through one bundle on one backend, compiling the Lava network once.
+
+    ``keep_spikes``: also hand back each image's whole input frames and output
+    spikes (T, C, H, W) (memory grows with the image). ``progress``: called
+    with (tiles done, tiles) after every spiking tile.
+    """
 
     def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
-                 seed: int = 0, fidelity: bool = True) -> None:
+                 seed: int = 0, fidelity: bool = True, keep_spikes: bool = False,
+                 progress: ProgressHook | None = None) -> None:
         self.bundle = bundle
         self.backend = backend
         self.seed = seed
         self.fidelity = fidelity
+        self.keep_spikes = keep_spikes
+        self.progress = progress
         self.host = bundle.host_model()
         self.config = bundle.model_config
         self.reference_model = float_model(bundle) if fidelity else None
@@ -107,45 +232,151 @@ class Simulator:
     def compile_seconds(self) -> float:
         return self.bridge.compile_seconds
 
-    def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.seed)
+    def host_grid(self, height: int, width: int) -> TileGrid:
+        """The host CNN's blocks: the spiking tiles' size rounded up to the CNN's size multiple,
+        read with a halo of its receptive field (:func:`~neurodeploy.model.host_halo`)."""
+        tiles, multiple = self.bridge.grid(height, width), self.config.size_multiple
+        return TileGrid(height, width, -(-tiles.tile_h // multiple) * multiple,
+                        -(-tiles.tile_w // multiple) * multiple, host_halo(self.config))
 
     @torch.no_grad()
     def run(self, item: SimulationInput) -> ImageResult:
+        """Inpaint one image, streaming it: each row of spiking tiles, then every row of host blocks
+        whose halo those rows complete."""
         started = time.perf_counter()
-        image, mask = to_tensors(item.image, item.mask)
-        x = network_input(image[None], mask[None], self.config.mask_input, self.config.hole_fill)[0]
-        frames = np.ascontiguousarray(input_frames(x, self.config.encoding, self.config.timesteps,
-                                                   self._generator()))
-        encoded = time.perf_counter()
-        spikes = self.bridge.run(frames)
-        ran = time.perf_counter()
-        prediction = self.host(spike_rate(spikes)[None], x[None])[0]
-        output = to_uint8(composite(image, prediction, mask))
-        done = time.perf_counter()
-        seconds = {"encode": encoded - started, "snn": ran - encoded, "host": done - ran,
-                   "total": done - started}
-        result = ImageResult(item.name, output, spikes, frames, seconds)
+        height, width = item.mask.shape
+        tiles, blocks = self.bridge.grid(height, width), self.host_grid(height, width)
+        c_in, c_out = self.config.snn_in_channels, self.bridge.layer.output_shape[0]
+        steps = self.config.timesteps
+        run = _Run(item, SnnInput(item.image, item.mask, self.config), np.zeros((height, width, 3), np.uint8),
+                   EventTally.empty(steps, c_in, c_out, height, width, self.bundle.layer.kernel))
+        if self.keep_spikes:
+            run.spikes = np.zeros((steps, c_out, height, width), np.uint8)
+            run.frames = np.zeros((steps, c_in, height, width), np.uint8)
+        run.seconds["encode"] += time.perf_counter() - started
+        band, pending = _Band(), list(blocks.row_starts())
+        for ty in tiles.row_starts():
+            band.append(ty, np.concatenate([self._spiking_tile(run, tiles, ty, tx)
+                                            for tx in tiles.column_starts()], axis=-1))
+            while pending and blocks.reach(pending[0], 0)[0].stop <= band.bottom:
+                by = pending.pop(0)
+                for bx in blocks.column_starts():
+                    self._host_block(run, blocks, band, by, bx)
+                if pending:
+                    band.drop_above(blocks.reach(pending[0], 0)[0].start)
+        seconds = {**run.seconds, "total": time.perf_counter() - started - run.seconds["fidelity"]}
+        if not self.fidelity:
+            del seconds["fidelity"]
+        assert run.raster is not None
+        result = ImageResult(item.name, run.output, run.tally, run.raster, seconds,
+                             spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
+                             frames=run.frames)
         if self.fidelity:
-            result.fidelity = self._fidelity(x, image, mask, result)
+            result.fidelity = {
+                "psnr_vs_float": psnr_of_squared_error(run.squared_error, run.output.size),
+                "spike_agreement_vs_float": run.agreeing / run.compared,
+                "exact_vs_reference": run.exact,
+            }
         return result
 
-    def _fidelity(self, x: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
-                  result: ImageResult) -> dict[str, Any]:
-        model = self.reference_model
-        assert model is not None
-        float_spikes = model.snn(encode_input(x[None], self.config.encoding, self.config.timesteps,
-                                              self._generator()))[:, 0]
-        float_output = to_uint8(composite(image, model.host(float_spikes[:, None], x[None])[0], mask))
-        if self.reference_bridge is None:
-            exact = True
-        else:
-            exact = bool(torch.equal(self.reference_bridge.run(result.frames), result.spikes))
-        return {
-            "psnr_vs_float": psnr(result.output, float_output),
-            "spike_agreement_vs_float": float((float_spikes.to(torch.uint8) == result.spikes).float().mean()),
-            "exact_vs_reference": exact,
-        }
+    def _spiking_tile(self, run: _Run, tiles: TileGrid, y: int, x: int) -> np.ndarray:
+        """Run one spiking tile; its pixels' spike counts (K, C, h, w): the backend's, then the float model's."""
+        started = time.perf_counter()
+        config, halo = self.config, tiles.halo
+        origin = (y - halo, x - halo)  # the window's top-left pixel in the image
+        snn_input = torch.from_numpy(tiles.pad(run.input.window(*tiles.reach(y, x)).numpy(), y, x))
+        frames = np.ascontiguousarray(input_frames(snn_input, config.encoding, config.timesteps, self.seed, origin))
+        started = run.clock("encode", started)
+        spikes = self.bridge.run_tile(frames)
+        started = run.clock("snn", started)
+        own = tiles.crop(spikes, y, x)
+        run.tally.add(tiles.crop(frames, y, x), own, (y, x))
+        count_type = np.min_scalar_type(self.config.timesteps)  # uint8 up to T = 255
+        counts = [own.sum(axis=0, dtype=count_type)]
+        if run.spikes is not None and run.frames is not None:
+            tiles.place(run.spikes, spikes, y, x)
+            tiles.place(run.frames, frames, y, x)
+        rows, cols = tiles.tile(y, x)
+        height, width = run.output.shape[:2]
+        if rows.start <= height // 2 < rows.stop and cols.start <= width // 2 < cols.stop:
+            run.raster = own.copy()
+        started = run.clock("encode", started)
+        if self.fidelity:
+            model = self.reference_model
+            assert model is not None
+            if self.reference_bridge is not None:
+                run.exact = run.exact and np.array_equal(self.reference_bridge.run_tile(frames), spikes)
+            float_spikes = tiles.crop(model.snn(encode_window(snn_input, config.encoding, config.timesteps,
+                                                              self.seed, origin))[:, 0], y, x)
+            run.agreeing += int((float_spikes.to(torch.uint8).numpy() == own).sum())
+            run.compared += own.size
+            counts.append(float_spikes.sum(dim=0).numpy().astype(count_type))
+            run.clock("fidelity", started)
+        run.tiles_done += 1
+        if self.progress is not None:
+            self.progress(run.tiles_done, len(tiles))
+        return np.stack(counts)
+
+    def _host_block(self, run: _Run, blocks: TileGrid, band: _Band, y: int, x: int) -> None:
+        """The host CNN on one block read with its halo; composite its pixels into the output."""
+        started = time.perf_counter()
+        rows, cols = blocks.reach(y, x)
+        own_rows, own_cols = blocks.tile(y, x)
+        snn_input = run.input.window(rows, cols)[None]
+        counts = torch.from_numpy(band.read(rows, cols))
+        image, mask = to_tensors(run.item.image[own_rows, own_cols], run.item.mask[own_rows, own_cols])
+
+        def inpaint(cnn: torch.nn.Module, counts: torch.Tensor) -> np.ndarray:
+            prediction = cnn(count_rate(counts, self.config.timesteps)[None], snn_input)[0]
+            return to_uint8(composite(image, blocks.crop(prediction, y, x, rows.start, cols.start), mask))
+
+        output = inpaint(self.host, counts[0])
+        run.output[own_rows, own_cols] = output
+        started = run.clock("host", started)
+        if self.fidelity:
+            assert self.reference_model is not None
+            run.squared_error += squared_error(output, inpaint(self.reference_model.cnn, counts[1]))
+            run.clock("fidelity", started)
+
+
+class TileProgress:
+    """A rich progress bar over the spiking tiles of each image, for the command line.
+
+    Pass it as ``progress``; it shows only on a terminal and for images of
+    more than ``min_tiles`` tiles (small images finish before a bar would
+    help), and each bar is removed when its image is done. Use as a context
+    manager.
+    """
+
+    def __init__(self, console: Any, min_tiles: int = 8) -> None:
+        self.console = console
+        self.min_tiles = min_tiles
+        self.bar: Any = None
+
+    def __enter__(self) -> TileProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= self.min_tiles or not self.console.is_terminal:
+            return
+        if self.bar is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("tiles"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=self.console, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("tiles", total=total)
+        self.bar.update(self.task, completed=done)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 @dataclass
@@ -192,18 +423,19 @@ class SimulationReport:
 
 def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
              models: LavaModels = "neurodeploy", seed: int = 0, fidelity: bool = True,
-             on_result: Callable[[ImageResult], None] | None = None,
-             keep_outputs: bool = True) -> SimulationReport:
+             on_result: Callable[[ImageResult], None] | None = None, keep_outputs: bool = True, *,
+             keep_spikes: bool = False, progress: ProgressHook | None = None) -> SimulationReport:
     """Simulate every item: the inpainted images (``report.outputs[name]``) and the statistics.
 
-    ``on_result`` sees each :class:`ImageResult` (image, spikes, timings,
+    ``on_result`` sees each :class:`ImageResult` (image, spike counts, timings,
     fidelity) as soon as it is done; with ``keep_outputs=False`` the report
-    keeps no images, so a long run holds one image at a time.
+    keeps no images, so a long run holds one image at a time. ``keep_spikes``
+    and ``progress``: see :class:`Simulator`.
     """
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     outputs: dict[str, np.ndarray] = {}
-    with Simulator(bundle, backend, models, seed, fidelity) as sim:
+    with Simulator(bundle, backend, models, seed, fidelity, keep_spikes, progress) as sim:
         for item in items:
             result = sim.run(item)
             if on_result is not None:

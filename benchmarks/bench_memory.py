@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.data import builtin_paths
 from neurodeploy.io import read_image, write_png
 

@@ -17,7 +17,7 @@ from rich.console import Console
 from neurodeploy.bridge import SpikeBridge
 from neurodeploy.bundle import Bundle
 from neurodeploy.checkpoint import save_checkpoint
-from neurodeploy.convert import convert
+from neurodeploy.conversion import convert
 from neurodeploy.counting import count_inference, count_tally
 from neurodeploy.data import to_tensors
 from neurodeploy.encoding import encode_window, input_frames, poisson_spikes, spike_rate

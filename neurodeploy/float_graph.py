@@ -5,7 +5,8 @@ Independent of the quantized path: it reads the normalized :class:`~neurodeploy.
 in float64, one time step after the other, in the graph's topological order
 (recurrent edges aside). Per step t, a node's input is the sum of its
 predecessors' outputs of step t, plus, for a neuron closing a recurrence
-``N -> R -> N``, R's output of step t - 1 (zero at t = 0).
+``N -> R -> N``, R's output of step t - 1 (R applied to zero spikes at t = 0:
+its bias, as snnTorch's ``recurrent(spk = 0)``).
 
 Operations (per sample, a leading batch axis)::
 
@@ -120,7 +121,11 @@ def run_float(graph: Graph, inputs: torch.Tensor | dict[str, torch.Tensor]) -> d
     batch, steps = next(iter(data.values())).shape[:2]
     neurons = {n: _NeuronState(graph.nodes[n].op) for n in order if isinstance(graph.nodes[n].op, Neuron)}
     out: dict[str, list[torch.Tensor]] = {n: [] for n in order}
-    previous: dict[str, torch.Tensor] = {}
+    previous: dict[str, torch.Tensor] = {}  # step t - 1; before step 0 a recurrent synapse reads zeros
+    for synapse, _ in graph.recurrent:
+        node = graph.nodes[synapse]
+        zeros = torch.zeros(batch, *node.input_shape, dtype=torch.float64)
+        previous[synapse] = _apply(node.op, node.kind, zeros)
     for t in range(steps):
         now: dict[str, torch.Tensor] = {}
         for name in order:
@@ -135,5 +140,4 @@ def run_float(graph: Graph, inputs: torch.Tensor | dict[str, torch.Tensor]) -> d
             now[name] = y
             out[name].append(y)
         previous = now
-    del batch
     return {name: torch.stack(values, dim=1) for name, values in out.items()}

@@ -286,7 +286,7 @@ def test_sinabs_conv_net_matches_sinabs_in_its_first_layer(sinabs_case) -> None:
 
 
 @pytest.mark.xfail(reason="random (untrained) IF weights: 8-bit rounding flips spikes that four integrate-and-fire "
-                          "layers amplify; argmax agreement is about 0.8, below 0.95 (needs a trained net)")
+                          "layers amplify; argmax agreement is 0.64 here, below 0.95 (needs a trained net)")
 def test_sinabs_conv_net_argmax_matches_sinabs(sinabs_case) -> None:
     assert _measure(sinabs_case)["argmax"] >= 0.95
 

@@ -17,11 +17,16 @@ reset_offset=1)``: B = 8 for graded 8-bit input, 0 for binary spikes (see
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neurodeploy.errors import UserError
+
+if TYPE_CHECKING:
+    from neurodeploy.quantize import QuantizedChipLayer
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,149 @@ def read_netx(path: str | os.PathLike[str]) -> NetxConvLayer:
             if tuple(int(x) for x in conv["shape"][()]) != layer.output_shape:
                 raise ValueError("conv shape does not match the input shape and weights")
             return layer
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise UserError(f"{path} is not a neurodeploy netx network ({exc})",
+                        "re-create it with neurodeploy convert") from None
+
+
+# -- a chip segment: several layers in one file ------------------------------------------------------
+
+def write_segment(path: str | os.PathLike[str], layers: Sequence[QuantizedChipLayer]) -> None:
+    """Write a chip segment (quantized layers, each reading the previous one) as one netx HDF5 network.
+
+    Layout, as ``lava.lib.dl.netx.hdf5.Network`` reads it (shapes C, H, W)::
+
+        layer/0  input      shape = the first layer's input (C, H, W), or [N] if it is dense
+        layer/i  conv       weight (O, C, kh, kw, 1) int8, stride / padding (H, W), dilation [1, 1],
+                            groups 1, bias (O,) if any, neuron/
+                 flatten    before a dense block that reads a conv's (C, H, W) output
+                 dense      weight (O, I), bias (O,) if any, neuron/
+                 dense_rec  weight (O, I), weight_rec (O, O), bias, neuron/
+        neuron/  type=b"CUBA" iDecay vDecay vThMant refDelay=1 gradedSpike=False
+
+    netx reads a conv kernel flipped and transposed to (O, kW, kH, C), and
+    Lava's conv flips it back: the file holds the cross-correlation kernel in
+    torch's order. A dense block after ``flatten`` reads the previous (W, H, C)
+    output transposed to (C, H, W) and flattened: C order, as the float graph.
+    A bias is ``bias_mant``; netx sets ``bias_exp = 6``.
+    """
+    import h5py
+
+    if not layers:
+        raise ValueError("a chip segment has at least one layer")
+    first = layers[0]
+    with h5py.File(path, "w") as f:
+        inp = f.create_group("layer/0")
+        inp["type"] = np.bytes_("input")
+        shape = first.input_shape if first.kind == "conv" else (int(np.prod(first.input_shape)),)
+        inp["shape"] = np.array(shape, dtype=np.int64)
+        index = 1
+        previous: QuantizedChipLayer | None = None
+        for layer in layers:
+            if previous is not None and layer.kind != "conv" and len(previous.output_shape) > 1:
+                f.create_group(f"layer/{index}")["type"] = np.bytes_("flatten")
+                index += 1
+            g = f.create_group(f"layer/{index}")
+            g["type"] = np.bytes_(layer.kind)
+            if layer.kind == "conv":
+                g["shape"] = np.array(layer.output_shape, dtype=np.int64)
+                g["weight"] = layer.weight.astype(np.int8)[..., None]
+                g["stride"] = np.array(layer.stride, dtype=np.int64)
+                g["padding"] = np.array(layer.padding, dtype=np.int64)
+                g["dilation"] = np.array([1, 1], dtype=np.int64)
+                g["groups"] = np.int64(1)
+            else:
+                g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
+                g["weight"] = layer.weight.astype(np.int8)
+                if layer.weight_rec is not None:
+                    g["weight_rec"] = layer.weight_rec.astype(np.int8)
+            if layer.bias is not None:
+                g["bias"] = layer.bias.astype(np.int32)
+            neuron = g.create_group("neuron")
+            neuron["type"] = np.bytes_("CUBA")
+            neuron["iDecay"] = np.int64(layer.i_decay)
+            neuron["vDecay"] = np.int64(layer.v_decay)
+            neuron["vThMant"] = np.int64(layer.vth_mant)
+            neuron["refDelay"] = np.int64(1)
+            neuron["gradedSpike"] = np.bool_(False)
+            index += 1
+            previous = layer
+
+
+@dataclass(frozen=True)
+class NetxSegmentLayer:
+    """One block of a netx segment file as read back: what the reference and the Lava runner need."""
+
+    kind: str  # conv, dense or dense_rec
+    input_shape: tuple[int, ...]  # conv: (C, H, W); dense: (N,)
+    output_shape: tuple[int, ...]
+    weight: np.ndarray  # int8: conv (O, C, kh, kw), dense (O, I)
+    weight_rec: np.ndarray | None
+    bias: np.ndarray | None  # int32 mantissas (O,)
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    i_decay: int
+    v_decay: int
+    vth_mant: int
+
+
+def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
+    """Read a file of :func:`write_segment` (or :func:`write_netx`); anything else is a one-line UserError."""
+    import h5py
+
+    def pair(value: np.ndarray) -> tuple[int, int]:
+        arr = np.atleast_1d(np.asarray(value)).astype(int)
+        return (int(arr[0]), int(arr[-1]))
+
+    try:
+        with h5py.File(path, "r") as f:
+            count = len(f["layer"])
+            if count < 2 or bytes(f["layer/0/type"][()]) != b"input":
+                raise ValueError("the first layer is not an input")
+            shape: tuple[int, ...] = tuple(int(x) for x in f["layer/0/shape"][()])
+            out: list[NetxSegmentLayer] = []
+            for i in range(1, count):
+                g = f[f"layer/{i}"]
+                kind = bytes(g["type"][()]).decode()
+                if kind == "flatten":
+                    shape = (int(np.prod(shape)),)
+                    continue
+                if kind not in ("conv", "dense", "dense_rec"):
+                    raise ValueError(f"layer {i} is a {kind!r} block")
+                neuron = g["neuron"]
+                if bytes(neuron["type"][()]) != b"CUBA":
+                    raise ValueError(f"layer {i}: neuron type is not CUBA")
+                weight = np.asarray(g["weight"][()])
+                if not np.array_equal(weight, np.rint(weight)) or np.abs(weight).max(initial=0) > 128:
+                    raise ValueError(f"layer {i}: weights are not 8-bit integers")
+                out_shape = tuple(int(x) for x in g["shape"][()])
+                if kind == "conv":
+                    if weight.ndim != 5 or weight.shape[-1] != 1 or len(shape) != 3 or weight.shape[1] != shape[0]:
+                        raise ValueError(f"layer {i}: conv weight {weight.shape} does not read input {shape}")
+                    if np.any(np.asarray(g["dilation"][()]) != 1) or int(np.asarray(g["groups"][()])) != 1:
+                        raise ValueError(f"layer {i}: dilation and groups must be 1")
+                    weight, stride, padding = weight[..., 0], pair(g["stride"][()]), pair(g["padding"][()])
+                    (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], stride, padding
+                    want = (weight.shape[0], (shape[1] + 2 * ph - kh) // sh + 1, (shape[2] + 2 * pw - kw) // sw + 1)
+                    if out_shape != want:
+                        raise ValueError(f"layer {i}: conv shape {out_shape}, its weights give {want}")
+                else:
+                    if len(shape) != 1 or weight.ndim != 2 or weight.shape != (out_shape[0], shape[0]):
+                        raise ValueError(f"layer {i}: dense weight {weight.shape} does not read input {shape}")
+                    stride, padding = (1, 1), (0, 0)
+                rec = np.asarray(g["weight_rec"][()]).astype(np.int8) if kind == "dense_rec" else None
+                if rec is not None and rec.shape != (out_shape[0], out_shape[0]):
+                    raise ValueError(f"layer {i}: weight_rec {rec.shape} is not square over {out_shape[0]}")
+                bias = np.asarray(g["bias"][()]).astype(np.int32).reshape(-1) if "bias" in g else None
+                out.append(NetxSegmentLayer(
+                    kind=kind, input_shape=shape, output_shape=out_shape, weight=weight.astype(np.int8),
+                    weight_rec=rec, bias=bias, stride=stride, padding=padding,
+                    i_decay=int(neuron["iDecay"][()]), v_decay=int(neuron["vDecay"][()]),
+                    vth_mant=int(neuron["vThMant"][()])))
+                shape = out_shape
+            if not out:
+                raise ValueError("no layer after the input")
+            return tuple(out)
     except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
         raise UserError(f"{path} is not a neurodeploy netx network ({exc})",
                         "re-create it with neurodeploy convert") from None

@@ -156,3 +156,40 @@ def run_sequence(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
             previous = frame
         out[t] = cuba_step(state, current, p)
     return out
+
+
+# -- the synapses of a multi-layer chip segment (a leading batch axis everywhere) ---------------------
+
+def wrap24(x: np.ndarray) -> np.ndarray:
+    """Lava's ``signed_clamp(x, 24)``: wrap to [-2^23, 2^23)."""
+    if np.abs(x).max(initial=0) < STATE_LIMIT:
+        return x
+    return (x + STATE_LIMIT) % (2 * STATE_LIMIT) - STATE_LIMIT
+
+
+def conv_strided(x: np.ndarray, weight: np.ndarray, stride: tuple[int, int], padding: tuple[int, int]) -> np.ndarray:
+    """Lava's fixed-point conv (``PyConvModelFixed``) of a batch: (B, C, H, W) ints -> (B, O, Ho, Wo) float64.
+
+    ``a[o, y, x] = wrap24(Σ_{c,i,j} W[o,c,i,j] · in[c, s_h·y + i - p_h, s_w·x + j - p_w])`` (zero
+    padding; Lava's scipy conv sums in float64, exact below 2^53, as this GEMM does).
+    """
+    b, c, _, _ = x.shape
+    o, _, kh, kw = weight.shape
+    (sh, sw), (ph, pw) = stride, padding
+    padded = np.pad(x.astype(np.float64, copy=False), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    ho, wo = windows.shape[2:4]
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, c * kh * kw)
+    out = cols @ weight.reshape(o, -1).astype(np.float64).T
+    return wrap24(out.reshape(b, ho, wo, o).transpose(0, 3, 1, 2))
+
+
+def dense_synapse(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Lava's fixed-point Dense (``PyDenseModelBitAcc``) of a batch: (B, I) ints -> (B, O) float64.
+
+    ``a = W x``, exact; Lava sums in int32 and does not wrap (the quantizer
+    keeps every sum far below 2^23). netx stores the mantissas shifted left by
+    its weight exponent and Lava shifts the sum back right: with mantissas in
+    [-127, 127] that round trip is exact (:mod:`neurodeploy.quantize`).
+    """
+    return x.reshape(x.shape[0], -1).astype(np.float64, copy=False) @ weight.astype(np.float64).T

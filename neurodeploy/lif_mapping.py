@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neurodeploy.graph import Neuron
 from neurodeploy.model import LIFConfig
 
 DECAY_UNITY = 4096  # 12-bit decays
@@ -89,3 +90,87 @@ def netx_reset(timesteps: int) -> tuple[int, int]:
     ``time_step % (T+1) == (NETX_RESET_OFFSET + 1) % (T+1)``.
     """
     return lava_steps(timesteps), NETX_RESET_OFFSET
+
+
+# -- any chip layer's neuron (graph.Neuron, NIR's units) ---------------------------------------------
+
+@dataclass(frozen=True)
+class CubaMapping:
+    r"""A spiking :class:`~neurodeploy.graph.Neuron` as Loihi's CUBA neuron, before rounding.
+
+    NIR's continuous-time neurons, forward-Euler discretized with the graph's
+    ``dt`` (``a = dt/tau_mem``, ``b = dt/tau_syn``; ``S_t`` = the synapse's
+    output ``W x_t + B``, B the layer's bias), as :mod:`neurodeploy.graph` states::
+
+        IF:      v_t = v + r·S_t
+        LIF:     v_t = v + a·(-v + r·S_t)                    (v_leak = 0)
+        CubaLIF: i_t = i + b·(-i + w_in·S_t);  v_t = v + a·(-v + r·i_t)
+        all:     z_t = [v_t > v_th];  v_t <- 0 where z_t      (v_reset = 0)
+
+    Loihi's fixed-point CUBA step (lava-nc 0.10 ``AbstractPyLifModelFixed``;
+    ``a_in`` = the integer synaptic input, ``iDecay = du + 1``)::
+
+        u_t = trunc(u·(4096 - iDecay)/4096) + (a_in_t << 6)
+        v_t = trunc(v·(4096 - vDecay)/4096) + u_t + (bias_mant << 6)
+        z_t = [v_t > vThMant << 6];  v_t <- 0 where z_t
+
+    With integer weights ``W_q ≈ s·W`` and input payloads ``p = P·x`` (P = 1
+    for binary spikes, 255 for 8-bit graded values), ``a_in ≈ s·P·W x``.
+    Loihi's state is the float state times one factor per variable::
+
+        u = λ·i,  λ = 64·s·P / (b·w_in)         (IF, LIF: i = S, b = w_in = 1)
+        v = μ·v,  μ = λ / g,  g = a·r (LIF, CubaLIF) or r (IF)
+
+    so ``iDecay = round(4096·b)`` (4096 for IF and LIF: u keeps nothing),
+    ``vDecay = round(4096·a)`` (0 for IF), and the threshold ``vThMant =
+    round(s·P·v_th / (b·w_in·g))`` = ``threshold_per_unit·s·P``. A bias is
+    exact only without a current filter (b = 1): then ``u_t = 64·a_in_t`` and
+    Loihi's voltage bias equals an input ``bias_mant = round(s·P·B)``
+    (``bias_per_unit = 1``). snnTorch's ``Leaky`` (``mem = β·mem + I``) is
+    exported with ``tau = dt/(1-β)``, ``r = tau/dt``: ``a = 1-β``, ``a·r = 1``;
+    its ``Synaptic`` adds ``w_in = tau_syn/dt``: ``b·w_in = 1``; Sinabs' IAF is
+    IF with ``r = 1``. So for all three ``vThMant = round(s·P·v_th)``.
+
+    Not expressible, refused by :func:`map_neuron`: a non-zero ``v_leak`` or
+    ``v_reset``, ``r·w_in <= 0``, a non-positive threshold. Loihi resets to 0;
+    a subtractive reset (snnTorch's default, Sinabs' ``MembraneSubtract``) is
+    not visible in NIR (both export ``v_reset = 0``): build the networks with
+    reset to zero (snnTorch ``reset_mechanism="zero"``, ``reset_delay=False``
+    for Synaptic / RSynaptic, whose delayed zero reset also drops the next
+    input; Sinabs ``MembraneReset`` with ``SingleSpike``).
+    """
+
+    kind: str
+    current_decay: float  # b: fraction of u lost per step (iDecay / 4096); 1 for IF and LIF
+    voltage_decay: float  # a: fraction of v lost per step (vDecay / 4096); 0 for IF
+    threshold_per_unit: float  # v_th / (b·w_in·g): vThMant = this · s · P
+    bias_per_unit: float  # bias_mant = this · s · P · B (1: a bias is an input of the same units)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.current_decay <= 1 or not 0 <= self.voltage_decay <= 1:
+            raise ValueError(f"{self.kind}: decays must lie in (0, 1] (current) and [0, 1] (voltage)")
+        if not self.threshold_per_unit > 0:
+            raise ValueError(f"{self.kind}: the threshold must be positive")
+
+
+def map_neuron(neuron: Neuron) -> CubaMapping:
+    """A spiking graph neuron (IF, LIF, CubaLIF) -> Loihi CUBA parameters (see :class:`CubaMapping`)."""
+    if not neuron.spiking or neuron.v_threshold is None:
+        raise ValueError(f"{neuron.kind} does not spike; a chip layer's neuron must")
+    if neuron.v_reset != 0:
+        raise ValueError(f"{neuron.kind}: v_reset = {neuron.v_reset:g}; Loihi resets the voltage to 0")
+    if neuron.v_leak != 0:
+        raise ValueError(f"{neuron.kind}: v_leak = {neuron.v_leak:g}; neurodeploy maps only v_leak = 0")
+    a = neuron.voltage_decay
+    b = neuron.current_decay if neuron.kind == "CubaLIF" else 1.0
+    w_in = neuron.w_in if neuron.kind == "CubaLIF" else 1.0
+    gain = neuron.r if neuron.kind == "IF" else a * neuron.r
+    if not neuron.r * w_in > 0:
+        raise ValueError(f"{neuron.kind}: r·w_in = {neuron.r * w_in:g} is not positive")
+    return CubaMapping(kind=neuron.kind, current_decay=b, voltage_decay=a,
+                       threshold_per_unit=neuron.v_threshold / (b * w_in * gain), bias_per_unit=1.0)
+
+
+def segment_steps(timesteps: int, depth: int) -> int:
+    """Lava steps per sample for a chip segment of ``depth`` layers: each layer's synapse delays by one."""
+    return timesteps + depth * CONV_DELAY_STEPS

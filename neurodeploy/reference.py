@@ -10,9 +10,16 @@ The arithmetic itself lives in :mod:`neurodeploy.cuba`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Union
+
 import numpy as np
 
-from neurodeploy.converters.netx_io import NetxConvLayer
+from neurodeploy.converters.netx_io import NetxConvLayer, NetxSegmentLayer
+from neurodeploy.cuba import CubaParams, CubaState, conv_strided, cuba_step, dense_synapse
+from neurodeploy.quantize import QuantizedChipLayer
+
+SegmentLayer = Union[QuantizedChipLayer, NetxSegmentLayer]  # noqa: UP007  (a runtime alias on Python 3.10)
 
 
 def run_layer(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
@@ -20,3 +27,57 @@ def run_layer(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
     from neurodeploy.cuba import run_sequence
 
     return run_sequence(layer, frames)
+
+
+def run_segment(layers: Sequence[SegmentLayer], frames: np.ndarray) -> list[np.ndarray]:
+    """Run a chip segment on one sample: frames (T, *input_shape) ints -> each layer's spikes (T, *out) uint8.
+
+    See :func:`run_segment_batch`.
+    """
+    return [out[0] for out in run_segment_batch(layers, np.asarray(frames)[None])]
+
+
+def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> list[np.ndarray]:
+    r"""Run a chip segment on a batch: frames (B, T, *input_shape) -> per layer spikes (B, T, *out) uint8.
+
+    ``layers`` are :class:`~neurodeploy.quantize.QuantizedChipLayer` or the
+    :class:`~neurodeploy.converters.netx_io.NetxSegmentLayer` read back from
+    the file. Every sample starts from zero state (u, v, recurrent spikes).
+    Per float time step t, layer k (1-based) computes from layer k-1's spikes
+    of the same step (layer 0 = the frames)::
+
+        a_t = W x_t (+ W_rec z_{t-1})            (neurodeploy.cuba: conv_strided / dense_synapse)
+        z_t = cuba_step(a_t, bias_mant << 6)
+
+    Alignment with Lava: every synapse sends the previous step's result, so
+    in Lava, frame t enters at step t (0-based, within the sample) and layer
+    k's spikes for frame t leave at step t + k. A sample therefore runs
+    ``T + depth`` Lava steps, layer k's output steps k .. k + T - 1 are this
+    function's steps 0 .. T - 1, and layer k's state is reset at its step k
+    (netx's ``reset_offset``). Returned spikes are aligned with the float
+    graph's time steps: output t belongs to input t.
+    """
+    frames = np.asarray(frames)
+    batch, steps = frames.shape[:2]
+    outputs = [np.zeros((batch, steps, *layer.output_shape), dtype=np.uint8) for layer in layers]
+    states, params, biases = [], [], []
+    for layer in layers:
+        states.append(CubaState.zeros((batch, *layer.output_shape)))
+        params.append(CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant))
+        bias: np.ndarray | float = 0.0
+        if layer.bias is not None:
+            bias = layer.bias.astype(np.float64).reshape(-1, *([1] * (len(layer.output_shape) - 1))) * 64.0
+        biases.append(bias)
+    for t in range(steps):
+        x = frames[:, t]
+        for k, layer in enumerate(layers):
+            if layer.kind == "conv":
+                a = conv_strided(x.reshape(batch, *layer.input_shape), layer.weight, layer.stride, layer.padding)
+            else:
+                a = dense_synapse(x, layer.weight)
+                if layer.weight_rec is not None and t > 0:
+                    a = a + dense_synapse(outputs[k][:, t - 1], layer.weight_rec)
+            spikes = cuba_step(states[k], a, params[k], biases[k])
+            outputs[k][:, t] = spikes
+            x = outputs[k][:, t]
+    return outputs

@@ -1,0 +1,158 @@
+"""Run a multi-layer chip segment (one netx HDF5 file of :func:`~neurodeploy.converters.netx_io.write_segment`) in Lava.
+
+The file loads in stock ``lava.lib.dl.netx.hdf5.Network``; frames go in
+through a :class:`~neurodeploy.lava_processes.io.FrameSource` and every
+layer's spikes come out through a :class:`~neurodeploy.lava_processes.io.SpikeSink`
+connected to that layer's block (so the whole segment can be checked against
+:func:`neurodeploy.reference.run_segment`, not only its last layer).
+
+Timing (see :func:`neurodeploy.reference.run_segment_batch`): a sample runs
+``T + depth`` Lava steps: T frames, then ``depth`` zero frames; layer k
+(1-based) emits the spikes of frame t at step t + k and is reset at step k
+(``reset_interval = T + depth``, ``reset_offset = 1``: netx adds one per
+layer). A recurrent block's own synapse would carry into step k the spikes
+the layer made at step k - 1, which belong to no frame of this sample; the
+runner pauses there and zeroes that synapse's buffer, so every sample starts
+from zero state, as the reference and the float graph do.
+
+Dense and recurrent dense blocks run Lava's stock fixed-point models (netx
+stores their mantissas shifted by a weight exponent that Lava's model undoes);
+``models="neurodeploy"`` swaps in neurodeploy's faster Conv and LIF models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy import _reaper
+from neurodeploy.bridge import LavaModels, _sigint_ignored, _stop, select_run_config
+from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment
+from neurodeploy.lif_mapping import NETX_RESET_OFFSET, segment_steps
+
+POLL_SECONDS = 0.05
+
+
+class LavaSegment:
+    """A compiled chip segment; use as a context manager::
+
+        with LavaSegment(path, timesteps=T) as seg:
+            spikes = seg.run(frames)     # (T, *input_shape) -> [per layer (T, *output_shape) uint8]
+    """
+
+    def __init__(self, path: str | Path, timesteps: int, input_message_bits: int = 0,
+                 models: LavaModels = "stock") -> None:
+        self.path = Path(path)
+        self.layers: tuple[NetxSegmentLayer, ...] = read_segment(self.path)
+        self.timesteps = int(timesteps)
+        self.steps = segment_steps(self.timesteps, len(self.layers))
+        self.input_message_bits = input_message_bits
+        self.models = models
+        self.compile_seconds = 0.0
+        self._net: Any = None
+        self._source: Any = None
+        self._sinks: list[Any] = []
+        self._failed = False
+        self._reaper: _reaper.Reaper | None = None
+
+    def __enter__(self) -> LavaSegment:
+        run_cfg = select_run_config("lava", self.models)
+        from lava.lib.dl.netx.hdf5 import Network
+
+        from neurodeploy.lava_processes.io import FrameSource, SpikeSink
+
+        started = time.perf_counter()
+        net = Network(str(self.path), input_message_bits=self.input_message_bits,
+                      reset_interval=self.steps, reset_offset=NETX_RESET_OFFSET)
+        if len(net.layers) != len(self.layers):
+            raise RuntimeError(f"netx built {len(net.layers)} blocks from {self.path}, expected {len(self.layers)}")
+        source = FrameSource(shape=net.inp.shape, buffer_size=self.steps + 1)
+        source.s_out.connect(net.inp)
+        sinks = []
+        for block in net.layers:
+            sink = SpikeSink(shape=block.out.shape, buffer_size=self.steps + 1)
+            block.out.connect(sink.s_in)
+            sinks.append(sink)
+        self._net, self._source, self._sinks = net, source, sinks
+        self._reaper = _reaper.start()
+        try:
+            with _sigint_ignored(), _reaper.forks_watched(self._reaper):
+                net.create_runtime(run_cfg=run_cfg)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.close()
+            raise
+        self.compile_seconds = time.perf_counter() - started
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the runtime (the bridge's STOP handshake, or its forced stop); idempotent."""
+        net, self._net = self._net, None
+        try:
+            if net is not None and net.runtime is not None:
+                _stop(net, self._failed)
+        finally:
+            reaper, self._reaper = self._reaper, None
+            if reaper is not None:
+                reaper.dismiss()
+
+    def run(self, frames: np.ndarray) -> list[np.ndarray]:
+        """One sample: frames (T, *input_shape) ints -> every layer's spikes (T, *output_shape), uint8.
+
+        Output t belongs to frame t (the per-layer delays are removed).
+        """
+        if self._net is None:
+            raise RuntimeError("LavaSegment.run needs the segment to be entered (use `with`)")
+        from lava.magma.core.run_conditions import RunSteps
+
+        frames = np.asarray(frames)
+        first = self.layers[0]
+        if frames.shape[0] != self.timesteps or frames[0].size != int(np.prod(first.input_shape)):
+            raise ValueError(f"frames of shape {frames.shape} for T = {self.timesteps} and input {first.input_shape}")
+        outs = [np.zeros((self.timesteps, *layer.output_shape), dtype=np.uint8) for layer in self.layers]
+        pauses = sorted({k + 1 for k, layer in enumerate(self.layers) if layer.kind == "dense_rec"})
+        bounds = [0, *[p for p in pauses if p < self.steps], self.steps]
+        zero = np.zeros(self._source.frame_shape, dtype=np.uint8)
+        for start, stop in itertools.pairwise(bounds):
+            if start in pauses:  # zero the recurrent synapse of layer `start` before its reset step
+                block = self._net.layers[start - 1]
+                block.synapse_rec.a_buff.set(np.zeros(block.synapse_rec.a_buff.shape, dtype=np.int32))
+            if stop == start:
+                continue
+            self._net.run(condition=RunSteps(num_steps=stop - start, blocking=False))
+            for step in range(start, stop):
+                if step < self.timesteps:  # host (C, H, W) -> Lava (W, H, C); a dense input reads C order
+                    frame = frames[step]
+                    self._source.send(frame.transpose(2, 1, 0) if frame.ndim == 3 and first.kind == "conv"
+                                      else frame.reshape(-1))
+                else:
+                    self._source.send(zero)
+                for k, sink in enumerate(self._sinks):
+                    spikes = self._receive(sink)
+                    t = step - (k + 1)
+                    if 0 <= t < self.timesteps:
+                        outs[k][t] = spikes.transpose(2, 1, 0) if spikes.ndim == 3 else spikes
+            self._net.wait()
+        return outs
+
+    def _receive(self, sink: Any) -> np.ndarray:
+        """A sink's next frame; a RuntimeError if a Lava process died meanwhile."""
+        port = sink.host_out.external_pipe_csp_recv_port
+        actors = self._net.runtime._messaging_infrastructure.actors
+        deadline = time.perf_counter() + POLL_SECONDS
+        while not port.probe():
+            if time.perf_counter() > deadline:
+                if not all(actor.is_alive() for actor in actors):
+                    self._failed = True
+                    raise RuntimeError("a Lava process failed while running the chip segment")
+                deadline = time.perf_counter() + POLL_SECONDS
+            time.sleep(0.0002)
+        return sink.receive()

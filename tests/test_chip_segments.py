@@ -1,0 +1,302 @@
+"""Chip segments end to end: NIR export -> plan -> quantize -> netx per segment -> Lava == reference ~ float.
+
+Networks are built and exported inside the tests by Sinabs and snnTorch;
+inputs are seeded binary spikes. Three comparisons, each able to fail:
+
+* Lava (stock netx models) equals :func:`neurodeploy.reference.run_segment`
+  bit for bit, every layer of the segment;
+* :mod:`neurodeploy.float_graph` (NIR semantics in float) equals the
+  library's own forward pass;
+* the reference (Loihi fixed point) agrees with the library's forward:
+  first chip layer spikes >= 99 %, argmax of summed output spikes >= 95 %
+  where the network has the margins for it (see the xfail below).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+from neurodeploy.converters.netx_io import NetxConvLayer, read_segment, write_netx, write_segment
+from neurodeploy.float_graph import run_float
+from neurodeploy.lif_mapping import map_neuron
+from neurodeploy.partition import ChipSegment, plan
+from neurodeploy.quantize import STATE_LIMIT, quantize_segment
+from neurodeploy.reference import run_segment, run_segment_batch
+
+SAMPLES, STEPS = 64, 16
+
+
+def _binary(shape: tuple[int, ...], rate: float, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random(shape) < rate).astype(np.uint8)
+
+
+def _chip(graph: nir.NIRGraph, dt: float | None = None):
+    p = plan(graph, dt=dt)
+    chips = [s for s in p.segments if isinstance(s, ChipSegment)]
+    assert len(chips) == 1
+    return p, chips[0], quantize_segment(chips[0].layers, payload_max=1)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.asarray(a) == np.asarray(b)))
+
+
+def _argmax_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Agreement of the argmax over classes of spikes (B, T, classes) summed over time."""
+    return float(np.mean(np.asarray(a).sum(1).argmax(-1) == np.asarray(b).sum(1).argmax(-1)))
+
+
+# -- the networks and their libraries' own forward passes ---------------------------------------
+
+def _sinabs_net() -> tuple[torch.nn.Sequential, nir.NIRGraph]:
+    """(a) Conv2d -> IAF -> SumPool2d -> Conv2d -> IAF -> SumPool2d -> Flatten -> Linear -> IAF -> Linear -> IAF."""
+    import sinabs
+    import sinabs.layers as sl
+    from sinabs.activation import MembraneReset, SingleSpike
+
+    torch.manual_seed(0)
+
+    def iaf() -> sl.IAFSqueeze:
+        return sl.IAFSqueeze(batch_size=1, spike_fn=SingleSpike, reset_fn=MembraneReset())
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), iaf(), sl.SumPool2d(2),
+        torch.nn.Conv2d(4, 8, 3, padding=1, bias=False), iaf(), sl.SumPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(128, 16), iaf(), torch.nn.Linear(16, 10, bias=False), iaf())
+    with torch.no_grad():  # livelier than the default init: every layer fires 5-30 % of the time
+        for index, gain in ((0, 3), (3, 4), (7, 6), (9, 10)):
+            net[index].weight.mul_(gain)
+    return net, sinabs.to_nir(net, torch.rand(1, 2, 16, 16))
+
+
+def _sinabs_forward(net: torch.nn.Sequential, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Spikes (B, T, ...) of every IAF, named as in the exported graph (the Sequential index)."""
+    import sinabs.layers as sl
+
+    b, t = x.shape[:2]
+    out: dict[str, np.ndarray] = {}
+    hooks = []
+    for i, m in enumerate(net):
+        if isinstance(m, sl.IAFSqueeze):
+            m.batch_size, m.num_timesteps = b, -1
+            m.v_mem = torch.zeros(0)  # a fresh state of the new batch shape
+
+            def keep(_m, _i, o, name=str(i)) -> None:
+                out[name] = o.reshape(b, t, *o.shape[1:]).numpy()
+
+            hooks.append(m.register_forward_hook(keep))
+    with torch.no_grad():
+        net(torch.from_numpy(x).float().reshape(b * t, *x.shape[2:]))
+    for h in hooks:
+        h.remove()
+    return out
+
+
+def _mlp_net() -> tuple[torch.nn.Sequential, nir.NIRGraph]:
+    """(c) snnTorch LIF MLP, reset to zero, biases."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(20, 16), snn.Leaky(beta=torch.full((16,), 0.9), threshold=torch.ones(16), init_hidden=True,
+                                           reset_mechanism="zero"),
+        torch.nn.Linear(16, 5), snn.Leaky(beta=torch.full((5,), 0.9), threshold=torch.ones(5), init_hidden=True,
+                                          reset_mechanism="zero", output=True))
+    return net, export_to_nir(net, torch.rand(20))
+
+
+def _recurrent_net() -> tuple[torch.nn.Sequential, nir.NIRGraph]:
+    """(b) snnTorch recurrent CubaLIF classifier with biases, all on the chip.
+
+    RSynaptic with alpha = 0 (dt = tau_syn: no current filter, so its biases
+    are exact as Loihi's voltage bias), then a filtering Synaptic (alpha 0.5)
+    without bias.
+    """
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    n = 12
+    net = torch.nn.Sequential(
+        torch.nn.Linear(8, n),
+        snn.RSynaptic(alpha=torch.zeros(n), beta=torch.full((n,), 0.9), threshold=torch.ones(n), linear_features=n,
+                      all_to_all=True, init_hidden=True, reset_mechanism="zero"),
+        torch.nn.Linear(n, 4, bias=False),
+        snn.Synaptic(alpha=torch.full((4,), 0.5), beta=torch.full((4,), 0.8), threshold=torch.ones(4),
+                     init_hidden=True, reset_mechanism="zero", output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(2.0)
+        net[2].weight.mul_(3.0)
+    graph = export_to_nir(net, torch.rand(8))
+    net[3].reset_delay = False  # set after export: snnTorch 1.0's tracer fails on it
+    return net, graph
+
+
+def _snntorch_forward(net: torch.nn.Sequential, x: np.ndarray, neurons: dict[int, str]) -> dict[str, np.ndarray]:
+    """Spikes (B, T, n) of the snnTorch neurons at the given Sequential indices, by graph node name."""
+    for m in net:
+        for attr in ("mem", "syn", "spk"):
+            if hasattr(m, attr):
+                setattr(m, attr, torch.zeros(0))  # a fresh state, re-shaped on the first step
+    rec: dict[int, list[torch.Tensor]] = {i: [] for i in neurons}
+    hooks = [net[i].register_forward_hook(lambda _m, _i, o, i=i: rec[i].append(o[0] if isinstance(o, tuple) else o))
+             for i in neurons]
+    with torch.no_grad():
+        for t in range(x.shape[1]):
+            net(torch.from_numpy(x[:, t]).float())
+    for h in hooks:
+        h.remove()
+    return {name: torch.stack(rec[i], 1).numpy() for i, name in neurons.items()}
+
+
+@pytest.fixture(scope="module")
+def sinabs_case():
+    net, graph = _sinabs_net()
+    x = _binary((SAMPLES, STEPS, 2, 16, 16), 0.5, seed=1)
+    return net, graph, x, _sinabs_forward(net, x), None
+
+
+@pytest.fixture(scope="module")
+def mlp_case():
+    net, graph = _mlp_net()
+    x = _binary((SAMPLES, STEPS, 20), 0.3, seed=2)
+    return net, graph, x, _snntorch_forward(net, x, {1: "1", 3: "3"}), 1e-4
+
+
+@pytest.fixture(scope="module")
+def recurrent_case():
+    net, graph = _recurrent_net()
+    x = _binary((SAMPLES, STEPS, 8), 0.3, seed=3)
+    return net, graph, x, _snntorch_forward(net, x, {1: "1.lif", 3: "3"}), 1e-4
+
+
+# -- the mapping and the quantizer -------------------------------------------------------------
+
+def test_the_three_networks_plan_into_one_chip_segment_with_exact_fixed_point(sinabs_case, mlp_case,
+                                                                              recurrent_case) -> None:
+    kinds = {"sinabs": ["conv", "conv", "dense", "dense"], "mlp": ["dense", "dense"],
+             "recurrent": ["dense_rec", "dense"]}
+    for name, case in (("sinabs", sinabs_case), ("mlp", mlp_case), ("recurrent", recurrent_case)):
+        _, graph, _, _, dt = case
+        _, segment, quantized = _chip(graph, dt)
+        assert [q.kind for q in quantized] == kinds[name]
+        for layer, q in zip(segment.layers, quantized, strict=True):
+            assert all("saturate" in w for w in q.warnings), q.warnings  # an outlier may clip; nothing else
+            assert (q.max_input << 6) * 4096 / q.i_decay < STATE_LIMIT  # u cannot wrap for any input
+            # snnTorch Leaky / Synaptic and Sinabs IAF all map to vThMant = s·P·v_th
+            assert map_neuron(layer.neuron).threshold_per_unit == pytest.approx(1.0, rel=1e-5)
+            assert q.vth_mant == round(q.weight_scale)
+    _, _, quantized = _chip(recurrent_case[1], 1e-4)
+    assert quantized[0].bias is not None and quantized[1].i_decay == 2048 and quantized[1].v_decay == 819
+
+
+def test_subtractive_or_leaky_neurons_are_refused_by_the_mapping() -> None:
+    from neurodeploy.graph import Neuron
+
+    with pytest.raises(ValueError, match="v_reset"):
+        map_neuron(Neuron("IF", v_threshold=1.0, v_reset=0.5))
+    with pytest.raises(ValueError, match="v_leak"):
+        map_neuron(Neuron("LIF", v_threshold=1.0, tau_mem=1e-3, v_leak=0.1, dt=1e-4))
+
+
+# -- netx files: several layers, and the old one-layer files -----------------------------------
+
+def test_segment_files_read_back_what_was_written(tmp_path: Path, sinabs_case) -> None:
+    _, _, quantized = _chip(sinabs_case[1])
+    path = tmp_path / "segment.net"
+    write_segment(path, quantized)
+    back = read_segment(path)
+    for q, r in zip(quantized, back, strict=True):
+        assert np.array_equal(q.weight, r.weight) and (q.stride, q.padding) == (r.stride, r.padding)
+        assert (q.i_decay, q.v_decay, q.vth_mant) == (r.i_decay, r.v_decay, r.vth_mant)
+    assert back[2].input_shape == (512,)  # the flatten block before the first dense one
+    x = _binary((STEPS, 2, 16, 16), 0.5, seed=9)
+    assert all(np.array_equal(a, b) for a, b in zip(run_segment(quantized, x), run_segment(back, x), strict=True))
+
+
+def test_a_one_layer_file_reads_as_a_segment(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    layer = NetxConvLayer((3, 8, 8), rng.integers(-100, 100, (4, 3, 3, 3)).astype(np.int8), 1, 1024, 512, 300)
+    write_netx(tmp_path / "one.net", layer)
+    (seg,) = read_segment(tmp_path / "one.net")
+    assert seg.kind == "conv" and np.array_equal(seg.weight, layer.weight) and seg.padding == (1, 1)
+    from neurodeploy.reference import run_layer
+
+    frames = rng.integers(0, 256, (5, 3, 8, 8))
+    assert np.array_equal(run_segment([seg], frames)[0], run_layer(layer, frames))
+
+
+# -- Lava == reference, bit for bit ------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["sinabs_case", "mlp_case", "recurrent_case"])
+def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path: Path,
+                                                             request: pytest.FixtureRequest) -> None:
+    from neurodeploy.segment_lava import LavaSegment
+
+    _, graph, x, _, dt = request.getfixturevalue(case)
+    _, _, quantized = _chip(graph, dt)
+    path = tmp_path / "segment.net"
+    write_segment(path, quantized)
+    layers = read_segment(path)
+    with LavaSegment(path, timesteps=STEPS) as lava:
+        for sample in x[:3]:
+            got = lava.run(sample)
+            want = run_segment(layers, sample)
+            assert sum(int(w.sum()) for w in want) > 0
+            for g, w in zip(got, want, strict=True):
+                assert np.array_equal(g, w)
+
+
+# -- float side and chip side against each library's forward ---------------------------------------
+
+def _measure(case) -> dict[str, float]:
+    _, graph, x, library, dt = case
+    p, segment, quantized = _chip(graph, dt)
+    names = [layer.name for layer in segment.layers]
+    chip = dict(zip(names, run_segment_batch(quantized, x), strict=True))
+    flt = {n: v.numpy() for n, v in run_float(p.graph, torch.from_numpy(x)).items() if n in names}
+    return {
+        "float_vs_library": min(_agreement(flt[n], library[n]) for n in names),
+        "first_layer": _agreement(chip[names[0]], library[names[0]]),
+        "argmax": _argmax_agreement(chip[names[-1]], library[names[-1]]),
+        "first_layer_vs_float": _agreement(chip[names[0]], flt[names[0]]),
+        "argmax_vs_float": _argmax_agreement(chip[names[-1]], flt[names[-1]]),
+        "output_rate": float(library[names[-1]].mean()),
+    }
+
+
+def test_snntorch_lif_mlp_matches_snntorch(mlp_case) -> None:
+    m = _measure(mlp_case)
+    assert m["float_vs_library"] == 1.0, m
+    assert m["first_layer"] >= 0.99 and m["argmax"] >= 0.95, m
+    assert m["output_rate"] > 0.02, m
+
+
+def test_sinabs_conv_net_matches_sinabs_in_its_first_layer(sinabs_case) -> None:
+    m = _measure(sinabs_case)
+    assert m["float_vs_library"] >= 0.999, m  # Sinabs fires at v >= v_th, NIR and Loihi at v > v_th
+    assert m["first_layer"] >= 0.99, m
+    assert m["output_rate"] > 0.05, m
+
+
+@pytest.mark.xfail(reason="random (untrained) IF weights: 8-bit rounding flips spikes that four integrate-and-fire "
+                          "layers amplify; argmax agreement is 0.64 here, below 0.95 (needs a trained net)")
+def test_sinabs_conv_net_argmax_matches_sinabs(sinabs_case) -> None:
+    assert _measure(sinabs_case)["argmax"] >= 0.95
+
+
+def test_recurrent_cubalif_classifier_matches_the_nir_semantics(recurrent_case) -> None:
+    """snnTorch 1.0's RSynaptic resets to zero one step late (the step after a spike has mem = 0, its input
+    lost) and its ``reset_delay=False`` raises, so its forward is not what its NIR export says: the chip is
+    compared with the float execution of the exported graph, and snnTorch's own forward only loosely."""
+    m = _measure(recurrent_case)
+    assert m["first_layer_vs_float"] >= 0.99, m
+    assert m["argmax_vs_float"] >= 0.95, m
+    assert m["output_rate"] > 0.02, m
+    assert 0.85 <= m["float_vs_library"] < 1.0, m  # the late reset: close, not equal

@@ -1,7 +1,8 @@
 """Chip segments end to end: NIR export -> plan -> quantize -> netx per segment -> Lava == reference ~ float.
 
-Networks are built and exported inside the tests by Sinabs and snnTorch;
-inputs are seeded binary spikes. Three comparisons, each able to fail:
+Networks are built (and two of them briefly trained) and exported inside the
+tests by Sinabs, snnTorch and Norse; inputs are seeded binary spikes. Three
+comparisons, each able to fail:
 
 * Lava (stock netx models) equals :func:`neurodeploy.reference.run_segment`
   bit for bit, every layer of the segment;
@@ -9,11 +10,16 @@ inputs are seeded binary spikes. Three comparisons, each able to fail:
   library's own forward pass;
 * the reference (Loihi fixed point) agrees with the library's forward:
   first chip layer spikes >= 99 %, argmax of summed output spikes >= 95 %
-  where the network has the margins for it (see the xfail below).
+  (issue 13). The argmax needs a network with margins: on the untrained
+  Sinabs conv net, 8-bit rounding flips spikes that four integrate-and-fire
+  layers amplify (argmax agreement 0.64), so that bound is checked on the same
+  architecture trained for a few seconds on seeded spike patterns.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import nir
@@ -22,6 +28,7 @@ import pytest
 import torch
 
 from neurodeploy.converters.netx_io import NetxConvLayer, read_segment, write_netx, write_segment
+from neurodeploy.errors import UserError
 from neurodeploy.float_graph import run_float
 from neurodeploy.lif_mapping import map_neuron
 from neurodeploy.partition import ChipSegment, plan
@@ -176,6 +183,159 @@ def recurrent_case():
     return net, graph, x, _snntorch_forward(net, x, {1: "1.lif", 3: "3"}), 1e-4
 
 
+# -- trained networks: the margins an argmax needs to survive 8-bit rounding --------------------------
+
+CLASSES, TRAIN_SAMPLES, HELD_OUT = 4, 512, 128
+NORSE_DT = 1e-3  # norse.torch.to_nir's default time step
+
+
+def _patterns(n: int, shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n seeded samples (n, STEPS, *shape) of binary spikes and their labels: one rate map per class.
+
+    The CLASSES rate maps (0.6·u³, u uniform: mostly quiet, a few busy inputs)
+    depend on ``shape`` only, so training and held-out samples share them.
+    """
+    rates = 0.6 * np.random.default_rng(100 + len(shape)).random((CLASSES, *shape)) ** 3
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, n)
+    return (rng.random((n, STEPS, *shape)) < rates[labels][:, None]).astype(np.uint8), labels
+
+
+def _accuracy(spikes: np.ndarray, labels: np.ndarray) -> float:
+    """How often the argmax of the output spikes (B, T, classes) summed over time is the label."""
+    return float(np.mean(np.asarray(spikes).sum(1).argmax(-1) == labels))
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Train on one thread: reproducible whatever the core count, and faster than two on busy shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(net: torch.nn.Module, outputs: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray,
+           labels: np.ndarray, epochs: int, lr: float, seed: int) -> float:
+    """BPTT with the library's surrogate gradient, Adam, cross-entropy of the output spike counts.
+
+    ``outputs`` maps a batch (B, T, ...) to output spikes (B, T, classes).
+    Returns the training accuracy of the last epoch.
+    """
+    data, target = torch.from_numpy(x).float(), torch.from_numpy(labels)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    correct = 0
+    for _ in range(epochs):
+        correct = 0
+        for batch in torch.randperm(len(x), generator=order).split(32):
+            counts = outputs(data[batch]).sum(1)
+            loss = torch.nn.functional.cross_entropy(counts, target[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            correct += int((counts.argmax(1) == target[batch]).sum())
+    return correct / len(x)
+
+
+def _trained_sinabs_net(seed: int = 0) -> tuple[torch.nn.Sequential, nir.NIRGraph, float]:
+    """The architecture of :func:`_sinabs_net` with CLASSES outputs, trained on :func:`_patterns`.
+
+    A wider surrogate gradient than Sinabs' default (width 1 instead of 0.5
+    of the threshold; it only shapes the gradient, not the forward pass or
+    the export) and a milder gain on the last layer keep output neurons from
+    falling silent for good early in training.
+    """
+    import sinabs
+    import sinabs.layers as sl
+    from sinabs.activation import MembraneReset, SingleExponential, SingleSpike
+
+    torch.manual_seed(seed)
+
+    def iaf() -> sl.IAFSqueeze:
+        return sl.IAFSqueeze(batch_size=1, spike_fn=SingleSpike, reset_fn=MembraneReset(),
+                             surrogate_grad_fn=SingleExponential(grad_width=1.0))
+
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1, bias=False), iaf(), sl.SumPool2d(2),
+        torch.nn.Conv2d(4, 8, 3, padding=1, bias=False), iaf(), sl.SumPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(128, 16), iaf(), torch.nn.Linear(16, CLASSES, bias=False), iaf())
+    with torch.no_grad():
+        for index, gain in ((0, 3), (3, 4), (7, 6), (9, 3)):
+            net[index].weight.mul_(gain)
+
+    def outputs(x: torch.Tensor) -> torch.Tensor:
+        _fresh_sinabs_state(net, x.shape[0])
+        return net(x.reshape(-1, *x.shape[2:])).reshape(*x.shape[:2], -1)
+
+    x, labels = _patterns(TRAIN_SAMPLES, (2, 16, 16), seed=10)
+    with _one_thread():
+        accuracy = _train(net, outputs, x, labels, epochs=12, lr=1e-2, seed=seed)
+    _fresh_sinabs_state(net, 1)  # export with one sample of one step
+    return net, sinabs.to_nir(net, torch.rand(1, 2, 16, 16)), accuracy
+
+
+def _fresh_sinabs_state(net: torch.nn.Sequential, batch: int) -> None:
+    import sinabs.layers as sl
+
+    for m in net:
+        if isinstance(m, sl.IAFSqueeze):
+            m.batch_size, m.num_timesteps = batch, -1
+            m.v_mem = torch.zeros(0)
+
+
+def _norse_spikes(net: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Spikes (B, T, n) of every LIFBoxCell of a Norse SequentialState, by graph node name (its index)."""
+    import norse.torch as norse
+
+    rec: dict[str, list[torch.Tensor]] = {str(i): [] for i, m in enumerate(net) if isinstance(m, norse.LIFBoxCell)}
+    hooks = [net[int(i)].register_forward_hook(lambda _m, _i, o, i=i: rec[i].append(o[0])) for i in rec]
+    state = None
+    try:
+        for t in range(x.shape[1]):
+            _, state = net(x[:, t], state)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {name: torch.stack(values, 1) for name, values in rec.items()}
+
+
+def _trained_norse_net(seed: int = 0) -> tuple[torch.nn.Module, nir.NIRGraph, float]:
+    """(d) Norse LIF MLP (Linear -> LIFBoxCell -> Linear -> LIFBoxCell, biases, tau_mem 10 ms), trained."""
+    import norse.torch as norse
+
+    torch.manual_seed(seed)
+    net = norse.SequentialState(torch.nn.Linear(20, 16), norse.LIFBoxCell(), torch.nn.Linear(16, CLASSES),
+                                norse.LIFBoxCell())
+    with torch.no_grad():  # dt / tau_mem = 0.1: the leak wants larger weights than the default init
+        net[0].weight.mul_(8.0)
+        net[2].weight.mul_(16.0)
+    x, labels = _patterns(TRAIN_SAMPLES, (20,), seed=20)
+    with _one_thread():
+        accuracy = _train(net, lambda b: _norse_spikes(net, b)["3"], x, labels, epochs=25, lr=3e-2, seed=seed)
+    return net, norse.to_nir(net, torch.rand(1, 20), dt=NORSE_DT), accuracy
+
+
+@pytest.fixture(scope="module")
+def trained_sinabs_case():
+    net, graph, train_accuracy = _trained_sinabs_net()
+    x, labels = _patterns(HELD_OUT, (2, 16, 16), seed=11)
+    return (net, graph, x, _sinabs_forward(net, x), None), labels, train_accuracy
+
+
+@pytest.fixture(scope="module")
+def trained_norse_case():
+    """Planned with dt = NORSE_DT²: Norse 1.1 exports tau = dt / tau_mem_inv = dt·tau_mem (not tau_mem in
+    seconds), so the graph's decay dt'/tau is Norse's dt·tau_mem_inv exactly when dt' = dt²."""
+    net, graph, train_accuracy = _trained_norse_net()
+    x, labels = _patterns(HELD_OUT, (20,), seed=21)
+    with torch.no_grad():
+        library = {n: v.numpy() for n, v in _norse_spikes(net, torch.from_numpy(x).float()).items()}
+    return (net, graph, x, library, NORSE_DT ** 2), labels, train_accuracy
+
+
 # -- the mapping and the quantizer -------------------------------------------------------------
 
 def test_the_three_networks_plan_into_one_chip_segment_with_exact_fixed_point(sinabs_case, mlp_case,
@@ -285,10 +445,14 @@ def test_sinabs_conv_net_matches_sinabs_in_its_first_layer(sinabs_case) -> None:
     assert m["output_rate"] > 0.05, m
 
 
-@pytest.mark.xfail(reason="random (untrained) IF weights: 8-bit rounding flips spikes that four integrate-and-fire "
-                          "layers amplify; argmax agreement is 0.64 here, below 0.95 (needs a trained net)")
-def test_sinabs_conv_net_argmax_matches_sinabs(sinabs_case) -> None:
-    assert _measure(sinabs_case)["argmax"] >= 0.95
+def test_trained_sinabs_conv_net_argmax_matches_sinabs(trained_sinabs_case) -> None:
+    """Issue 13's acceptance on the conv net of ``sinabs_case``, trained: chip argmax == Sinabs' >= 95 %."""
+    case, labels, train_accuracy = trained_sinabs_case
+    m = _measure(case)
+    accuracy = _accuracy(case[3]["10"], labels)
+    assert train_accuracy >= 0.9 and accuracy >= 0.9, (train_accuracy, accuracy)  # chance: 1 / CLASSES
+    assert m["float_vs_library"] >= 0.999, m
+    assert m["first_layer"] >= 0.99 and m["argmax"] >= 0.95, m
 
 
 def test_recurrent_cubalif_classifier_matches_the_nir_semantics(recurrent_case) -> None:
@@ -300,3 +464,24 @@ def test_recurrent_cubalif_classifier_matches_the_nir_semantics(recurrent_case) 
     assert m["argmax_vs_float"] >= 0.95, m
     assert m["output_rate"] > 0.02, m
     assert 0.85 <= m["float_vs_library"] < 1.0, m  # the late reset: close, not equal
+
+
+def test_norse_lif_graph_is_refused_at_its_own_time_step(trained_norse_case) -> None:
+    """Pins a known gap in neurodeploy.graph: it reads Norse 1.1's tau (written as dt·tau_mem, 1e-5 s for
+    tau_mem = 10 ms) as seconds, so at Norse's own dt the Euler step dt / tau = 100 is refused. When graph.py
+    learns Norse's convention this test flips, and the fixture's dt² goes."""
+    graph = trained_norse_case[0][1]
+    with pytest.raises(UserError, match=r"node '1' \(LIF\): dt / tau_mem = 100 is above 1"):
+        plan(graph, dt=NORSE_DT)
+
+
+def test_trained_norse_lif_mlp_matches_norse(trained_norse_case) -> None:
+    case, labels, train_accuracy = trained_norse_case
+    _, _, quantized = _chip(case[1], case[4])  # one chip segment, Lava-free
+    assert [q.kind for q in quantized] == ["dense", "dense"] and all(q.bias is not None for q in quantized)
+    m = _measure(case)
+    accuracy = _accuracy(case[3]["3"], labels)
+    assert train_accuracy >= 0.9 and accuracy >= 0.9, (train_accuracy, accuracy)  # chance: 1 / CLASSES
+    assert m["float_vs_library"] >= 0.999, m  # float64 against Norse's float32: a tie at v_th may differ
+    assert m["first_layer"] >= 0.99 and m["argmax"] >= 0.95, m
+    assert m["output_rate"] > 0.02, m

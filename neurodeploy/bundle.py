@@ -111,15 +111,21 @@ class Bundle:
         """``"inpainter"`` (format 1) or ``"graph"`` (format 2)."""
         return KINDS[self.manifest["format_version"]]
 
+    def require(self, kind: str) -> Bundle:
+        """This bundle if it is of ``kind``; else a one-line UserError saying which input it takes."""
+        if self.kind != kind:
+            what = {"inpainter": "the inpainter", "graph": "a NIR graph"}
+            how = {"inpainter": "--image PHOTO", "graph": "--input X.npy"}
+            raise UserError(f"bundle {self.path} holds {what[self.kind]} (format {self.manifest['format_version']}), "
+                            f"not {what[kind]}", f"run it with {how[self.kind]}")
+        return self
+
     @cached_property
     def deployment(self) -> Any:
         """A format-2 bundle as the graph runtime runs it (:class:`~neurodeploy.graph_run.GraphDeployment`)."""
         from neurodeploy.graph_run import GraphDeployment
 
-        if self.kind != "graph":
-            raise UserError(f"bundle {self.path} is an inpainter bundle (format 1), not a graph",
-                            "simulate it with --image")
-        return GraphDeployment.from_bundle(self)
+        return GraphDeployment.from_bundle(self.require("graph"))
 
     @property
     def timesteps(self) -> int:
@@ -224,7 +230,7 @@ def check_version(manifest: Any, where: Path | str) -> None:
         raise UserError(f"{where} is not a neurodeploy bundle manifest",
                         "re-create the bundle with neurodeploy convert")
     version = manifest.get("format_version")
-    if isinstance(version, bool) or version not in KINDS:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in KINDS:
         raise UserError(f"{where} has bundle format {version!r}; this neurodeploy reads formats "
                         f"{', '.join(map(str, KINDS))}", "re-convert the model or graph with this version "
                         "(neurodeploy convert)")

@@ -366,7 +366,7 @@ def simulate(
         check_output_file(spikes, "npz archive", ".npz")
     if json_out is not None:
         check_output_file(json_out, "JSON")
-    loaded = _inpainter(Bundle.load(bundle))
+    loaded = Bundle.load(bundle).require("inpainter")
     skipped = [job.name for job in jobs if skip_existing and output_path(job.name).exists()]
     pending = [job for job in jobs if job.name not in set(skipped)]
     if skipped:
@@ -409,13 +409,6 @@ def simulate(
         console.print(f"JSON ({report.to_dict()['covers']}): {json_out}")
 
 
-def _inpainter(bundle: Any) -> Any:
-    if bundle.kind != "inpainter":
-        raise UserError(f"bundle {bundle.path} holds a NIR graph (format 2), not the inpainter",
-                        "simulate it with --input X.npy")
-    return bundle
-
-
 def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
                     lava_models: str) -> None:
     """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity."""
@@ -434,9 +427,7 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     check_output_file(target, "npz archive", ".npz")
     if json_out is not None:
         check_output_file(json_out, "JSON")
-    loaded = Bundle.load(bundle)
-    if loaded.kind != "graph":
-        raise UserError(f"bundle {loaded.path} is the inpainter (format 1), not a graph", "pass --image PHOTO")
+    loaded = Bundle.load(bundle).require("graph")
     x = read_input(input_path, loaded.deployment)
     run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
     fid = fidelity(loaded.deployment, x, run)
@@ -489,7 +480,7 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
-    loaded = _inpainter(Bundle.load(bundle))
+    loaded = Bundle.load(bundle).require("inpainter")
     summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask), backend=backend,  # type: ignore[arg-type]
                                   hw=names, host=host, seed=seed)
     _print_profile(summary)

@@ -93,6 +93,14 @@ class GraphDeployment:
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> GraphDeployment:
         """Read graph.nir, host.pt and every segment file; cross-check them against the manifest."""
+        try:
+            return cls._read(bundle)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise UserError(f"bundle {bundle.path}: its manifest does not describe its files "
+                            f"({type(exc).__name__}: {exc})", "re-create the bundle with neurodeploy convert") from None
+
+    @classmethod
+    def _read(cls, bundle: Bundle) -> GraphDeployment:
         from neurodeploy.bundle import GRAPH_FILE, HOST_FILE
         from neurodeploy.converters.netx_io import read_segment
         from neurodeploy.graph import read_graph

@@ -154,6 +154,8 @@ def test_unknown_versions_and_incomplete_manifests_are_refused_in_one_line(conve
 def test_bad_inputs_exit_2_before_any_work_and_write_nothing(converted, tmp_path: Path) -> None:
     path, _ = converted["mlp"]
     deployment = Bundle.load(path).deployment
+    with pytest.raises(UserError, match=r"--input X\.npy"):  # the inpainter's --image path refuses a graph
+        Bundle.load(path).require("inpainter")
     cases = {
         "shape": (np.zeros((2, STEPS, 21)), "has shape"),
         "negative": (-np.ones((2, STEPS, 20)), "negative"),

@@ -1,4 +1,7 @@
-"""The spiking stage as a NIR graph: write, read, and nothing else.
+"""The inpainter's spiking stage as a NIR graph (``snn.nir`` of a format-1 bundle): write, read, nothing else.
+
+A NIR graph given to ``neurodeploy convert`` is read by :mod:`neurodeploy.graph`
+instead, whatever its layers (bundle format 2).
 
 A spiking stage is ``Input -> Conv2d -> CubaLIF -> Output``. Written with NIR's
 conventions: time constants in seconds (``tau = 1 / tau_inv``), ``r = w_in =

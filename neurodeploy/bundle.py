@@ -1,6 +1,16 @@
 """The deployment bundle: what ``neurodeploy convert`` writes and every backend reads.
 
-A bundle is a directory::
+Two formats, one :class:`Bundle` class; ``manifest["format_version"]`` says
+which, :attr:`Bundle.kind` names it. Format 1 (``"inpainter"``) is the
+Norse-trained inpainter, format 2 (``"graph"``) any NIR graph the
+partitioner handles. :meth:`Bundle.load` verifies both the same way (the
+manifest's own digest, then every file's sha256); a format-2 bundle is also
+read into a :class:`~neurodeploy.graph_run.GraphDeployment`
+(:attr:`Bundle.deployment`), the form the graph runtime runs. Any other
+version, older or newer, is refused with one line telling to re-convert,
+never read as one of these.
+
+Format 1, a directory::
 
     snn.net        the spiking stage, netx HDF5, Loihi fixed point (converters/netx_io.py)
     snn.nir        the spiking stage as a NIR graph with float weights
@@ -11,6 +21,17 @@ A bundle is a directory::
 
 :meth:`Bundle.load` recomputes every file's sha256 and refuses a bundle whose
 files differ from the manifest, with a one-line error naming the file.
+
+Format 2, a directory::
+
+    segment_K.net  chip segment K of the partition (K counts all segments, host ones too): one netx
+                   HDF5 network of several layers, loadable in stock lava.lib.dl.netx.hdf5.Network
+    host.pt        the host segments' nodes as plain tensors and numbers (neurodeploy.host_graph)
+    graph.nir      the source graph, re-written by nir.write: the structure, and the float reference
+    manifest.json  format_version 2, dt, the input (node, shape, payload) and output, the partition
+                   (segments in order: host node lists, chip layers with their shapes, quantization and
+                   neuron mapping, each chip segment's input payload and Lava timing), the cuts with
+                   direction and payload, sha256 of every file, manifest_sha256
 """
 
 from __future__ import annotations
@@ -27,8 +48,16 @@ from neurodeploy.errors import UserError
 from neurodeploy.io import check_output_folder, load_torch, sha256_file
 
 FORMAT = "neurodeploy-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # the inpainter
+GRAPH_FORMAT_VERSION = 2  # a NIR graph
+KINDS = {FORMAT_VERSION: "inpainter", GRAPH_FORMAT_VERSION: "graph"}
 SNN_FILE, NIR_FILE, HOST_FILE, MANIFEST_FILE = "snn.net", "snn.nir", "host.pt", "manifest.json"
+GRAPH_FILE = "graph.nir"
+
+
+def segment_file(index: int) -> str:
+    """The netx file of the chip segment at position ``index`` of the partition."""
+    return f"segment_{index}.net"
 HOST_FORMAT = "neurodeploy-host"
 
 
@@ -53,8 +82,12 @@ class Bundle:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{manifest_path} is not valid JSON ({type(exc).__name__})",
                             "re-create the bundle with neurodeploy convert") from None
+        check_version(manifest, manifest_path)
         check_manifest_digest(manifest, manifest_path)
-        validate_manifest(manifest, manifest_path)
+        if manifest["format_version"] == GRAPH_FORMAT_VERSION:
+            validate_graph_manifest(manifest, manifest_path)
+        else:
+            validate_manifest(manifest, manifest_path)
         for name, digest in manifest["files"].items():
             file = root / name
             if Path(name).name != name:
@@ -65,10 +98,34 @@ class Bundle:
             if sha256_file(file) != digest:
                 raise UserError(f"bundle {root}: {name} does not match the sha256 in its manifest "
                                 "(changed or corrupted)", "re-create it with neurodeploy convert")
-        return cls(root, manifest)
+        bundle = cls(root, manifest)
+        if bundle.kind == "graph":
+            _ = bundle.deployment  # read and cross-checked now, not at the first run
+        return bundle
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    @property
+    def kind(self) -> str:
+        """``"inpainter"`` (format 1) or ``"graph"`` (format 2)."""
+        return KINDS[self.manifest["format_version"]]
+
+    def require(self, kind: str) -> Bundle:
+        """This bundle if it is of ``kind``; else a one-line UserError saying which input it takes."""
+        if self.kind != kind:
+            what = {"inpainter": "the inpainter", "graph": "a NIR graph"}
+            how = {"inpainter": "--image PHOTO", "graph": "--input X.npy"}
+            raise UserError(f"bundle {self.path} holds {what[self.kind]} (format {self.manifest['format_version']}), "
+                            f"not {what[kind]}", f"run it with {how[self.kind]}")
+        return self
+
+    @cached_property
+    def deployment(self) -> Any:
+        """A format-2 bundle as the graph runtime runs it (:class:`~neurodeploy.graph_run.GraphDeployment`)."""
+        from neurodeploy.graph_run import GraphDeployment
+
+        return GraphDeployment.from_bundle(self.require("graph"))
 
     @property
     def timesteps(self) -> int:
@@ -167,6 +224,18 @@ def check_manifest_digest(manifest: Any, where: Path | str) -> None:
         raise UserError(f"{where} was modified after convert (its content does not match its {DIGEST_FIELD})", fix)
 
 
+def check_version(manifest: Any, where: Path | str) -> None:
+    """Refuse a manifest of another format or of a version this neurodeploy does not read, in one line."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UserError(f"{where} is not a neurodeploy bundle manifest",
+                        "re-create the bundle with neurodeploy convert")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version not in KINDS:
+        raise UserError(f"{where} has bundle format {version!r}; this neurodeploy reads formats "
+                        f"{', '.join(map(str, KINDS))}", "re-convert the model or graph with this version "
+                        "(neurodeploy convert)")
+
+
 REQUIRED = {
     "format": str, "format_version": int, "files": dict, "timesteps": int, "input": dict,
     "tile": dict, "lava": dict, "quantization": dict, "lif_mapping": dict, "versions": dict,
@@ -202,3 +271,42 @@ def validate_manifest(manifest: Any, where: Path | str) -> None:
         raise UserError(f"{where}: tile needs integer height, width >= 1 and halo >= 0", fix)
     if HOST_FILE in manifest["files"] and not isinstance(manifest.get("model_config"), dict):
         raise UserError(f"{where}: a bundle with a host CNN needs its model_config", fix)
+
+
+GRAPH_REQUIRED = {
+    "format": str, "format_version": int, "files": dict, "source": dict, "input": dict, "output": dict,
+    "segments": list, "cuts": list, "host_requested": list, "host_nodes": list, "versions": dict,
+}
+
+
+def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None:
+    """Check a format-2 manifest's shape; a missing or mistyped field is a one-line UserError."""
+    fix = "re-create the bundle with neurodeploy convert"
+    for key, kind in GRAPH_REQUIRED.items():
+        if key not in manifest:
+            raise UserError(f"{where} is missing the field {key!r}", fix)
+        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+            raise UserError(f"{where}: field {key!r} should be a {kind.__name__}", fix)
+    dt = manifest.get("dt", "missing")
+    if dt is not None and (not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0):
+        raise UserError(f"{where}: field 'dt' should be a positive number of seconds or null", fix)
+    for name in (GRAPH_FILE, HOST_FILE):
+        if name not in manifest["files"]:
+            raise UserError(f"{where}: 'files' does not list {name}", fix)
+    if not all(isinstance(v, str) for v in manifest["files"].values()):
+        raise UserError(f"{where}: 'files' must map file names to sha256 strings", fix)
+    for key in ("input", "output"):
+        if not isinstance(manifest[key].get("node"), str) or not isinstance(manifest[key].get("shape"), list):
+            raise UserError(f"{where}: {key!r} needs a node name and a shape", fix)
+    if manifest["input"].get("payload") not in ("spikes", "graded"):
+        raise UserError(f"{where}: unknown input payload {manifest['input'].get('payload')!r}", fix)
+    for k, segment in enumerate(manifest["segments"]):
+        ok = isinstance(segment, dict) and segment.get("place") in ("chip", "host") \
+            and isinstance(segment.get("nodes"), list)
+        if ok and segment["place"] == "chip":
+            ok = (segment.get("file") == segment_file(k) and segment["file"] in manifest["files"]
+                  and isinstance(segment.get("input"), dict)
+                  and segment["input"].get("payload") in ("spikes", "graded")
+                  and isinstance(segment.get("layers"), list) and bool(segment["layers"]))
+        if not ok:
+            raise UserError(f"{where}: segment {k} is malformed", fix)

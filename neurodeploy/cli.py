@@ -156,30 +156,29 @@ def convert(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL with .bundle).")]
     = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle (never a file or another folder).")] = False,
-    tile: Annotated[int, typer.Option(help="Tile size (pixels) the netx network is built for.")] = 128,
+    tile: Annotated[int, typer.Option(help="Checkpoint only: tile size (pixels) the netx network is built for.")]
+    = 128,
     dt: Annotated[float | None, typer.Option(help="NIR input only: the time step in seconds (default: the "
-                                                  "graph's metadata; 1e-3 for a bundle).")] = None,
-    tau_convention: Annotated[str, typer.Option(help="NIR input only: auto, seconds or norse-1.1.")] = "auto",
-    encoding: Annotated[str, typer.Option(help="NIR input only: constant or poisson.")] = "poisson",
-    timesteps: Annotated[int, typer.Option(help="NIR input only: time steps per input.")] = 8,
+                                                  "graph's metadata).")] = None,
+    payload: Annotated[str, typer.Option(help="NIR input only: the graph's input is spikes (0/1 events) or "
+                                              "graded (frames in [0, 1], 8-bit payloads).")] = "spikes",
     plan: Annotated[bool, typer.Option(help="NIR input only: print where each node would run; write nothing.")]
     = False,
-    host: Annotated[str | None, typer.Option(help="With --plan: nodes to keep on the host, comma-separated.")]
+    host: Annotated[str | None, typer.Option(help="NIR input only: nodes to keep on the host, comma-separated.")]
     = None,
 ) -> None:
-    """Turn a trained model into a bundle: snn.net (Lava-DL netx, Loihi fixed point), snn.nir, host.pt."""
+    """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
     from neurodeploy.conversion import convert as run_convert
 
     if plan:
         _print_plan(model, host, dt)
         return
-    if host is not None:
-        raise UserError("`host` applies to `plan=True` only for now", "add `plan=True` to see the placement")
-    if tau_convention not in ("auto", "seconds", "norse-1.1"):
-        raise UserError(f"unknown --tau-convention {tau_convention!r}", "pass auto, seconds or norse-1.1")
     target = out or model.with_suffix(".bundle")
-    bundle = run_convert(model, target, force=force, tile=tile, dt=1e-3 if dt is None else dt,
-                         tau_convention=tau_convention, encoding=encoding, timesteps=timesteps)
+    names = [n.strip() for n in (host or "").split(",") if n.strip()]
+    bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload)
+    if bundle.kind == "graph":
+        _print_graph_bundle(bundle)
+        return
     q = bundle.manifest["quantization"]
     table = Table(title=f"quantization of {q['name']} to Loihi fixed point")
     for col in ("weight scale", "weight rel. sq. error", "saturated", "vThMant", "threshold error",
@@ -190,6 +189,22 @@ def convert(
     console.print(table)
     for warning in q["warnings"]:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+
+
+def _print_graph_bundle(bundle: Any) -> None:
+    """``convert`` of a NIR graph: one row per chip layer, the warnings, where the bundle is."""
+    table = Table(title=f"chip layers in Loihi fixed point ({bundle.manifest['summary']})", box=box.SIMPLE_HEAD)
+    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant"):
+        table.add_column(col, justify="right")
+    for k, segment in enumerate(bundle.manifest["segments"]):
+        for layer in segment.get("layers", []):
+            q = layer["quantization"]
+            table.add_row(str(k), escape(layer["name"]), layer["kind"], segment["input"]["payload"],
+                          f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]))
+            for warning in q["warnings"]:
+                err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    console.print(table)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 
 
@@ -298,7 +313,10 @@ def _check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
 @app.command()
 def simulate(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
-    image: Annotated[Path, typer.Option(help="An image, or a folder of images (the network compiles once).")],
+    image: Annotated[Path | None, typer.Option(help="Inpainter bundle: an image, or a folder of images (the "
+                                                    "network compiles once).")] = None,
+    input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
+                                                                    ".npy, or .npz with key 'input'.")] = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of same-named masks.")]
     = None,
     random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
@@ -313,7 +331,7 @@ def simulate(
     skip_existing: Annotated[bool, typer.Option(help="Skip images whose output PNG already exists.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of Poisson input spikes.")] = 0,
 ) -> None:
-    """Inpaint images with the spiking stage in Lava and the CNN on the host, through the spike bridge."""
+    """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
     import json
 
     import numpy as np
@@ -323,6 +341,15 @@ def simulate(
     from neurodeploy.simulation import SimulationReport, TileProgress
     from neurodeploy.simulation import simulate as run_simulation
 
+    if input_path is not None or image is None:
+        if image is not None:
+            raise UserError("both --image and --input given", "pass --image for an inpainter bundle, --input for "
+                                                              "a graph bundle")
+        if input_path is None:
+            raise UserError("--image or --input is needed", "pass --image PHOTO for an inpainter bundle, "
+                                                            "--input X.npy for a graph bundle")
+        _simulate_graph(bundle, input_path, out, json_out, backend, lava_models)
+        return
     _check_backend(backend, lava_models)
     jobs = _plan_inputs(image, mask, random_mask)
     folder = image.is_dir()
@@ -339,7 +366,7 @@ def simulate(
         check_output_file(spikes, "npz archive", ".npz")
     if json_out is not None:
         check_output_file(json_out, "JSON")
-    loaded = Bundle.load(bundle)
+    loaded = Bundle.load(bundle).require("inpainter")
     skipped = [job.name for job in jobs if skip_existing and output_path(job.name).exists()]
     pending = [job for job in jobs if job.name not in set(skipped)]
     if skipped:
@@ -382,6 +409,41 @@ def simulate(
         console.print(f"JSON ({report.to_dict()['covers']}): {json_out}")
 
 
+def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
+                    lava_models: str) -> None:
+    """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity."""
+    import json
+
+    import numpy as np
+
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.graph_run import GRAPH_BACKENDS, fidelity, read_input, report, run_graph
+    from neurodeploy.io import atomic_path, check_output_file
+
+    if backend not in GRAPH_BACKENDS:
+        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    _check_backend(backend, lava_models)
+    target = out or input_path.with_name(f"{input_path.stem}-output.npz")
+    check_output_file(target, "npz archive", ".npz")
+    if json_out is not None:
+        check_output_file(json_out, "JSON")
+    loaded = Bundle.load(bundle).require("graph")
+    x = read_input(input_path, loaded.deployment)
+    run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
+    fid = fidelity(loaded.deployment, x, run)
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, output=run.output)
+    console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} in "
+                  f"{run.seconds['total']:.2f} s -> {target}", highlight=False, soft_wrap=True)
+    console.print(f"  spike agreement with the float graph {fid['spike_agreement_vs_float']:.4%}, output argmax "
+                  f"agreement {fid['output_agreement_vs_float']:.2%}, bit-exact with the reference: "
+                  f"{_yes(fid['exact_vs_reference'])}", highlight=False, soft_wrap=True)
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps(report(loaded, x, run, fid), indent=2))
+        console.print(f"JSON: {json_out}")
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "NO"
 
@@ -418,7 +480,7 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
-    loaded = Bundle.load(bundle)
+    loaded = Bundle.load(bundle).require("inpainter")
     summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask), backend=backend,  # type: ignore[arg-type]
                                   hw=names, host=host, seed=seed)
     _print_profile(summary)

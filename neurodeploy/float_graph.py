@@ -117,27 +117,40 @@ def run_float(graph: Graph, inputs: torch.Tensor | dict[str, torch.Tensor]) -> d
         if len(input_names) != 1:
             raise ValueError(f"the graph has {len(input_names)} inputs; pass a dict by name")
         inputs = {input_names[0]: inputs}
-    data = {name: torch.as_tensor(x).to(torch.float64) for name, x in inputs.items()}
+    return run_nodes(graph, [n for n in order if n not in inputs], inputs)
+
+
+@torch.no_grad()
+def run_nodes(graph: Graph, names: list[str], known: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Run the nodes ``names`` (in that order, a topological one) over all time steps, in float64.
+
+    ``known`` holds the outputs (B, T, *shape) of nodes computed elsewhere
+    (the Inputs, another segment); a node reads them at the same step t.
+    Returns ``known`` and the new nodes' outputs (B, T, *shape). This is the
+    one place that runs a node's semantics step by step: the float graph runs
+    every node with it, the host runtime (:mod:`neurodeploy.host_graph`) its
+    host segments.
+    """
+    data = {name: torch.as_tensor(x).to(torch.float64) for name, x in known.items()}
     batch, steps = next(iter(data.values())).shape[:2]
-    neurons = {n: _NeuronState(graph.nodes[n].op) for n in order if isinstance(graph.nodes[n].op, Neuron)}
-    out: dict[str, list[torch.Tensor]] = {n: [] for n in order}
+    neurons = {n: _NeuronState(graph.nodes[n].op) for n in names if isinstance(graph.nodes[n].op, Neuron)}
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     previous: dict[str, torch.Tensor] = {}  # step t - 1; before step 0 a recurrent synapse reads zeros
     for synapse, _ in graph.recurrent:
-        node = graph.nodes[synapse]
-        zeros = torch.zeros(batch, *node.input_shape, dtype=torch.float64)
-        previous[synapse] = _apply(node.op, node.kind, zeros)
+        if synapse in out:
+            node = graph.nodes[synapse]
+            zeros = torch.zeros(batch, *node.input_shape, dtype=torch.float64)
+            previous[synapse] = _apply(node.op, node.kind, zeros)
     for t in range(steps):
         now: dict[str, torch.Tensor] = {}
-        for name in order:
+        for name in names:
             node = graph.nodes[name]
-            if node.kind == "Input":
-                y = data[name][:, t]
-            else:
-                terms = [now[a] for a in graph.inputs(name) if (a, name) not in graph.recurrent]
-                terms += [previous[a] for a in graph.inputs(name) if (a, name) in graph.recurrent and a in previous]
-                x = terms[0] if len(terms) == 1 else torch.stack(terms).sum(0)
-                y = neurons[name].step(x) if name in neurons else _apply(node.op, node.kind, x)
+            terms = [now[a] if a in now else data[a][:, t] for a in graph.inputs(name)
+                     if (a, name) not in graph.recurrent]
+            terms += [previous[a] for a in graph.inputs(name) if (a, name) in graph.recurrent and a in previous]
+            x = terms[0] if len(terms) == 1 else torch.stack(terms).sum(0)
+            y = neurons[name].step(x) if name in neurons else _apply(node.op, node.kind, x)
             now[name] = y
             out[name].append(y)
         previous = now
-    return {name: torch.stack(values, dim=1) for name, values in out.items()}
+    return {**data, **{name: torch.stack(values, dim=1) for name, values in out.items()}}

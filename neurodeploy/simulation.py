@@ -209,7 +209,7 @@ class Simulator:
     def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
                  seed: int = 0, fidelity: bool = True, keep_spikes: bool = False,
                  progress: ProgressHook | None = None) -> None:
-        self.bundle = bundle
+        self.bundle = bundle.require("inpainter")
         self.backend = backend
         self.seed = seed
         self.fidelity = fidelity

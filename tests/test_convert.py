@@ -87,7 +87,7 @@ def test_snn_nir_round_trips_through_nir_read(tiny_bundle: Path) -> None:
     assert stage.lif == TINY.lif and stage.tau_convention == "seconds"
 
 
-def test_a_nir_file_written_by_norse_to_nir_converts(tmp_path: Path) -> None:
+def test_a_norse_lif_nir_file_is_read_and_its_tau_convention_refused_by_the_graph_path(tmp_path: Path) -> None:
     import norse.torch as norse
     from norse.torch.utils.export_nir import to_nir
 
@@ -99,12 +99,13 @@ def test_a_nir_file_written_by_norse_to_nir_converts(tmp_path: Path) -> None:
     graph = to_nir(net, torch.zeros(1, 2, 12, 10))
     path = tmp_path / "norse.nir"
     write_nir_graph(graph, path)  # Norse 1.1 leaves fields nir.write needs unset
-    bundle = convert(path, tmp_path / "nir.bundle", encoding="poisson", timesteps=6)
     stage = read_nir(path)
     assert stage.tau_convention == "norse-1.1"  # Norse 1.1 stores dt / tau_inv
     assert stage.lif.tau_mem_inv == pytest.approx(100.0) and stage.lif.tau_syn_inv == pytest.approx(200.0)
-    assert bundle.layer.input_shape == (2, 14, 12)
-    assert not bundle.has_host and bundle.manifest["input"]["payload_bits"] == 0
+    # a .nir converts to a graph bundle (format 2), whose reader takes tau in seconds, as NIR says
+    with pytest.raises(UserError, match="tau_mem"):
+        convert(path, tmp_path / "nir.bundle", dt=1e-3)
+    assert not (tmp_path / "nir.bundle").exists()
 
 
 def test_nir_graph_with_an_unsupported_layer_is_a_one_line_error(tmp_path: Path) -> None:

@@ -1,0 +1,300 @@
+r"""The graph runtime: N samples through a format-2 bundle's partition, chip segments and host segments in turn.
+
+Segments run in the partition's order, each over all N samples and all T
+steps at once, reading what earlier segments produced:
+
+* a **host segment** runs in torch (:func:`neurodeploy.host_graph.run_host_segment`,
+  the float semantics of its nodes, parameters from ``host.pt``);
+* a **chip segment** runs on the ``reference`` backend
+  (:func:`neurodeploy.reference.run_segment_batch`, NumPy, Loihi's fixed
+  point bit for bit) or on ``lava`` (:class:`neurodeploy.segment_lava.LavaSegment`:
+  the segment's netx file in stock lava-dl, compiled once per run and reused
+  for every sample; its reset interval is ``T + depth``, set from the input's T).
+
+The bridge at each cut. Host -> chip: the value x the segment reads becomes
+integer payloads, ``p = x`` for spikes (0/1) or ``p = clip(round(255·x), 0,
+255)`` for 8-bit graded values (:data:`neurodeploy.conversion.GRADED_MAX`);
+the manifest states which per segment. Chip -> host: every layer's spikes of
+every time step, 0/1. Loihi's one-step synaptic delay per layer is removed:
+a segment of depth d runs ``T + d`` Lava steps and its layer k's output for
+input step t is read at step t + k, so every value the user sees is aligned
+to the input's time steps, like the float graph's.
+
+Fidelity (:func:`fidelity`): the float side is :func:`neurodeploy.float_graph.run_float`
+on ``graph.nir`` as written (float64, no folding, no rounding), never the
+quantized path. Per chip layer, the fraction of (sample, step, neuron)
+spikes equal to the float graph's; overall, the same over all chip layers;
+``output_agreement_vs_float``, the fraction of samples whose argmax of the
+output summed over time equals the float graph's; ``exact_vs_reference``,
+whether every chip layer's spikes equal the reference backend's (trivially
+for the reference backend itself).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from neurodeploy.errors import UserError
+
+if TYPE_CHECKING:
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.converters.netx_io import NetxSegmentLayer
+    from neurodeploy.graph import Graph
+
+GRAPH_BACKENDS = ("reference", "lava")
+
+
+@dataclass(frozen=True)
+class ChipPart:
+    """A chip segment of the bundle: its netx file read back, the node it reads, and its input payload."""
+
+    index: int
+    path: Path
+    layers: tuple[NetxSegmentLayer, ...]
+    names: tuple[str, ...]  # the chip layers' (neuron) node names
+    source: str
+    payload: str  # "spikes" or "graded"
+    payload_max: int
+    input_message_bits: int
+
+
+@dataclass(frozen=True)
+class HostPart:
+    """A host segment: graph nodes run in torch, in this order."""
+
+    index: int
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GraphDeployment:
+    """A verified format-2 bundle, read into what the runtime needs."""
+
+    graph: Graph  # graph.nir, the host nodes' operations from host.pt
+    float_graph: Graph  # graph.nir as read: the float reference
+    parts: tuple[ChipPart | HostPart, ...]
+    input_node: str
+    input_shape: tuple[int, ...]
+    input_payload: str
+    output_node: str
+    output_shape: tuple[int, ...]
+
+    @property
+    def chip_layers(self) -> tuple[str, ...]:
+        return tuple(n for p in self.parts if isinstance(p, ChipPart) for n in p.names)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> GraphDeployment:
+        """Read graph.nir, host.pt and every segment file; cross-check them against the manifest."""
+        try:
+            return cls._read(bundle)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise UserError(f"bundle {bundle.path}: its manifest does not describe its files "
+                            f"({type(exc).__name__}: {exc})", "re-create the bundle with neurodeploy convert") from None
+
+    @classmethod
+    def _read(cls, bundle: Bundle) -> GraphDeployment:
+        from neurodeploy.bundle import GRAPH_FILE, HOST_FILE
+        from neurodeploy.converters.netx_io import read_segment
+        from neurodeploy.graph import read_graph
+        from neurodeploy.host_graph import host_ops, with_host_ops
+        from neurodeploy.io import load_torch
+        from neurodeploy.partition import ChipSegment, partition
+
+        m, fix = bundle.manifest, "re-create the bundle with neurodeploy convert"
+        float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m["dt"])
+        try:
+            replanned = partition(float_graph, host=m["host_requested"])
+        except UserError as exc:
+            raise UserError(f"bundle {bundle.path}: its graph does not partition as when converted ({exc})",
+                            fix) from None
+        planned = [("chip" if isinstance(s, ChipSegment) else "host", list(s.nodes)) for s in replanned.segments]
+        if planned != [(s["place"], s["nodes"]) for s in m["segments"]]:
+            raise UserError(f"bundle {bundle.path}: the manifest's segments are not the partition of its "
+                            f"{GRAPH_FILE}", fix)
+        host_file = bundle.file(HOST_FILE)
+        graph = with_host_ops(float_graph, host_ops(load_torch(host_file, what="host file"), str(host_file)),
+                              str(host_file))
+        parts: list[ChipPart | HostPart] = []
+        for k, (segment, entry) in enumerate(zip(replanned.segments, m["segments"], strict=True)):
+            if not isinstance(segment, ChipSegment):
+                parts.append(HostPart(k, tuple(segment.nodes)))
+                continue
+            path = bundle.file(entry["file"])
+            layers = read_segment(path)
+            if [layer.kind for layer in layers] != [e.get("kind") for e in entry["layers"]]:
+                raise UserError(f"bundle {bundle.path}: {entry['file']} does not hold the layers its manifest "
+                                "lists", fix)
+            spec = entry["input"]
+            parts.append(ChipPart(k, path, layers, tuple(layer.name for layer in segment.layers),
+                                  str(spec["node"]), str(spec["payload"]), int(spec["payload_max"]),
+                                  int(spec["input_message_bits"])))
+        return cls(graph=graph, float_graph=float_graph, parts=tuple(parts), input_node=m["input"]["node"],
+                   input_shape=tuple(m["input"]["shape"]), input_payload=m["input"]["payload"],
+                   output_node=m["output"]["node"], output_shape=tuple(m["output"]["shape"]))
+
+
+# -- input ----------------------------------------------------------------------------------------
+
+def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
+    """Read X (N, T, *input_shape) from a ``.npy`` file or an ``.npz`` with key ``input``, checked.
+
+    Refused, each in one line: another kind of file, a wrong shape, values
+    that are not finite, and values outside what the input's payload carries
+    (spikes: 0 or 1; graded: [0, 1]).
+    """
+    p = Path(path)
+    shape = "(N, T, " + ", ".join(map(str, deployment.input_shape)) + ")"
+    if p.suffix.lower() not in (".npy", ".npz"):
+        raise UserError(f"--input {p} is not a .npy or .npz file", f"pass an array of shape {shape} as .npy")
+    if not p.is_file():
+        raise UserError(f"--input {p} does not exist", "check the path")
+    try:
+        if p.suffix.lower() == ".npz":
+            with np.load(p, allow_pickle=False) as archive:
+                if "input" not in archive.files:
+                    raise UserError(f"--input {p} has no array named 'input' (it has "
+                                    f"{', '.join(archive.files) or 'none'})", "save X as np.savez(path, input=X)")
+                x = archive["input"]
+        else:
+            x = np.load(p, allow_pickle=False)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"--input {p} is not a readable NumPy file ({type(exc).__name__})",
+                        "write it with np.save or np.savez") from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
+        raise UserError(f"--input {p} holds {getattr(x, 'dtype', type(x))} values, not numbers",
+                        "save a numeric array")
+    if x.ndim != 2 + len(deployment.input_shape) or tuple(x.shape[2:]) != deployment.input_shape \
+            or min(x.shape[:2], default=0) < 1:
+        raise UserError(f"--input {p} has shape {x.shape}; the bundle's input is {shape}",
+                        "give N samples of T time steps of the graph's input")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"--input {p} holds values that are not finite (NaN or inf)", "give finite values")
+    if deployment.input_payload == "spikes":
+        if np.any(x < 0):
+            raise UserError(f"--input {p} holds negative values; the bundle's input is spikes (0 or 1)",
+                            "give events as 0/1, or convert with `payload=graded` for frames")
+        if np.any((x != 0) & (x != 1)):
+            raise UserError(f"--input {p} holds values other than 0 and 1; the bundle's input is spikes",
+                            "give events as 0/1, or convert with `payload=graded` for frames")
+    elif np.any(x < 0) or np.any(x > 1):
+        raise UserError(f"--input {p} holds values outside [0, 1]; the bundle's input is 8-bit graded",
+                        "scale the frames to [0, 1]")
+    return x
+
+
+# -- running --------------------------------------------------------------------------------------
+
+def to_payload(x: np.ndarray, part: ChipPart) -> np.ndarray:
+    """Host values -> the chip segment's integer input payloads (uint8), shaped for its first layer."""
+    scaled = x if part.payload == "spikes" else x * part.payload_max
+    payload = np.clip(np.rint(scaled), 0, part.payload_max).astype(np.uint8)
+    first = part.layers[0]
+    return payload.reshape(*x.shape[:2], *first.input_shape)
+
+
+@dataclass
+class GraphRun:
+    """One run: the output, every chip layer's spikes (and the reference's, for Lava), timings."""
+
+    backend: str
+    output: np.ndarray  # (N, T, *output_shape)
+    spikes: dict[str, np.ndarray]  # chip layer -> (N, T, *shape) uint8
+    exact_vs_reference: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
+              models: str = "stock") -> GraphRun:
+    """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring)."""
+    from neurodeploy.host_graph import run_host_segment
+    from neurodeploy.reference import run_segment_batch
+
+    if backend not in GRAPH_BACKENDS:
+        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    started = time.perf_counter()
+    seconds = {"compile": 0.0, "chip": 0.0, "host": 0.0}
+    values: dict[str, torch.Tensor] = {deployment.input_node: torch.from_numpy(np.asarray(x, np.float64))}
+    spikes: dict[str, np.ndarray] = {}
+    exact = True
+    for part in deployment.parts:
+        t0 = time.perf_counter()
+        if isinstance(part, HostPart):
+            values.update(run_host_segment(deployment.graph, part.nodes, values))
+            seconds["host"] += time.perf_counter() - t0
+            continue
+        frames = to_payload(values[part.source].numpy(), part)
+        reference = run_segment_batch(part.layers, frames)
+        got = reference
+        if backend == "lava":
+            got, compile_seconds = _run_lava(part, frames, models)
+            seconds["compile"] += compile_seconds
+            exact = exact and all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
+        for name, s in zip(part.names, got, strict=True):
+            spikes[name] = s
+            values[name] = torch.from_numpy(s.astype(np.float64))
+        seconds["chip"] += time.perf_counter() - t0
+    output = values[deployment.output_node].numpy()
+    seconds["total"] = time.perf_counter() - started
+    return GraphRun(backend, output, spikes, exact, seconds)
+
+
+def _run_lava(part: ChipPart, frames: np.ndarray, models: str) -> tuple[list[np.ndarray], float]:
+    """Every sample through the segment in Lava, compiled once: per layer spikes (N, T, *out)."""
+    from neurodeploy.segment_lava import LavaSegment
+
+    n, steps = frames.shape[:2]
+    outs = [np.zeros((n, steps, *layer.output_shape), dtype=np.uint8) for layer in part.layers]
+    with LavaSegment(part.path, timesteps=steps, input_message_bits=part.input_message_bits,
+                     models=models) as segment:  # type: ignore[arg-type]
+        for i in range(n):
+            for out, layer_spikes in zip(outs, segment.run(frames[i]), strict=True):
+                out[i] = layer_spikes
+        return outs, segment.compile_seconds
+
+
+def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[str, Any]:
+    """The run against the float graph on the same ``x`` (module docstring)."""
+    from neurodeploy.float_graph import run_float
+
+    flt = {k: v.numpy() for k, v in run_float(deployment.float_graph, torch.from_numpy(x)).items()}
+    layers, same, total = [], 0, 0
+    for name in deployment.chip_layers:
+        equal = int(np.count_nonzero(run.spikes[name] == flt[name]))
+        layers.append({"name": name, "spike_agreement_vs_float": equal / run.spikes[name].size})
+        same, total = same + equal, total + run.spikes[name].size
+    n = x.shape[0]
+
+    def winners(values: np.ndarray) -> np.ndarray:
+        return values.sum(axis=1).reshape(n, -1).argmax(axis=1)
+
+    return {
+        "exact_vs_reference": bool(run.exact_vs_reference),
+        "spike_agreement_vs_float": same / total if total else 1.0,
+        "layers": layers,
+        "output_agreement_vs_float": float(np.mean(winners(run.output) == winners(flt[deployment.output_node]))),
+    }
+
+
+def report(bundle: Bundle, x: np.ndarray, run: GraphRun, fid: dict[str, Any]) -> dict[str, Any]:
+    """The JSON of ``neurodeploy simulate`` for a graph bundle."""
+    dep: GraphDeployment = bundle.deployment
+    return {
+        "bundle": str(bundle.path), "backend": run.backend, "samples": int(x.shape[0]),
+        "timesteps": int(x.shape[1]), "input_shape": list(dep.input_shape), "output_shape": list(dep.output_shape),
+        "chip_layers": [{"name": n, "spikes": int(run.spikes[n].sum()),
+                         "firing_rate": float(run.spikes[n].mean()),
+                         "neurons": math.prod(run.spikes[n].shape[2:])} for n in dep.chip_layers],
+        "seconds": run.seconds,
+        "fidelity": fid,
+    }

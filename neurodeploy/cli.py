@@ -166,16 +166,19 @@ def convert(
     = False,
     host: Annotated[str | None, typer.Option(help="NIR input only: nodes to keep on the host, comma-separated.")]
     = None,
+    tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR) or "
+                                                     "norse-1.1 (dt times seconds).")] = "auto",
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
     from neurodeploy.conversion import convert as run_convert
 
     if plan:
-        _print_plan(model, host, dt)
+        _print_plan(model, host, dt, tau_convention)
         return
     target = out or model.with_suffix(".bundle")
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
-    bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload)
+    bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
+                         tau_convention=tau_convention)  # type: ignore[arg-type]
     if bundle.kind == "graph":
         _print_graph_bundle(bundle)
         return
@@ -208,12 +211,12 @@ def _print_graph_bundle(bundle: Any) -> None:
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 
 
-def _print_plan(graph: Path, host: str | None, dt: float | None) -> None:
+def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto") -> None:
     """``convert --plan``: the placement table and a one-line summary."""
     from neurodeploy.partition import HOST, plan
 
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
-    result = plan(graph, host=names, dt=dt)
+    result = plan(graph, host=names, dt=dt, tau_convention=tau_convention)  # type: ignore[arg-type]
     table = Table(title=f"placement of {graph.name}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("node", "type", "shape", "place", "reason"):
         table.add_column(col, overflow="fold")

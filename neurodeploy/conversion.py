@@ -27,6 +27,7 @@ from neurodeploy.converters.netx_io import NetxConvLayer, write_netx
 from neurodeploy.converters.nir_io import SpikingStage, write_nir
 from neurodeploy.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.errors import UserError
+from neurodeploy.graph import TauConvention
 from neurodeploy.io import atomic_directory, save_torch, sha256_file
 from neurodeploy.lif_mapping import lava_steps, map_lif, netx_reset
 from neurodeploy.model import HybridInpainter, ModelConfig
@@ -52,17 +53,19 @@ def _versions() -> dict[str, str]:
 
 def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_dir: str | os.PathLike[str],
             *, force: bool = False, tile: int = DEFAULT_TILE, dt: float | None = None,
-            host: Sequence[str] = (), payload: str = "spikes") -> Bundle:
+            host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto") -> Bundle:
     """Convert a HybridInpainter or a checkpoint (format 1), or a NIR graph (format 2), into a bundle.
 
-    ``tile`` applies to the inpainter; ``dt``, ``host`` and ``payload`` to a
-    NIR graph (a ``.nir`` path or a ``nir.NIRGraph``): see :func:`convert_graph`.
+    ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
+    ``tau_convention`` to a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``):
+    see :func:`convert_graph` and :func:`neurodeploy.graph.read_graph`.
     """
     import nir
 
     if isinstance(model_or_path, nir.NIRGraph) or (not isinstance(model_or_path, HybridInpainter)
                                                     and Path(model_or_path).suffix == ".nir"):
-        return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force)
+        return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
+                             tau_convention=tau_convention)
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
     bundle_format.check_target(out_dir, force)
@@ -203,7 +206,8 @@ def _rewrite(graph_or_path: Any, path: Path) -> None:
 
 
 def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),
-                  dt: float | None = None, payload: str = "spikes", force: bool = False) -> Bundle:
+                  dt: float | None = None, payload: str = "spikes", force: bool = False,
+                  tau_convention: TauConvention = "auto") -> Bundle:
     """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
 
     ``host`` keeps nodes on the host, ``dt`` is the time step in seconds
@@ -232,7 +236,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         if not path.is_file():
             raise UserError(f"{path} does not exist", "pass a NIR graph (.nir)")
         source = {"kind": "nir", "path": str(path), "sha256": sha256_file(path)}
-    result = plan(graph_or_path, host=list(host), dt=dt)
+    result = plan(graph_or_path, host=list(host), dt=dt, tau_convention=tau_convention)
     graph = result.graph
     if not result.layers:
         why = "; ".join(f"{p.node} ({p.kind}): {p.reason}" for p in result.placement
@@ -285,6 +289,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
             "source": source,
             "files": {name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))},
             "dt": graph.dt,
+            "tau_convention": graph.tau_convention,
             "host_requested": sorted(host),
             "input": {"node": input_name, "shape": list(graph.nodes[input_name].output_shape), "payload": payload,
                       "layout": "(N, T, *shape): N samples of T time steps; T is the input's"},

@@ -28,7 +28,12 @@ here, before any layer is built. What it normalizes, and why:
 * Continuous-time neurons (LIF, CubaLIF, LI, CubaLI) need the time step
   ``dt``: the ``dt`` argument, else ``graph.metadata["dt"]``, else a
   UserError. Forward Euler turns ``tau·dx/dt = f`` into ``x += (dt/tau)·f``,
-  so ``dt/tau`` must lie in (0, 1]:
+  so ``dt/tau`` must lie in (0, 1]. Norse 1.1's ``to_nir`` stores
+  ``tau = dt·tau_seconds`` (it writes ``dt / tau_inv``): with
+  ``tau_convention="auto"`` a graph where some ``dt/tau`` exceeds 1, not a
+  forward Euler step in seconds, is read as Norse 1.1's and every tau is
+  divided by ``dt`` (``"seconds"`` / ``"norse-1.1"`` say it outright; the
+  convention taken is kept in :attr:`Graph.tau_convention`):
 
       LIF:     v_t = v + (dt/tau_mem)·(v_leak - v + r·I_t)
       CubaLIF: i_t = i + (dt/tau_syn)·(-i + w_in·S_t)
@@ -51,7 +56,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -183,6 +188,7 @@ class Graph:
     edges: tuple[tuple[str, str], ...]
     recurrent: frozenset[tuple[str, str]]  # (synapse, neuron) edges that close a recurrence
     dt: float | None
+    tau_convention: str = "seconds"  # how the file stored tau: "seconds" (NIR) or "norse-1.1" (dt·seconds)
 
     def inputs(self, name: str) -> list[str]:
         return [a for a, b in self.edges if b == name]
@@ -193,7 +199,7 @@ class Graph:
 
 # -- reading -------------------------------------------------------------------------------------------
 
-def read_graph(graph_or_path: Any, dt: float | None = None) -> Graph:
+def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauConvention = "auto") -> Graph:
     """Read a NIR graph (a path to a ``.nir`` file, or a ``nir.NIRGraph``) into a validated :class:`Graph`."""
     import nir
 
@@ -218,11 +224,31 @@ def read_graph(graph_or_path: Any, dt: float | None = None) -> Graph:
                                 f"neurodeploy handles ({MAX_WEIGHTS if key == 'weight' else MAX_NEURONS})",
                                 "split the layer")
     step = _time_step(raw, nodes, dt, source)
-    ops = {name: _op(name, node, step, source) for name, node in nodes.items()}
+    convention = _tau_convention(nodes, step, tau_convention)
+    tau_unit = 1.0 / step if convention == "norse-1.1" and step is not None else 1.0
+    ops = {name: _op(name, node, step, source, tau_unit) for name, node in nodes.items()}
     recurrent = _recurrences(nodes, edges, source)
     shapes = _infer_shapes(nodes, ops, edges, recurrent, source)
     graph_nodes = {name: Node(name, type(nodes[name]).__name__, ops[name], *shapes[name]) for name in nodes}
-    return Graph(nodes=graph_nodes, edges=tuple(edges), recurrent=frozenset(recurrent), dt=step)
+    return Graph(nodes=graph_nodes, edges=tuple(edges), recurrent=frozenset(recurrent), dt=step,
+                 tau_convention=convention)
+
+
+TauConvention = Literal["auto", "seconds", "norse-1.1"]
+TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
+
+
+def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> str:
+    """``asked`` unless "auto": then "norse-1.1" when some dt/tau exceeds 1 (no Euler step in seconds)."""
+    if asked not in ("auto", "seconds", "norse-1.1"):
+        raise UserError(f"unknown tau convention {asked!r}", "pass `tau_convention=auto`, seconds or norse-1.1")
+    if asked != "auto" or dt is None:
+        return "seconds" if asked == "auto" else asked
+    taus = [np.asarray(_array(value), dtype=np.float64) for node in nodes.values()
+            if type(node).__name__ in CONTINUOUS for key, value in _fields(node).items()
+            if key in TAU_FIELDS and value is not None]
+    return "norse-1.1" if any(np.any((tau > 0) & (dt / np.where(tau > 0, tau, 1.0) > 1)) for tau in taus) \
+        else "seconds"
 
 
 def _read_file(path: Path) -> Any:
@@ -351,11 +377,15 @@ def _scalar(name: str, kind: str, param: str, value: Any, source: str) -> float:
     return first
 
 
-def _neuron(name: str, kind: str, fields: dict[str, Any], dt: float | None, source: str) -> Neuron:
+def _neuron(name: str, kind: str, fields: dict[str, Any], dt: float | None, source: str,
+            tau_unit: float = 1.0) -> Neuron:
     values = {p: _scalar(name, kind, p, fields[p], source) for p in _NEURON_PARAMS[kind]
               if fields.get(p) is not None}
     if "tau" in values:
         values["tau_mem"] = values.pop("tau")
+    for param in ("tau_mem", "tau_syn"):
+        if param in values:
+            values[param] *= tau_unit  # seconds (1 / dt for Norse 1.1's dt·seconds)
     for param in ("tau_mem", "tau_syn"):
         if param in values:
             tau = values[param]
@@ -394,8 +424,8 @@ def _weight(value: Any, ndim: int, name: str, kind: str, source: str) -> np.ndar
     return weight
 
 
-def _op(name: str, node: Any, dt: float | None, source: str) -> Any:
-    """The typed operation of one NIR node (see :class:`Node`)."""
+def _op(name: str, node: Any, dt: float | None, source: str, tau_unit: float = 1.0) -> Any:
+    """The typed operation of one NIR node (see :class:`Node`); ``tau_unit`` turns its taus into seconds."""
     import copy
 
     kind = type(node).__name__
@@ -403,7 +433,7 @@ def _op(name: str, node: Any, dt: float | None, source: str) -> Any:
     if kind in ("Input", "Output"):
         return None
     if kind in NEURONS:
-        return _neuron(name, kind, f, dt, source)
+        return _neuron(name, kind, f, dt, source, tau_unit)
     if kind == "Conv2d":
         weight = _weight(f["weight"], 4, name, kind, source)
         dilation = _pair(f["dilation"], "dilation", name, source)

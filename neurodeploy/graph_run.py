@@ -109,7 +109,7 @@ class GraphDeployment:
         from neurodeploy.partition import ChipSegment, partition
 
         m, fix = bundle.manifest, "re-create the bundle with neurodeploy convert"
-        float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m["dt"])
+        float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m["dt"], tau_convention=m["tau_convention"])
         try:
             replanned = partition(float_graph, host=m["host_requested"])
         except UserError as exc:

@@ -71,7 +71,7 @@ import numpy as np
 
 from neurodeploy.chip_layers import ChipLayer, ConvLayer, DenseLayer, RecurrentDenseLayer
 from neurodeploy.errors import UserError
-from neurodeploy.graph import Conv, Dense, Flatten, Graph, Neuron, Pool, Shape, read_graph
+from neurodeploy.graph import Conv, Dense, Flatten, Graph, Neuron, Pool, Shape, TauConvention, read_graph
 from neurodeploy.text import plural
 
 CHIP, HOST = "chip", "host"
@@ -142,13 +142,14 @@ class Partition:
                 f"{plural(hosts, 'host node')}, {plural(len(self.cuts), 'cut')}")
 
 
-def plan(graph_or_path: Any, host: Iterable[str] = (), dt: float | None = None) -> Partition:
+def plan(graph_or_path: Any, host: Iterable[str] = (), dt: float | None = None,
+         tau_convention: TauConvention = "auto") -> Partition:
     """Place every node of a NIR graph (a ``.nir`` path, a ``nir.NIRGraph`` or a read :class:`Graph`).
 
     ``host`` names nodes to keep on the host; ``dt`` is the time step in
     seconds (default: the graph's ``metadata["dt"]``). Writes nothing.
     """
-    graph = graph_or_path if isinstance(graph_or_path, Graph) else read_graph(graph_or_path, dt)
+    graph = graph_or_path if isinstance(graph_or_path, Graph) else read_graph(graph_or_path, dt, tau_convention)
     return partition(graph, host)
 
 

@@ -28,7 +28,6 @@ import pytest
 import torch
 
 from neurodeploy.converters.netx_io import NetxConvLayer, read_segment, write_netx, write_segment
-from neurodeploy.errors import UserError
 from neurodeploy.float_graph import run_float
 from neurodeploy.lif_mapping import map_neuron
 from neurodeploy.partition import ChipSegment, plan
@@ -327,13 +326,13 @@ def trained_sinabs_case():
 
 @pytest.fixture(scope="module")
 def trained_norse_case():
-    """Planned with dt = NORSE_DT²: Norse 1.1 exports tau = dt / tau_mem_inv = dt·tau_mem (not tau_mem in
-    seconds), so the graph's decay dt'/tau is Norse's dt·tau_mem_inv exactly when dt' = dt²."""
+    """Planned at Norse's own dt: Norse 1.1 exports tau = dt / tau_mem_inv = dt·tau_mem, which the graph
+    reader recognises (tau_convention "auto")."""
     net, graph, train_accuracy = _trained_norse_net()
     x, labels = _patterns(HELD_OUT, (20,), seed=21)
     with torch.no_grad():
         library = {n: v.numpy() for n, v in _norse_spikes(net, torch.from_numpy(x).float()).items()}
-    return (net, graph, x, library, NORSE_DT ** 2), labels, train_accuracy
+    return (net, graph, x, library, NORSE_DT), labels, train_accuracy
 
 
 # -- the mapping and the quantizer -------------------------------------------------------------
@@ -466,13 +465,15 @@ def test_recurrent_cubalif_classifier_matches_the_nir_semantics(recurrent_case) 
     assert 0.85 <= m["float_vs_library"] < 1.0, m  # the late reset: close, not equal
 
 
-def test_norse_lif_graph_is_refused_at_its_own_time_step(trained_norse_case) -> None:
-    """Pins a known gap in neurodeploy.graph: it reads Norse 1.1's tau (written as dt·tau_mem, 1e-5 s for
-    tau_mem = 10 ms) as seconds, so at Norse's own dt the Euler step dt / tau = 100 is refused. When graph.py
-    learns Norse's convention this test flips, and the fixture's dt² goes."""
-    graph = trained_norse_case[0][1]
-    with pytest.raises(UserError, match=r"node '1' \(LIF\): dt / tau_mem = 100 is above 1"):
-        plan(graph, dt=NORSE_DT)
+def test_norse_lif_graph_is_read_in_norse_units_at_its_own_time_step(trained_norse_case) -> None:
+    """Norse 1.1 writes tau as dt·tau_mem (1e-5 for 10 ms): read at Norse's dt, the graph reader
+    recognises the convention and gives tau in seconds."""
+    from neurodeploy.graph import read_graph
+
+    graph = read_graph(trained_norse_case[0][1], dt=NORSE_DT)
+    assert graph.tau_convention == "norse-1.1"
+    neurons = [n.op for n in graph.nodes.values() if n.kind == "LIF"]
+    assert neurons and all(n.tau_mem == pytest.approx(0.01) for n in neurons)
 
 
 def test_trained_norse_lif_mlp_matches_norse(trained_norse_case) -> None:

@@ -87,7 +87,7 @@ def test_snn_nir_round_trips_through_nir_read(tiny_bundle: Path) -> None:
     assert stage.lif == TINY.lif and stage.tau_convention == "seconds"
 
 
-def test_a_norse_lif_nir_file_is_read_and_its_tau_convention_refused_by_the_graph_path(tmp_path: Path) -> None:
+def test_a_norse_lif_nir_file_converts_with_its_tau_convention_recognised(tmp_path: Path) -> None:
     import norse.torch as norse
     from norse.torch.utils.export_nir import to_nir
 
@@ -102,10 +102,14 @@ def test_a_norse_lif_nir_file_is_read_and_its_tau_convention_refused_by_the_grap
     stage = read_nir(path)
     assert stage.tau_convention == "norse-1.1"  # Norse 1.1 stores dt / tau_inv
     assert stage.lif.tau_mem_inv == pytest.approx(100.0) and stage.lif.tau_syn_inv == pytest.approx(200.0)
-    # a .nir converts to a graph bundle (format 2), whose reader takes tau in seconds, as NIR says
-    with pytest.raises(UserError, match="tau_mem"):
-        convert(path, tmp_path / "nir.bundle", dt=1e-3)
-    assert not (tmp_path / "nir.bundle").exists()
+    # a .nir converts to a graph bundle (format 2); the graph reader recognises the same convention
+    bundle = convert(path, tmp_path / "nir.bundle", dt=1e-3)
+    assert bundle.manifest["tau_convention"] == "norse-1.1"
+    (lif_layer,) = [layer for s in bundle.manifest["segments"] if s["place"] == "chip" for layer in s["layers"]]
+    assert "neuron" in lif_layer
+    with pytest.raises(UserError, match="tau_mem"):  # told it is seconds, it is no Euler step
+        convert(path, tmp_path / "s.bundle", dt=1e-3, tau_convention="seconds")
+    assert not (tmp_path / "s.bundle").exists()
 
 
 def test_nir_graph_with_an_unsupported_layer_is_a_one_line_error(tmp_path: Path) -> None:

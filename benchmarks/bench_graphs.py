@@ -1,0 +1,107 @@
+"""Graphs from other libraries, converted and run: placement, fidelity and bit-exactness (issue 13).
+
+Each network is built and exported to NIR by its own library (the builders of
+``tests/test_chip_segments.py``: snnTorch, Sinabs, Norse), written with
+``nir.write``, converted with ``neurodeploy convert`` (format-2 bundle) and
+run with ``neurodeploy simulate --input X.npy --backend lava`` on seeded
+binary inputs. Per network the table gives the nodes, the placement, Lava's
+agreement with the independent float execution of the graph (all chip
+layers; the output's argmax), whether Lava equals the NumPy reference bit for
+bit, and the reference's agreement with the library's own forward pass (the
+first chip layer's spikes; the argmax of the summed output spikes)::
+
+    python benchmarks/bench_graphs.py [--json graphs.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nir
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests import test_chip_segments as cases  # noqa: E402  (the test builders: one place for the networks)
+
+
+def _networks() -> dict[str, tuple[str, object, object, np.ndarray, dict[str, np.ndarray], float | None]]:
+    """name -> (library, module, NIR graph, input X (N, T, ...), the library's spikes per chip layer, dt)."""
+    out = {}
+    net, graph = cases._mlp_net()
+    x = cases._binary((cases.SAMPLES, cases.STEPS, 20), 0.3, seed=2)
+    out["LIF MLP"] = ("snnTorch", net, graph, x, cases._snntorch_forward(net, x, {1: "1", 3: "3"}), 1e-4)
+    net, graph = cases._recurrent_net()
+    x = cases._binary((cases.SAMPLES, cases.STEPS, 8), 0.3, seed=3)
+    out["recurrent CubaLIF, biases"] = ("snnTorch", net, graph, x,
+                                        cases._snntorch_forward(net, x, {1: "1.lif", 3: "3"}), 1e-4)
+    net, graph = cases._sinabs_net()
+    x = cases._binary((cases.SAMPLES, cases.STEPS, 2, 16, 16), 0.5, seed=1)
+    out["IF conv net (untrained)"] = ("Sinabs", net, graph, x, cases._sinabs_forward(net, x), None)
+    net, graph, _ = cases._trained_sinabs_net()
+    x, _ = cases._patterns(cases.HELD_OUT, (2, 16, 16), seed=11)
+    out["IF conv net (trained)"] = ("Sinabs", net, graph, x, cases._sinabs_forward(net, x), None)
+    net, graph, _ = cases._trained_norse_net()
+    x, _ = cases._patterns(cases.HELD_OUT, (20,), seed=21)
+    with torch.no_grad():
+        library = {n: v.numpy() for n, v in cases._norse_spikes(net, torch.from_numpy(x).float()).items()}
+    out["LIF MLP (trained)"] = ("Norse", net, graph, x, library, cases.NORSE_DT)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="write the rows as JSON")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for i, (name, (library, _, graph, x, library_spikes, dt)) in enumerate(_networks().items()):
+            m = cases._measure((None, graph, x, library_spikes, dt))
+            graph.infer_types()
+            nir.write(root / f"{i}.nir", graph)
+            convert = [sys.executable, "-m", "neurodeploy", "convert", str(root / f"{i}.nir"),
+                       "-o", str(root / f"{i}.bundle")] + (["--dt", str(dt)] if dt else [])
+            subprocess.run(convert, check=True, capture_output=True, text=True)
+            manifest = json.loads((root / f"{i}.bundle" / "manifest.json").read_text())
+            np.save(root / f"{i}.npy", x.astype(np.float32))
+            sim = subprocess.run([sys.executable, "-m", "neurodeploy", "simulate", str(root / f"{i}.bundle"),
+                                  "--input", str(root / f"{i}.npy"), "-o", str(root / f"{i}.npz"),
+                                  "--json", str(root / f"{i}.json"), "--backend", "lava"],
+                                 check=True, capture_output=True, text=True)
+            assert sim.returncode == 0
+            fidelity = json.loads((root / f"{i}.json").read_text())["fidelity"]
+            chip = [layer for s in manifest["segments"] if s["place"] == "chip" for layer in s["layers"]]
+            rows.append({
+                "network": name, "library": library, "nodes": len(graph.nodes),
+                "chip_layers": [layer["kind"] for layer in chip], "host_nodes": len(manifest["host_nodes"]),
+                "samples": int(x.shape[0]), "timesteps": int(x.shape[1]),
+                "lava_exact_vs_reference": fidelity["exact_vs_reference"],
+                "lava_spike_agreement_vs_float": fidelity["spike_agreement_vs_float"],
+                "lava_output_agreement_vs_float": fidelity["output_agreement_vs_float"],
+                "reference_first_layer_vs_library": m["first_layer"],
+                "reference_argmax_vs_library": m["argmax"],
+                "float_vs_library": m["float_vs_library"],
+            })
+    print("| network | library | NIR nodes | chip layers | host nodes | Lava = reference | spikes vs float "
+          "| argmax vs float | 1st layer vs library | argmax vs library |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['network']} | {r['library']} | {r['nodes']} | {', '.join(r['chip_layers'])} | "
+              f"{r['host_nodes']} | {r['lava_exact_vs_reference']} | {r['lava_spike_agreement_vs_float']:.4f} | "
+              f"{r['lava_output_agreement_vs_float']:.3f} | {r['reference_first_layer_vs_library']:.4f} | "
+              f"{r['reference_argmax_vs_library']:.3f} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()

@@ -454,7 +454,10 @@ def _yes(flag: bool) -> str:
 @app.command()
 def profile(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
-    image: Annotated[Path, typer.Option(help="An image, or a folder of images (counts are averaged).")],
+    image: Annotated[Path | None, typer.Option(help="Inpainter bundle: an image, or a folder of images (counts "
+                                                    "are averaged).")] = None,
+    input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
+                                                                    ".npy or .npz (counts are averaged).")] = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of masks.")] = None,
     random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
     hw: Annotated[str | None, typer.Option(help="Profiles (names or .toml paths), comma-separated (default: all).")]
@@ -474,8 +477,21 @@ def profile(
     from neurodeploy.profiling import profile as run_profile
     from neurodeploy.profiling import select_profiles
 
-    _check_backend(backend)
-    jobs = _plan_inputs(image, mask, random_mask)
+    if image is not None and input_path is not None:
+        raise UserError("both --image and --input given", "pass --image for an inpainter bundle, --input for "
+                                                          "a graph bundle")
+    if image is None and input_path is None:
+        raise UserError("--image or --input is needed", "pass --image PHOTO for an inpainter bundle, "
+                                                        "--input X.npy for a graph bundle")
+    if input_path is not None:
+        from neurodeploy.graph_run import GRAPH_BACKENDS
+
+        if backend not in GRAPH_BACKENDS:
+            raise UserError(f"unknown backend {backend!r} for a graph bundle",
+                            f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    else:
+        _check_backend(backend)
+    jobs = _plan_inputs(image, mask, random_mask) if image is not None else []
     if json_out is not None:
         check_output_file(json_out, "JSON")
     if report is not None:
@@ -483,9 +499,16 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
-    loaded = Bundle.load(bundle).require("inpainter")
-    summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask), backend=backend,  # type: ignore[arg-type]
-                                  hw=names, host=host, seed=seed)
+    if input_path is not None:
+        from neurodeploy.graph_run import read_input
+
+        loaded = Bundle.load(bundle).require("graph")
+        summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),
+                                      backend=backend, hw=names, host=host)  # type: ignore[arg-type]
+    else:
+        loaded = Bundle.load(bundle).require("inpainter")
+        summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask),  # type: ignore[arg-type]
+                                      backend=backend, hw=names, host=host, seed=seed)  # type: ignore[arg-type]
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:
@@ -499,18 +522,27 @@ def profile(
 def _print_profile(summary: dict[str, Any]) -> None:
     """The counts and the energies as two tables that fit 80 columns, numbers never cut."""
     layers = summary["layers"]
-    counts = Table(title=f"per inference ({plural(summary['images'], 'image')}, "
-                         f"T = {int(layers[0]['timesteps'])} steps)", box=box.SIMPLE_HEAD)
+    graph = summary.get("kind") == "graph"
+    what = plural(summary["samples"], "sample") if graph else plural(summary["images"], "image")
+    counts = Table(title=f"per inference ({what}, T = {int(layers[0]['timesteps'])} steps)", box=box.SIMPLE_HEAD)
     for col in ("chip layer", "spikes", "firing rate", "synaptic ops", "neuron updates"):
         counts.add_column(col, justify="right", no_wrap=True)
     for layer in layers:
-        counts.add_row(layer["name"], f"{layer['spikes']:.4g}", f"{layer['firing_rate']:.4f}",
+        name = layer["name"] if len(layer["name"]) <= 18 else layer["name"][:17] + "…"
+        if graph:
+            name = f"{name} ({layer['kind'].replace('dense_rec', 'rec')})"
+        counts.add_row(name, f"{layer['spikes']:.4g}", f"{layer['firing_rate']:.4f}",
                        f"{layer['synops']:.4g}", f"{layer['neuron_updates']:.4g}")
     console.print(counts)
-    console.print(f"host CNN: {summary['host_macs']:.4g} MACs; bridge: {summary['bridge_bits']:.4g} bits")
+    stage = "host graph" if graph else "host CNN"
+    console.print(f"{stage}: {summary['host_macs']:.4g} MACs; bridge: {summary['bridge_bits']:.4g} bits")
+    for cut in summary.get("cuts", []):
+        line = (f"  cut {cut['src']} -> {cut['dst']} ({cut['direction']}, {cut['payload']}): "
+                f"{cut['events']:.4g} events, {cut['bits']:.4g} bits")
+        console.print(line if len(line) <= 80 else line[:79] + "…", highlight=False, soft_wrap=True)
     host = summary["host_profile"]
-    energy = Table(title=f"energy per inference in joules, host CNN on {host}", box=box.SIMPLE_HEAD)
-    for col in ("profile", "chip", "host CNN", "bridge", "total", "/ all-CNN"):
+    energy = Table(title=f"energy per inference in joules, {stage} on {host}", box=box.SIMPLE_HEAD)
+    for col in ("profile", "chip", stage, "bridge", "total", "/ all-host" if graph else "/ all-CNN"):
         energy.add_column(col, justify="right", no_wrap=True)
     for name, e in summary["energy_j"].items():
         energy.add_row(name, f"{e['snn']:.3e}", f"{e['host']:.3e}", f"{e['bridge']:.3e}", f"{e['total']:.3e}",
@@ -518,7 +550,8 @@ def _print_profile(summary: dict[str, Any]) -> None:
     console.print(energy)
     for name, joules in summary["baseline_j"].items():
         note = " (the ratio's reference)" if name == host else ""
-        console.print(f"all-CNN network on {name}: {joules:.3e} J{note}")
+        whole = "all-host graph" if graph else "all-CNN network"
+        console.print(f"{whole} on {name}: {joules:.3e} J{note}")
 
 
 @app.command()

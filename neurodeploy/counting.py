@@ -22,6 +22,32 @@ whole image (:func:`count_inference` is the one-tile case).
   spikes out; bits per step are the cheaper of address-event packets
   (``ceil(log2 N)`` address bits + payload bits per event) and a dense
   bitmap (N x payload bits; 1 bit per neuron for binary spikes).
+
+A NIR graph (format-2 bundle), per sample, every count over its T steps:
+
+* Chip layers (the netx layers the chip runs, pools already folded in):
+  ``events`` are the nonzero values the layer reads each step (the segment's
+  integer input payloads for its first layer, a graded payload counting as
+  one event; the previous layer's spikes otherwise).
+
+  - dense (O outputs): ``synops_t = events_t · O``;
+  - conv (O, C, kh, kw), stride s, padding p, output (O, OH, OW): the input
+    row y reaches the output rows o with ``o·s - p <= y <= o·s - p + kh - 1``
+    and ``0 <= o < OH`` (columns alike), so
+    ``synops_t = O · Σ_{c,y,x} [event_t(c, y, x) ≠ 0] · ry(y) · rx(x)``
+    (:func:`conv_reach`; for stride 1 and 'same' padding it is :func:`reach`);
+  - recurrent dense: the dense count plus the layer's own spikes of the
+    previous step times O (none at the first step);
+  - neuron updates: neurons x T; dense (all-on-host) MACs: the layer's
+    weights x T (the recurrence's too).
+* Host MACs, from the host segments' actual nodes, every step: Linear /
+  Affine ``in x out``; Conv2d ``output elements x (C / groups) x kh x kw``;
+  Conv1d ``output elements x (C / groups) x k``; pools, Flatten, neurons,
+  Scale, Threshold, Input and Output: 0 (no multiply-accumulate).
+* Bridge, per cut between the chip and the host (:func:`cut_bits`): the
+  events crossing each step priced by :func:`address_event_bits` over the
+  cut's neurons, payload 0 bits for spikes and 8 for graded values. A
+  chip -> chip cut stays on the chip: 0 bridge bits.
 """
 
 from __future__ import annotations
@@ -53,6 +79,7 @@ class LayerCounts:
     firing_rate: float
     firing_rate_per_channel: list[float]
     sparsity: float  # fraction of (t, c, y, x) without a spike
+    kind: str = "conv"  # conv, dense or dense_rec
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,3 +241,86 @@ def count_tally(tally: EventTally, payload_bits: int, conv_shapes: list[dict[str
         bridge_events={"host_to_chip": layer.input_events, "chip_to_host": layer.spikes},
         bridge_bits={"host_to_chip": in_bits, "chip_to_host": out_bits},
     )
+
+
+# -- NIR graphs (format-2 bundles) --------------------------------------------------------------
+
+def conv_reach(n: int, kernel: int, stride: int, padding: int, outputs: int) -> np.ndarray:
+    """(n,) int64: along an axis of n inputs, how many of the conv's ``outputs`` positions each input reaches."""
+    y = np.arange(n)
+    first = np.maximum(-((kernel - 1 - y - padding) // stride), 0)  # ceil((y + p - k + 1) / s), at least 0
+    last = np.minimum((y + padding) // stride, outputs - 1)
+    return np.maximum(last - first + 1, 0).astype(np.int64)
+
+
+def conv_synops(events: np.ndarray, c_out: int, kernel: tuple[int, int], stride: tuple[int, int],
+                padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Synaptic operations per step of input events (T, C, H, W) into a conv (module docstring)."""
+    active = (np.asarray(events) != 0).sum(axis=1, dtype=np.int64)  # (T, H, W)
+    h, w = active.shape[1:]
+    rows = conv_reach(h, kernel[0], stride[0], padding[0], out_hw[0])
+    cols = conv_reach(w, kernel[1], stride[1], padding[1], out_hw[1])
+    return (active * np.outer(rows, cols)).sum(axis=(1, 2)) * c_out
+
+
+def events_per_step(values: np.ndarray) -> np.ndarray:
+    """(T,) int64: nonzero values of (T, ...) per step."""
+    values = np.asarray(values)
+    return (values.reshape(values.shape[0], -1) != 0).sum(axis=1, dtype=np.int64)
+
+
+def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarray, weight_shape: tuple[int, ...],
+                      payload_bits: int, stride: tuple[int, int] = (1, 1),
+                      padding: tuple[int, int] = (0, 0)) -> LayerCounts:
+    """Counts of one chip layer of a graph over one sample: ``events`` it reads (T, *input_shape), ``spikes``
+    it fires (T, *output_shape); ``weight_shape`` (O, C, kh, kw) for conv, (O, I) for dense and dense_rec."""
+    spikes = np.asarray(spikes) != 0
+    t, out_shape = spikes.shape[0], spikes.shape[1:]
+    c_out = int(weight_shape[0])
+    in_events = events_per_step(events)
+    if kind == "conv":
+        synops = conv_synops(events, c_out, tuple(weight_shape[2:]), stride, padding, tuple(out_shape[1:]))
+    elif kind in ("dense", "dense_rec"):
+        synops = in_events * c_out
+    else:
+        raise ValueError(f"unknown chip layer kind {kind!r}")
+    fired = events_per_step(spikes)
+    if kind == "dense_rec":
+        synops = synops + np.concatenate([[0], fired[:-1]]).astype(np.int64) * c_out
+    neurons = math.prod(out_shape)
+    per_channel = spikes.reshape(t, c_out, -1).sum(axis=(0, 2), dtype=np.int64)
+    per_channel_neurons = neurons // c_out
+    total = int(fired.sum())
+    rate = total / (neurons * t) if neurons and t else 0.0
+    return LayerCounts(
+        name=name, kind=kind, timesteps=t, neurons=neurons,
+        input_events=int(in_events.sum()), input_events_per_step=[int(v) for v in in_events],
+        payload_bits=payload_bits, synops=int(synops.sum()), synops_per_step=[int(v) for v in synops],
+        synop_payload_bits=int(synops.sum()) * payload_bits,
+        spikes=total, spikes_per_step=[int(v) for v in fired],
+        spikes_per_channel=[int(v) for v in per_channel], neuron_updates=neurons * t, firing_rate=rate,
+        firing_rate_per_channel=[float(v) / (per_channel_neurons * t) for v in per_channel],
+        sparsity=1.0 - rate,
+    )
+
+
+def chip_layer_dense_macs(kind: str, weight_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> int:
+    """MACs per step of a chip layer computed densely on a host (the all-on-host baseline)."""
+    if kind == "conv":
+        return math.prod(output_shape) * math.prod(weight_shape[1:])
+    macs = math.prod(weight_shape)
+    return macs + weight_shape[0] ** 2 if kind == "dense_rec" else macs
+
+
+def host_node_macs(kind: str, op: Any, output_shape: tuple[int, ...]) -> int:
+    """MACs per step of one host node of a graph (module docstring); ``op`` as :mod:`neurodeploy.graph` holds it."""
+    if kind in ("Linear", "Affine"):
+        return int(np.asarray(op.weight).size)
+    if kind in ("Conv2d", "Conv1d"):
+        return math.prod(output_shape) * math.prod(np.shape(op.weight)[1:])
+    return 0
+
+
+def cut_bits(events: np.ndarray, neurons: int, payload: str) -> int:
+    """Bridge bits of one cut over one sample: ``events`` (T,) crossing per step, 8-bit payloads when graded."""
+    return address_event_bits(np.asarray(events), neurons, 8 if payload == "graded" else 0)

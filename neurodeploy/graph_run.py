@@ -212,6 +212,7 @@ class GraphRun:
     spikes: dict[str, np.ndarray]  # chip layer -> (N, T, *shape) uint8
     exact_vs_reference: bool
     seconds: dict[str, float] = field(default_factory=dict)
+    payloads: dict[int, np.ndarray] = field(default_factory=dict)  # chip part index -> its input payloads
 
 
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
@@ -226,6 +227,7 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
     seconds = {"compile": 0.0, "chip": 0.0, "host": 0.0}
     values: dict[str, torch.Tensor] = {deployment.input_node: torch.from_numpy(np.asarray(x, np.float64))}
     spikes: dict[str, np.ndarray] = {}
+    payloads: dict[int, np.ndarray] = {}
     exact = True
     for part in deployment.parts:
         t0 = time.perf_counter()
@@ -233,7 +235,7 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             values.update(run_host_segment(deployment.graph, part.nodes, values))
             seconds["host"] += time.perf_counter() - t0
             continue
-        frames = to_payload(values[part.source].numpy(), part)
+        frames = payloads[part.index] = to_payload(values[part.source].numpy(), part)
         reference = run_segment_batch(part.layers, frames)
         got = reference
         if backend == "lava":
@@ -246,7 +248,7 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
         seconds["chip"] += time.perf_counter() - t0
     output = values[deployment.output_node].numpy()
     seconds["total"] = time.perf_counter() - started
-    return GraphRun(backend, output, spikes, exact, seconds)
+    return GraphRun(backend, output, spikes, exact, seconds, payloads)
 
 
 def _run_lava(part: ChipPart, frames: np.ndarray, models: str) -> tuple[list[np.ndarray], float]:

@@ -4,23 +4,45 @@ Runs the spiking stage on a backend (Lava by default) through the spike
 bridge, counts every event exactly (:mod:`neurodeploy.counting`), and prices
 the counts on hardware profiles (:mod:`neurodeploy.energy`). With several
 images every count is averaged: the figures are per inference.
+
+A format-2 bundle (a NIR graph) is profiled by :func:`profile_graph` (or
+:func:`profile` given the bundle and X): X (N, T, *input_shape) runs through
+the partition (:func:`neurodeploy.graph_run.run_graph`), and every chip
+layer, host node and cut is counted per sample by the rules of
+:mod:`neurodeploy.counting`, then averaged over the N samples. The summary
+has the inpainter's shape (``layers``, ``host_macs``, ``bridge_bits``,
+``energy_j``, ``baseline_j``) plus ``cuts`` (src, dst, direction, payload,
+neurons, events, bits); ``baseline_j`` is the whole graph on the host, every
+chip layer computed densely every step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from neurodeploy.bridge import Backend, LavaModels
 from neurodeploy.bundle import Bundle
-from neurodeploy.counting import InferenceCounts, count_tally
+from neurodeploy.counting import (
+    InferenceCounts,
+    LayerCounts,
+    chip_layer_counts,
+    chip_layer_dense_macs,
+    count_tally,
+    cut_bits,
+    events_per_step,
+    host_node_macs,
+)
 from neurodeploy.energy import all_cnn, estimate
 from neurodeploy.errors import UserError
 from neurodeploy.hw import EnergyProfile, list_profiles, load_profile
 from neurodeploy.model import host_conv_shapes
 from neurodeploy.simulation import ImageResult, SimulationInput, Simulator
+
+if TYPE_CHECKING:
+    from neurodeploy.graph_run import GraphDeployment, GraphRun
 
 DEFAULT_HOST = "gpu"
 
@@ -80,14 +102,17 @@ def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] |
     return summary
 
 
-def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
+def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend = "lava",
             models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
             seed: int = 0, on_result: Callable[[ImageResult], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """Profile every item; returns (summary JSON, output spikes for the raster: those of the last
     image's centre tile).
 
     Each image is counted tile by tile as it is simulated; only its counts are kept.
+    For a graph bundle ``items`` is X (N, T, *input_shape) and this is :func:`profile_graph`.
     """
+    if bundle.kind == "graph":
+        return profile_graph(bundle, np.asarray(items), backend=backend, models=models, hw=hw, host=host)
     hw = None if hw is None else list(hw)
     select_profiles(hw)  # a bad profile fails before Lava starts
     load_profile(host)
@@ -101,3 +126,77 @@ def profile(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend =
             if on_result is not None:
                 on_result(result)
     return summarize(per_image, backend, hw, host), last
+
+
+# -- NIR graphs (format-2 bundles) --------------------------------------------------------------
+
+def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[dict[str, Any]],
+                       n: int) -> InferenceCounts:
+    """The exact counts of sample ``n`` of ``run`` (:mod:`neurodeploy.counting`'s rules for graphs)."""
+    from neurodeploy.graph_run import ChipPart
+
+    layers: list[LayerCounts] = []
+    host_total = dense_total = 0
+    steps = 0
+    first_payload: dict[int, np.ndarray] = {}
+    for part in deployment.parts:
+        if not isinstance(part, ChipPart):
+            continue
+        events = first_payload[part.index] = run.payloads[part.index][n]
+        steps = events.shape[0]
+        bits = 0 if part.payload == "spikes" else int(part.payload_max).bit_length()
+        for layer, name in zip(part.layers, part.names, strict=True):
+            spikes = run.spikes[name][n]
+            layers.append(chip_layer_counts(name, layer.kind, events.reshape(steps, *layer.input_shape), spikes,
+                                            tuple(layer.weight.shape), bits, layer.stride, layer.padding))
+            dense_total += chip_layer_dense_macs(layer.kind, tuple(layer.weight.shape), layer.output_shape) * steps
+            events, bits = spikes, 0
+    for part in deployment.parts:
+        if isinstance(part, ChipPart):
+            continue
+        for name in part.nodes:
+            node = deployment.graph.nodes[name]
+            host_total += host_node_macs(node.kind, node.op, tuple(node.output_shape)) * steps
+    counted = []
+    sums = {"host_to_chip": [0, 0], "chip_to_host": [0, 0]}  # events, bits
+    for cut in cuts:
+        direction = cut["direction"]
+        neurons = int(np.prod(cut["shape"]))
+        if direction == "host->chip":
+            events = events_per_step(first_payload[int(cut["dst_segment"])])
+        elif cut["src"] in run.spikes:
+            events = events_per_step(run.spikes[cut["src"]][n])
+        else:
+            events = np.zeros(0, np.int64)
+        crossing = direction in ("host->chip", "chip->host")
+        bits = cut_bits(events, neurons, cut["payload"]) if crossing else 0
+        if crossing:
+            key = direction.replace("->", "_to_")
+            sums[key][0] += int(events.sum())
+            sums[key][1] += bits
+        counted.append({"src": cut["src"], "dst": cut["dst"], "direction": direction, "payload": cut["payload"],
+                        "neurons": neurons, "events": int(events.sum()), "bits": bits})
+    return InferenceCounts(layers=layers, host_macs=int(host_total), dense_snn_macs=int(dense_total),
+                           bridge_events={k: v[0] for k, v in sums.items()},
+                           bridge_bits={k: v[1] for k, v in sums.items()}, extra={"cuts": counted})
+
+
+def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", models: LavaModels = "neurodeploy",
+                  hw: Iterable[str] | None = None, host: str = DEFAULT_HOST) -> tuple[dict[str, Any], np.ndarray]:
+    """Profile a graph bundle on X (N, T, *input_shape); returns (summary JSON, the first chip layer's
+    spikes of the last sample, (T, *shape), for the raster). Counts are per sample, averaged."""
+    from neurodeploy.graph_run import run_graph
+
+    hw = None if hw is None else list(hw)
+    select_profiles(hw)  # a bad profile fails before the run
+    load_profile(host)
+    deployment = bundle.require("graph").deployment
+    run = run_graph(deployment, x, backend=backend, models=models)
+    per_sample = [count_graph_sample(deployment, run, bundle.manifest["cuts"], n).as_dict()
+                  for n in range(x.shape[0])]
+    summary = summarize(per_sample, backend, hw, host)
+    summary.pop("images")
+    summary.update({"kind": "graph", "samples": int(x.shape[0]), "timesteps": int(x.shape[1]),
+                    "exact_vs_reference": bool(run.exact_vs_reference)})
+    first = deployment.chip_layers[0]
+    return summary, run.spikes[first][-1]

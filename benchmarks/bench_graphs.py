@@ -2,7 +2,7 @@
 
 Each network is built and exported to NIR by its own library (the builders of
 ``tests/test_chip_segments.py``: snnTorch, Sinabs, Norse), written with
-``nir.write``, converted with ``neurodeploy convert`` (format-2 bundle) and
+``neurodeploy.convert`` (a format-2 bundle, the graph in it written by ``nir.write``) and
 run with ``neurodeploy simulate --input X.npy --backend lava`` on seeded
 binary inputs. Per network the table gives the nodes, the placement, Lava's
 agreement with the independent float execution of the graph (all chip
@@ -22,13 +22,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nir
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from neurodeploy import convert  # noqa: E402
 from tests import test_chip_segments as cases  # noqa: E402  (the test builders: one place for the networks)
 
 
@@ -64,12 +64,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for i, (name, (library, _, graph, x, library_spikes, dt)) in enumerate(_networks().items()):
+            convert(graph, root / f"{i}.bundle", dt=dt)  # writes the graph as graph.nir (nir.write)
             m = cases._measure((None, graph, x, library_spikes, dt))
-            graph.infer_types()
-            nir.write(root / f"{i}.nir", graph)
-            convert = [sys.executable, "-m", "neurodeploy", "convert", str(root / f"{i}.nir"),
-                       "-o", str(root / f"{i}.bundle")] + (["--dt", str(dt)] if dt else [])
-            subprocess.run(convert, check=True, capture_output=True, text=True)
             manifest = json.loads((root / f"{i}.bundle" / "manifest.json").read_text())
             np.save(root / f"{i}.npy", x.astype(np.float32))
             sim = subprocess.run([sys.executable, "-m", "neurodeploy", "simulate", str(root / f"{i}.bundle"),

@@ -196,6 +196,7 @@ def _rewrite(graph_or_path: Any, path: Path) -> None:
 
     raw = copy.deepcopy(graph_or_path) if isinstance(graph_or_path, nir.NIRGraph) \
         else nir.read(graph_or_path, type_check=False)
+    _storable(raw)
     with contextlib.suppress(Exception):  # types nir cannot infer stay as the exporter gave them
         raw.infer_types()
     try:
@@ -203,6 +204,24 @@ def _rewrite(graph_or_path: Any, path: Path) -> None:
     except Exception as exc:
         raise UserError(f"the graph cannot be written back by nir.write ({type(exc).__name__}: {exc})",
                         "export it with a NIR version that nir.write reads back") from None
+
+
+def _storable(graph: Any) -> None:
+    """In place: torch tensors to numpy, 0-d arrays to one element (Norse 1.1's scalars): ``nir.write``
+    stores neither, and a one-element parameter reads back as the same layer-wide value."""
+    import nir
+    import numpy as np
+
+    for node in graph.nodes.values():
+        if isinstance(node, nir.NIRGraph):
+            _storable(node)
+            continue
+        for key, value in list(vars(node).items()):
+            if hasattr(value, "detach"):
+                value = value.detach().cpu().numpy()
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.reshape(1)
+            setattr(node, key, value)
 
 
 def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),

@@ -184,3 +184,21 @@ def test_bad_inputs_exit_2_before_any_work_and_write_nothing(converted, tmp_path
     (tmp_path / "notes.npz").write_text("mine")
     run = run_cli("simulate", str(path), "--input", str(tmp_path / "keyed.npz"), "-o", str(tmp_path / "notes.npz"))
     assert run.returncode == 2 and (tmp_path / "notes.npz").read_text() == "mine"
+
+
+def test_an_in_memory_norse_graph_converts_and_runs(tmp_path: Path) -> None:
+    """Norse 1.1's graph as its exporter returns it: torch tensors, 0-d neuron parameters (which nir.write
+    cannot store), a batch axis on the Input, tau in Norse's units."""
+    import norse.torch as norse
+
+    torch.manual_seed(0)
+    net = norse.SequentialState(torch.nn.Linear(6, 4), norse.LIFBoxCell())
+    with torch.no_grad():
+        net[0].weight.mul_(8.0)
+    bundle = convert(norse.to_nir(net, torch.rand(1, 6), dt=1e-3), tmp_path / "norse.bundle", dt=1e-3)
+    assert bundle.manifest["tau_convention"] == "norse-1.1"
+    x = (np.random.default_rng(0).random((4, 12, 6)) < 0.5).astype(np.float32)
+    run = run_graph(Bundle.load(tmp_path / "norse.bundle").deployment, x, "reference")
+    f = fidelity(bundle.deployment, x, run)
+    assert run.output.shape == (4, 12, 4) and run.output.sum() > 0
+    assert f["spike_agreement_vs_float"] >= 0.99, f

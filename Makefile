@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/soak_simulate.py
 	$(BIN)/python benchmarks/bench_profile.py
 	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_graphs.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-out

@@ -95,6 +95,16 @@ def test_counts_are_averaged_over_samples_and_profile_dispatches_on_the_bundle(d
     assert summary["bridge_bits"] == pytest.approx(14 / 2)
 
 
+def test_lava_profile_counts_what_the_reference_counts(dense_bundle: Bundle) -> None:
+    """The same graph profiled in Lava: the chip's spikes are bit-exact, so every count is the same."""
+    x = np.stack([X, X[::-1]])
+    lava, _ = profile(dense_bundle, x, backend="lava", hw=["loihi"])
+    reference, _ = profile(dense_bundle, x, backend="reference", hw=["loihi"])
+    assert lava["exact_vs_reference"] is True
+    assert lava["layers"] == reference["layers"] and lava["cuts"] == reference["cuts"]
+    assert lava["energy_j"] == reference["energy_j"] and lava["backend"] == "lava"
+
+
 def test_recurrent_synops_count_the_previous_steps_own_spikes() -> None:
     events = np.array([[1, 0], [0, 0], [1, 1]])
     spikes = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -78,13 +78,18 @@ def write_netx(path: str | os.PathLike[str], layer: NetxConvLayer) -> None:
         conv["padding"] = np.array([layer.padding, layer.padding], dtype=np.int64)
         conv["dilation"] = np.array([1, 1], dtype=np.int64)
         conv["groups"] = np.int64(1)
-        neuron = conv.create_group("neuron")
-        neuron["type"] = np.bytes_("CUBA")
-        neuron["iDecay"] = np.int64(layer.i_decay)
-        neuron["vDecay"] = np.int64(layer.v_decay)
-        neuron["vThMant"] = np.int64(layer.vth_mant)
-        neuron["refDelay"] = np.int64(1)
-        neuron["gradedSpike"] = np.bool_(False)
+        _write_cuba(conv, layer.i_decay, layer.v_decay, layer.vth_mant)
+
+
+def _write_cuba(layer_group: Any, i_decay: int, v_decay: int, vth_mant: int) -> None:
+    """A layer's ``neuron`` group: Loihi's CUBA neuron, binary spikes, refractory delay 1."""
+    neuron = layer_group.create_group("neuron")
+    neuron["type"] = np.bytes_("CUBA")
+    neuron["iDecay"] = np.int64(i_decay)
+    neuron["vDecay"] = np.int64(v_decay)
+    neuron["vThMant"] = np.int64(vth_mant)
+    neuron["refDelay"] = np.int64(1)
+    neuron["gradedSpike"] = np.bool_(False)
 
 
 def read_netx(path: str | os.PathLike[str]) -> NetxConvLayer:
@@ -181,13 +186,7 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[QuantizedChipLa
                     g["weight_rec"] = layer.weight_rec.astype(np.int8)
             if layer.bias is not None:
                 g["bias"] = layer.bias.astype(np.int32)
-            neuron = g.create_group("neuron")
-            neuron["type"] = np.bytes_("CUBA")
-            neuron["iDecay"] = np.int64(layer.i_decay)
-            neuron["vDecay"] = np.int64(layer.v_decay)
-            neuron["vThMant"] = np.int64(layer.vth_mant)
-            neuron["refDelay"] = np.int64(1)
-            neuron["gradedSpike"] = np.bool_(False)
+            _write_cuba(g, layer.i_decay, layer.v_decay, layer.vth_mant)
             index += 1
             previous = layer
 

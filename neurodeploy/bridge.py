@@ -245,13 +245,8 @@ class SpikeBridge:
         reaper, there for a SIGKILL, is told to exit.
         """
         net, self._net = self._net, None
-        try:
-            if net is not None and net.runtime is not None:
-                _stop(net, self._failed)
-        finally:
-            reaper, self._reaper = self._reaper, None
-            if reaper is not None:
-                reaper.dismiss()
+        reaper, self._reaper = self._reaper, None
+        shut_down(net, self._failed, reaper)
 
     # -- running -------------------------------------------------------------------------------
     def grid(self, height: int, width: int) -> TileGrid:
@@ -322,6 +317,16 @@ class SpikeBridge:
         finally:
             port.observer = None
         return self._sink.receive()
+
+
+def shut_down(net: Any, failed: bool, reaper: Any) -> None:
+    """Stop a Lava network's runtime (:func:`_stop`), then dismiss the reaper watching it; either may be None."""
+    try:
+        if net is not None and net.runtime is not None:
+            _stop(net, failed)
+    finally:
+        if reaper is not None:
+            reaper.dismiss()
 
 
 def _failures(actors: list[Any]) -> str:

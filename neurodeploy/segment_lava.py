@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy import _reaper
-from neurodeploy.bridge import LavaModels, _sigint_ignored, _stop, select_run_config
+from neurodeploy.bridge import LavaModels, _sigint_ignored, select_run_config, shut_down
 from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment
 from neurodeploy.lif_mapping import NETX_RESET_OFFSET, segment_steps
 
@@ -96,13 +96,8 @@ class LavaSegment:
     def close(self) -> None:
         """Stop the runtime (the bridge's STOP handshake, or its forced stop); idempotent."""
         net, self._net = self._net, None
-        try:
-            if net is not None and net.runtime is not None:
-                _stop(net, self._failed)
-        finally:
-            reaper, self._reaper = self._reaper, None
-            if reaper is not None:
-                reaper.dismiss()
+        reaper, self._reaper = self._reaper, None
+        shut_down(net, self._failed, reaper)
 
     def run(self, frames: np.ndarray) -> list[np.ndarray]:
         """One sample: frames (T, *input_shape) ints -> every layer's spikes (T, *output_shape), uint8.

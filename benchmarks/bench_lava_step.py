@@ -7,7 +7,16 @@ default) and with 30% random binary spikes. Spikes stream out through the
 SpikeBridge (FrameSource -> netx Network -> SpikeSink); compile time is
 measured apart.
 
-    python benchmarks/bench_lava_step.py [--steps 8] [--repeats 2] [--json out.json]
+Then two chip segments (converters.netx_io.write_segment, run by
+neurodeploy.segment_lava.LavaSegment, every layer's spikes streamed out): a
+3-layer conv segment (4 -> 16 -> 32 -> 32 channels, 3x3 'same', 64x64) and a
+3-layer dense segment (1024 -> 1024 -> 1024 -> 256), both fed 30% random
+binary spikes. A Lava step is the wall time of ``LavaSegment.run`` over one
+sample divided by its T + depth steps; the NumPy floor is
+``reference.run_segment`` (the same neurodeploy.cuba arithmetic, no Lava)
+over the sample divided by its T steps; best of --repeats, compile apart.
+
+    python benchmarks/bench_lava_step.py [--steps 8] [--repeats 2] [--segments-only] [--json out.json]
 """
 
 from __future__ import annotations
@@ -21,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from neurodeploy.bridge import SpikeBridge
-from neurodeploy.converters.netx_io import NetxConvLayer, write_netx
+from neurodeploy.converters.netx_io import NetxConvLayer, read_segment, write_netx, write_segment
 from neurodeploy.cuba import run_sequence
+from neurodeploy.quantize import QuantizedChipLayer
+from neurodeploy.reference import run_segment
 
 SIZES = ((64, 32), (128, 64))  # (height = width, output channels)
 C_IN = 4
@@ -66,12 +77,64 @@ def lava_run(path: Path, layer: NetxConvLayer, frames: np.ndarray, graded: bool,
     return best, bridge.compile_seconds, spikes
 
 
+def _chip_layer(name: str, kind: str, inp: tuple[int, ...], out: tuple[int, ...], fan_in: int,
+                rng: np.random.Generator) -> QuantizedChipLayer:
+    shape = (out[0], inp[0], 3, 3) if kind == "conv" else (out[0], int(np.prod(inp)))
+    weight = rng.integers(-75, 76, size=shape).astype(np.int8)  # zero mean: no layer saturates
+    return QuantizedChipLayer(name, kind, inp, out, weight, None, None, (1, 1), (1, 1) if kind == "conv" else (0, 0),
+                              i_decay=4096, v_decay=1024, vth_mant=fan_in // 2, weight_scale=1.0, payload_max=1,
+                              weight_error=0.0, saturated_weights=0, max_input=75 * fan_in)
+
+
+def make_segment(kind: str, rng: np.random.Generator) -> list[QuantizedChipLayer]:
+    """A 3-layer conv segment (64x64, 4 -> 16 -> 32 -> 32) or a 3-layer dense one (1024 -> 1024 -> 1024 -> 256)."""
+    if kind == "conv":
+        chans = (4, 16, 32, 32)
+        return [_chip_layer(f"conv{i}", "conv", (chans[i], 64, 64), (chans[i + 1], 64, 64), 9 * chans[i], rng)
+                for i in range(3)]
+    sizes = (1024, 1024, 1024, 256)
+    return [_chip_layer(f"dense{i}", "dense", (sizes[i],), (sizes[i + 1],), sizes[i], rng) for i in range(3)]
+
+
+def segment_row(path: Path, kind: str, steps: int, repeats: int, seed: int) -> dict:
+    """Stock vs neurodeploy models vs the NumPy floor on one chip segment, identical spikes checked per layer."""
+    from neurodeploy.segment_lava import LavaSegment
+
+    rng = np.random.default_rng([seed, 7, int(kind == "conv")])
+    write_segment(path, make_segment(kind, rng))
+    layers = read_segment(path)
+    frames = (rng.random((steps, *layers[0].input_shape)) < 0.3).astype(np.uint8)
+    floor, want = float("inf"), []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        want = run_segment(layers, frames)
+        floor = min(floor, (time.perf_counter() - started) / steps)
+    per_step, compile_s, identical = {}, {}, True
+    for models in ("stock", "neurodeploy"):
+        with LavaSegment(path, timesteps=steps, models=models) as seg:  # type: ignore[arg-type]
+            best = float("inf")
+            for _ in range(repeats):
+                started = time.perf_counter()
+                got = seg.run(frames)
+                best = min(best, (time.perf_counter() - started) / seg.steps)
+            identical &= all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+        per_step[models], compile_s[models] = best, seg.compile_seconds
+    stock, ours = per_step["stock"], per_step["neurodeploy"]
+    shapes = "->".join("x".join(map(str, layer.output_shape)) for layer in layers)
+    return {"layer": f"{kind} segment {shapes}", "input": "binary", "stock_s_per_step": stock,
+            "ours_s_per_step": ours, "speedup": stock / ours, "numpy_s_per_step": floor,
+            "ours_over_numpy": ours / floor,
+            "compile_s": {"stock": compile_s["stock"], "ours": compile_s["neurodeploy"]},
+            "identical_spikes": bool(identical), "spikes": [int(w.sum()) for w in want]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--segments-only", action="store_true", help="skip the one-layer rows")
     args = parser.parse_args()
     rows = []
     header = (f"{'layer':>11} {'input':>7} | {'stock s/step':>12} {'ours s/step':>11} {'speed-up':>8} "
@@ -79,7 +142,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as tmp:
-        for size, c_out in SIZES:
+        for size, c_out in () if args.segments_only else SIZES:
             for graded in (True, False):
                 rng = np.random.default_rng([args.seed, size, int(graded)])
                 layer = make_layer(size, c_out, graded, rng)
@@ -100,6 +163,13 @@ def main() -> None:
                 print(f"{row['layer']:>11} {row['input']:>7} | {stock:12.4f} {ours:11.4f} {stock / ours:7.1f}x "
                       f"| {floor:12.4f} {ours / floor:9.2f}x | {stock_compile:10.2f} / {ours_compile:9.2f} "
                       f"| {identical}")
+        for kind in ("conv", "dense"):
+            row = segment_row(Path(tmp) / f"{kind}.net", kind, args.steps, args.repeats, args.seed)
+            rows.append(row)
+            print(f"{row['layer']}: stock {row['stock_s_per_step']:.4f} ours {row['ours_s_per_step']:.4f} "
+                  f"({row['speedup']:.1f}x) | numpy {row['numpy_s_per_step']:.4f} "
+                  f"(ours/numpy {row['ours_over_numpy']:.2f}x) | compile {row['compile_s']['stock']:.2f} / "
+                  f"{row['compile_s']['ours']:.2f} | identical {row['identical_spikes']} | spikes {row['spikes']}")
     if args.json:
         args.json.write_text(json.dumps({"steps": args.steps, "repeats": args.repeats, "rows": rows}, indent=2))
 

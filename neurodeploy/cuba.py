@@ -192,4 +192,28 @@ def dense_synapse(x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     its weight exponent and Lava shifts the sum back right: with mantissas in
     [-127, 127] that round trip is exact (:mod:`neurodeploy.quantize`).
     """
-    return x.reshape(x.shape[0], -1).astype(np.float64, copy=False) @ weight.astype(np.float64).T
+    return dense_fixed(x.reshape(x.shape[0], -1).astype(np.float64, copy=False), weight.astype(np.float64).T)
+
+
+def dense_fixed(x: np.ndarray, weight_t: np.ndarray, weight_exp: int = 0) -> np.ndarray:
+    """Lava's fixed-point dense accumulation: ``(x @ W^T) << weight_exp`` (``>>`` when negative), exact.
+
+    ``x`` (..., I) (or one bool vector of binary spikes: a sparse one sums the
+    rows of ``weight_t`` that spiked, as stock's ``weights[:, s].sum(1)``) and
+    ``weight_t`` (I, O) are float arrays holding integers; the sum is exact
+    while it stays below 2^24 in float32 or 2^53 in float64 (the caller picks
+    the dtype). Scaling by a power of two is exact in floating point and
+    ``floor`` of it is the arithmetic right shift, so the result equals
+    ``PyDenseModelBitAcc``'s ``np.right_shift(W·s, -weight_exp)``.
+    """
+    if x.dtype == np.bool_ and x.ndim == 1:  # binary spikes: add the rows of the inputs that spiked
+        active = np.flatnonzero(x)
+        out = weight_t[active].sum(axis=0) if 4 * active.size < x.size else x.astype(weight_t.dtype) @ weight_t
+    else:
+        out = x @ weight_t
+    if weight_exp > 0:
+        out *= float(1 << weight_exp)
+    elif weight_exp < 0:
+        out *= 1.0 / float(1 << -weight_exp)
+        np.floor(out, out=out)
+    return out

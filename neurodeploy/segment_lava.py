@@ -15,9 +15,10 @@ the layer made at step k - 1, which belong to no frame of this sample; the
 runner pauses there and zeroes that synapse's buffer, so every sample starts
 from zero state, as the reference and the float graph do.
 
-Dense and recurrent dense blocks run Lava's stock fixed-point models (netx
-stores their mantissas shifted by a weight exponent that Lava's model undoes);
-``models="neurodeploy"`` swaps in neurodeploy's faster Conv and LIF models.
+``models="neurodeploy"`` (the default) runs neurodeploy's bit-exact Conv,
+Dense and LIF ProcessModels (:mod:`neurodeploy.lava_processes.models`; netx
+stores dense mantissas shifted by a weight exponent that both Dense models
+undo); ``models="stock"`` runs Lava's own fixed-point models.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class LavaSegment:
     """
 
     def __init__(self, path: str | Path, timesteps: int, input_message_bits: int = 0,
-                 models: LavaModels = "stock") -> None:
+                 models: LavaModels = "neurodeploy") -> None:
         self.path = Path(path)
         self.layers: tuple[NetxSegmentLayer, ...] = read_segment(self.path)
         self.timesteps = int(timesteps)

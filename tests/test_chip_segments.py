@@ -396,6 +396,8 @@ def test_a_one_layer_file_reads_as_a_segment(tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", ["sinabs_case", "mlp_case", "recurrent_case"])
 def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path: Path,
                                                              request: pytest.FixtureRequest) -> None:
+    """Stock and neurodeploy ProcessModels, every layer, against the reference and each other."""
+    from neurodeploy.lava_processes.models import NeurodeployDenseModel
     from neurodeploy.segment_lava import LavaSegment
 
     _, graph, x, _, dt = request.getfixturevalue(case)
@@ -403,13 +405,19 @@ def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path
     path = tmp_path / "segment.net"
     write_segment(path, quantized)
     layers = read_segment(path)
-    with LavaSegment(path, timesteps=STEPS) as lava:
-        for sample in x[:3]:
-            got = lava.run(sample)
-            want = run_segment(layers, sample)
-            assert sum(int(w.sum()) for w in want) > 0
-            for g, w in zip(got, want, strict=True):
-                assert np.array_equal(g, w)
+    wants = [run_segment(layers, sample) for sample in x[:3]]
+    assert all(sum(int(w.sum()) for w in want) > 0 for want in wants)
+    got: dict[str, list[list[np.ndarray]]] = {}
+    for models in ("stock", "neurodeploy"):
+        with LavaSegment(path, timesteps=STEPS, models=models) as lava:  # type: ignore[arg-type]
+            got[models] = [lava.run(sample) for sample in x[:3]]
+            dense = [block.synapse for block in lava._net.layers if not hasattr(block.synapse, "kernel_size")]
+            assert dense and all((type(s.model_class) is NeurodeployDenseModel
+                                  or s.model_class is NeurodeployDenseModel) == (models == "neurodeploy")
+                                 for s in dense)
+    for want, stock, ours in zip(wants, got["stock"], got["neurodeploy"], strict=True):
+        for w, s, o in zip(want, stock, ours, strict=True):
+            assert np.array_equal(s, w) and np.array_equal(o, w) and np.array_equal(o, s)
 
 
 # -- float side and chip side against each library's forward ---------------------------------------
@@ -486,3 +494,18 @@ def test_trained_norse_lif_mlp_matches_norse(trained_norse_case) -> None:
     assert m["float_vs_library"] >= 0.999, m  # float64 against Norse's float32: a tie at v_th may differ
     assert m["first_layer"] >= 0.99 and m["argmax"] >= 0.95, m
     assert m["output_rate"] > 0.02, m
+
+
+def test_dense_fixed_is_stocks_shifted_integer_sum() -> None:
+    """neurodeploy.cuba.dense_fixed == PyDenseModelBitAcc's arithmetic: graded or binary, every weight exponent."""
+    from neurodeploy.cuba import dense_fixed
+
+    rng = np.random.default_rng(7)
+    weight = rng.integers(-256, 256, (12, 40)).astype(np.int64)  # netx shifts 8-bit mantissas left
+    for exp in (-3, -1, 0, 2):
+        for x in (rng.integers(0, 256, 40), rng.random(40) < 0.1, rng.random(40) < 0.6):
+            accum = weight @ x.astype(np.int64)
+            want = np.left_shift(accum, exp) if exp > 0 else np.right_shift(accum, -exp)
+            for dtype in (np.float32, np.float64):
+                xs = x if x.dtype == np.bool_ else x.astype(dtype)
+                assert np.array_equal(dense_fixed(xs, weight.T.astype(dtype), exp), want)

@@ -204,7 +204,10 @@ def dense_fixed(x: np.ndarray, weight_t: np.ndarray, weight_exp: int = 0) -> np.
     while it stays below 2^24 in float32 or 2^53 in float64 (the caller picks
     the dtype). Scaling by a power of two is exact in floating point and
     ``floor`` of it is the arithmetic right shift, so the result equals
-    ``PyDenseModelBitAcc``'s ``np.right_shift(W·s, -weight_exp)``.
+    ``PyDenseModelBitAcc``'s ``np.right_shift(W·s, -weight_exp)``, as long as
+    that int32 sum does not wrap (|sum| < 2^31: with 8-bit weights and inputs,
+    a fan-in under about 33,000; the quantizer keeps sums far below, within
+    the 24-bit current).
     """
     if x.dtype == np.bool_ and x.ndim == 1:  # binary spikes: add the rows of the inputs that spiked
         active = np.flatnonzero(x)

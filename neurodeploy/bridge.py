@@ -219,20 +219,9 @@ class SpikeBridge:
         sink = SpikeSink(shape=net.out.shape, buffer_size=steps + 1)
         source.s_out.connect(net.inp)
         net.out.connect(sink.s_in)
-        self._net, self._source, self._sink = net, source, sink
-        # Lava forks its processes here. They ignore Ctrl-C, so that only this process
-        # handles it and stops them in order (see close()); and they die with this process
-        # even when it is SIGKILLed, which close() never sees (see neurodeploy._reaper).
-        self._reaper = _reaper.start()
-        try:
-            with _sigint_ignored(), _reaper.forks_watched(self._reaper):
-                net.create_runtime(run_cfg=run_cfg)
-        except BaseException:
-            with contextlib.suppress(Exception):  # a half-built runtime: keep the first error
-                self.close()
-            raise
-        if self._reaper is not None:
-            self._reaper.free_on_death(handle.name for handle in _shared_memory(net.runtime))
+        self._source, self._sink = source, sink
+        self._reaper = start_runtime(net, run_cfg)
+        self._net = net
         self.compile_seconds = time.perf_counter() - started
 
     def close(self) -> None:
@@ -292,31 +281,61 @@ class SpikeBridge:
         return out
 
     def _receive(self) -> np.ndarray:
-        """The next output frame, or the error of a Lava process that failed meanwhile.
-
-        Waits on the sink's pipe (woken by the channel's observer, so no added
-        latency) and every 50 ms checks that Lava's processes are alive: when a
-        process model raises, its process ends and nothing else would wake us.
-        """
-        port = self._sink.host_out.external_pipe_csp_recv_port
-        actors = self._net.runtime._messaging_infrastructure.actors
-        ready = threading.Condition()
-
-        def notify() -> None:
-            with ready:
-                ready.notify_all()
-
-        port.observer = notify
+        """The next output frame (:func:`receive`); a failure marks the runtime for the forced stop."""
         try:
-            with ready:
-                while not port.probe():
-                    if not ready.wait(timeout=0.05) and not all(actor.is_alive() for actor in actors):
-                        self._failed = True
-                        raise LavaProcessError("a Lava process failed during the simulation ("
-                                               + _failures(actors) + ")")
-        finally:
-            port.observer = None
-        return self._sink.receive()
+            return receive(self._sink, self._net)
+        except LavaProcessError:
+            self._failed = True
+            raise
+
+
+def receive(sink: Any, net: Any) -> np.ndarray:
+    """A SpikeSink's next frame, or the error of a Lava process of ``net`` that failed meanwhile.
+
+    Waits on the sink's pipe (woken by the channel's observer, so no added
+    latency) and every 50 ms checks that Lava's processes are alive: when a
+    process model raises, its process ends and nothing else would wake us.
+    """
+    port = sink.host_out.external_pipe_csp_recv_port
+    actors = net.runtime._messaging_infrastructure.actors
+    ready = threading.Condition()
+
+    def notify() -> None:
+        with ready:
+            ready.notify_all()
+
+    port.observer = notify
+    try:
+        with ready:
+            while not port.probe():
+                if not ready.wait(timeout=0.05) and not all(actor.is_alive() for actor in actors):
+                    raise LavaProcessError("a Lava process failed during the simulation ("
+                                           + _failures(actors) + ")")
+    finally:
+        port.observer = None
+    return sink.receive()
+
+
+def start_runtime(net: Any, run_cfg: Any) -> _reaper.Reaper | None:
+    """Compile ``net`` and start its Lava runtime; returns the reaper watching it (None off Linux).
+
+    Lava forks its processes here. They ignore Ctrl-C, so that only this
+    process handles it and stops them in order (:func:`shut_down`); and they
+    die with this process, their shared memory freed, even when it is
+    SIGKILLed, which no ``close()`` sees (:mod:`neurodeploy._reaper`). If the
+    start fails, whatever it started is stopped and the first error raised.
+    """
+    reaper = _reaper.start()
+    try:
+        with _sigint_ignored(), _reaper.forks_watched(reaper):
+            net.create_runtime(run_cfg=run_cfg)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a half-built runtime: keep the first error
+            shut_down(net, False, reaper)
+        raise
+    if reaper is not None:
+        reaper.free_on_death(handle.name for handle in _shared_memory(net.runtime))
+    return reaper
 
 
 def shut_down(net: Any, failed: bool, reaper: Any) -> None:

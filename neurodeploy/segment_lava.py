@@ -23,7 +23,6 @@ undo); ``models="stock"`` runs Lava's own fixed-point models.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from pathlib import Path
@@ -32,11 +31,9 @@ from typing import Any
 import numpy as np
 
 from neurodeploy import _reaper
-from neurodeploy.bridge import LavaModels, _sigint_ignored, select_run_config, shut_down
+from neurodeploy.bridge import LavaModels, LavaProcessError, receive, select_run_config, shut_down, start_runtime
 from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment
 from neurodeploy.lif_mapping import NETX_RESET_OFFSET, segment_steps
-
-POLL_SECONDS = 0.05
 
 
 class LavaSegment:
@@ -79,15 +76,9 @@ class LavaSegment:
             sink = SpikeSink(shape=block.out.shape, buffer_size=self.steps + 1)
             block.out.connect(sink.s_in)
             sinks.append(sink)
-        self._net, self._source, self._sinks = net, source, sinks
-        self._reaper = _reaper.start()
-        try:
-            with _sigint_ignored(), _reaper.forks_watched(self._reaper):
-                net.create_runtime(run_cfg=run_cfg)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.close()
-            raise
+        self._source, self._sinks = source, sinks
+        self._reaper = start_runtime(net, run_cfg)  # the bridge's start: Ctrl-C, SIGKILL, shared memory
+        self._net = net
         self.compile_seconds = time.perf_counter() - started
         return self
 
@@ -140,15 +131,9 @@ class LavaSegment:
         return outs
 
     def _receive(self, sink: Any) -> np.ndarray:
-        """A sink's next frame; a RuntimeError if a Lava process died meanwhile."""
-        port = sink.host_out.external_pipe_csp_recv_port
-        actors = self._net.runtime._messaging_infrastructure.actors
-        deadline = time.perf_counter() + POLL_SECONDS
-        while not port.probe():
-            if time.perf_counter() > deadline:
-                if not all(actor.is_alive() for actor in actors):
-                    self._failed = True
-                    raise RuntimeError("a Lava process failed while running the chip segment")
-                deadline = time.perf_counter() + POLL_SECONDS
-            time.sleep(0.0002)
-        return sink.receive()
+        """A sink's next frame (the bridge's :func:`receive`); a failure marks the runtime for the forced stop."""
+        try:
+            return receive(sink, self._net)
+        except LavaProcessError:
+            self._failed = True
+            raise

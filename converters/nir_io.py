@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from neurodeploy.errors import UserError
+from neurodeploy.graph import TauConvention, tau_convention_of
 from neurodeploy.model import LIFConfig
-
-TauConvention = Literal["auto", "seconds", "norse-1.1"]
 
 
 @dataclass(frozen=True)
@@ -189,9 +188,7 @@ def stage_from_graph(graph: Any, dt: float = 1e-3, tau_convention: TauConvention
     tau_mem, tau_syn = _uniform(lif, "tau_mem"), _uniform(lif, "tau_syn")
     if tau_mem <= 0 or tau_syn <= 0:
         raise UserError(f"{source}: time constants must be positive", "fix tau_mem and tau_syn")
-    convention = tau_convention
-    if convention == "auto":
-        convention = "seconds" if dt / tau_mem <= 1 and dt / tau_syn <= 1 else "norse-1.1"
+    convention = tau_convention_of(tau_convention, dt, (tau_mem, tau_syn))
     if convention == "seconds":
         tau_mem_inv, tau_syn_inv = 1.0 / tau_mem, 1.0 / tau_syn
     else:

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -238,17 +239,27 @@ TauConvention = Literal["auto", "seconds", "norse-1.1"]
 TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
 
 
-def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> str:
-    """``asked`` unless "auto": then "norse-1.1" when some dt/tau exceeds 1 (no Euler step in seconds)."""
+def tau_convention_of(asked: str, dt: float | None, taus: Iterable[Any]) -> str:
+    """The convention that ``taus`` (arrays or numbers) are stored in: ``asked`` unless "auto", and then
+    "norse-1.1" when some dt/tau exceeds 1 (no forward Euler step in seconds), else "seconds"."""
     if asked not in ("auto", "seconds", "norse-1.1"):
         raise UserError(f"unknown tau convention {asked!r}", "pass `tau_convention=auto`, seconds or norse-1.1")
-    if asked != "auto" or dt is None:
-        return "seconds" if asked == "auto" else asked
-    taus = [np.asarray(_array(value), dtype=np.float64) for node in nodes.values()
-            if type(node).__name__ in CONTINUOUS for key, value in _fields(node).items()
-            if key in TAU_FIELDS and value is not None]
-    return "norse-1.1" if any(np.any((tau > 0) & (dt / np.where(tau > 0, tau, 1.0) > 1)) for tau in taus) \
-        else "seconds"
+    if asked != "auto":
+        return asked
+    if dt is None:
+        return "seconds"
+    for value in taus:
+        tau = np.asarray(value, dtype=np.float64)
+        if np.any((tau > 0) & (dt / np.where(tau > 0, tau, 1.0) > 1)):
+            return "norse-1.1"
+    return "seconds"
+
+
+def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> str:
+    """The graph's convention (:func:`tau_convention_of` over every tau of its continuous-time neurons)."""
+    taus = [_array(value) for node in nodes.values() if type(node).__name__ in CONTINUOUS
+            for key, value in _fields(node).items() if key in TAU_FIELDS and value is not None]
+    return tau_convention_of(asked, dt, taus)
 
 
 def _read_file(path: Path) -> Any:

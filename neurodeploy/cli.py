@@ -304,6 +304,27 @@ def _read_inputs(jobs: list[_Job], random_mask: int | None) -> Iterator[Any]:
         yield SimulationInput(job.name, rgb, hole)
 
 
+def _graph_input(image: Path | None, input_path: Path | None, backend: str, lava_models: str = "neurodeploy") -> bool:
+    """Exactly one of --image (an inpainter bundle) and --input (a graph bundle), and a backend that runs it.
+
+    True for a graph's --input.
+    """
+    if image is not None and input_path is not None:
+        raise UserError("both --image and --input given", "pass --image for an inpainter bundle, --input for "
+                                                          "a graph bundle")
+    if image is None and input_path is None:
+        raise UserError("--image or --input is needed", "pass --image PHOTO for an inpainter bundle, "
+                                                        "--input X.npy for a graph bundle")
+    if input_path is not None:
+        from neurodeploy.graph_run import GRAPH_BACKENDS
+
+        if backend not in GRAPH_BACKENDS:
+            raise UserError(f"unknown backend {backend!r} for a graph bundle",
+                            f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    _check_backend(backend, lava_models)
+    return input_path is not None
+
+
 def _check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
     from neurodeploy.bridge import BACKENDS
 
@@ -344,16 +365,11 @@ def simulate(
     from neurodeploy.simulation import SimulationReport, TileProgress
     from neurodeploy.simulation import simulate as run_simulation
 
-    if input_path is not None or image is None:
-        if image is not None:
-            raise UserError("both --image and --input given", "pass --image for an inpainter bundle, --input for "
-                                                              "a graph bundle")
-        if input_path is None:
-            raise UserError("--image or --input is needed", "pass --image PHOTO for an inpainter bundle, "
-                                                            "--input X.npy for a graph bundle")
+    if _graph_input(image, input_path, backend, lava_models):
+        assert input_path is not None
         _simulate_graph(bundle, input_path, out, json_out, backend, lava_models)
         return
-    _check_backend(backend, lava_models)
+    assert image is not None
     jobs = _plan_inputs(image, mask, random_mask)
     folder = image.is_dir()
     target = out or (Path(f"{image.name}-inpainted") if folder else image.with_name(f"{image.stem}-inpainted.png"))
@@ -371,7 +387,8 @@ def simulate(
         check_output_file(json_out, "JSON")
     loaded = Bundle.load(bundle).require("inpainter")
     skipped = [job.name for job in jobs if skip_existing and output_path(job.name).exists()]
-    pending = [job for job in jobs if job.name not in set(skipped)]
+    skipped_names = set(skipped)
+    pending = [job for job in jobs if job.name not in skipped_names]
     if skipped:
         console.print(f"--skip-existing: {plural(len(skipped), 'image')} skipped (output exists), "
                       f"{len(pending)} to simulate")
@@ -420,12 +437,9 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     import numpy as np
 
     from neurodeploy.bundle import Bundle
-    from neurodeploy.graph_run import GRAPH_BACKENDS, fidelity, read_input, report, run_graph
+    from neurodeploy.graph_run import fidelity, read_input, report, run_graph
     from neurodeploy.io import atomic_path, check_output_file
 
-    if backend not in GRAPH_BACKENDS:
-        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
-    _check_backend(backend, lava_models)
     target = out or input_path.with_name(f"{input_path.stem}-output.npz")
     check_output_file(target, "npz archive", ".npz")
     if json_out is not None:
@@ -477,21 +491,8 @@ def profile(
     from neurodeploy.profiling import profile as run_profile
     from neurodeploy.profiling import select_profiles
 
-    if image is not None and input_path is not None:
-        raise UserError("both --image and --input given", "pass --image for an inpainter bundle, --input for "
-                                                          "a graph bundle")
-    if image is None and input_path is None:
-        raise UserError("--image or --input is needed", "pass --image PHOTO for an inpainter bundle, "
-                                                        "--input X.npy for a graph bundle")
-    if input_path is not None:
-        from neurodeploy.graph_run import GRAPH_BACKENDS
-
-        if backend not in GRAPH_BACKENDS:
-            raise UserError(f"unknown backend {backend!r} for a graph bundle",
-                            f"pass one of {', '.join(GRAPH_BACKENDS)}")
-    else:
-        _check_backend(backend)
-    jobs = _plan_inputs(image, mask, random_mask) if image is not None else []
+    graph = _graph_input(image, input_path, backend)
+    jobs = [] if graph else _plan_inputs(image, mask, random_mask)  # type: ignore[arg-type]
     if json_out is not None:
         check_output_file(json_out, "JSON")
     if report is not None:
@@ -499,11 +500,11 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
-    if input_path is not None:
+    if graph:
         from neurodeploy.graph_run import read_input
 
         loaded = Bundle.load(bundle).require("graph")
-        summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),
+        summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host)  # type: ignore[arg-type]
     else:
         loaded = Bundle.load(bundle).require("inpainter")

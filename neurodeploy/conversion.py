@@ -144,7 +144,6 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
 # -- a NIR graph: bundle format 2 ----------------------------------------------------------------
 
 PAYLOADS = ("spikes", "graded")
-GRADED_MAX = 255  # 8-bit graded payloads: p = clip(round(255·x), 0, 255)
 
 
 def _binary(graph: Any, name: str, payload: str) -> bool:
@@ -167,8 +166,8 @@ def _payload_entry(spikes: bool, source: str) -> dict[str, Any]:
     if spikes:
         return {"node": source, "payload": "spikes", "payload_max": 1, "input_message_bits": 0,
                 "rule": "p = x (x must be 0 or 1)"}
-    return {"node": source, "payload": "graded", "payload_max": GRADED_MAX, "input_message_bits": PAYLOAD_BITS,
-            "rule": f"p = clip(round({GRADED_MAX}·x), 0, {GRADED_MAX}) (x in [0, 1]; beyond is clipped)"}
+    return {"node": source, "payload": "graded", "payload_max": PAYLOAD_MAX, "input_message_bits": PAYLOAD_BITS,
+            "rule": f"p = clip(round({PAYLOAD_MAX}·x), 0, {PAYLOAD_MAX}) (x in [0, 1]; beyond is clipped)"}
 
 
 def _layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ steps at once, reading what earlier segments produced:
 
 The bridge at each cut. Host -> chip: the value x the segment reads becomes
 integer payloads, ``p = x`` for spikes (0/1) or ``p = clip(round(255·x), 0,
-255)`` for 8-bit graded values (:data:`neurodeploy.conversion.GRADED_MAX`);
+255)`` for 8-bit graded values (:data:`neurodeploy.encoding.PAYLOAD_MAX`);
 the manifest states which per segment. Chip -> host: every layer's spikes of
 every time step, 0/1. Loihi's one-step synaptic delay per layer is removed:
 a segment of depth d runs ``T + d`` Lava steps and its layer k's output for
@@ -197,8 +197,7 @@ def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
 
 def to_payload(x: np.ndarray, part: ChipPart) -> np.ndarray:
     """Host values -> the chip segment's integer input payloads (uint8), shaped for its first layer."""
-    scaled = x if part.payload == "spikes" else x * part.payload_max
-    payload = np.clip(np.rint(scaled), 0, part.payload_max).astype(np.uint8)
+    payload = np.clip(np.rint(x * part.payload_max), 0, part.payload_max).astype(np.uint8)  # max 1 for spikes
     first = part.layers[0]
     return payload.reshape(*x.shape[:2], *first.input_shape)
 

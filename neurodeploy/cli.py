@@ -77,6 +77,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it.")] = None,
+    spiking_layers: Annotated[int | None, typer.Option(
+        help="LIF conv layers, from the first (1: the paper's, 0: the all-CNN twin); default 1.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --out if it exists.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a model that exists at --out (without --resume).")] = False,
 ) -> None:
@@ -93,7 +95,9 @@ def train(
             raise UserError(f"--config {config} is not a valid ModelConfig JSON ({exc})",
                             "write it with ModelConfig.to_json()") from None
     try:
-        model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding})
+        chosen = {} if spiking_layers is None else {"spiking_layers": spiking_layers}
+        model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding,
+                                              **chosen})
     except ValueError as exc:
         raise UserError(str(exc), "see neurodeploy train --help") from None
     result = run_training(

@@ -82,7 +82,13 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
         source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
         model, _ = load_model(path)
     config: ModelConfig = model.config
-    stage = SpikingStage(weight=model.snn.conv.weight.detach().double().numpy(),
+    if model.snn is None:
+        raise UserError("the model is the all-CNN twin (`spiking_layers=0`): it has no spiking layer to deploy",
+                        "convert a model with spiking layers")
+    if config.spiking_layers != 1:
+        raise UserError(f"the model has {config.spiking_layers} spiking layers; this neurodeploy deploys "
+                        "inpainters with one", "export its spiking stage to NIR and convert the graph")
+    stage = SpikingStage(weight=model.snn.layers[0].conv.weight.detach().double().numpy(),
                          input_shape=(config.snn_in_channels, tile, tile), lif=config.lif)
     encoding, timesteps = config.encoding, config.timesteps
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}

@@ -91,7 +91,7 @@ def float_model(bundle: Bundle) -> HybridInpainter:
     model = HybridInpainter(config)
     stage = read_nir(bundle.file(NIR_FILE), dt=config.lif.dt, tau_convention="seconds")
     with torch.no_grad():
-        model.snn.conv.weight.copy_(torch.from_numpy(stage.weight))
+        model.snn.layers[0].conv.weight.copy_(torch.from_numpy(stage.weight))
     model.cnn = bundle.host_model()
     return model.eval()
 

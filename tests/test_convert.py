@@ -83,7 +83,7 @@ def test_snn_nir_round_trips_through_nir_read(tiny_bundle: Path) -> None:
     assert {type(n).__name__ for n in graph.nodes.values()} == {"Input", "Conv2d", "CubaLIF", "Output"}
     stage = read_nir(tiny_bundle / "snn.nir")
     model = tiny_model()
-    assert np.allclose(stage.weight, model.snn.conv.weight.detach().numpy(), atol=1e-6)
+    assert np.allclose(stage.weight, model.snn.layers[0].conv.weight.detach().numpy(), atol=1e-6)
     assert stage.lif == TINY.lif and stage.tau_convention == "seconds"
 
 

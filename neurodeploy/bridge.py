@@ -35,7 +35,9 @@ Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
+import operator
 import signal
 import threading
 from collections.abc import Iterator
@@ -141,7 +143,9 @@ class TileGrid:
         h = self.halo
         rows, cols = self.reach(y, x)
         out = np.zeros((*part.shape[:-2], self.tile_h + 2 * h, self.tile_w + 2 * h), dtype=part.dtype)
-        out[..., rows.start - (y - h):rows.stop - (y - h), cols.start - (x - h):cols.stop - (x - h)] = part
+        # ``part`` may stop short of the reach where the grid covers a padded image: zeros there too
+        top, left = rows.start - (y - h), cols.start - (x - h)
+        out[..., top:top + part.shape[-2], left:left + part.shape[-1]] = part
         return out
 
     def window(self, frames: np.ndarray, y: int, x: int) -> np.ndarray:
@@ -197,6 +201,11 @@ class SpikeBridge:
                    bundle.manifest["tile"]["halo"], backend, models)
 
     @property
+    def strides(self) -> list[int]:
+        """Per layer, how much its output is downsampled from the image (the product of the strides so far)."""
+        return list(itertools.accumulate((layer.stride[0] for layer in self.layers), operator.mul))
+
+    @property
     def compile_seconds(self) -> float:
         return 0.0 if self._segment is None else float(self._segment.compile_seconds)
 
@@ -221,21 +230,33 @@ class SpikeBridge:
 
     # -- running -------------------------------------------------------------------------------
     def grid(self, height: int, width: int) -> TileGrid:
-        """The tiles an H x W image runs as: the bundle's tile size, halo = the stack's receptive radius."""
+        """The tiles an H x W image runs as: the bundle's tile size, halo = the stack's receptive radius,
+        over the image padded with zeros to a multiple of the stack's stride (the model pads it so too)."""
         _, tile_h_halo, tile_w_halo = self.layers[0].input_shape
-        return TileGrid(height, width, tile_h_halo - 2 * self.halo, tile_w_halo - 2 * self.halo, self.halo)
+        stride = self.strides[-1]
+        return TileGrid(-(-height // stride) * stride, -(-width // stride) * stride, tile_h_halo - 2 * self.halo,
+                        tile_w_halo - 2 * self.halo, self.halo)
+
+    def layer_grid(self, height: int, width: int, k: int) -> TileGrid:
+        """Where layer k's outputs of the tiles of an H x W image lie: :meth:`grid` downsampled by its stride."""
+        grid, stride = self.grid(height, width), self.strides[k]
+        return TileGrid(grid.height // stride, grid.width // stride, grid.tile_h // stride, grid.tile_w // stride,
+                        grid.halo // stride)
 
     def run(self, frames: np.ndarray) -> torch.Tensor:
-        """Input frames (T, C, H, W) of any H, W -> the last layer's spikes, torch uint8 (T, C_out, H, W)."""
+        """Input frames (T, C, H, W) of any H, W -> the last layer's spikes, torch uint8 (T, C_out, H', W'),
+        H' = ceil(H / stride)."""
         frames = np.asarray(frames)
         c_in = self.layers[0].input_shape[0]
         if frames.ndim != 4 or frames.shape[0] != self.timesteps or frames.shape[1] != c_in:
             raise UserError(f"input frames have shape {frames.shape}, expected (T={self.timesteps}, "
                             f"C={c_in}, H, W)", "encode the image with the bundle's encoding")
         grid = self.grid(frames.shape[2], frames.shape[3])
-        out = np.zeros((self.timesteps, self.layers[-1].output_shape[0], *frames.shape[2:]), dtype=np.uint8)
+        last = self.layer_grid(frames.shape[2], frames.shape[3], len(self.layers) - 1)
+        out = np.zeros((self.timesteps, self.layers[-1].output_shape[0], last.height, last.width), dtype=np.uint8)
+        stride = self.strides[-1]
         for y, x in grid.corners():
-            grid.place(out, self.run_tile(grid.window(frames, y, x))[-1], y, x)
+            last.place(out, self.run_tile(grid.window(frames, y, x))[-1], y // stride, x // stride)
         return torch.from_numpy(out)
 
     def run_tile(self, window: np.ndarray) -> list[np.ndarray]:

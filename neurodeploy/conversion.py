@@ -29,7 +29,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.graph import TauConvention
 from neurodeploy.io import atomic_directory, save_torch, sha256_file
 from neurodeploy.lif_mapping import NETX_RESET_OFFSET
-from neurodeploy.model import HybridInpainter, ModelConfig, conv_specs
+from neurodeploy.model import HybridInpainter, ModelConfig, conv_specs, spiking_halo
 from neurodeploy.text import plural
 
 DEFAULT_TILE = 128
@@ -82,7 +82,7 @@ def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, in
     """The inpainter's spiking stack as a graph on a tile's window, and its partition: (graph, chip segment, halo).
 
     The window is the tile plus a halo of the stack's receptive-field radius
-    (the sum of its kernels' radii) on every side. The partitioner must place
+    (:func:`neurodeploy.model.spiking_halo`) on every side. The partitioner must place
     the whole stack on the chip as one segment; a layer it would keep on the
     host is a UserError naming the reason.
     """
@@ -95,13 +95,10 @@ def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, in
         raise UserError("the model is the all-CNN twin (`spiking_layers=0`): it has no spiking layer to deploy",
                         "convert a model with spiking layers")
     specs = conv_specs(config)[:config.spiking_layers]
-    strided = [s.index for s in specs if s.stride != 1]
-    if strided:
-        raise UserError(f"spiking layer {strided[0]} has stride {specs[strided[0]].stride}; the tiled image "
-                        "pipeline deploys spiking layers of stride 1",
-                        "train with stride-1 convs first, e.g. `cnn_strides=(1, 1, 1, 1, 1)` in the "
-                        "ModelConfig, or export the spiking stage to NIR and convert the graph")
-    halo = sum(s.kernel // 2 for s in specs)
+    if tile % config.spiking_stride:
+        raise UserError(f"tile size {tile} is not a multiple of the spiking stage's stride {config.spiking_stride}",
+                        f"pass a multiple of {config.spiking_stride}, e.g. `tile=128`")
+    halo = spiking_halo(config)
     window = (config.snn_in_channels, tile + 2 * halo, tile + 2 * halo)
     weights = [layer.conv.weight.detach().double().numpy() for layer in model.snn.layers]
     nir_graph = stack_graph(weights, [s.stride for s in specs], config.lif, window)
@@ -144,7 +141,8 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
         {"src": "input", "dst": chip.layers[0].name, "direction": "host->chip", "payload": entry["payload"],
          "shape": [config.snn_in_channels, "H", "W"], "src_segment": None, "dst_segment": 0},
         {"src": last.name, "dst": "host_cnn", "direction": "chip->host", "payload": "spikes",
-         "shape": [last.output_shape[0], "H", "W"], "src_segment": 0, "dst_segment": 1},
+         "shape": [last.output_shape[0], f"H / {config.spiking_stride}", f"W / {config.spiking_stride}"]
+         if config.spiking_stride > 1 else [last.output_shape[0], "H", "W"], "src_segment": 0, "dst_segment": 1},
     ]
     with atomic_directory(out_dir, force=force) as tmp:
         write_segment(tmp / bundle_format.segment_file(0), quantized)

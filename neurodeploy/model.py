@@ -517,6 +517,16 @@ def host_receptive_radius(config: ModelConfig) -> int:
     return math.ceil(radius)
 
 
+def spiking_halo(config: ModelConfig) -> int:
+    """The halo a tile of the spiking stage is read with: its receptive-field radius in image pixels
+    (layer k widens it by (kernel // 2) x the product of the strides before it), rounded up to
+    ``spiking_stride`` so that every tile's window starts on the strided layers' sampling grid."""
+    radius, jump = 0, 1
+    for spec in conv_specs(config)[:config.spiking_layers]:
+        radius, jump = radius + (spec.kernel // 2) * jump, jump * spec.stride
+    return -(-radius // jump) * jump
+
+
 def host_halo(config: ModelConfig) -> int:
     """The halo a tile of the host CNN is read with: the receptive-field radius rounded up to
     ``size_multiple``, so that tiles aligned to it see the strided layers' sampling grid of the

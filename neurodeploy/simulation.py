@@ -157,24 +157,34 @@ class SnnInput:
 
 class _Band:
     """Rows of an image's per-pixel spike counts (K, C, rows, W), kept as the tile rows the spiking
-    stage appends below, and dropped above once no host block reads them: a few tile rows."""
+    stage appends below, and dropped above once no host block reads them: a few tile rows.
 
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, np.ndarray]] = []  # (first image row, counts)
+    The counts are the spiking stage's output, the image downsampled by ``stride``; rows and
+    columns are given in image pixels (multiples of the stride where a block starts)."""
+
+    def __init__(self, stride: int = 1) -> None:
+        self.stride = stride
+        self.rows: list[tuple[int, np.ndarray]] = []  # (first row of counts, counts)
 
     @property
     def bottom(self) -> int:
-        return self.rows[-1][0] + self.rows[-1][1].shape[-2] if self.rows else 0
+        """The image row below the last counts appended."""
+        return (self.rows[-1][0] + self.rows[-1][1].shape[-2]) * self.stride if self.rows else 0
 
     def append(self, top: int, counts: np.ndarray) -> None:
-        self.rows.append((top, counts))
+        """Counts of the tile row whose first image row is ``top`` (a multiple of the stride)."""
+        self.rows.append((top // self.stride, counts))
 
     def drop_above(self, y: int) -> None:
         """Forget the tile rows that end above image row y."""
-        self.rows = [(top, counts) for top, counts in self.rows if top + counts.shape[-2] > y]
+        self.rows = [(top, counts) for top, counts in self.rows if (top + counts.shape[-2]) * self.stride > y]
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
-        """counts[..., rows, cols]."""
+        """The counts of image rows and columns ``rows``, ``cols``: counts[..., start // stride :
+        ceil(stop / stride)] on both axes."""
+        s = self.stride
+        rows = slice(rows.start // s, -(-rows.stop // s))
+        cols = slice(cols.start // s, -(-cols.stop // s))
         parts = [counts[..., max(rows.start - top, 0):rows.stop - top, cols]
                  for top, counts in self.rows if top < rows.stop and rows.start < top + counts.shape[-2]]
         assert sum(p.shape[-2] for p in parts) == rows.stop - rows.start, "band does not hold those rows"
@@ -254,18 +264,20 @@ class Simulator:
         started = time.perf_counter()
         height, width = item.mask.shape
         tiles, blocks = self.bridge.grid(height, width), self.host_grid(height, width)
-        layers, steps = self.bridge.layers, self.config.timesteps
+        grids = [self.bridge.layer_grid(height, width, k) for k in range(len(self.bridge.layers))]
+        layers, steps, stride = self.bridge.layers, self.config.timesteps, self.bridge.strides[-1]
         c_in, c_out = layers[0].input_shape[0], layers[-1].output_shape[0]
         run = _Run(item, SnnInput(item.image, item.mask, self.config), np.zeros((height, width, 3), np.uint8),
-                   [EventTally.empty(steps, layer.input_shape[0], layer.output_shape[0], height, width,
-                                     layer.weight.shape[-1]) for layer in layers])
+                   [EventTally.empty(steps, layer.input_shape[0], layer.output_shape[0], source.height,
+                                     source.width, layer.weight.shape[-1], layer.stride[0])
+                    for layer, source in zip(layers, [tiles, *grids], strict=False)])
         if self.keep_spikes:
-            run.spikes = np.zeros((steps, c_out, height, width), np.uint8)
-            run.frames = np.zeros((steps, c_in, height, width), np.uint8)
+            run.spikes = np.zeros((steps, c_out, grids[-1].height, grids[-1].width), np.uint8)
+            run.frames = np.zeros((steps, c_in, tiles.height, tiles.width), np.uint8)
         run.seconds["encode"] += time.perf_counter() - started
-        band, pending = _Band(), list(blocks.row_starts())
+        band, pending = _Band(stride), list(blocks.row_starts())
         for ty in tiles.row_starts():
-            band.append(ty, np.concatenate([self._spiking_tile(run, tiles, ty, tx)
+            band.append(ty, np.concatenate([self._spiking_tile(run, tiles, grids, ty, tx)
                                             for tx in tiles.column_starts()], axis=-1))
             while pending and blocks.reach(pending[0], 0)[0].stop <= band.bottom:
                 by = pending.pop(0)
@@ -279,7 +291,7 @@ class Simulator:
         assert run.raster is not None
         result = ImageResult(item.name, run.output, run.tallies, run.raster, seconds,
                              spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
-                             frames=run.frames)
+                             frames=None if run.frames is None else run.frames[..., :height, :width])
         if self.fidelity:
             result.fidelity = {
                 "psnr_vs_float": psnr_of_squared_error(run.squared_error, run.output.size),
@@ -288,7 +300,7 @@ class Simulator:
             }
         return result
 
-    def _spiking_tile(self, run: _Run, tiles: TileGrid, y: int, x: int) -> np.ndarray:
+    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int) -> np.ndarray:
         """Run one spiking tile; its pixels' last-layer spike counts (K, C, h, w): the backend's, then the float
         model's. Every chip layer's events and spikes are tallied, and compared with the float model's."""
         started = time.perf_counter()
@@ -298,16 +310,18 @@ class Simulator:
         frames = np.ascontiguousarray(input_frames(snn_input, config.encoding, config.timesteps, self.seed, origin))
         started = run.clock("encode", started)
         every = self.bridge.run_tile(frames)
-        spikes = every[-1]
         started = run.clock("snn", started)
-        owned = [tiles.crop(layer_spikes, y, x) for layer_spikes in every]
-        for tally, events, fired in zip(run.tallies, [tiles.crop(frames, y, x), *owned], owned, strict=False):
-            tally.add(events, fired, (y, x))
+        # layer k's outputs of this tile lie at (y, x) / its stride on its own grid
+        corners = [(y // (tiles.height // g.height), x // (tiles.width // g.width)) for g in grids]
+        owned = [g.crop(layer_spikes, *corner) for g, layer_spikes, corner in zip(grids, every, corners, strict=True)]
+        for tally, events, fired, corner in zip(run.tallies, [tiles.crop(frames, y, x), *owned], owned,
+                                                [(y, x), *corners], strict=False):
+            tally.add(events, fired, corner)
         own = owned[-1]
         count_type = np.min_scalar_type(self.config.timesteps)  # uint8 up to T = 255
         counts = [own.sum(axis=0, dtype=count_type)]
         if run.spikes is not None and run.frames is not None:
-            tiles.place(run.spikes, spikes, y, x)
+            grids[-1].place(run.spikes, every[-1], *corners[-1])
             tiles.place(run.frames, frames, y, x)
         rows, cols = tiles.tile(y, x)
         height, width = run.output.shape[:2]
@@ -322,7 +336,8 @@ class Simulator:
                                               zip(self.reference_bridge.run_tile(frames), every, strict=True))
             assert model.snn is not None
             window = encode_window(snn_input, config.encoding, config.timesteps, self.seed, origin)
-            floats = [tiles.crop(s[:, 0], y, x) for s in model.snn(window, every_layer=True)]
+            floats = [g.crop(s[:, 0], *corner)
+                      for g, s, corner in zip(grids, model.snn(window, every_layer=True), corners, strict=True)]
             for float_spikes, chip_spikes in zip(floats, owned, strict=True):
                 run.agreeing += int((float_spikes.to(torch.uint8).numpy() == chip_spikes).sum())
                 run.compared += chip_spikes.size

@@ -126,14 +126,17 @@ def test_a_stack_of_lif_convs_converts_to_one_chip_segment(tmp_path: Path) -> No
     assert [q["quantization"]["payload_max"] for q in chip["layers"]] == [255, 1, 1]
 
 
-def test_a_strided_spiking_layer_or_the_twin_is_refused_in_one_line(tmp_path: Path) -> None:
-    strided = ModelConfig(**{**TINY.to_dict(), "cnn_dilations": (1, 1, 1, 1, 1), "spiking_layers": 2})
-    with pytest.raises(UserError, match="stride 2"):
-        convert(HybridInpainter(strided), tmp_path / "a")
+def test_the_twin_or_a_tile_off_the_stride_is_refused_in_one_line(tmp_path: Path) -> None:
+    strided = ModelConfig(**{**TINY.to_dict(), "cnn_dilations": (1, 1, 1, 1, 1), "spiking_layers": 3})
+    with pytest.raises(UserError, match="not a multiple of the spiking stage's stride 4"):
+        convert(HybridInpainter(strided), tmp_path / "a", tile=18)
     twin = ModelConfig(**{**TINY.to_dict(), "spiking_layers": 0})
     with pytest.raises(UserError, match="all-CNN twin"):
         convert(HybridInpainter(twin), tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    bundle = convert(HybridInpainter(strided), tmp_path / "c", tile=16)
+    assert bundle.manifest["tile"]["halo"] == 4  # radius 1 + 1 + 2 (a 3x3 kernel at stride 2), a multiple of 4
+    assert [layer.output_shape for layer in bundle.segment_layers] == [(6, 24, 24), (8, 12, 12), (8, 6, 6)]
 
 
 def test_a_norse_lif_nir_file_converts_with_its_tau_convention_recognised(tmp_path: Path) -> None:

@@ -72,22 +72,35 @@ def test_tiled_equals_untiled(tiny_bundle: Path) -> None:
     assert torch.equal(tiled, torch.from_numpy(untiled))
 
 
-def test_a_stack_of_three_lif_convs_runs_in_lava_bit_exact_and_simulates(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("strides", "spiking_layers"), [((1, 1, 1, 1, 1), 3), ((2, 2, 1, -2, -2), 3),
+                                                         ((2, 2, 1, -2, -2), 2)])
+def test_a_stack_of_lif_convs_runs_in_lava_bit_exact_and_tiles_like_one_window(
+        tmp_path: Path, strides: tuple[int, ...], spiking_layers: int) -> None:
     from neurodeploy.simulation import SimulationInput, Simulator
 
-    config = ModelConfig(**{**TINY.to_dict(), "cnn_strides": (1, 1, 1, 1, 1), "cnn_dilations": (1, 1, 1, 1, 1),
-                            "spiking_layers": 3})
+    config = ModelConfig(**{**TINY.to_dict(), "cnn_strides": strides, "cnn_dilations": (1, 1, 1, 1, 1),
+                            "spiking_layers": spiking_layers})
     torch.manual_seed(1)
-    bundle = convert(HybridInpainter(config), tmp_path / "stack.bundle", tile=16)
+    model = HybridInpainter(config)
+    bundle = convert(model, tmp_path / "stack.bundle", tile=16)
     frames = _image_frames(bundle, size=30)
     with SpikeBridge.of(bundle, "lava") as bridge:
         lava = bridge.run(frames)
     reference = SpikeBridge.of(bundle, "reference").run(frames)
+    stride = config.spiking_stride
+    assert lava.shape[-2:] == (-(-30 // stride), -(-30 // stride))
     assert torch.equal(lava, reference) and int(reference.sum()) > 0
-    rgb = read_image(builtin_paths("val")[0])[:30, :30]
-    mask = np.zeros((30, 30), bool)
+    rgb = read_image(builtin_paths("val")[0])[:37, :42]  # sides no multiple of the strides
+    mask = np.zeros(rgb.shape[:2], bool)
     mask[8:20, 5:25] = True
-    with Simulator(bundle, "lava") as sim:
-        result = sim.run(SimulationInput("x", rgb, mask))
-    assert result.fidelity["exact_vs_reference"] and len(result.tallies) == 3
-    assert result.fidelity["spike_agreement_vs_float"] > 0.9  # every layer against the Norse stack
+    item = SimulationInput("x", rgb, mask)
+    with Simulator(bundle, "lava", keep_spikes=True) as sim:
+        tiled = sim.run(item)
+    assert tiled.fidelity["exact_vs_reference"] and len(tiled.tallies) == spiking_layers
+    assert tiled.fidelity["spike_agreement_vs_float"] > 0.95  # every layer against the Norse stack
+    whole = convert(model, tmp_path / "whole.bundle", tile=48)  # one tile holds the whole image
+    with Simulator(whole, "reference", keep_spikes=True) as sim:
+        one = sim.run(item)
+    assert np.array_equal(tiled.output, one.output) and torch.equal(tiled.spikes, one.spikes)
+    for a, b in zip(tiled.tallies, one.tallies, strict=True):
+        assert np.array_equal(a.synops_per_step, b.synops_per_step) and a.spikes == b.spikes

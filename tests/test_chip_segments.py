@@ -365,7 +365,7 @@ def _rockpool_spikes(net, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"1_LIFTorch": record["1_LIFTorch"]["spikes"], "3_LIFTorch": out}
 
 
-def _trained_rockpool_net(seed: int = 0):
+def _trained_rockpool_net(seed: int = 0, tau_mem: float = ROCKPOOL_TAU_MEM):
     """(e) Rockpool LIF MLP: LinearTorch -> LIFTorch -> LinearTorch -> LIFTorch, trained on :func:`_patterns`.
 
     Rockpool's LIFTorch subtracts the threshold at a spike; NIR (its export says
@@ -374,6 +374,8 @@ def _trained_rockpool_net(seed: int = 0):
     memory lives in the synaptic current (``tau_syn`` 5 ms). ``max_spikes_per_dt=1``:
     one spike a step, as NIR and Loihi. Only the weights train: Rockpool exports
     the neurons' biases as zeros (``v_leak``) and taus must stay equal across a layer.
+    No Linear biases: behind the current filter they stay on the host
+    (:func:`test_rockpool_linear_bias_behind_the_current_filter_stays_on_the_host`).
     """
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules import LIFTorch, LinearTorch
@@ -382,7 +384,7 @@ def _trained_rockpool_net(seed: int = 0):
     torch.manual_seed(seed)
 
     def lif(n: int) -> LIFTorch:
-        return LIFTorch(n, tau_mem=ROCKPOOL_TAU_MEM, tau_syn=ROCKPOOL_TAU_SYN, dt=ROCKPOOL_DT, max_spikes_per_dt=1.0)
+        return LIFTorch(n, tau_mem=tau_mem, tau_syn=ROCKPOOL_TAU_SYN, dt=ROCKPOOL_DT, max_spikes_per_dt=1.0)
 
     net = Sequential(LinearTorch((20, 16), has_bias=False), lif(16), LinearTorch((16, CLASSES), has_bias=False),
                      lif(CLASSES))
@@ -591,6 +593,26 @@ def test_trained_rockpool_lif_mlp_matches_rockpool(trained_rockpool_case) -> Non
     assert m["float_vs_library"] >= 0.999, m  # the residue Rockpool's subtractive reset keeps, and float32
     assert m["first_layer"] >= 0.99 and m["argmax"] >= 0.95, m
     assert m["output_rate"] > 0.02, m
+
+
+def test_rockpool_linear_bias_behind_the_current_filter_stays_on_the_host() -> None:
+    """Rockpool adds a LinearTorch's bias to the synaptic current, which decays with tau_syn and is never
+    reset: from rest it rises over steps, which a Loihi voltage bias cannot follow, so the partitioner keeps
+    that neuron on the host; the bias-free layer after it maps."""
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    torch.manual_seed(0)
+
+    def lif(n: int) -> LIFTorch:
+        return LIFTorch(n, tau_mem=ROCKPOOL_TAU_MEM, tau_syn=ROCKPOOL_TAU_SYN, dt=ROCKPOOL_DT)
+
+    graph = to_nir(Sequential(LinearTorch((20, 16), has_bias=True), lif(16), LinearTorch((16, 4)), lif(4)))
+    p = plan(graph, dt=ROCKPOOL_DT)
+    assert p.graph.tau_convention == "rockpool-3.1" and p.graph.nodes["1_LIFTorch"].op.filters_current
+    chips = [s for s in p.segments if isinstance(s, ChipSegment)]
+    assert [layer.name for s in chips for layer in s.layers] == ["3_LIFTorch"]
 
 
 def test_rockpool_graph_at_another_dt_is_refused(trained_rockpool_case) -> None:

@@ -44,7 +44,8 @@ here, before any layer is built. What it normalizes, and why:
   ``r = 1/(1-α)``, ``v_leak = b/(1-α)``, ``tau_syn = dt/(1-β)``,
   ``w_in = w_in·β/(1-β)``. Rockpool resets by subtracting the threshold; NIR
   (and its export, ``v_reset = 0``) and Loihi reset to ``v_reset``: that
-  difference stays, and is measured in the tests:
+  difference stays (measured in docs/BENCHMARKS.md, section 11). The
+  forward Euler form:
 
       LIF:     v_t = v + (dt/tau_mem)·(v_leak - v + r·I_t)
       CubaLIF: i_t = i + (dt/tau_syn)·(-i + w_in·S_t)

@@ -9,6 +9,7 @@ seeded binary spikes.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import nir
@@ -223,18 +224,20 @@ def _scaled_graph(gain: float) -> nir.NIRGraph:
 def test_values_clipped_at_a_graded_host_to_chip_cut_are_counted_and_warned_once(tmp_path: Path) -> None:
     x = (np.random.default_rng(4).random((SAMPLES, STEPS, 6)) < 0.5).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    for gain, clipped in ((3.0, int(x.sum())), (0.5, 0)):  # 3·x: every spike above 1; 0.5·x: none
-        path = tmp_path / f"gain{gain}.bundle"
-        bundle = convert(_scaled_graph(gain), path)
-        cut = [c for c in bundle.manifest["cuts"] if c["direction"] == "host->chip"]
-        assert [(c["payload"]) for c in cut] == ["graded"]
-        doc = tmp_path / f"gain{gain}.json"
-        run = run_cli("simulate", str(path), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "o.npz"),
-                      "--json", str(doc))
-        assert run.returncode == 0, run.stderr
-        (entry,) = json.loads(doc.read_text())["fidelity"]["cuts"]
-        assert entry["node"] == "scale" and entry["payload"] == "graded" and entry["values"] == x.size
-        assert entry["clipped"] == clipped and entry["clipped_fraction"] == clipped / x.size
-        assert run.stderr.count("clipped at the host->chip cut") == (1 if clipped else 0), run.stderr
+    path, doc = tmp_path / "gain3.bundle", tmp_path / "sim.json"
+    bundle = convert(_scaled_graph(3.0), path)  # 3·x: every spike is above 1
+    assert [c["payload"] for c in bundle.manifest["cuts"] if c["direction"] == "host->chip"] == ["graded"]
+    run = run_cli("simulate", str(path), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "o.npz"),
+                  "--json", str(doc), "--backend", "reference")
+    assert run.returncode == 0, run.stderr
+    (entry,) = json.loads(doc.read_text())["fidelity"]["cuts"]
+    assert entry["node"] == "scale" and entry["payload"] == "graded" and entry["values"] == x.size
+    assert entry["clipped"] == int(x.sum()) and entry["clipped_fraction"] == x.sum() / x.size
+    assert run.stderr.count(f"{int(x.sum())} at scale") == 1, run.stderr  # warned once
     with pytest.warns(UserWarning, match=f"{int(x.sum())} at scale"):
-        run_graph(Bundle.load(tmp_path / "gain3.0.bundle").deployment, x.astype(np.float64), "reference")
+        run_graph(bundle.deployment, x.astype(np.float64), "reference")
+    quiet = convert(_scaled_graph(0.5), tmp_path / "gain05.bundle")  # 0.5·x: nothing to clip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = run_graph(quiet.deployment, x.astype(np.float64), "reference")
+    assert [c["clipped"] for c in fidelity(quiet.deployment, x.astype(np.float64), clean)["cuts"]] == [0]

@@ -310,8 +310,8 @@ def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None
     dt = manifest.get("dt", "missing")
     if dt is not None and (not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0):
         raise UserError(f"{where}: field 'dt' should be a positive number of seconds or null", fix)
-    if manifest.get("tau_convention") not in ("seconds", "norse-1.1"):
-        raise UserError(f"{where}: field 'tau_convention' should be seconds or norse-1.1", fix)
+    if manifest.get("tau_convention") not in ("seconds", "norse-1.1", "rockpool-3.1"):
+        raise UserError(f"{where}: field 'tau_convention' should be seconds, norse-1.1 or rockpool-3.1", fix)
     for name in (GRAPH_FILE, HOST_FILE):
         if name not in manifest["files"]:
             raise UserError(f"{where}: 'files' does not list {name}", fix)

@@ -170,8 +170,8 @@ def convert(
     = False,
     host: Annotated[str | None, typer.Option(help="NIR input only: nodes to keep on the host, comma-separated.")]
     = None,
-    tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR) or "
-                                                     "norse-1.1 (dt times seconds).")] = "auto",
+    tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR), "
+                                                     "norse-1.1 (dt times seconds) or rockpool-3.1.")] = "auto",
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
     from neurodeploy.conversion import convert as run_convert
@@ -424,6 +424,7 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
                     lava_models: str) -> None:
     """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity."""
     import json
+    import warnings
 
     import numpy as np
 
@@ -437,7 +438,11 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
         check_output_file(json_out, "JSON")
     loaded = Bundle.load(bundle).require("graph")
     x = read_input(input_path, loaded.deployment)
-    run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
+    for warning in caught:  # e.g. host values clipped at a cut: one line each, on stderr
+        err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
     fid = fidelity(loaded.deployment, x, run)
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=run.output)

@@ -24,7 +24,9 @@ bounded by the tile.
 
 Backends: ``lava`` (CPU simulation; neurodeploy's faster bit-exact
 ProcessModels unless ``models="stock"``), ``loihi2`` (``Loihi2HwCfg``, needs
-Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`).
+Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`),
+``torch`` (no Lava: :mod:`neurodeploy.torch_backend`, batches of tiles, on
+``device`` cpu or cuda).
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ from neurodeploy.bundle import SNN_FILE, Bundle
 from neurodeploy.errors import UserError
 from neurodeploy.lif_mapping import lava_steps, netx_reset
 
-Backend = Literal["lava", "reference", "loihi2"]
+Backend = Literal["lava", "reference", "loihi2", "torch"]
 LavaModels = Literal["neurodeploy", "stock"]
-BACKENDS: tuple[str, ...] = ("lava", "reference", "loihi2")
+BACKENDS: tuple[str, ...] = ("lava", "reference", "loihi2", "torch")
+SIMULATED: tuple[str, ...] = ("reference", "torch")  # the backends that run without Lava
 
 
 def loihi_available() -> bool:
@@ -171,7 +174,7 @@ class SpikeBridge:
     """
 
     def __init__(self, netx_path: str | Path, timesteps: int, input_message_bits: int, halo: int,
-                 backend: Backend = "lava", models: LavaModels = "neurodeploy") -> None:
+                 backend: Backend = "lava", models: LavaModels = "neurodeploy", device: str = "cpu") -> None:
         from neurodeploy.converters.netx_io import read_netx
 
         self.netx_path = Path(netx_path)
@@ -181,23 +184,30 @@ class SpikeBridge:
         self.halo = halo
         self.backend = backend
         self.models = models
+        self.device = device
         self.compile_seconds = 0.0
         self.lava_steps = 0
         self._net: Any = None
         self._source: Any = None
         self._sink: Any = None
         self._failed = False
+        self._segment: Any = None
         self._reaper: _reaper.Reaper | None = None
 
     @classmethod
-    def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> SpikeBridge:
+    def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
+           device: str = "cpu") -> SpikeBridge:
         """The bridge for a bundle's spiking stage."""
         return cls(bundle.file(SNN_FILE), bundle.timesteps, bundle.manifest["lava"]["input_message_bits"],
-                   bundle.manifest["tile"]["halo"], backend, models)
+                   bundle.manifest["tile"]["halo"], backend, models, device)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> SpikeBridge:
-        if self.backend != "reference":
+        if self.backend == "torch":
+            from neurodeploy.torch_backend import check_device
+
+            check_device(self.device)
+        if self.backend not in SIMULATED:
             self._start()
         return self
 
@@ -256,8 +266,25 @@ class SpikeBridge:
             grid.place(out, self.run_tile(grid.window(frames, y, x)), y, x)
         return torch.from_numpy(out)
 
+    def run_tiles(self, windows: np.ndarray) -> np.ndarray:
+        """A batch of tile-sized windows (B, T, C, H, W) -> their output spikes (B, T, C_out, H, W), uint8.
+
+        The torch backend runs them as one batch through the segment layer list
+        read from the same netx file; the others one after another.
+        """
+        if self.backend == "torch":
+            from neurodeploy.converters.netx_io import read_segment
+            from neurodeploy.torch_backend import run_segment_batch
+
+            if self._segment is None:
+                self._segment = read_segment(self.netx_path)
+            return run_segment_batch(self._segment, windows, self.device)[-1]
+        return np.stack([self.run_tile(window) for window in windows])
+
     def run_tile(self, window: np.ndarray) -> np.ndarray:
         """One tile-sized window (T, C, H, W) -> its output spikes (T, C_out, H, W), uint8."""
+        if self.backend == "torch":
+            return self.run_tiles(window[None])[0]
         if self.backend == "reference":
             from neurodeploy.reference import run_layer
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,14 +46,17 @@ class Work(Protocol):
 
 def parse_cluster(cluster: str | None) -> str | None:
     """``None``, ``"ray"`` (a local cluster) or ``"ray:ADDRESS"`` -> None, "" or ADDRESS; anything else a UserError."""
+    import importlib.util
+
     if cluster is None:
         return None
-    if cluster == "ray":
-        return ""
-    if cluster.startswith("ray:") and len(cluster) > 4:
-        return cluster[4:]
-    raise UserError(f"unknown cluster {cluster!r}", "pass `cluster=ray` (a local Ray cluster) or "
-                                                    "`cluster=ray:ADDRESS` (a running one)")
+    if cluster != "ray" and not (cluster.startswith("ray:") and len(cluster) > 4):
+        raise UserError(f"unknown cluster {cluster!r}", "pass `cluster=ray` (a local Ray cluster) or "
+                                                        "`cluster=ray:ADDRESS` (a running one)")
+    if importlib.util.find_spec("ray") is None:
+        raise UserError("`cluster=ray` needs Ray, which is not installed",
+                        "pip install 'neurodeploy[cluster]' (make install does)")
+    return cluster[4:]
 
 
 class ResultsLog:
@@ -143,12 +146,9 @@ def _run_ray(work: Work, pending: Sequence[tuple[str, Callable[[], Any]]], addre
     """Ray actors, one :class:`Work` each, fed by Ray's ActorPool, at most two items per actor in flight."""
     if not pending:
         return
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise UserError("`cluster=ray` needs Ray, which is not installed",
-                        "pip install 'neurodeploy[cluster]' (make install does)") from None
+    import ray
+    from ray.util import ActorPool
+
     started_here = not ray.is_initialized()
     if started_here:
         if address:

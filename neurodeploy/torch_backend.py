@@ -139,10 +139,7 @@ def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
         a_t = a[:, t]
         if rec is not None and t > 0:
             a_t = a_t + out[:, t - 1].to(torch.float64) @ rec.T
-        if p.current_keep == 0.0:
-            u = a_t * 64.0
-        else:
-            u = torch.trunc(u * p.current_keep) + a_t * 64.0
+        u = a_t * 64.0 if p.current_keep == 0.0 else torch.trunc(u * p.current_keep) + a_t * 64.0
         wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
         u = torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped)
         if p.voltage_keep != 1.0:

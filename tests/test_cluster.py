@@ -54,10 +54,11 @@ def test_results_are_written_per_item_and_a_rerun_resumes_after_a_partial_line(t
 
 
 def test_bad_cluster_and_results_arguments_are_user_errors(tmp_path: Path) -> None:
-    assert parse_cluster(None) is None and parse_cluster("ray") == "" and parse_cluster("ray:1.2.3.4:6379") == "1.2.3.4:6379"
+    assert parse_cluster(None) is None and parse_cluster("ray") == ""
+    assert parse_cluster("ray:1.2.3.4:6379") == "1.2.3.4:6379"
     with pytest.raises(UserError, match="unknown cluster"):
         parse_cluster("dask")
-    with pytest.raises(UserError, match="not a .jsonl"):
+    with pytest.raises(UserError, match=r"not a \.jsonl"):
         ResultsLog(tmp_path / "items.json")
 
 
@@ -93,3 +94,47 @@ def test_ray_with_a_worker_killed_mid_run_ends_with_every_item_exactly_once(tiny
     assert sorted(ids) == sorted(f"img{i}" for i in range(n)) and len(ids) == n
     assert [_timeless(r) for r in got] == [_timeless(r) for r in want]
     assert all(np.array_equal(images[k], want_images[k]) for k in want_images)
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+def test_simulate_a_folder_with_results_resumes_and_matches_the_plain_run(tiny_bundle: Path, tmp_path: Path) -> None:
+    from neurodeploy.io import read_image, write_png
+
+    from .conftest import run_cli
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        write_png(folder / f"p{i}.png", np.random.default_rng(i).integers(0, 256, (40, 36, 3), dtype=np.uint8))
+    plain = run_cli("simulate", str(tiny_bundle), "--image", str(folder), "--random-mask", "1", "--backend",
+                    "torch", "-o", str(tmp_path / "plain"))
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    log = tmp_path / "items.jsonl"
+    log.write_text(json.dumps({"id": "p0"})[:5])  # a partial line only: every image runs
+    large = run_cli("simulate", str(tiny_bundle), "--image", str(folder), "--random-mask", "1", "--backend",
+                    "torch", "-o", str(tmp_path / "large"), "--results", str(log), "--json", str(tmp_path / "r.json"))
+    assert large.returncode == 0, large.stderr[-2000:]
+    assert [r["id"] for r in _lines(log)] == ["p0", "p1", "p2"]
+    for i in range(3):
+        plain_png, large_png = (read_image(tmp_path / run / f"p{i}.png") for run in ("plain", "large"))
+        assert np.array_equal(plain_png, large_png)
+    again = run_cli("simulate", str(tiny_bundle), "--image", str(folder), "--random-mask", "1", "--backend",
+                    "torch", "-o", str(tmp_path / "large"), "--results", str(log))
+    assert again.returncode == 0 and len(_lines(log)) == 3 and "p0:" not in again.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--device", "cuda"), "runs only on the torch backend"),
+    (("--device", "gpu", "--backend", "torch"), "unknown --device"),
+    (("--cluster", "dask", "--backend", "torch"), "unknown cluster"),
+    (("--results", "out.csv", "--backend", "torch"), "not a .jsonl"),
+])
+def test_bad_scale_options_fail_in_one_line_before_work(tiny_bundle: Path, tmp_path: Path, args: tuple[str, ...],
+                                                        message: str) -> None:
+    from .conftest import run_cli
+
+    result = run_cli("simulate", str(tiny_bundle), "--image", str(tmp_path), "--random-mask", "1", *args,
+                     cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("*-inpainted"))

@@ -36,11 +36,11 @@ def test_torch_runs_each_test_network_bit_exact_with_the_reference(case: str, tm
     _equal(want, torch_backend.run_segment_batch(read_segment(path), x))
 
 
-def test_graded_payloads_wrapping_currents_biases_and_constant_frames(sinabs_case) -> None:
+def test_graded_payloads_wrapping_currents_biases_and_constant_frames(request: pytest.FixtureRequest) -> None:
     """8-bit graded input, large weights (the 24-bit wrap and the voltage clip happen), frames equal over time."""
     import dataclasses
 
-    _, graph, _, _, dt = sinabs_case
+    _, graph, _, _, dt = request.getfixturevalue("sinabs_case")
     _, _, quantized = _chip(graph, dt)
     rng = np.random.default_rng(0)
     first = quantized[0]

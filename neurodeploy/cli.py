@@ -579,6 +579,12 @@ def profile(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,
+    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda.")] = "cpu",
+    cluster: Annotated[str | None, typer.Option(help="ray (a local Ray cluster) or ray:ADDRESS: spread a folder "
+                                                     "or an input set over Ray workers.")] = None,
+    workers: Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")] = 2,
+    results: Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
+                                                      "a rerun resumes.")] = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
     import json
@@ -590,6 +596,8 @@ def profile(
     from neurodeploy.profiling import select_profiles
 
     graph = _graph_input(image, input_path, backend)
+    _check_scale(backend, device, cluster, results)
+    large = cluster is not None or results is not None
     jobs = [] if graph else _plan_inputs(image, mask, random_mask)  # type: ignore[arg-type]
     if json_out is not None:
         check_output_file(json_out, "JSON")
@@ -598,16 +606,20 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
-    if graph:
+    if large:
+        summary, spikes = _profile_items(bundle, graph, input_path, jobs, random_mask, backend, device, seed, names,
+                                         host, cluster, workers, results)
+    elif graph:
         from neurodeploy.graph_run import read_input
 
         loaded = Bundle.load(bundle).require("graph")
         summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
-                                      backend=backend, hw=names, host=host)  # type: ignore[arg-type]
+                                      backend=backend, hw=names, host=host, device=device)  # type: ignore[arg-type]
     else:
         loaded = Bundle.load(bundle).require("inpainter")
         summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask),  # type: ignore[arg-type]
-                                      backend=backend, hw=names, host=host, seed=seed)  # type: ignore[arg-type]
+                                      backend=backend, hw=names, host=host, seed=seed,  # type: ignore[arg-type]
+                                      device=device)
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:
@@ -616,6 +628,39 @@ def profile(
         from neurodeploy.report import write_report
 
         console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
+
+
+def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: list[_Job], random_mask: int | None,
+                   backend: str, device: str, seed: int, names: list[str] | None, host: str, cluster: str | None,
+                   workers: int, results: Path | None) -> tuple[dict[str, Any], Any]:
+    """``profile`` item by item (:func:`neurodeploy.cluster.run_items`): each image's or sample's counts, then
+    the summary over all of them; the raster's spikes are the last item run here (zeros if all resumed)."""
+    import numpy as np
+
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.cluster import ImageWork, ItemProgress, SampleWork, run_items, sample_items
+    from neurodeploy.profiling import summarize, summarize_graph
+
+    last: list[Any] = [np.zeros((1, 1, 1, 1), np.uint8)]
+    work: Any
+    if graph:
+        from neurodeploy.graph_run import read_input
+
+        loaded = Bundle.load(bundle).require("graph")
+        x = read_input(input_path, loaded.deployment)  # type: ignore[arg-type]
+        work, items = SampleWork(bundle, backend, "neurodeploy", device, profile=True), sample_items(x)
+    else:
+        Bundle.load(bundle).require("inpainter")
+        work, items = ImageWork(bundle, backend, "neurodeploy", device, seed, profile=True), \
+            _image_items(jobs, random_mask)
+    with ItemProgress(err_console) as progress:
+        records = run_items(work, items, cluster=cluster, workers=workers, results=results,
+                            on_item=lambda record, spikes: last.__setitem__(0, spikes), progress=progress)
+    counts = [{k: v for k, v in r.items() if k not in ("id", "exact_vs_reference")} for r in records]
+    if graph:
+        return summarize_graph(counts, backend, names, host, int(x.shape[1]),
+                               all(r["exact_vs_reference"] for r in records)), last[0]
+    return summarize(counts, backend, names, host), last[0]
 
 
 def _print_profile(summary: dict[str, Any]) -> None:

@@ -235,11 +235,14 @@ class ImageWork:
 
 class SampleWork:
     """One sample of a graph bundle per item (:func:`neurodeploy.graph_run.run_graph` on a batch of one):
-    record = its spike counts per chip layer and its output, array = the output (T, *output_shape)."""
+    record = its spike counts per chip layer and its output (``profile=True``: its counts,
+    :func:`neurodeploy.profiling.count_graph_sample`), array = the output (T, *output_shape)
+    (``profile=True``: the first chip layer's spikes, for the raster)."""
 
     def __init__(self, bundle: str | os.PathLike[str], backend: str = "reference", models: str = "stock",
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", profile: bool = False) -> None:
         self.bundle_path, self.backend, self.models, self.device = str(bundle), backend, models, device
+        self.profile = profile
         self.deployment: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -248,12 +251,19 @@ class SampleWork:
     def setup(self) -> None:
         from neurodeploy.bundle import Bundle
 
-        self.deployment = Bundle.load(self.bundle_path).require("graph").deployment
+        loaded = Bundle.load(self.bundle_path).require("graph")
+        self.deployment, self.cuts = loaded.deployment, loaded.manifest["cuts"]
 
     def run(self, item_id: str, item: Any) -> tuple[dict[str, Any], np.ndarray]:
         from neurodeploy.graph_run import run_graph
 
         run = run_graph(self.deployment, np.asarray(item)[None], self.backend, self.models, self.device)
+        if self.profile:
+            from neurodeploy.profiling import count_graph_sample
+
+            counts = count_graph_sample(self.deployment, run, self.cuts, 0).as_dict()
+            return ({"id": item_id, **counts, "exact_vs_reference": bool(run.exact_vs_reference)},
+                    run.spikes[self.deployment.chip_layers[0]][0])
         record = {"id": item_id, "spikes": {name: int(s.sum()) for name, s in run.spikes.items()},
                   "exact_vs_reference": bool(run.exact_vs_reference), "output": run.output[0].tolist()}
         return record, run.output[0]

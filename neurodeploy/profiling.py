@@ -183,6 +183,16 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
                            bridge_bits={k: v[1] for k, v in sums.items()}, extra={"cuts": counted})
 
 
+def summarize_graph(per_sample: list[dict[str, Any]], backend: str, hw: Iterable[str] | None, host: str,
+                    timesteps: int, exact_vs_reference: bool) -> dict[str, Any]:
+    """:func:`summarize` for a graph bundle's samples."""
+    summary = summarize(per_sample, backend, hw, host)
+    summary.pop("images")
+    summary.update({"kind": "graph", "samples": len(per_sample), "timesteps": timesteps,
+                    "exact_vs_reference": exact_vs_reference})
+    return summary
+
+
 def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", models: LavaModels = "neurodeploy",
                   hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
                   device: str = "cpu") -> tuple[dict[str, Any], np.ndarray]:
@@ -197,9 +207,6 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
     run = run_graph(deployment, x, backend=backend, models=models, device=device)
     per_sample = [count_graph_sample(deployment, run, bundle.manifest["cuts"], n).as_dict()
                   for n in range(x.shape[0])]
-    summary = summarize(per_sample, backend, hw, host)
-    summary.pop("images")
-    summary.update({"kind": "graph", "samples": int(x.shape[0]), "timesteps": int(x.shape[1]),
-                    "exact_vs_reference": bool(run.exact_vs_reference)})
+    summary = summarize_graph(per_sample, backend, hw, host, int(x.shape[1]), bool(run.exact_vs_reference))
     first = deployment.chip_layers[0]
     return summary, run.spikes[first][-1]

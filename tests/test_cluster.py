@@ -138,3 +138,64 @@ def test_bad_scale_options_fail_in_one_line_before_work(tiny_bundle: Path, tmp_p
                      cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*-inpainted"))
+
+
+@pytest.fixture(scope="module")
+def mlp_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    import nir
+
+    from neurodeploy.conversion import convert
+
+    from .test_chip_segments import _mlp_net
+
+    root = tmp_path_factory.mktemp("mlp")
+    _, graph = _mlp_net()
+    graph.infer_types()
+    nir.write(root / "mlp.nir", graph)
+    convert(root / "mlp.nir", root / "mlp.bundle", dt=1e-4)
+    np.save(root / "x.npy", (np.random.default_rng(0).random((6, 8, 20)) < 0.4).astype(np.float32))
+    return root / "mlp.bundle", root / "x.npy"
+
+
+def test_a_graph_input_set_on_ray_equals_the_one_process_run(mlp_bundle: tuple[Path, Path], tmp_path: Path) -> None:
+    """simulate --input on a local Ray cluster (torch backend): the same outputs, in input order, as the plain run."""
+    pytest.importorskip("ray")
+    from .conftest import run_cli
+
+    bundle, x = mlp_bundle
+    plain = run_cli("simulate", str(bundle), "--input", str(x), "-o", str(tmp_path / "plain.npz"))
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    log = tmp_path / "samples.jsonl"
+    ray = run_cli("simulate", str(bundle), "--input", str(x), "--backend", "torch", "--cluster", "ray",
+                  "--results", str(log), "-o", str(tmp_path / "ray.npz"))
+    assert ray.returncode == 0, ray.stderr[-2000:]
+    assert "bit-exact with the reference: yes" in ray.stdout
+    assert sorted(r["id"] for r in _lines(log)) == [str(n) for n in range(6)]
+    want, got = (np.load(tmp_path / f"{run}.npz")["output"] for run in ("plain", "ray"))
+    assert want.any() and np.array_equal(want, got)
+
+
+@pytest.mark.parametrize("kind", ["graph", "inpainter"])
+def test_profile_with_results_equals_the_plain_profile(kind: str, mlp_bundle: tuple[Path, Path], tiny_bundle: Path,
+                                                       tmp_path: Path) -> None:
+    from neurodeploy.io import write_png
+
+    from .conftest import run_cli
+
+    if kind == "graph":
+        bundle, x = mlp_bundle
+        what = ["--input", str(x), "--backend", "reference"]
+    else:
+        bundle, folder = tiny_bundle, tmp_path / "photos"
+        folder.mkdir()
+        for i in range(2):
+            write_png(folder / f"p{i}.png", np.random.default_rng(i).integers(0, 256, (40, 36, 3), dtype=np.uint8))
+        what = ["--image", str(folder), "--random-mask", "2", "--backend", "reference"]
+    plain = run_cli("profile", str(bundle), *what, "--json", str(tmp_path / "plain.json"))
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    items = run_cli("profile", str(bundle), *what, "--backend", "torch", "--results", str(tmp_path / "i.jsonl"),
+                    "--json", str(tmp_path / "items.json"))
+    assert items.returncode == 0, items.stderr[-2000:]
+    want, got = (json.loads((tmp_path / f"{run}.json").read_text()) for run in ("plain", "items"))
+    assert want.pop("backend") == "reference" and got.pop("backend") == "torch"
+    assert want == got

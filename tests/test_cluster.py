@@ -63,11 +63,11 @@ def test_bad_cluster_and_results_arguments_are_user_errors(tmp_path: Path) -> No
 
 
 def _kill_one_worker() -> int:
-    """SIGKILL one of Ray's WorkActor processes; its pid."""
+    """SIGKILL one of the WorkActor processes of the Ray cluster this test started (its descendants); its pid."""
     import psutil
 
-    for proc in psutil.process_iter(["cmdline"]):
-        if any("WorkActor" in part for part in proc.info["cmdline"] or []):
+    for proc in psutil.Process().children(recursive=True):
+        if any("WorkActor" in part for part in proc.cmdline()):
             os.kill(proc.pid, signal.SIGKILL)
             return proc.pid
     raise AssertionError("no Ray worker found")

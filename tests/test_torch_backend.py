@@ -80,3 +80,21 @@ def test_an_unknown_or_missing_device_is_a_user_error() -> None:
     if not __import__("torch").cuda.is_available():
         with pytest.raises(UserError, match="no CUDA GPU"):
             torch_backend.check_device("cuda")
+
+
+def test_torch_equals_lava_on_the_inpainter(tiny_bundle: Path) -> None:
+    """Once against Lava itself (neurodeploy's ProcessModels): the same spikes and the same image."""
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.data import MaskSpec, random_mask
+    from neurodeploy.simulation import SimulationInput, simulate
+
+    rng = np.random.default_rng(3)
+    items = [SimulationInput("a", rng.integers(0, 256, (40, 30, 3), dtype=np.uint8), random_mask(rng, 40, 30,
+                                                                                                 MaskSpec()))]
+    bundle = Bundle.load(tiny_bundle)
+    spikes: dict[str, np.ndarray] = {}
+    runs = {backend: simulate(bundle, items, backend=backend, fidelity=False, keep_spikes=True,  # type: ignore
+                              on_result=lambda r, b=backend: spikes.__setitem__(b, r.spikes.numpy()))
+            for backend in ("lava", "torch")}
+    assert spikes["lava"].any() and np.array_equal(spikes["lava"], spikes["torch"])
+    assert np.array_equal(runs["lava"].outputs["a"], runs["torch"].outputs["a"])

@@ -72,7 +72,8 @@ def main() -> None:
 
         ray_outputs: dict[str, np.ndarray] = {}
         started = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False)
         ray_start = time.perf_counter() - started
         started = time.perf_counter()
         run_items(ImageWork(bundle.path, "torch", fidelity=False), [(i.name, (lambda i=i: i)) for i in items],

@@ -154,7 +154,7 @@ def _run_ray(work: Work, pending: Sequence[tuple[str, Callable[[], Any]]], addre
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
                      log_to_driver=False, configure_logging=False)
     try:
         actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=-1)(WorkActor)

@@ -141,16 +141,19 @@ def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
         a_t = a[:, t]
         if rec is not None and t > 0:
             a_t = a_t + out[:, t - 1].to(torch.float64) @ rec.T
-        if p.current_keep == 0.0:
-            torch.mul(a_t, 64.0, out=u)
-        else:
-            u.mul_(p.current_keep).trunc_().add_(a_t, alpha=64.0)
-        if wrap:
-            wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
-            u.copy_(torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped))
         if p.voltage_keep != 1.0:
             v.mul_(p.voltage_keep).trunc_()
-        v.add_(u)
+        if p.current_keep == 0.0 and not wrap:  # u = 64·a: add it to v without keeping it
+            v.add_(a_t, alpha=64.0)
+        else:
+            if p.current_keep == 0.0:
+                torch.mul(a_t, 64.0, out=u)
+            else:
+                u.mul_(p.current_keep).trunc_().add_(a_t, alpha=64.0)
+            if wrap:
+                wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
+                u.copy_(torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped))
+            v.add_(u)
         if bias is not None:
             v.add_(bias)
         if clip:

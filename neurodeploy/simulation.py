@@ -2,7 +2,8 @@
 
 For each image: encode the masked image on the host (:mod:`neurodeploy.encoding`),
 run the spiking stage for T steps through the :class:`~neurodeploy.bridge.SpikeBridge`
-(Lava, Loihi 2, or the NumPy reference), reduce the spikes to rates and run
+(Lava, Loihi 2, the NumPy reference, or the batched torch backend, which runs a
+row of tiles as one batch), reduce the spikes to rates and run
 the host CNN (PyTorch), and composite its prediction into the hole.
 
 Fidelity is measured against the trained float model rebuilt from the bundle

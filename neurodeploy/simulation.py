@@ -43,7 +43,7 @@ from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
 from neurodeploy.text import plural
 
-TILE_BATCH = 16  # spiking tiles per batch on the torch backend
+TILE_BATCH = 8  # spiking tiles per batch on the torch backend (its memory: B·T·neurons float64 synaptic inputs)
 ProgressHook = Callable[[int, int], None]  # (tiles done, tiles in the image), after every spiking tile
 
 

@@ -15,7 +15,9 @@ the synaptic input of all B samples and all T steps is one GEMM (a layer's
 input at step t is the previous layer's output at step t; only a recurrent
 block's ``W_rec z_{t-1}`` waits for the step), then the neuron runs its T
 steps on the whole batch at once. A sample whose T input frames are equal
-(constant encoding) has its synapse computed once.
+(constant encoding) has its synapse computed once. Memory: the synaptic
+inputs of a layer, B·T·neurons float64 (B·neurons when the input is constant),
+and the GEMM's patches.
 
 Why it is exact, on any device:
 

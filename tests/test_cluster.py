@@ -124,20 +124,27 @@ def test_simulate_a_folder_with_results_resumes_and_matches_the_plain_run(tiny_b
     assert again.returncode == 0 and len(_lines(log)) == 3 and "p0:" not in again.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--device", "cuda"), "runs only on the torch backend"),
-    (("--device", "gpu", "--backend", "torch"), "unknown --device"),
-    (("--cluster", "dask", "--backend", "torch"), "unknown cluster"),
-    (("--results", "out.csv", "--backend", "torch"), "not a .jsonl"),
+@pytest.mark.parametrize("backend, device, cluster, results, message", [
+    ("lava", "cuda", None, None, "runs only on the torch backend"),
+    ("torch", "gpu", None, None, "unknown --device"),
+    ("torch", "cpu", "dask", None, "unknown cluster"),
+    ("torch", "cpu", None, "out.csv", r"not a \.jsonl"),
 ])
-def test_bad_scale_options_fail_in_one_line_before_work(tiny_bundle: Path, tmp_path: Path, args: tuple[str, ...],
-                                                        message: str) -> None:
+def test_bad_scale_options_are_user_errors(backend: str, device: str, cluster: str | None, results: str | None,
+                                           message: str) -> None:
+    from neurodeploy.cli import _check_scale
+
+    with pytest.raises(UserError, match=message):
+        _check_scale(backend, device, cluster, None if results is None else Path(results))
+
+
+def test_a_bad_scale_option_fails_in_one_line_before_work(tiny_bundle: Path, tmp_path: Path) -> None:
     from .conftest import run_cli
 
-    result = run_cli("simulate", str(tiny_bundle), "--image", str(tmp_path), "--random-mask", "1", *args,
+    result = run_cli("simulate", str(tiny_bundle), "--image", str(tmp_path), "--random-mask", "1", "--device", "cuda",
                      cwd=tmp_path)
-    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
-    assert not list(tmp_path.glob("*-inpainted"))
+    assert result.returncode == 2 and "runs only on the torch backend" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("*-inpainted"))
 
 
 @pytest.fixture(scope="module")

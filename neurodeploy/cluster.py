@@ -37,11 +37,14 @@ from neurodeploy.errors import UserError
 
 
 class Work(Protocol):
-    """What a worker does with one item: ``setup`` once, then ``run`` per item -> (JSON record, array)."""
+    """What a worker does with one item: ``setup`` once, then ``run`` per item -> (JSON record, array),
+    then ``close`` (stops a Lava runtime)."""
 
     def setup(self) -> None: ...
 
     def run(self, item_id: str, item: Any) -> tuple[dict[str, Any], np.ndarray]: ...
+
+    def close(self) -> None: ...
 
 
 def parse_cluster(cluster: str | None) -> str | None:
@@ -135,10 +138,14 @@ def run_items(work: Work, items: Sequence[tuple[str, Callable[[], Any]]], *, clu
 
 
 def _run_local(work: Work, pending: Sequence[tuple[str, Callable[[], Any]]]) -> Iterator[tuple[dict, np.ndarray]]:
-    if pending:
-        work.setup()
-    for item_id, load in pending:
-        yield work.run(item_id, load())
+    if not pending:
+        return
+    work.setup()
+    try:
+        for item_id, load in pending:
+            yield work.run(item_id, load())
+    finally:
+        work.close()
 
 
 def _run_ray(work: Work, pending: Sequence[tuple[str, Callable[[], Any]]], address: str,
@@ -224,6 +231,11 @@ class ImageWork:
         self.sim = Simulator(self.loaded, self.backend, self.models, self.seed,  # type: ignore[arg-type]
                              self.fidelity, device=self.device).__enter__()
 
+    def close(self) -> None:
+        if self.sim is not None:
+            self.sim.__exit__(None, None, None)
+            self.sim = None
+
     def run(self, item_id: str, item: Any) -> tuple[dict[str, Any], np.ndarray]:
         result = self.sim.run(item)
         if self.profile:
@@ -253,6 +265,9 @@ class SampleWork:
 
         loaded = Bundle.load(self.bundle_path).require("graph")
         self.deployment, self.cuts = loaded.deployment, loaded.manifest["cuts"]
+
+    def close(self) -> None:
+        pass
 
     def run(self, item_id: str, item: Any) -> tuple[dict[str, Any], np.ndarray]:
         from neurodeploy.graph_run import run_graph

@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade "pip>=23.2" "setuptools>=77" wheel
 	# torch first and pinned: a bare `torch` pulls the several-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,test]'
+	$(BIN)/python -m pip install -q -e '.[dev,test,cluster]'
 	$(BIN)/python -m pip install -q --no-deps --ignore-requires-python $(PINNED_NODEPS)
 	$(BIN)/python -m pip install -q --no-deps $(TEST_NODEPS)
 	touch $@

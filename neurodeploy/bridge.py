@@ -29,7 +29,9 @@ windows, so the comparison is like for like.
 
 Backends: ``lava`` (CPU simulation; neurodeploy's faster bit-exact
 ProcessModels unless ``models="stock"``), ``loihi2`` (``Loihi2HwCfg``, needs
-Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`).
+Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`),
+``torch`` (no Lava: :mod:`neurodeploy.torch_backend`, batches of tiles, on
+``device`` cpu or cuda).
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ from neurodeploy import _lava_compat, _reaper
 from neurodeploy.bundle import Bundle
 from neurodeploy.errors import UserError
 
-Backend = Literal["lava", "reference", "loihi2"]
+Backend = Literal["lava", "reference", "loihi2", "torch"]
 LavaModels = Literal["neurodeploy", "stock"]
-BACKENDS: tuple[str, ...] = ("lava", "reference", "loihi2")
+BACKENDS: tuple[str, ...] = ("lava", "reference", "loihi2", "torch")
+SIMULATED: tuple[str, ...] = ("reference", "torch")  # the backends that run without Lava
 
 
 def loihi_available() -> bool:
@@ -179,7 +182,7 @@ class SpikeBridge:
     """
 
     def __init__(self, netx_path: str | Path, timesteps: int, input_message_bits: int, halo: int,
-                 backend: Backend = "lava", models: LavaModels = "neurodeploy") -> None:
+                 backend: Backend = "lava", models: LavaModels = "neurodeploy", device: str = "cpu") -> None:
         from neurodeploy.converters.netx_io import read_segment
 
         self.netx_path = Path(netx_path)
@@ -189,16 +192,18 @@ class SpikeBridge:
         self.halo = halo
         self.backend = backend
         self.models = models
+        self.device = device
         self._segment: Any = None
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
 
     @classmethod
-    def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> SpikeBridge:
+    def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
+           device: str = "cpu") -> SpikeBridge:
         """The bridge for an inpainter bundle's chip segment."""
         segment = bundle.chip_segment
         return cls(bundle.file(segment["file"]), bundle.timesteps, segment["lava"]["input_message_bits"],
-                   bundle.manifest["tile"]["halo"], backend, models)
+                   bundle.manifest["tile"]["halo"], backend, models, device)
 
     @property
     def strides(self) -> list[int]:
@@ -211,7 +216,11 @@ class SpikeBridge:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> SpikeBridge:
-        if self.backend != "reference":
+        if self.backend == "torch":
+            from neurodeploy.torch_backend import check_device
+
+            check_device(self.device)
+        if self.backend not in SIMULATED:
             from neurodeploy.segment_lava import LavaSegment
 
             segment = LavaSegment(self.netx_path, self.timesteps, self.input_message_bits, self.models,
@@ -259,8 +268,22 @@ class SpikeBridge:
             last.place(out, self.run_tile(grid.window(frames, y, x))[-1], y // stride, x // stride)
         return torch.from_numpy(out)
 
+    def run_tiles(self, windows: np.ndarray) -> list[np.ndarray]:
+        """A batch of tile-sized windows (B, T, C, H, W) -> every layer's spikes (B, T, C_k, H_k, W_k), uint8.
+
+        The torch backend runs them as one batch; the others one after another.
+        """
+        if self.backend == "torch":
+            from neurodeploy.torch_backend import run_segment_batch
+
+            return list(run_segment_batch(self.layers, windows, self.device))
+        per_tile = [self.run_tile(window) for window in windows]
+        return [np.stack(layer) for layer in zip(*per_tile, strict=True)]
+
     def run_tile(self, window: np.ndarray) -> list[np.ndarray]:
         """One tile-sized window (T, C, H, W) -> every layer's spikes (T, C_k, H, W), uint8, aligned with the input."""
+        if self.backend == "torch":
+            return [layer[0] for layer in self.run_tiles(window[None])]
         if self.backend == "reference":
             from neurodeploy.reference import run_segment
 

@@ -325,6 +325,27 @@ def _check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
         raise UserError(f"unknown --lava-models {lava_models!r}", "pass neurodeploy or stock")
 
 
+def _check_scale(backend: str, device: str, cluster: str | None, results: Path | None) -> None:
+    """--device, --cluster and --results, checked before any work (:mod:`neurodeploy.cluster`)."""
+    from neurodeploy.cluster import ResultsLog, parse_cluster
+    from neurodeploy.torch_backend import DEVICES, check_device
+
+    if device not in DEVICES:
+        raise UserError(f"unknown --device {device!r}", f"pass one of {', '.join(DEVICES)}")
+    if device != "cpu" and backend != "torch":
+        raise UserError(f"`device={device}` runs only on the torch backend", "add `backend=torch`")
+    if backend == "torch":
+        check_device(device)
+    parse_cluster(cluster)
+    if results is not None:
+        ResultsLog(results)
+
+
+def _image_items(jobs: list[_Job], random_mask: int | None) -> list[tuple[str, Any]]:
+    """The planned images as (name, loader) items of :func:`neurodeploy.cluster.run_items`."""
+    return [(job.name, (lambda job=job: next(_read_inputs([job], random_mask)))) for job in jobs]
+
+
 @app.command()
 def simulate(
     bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
@@ -345,6 +366,12 @@ def simulate(
     = None,
     skip_existing: Annotated[bool, typer.Option(help="Skip images whose output PNG already exists.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of Poisson input spikes.")] = 0,
+    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda.")] = "cpu",
+    cluster: Annotated[str | None, typer.Option(help="ray (a local Ray cluster) or ray:ADDRESS: spread a folder "
+                                                     "or an input set over Ray workers.")] = None,
+    workers: Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")] = 2,
+    results: Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
+                                                      "a rerun resumes.")] = None,
 ) -> None:
     """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
     import json
@@ -356,9 +383,15 @@ def simulate(
     from neurodeploy.simulation import SimulationReport, TileProgress
     from neurodeploy.simulation import simulate as run_simulation
 
-    if _graph_input(image, input_path, backend, lava_models):
+    graph = _graph_input(image, input_path, backend, lava_models)
+    _check_scale(backend, device, cluster, results)
+    large = cluster is not None or results is not None
+    if workers < 1:
+        raise UserError(f"--workers {workers}: a cluster needs at least one worker", "pass --workers 2")
+    if graph:
         assert input_path is not None
-        _simulate_graph(bundle, input_path, out, json_out, backend, lava_models)
+        _simulate_graph(bundle, input_path, out, json_out, backend, lava_models, device,
+                        (cluster, workers, results) if large else None)
         return
     assert image is not None
     jobs = _plan_inputs(image, mask, random_mask)
@@ -373,6 +406,9 @@ def simulate(
     for job in jobs:
         check_output_file(output_path(job.name), "PNG image", ".png")
     if spikes is not None:
+        if large:
+            raise UserError("--spikes keeps every image's spikes in this process; it does not combine with "
+                            "--cluster or --results", "simulate the images you want spikes of without them")
         check_output_file(spikes, "npz archive", ".npz")
     if json_out is not None:
         check_output_file(json_out, "JSON")
@@ -393,11 +429,15 @@ def simulate(
         console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
                       f"{result.total_spikes:,} spikes -> {output_path(result.name)}")
 
-    if pending:
+    if pending and large:
+        report = _simulate_items(bundle, _image_items(pending, random_mask), output_path, backend, lava_models,
+                                 device, seed, cluster, workers, results, loaded.timesteps)
+    elif pending:
         with TileProgress(err_console) as progress:  # --spikes keeps whole-image arrays, as asked
             report = run_simulation(loaded, _read_inputs(pending, random_mask), backend=backend,  # type: ignore
                                     models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
-                                    keep_outputs=False, keep_spikes=spikes is not None, progress=progress)
+                                    keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
+                                    device=device)
     else:
         report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
         console.print("nothing to simulate: every output exists")
@@ -420,8 +460,34 @@ def simulate(
         console.print(f"JSON ({report.to_dict()['covers']}): {json_out}")
 
 
+def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any, backend: str, lava_models: str,
+                    device: str, seed: int, cluster: str | None, workers: int, results: Path | None,
+                    timesteps: int) -> Any:
+    """Images as items (:func:`neurodeploy.cluster.run_items`), in this process or on Ray, each written as
+    it finishes; the report over every item (those resumed from --results too)."""
+    import time
+
+    from neurodeploy.cluster import ImageWork, ItemProgress, run_items
+    from neurodeploy.io import write_png
+    from neurodeploy.simulation import SimulationReport
+
+    def write(record: dict[str, Any], output: Any) -> None:
+        write_png(output_path(record["id"]), output)
+        console.print(f"{record['id']}: {record['seconds']['total']:.2f} s, {record['spikes']['total']:,} spikes "
+                      f"-> {output_path(record['id'])}")
+
+    started = time.perf_counter()
+    with ItemProgress(err_console) as progress:
+        records = run_items(ImageWork(bundle, backend, lava_models, device, seed), items, cluster=cluster,
+                            workers=workers, results=results, on_item=write, progress=progress)
+    summaries = [{k: v for k, v in r.items() if k != "id"} for r in records]
+    return SimulationReport(backend, timesteps, summaries,
+                            {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in summaries),
+                             "total": time.perf_counter() - started})
+
+
 def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
-                    lava_models: str) -> None:
+                    lava_models: str, device: str = "cpu", large: tuple[Any, ...] | None = None) -> None:
     """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity."""
     import json
     import warnings
@@ -438,9 +504,12 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
         check_output_file(json_out, "JSON")
     loaded = Bundle.load(bundle).require("graph")
     x = read_input(input_path, loaded.deployment)
+    if large is not None:
+        _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large)
+        return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
+        run = run_graph(loaded.deployment, x, backend=backend, models=lava_models, device=device)
     for warning in caught:  # e.g. host values clipped at a cut: one line each, on stderr
         err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
     fid = fidelity(loaded.deployment, x, run)
@@ -454,6 +523,35 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report(loaded, x, run, fid), indent=2))
+        console.print(f"JSON: {json_out}")
+
+
+def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,
+                      device: str, cluster: str | None, workers: int, results: Path | None) -> None:
+    """``simulate --input`` sample by sample (:func:`neurodeploy.cluster.run_items`): OUT.npz gets ``output``
+    in input order, the JSON each sample's record."""
+    import json
+
+    import numpy as np
+
+    from neurodeploy.cluster import ItemProgress, SampleWork, run_items, sample_items
+    from neurodeploy.io import atomic_path
+
+    with ItemProgress(err_console) as progress:
+        records = run_items(SampleWork(bundle, backend, lava_models, device), sample_items(x), cluster=cluster,
+                            workers=workers, results=results, progress=progress)
+    output = np.stack([np.asarray(r["output"], dtype=np.float64) for r in records])
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, output=output)
+    exact = all(r["exact_vs_reference"] for r in records)
+    console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} -> {target}; bit-exact "
+                  f"with the reference: {_yes(exact)}", highlight=False, soft_wrap=True)
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps({"bundle": str(bundle), "backend": backend, "samples": int(x.shape[0]),
+                                       "exact_vs_reference": exact,
+                                       "samples_run": [{k: v for k, v in r.items() if k != "output"}
+                                                       for r in records]}, indent=2))
         console.print(f"JSON: {json_out}")
 
 
@@ -477,6 +575,12 @@ def profile(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,
+    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda.")] = "cpu",
+    cluster: Annotated[str | None, typer.Option(help="ray (a local Ray cluster) or ray:ADDRESS: spread a folder "
+                                                     "or an input set over Ray workers.")] = None,
+    workers: Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")] = 2,
+    results: Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
+                                                      "a rerun resumes.")] = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
     import json
@@ -488,6 +592,8 @@ def profile(
     from neurodeploy.profiling import select_profiles
 
     graph = _graph_input(image, input_path, backend)
+    _check_scale(backend, device, cluster, results)
+    large = cluster is not None or results is not None
     jobs = [] if graph else _plan_inputs(image, mask, random_mask)  # type: ignore[arg-type]
     if json_out is not None:
         check_output_file(json_out, "JSON")
@@ -496,16 +602,20 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
-    if graph:
+    if large:
+        summary, spikes = _profile_items(bundle, graph, input_path, jobs, random_mask, backend, device, seed, names,
+                                         host, cluster, workers, results)
+    elif graph:
         from neurodeploy.graph_run import read_input
 
         loaded = Bundle.load(bundle).require("graph")
         summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
-                                      backend=backend, hw=names, host=host)  # type: ignore[arg-type]
+                                      backend=backend, hw=names, host=host, device=device)  # type: ignore[arg-type]
     else:
         loaded = Bundle.load(bundle).require("inpainter")
         summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask),  # type: ignore[arg-type]
-                                      backend=backend, hw=names, host=host, seed=seed)  # type: ignore[arg-type]
+                                      backend=backend, hw=names, host=host, seed=seed,  # type: ignore[arg-type]
+                                      device=device)
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:
@@ -514,6 +624,39 @@ def profile(
         from neurodeploy.report import write_report
 
         console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
+
+
+def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: list[_Job], random_mask: int | None,
+                   backend: str, device: str, seed: int, names: list[str] | None, host: str, cluster: str | None,
+                   workers: int, results: Path | None) -> tuple[dict[str, Any], Any]:
+    """``profile`` item by item (:func:`neurodeploy.cluster.run_items`): each image's or sample's counts, then
+    the summary over all of them; the raster's spikes are the last item run here (zeros if all resumed)."""
+    import numpy as np
+
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.cluster import ImageWork, ItemProgress, SampleWork, run_items, sample_items
+    from neurodeploy.profiling import summarize, summarize_graph
+
+    last: list[Any] = [np.zeros((1, 1, 1, 1), np.uint8)]
+    work: Any
+    if graph:
+        from neurodeploy.graph_run import read_input
+
+        loaded = Bundle.load(bundle).require("graph")
+        x = read_input(input_path, loaded.deployment)  # type: ignore[arg-type]
+        work, items = SampleWork(bundle, backend, "neurodeploy", device, profile=True), sample_items(x)
+    else:
+        Bundle.load(bundle).require("inpainter")
+        work, items = ImageWork(bundle, backend, "neurodeploy", device, seed, profile=True), \
+            _image_items(jobs, random_mask)
+    with ItemProgress(err_console) as progress:
+        records = run_items(work, items, cluster=cluster, workers=workers, results=results,
+                            on_item=lambda record, spikes: last.__setitem__(0, spikes), progress=progress)
+    counts = [{k: v for k, v in r.items() if k not in ("id", "exact_vs_reference")} for r in records]
+    if graph:
+        return summarize_graph(counts, backend, names, host, int(x.shape[1]),
+                               all(r["exact_vs_reference"] for r in records)), last[0]
+    return summarize(counts, backend, names, host), last[0]
 
 
 def _print_profile(summary: dict[str, Any]) -> None:

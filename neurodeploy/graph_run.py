@@ -9,7 +9,9 @@ steps at once, reading what earlier segments produced:
   (:func:`neurodeploy.reference.run_segment_batch`, NumPy, Loihi's fixed
   point bit for bit) or on ``lava`` (:class:`neurodeploy.segment_lava.LavaSegment`:
   the segment's netx file in stock lava-dl, compiled once per run and reused
-  for every sample; its reset interval is ``T + depth``, set from the input's T).
+  for every sample; its reset interval is ``T + depth``, set from the input's T),
+  or on ``torch`` (:func:`neurodeploy.torch_backend.run_segment_batch`, the
+  reference's arithmetic batched in PyTorch on ``device`` cpu or cuda).
 
 The bridge at each cut. Host -> chip: the value x the segment reads becomes
 integer payloads, ``p = x`` for spikes (0/1) or ``p = clip(round(255·x), 0,
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from neurodeploy.converters.netx_io import NetxSegmentLayer
     from neurodeploy.graph import Graph
 
-GRAPH_BACKENDS = ("reference", "lava")
+GRAPH_BACKENDS = ("reference", "lava", "torch")
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,12 @@ class GraphRun:
 
 
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
-              models: str = "stock") -> GraphRun:
-    """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring)."""
+              models: str = "stock", device: str = "cpu", check: bool = True) -> GraphRun:
+    """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring).
+
+    ``check``: also run the reference backend and compare (``exact_vs_reference``);
+    with ``check=False`` the torch backend runs alone and ``exact_vs_reference`` is not measured (True).
+    """
     from neurodeploy.encoding import clipped_payloads
     from neurodeploy.host_graph import run_host_segment
     from neurodeploy.reference import run_segment_batch
@@ -246,11 +252,17 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             continue
         clipped[part.index] = clipped_payloads(values[part.source].numpy(), part.payload_max)
         frames = payloads[part.index] = to_payload(values[part.source].numpy(), part)
-        reference = run_segment_batch(part.layers, frames)
-        got = reference
-        if backend == "lava":
+        if backend == "torch":
+            from neurodeploy.torch_backend import run_segment_batch as run_torch
+
+            got = run_torch(part.layers, frames, device)
+        elif backend == "lava":
             got, compile_seconds = _run_lava(part, frames, models)
             seconds["compile"] += compile_seconds
+        else:
+            got = run_segment_batch(part.layers, frames)
+        if backend != "reference" and (check or backend == "lava"):
+            reference = run_segment_batch(part.layers, frames)
             exact = exact and all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
         for name, s in zip(part.names, got, strict=True):
             spikes[name] = s

@@ -105,7 +105,8 @@ def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] |
 
 def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend = "lava",
             models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
-            seed: int = 0, on_result: Callable[[ImageResult], None] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+            seed: int = 0, on_result: Callable[[ImageResult], None] | None = None,
+            device: str = "cpu") -> tuple[dict[str, Any], np.ndarray]:
     """Profile every item; returns (summary JSON, output spikes for the raster: those of the last
     image's centre tile).
 
@@ -113,13 +114,14 @@ def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backe
     For a graph bundle ``items`` is X (N, T, *input_shape) and this is :func:`profile_graph`.
     """
     if bundle.kind == "graph":
-        return profile_graph(bundle, np.asarray(items), backend=backend, models=models, hw=hw, host=host)
+        return profile_graph(bundle, np.asarray(items), backend=backend, models=models, hw=hw, host=host,
+                             device=device)
     hw = None if hw is None else list(hw)
     select_profiles(hw)  # a bad profile fails before Lava starts
     load_profile(host)
     per_image: list[dict[str, Any]] = []
     last = np.zeros((1, 1, 1, 1), np.uint8)
-    with Simulator(bundle, backend, models, seed, fidelity=False) as sim:
+    with Simulator(bundle, backend, models, seed, fidelity=False, device=device) as sim:
         for item in items:
             result = sim.run(item)
             per_image.append(count_result(bundle, result))
@@ -182,8 +184,19 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
                            bridge_bits={k: v[1] for k, v in sums.items()}, extra={"cuts": counted})
 
 
+def summarize_graph(per_sample: list[dict[str, Any]], backend: str, hw: Iterable[str] | None, host: str,
+                    timesteps: int, exact_vs_reference: bool) -> dict[str, Any]:
+    """:func:`summarize` for a graph bundle's samples."""
+    summary = summarize(per_sample, backend, hw, host)
+    summary.pop("images")
+    summary.update({"kind": "graph", "samples": len(per_sample), "timesteps": timesteps,
+                    "exact_vs_reference": exact_vs_reference})
+    return summary
+
+
 def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", models: LavaModels = "neurodeploy",
-                  hw: Iterable[str] | None = None, host: str = DEFAULT_HOST) -> tuple[dict[str, Any], np.ndarray]:
+                  hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
+                  device: str = "cpu") -> tuple[dict[str, Any], np.ndarray]:
     """Profile a graph bundle on X (N, T, *input_shape); returns (summary JSON, the first chip layer's
     spikes of the last sample, (T, *shape), for the raster). Counts are per sample, averaged."""
     from neurodeploy.graph_run import run_graph
@@ -192,12 +205,9 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
     select_profiles(hw)  # a bad profile fails before the run
     load_profile(host)
     deployment = bundle.require("graph").deployment
-    run = run_graph(deployment, x, backend=backend, models=models)
+    run = run_graph(deployment, x, backend=backend, models=models, device=device)
     per_sample = [count_graph_sample(deployment, run, bundle.manifest["cuts"], n).as_dict()
                   for n in range(x.shape[0])]
-    summary = summarize(per_sample, backend, hw, host)
-    summary.pop("images")
-    summary.update({"kind": "graph", "samples": int(x.shape[0]), "timesteps": int(x.shape[1]),
-                    "exact_vs_reference": bool(run.exact_vs_reference)})
+    summary = summarize_graph(per_sample, backend, hw, host, int(x.shape[1]), bool(run.exact_vs_reference))
     first = deployment.chip_layers[0]
     return summary, run.spikes[first][-1]

@@ -2,7 +2,8 @@
 
 For each image: encode the masked image on the host (:mod:`neurodeploy.encoding`),
 run the spiking stage for T steps through the :class:`~neurodeploy.bridge.SpikeBridge`
-(Lava, Loihi 2, or the NumPy reference), reduce the spikes to rates and run
+(Lava, Loihi 2, the NumPy reference, or the batched torch backend, which runs a
+row of tiles as one batch), reduce the spikes to rates and run
 the host CNN (PyTorch), and composite its prediction into the hole.
 
 Fidelity is measured against the trained float model rebuilt from the bundle
@@ -43,6 +44,7 @@ from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
 from neurodeploy.text import plural
 
+TILE_BATCH = 8  # spiking tiles per batch on the torch backend (its memory: B·T·neurons float64 synaptic inputs)
 ProgressHook = Callable[[int, int], None]  # (tiles done, tiles in the image), after every spiking tile
 
 
@@ -226,7 +228,7 @@ class Simulator:
 
     def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
                  seed: int = 0, fidelity: bool = True, keep_spikes: bool = False,
-                 progress: ProgressHook | None = None) -> None:
+                 progress: ProgressHook | None = None, device: str = "cpu") -> None:
         self.bundle = bundle.require("inpainter")
         self.backend = backend
         self.seed = seed
@@ -236,7 +238,7 @@ class Simulator:
         self.host = bundle.host_model()
         self.config = bundle.model_config
         self.reference_model = float_model(bundle) if fidelity else None
-        self.bridge = SpikeBridge.of(bundle, backend, models)
+        self.bridge = SpikeBridge.of(bundle, backend, models, device)
         self.reference_bridge = SpikeBridge.of(bundle, "reference") if backend != "reference" else None
 
     def __enter__(self) -> Simulator:
@@ -277,8 +279,7 @@ class Simulator:
         run.seconds["encode"] += time.perf_counter() - started
         band, pending = _Band(stride), list(blocks.row_starts())
         for ty in tiles.row_starts():
-            band.append(ty, np.concatenate([self._spiking_tile(run, tiles, grids, ty, tx)
-                                            for tx in tiles.column_starts()], axis=-1))
+            band.append(ty, np.concatenate(self._spiking_row(run, tiles, grids, ty), axis=-1))
             while pending and blocks.reach(pending[0], 0)[0].stop <= band.bottom:
                 by = pending.pop(0)
                 for bx in blocks.column_starts():
@@ -300,17 +301,36 @@ class Simulator:
             }
         return result
 
-    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int) -> np.ndarray:
-        """Run one spiking tile; its pixels' last-layer spike counts (K, C, h, w): the backend's, then the float
-        model's. Every chip layer's events and spikes are tallied, and compared with the float model's."""
+    def _spiking_row(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int) -> list[np.ndarray]:
+        """Run the row of spiking tiles at y, in batches of :data:`TILE_BATCH` tiles on the torch backend
+        (:meth:`SpikeBridge.run_tiles`), else one by one; per tile, :meth:`_spiking_tile`'s counts."""
+        batch = TILE_BATCH if self.backend == "torch" else 1
+        columns = list(tiles.column_starts())
+        counts = []
+        for first in range(0, len(columns), batch):
+            started = time.perf_counter()
+            inputs, frames = [], []
+            for x in columns[first:first + batch]:
+                origin = (y - tiles.halo, x - tiles.halo)  # the window's top-left pixel in the image
+                snn_input = torch.from_numpy(tiles.pad(run.input.window(*tiles.reach(y, x)).numpy(), y, x))
+                inputs.append(snn_input)
+                frames.append(np.ascontiguousarray(input_frames(snn_input, self.config.encoding,
+                                                                self.config.timesteps, self.seed, origin)))
+            started = run.clock("encode", started)
+            every = self.bridge.run_tiles(np.stack(frames))
+            run.clock("snn", started)
+            for i, x in enumerate(columns[first:first + batch]):
+                counts.append(self._spiking_tile(run, tiles, grids, y, x, inputs[i], frames[i],
+                                                 [layer[i] for layer in every]))
+        return counts
+
+    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int,
+                      snn_input: torch.Tensor, frames: np.ndarray, every: list[np.ndarray]) -> np.ndarray:
+        """One spiking tile's results: its pixels' last-layer spike counts (K, C, h, w), the backend's, then the
+        float model's; every chip layer's events and spikes tallied and compared with the float model's."""
         started = time.perf_counter()
-        config, halo = self.config, tiles.halo
-        origin = (y - halo, x - halo)  # the window's top-left pixel in the image
-        snn_input = torch.from_numpy(tiles.pad(run.input.window(*tiles.reach(y, x)).numpy(), y, x))
-        frames = np.ascontiguousarray(input_frames(snn_input, config.encoding, config.timesteps, self.seed, origin))
-        started = run.clock("encode", started)
-        every = self.bridge.run_tile(frames)
-        started = run.clock("snn", started)
+        config = self.config
+        origin = (y - tiles.halo, x - tiles.halo)
         # layer k's outputs of this tile lie at (y, x) / its stride on its own grid
         corners = [(y // (tiles.height // g.height), x // (tiles.width // g.width)) for g in grids]
         owned = [g.crop(layer_spikes, *corner) for g, layer_spikes, corner in zip(grids, every, corners, strict=True)]
@@ -455,7 +475,8 @@ class SimulationReport:
 def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
              models: LavaModels = "neurodeploy", seed: int = 0, fidelity: bool = True,
              on_result: Callable[[ImageResult], None] | None = None, keep_outputs: bool = True, *,
-             keep_spikes: bool = False, progress: ProgressHook | None = None) -> SimulationReport:
+             keep_spikes: bool = False, progress: ProgressHook | None = None,
+             device: str = "cpu") -> SimulationReport:
     """Simulate every item: the inpainted images (``report.outputs[name]``) and the statistics.
 
     ``on_result`` sees each :class:`ImageResult` (image, spike counts, timings,
@@ -466,7 +487,7 @@ def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend 
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     outputs: dict[str, np.ndarray] = {}
-    with Simulator(bundle, backend, models, seed, fidelity, keep_spikes, progress) as sim:
+    with Simulator(bundle, backend, models, seed, fidelity, keep_spikes, progress, device) as sim:
         for item in items:
             result = sim.run(item)
             if on_result is not None:

@@ -12,6 +12,7 @@ from neurodeploy.checkpoint import load_model
 from neurodeploy.model import ModelConfig, network_input
 
 from .conftest import TINY, run_cli, tiny_model
+from .test_chip_segments import mlp_case, recurrent_case, sinabs_case  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
 
@@ -60,3 +61,41 @@ def test_training_on_cuda_is_deterministic_resumes_exactly_and_loads_on_the_cpu(
     for (name, x), (_, y) in zip(resumed.state_dict().items(), straight.state_dict().items(), strict=True):
         assert x.device.type == "cpu" and torch.isfinite(x).all(), name
         assert torch.equal(x, y), name
+
+
+# -- the torch backend on the GPU: bit-exact with the reference (issue 17) ---------------------------
+
+@pytest.mark.parametrize("case", ["sinabs_case", "mlp_case", "recurrent_case"])
+def test_the_torch_backend_on_cuda_is_bit_exact_with_the_reference(case: str, request: pytest.FixtureRequest) -> None:
+    import numpy as np
+
+    from neurodeploy import torch_backend
+    from neurodeploy.reference import run_segment_batch
+
+    from .test_chip_segments import _chip
+
+    _, graph, x, _, dt = request.getfixturevalue(case)
+    _, _, quantized = _chip(graph, dt)
+    want = run_segment_batch(quantized, x)
+    got = torch_backend.run_segment_batch(quantized, x, device="cuda")
+    assert sum(int(w.sum()) for w in want) > 0
+    for w, g in zip(want, got, strict=True):
+        assert np.array_equal(w, g)
+
+
+def test_the_inpainter_on_cuda_equals_the_reference(tiny_bundle: Path) -> None:
+    import numpy as np
+
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.data import MaskSpec, random_mask
+    from neurodeploy.simulation import SimulationInput, simulate
+
+    rng = np.random.default_rng(2)
+    items = [SimulationInput("a", rng.integers(0, 256, (70, 53, 3), dtype=np.uint8), random_mask(rng, 70, 53,
+                                                                                                 MaskSpec()))]
+    bundle = Bundle.load(tiny_bundle)
+    ref = simulate(bundle, items, backend="reference")
+    gpu = simulate(bundle, items, backend="torch", device="cuda")
+    assert gpu.results[0]["fidelity"]["exact_vs_reference"] is True
+    assert gpu.results[0]["spikes"] == ref.results[0]["spikes"]
+    assert np.array_equal(gpu.outputs["a"], ref.outputs["a"])

@@ -1,0 +1,199 @@
+r"""The ``torch`` backend: any chip segment on a batch, Loihi's fixed point bit for bit, on CPU or CUDA.
+
+Same contract as :func:`neurodeploy.reference.run_segment_batch` over the same
+layer list (:class:`~neurodeploy.quantize.QuantizedChipLayer` or the
+:class:`~neurodeploy.converters.netx_io.NetxSegmentLayer` read back from a
+netx file, the inpainter's one conv layer included), and the same equations
+(:mod:`neurodeploy.cuba`, whose constants and decay factors it imports)::
+
+    a_t = wrap24(W x_t) (conv) | W x_t (dense)  (+ W_rec z_{t-1})
+    u_t = wrap(trunc(u_{t-1}·keep_u) + 64·a_t);  v_t = clip(trunc(v_{t-1}·keep_v) + u_t + 64·bias)
+    z_t = v_t > 64·vth;  v_t = 0 where z_t
+
+What changes is the order of the work, not the arithmetic: layer by layer,
+the synaptic input of all B samples and all T steps is one GEMM (a layer's
+input at step t is the previous layer's output at step t; only a recurrent
+block's ``W_rec z_{t-1}`` waits for the step), then the neuron runs its T
+steps on the whole batch at once. A sample whose T input frames are equal
+(constant encoding) has its synapse computed once. Memory: the synaptic
+inputs of a layer, B·T·neurons float64 (B·neurons when the input is constant),
+and the GEMM's patches.
+
+Why it is exact, on any device:
+
+* Synapses: integer weights (|W| <= 128) times integer inputs (payloads
+  0..255 or spikes 0/1), summed as a GEMM (``unfold`` for a conv: no
+  convolution algorithm such as Winograd or FFT, which round). The dtype is
+  float32 when :func:`neurodeploy.cuba.conv_bound` (Σ|W|·max input, a bound
+  on every partial sum in any summation order) is below 2^24, float32's exact
+  integer range, else float64 (exact below 2^53). Every partial sum is then
+  an exactly representable integer, so the order of summation, blocking and
+  threads cannot change the result. TF32 and reduced-precision reductions
+  would round the 8-bit products' inputs or sums: :func:`exact_settings`
+  turns them off (``torch.backends.cuda.matmul.allow_tf32``,
+  ``torch.backends.cudnn.allow_tf32``,
+  ``set_float32_matmul_precision("highest")``) before a CUDA run.
+* Neuron: state in float64 holding integers, as the reference: a 24-bit
+  state times a 12-bit decay factor ``(4096 - d) / 4096`` is below 2^36, the
+  product is exact and ``trunc`` is the integer code's truncating division;
+  IEEE float64 multiply, add, trunc and compare are the same on CPU and GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from neurodeploy.cuba import FLOAT32_EXACT, STATE_LIMIT, CubaParams, conv_bound
+from neurodeploy.errors import UserError
+
+if TYPE_CHECKING:
+    from neurodeploy.reference import SegmentLayer
+
+DEVICES = ("cpu", "cuda")
+
+
+def exact_settings() -> None:
+    """Turn off every reduced-precision float32 path (TF32 GEMMs and convolutions); see the module docstring."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+
+def check_device(device: str) -> torch.device:
+    """The torch device for ``device`` ("cpu" or "cuda"); a CUDA device torch cannot see is a UserError."""
+    if device not in DEVICES:
+        raise UserError(f"unknown device {device!r}", f"pass one of {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("`device=cuda` but torch sees no CUDA GPU", "use `device=cpu`, or install a CUDA build "
+                                                                     "of torch on a machine with a GPU")
+    return torch.device(device)
+
+
+def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray | torch.Tensor,
+                      device: str = "cpu") -> list[np.ndarray]:
+    """Run a chip segment on a batch: frames (B, T, *input_shape) ints -> per layer spikes (B, T, *out) uint8.
+
+    Equal to :func:`neurodeploy.reference.run_segment_batch` bit for bit (see its
+    docstring for the alignment with Lava's steps; every sample starts from zero state).
+    """
+    dev = check_device(device)
+    if dev.type == "cuda":
+        exact_settings()
+    x = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames).to(dev)
+    batch, steps = x.shape[:2]
+    outputs = []
+    with torch.no_grad():
+        for layer in layers:
+            a = _synapse(x.reshape(batch, steps, *layer.input_shape), layer)
+            x = _neurons(a, layer)
+            outputs.append(x)
+    return [out.cpu().numpy() for out in outputs]
+
+
+def _synapse(x: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
+    """The layer's feed-forward synaptic input for every (sample, step): (B, T, *out) float64 holding ints."""
+    batch, steps = x.shape[:2]
+    constant = steps > 1 and bool((x[:, 1:] == x[:, :1]).all())
+    if constant:  # the same frame every step: the synapse once
+        x = x[:, :1]
+    flat = x.reshape(-1, *layer.input_shape)
+    max_input = int(flat.abs().max()) if flat.numel() else 0
+    dtype = torch.float32 if conv_bound(layer.weight, max_input) < FLOAT32_EXACT else torch.float64
+    weight = torch.from_numpy(layer.weight.reshape(layer.weight.shape[0], -1)).to(flat.device, dtype)
+    if layer.kind == "conv":
+        _, _, kh, kw = layer.weight.shape
+        cols = torch.nn.functional.unfold(flat.to(dtype), (kh, kw), padding=layer.padding, stride=layer.stride)
+        a = _wrap24((weight @ cols).to(torch.float64)).reshape(flat.shape[0], *layer.output_shape)
+    else:
+        a = (flat.reshape(flat.shape[0], -1).to(dtype) @ weight.T).to(torch.float64)
+    a = a.reshape(batch, x.shape[1], *layer.output_shape)
+    return a.expand(batch, steps, *layer.output_shape) if constant else a
+
+
+def _wrap24(a: torch.Tensor) -> torch.Tensor:
+    """Lava's ``signed_clamp(a, 24)`` (:func:`neurodeploy.cuba.wrap24`)."""
+    if a.numel() == 0 or float(a.abs().max()) < STATE_LIMIT:
+        return a
+    return torch.remainder(a + STATE_LIMIT, 2 * STATE_LIMIT) - STATE_LIMIT
+
+
+def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
+    """T CUBA steps on the whole batch (:func:`neurodeploy.cuba.cuba_step`): input (B, T, *out) -> spikes uint8."""
+    p = CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
+    batch, steps = a.shape[:2]
+    shape = (batch, *layer.output_shape)
+    u = torch.zeros(shape, dtype=torch.float64, device=a.device)
+    v = torch.zeros_like(u)
+    bias = None
+    if layer.bias is not None and np.any(layer.bias):
+        bias = torch.from_numpy(layer.bias.astype(np.float64) * 64.0).to(a.device)
+        bias = bias.reshape(-1, *([1] * (len(layer.output_shape) - 1)))
+    rec = None
+    if getattr(layer, "weight_rec", None) is not None:
+        rec = torch.from_numpy(layer.weight_rec.astype(np.float64)).to(a.device)
+    out = torch.empty((batch, steps, *layer.output_shape), dtype=torch.uint8, device=a.device)
+    spikes = torch.empty(shape, dtype=torch.bool, device=a.device)
+    threshold = float(p.vth * 64)
+    wrap, clip = _needs_wrap_and_clip(a, layer, p, bias, rec)
+    for t in range(steps):  # in place: fresh tensors each step would cost a page fault per page on CPU
+        a_t = a[:, t]
+        if rec is not None and t > 0:
+            a_t = a_t + out[:, t - 1].to(torch.float64) @ rec.T
+        if p.voltage_keep != 1.0:
+            _trunc_(v.mul_(p.voltage_keep))
+        if p.current_keep == 0.0 and not wrap:  # u = 64·a: add it to v without keeping it
+            v.add_(a_t, alpha=64.0)
+        else:
+            if p.current_keep == 0.0:
+                torch.mul(a_t, 64.0, out=u)
+            else:
+                _trunc_(u.mul_(p.current_keep)).add_(a_t, alpha=64.0)
+            if wrap:
+                wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
+                u.copy_(torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped))
+            v.add_(u)
+        if bias is not None:
+            v.add_(bias)
+        if clip:
+            v.clamp_(-(STATE_LIMIT - 1), STATE_LIMIT - 1)
+        torch.gt(v, threshold, out=spikes)
+        v.masked_fill_(spikes, 0.0)
+        out[:, t] = spikes
+    return out
+
+
+def _trunc_(x: torch.Tensor) -> torch.Tensor:
+    """``x.trunc_()``; on CPU through NumPy on the tensor's memory: torch 2.13's CPU trunc of float64 is
+    about 10x slower than NumPy's (measured), and both are IEEE round-toward-zero, the same values."""
+    if x.device.type == "cpu" and x.is_contiguous():
+        np.trunc(x.numpy(), out=x.numpy())
+        return x
+    return x.trunc_()
+
+
+def _needs_wrap_and_clip(a: torch.Tensor, layer: SegmentLayer, p: CubaParams, bias: torch.Tensor | None,
+                         rec: torch.Tensor | None) -> tuple[bool, bool]:
+    """Whether the current's wrap and the voltage's clip can change anything in this run, from bounds.
+
+    With A = max |a| (+ Σ|W_rec| per row for a recurrent block) and B = max
+    |64·bias|: |u_t| <= 64·A when the current does not persist (iDecay =
+    4096), else <= t·64·A (trunc and the decay only shrink |u|), so no wrap is
+    needed while that stays below 2^23. The voltage after a step is at most
+    64·vth + 64·A + B (it was at most 64·vth, else reset to 0) and at least
+    -t·(64·A + B); no clip is needed while both stay within 2^23 - 1. Both
+    are cheap whole-run reductions instead of two per step (the bounds are
+    exact conditions for skipping, so the result is the same either way).
+    """
+    base = a[:, :1] if a.shape[1] > 1 and a.stride(1) == 0 else a  # a constant input: one step of it
+    largest = max(float(base.max()), -float(base.min())) if a.numel() else 0.0
+    if rec is not None:
+        largest += float(rec.abs().sum(dim=1).max()) if rec.numel() else 0.0
+    current = 64.0 * largest if p.current_keep == 0.0 else 64.0 * largest * a.shape[1]
+    wrap = current >= STATE_LIMIT
+    drive = min(current, float(STATE_LIMIT)) + (float(bias.abs().max()) if bias is not None else 0.0)
+    clip = wrap or max(64.0 * p.vth + drive, a.shape[1] * drive) > STATE_LIMIT - 1
+    return wrap, clip

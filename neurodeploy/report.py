@@ -190,16 +190,19 @@ def sweep_figure(sweep: dict[str, Any]) -> Any:
     protocol = sweep["protocol"]
     profile, host = protocol.get("plot_profile", "loihi2"), protocol.get("host_profile", "gpu")
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    missing = []
     for i, (name, v) in enumerate(sweep["variants"].items()):
         energy = sweep_energy(v, profile)
         if energy is None:
+            missing.append(v.get("label", name))
             continue
         ax.errorbar(v["psnr_hole"], energy[0], xerr=v["psnr_hole_std"], yerr=energy[1], fmt="o", capsize=4,
                     color=f"C{i}", label=f"{v.get('label', name)} ({len(v.get('seeds', []))} seeds)")
     for j, (name, scores) in enumerate(sweep["classical"].items()):
-        ax.axvline(scores["psnr_hole"], linestyle=(0, (4, 2 + j)), color="0.45", linewidth=1)
-        ax.annotate(name, (scores["psnr_hole"], 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                    va="top", ha="right", fontsize=7, color="0.35")
+        ax.axvline(scores["psnr_hole"], linestyle=["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))][j % 4],
+                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB (classical)")
+    if missing:
+        ax.text(0.01, 0.01, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
     ax.set(xlabel="hole PSNR (dB), evaluation protocol, float model",
            ylabel="J per inference",
            title=f"Energy ({profile} chip + {host} host; twin: all on {host}) vs quality, "

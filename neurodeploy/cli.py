@@ -593,6 +593,7 @@ def sweep(
     device: Annotated[str, typer.Option(help="Training device: cpu, cuda, cuda:N or auto.")] = "auto",
     backend: Annotated[str, typer.Option(help="Deployment backend: lava, reference or loihi2.")] = "lava",
     samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
+    crop: Annotated[int, typer.Option(help="Training crop size in pixels (evaluation: 128).")] = 128,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON (its spiking_layers is ignored).")] = None,
     hw: Annotated[str | None, typer.Option(help="Chip profiles, comma-separated (default: all).")] = None,
@@ -619,7 +620,7 @@ def sweep(
     names = tuple(n.strip() for n in hw.split(",") if n.strip()) if hw else None
     document = run_sweep(SweepConfig(out=str(out), variants=counts, seeds=seeds, epochs=epochs, data=data,
                                      device=device, backend=backend, hw=names, host=host, batch_size=batch_size,
-                                     samples_per_epoch=samples_per_epoch, force=force, resume=resume,
+                                     crop=crop, samples_per_epoch=samples_per_epoch, force=force, resume=resume,
                                      model=model),
                          log=lambda line: console.print(line, highlight=False, soft_wrap=True))
     _print_sweep(document)

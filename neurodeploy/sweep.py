@@ -392,6 +392,16 @@ def training_seconds(path: Path) -> dict[tuple[str, int], float]:
         return {}
 
 
+def twin_quality(sweep: dict[str, Any], spiking_layers: int, source: str) -> dict[str, Any] | None:
+    """The quality of the variant with ``spiking_layers`` against the twin in a sweep, or None if it lacks one."""
+    variant, twin = sweep["variants"].get(variant_name(spiking_layers)), sweep["variants"].get(variant_name(0))
+    if variant is None or twin is None or spiking_layers == 0:
+        return None
+    return {"psnr_hole": variant["psnr_hole"], "twin_psnr_hole": twin["psnr_hole"],
+            "psnr_vs_twin": variant["psnr_hole"] - twin["psnr_hole"], "epochs": sweep["protocol"]["epochs"],
+            "seeds": len(sweep["protocol"]["seeds"]), "source": source}
+
+
 def _device_name(device: Any) -> str:
     import torch
 

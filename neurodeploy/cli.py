@@ -485,6 +485,8 @@ def profile(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,
+    sweep: Annotated[Path | None, typer.Option(help="A sweep.json (neurodeploy sweep) to add to the report.")]
+    = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
     import json
@@ -501,6 +503,13 @@ def profile(
         check_output_file(json_out, "JSON")
     if report is not None:
         check_output_folder(report)
+    if sweep is not None and report is None:
+        raise UserError("--sweep adds a section to the report", "pass `report=FOLDER` too")
+    sweep_document = None
+    if sweep is not None:
+        from neurodeploy.sweep import read_sweep
+
+        sweep_document = read_sweep(sweep)
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
@@ -521,7 +530,8 @@ def profile(
     if report:
         from neurodeploy.report import write_report
 
-        console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
+        page = write_report(report, summary, spikes, seed=seed, sweep=sweep_document)
+        console.print(f"report: {page}")
 
 
 def _print_profile(summary: dict[str, Any]) -> None:

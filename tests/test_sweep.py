@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from neurodeploy.errors import UserError
-from neurodeploy.sweep import SweepConfig, read_sweep, run_sweep
+from neurodeploy.sweep import SweepConfig, read_sweep, run_sweep, twin_quality
 from tests.conftest import TINY, run_cli
 
 
@@ -58,6 +59,13 @@ def test_tiny_sweep_writes_the_json_the_plot_and_the_report(tmp_path: Path) -> N
         assert png.format == "PNG" and png.size[0] > 300 and png.size[1] > 200
     page = (out / "report.html").read_text()
     assert "all-CNN twin" in page and "data:image/png;base64," in page
+    # the sweep as a section of a profile's report
+    image = out / "crop.png"
+    Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(image)
+    run = run_cli("profile", str(out / "bundles" / "scnn_seed0"), "--image", str(image), "--random-mask", "1",
+                  "--backend", "reference", "--report", str(tmp_path / "report"), "--sweep", str(out / "sweep.json"))
+    assert run.returncode == 0, run.stderr
+    assert "all-CNN twin and deeper spiking variants" in (tmp_path / "report" / "report.html").read_text()
     # a second sweep into the same folder continues the models only when asked
     with pytest.raises(UserError, match="resume=True"):
         run_sweep(tiny_sweep(out), log=lines.append, progress=False)
@@ -74,3 +82,20 @@ def test_sweep_refuses_bad_settings_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     result = run_cli("sweep", "--out", str(tmp_path / "out"), "--variants", "0,x", timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--variants" in result.stderr
+
+
+def test_demo_headline_compares_with_the_twin() -> None:
+    from neurodeploy.demo import DemoSummary
+
+    sweep = {"protocol": {"epochs": 2, "seeds": [0, 1]},
+             "variants": {"all_cnn": {"psnr_hole": 13.0}, "scnn": {"psnr_hole": 12.5}}}
+    quality = twin_quality(sweep, 1, "examples/sweep/sweep.json")
+    assert quality is not None and quality["psnr_vs_twin"] == pytest.approx(-0.5)
+    assert twin_quality(sweep, 2, "x") is None and twin_quality(sweep, 0, "x") is None
+    fidelity = {"psnr_vs_float": 48.0, "spike_agreement_vs_float": 0.9967, "exact_vs_reference": True}
+    lines = DemoSummary(16.13, 17.14, fidelity, 997_889, 2.413e-1, 2.517e-1, Path("r.html"), quality).lines()
+    assert all(len(f"  {line}") <= 80 for line in lines), lines
+    assert lines[0].startswith("against its all-CNN twin") and "saves 4.1%" in lines[1]
+    assert "(-0.50 dB)" in lines[2] and "2 epochs x 2 seeds" in lines[3]
+    costly = DemoSummary(16.13, 17.14, fidelity, 1, 3e-1, 2.5e-1, Path("r.html")).lines()
+    assert "costs 20.0% more" in costly[1] and "not measured here" in costly[2]

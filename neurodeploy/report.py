@@ -202,11 +202,13 @@ def sweep_figure(sweep: dict[str, Any]) -> Any:
         ax.axvline(scores["psnr_hole"], linestyle=["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))][j % 4],
                    color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB (classical)")
     if missing:
-        ax.text(0.01, 0.01, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
+        ax.text(0.0, -0.2, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
+    ax.margins(x=0.05, y=0.2)
     ax.set(xlabel="hole PSNR (dB), evaluation protocol, float model",
            ylabel="J per inference",
-           title=f"Energy ({profile} chip + {host} host; twin: all on {host}) vs quality, "
-                 f"{protocol['epochs']} epochs")
+           title=f"Energy ({profile} chip + {host} host; twin: all on {host}) vs quality\n"
+                 f"{protocol['epochs']} epochs x {protocol['samples_per_epoch']} crops of {protocol['crop']} px, "
+                 f"seeds {', '.join(map(str, protocol['seeds']))}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 

@@ -64,8 +64,9 @@ class DemoSummary:
         if q is None:
             return [*lines, "  quality cost: not measured here (`neurodeploy sweep` measures it)"]
         return [*lines,
-                f"  hole PSNR {q['psnr_hole']:.2f} vs twin {q['twin_psnr_hole']:.2f} dB ({q['psnr_vs_twin']:+.2f} dB),",
-                f"  trained alike: {q['epochs']} epochs x {q['seeds']} seeds ({q['source']})"]
+                f"  quality (sweep, both trained alike, {q['epochs']} epochs x {q['seeds']} seeds): hole PSNR",
+                f"  {q['psnr_hole']:.2f} vs twin {q['twin_psnr_hole']:.2f} dB "
+                f"({q['psnr_vs_twin']:+.2f} dB; {q['source']})"]
 
     def lines(self) -> list[str]:
         f = self.fidelity

@@ -96,6 +96,6 @@ def test_demo_headline_compares_with_the_twin() -> None:
     lines = DemoSummary(16.13, 17.14, fidelity, 997_889, 2.413e-1, 2.517e-1, Path("r.html"), quality).lines()
     assert all(len(f"  {line}") <= 80 for line in lines), lines
     assert lines[0].startswith("against its all-CNN twin") and "saves 4.1%" in lines[1]
-    assert "(-0.50 dB)" in lines[2] and "2 epochs x 2 seeds" in lines[3]
+    assert "2 epochs x 2 seeds" in lines[2] and "12.50 vs twin 13.00 dB (-0.50 dB;" in lines[3]
     costly = DemoSummary(16.13, 17.14, fidelity, 1, 3e-1, 2.5e-1, Path("r.html")).lines()
     assert "costs 20.0% more" in costly[1] and "not measured here" in costly[2]

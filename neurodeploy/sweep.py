@@ -325,6 +325,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
                            "measure": "neurodeploy.evaluate: hole PSNR per image from its hole MSE, then "
                                       "averaged; SSIM of the whole image"},
             "spread": "sample standard deviation over the seeds (ddof = 1); 0 for one seed",
+            "resumed": config.resume,  # True: the models were continued from an earlier sweep in the folder
             "model_config": config.model.to_dict(),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device)},
         },

@@ -183,24 +183,11 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention)  # type: ignore[arg-type]
-    if bundle.kind == "graph":
-        _print_graph_bundle(bundle)
-        return
-    q = bundle.manifest["quantization"]
-    table = Table(title=f"quantization of {q['name']} to Loihi fixed point")
-    for col in ("weight scale", "weight rel. sq. error", "saturated", "vThMant", "threshold error",
-                "iDecay", "vDecay"):
-        table.add_column(col, justify="right")
-    table.add_row(f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["saturated_weights"]),
-                  str(q["vth_mant"]), f"{q['threshold_error']:.2e}", str(q["i_decay"]), str(q["v_decay"]))
-    console.print(table)
-    for warning in q["warnings"]:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+    _print_bundle(bundle)
 
 
-def _print_graph_bundle(bundle: Any) -> None:
-    """``convert`` of a NIR graph: one row per chip layer, the warnings, where the bundle is."""
+def _print_bundle(bundle: Any) -> None:
+    """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     table = Table(title=f"chip layers in Loihi fixed point ({bundle.manifest['summary']})", box=box.SIMPLE_HEAD)
     for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant"):
         table.add_column(col, justify="right")

@@ -91,7 +91,7 @@ class InferenceCounts:
 
     layers: list[LayerCounts]
     host_macs: int
-    dense_snn_macs: int  # the spiking layer run as an ordinary conv, once
+    dense_snn_macs: int  # the chip layers run as ordinary convs (or dense layers), once
     bridge_events: dict[str, int]
     bridge_bits: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -221,24 +221,31 @@ def host_macs(conv_shapes: list[dict[str, Any]], height: int, width: int) -> int
 
 
 def count_inference(events: np.ndarray, spikes: np.ndarray, kernel: int, payload_bits: int,
-                    conv_shapes: list[dict[str, Any]], name: str = "snn.conv") -> InferenceCounts:
-    """All counts of one inference from its whole input events and output spikes (T, C, H, W)."""
-    return count_tally(EventTally.of(events, spikes, kernel), payload_bits, conv_shapes, name)
+                    conv_shapes: list[dict[str, Any]], name: str = "lif0") -> InferenceCounts:
+    """All counts of a one-layer inference from its whole input events and output spikes (T, C, H, W)."""
+    return count_tallies([EventTally.of(events, spikes, kernel)], [name], payload_bits, conv_shapes)
 
 
-def count_tally(tally: EventTally, payload_bits: int, conv_shapes: list[dict[str, Any]],
-                name: str = "snn.conv") -> InferenceCounts:
-    """All counts of one inference: the spiking layer, the host CNN and the bridge between them."""
-    layer = layer_counts(name, tally, payload_bits)
-    c_in, h, w = tally.input_channels, tally.height, tally.width
-    c_out = len(tally.spikes_per_channel)
-    in_bits = address_event_bits(np.asarray(layer.input_events_per_step), c_in * h * w, payload_bits)
-    out_bits = address_event_bits(np.asarray(layer.spikes_per_step), layer.neurons, 0)
+def count_tallies(tallies: list[EventTally], names: list[str], payload_bits: int,
+                  conv_shapes: list[dict[str, Any]]) -> InferenceCounts:
+    """All counts of one inference: every chip layer of the spiking stack, the host CNN and the bridge.
+
+    Layer 0 reads the host's payloads (``payload_bits`` each), every later
+    layer the previous layer's spikes (no payload); the bridge carries layer
+    0's input events to the chip and the last layer's spikes back.
+    """
+    layers = [layer_counts(name, tally, payload_bits if k == 0 else 0)
+              for k, (name, tally) in enumerate(zip(names, tallies, strict=True))]
+    first, last = tallies[0], layers[-1]
+    h, w = first.height, first.width
+    in_bits = address_event_bits(np.asarray(layers[0].input_events_per_step), first.input_channels * h * w,
+                                 payload_bits)
+    out_bits = address_event_bits(np.asarray(last.spikes_per_step), last.neurons, 0)
     return InferenceCounts(
-        layers=[layer],
+        layers=layers,
         host_macs=host_macs(conv_shapes, h, w),
-        dense_snn_macs=c_out * c_in * tally.kernel * tally.kernel * h * w,
-        bridge_events={"host_to_chip": layer.input_events, "chip_to_host": layer.spikes},
+        dense_snn_macs=sum(len(t.spikes_per_channel) * t.input_channels * t.kernel**2 * h * w for t in tallies),
+        bridge_events={"host_to_chip": layers[0].input_events, "chip_to_host": last.spikes},
         bridge_bits={"host_to_chip": in_bits, "chip_to_host": out_bits},
     )
 

@@ -44,13 +44,14 @@ class LavaSegment:
     """
 
     def __init__(self, path: str | Path, timesteps: int, input_message_bits: int = 0,
-                 models: LavaModels = "neurodeploy") -> None:
+                 models: LavaModels = "neurodeploy", backend: str = "lava") -> None:
         self.path = Path(path)
         self.layers: tuple[NetxSegmentLayer, ...] = read_segment(self.path)
         self.timesteps = int(timesteps)
         self.steps = segment_steps(self.timesteps, len(self.layers))
         self.input_message_bits = input_message_bits
         self.models = models
+        self.backend = backend  # "lava" (CPU simulation) or "loihi2" (lava-loihi: bridge.select_run_config)
         self.compile_seconds = 0.0
         self._net: Any = None
         self._source: Any = None
@@ -59,7 +60,7 @@ class LavaSegment:
         self._reaper: _reaper.Reaper | None = None
 
     def __enter__(self) -> LavaSegment:
-        run_cfg = select_run_config("lava", self.models)
+        run_cfg = select_run_config(self.backend, self.models)
         from lava.lib.dl.netx.hdf5 import Network
 
         from neurodeploy.lava_processes.io import FrameSource, SpikeSink

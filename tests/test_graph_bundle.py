@@ -130,15 +130,15 @@ def test_unknown_versions_and_incomplete_manifests_are_refused_in_one_line(conve
 
     graph_copy = tmp_path / "v3.bundle"
     shutil.copytree(converted["mlp"][0], graph_copy)
-    _redigest(graph_copy, lambda m: m.update(format_version=3))
-    with pytest.raises(UserError, match=r"format 3.*re-convert") as info:
+    _redigest(graph_copy, lambda m: m.update(format_version=4))
+    with pytest.raises(UserError, match=r"format 4.*re-convert") as info:
         Bundle.load(graph_copy)
     assert "\n" not in str(info.value)
-    _redigest(tiny_bundle, lambda m: m.pop("lif_mapping"))  # a format-1 manifest missing a field
-    with pytest.raises(UserError, match="missing the field 'lif_mapping'") as info:
+    _redigest(tiny_bundle, lambda m: m.pop("tile"))  # an inpainter manifest missing a field
+    with pytest.raises(UserError, match="missing the field 'tile'") as info:
         Bundle.load(tiny_bundle)
     assert "\n" not in str(info.value)
-    _redigest(graph_copy, lambda m: m.update(format_version=1))  # a graph manifest read as format 1
+    _redigest(graph_copy, lambda m: m.update(format_version=3))  # a graph manifest read as an inpainter's
     with pytest.raises(UserError, match="missing the field"):
         Bundle.load(graph_copy)
     segment = converted["sinabs"][0] / "segment_1.net"

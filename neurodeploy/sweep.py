@@ -33,6 +33,11 @@ Protocol, the same for every variant:
    PSNR), :func:`neurodeploy.profiling.profile` on them (spikes, and energy
    per inference on every neuromorphic profile for the whole deployment:
    chip part + host part on ``host`` + bridge, :mod:`neurodeploy.energy`).
+   The image pipeline tiles stride-1 spiking stacks only; a stack with a
+   stride-2 layer (K = 2, 3 in the default encoder-decoder) is deployed
+   through the general partitioner instead (:func:`deploy_graph`): the stack
+   as a NIR graph of the whole crop, one chip segment, graded 8-bit input
+   payloads, the host CNN on its output spikes.
    The twin's energy is the whole network on the host,
    :func:`neurodeploy.energy.all_cnn` of its MACs (:func:`neurodeploy.counting.host_macs`),
    the same for every chip profile, as it uses no chip.

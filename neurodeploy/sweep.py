@@ -284,7 +284,7 @@ def deploy_graph(model: Any, bundle_dir: Path, items: list[Any], config: SweepCo
                         [s.stride for s in specs], c.lif, tuple(x.shape[1:]))
     bundle = convert(graph, bundle_dir, force=True, dt=c.lif.dt, payload="graded")
     deployment = bundle.require("graph").deployment
-    run = run_graph(deployment, frames, backend=config.backend)
+    run = run_graph(deployment, frames, backend=config.backend, models="neurodeploy")  # the fast conv + CUBA models
     fid = fidelity(deployment, frames, run)
     with torch.no_grad():
         rate = spike_rate(torch.from_numpy(run.output).transpose(0, 1))

@@ -49,7 +49,8 @@ Protocol, the same for every variant:
 ``DIR/sweep.json`` holds it all (rewritten after every trained model, so an
 interrupted sweep leaves what it measured), ``DIR/sweep.png`` the plot of
 energy (Loihi 2 chip + GPU host) against hole PSNR, ``DIR/report.html`` both;
-the checkpoints are in ``DIR/models``, the bundles in ``DIR/bundles``.
+the checkpoints are in ``DIR/models`` (each with its training seconds, ``NAME.seconds.json``),
+the bundles in ``DIR/bundles``. ``resume=True`` continues the models of an earlier sweep in the folder.
 """
 
 from __future__ import annotations
@@ -404,7 +405,6 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
         "complete": False,
     }
     runs: dict[int, list[dict[str, Any]]] = {k: [] for k in config.variants}
-    earlier = training_seconds(out / "sweep.json") if config.resume else {}
     total, done = len(config.variants) * config.seeds, 0
     for k in config.variants:
         model_config = config.variant_config(k)
@@ -423,7 +423,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
             model, _ = load_model(path)
             scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask)
                                   for s in samples])
-            seconds = result.seconds + earlier.get((variant_name(k), seed), 0.0)
+            seconds = record_training_seconds(path, result.seconds, config.resume)
             run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
                                    "train_seconds": seconds}
             log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, "
@@ -452,14 +452,20 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
     return document
 
 
-def training_seconds(path: Path) -> dict[tuple[str, int], float]:
-    """(variant, seed) -> training seconds of an earlier sweep.json, which a resumed sweep adds to its own."""
-    try:
-        document = json.loads(path.read_text())
-        return {(name, int(run["seed"])): float(run["train_seconds"]) for name, v in document["variants"].items()
-                for run in v["per_seed"]}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+def record_training_seconds(model: Path, seconds: float, resume: bool) -> float:
+    """A model's training seconds in all, kept beside it (``NAME.seconds.json``): a resumed run adds its own."""
+    from neurodeploy.io import atomic_path
+
+    path = model.with_suffix(".seconds.json")
+    earlier = 0.0
+    if resume and path.is_file():
+        try:
+            earlier = float(json.loads(path.read_text())["train_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            earlier = 0.0
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"train_seconds": earlier + seconds}))
+    return earlier + seconds
 
 
 def twin_quality(sweep: dict[str, Any], spiking_layers: int, source: str) -> dict[str, Any] | None:

@@ -581,6 +581,8 @@ def profile(
     workers: Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")] = 2,
     results: Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
                                                       "a rerun resumes.")] = None,
+    sweep: Annotated[Path | None, typer.Option(help="A sweep.json (neurodeploy sweep) to add to the report.")]
+    = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
     import json
@@ -599,6 +601,13 @@ def profile(
         check_output_file(json_out, "JSON")
     if report is not None:
         check_output_folder(report)
+    if sweep is not None and report is None:
+        raise UserError("--sweep adds a section to the report", "pass `report=FOLDER` too")
+    sweep_document = None
+    if sweep is not None:
+        from neurodeploy.sweep import read_sweep
+
+        sweep_document = read_sweep(sweep)
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
@@ -623,7 +632,8 @@ def profile(
     if report:
         from neurodeploy.report import write_report
 
-        console.print(f"report: {write_report(report, summary, spikes, seed=seed)}")
+        page = write_report(report, summary, spikes, seed=seed, sweep=sweep_document)
+        console.print(f"report: {page}")
 
 
 def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: list[_Job], random_mask: int | None,
@@ -714,6 +724,73 @@ def demo(
     console.print(f"\n[bold]neurodeploy demo[/bold] ({time.perf_counter() - started:.1f} s), outputs in {out}/:")
     for line in summary.lines():
         console.print(f"  {line}", highlight=False, soft_wrap=True)  # one line each, whatever the width
+
+
+@app.command()
+def sweep(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep.json, sweep.png, report.html, "
+                                                          "models/ and bundles/.")],
+    epochs: Annotated[int, typer.Option(help="Epochs to train every model.")] = 10,
+    seeds: Annotated[int, typer.Option(help="Seeds 0 .. N-1: every variant is trained once per seed.")] = 2,
+    variants: Annotated[str, typer.Option(help="Spiking-layer counts, comma-separated (0: the all-CNN twin, "
+                                               "1: the paper's SC-NN).")] = "0,1,2,3",
+    data: Annotated[str, typer.Option(help="'builtin' (photos in scikit-image) or a folder of images.")] = "builtin",
+    device: Annotated[str, typer.Option(help="Training device: cpu, cuda, cuda:N or auto.")] = "auto",
+    backend: Annotated[str, typer.Option(help="Deployment backend: lava, reference or loihi2.")] = "lava",
+    samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
+    crop: Annotated[int, typer.Option(help="Training crop size in pixels (evaluation: 128).")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    config: Annotated[Path | None, typer.Option(help="ModelConfig JSON (its spiking_layers is ignored).")] = None,
+    hw: Annotated[str | None, typer.Option(help="Chip profiles, comma-separated (default: all).")] = None,
+    host: Annotated[str, typer.Option(help="Host profile for the host part and the twin.")] = "gpu",
+    force: Annotated[bool, typer.Option(help="Replace the models of an earlier sweep in --out.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the models of an earlier sweep in --out (same settings); "
+                                              "finished ones are not retrained.")] = False,
+) -> None:
+    """Train the all-CNN twin, the SC-NN and deeper spiking variants alike; compare quality and energy."""
+    from neurodeploy.model import ModelConfig
+    from neurodeploy.sweep import SweepConfig, run_sweep
+
+    model = ModelConfig()
+    if config is not None:
+        try:
+            model = ModelConfig.from_json(config.read_text())
+        except (OSError, ValueError, TypeError) as exc:
+            raise UserError(f"--config {config} is not a valid ModelConfig JSON ({exc})",
+                            "write it with ModelConfig.to_json()") from None
+    try:
+        counts = tuple(int(v) for v in variants.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"`variants={variants}` is not a list of integers", "pass e.g. `variants=0,1,2,3`") from None
+    names = tuple(n.strip() for n in hw.split(",") if n.strip()) if hw else None
+    document = run_sweep(SweepConfig(out=str(out), variants=counts, seeds=seeds, epochs=epochs, data=data,
+                                     device=device, backend=backend, hw=names, host=host, batch_size=batch_size,
+                                     crop=crop, samples_per_epoch=samples_per_epoch, force=force, resume=resume,
+                                     model=model),
+                         log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    _print_sweep(document)
+    console.print(f"sweep.json, sweep.png and report.html in {out}/")
+
+
+def _print_sweep(document: dict[str, Any]) -> None:
+    """One row per variant: quality, fidelity, spikes, energy on the plot profile and against the twin."""
+    profile = document["protocol"]["plot_profile"]
+    table = Table(title=f"sweep ({document['protocol']['epochs']} epochs, "
+                        f"{plural(len(document['protocol']['seeds']), 'seed')}; energy: {profile} + "
+                        f"{document['protocol']['host_profile']} host)", box=box.SIMPLE_HEAD)
+    for col in ("variant", "hole PSNR dB", "SSIM", "spike agr.", "energy J", "/ twin"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, v in document["variants"].items():
+        energy = v.get("energy_j", {}).get(profile)
+        agreement = v["fidelity"].get("spike_agreement_vs_float")
+        ratio = v.get("energy_vs_twin", {}).get(profile)
+        table.add_row(name, f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}", f"{v['ssim']:.4f}",
+                      "n/a" if agreement is None else f"{agreement:.2%}",
+                      "not measured" if energy is None else f"{energy['total']:.3e}",
+                      "" if ratio is None else f"{ratio:.3f}")
+    for name, s in document["classical"].items():
+        table.add_row(name, f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "", "", "")
+    console.print(table)
 
 
 hw_app = typer.Typer(help="List and show hardware profiles.", no_args_is_help=True)

@@ -113,8 +113,11 @@ def plot_energy(energy: dict[str, dict[str, float]], baselines: dict[str, float]
 
 
 def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spikes: np.ndarray,
-                 seed: int = 0) -> Path:
-    """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path."""
+                 seed: int = 0, sweep: dict[str, Any] | None = None) -> Path:
+    """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path.
+
+    ``sweep``: a ``sweep.json`` document (:func:`neurodeploy.sweep.read_sweep`), shown as a section of its own.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     layer = summary["layers"][0]
@@ -135,12 +138,7 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
     images = "".join(
         f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         f"<figcaption>{name.replace('_', ' ')}</figcaption></figure>" for name, data in pngs.items())
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>neurodeploy profile</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:inline-block;margin:1em}}</style>
-</head><body>
-<h1>neurodeploy profile</h1>
+    body = f"""<h1>neurodeploy profile</h1>
 <p>{html.escape(plural(int(summary.get("images", 1)), "image"))}, T = {int(layer["timesteps"])} steps, backend
 {html.escape(str(summary.get("backend", "")))}. Per inference: {layer["spikes"]:.4g} spikes,
 {layer["synops"]:.4g} synaptic operations, {layer["neuron_updates"]:.4g} neuron updates,
@@ -148,6 +146,24 @@ td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:
 <table><tr><th>profile</th><th>SNN J</th><th>host J</th><th>bridge J</th><th>total J</th>
 <th>all-CNN J</th><th>ratio</th></tr>{rows}</table>
 {images}
+"""
+    if sweep is not None:
+        body += sweep_section(sweep, plot_sweep(sweep))
+    page = _page("neurodeploy profile", body)
+    target = out / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(page)
+    return target
+
+
+def _page(title: str, body: str) -> str:
+    """A self-contained HTML page; a small script writes how many of its plots decoded into the title."""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:inline-block;margin:1em}}</style>
+</head><body>
+{body}
 <script>
 window.addEventListener("load", function () {{
   var imgs = document.images, ok = 0;
@@ -157,7 +173,91 @@ window.addEventListener("load", function () {{
 </script>
 </body></html>
 """
+
+
+# -- the sweep of `neurodeploy sweep`: energy against hole PSNR, one point per variant -----------------
+
+def sweep_energy(variant: dict[str, Any], profile: str) -> tuple[float, float] | None:
+    """(mean, spread) of a variant's total energy on ``profile`` (chip part + host part + bridge), or None."""
+    energy = variant.get("energy_j", {}).get(profile)
+    return None if energy is None else (energy["total"], energy.get("total_std", 0.0))
+
+
+def sweep_figure(sweep: dict[str, Any]) -> Any:
+    """Energy per inference (the plot profile's chip + the host profile) against hole PSNR: one point per
+    variant with its spread over the seeds as error bars, the classical methods as vertical lines."""
+    plt = _figure()
+    protocol = sweep["protocol"]
+    profile, host = protocol.get("plot_profile", "loihi2"), protocol.get("host_profile", "gpu")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    missing = []
+    for i, (name, v) in enumerate(sweep["variants"].items()):
+        energy = sweep_energy(v, profile)
+        if energy is None:
+            missing.append(v.get("label", name))
+            continue
+        ax.errorbar(v["psnr_hole"], energy[0], xerr=v["psnr_hole_std"], yerr=energy[1], fmt="o", capsize=4,
+                    color=f"C{i}", label=f"{v.get('label', name)} ({len(v.get('seeds', []))} seeds)")
+    for j, (name, scores) in enumerate(sweep["classical"].items()):
+        ax.axvline(scores["psnr_hole"], linestyle=["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))][j % 4],
+                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB (classical)")
+    if missing:
+        ax.text(0.0, -0.2, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
+    ax.margins(x=0.05, y=0.2)
+    ax.set(xlabel="hole PSNR (dB), evaluation protocol, float model",
+           ylabel="J per inference",
+           title=f"Energy ({profile} chip + {host} host; twin: all on {host}) vs quality\n"
+                 f"{protocol['epochs']} epochs x {protocol['samples_per_epoch']} crops of {protocol['crop']} px, "
+                 f"seeds {', '.join(map(str, protocol['seeds']))}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_sweep(sweep: dict[str, Any]) -> bytes:
+    return _png(sweep_figure(sweep))
+
+
+def _number(value: Any, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
+    """The sweep's table (one row per variant, then the classical methods) and its plot, as HTML."""
+    protocol = sweep["protocol"]
+    profile = protocol.get("plot_profile", "loihi2")
+    rows = []
+    for name, v in sweep["variants"].items():
+        energy = sweep_energy(v, profile)
+        fid = v.get("fidelity", {}).get("spike_agreement_vs_float")
+        rows.append(
+            f"<tr><td>{html.escape(v.get('label', name))}</td><td>{v['spiking_layers']}</td>"
+            f"<td>{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}</td><td>{v['ssim']:.4f}</td>"
+            f"<td>{_number(fid, '.4%')}</td><td>{_number(v.get('spikes'), '.4g')}</td>"
+            f"<td>{'not measured' if energy is None else f'{energy[0]:.3e} ± {energy[1]:.1e}'}</td>"
+            f"<td>{_number(v.get('energy_vs_twin', {}).get(profile), '.3f')}</td></tr>")
+    rows += [f"<tr><td>{html.escape(name)}</td><td></td><td>{s['psnr_hole']:.2f}</td><td>{s['ssim']:.4f}</td>"
+             f"<td></td><td></td><td></td><td></td></tr>" for name, s in sweep["classical"].items()]
+    image = base64.b64encode(png).decode()
+    return f"""<h2>Sweep: the SC-NN against its all-CNN twin and deeper spiking variants</h2>
+<p>{int(protocol['epochs'])} epochs, seeds {html.escape(str(protocol['seeds']))}, data
+{html.escape(str(protocol['data']))}, trained on {html.escape(str(protocol['device']))}; hole PSNR and SSIM of the
+float model on {int(protocol['evaluation']['images'])} evaluation images (mean ± spread over the seeds); spike
+agreement of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
+inference on {html.escape(profile)} with the host part on {html.escape(str(protocol['host_profile']))}.</p>
+<table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike agreement</th>
+<th>spikes</th><th>energy J</th><th>/ twin</th></tr>{''.join(rows)}</table>
+<figure><img alt="sweep" src="data:image/png;base64,{image}"><figcaption>sweep</figcaption></figure>
+"""
+
+
+def write_sweep_report(directory: str | os.PathLike[str], sweep: dict[str, Any]) -> Path:
+    """Write ``sweep.png`` and ``report.html`` (the sweep's section alone) into ``directory``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_sweep(sweep)
+    with atomic_path(out / "sweep.png") as tmp:
+        tmp.write_bytes(png)
     target = out / "report.html"
     with atomic_path(target) as tmp:
-        tmp.write_text(page)
+        tmp.write_text(_page("neurodeploy sweep", sweep_section(sweep, png)))
     return target

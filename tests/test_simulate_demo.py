@@ -106,7 +106,11 @@ def test_demo_writes_every_output(tmp_path: Path, tiny_checkpoint: Path) -> None
     assert set(demo_json) == set(SIMULATE_JSON_SCHEMA) and set(demo_json["seconds"]) == {"compile", "run", "total"}
     assert "compile_s" not in json.dumps(demo_json)
     html = (out / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    from neurodeploy.demo import SHIPPED_SWEEP
+
+    # the four profile plots, and the shipped sweep's plot (the twin comparison) where it ships
+    assert html.count("data:image/png;base64,") == 4 + SHIPPED_SWEEP.is_file()
+    assert "against its all-CNN twin" in result.stdout
     for plot in ("spikes_per_step", "firing_rate_per_channel", "raster", "energy"):
         assert Image.open(out / "report" / f"{plot}.png").size[0] > 100
     assert (out / "bundle" / "manifest.json").is_file()

@@ -33,11 +33,8 @@ Protocol, the same for every variant:
    PSNR), :func:`neurodeploy.profiling.profile` on them (spikes, and energy
    per inference on every neuromorphic profile for the whole deployment:
    chip part + host part on ``host`` + bridge, :mod:`neurodeploy.energy`).
-   The image pipeline tiles stride-1 spiking stacks only; a stack with a
-   stride-2 layer (K = 2, 3 in the default encoder-decoder) is deployed
-   through the general partitioner instead (:func:`deploy_graph`): the stack
-   as a NIR graph of the whole crop, one chip segment, graded 8-bit input
-   payloads, the host CNN on its output spikes.
+   Every K deploys the same way: the spiking stack is one chip segment of
+   the general partitioner (stride-2 layers included), tiled over the image.
    The twin's energy is the whole network on the host,
    :func:`neurodeploy.energy.all_cnn` of its MACs (:func:`neurodeploy.counting.host_macs`),
    the same for every chip profile, as it uses no chip.
@@ -250,69 +247,6 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
     }
 
 
-def deploy_graph(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, seed: int) -> dict[str, Any]:
-    """Deploy a spiking stack with stride-2 layers, which the tiled image pipeline does not take, through the
-    general partitioner: the stack as a NIR graph of the whole crop (``converters.nir_io.stack_graph``),
-    converted with graded 8-bit input payloads and run on the backend for the encoded crops X (N, T, C, H, W)
-    (:func:`~neurodeploy.graph_run.run_graph`, counted per sample by
-    :func:`~neurodeploy.profiling.count_graph_sample`); the host CNN runs on its output spikes. Energy: the
-    graph's chip part and bridge, plus the host CNN's MACs on ``host`` (:func:`neurodeploy.profiling.price`)."""
-    import dataclasses
-
-    import torch
-
-    from neurodeploy.conversion import convert
-    from neurodeploy.converters.nir_io import stack_graph
-    from neurodeploy.counting import InferenceCounts, host_macs
-    from neurodeploy.data import stack_pairs, to_tensors
-    from neurodeploy.encoding import spike_rate
-    from neurodeploy.evaluate import mean_scores, score, to_uint8
-    from neurodeploy.graph_run import fidelity, run_graph
-    from neurodeploy.hw import load_profile
-    from neurodeploy.model import composite, conv_specs, host_conv_shapes
-    from neurodeploy.profiling import count_graph_sample, price, select_profiles, summarize
-    from neurodeploy.simulation import psnr
-
-    c = model.config
-    if c.encoding != "constant":
-        raise UserError("a strided spiking stack deploys here with constant encoding only",
-                        "train the variant with encoding constant")
-    image, mask = stack_pairs([to_tensors(item.image, item.mask) for item in items], torch.device("cpu"))
-    x = model.network_input(image, mask)  # (N, C, H, W), 8-bit steps in [0, 1]
-    frames = x[:, None].expand(-1, c.timesteps, -1, -1, -1).double().numpy()  # constant current every step
-    specs = conv_specs(c)[:c.spiking_layers]
-    graph = stack_graph([layer.conv.weight.detach().double().numpy() for layer in model.snn.layers],
-                        [s.stride for s in specs], c.lif, tuple(x.shape[1:]))
-    bundle = convert(graph, bundle_dir, force=True, dt=c.lif.dt, payload="graded")
-    deployment = bundle.require("graph").deployment
-    run = run_graph(deployment, frames, backend=config.backend, models="neurodeploy")  # the fast conv + CUBA models
-    fid = fidelity(deployment, frames, run)
-    with torch.no_grad():
-        rate = spike_rate(torch.from_numpy(run.output).transpose(0, 1))
-        outputs = [to_uint8(out) for out in composite(image, model.cnn(rate, x), mask)]
-        floats = [to_uint8(out) for out in composite(image, model(image, mask), mask)]
-    deployed = mean_scores([score(item.image, out, item.mask) for item, out in zip(items, outputs, strict=True)])
-    per_sample = [count_graph_sample(deployment, run, bundle.manifest["cuts"], n).as_dict() for n in range(len(items))]
-    summary = summarize(per_sample, config.backend, config.hw, config.host)
-    h, w = x.shape[-2:]
-    counts = dataclasses.replace(InferenceCounts.from_dict(summary), host_macs=host_macs(host_conv_shapes(c), h, w))
-    priced = price(counts, select_profiles(config.hw), load_profile(config.host))
-    return {
-        "path": "graph: the stack as one chip segment of the general partitioner, whole crops, graded input",
-        "psnr_hole_deployed": deployed.psnr_hole,
-        "fidelity": {"spike_agreement_vs_float": float(fid["spike_agreement_vs_float"]),
-                     "psnr_vs_float": float(np.mean([psnr(a, b) for a, b in zip(outputs, floats, strict=True)])),
-                     "layers": fid.get("layers"), "exact_vs_reference": bool(run.exact_vs_reference)},
-        "spikes": float(sum(layer["spikes"] for layer in summary["layers"])),
-        "spikes_per_layer": [float(layer["spikes"]) for layer in summary["layers"]],
-        "host_macs": float(counts.host_macs),
-        "bridge_bits": float(summary["bridge_bits"]),
-        "energy_j": {name: {"chip": e["snn"], "host": e["host"], "bridge": e["bridge"], "total": e["total"]}
-                     for name, e in priced["energy_j"].items()},
-        "simulate_seconds": float(run.seconds.get("total", 0.0)),
-    }
-
-
 def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]:
     """A variant's figures over its seeds: mean and spread (module docstring)."""
     out: dict[str, Any] = {"spiking_layers": spiking_layers, "label": variant_label(spiking_layers),
@@ -432,9 +366,9 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
                 run.update(twin_energy(model_config, [s.mask.shape for s in samples], profiles, config.host))
             else:
                 log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
-                how = deploy if model_config.spiking_stride == 1 else deploy_graph
                 try:
-                    run["deployment"] = {"measured": True, **how(model, out / "bundles" / name, items, config, seed)}
+                    run["deployment"] = {"measured": True, **deploy(model, out / "bundles" / name, items, config,
+                                                                      seed)}
                 except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
                     run["deployment"] = {"measured": False, "reason": str(exc)}
                     log(f"[{done}/{total}] not deployed: {exc}")

@@ -8,8 +8,9 @@ steps at once, reading what earlier segments produced:
 * a **chip segment** runs on the ``reference`` backend
   (:func:`neurodeploy.reference.run_segment_batch`, NumPy, Loihi's fixed
   point bit for bit) or on ``lava`` (:class:`neurodeploy.segment_lava.LavaSegment`:
-  the segment's netx file in stock lava-dl, compiled once per run and reused
-  for every sample; its reset interval is ``T + depth``, set from the input's T).
+  the segment's netx file as one Lava process, ``models="neurodeploy"``, or in
+  stock lava-dl, ``models="stock"``; compiled once per run and reused for
+  every sample; a sample is ``T + depth`` Lava steps, set from the input's T).
 
 The bridge at each cut. Host -> chip: the value x the segment reads becomes
 integer payloads, ``p = x`` for spikes (0/1) or ``p = clip(round(255·x), 0,
@@ -215,7 +216,7 @@ class GraphRun:
 
 
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
-              models: str = "stock") -> GraphRun:
+              models: str = "neurodeploy") -> GraphRun:
     """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring)."""
     from neurodeploy.host_graph import run_host_segment
     from neurodeploy.reference import run_segment_batch

@@ -41,9 +41,17 @@ padding), dense (:func:`~neurodeploy.cuba.dense_fixed` on the mantissas: netx
 stores them shifted by a weight exponent that Lava shifts back, an exact
 round trip), CUBA (:func:`~neurodeploy.cuba.cuba_step`); a binary input
 (``input_message_bits = 0``, and every spike between blocks) is ``x != 0``, as
-Lava's bool ports read it. Every step computes every block, the pipeline's
-fill and drain included, so the state after each Lava step is the state
-stock netx has then (for a recurrent block, with the runner's zeroing).
+Lava's bool ports read it.
+
+The pipeline's fill and drain: at a step where block k holds no frame of the
+sample (j < k for its neuron, j < k - 1 for its synapse; t = j - k >= T at
+the end) netx computes numbers that nothing uses: the neuron's are discarded
+by the runner and wiped by the reset at j = k, the synapse's are read only by
+that wiped step. The model skips them, so a sample costs T steps of
+arithmetic per block, as the reference's, spread over the T + d Lava steps.
+Every spike of every frame is therefore stock netx's (tested against
+``netx.hdf5.Network`` with Lava's own models and against
+:func:`neurodeploy.reference.run_segment`).
 
 Layout: frames in the host's order ((C, H, W) for a conv input, a vector for
 a dense one) and spikes out in the host's order; netx's (W, H, C) is a

@@ -130,6 +130,22 @@ class _Block:
         if layer.weight_rec is not None:
             self.matrix_rec = self._dense_matrix(layer.weight_rec, 1)
         self._last: np.ndarray | None = None
+        self._weight_rows: np.ndarray | None = None
+
+    def synapse_sample(self, frames: np.ndarray) -> np.ndarray:
+        """A dense first block's synaptic input for every frame of the sample at once: W x_t as columns (O, T).
+
+        The frames are all here at the sample's first step, and the synapse of
+        the first block reads nothing else, so its T sums are one GEMM (W^T
+        read once, not T times); column t is exactly what :meth:`synapse`
+        makes from frame t.
+        """
+        assert self.matrix is not None and self.layer.kind != "conv"
+        if self._weight_rows is None:
+            self._weight_rows = np.ascontiguousarray(self.matrix.T)
+        x = frames.reshape(frames.shape[0], -1)
+        x = x.astype(self.matrix.dtype) if self.graded else (x != 0).astype(self.matrix.dtype)
+        return self._weight_rows @ x.T
 
     def _dense_matrix(self, weight: np.ndarray, max_input: int) -> np.ndarray | None:
         """W^T for :func:`dense_fixed`: float32 when every sum stays below 2^24, else float64."""
@@ -176,10 +192,13 @@ class _Pipeline:
         self.blocks = [_Block(layer, graded and k == 0) for k, layer in enumerate(layers)]
         self.out = [np.zeros((timesteps, math.prod(layer.output_shape)), dtype=bool) for layer in layers]
         self.zero = np.zeros(layers[0].input_shape, dtype=np.uint8)
+        self.first_sums: np.ndarray | None = None  # a dense first block's W x_t of the sample, (O, T)
 
     def step(self, j: int, frames: np.ndarray) -> None:
         """Step j (0 .. T + depth - 1) of the sample whose frames are ``frames`` (T, *input_shape)."""
         x = frames[j] if j < self.timesteps else self.zero
+        if j == 0 and self.blocks[0].layer.kind != "conv":
+            self.first_sums = self.blocks[0].synapse_sample(frames)
         for k, block in enumerate(self.blocks, start=1):
             t = j - k  # the frame whose spikes block k makes now
             if t >= self.timesteps:
@@ -192,7 +211,7 @@ class _Pipeline:
                 if block.matrix_rec is not None and t < self.timesteps - 1:
                     block.rec = dense_fixed(spikes, block.matrix_rec)
             if t < self.timesteps - 1:  # frame t + 1 reaches block k's synapse now
-                block.buf = block.synapse(x)
+                block.buf = block.synapse(x) if k > 1 or self.first_sums is None else self.first_sums[:, j]
             if t < 0:
                 break
             x = spikes

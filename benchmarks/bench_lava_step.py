@@ -8,13 +8,16 @@ SpikeBridge (FrameSource -> netx Network -> SpikeSink); compile time is
 measured apart.
 
 Then two chip segments (converters.netx_io.write_segment, run by
-neurodeploy.segment_lava.LavaSegment, every layer's spikes streamed out): a
+neurodeploy.segment_lava.LavaSegment, every layer's spikes read back): a
 3-layer conv segment (4 -> 16 -> 32 -> 32 channels, 3x3 'same', 64x64) and a
 3-layer dense segment (1024 -> 1024 -> 1024 -> 256), both fed 30% random
-binary spikes. A Lava step is the wall time of ``LavaSegment.run`` over one
-sample divided by its T + depth steps; the NumPy floor is
-``reference.run_segment`` (the same neurodeploy.cuba arithmetic, no Lava)
-over the sample divided by its T steps; best of --repeats, compile apart.
+binary spikes. Stock: lava-dl's netx Network with Lava's models, a frame in
+and every block's spikes out per step; ours: the segment as one Lava process
+(lava_processes.segment.ChipSegment), the sample in and its spikes out once.
+A Lava step is the wall time of ``LavaSegment.run`` over one sample divided
+by its T + depth steps; the NumPy floor is ``reference.run_segment`` (the
+same neurodeploy.cuba arithmetic, no Lava) over the sample divided by its T
+steps; best of --repeats, compile apart.
 
     python benchmarks/bench_lava_step.py [--steps 8] [--repeats 2] [--segments-only] [--json out.json]
 """

@@ -1,10 +1,7 @@
 """Run a multi-layer chip segment (one netx HDF5 file of :func:`~neurodeploy.converters.netx_io.write_segment`) in Lava.
 
-The file loads in stock ``lava.lib.dl.netx.hdf5.Network``; frames go in
-through a :class:`~neurodeploy.lava_processes.io.FrameSource` and every
-layer's spikes come out through a :class:`~neurodeploy.lava_processes.io.SpikeSink`
-connected to that layer's block (so the whole segment can be checked against
-:func:`neurodeploy.reference.run_segment`, not only its last layer).
+Every layer's spikes come back, not only the last layer's, so the whole
+segment can be checked against :func:`neurodeploy.reference.run_segment`.
 
 Timing (see :func:`neurodeploy.reference.run_segment_batch`): a sample runs
 ``T + depth`` Lava steps: T frames, then ``depth`` zero frames; layer k
@@ -17,11 +14,14 @@ from zero state, as the reference and the float graph do.
 
 ``models="neurodeploy"`` (the default) runs the whole segment as one Lava
 process, :class:`~neurodeploy.lava_processes.segment.ChipSegment`, whose
-model computes every block per Lava step exactly as the netx blocks do (its
-docstring says why it is exact); the sample's frames go in once and every
-layer's spikes come back once per sample. ``models="stock"`` loads the file
-in lava-dl's ``netx.hdf5.Network`` with Lava's own fixed-point models, and
-streams each step through a FrameSource and a SpikeSink per layer.
+model advances every block per Lava step as the netx blocks do (its
+docstring says why it is exact; the recurrent zeroing is modelled there);
+the sample's frames go in once and every layer's spikes come back once per
+sample. ``models="stock"`` loads the file in lava-dl's
+``netx.hdf5.Network`` with Lava's own fixed-point models: frames go in
+through a :class:`~neurodeploy.lava_processes.io.FrameSource` and each
+block's spikes come out through a
+:class:`~neurodeploy.lava_processes.io.SpikeSink`, one frame per step.
 """
 
 from __future__ import annotations

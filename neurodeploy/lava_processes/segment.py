@@ -67,7 +67,16 @@ import numpy as np
 
 from neurodeploy import _lava_compat
 from neurodeploy.converters.netx_io import NetxSegmentLayer
-from neurodeploy.cuba import FLOAT32_EXACT, CubaParams, CubaState, conv, conv_strided, cuba_step, dense_fixed
+from neurodeploy.cuba import (
+    FLOAT32_EXACT,
+    CubaParams,
+    CubaState,
+    bias_current,
+    conv,
+    conv_strided,
+    cuba_step,
+    dense_fixed,
+)
 
 _lava_compat.import_lava()
 
@@ -118,14 +127,12 @@ class _Block:
     def __init__(self, layer: NetxSegmentLayer, graded: bool) -> None:
         self.layer, self.graded = layer, graded
         self.params = CubaParams.of(layer)  # type: ignore[arg-type]
-        self.bias: np.ndarray | float = 0.0
-        if layer.bias is not None and np.any(layer.bias):
-            self.bias = layer.bias.astype(np.float64).reshape(-1, *([1] * (len(layer.output_shape) - 1))) * 64.0
+        self.bias = bias_current(layer.bias, layer.output_shape)
         self.state = CubaState.zeros(layer.output_shape)
         self.buf: np.ndarray = np.zeros(layer.output_shape)
         self.rec: np.ndarray | None = None if layer.weight_rec is None else np.zeros(layer.output_shape)
-        (kh, kw), (ph, pw) = layer.weight.shape[2:4] if layer.kind == "conv" else (0, 0), layer.padding
-        self.plain_conv = layer.stride == (1, 1) and kh == kw and ph == pw
+        square = layer.kind == "conv" and layer.weight.shape[2] == layer.weight.shape[3]
+        self.plain_conv = square and layer.stride == (1, 1) and layer.padding[0] == layer.padding[1]  # cuba.conv's case
         self.matrix, self.matrix_rec = self._dense_matrix(layer.weight, 255 if graded else 1), None
         if layer.weight_rec is not None:
             self.matrix_rec = self._dense_matrix(layer.weight_rec, 1)

@@ -469,6 +469,40 @@ def test_one_process_segment_equals_stock_netx_on_graded_input(first: str, tmp_p
                 assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True)), models
 
 
+def test_a_fault_inside_the_segment_process_is_reported_and_the_runtime_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lava.magma.core.decorator import implements
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    import neurodeploy.segment_lava as segment_lava
+    from neurodeploy.bridge import LavaProcessError
+    from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
+
+    @implements(proc=ChipSegment, protocol=LoihiProtocol)
+    class Failing(PyChipSegmentModel):
+        def run_spk(self) -> None:
+            if self.time_step == 3:
+                raise ValueError("fault injected inside the segment")
+            super().run_spk()
+
+    select = segment_lava.select_run_config
+
+    def with_fault(*args, **kwargs):
+        cfg = select(*args, **kwargs)
+        cfg.exception_proc_model_map[ChipSegment] = Failing
+        return cfg
+
+    monkeypatch.setattr(segment_lava, "select_run_config", with_fault)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "dense.net"
+    write_segment(path, [_layer("dense", (8,), (4,), rng.integers(-9, 10, (4, 8)), 5)])
+    with pytest.raises(LavaProcessError, match="fault injected inside the segment"):
+        with segment_lava.LavaSegment(path, timesteps=4) as segment:
+            actors = list(segment._net.runtime._messaging_infrastructure.actors)
+            segment.run(np.ones((4, 8), np.uint8))
+    assert actors and not any(actor.is_alive() for actor in actors)  # stopped, nothing left running
+
+
 # -- float side and chip side against each library's forward ---------------------------------------
 
 def _measure(case) -> dict[str, float]:

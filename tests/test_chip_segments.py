@@ -496,10 +496,10 @@ def test_a_fault_inside_the_segment_process_is_reported_and_the_runtime_stopped(
     rng = np.random.default_rng(0)
     path = tmp_path / "dense.net"
     write_segment(path, [_layer("dense", (8,), (4,), rng.integers(-9, 10, (4, 8)), 5)])
-    with pytest.raises(LavaProcessError, match="fault injected inside the segment"):
-        with segment_lava.LavaSegment(path, timesteps=4) as segment:
-            actors = list(segment._net.runtime._messaging_infrastructure.actors)
-            segment.run(np.ones((4, 8), np.uint8))
+    with (pytest.raises(LavaProcessError, match="fault injected inside the segment"),
+          segment_lava.LavaSegment(path, timesteps=4) as segment):
+        actors = list(segment._net.runtime._messaging_infrastructure.actors)
+        segment.run(np.ones((4, 8), np.uint8))
     assert actors and not any(actor.is_alive() for actor in actors)  # stopped, nothing left running
 
 

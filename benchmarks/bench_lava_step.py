@@ -10,7 +10,8 @@ measured apart.
 Then two chip segments (converters.netx_io.write_segment, run by
 neurodeploy.segment_lava.LavaSegment, every layer's spikes read back): a
 3-layer conv segment (4 -> 16 -> 32 -> 32 channels, 3x3 'same', 64x64) and a
-3-layer dense segment (1024 -> 1024 -> 1024 -> 256), both fed 30% random
+3-layer dense segment (1024 -> 1024 -> 1024 -> 256), and a tiny dense one
+(16 -> 16 -> 16 -> 16, Lava's fixed cost per step), all fed 30% random
 binary spikes. Stock: lava-dl's netx Network with Lava's models, a frame in
 and every block's spikes out per step; ours: the segment as one Lava process
 (lava_processes.segment.ChipSegment), the sample in and its spikes out once.
@@ -89,13 +90,17 @@ def _chip_layer(name: str, kind: str, inp: tuple[int, ...], out: tuple[int, ...]
                               weight_error=0.0, saturated_weights=0, max_input=75 * fan_in)
 
 
+SEGMENTS = ("conv", "dense", "tiny")
+
+
 def make_segment(kind: str, rng: np.random.Generator) -> list[QuantizedChipLayer]:
-    """A 3-layer conv segment (64x64, 4 -> 16 -> 32 -> 32) or a 3-layer dense one (1024 -> 1024 -> 1024 -> 256)."""
+    """A 3-layer conv segment (64x64, 4 -> 16 -> 32 -> 32), a 3-layer dense one (1024 -> 1024 -> 1024 -> 256),
+    or a tiny dense one (16 -> 16 -> 16 -> 16: next to no arithmetic, so its step is Lava's fixed cost)."""
     if kind == "conv":
         chans = (4, 16, 32, 32)
         return [_chip_layer(f"conv{i}", "conv", (chans[i], 64, 64), (chans[i + 1], 64, 64), 9 * chans[i], rng)
                 for i in range(3)]
-    sizes = (1024, 1024, 1024, 256)
+    sizes = (1024, 1024, 1024, 256) if kind == "dense" else (16, 16, 16, 16)
     return [_chip_layer(f"dense{i}", "dense", (sizes[i],), (sizes[i + 1],), sizes[i], rng) for i in range(3)]
 
 
@@ -103,7 +108,7 @@ def segment_row(path: Path, kind: str, steps: int, repeats: int, seed: int) -> d
     """Stock vs neurodeploy models vs the NumPy floor on one chip segment, identical spikes checked per layer."""
     from neurodeploy.segment_lava import LavaSegment
 
-    rng = np.random.default_rng([seed, 7, int(kind == "conv")])
+    rng = np.random.default_rng([seed, 7, {"dense": 0, "conv": 1, "tiny": 2}[kind]])
     write_segment(path, make_segment(kind, rng))
     layers = read_segment(path)
     frames = (rng.random((steps, *layers[0].input_shape)) < 0.3).astype(np.uint8)
@@ -166,7 +171,7 @@ def main() -> None:
                 print(f"{row['layer']:>11} {row['input']:>7} | {stock:12.4f} {ours:11.4f} {stock / ours:7.1f}x "
                       f"| {floor:12.4f} {ours / floor:9.2f}x | {stock_compile:10.2f} / {ours_compile:9.2f} "
                       f"| {identical}")
-        for kind in ("conv", "dense"):
+        for kind in SEGMENTS:
             row = segment_row(Path(tmp) / f"{kind}.net", kind, args.steps, args.repeats, args.seed)
             rows.append(row)
             print(f"{row['layer']}: stock {row['stock_s_per_step']:.4f} ours {row['ours_s_per_step']:.4f} "

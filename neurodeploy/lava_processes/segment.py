@@ -49,6 +49,10 @@ the end) netx computes numbers that nothing uses: the neuron's are discarded
 by the runner and wiped by the reset at j = k, the synapse's are read only by
 that wiped step. The model skips them, so a sample costs T steps of
 arithmetic per block, as the reference's, spread over the T + d Lava steps.
+A dense first block's synapse reads only the frames, all here at the
+sample's first step, so it makes its T sums there as one GEMM
+(:meth:`_Block.synapse_sample`) and hands frame t's out at step t, the
+value netx's synapse holds then.
 Every spike of every frame is therefore stock netx's (tested against
 ``netx.hdf5.Network`` with Lava's own models and against
 :func:`neurodeploy.reference.run_segment`).

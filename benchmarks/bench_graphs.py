@@ -1,14 +1,15 @@
 """Graphs from other libraries, converted and run: placement, fidelity and bit-exactness (issue 13).
 
 Each network is built and exported to NIR by its own library (the builders of
-``tests/test_chip_segments.py``: snnTorch, Sinabs, Norse), written with
+``tests/test_chip_segments.py``: snnTorch, Sinabs, Norse, Rockpool), written with
 ``neurodeploy.convert`` (a format-2 bundle, the graph in it written by ``nir.write``) and
 run with ``neurodeploy simulate --input X.npy --backend lava`` on seeded
 binary inputs. Per network the table gives the nodes, the placement, Lava's
 agreement with the independent float execution of the graph (all chip
 layers; the output's argmax), whether Lava equals the NumPy reference bit for
 bit, and the reference's agreement with the library's own forward pass (the
-first chip layer's spikes; the argmax of the summed output spikes)::
+first chip layer's spikes; the argmax of the summed output spikes), and the
+host values clipped at host->chip cuts (``fidelity["cuts"]``)::
 
     python benchmarks/bench_graphs.py [--json graphs.json]
 """
@@ -53,6 +54,12 @@ def _networks() -> dict[str, tuple[str, object, object, np.ndarray, dict[str, np
     with torch.no_grad():
         library = {n: v.numpy() for n, v in cases._norse_spikes(net, torch.from_numpy(x).float()).items()}
     out["LIF MLP (trained)"] = ("Norse", net, graph, x, library, cases.NORSE_DT)
+    for name, tau_mem in (("LIF MLP (trained)", cases.ROCKPOOL_TAU_MEM), ("LIF MLP, tau_mem 10 ms (trained)", 1e-2)):
+        net, graph, _ = cases._trained_rockpool_net(tau_mem=tau_mem)
+        x, _ = cases._patterns(cases.HELD_OUT, (20,), seed=31)
+        with torch.no_grad():
+            library = {n: v.numpy() for n, v in cases._rockpool_spikes(net, torch.from_numpy(x).float()).items()}
+        out[name + " "] = ("Rockpool", net, graph, x, library, cases.ROCKPOOL_DT)  # a space: a second key
     return out
 
 
@@ -76,7 +83,7 @@ def main() -> None:
             fidelity = json.loads((root / f"{i}.json").read_text())["fidelity"]
             chip = [layer for s in manifest["segments"] if s["place"] == "chip" for layer in s["layers"]]
             rows.append({
-                "network": name, "library": library, "nodes": len(graph.nodes),
+                "network": name.strip(), "library": library, "nodes": len(graph.nodes),
                 "chip_layers": [layer["kind"] for layer in chip], "host_nodes": len(manifest["host_nodes"]),
                 "samples": int(x.shape[0]), "timesteps": int(x.shape[1]),
                 "lava_exact_vs_reference": fidelity["exact_vs_reference"],
@@ -85,15 +92,16 @@ def main() -> None:
                 "reference_first_layer_vs_library": m["first_layer"],
                 "reference_argmax_vs_library": m["argmax"],
                 "float_vs_library": m["float_vs_library"],
+                "clipped_at_cuts": sum(c["clipped"] for c in fidelity["cuts"]),
             })
     print("| network | library | NIR nodes | chip layers | host nodes | Lava = reference | spikes vs float "
-          "| argmax vs float | 1st layer vs library | argmax vs library |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| argmax vs float | 1st layer vs library | argmax vs library | float vs library | clipped at cuts |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['network']} | {r['library']} | {r['nodes']} | {', '.join(r['chip_layers'])} | "
               f"{r['host_nodes']} | {r['lava_exact_vs_reference']} | {r['lava_spike_agreement_vs_float']:.4f} | "
               f"{r['lava_output_agreement_vs_float']:.3f} | {r['reference_first_layer_vs_library']:.4f} | "
-              f"{r['reference_argmax_vs_library']:.3f} |")
+              f"{r['reference_argmax_vs_library']:.3f} | {r['float_vs_library']:.4f} | {r['clipped_at_cuts']} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

@@ -3,24 +3,29 @@
 Host -> Lava: integer input frames (T, C, H, W) (8-bit graded payloads for
 ``constant`` encoding, binary spikes for ``poisson``) go in one frame per
 time step through a :class:`~neurodeploy.lava_processes.io.FrameSource` (uint8 host
-pipe) into the netx Network loaded from the bundle's ``snn.net``.
+pipe) into the bundle's chip segment (:class:`~neurodeploy.segment_lava.LavaSegment`,
+the netx network of the inpainter's spiking stack).
 
-Lava -> host: the Network's output spikes come back one frame per time step
-through a :class:`~neurodeploy.lava_processes.io.SpikeSink` (bit-packed host pipe) and
-are stacked into a torch tensor (T, C, H, W) of uint8. Nothing is read back
-with ``Var.get()``, which costs about 39 us per element; Lava's own
-Injector/Extractor would move 8-byte floats per neuron.
+Lava -> host: every layer's spikes come back one frame per time step
+through a :class:`~neurodeploy.lava_processes.io.SpikeSink` (bit-packed host pipe).
+Nothing is read back with ``Var.get()``, which costs about 39 us per element;
+Lava's own Injector/Extractor would move 8-byte floats per neuron.
 
-Timing (see :mod:`neurodeploy.lif_mapping`): each image runs T + 1 Lava steps,
-T input frames and one zero frame, and the first output frame is dropped (the
-conv synapse delays by one step). ``LIFReset`` zeroes u and v when an image's
-first input reaches the neurons, so one compiled network serves any number of
-images and tiles in turn.
+Timing (see :func:`neurodeploy.reference.run_segment_batch`): each tile runs
+T + K Lava steps for a stack of K layers, and the per-layer synaptic delays
+are removed, so output t belongs to input frame t. The neurons are reset when
+a tile's first input reaches them, so one compiled network serves any number
+of images and tiles in turn.
 
 Images of any size run as tiles of the bundle's tile size, each read with a
-halo of the kernel radius (zeros beyond the image edge, as the untiled
-convolution pads), so the tiled result equals the untiled one and memory is
-bounded by the tile.
+halo of the stack's receptive-field radius (zeros beyond the image edge, as
+a 'same' convolution pads), and memory is bounded by the tile. For one
+spiking layer the tiled result equals the untiled one; for K > 1 a tile's
+first layers also respond, near the image edge, to the zeros beyond it
+(where the untiled stack pads each layer's output), so pixels within
+(K - 1) kernel radii of the edge follow the stack run on the image extended
+by zeros. The float reference of the fidelity check runs on the same
+windows, so the comparison is like for like.
 
 Backends: ``lava`` (CPU simulation; neurodeploy's faster bit-exact
 ProcessModels unless ``models="stock"``), ``loihi2`` (``Loihi2HwCfg``, needs
@@ -30,7 +35,9 @@ Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
+import operator
 import signal
 import threading
 import time
@@ -43,9 +50,8 @@ import numpy as np
 import torch
 
 from neurodeploy import _lava_compat, _reaper
-from neurodeploy.bundle import SNN_FILE, Bundle
+from neurodeploy.bundle import Bundle
 from neurodeploy.errors import UserError
-from neurodeploy.lif_mapping import lava_steps, netx_reset
 
 Backend = Literal["lava", "reference", "loihi2"]
 LavaModels = Literal["neurodeploy", "stock"]
@@ -138,7 +144,9 @@ class TileGrid:
         h = self.halo
         rows, cols = self.reach(y, x)
         out = np.zeros((*part.shape[:-2], self.tile_h + 2 * h, self.tile_w + 2 * h), dtype=part.dtype)
-        out[..., rows.start - (y - h):rows.stop - (y - h), cols.start - (x - h):cols.stop - (x - h)] = part
+        # ``part`` may stop short of the reach where the grid covers a padded image: zeros there too
+        top, left = rows.start - (y - h), cols.start - (x - h)
+        out[..., top:top + part.shape[-2], left:left + part.shape[-1]] = part
         return out
 
     def window(self, frames: np.ndarray, y: int, x: int) -> np.ndarray:
@@ -161,10 +169,11 @@ class TileGrid:
 
 
 class SpikeBridge:
-    """Streams frames into the bundle's Lava network and spikes back, tile by tile.
+    """Streams an image's tiles through the bundle's chip segment (its spiking stack), and spikes back.
 
-    Use as a context manager; the network is compiled once, on entry, and
-    stopped on exit (its forked Lava processes end with it)::
+    Use as a context manager; the segment is compiled once, on entry
+    (:class:`~neurodeploy.segment_lava.LavaSegment`), and stopped on exit
+    (its forked Lava processes end with it)::
 
         with SpikeBridge.of(bundle) as bridge:
             spikes = bridge.run(frames)      # (T, C, H, W) in -> torch (T, C_out, H, W)
@@ -172,121 +181,94 @@ class SpikeBridge:
 
     def __init__(self, netx_path: str | Path, timesteps: int, input_message_bits: int, halo: int,
                  backend: Backend = "lava", models: LavaModels = "neurodeploy") -> None:
-        from neurodeploy.converters.netx_io import read_netx
+        from neurodeploy.converters.netx_io import read_segment
 
         self.netx_path = Path(netx_path)
-        self.layer = read_netx(self.netx_path)
+        self.layers = read_segment(self.netx_path)
         self.timesteps = timesteps
         self.input_message_bits = input_message_bits
         self.halo = halo
         self.backend = backend
         self.models = models
-        self.compile_seconds = 0.0
-        self.lava_steps = 0
-        self._net: Any = None
-        self._source: Any = None
-        self._sink: Any = None
-        self._failed = False
-        self._reaper: _reaper.Reaper | None = None
+        self._segment: Any = None
+        if backend not in BACKENDS:
+            raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
 
     @classmethod
     def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy") -> SpikeBridge:
-        """The bridge for a bundle's spiking stage."""
-        return cls(bundle.file(SNN_FILE), bundle.timesteps, bundle.manifest["lava"]["input_message_bits"],
+        """The bridge for an inpainter bundle's chip segment."""
+        segment = bundle.chip_segment
+        return cls(bundle.file(segment["file"]), bundle.timesteps, segment["lava"]["input_message_bits"],
                    bundle.manifest["tile"]["halo"], backend, models)
+
+    @property
+    def strides(self) -> list[int]:
+        """Per layer, how much its output is downsampled from the image (the product of the strides so far)."""
+        return list(itertools.accumulate((layer.stride[0] for layer in self.layers), operator.mul))
+
+    @property
+    def compile_seconds(self) -> float:
+        return 0.0 if self._segment is None else float(self._segment.compile_seconds)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> SpikeBridge:
         if self.backend != "reference":
-            self._start()
+            from neurodeploy.segment_lava import LavaSegment
+
+            segment = LavaSegment(self.netx_path, self.timesteps, self.input_message_bits, self.models,
+                                  backend=self.backend)
+            self._segment = segment.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _start(self) -> None:
-        run_cfg = select_run_config(self.backend, self.models)
-        from lava.lib.dl.netx.hdf5 import Network
-
-        from neurodeploy.lava_processes.io import FrameSource, SpikeSink
-
-        started = time.perf_counter()
-        reset_interval, reset_offset = netx_reset(self.timesteps)
-        net = Network(str(self.netx_path), input_message_bits=self.input_message_bits,
-                      reset_interval=reset_interval, reset_offset=reset_offset)
-        steps = lava_steps(self.timesteps)
-        source = FrameSource(shape=net.inp.shape, buffer_size=steps + 1)
-        sink = SpikeSink(shape=net.out.shape, buffer_size=steps + 1)
-        source.s_out.connect(net.inp)
-        net.out.connect(sink.s_in)
-        self._source, self._sink = source, sink
-        self._reaper = start_runtime(net, run_cfg)
-        self._net = net
-        self.compile_seconds = time.perf_counter() - started
-
     def close(self) -> None:
-        """Stop the Lava runtime; idempotent, and safe after an error or an interrupt.
-
-        A clean stop is Lava's STOP handshake; when that cannot complete (a
-        Lava process failed, or the run was interrupted mid-step) the
-        processes are terminated and the shared memory released directly, so
-        no child process or /dev/shm segment outlives the bridge. Then the
-        reaper, there for a SIGKILL, is told to exit.
-        """
-        net, self._net = self._net, None
-        reaper, self._reaper = self._reaper, None
-        shut_down(net, self._failed, reaper)
+        """Stop the Lava runtime; idempotent, and safe after an error or an interrupt (:func:`shut_down`)."""
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.close()
 
     # -- running -------------------------------------------------------------------------------
     def grid(self, height: int, width: int) -> TileGrid:
-        """The tiles an H x W image runs as: the bundle's tile size, halo = the kernel radius."""
-        _, tile_h_halo, tile_w_halo = self.layer.input_shape
-        return TileGrid(height, width, tile_h_halo - 2 * self.halo, tile_w_halo - 2 * self.halo, self.halo)
+        """The tiles an H x W image runs as: the bundle's tile size, halo = the stack's receptive radius,
+        over the image padded with zeros to a multiple of the stack's stride (the model pads it so too)."""
+        _, tile_h_halo, tile_w_halo = self.layers[0].input_shape
+        stride = self.strides[-1]
+        return TileGrid(-(-height // stride) * stride, -(-width // stride) * stride, tile_h_halo - 2 * self.halo,
+                        tile_w_halo - 2 * self.halo, self.halo)
+
+    def layer_grid(self, height: int, width: int, k: int) -> TileGrid:
+        """Where layer k's outputs of the tiles of an H x W image lie: :meth:`grid` downsampled by its stride."""
+        grid, stride = self.grid(height, width), self.strides[k]
+        return TileGrid(grid.height // stride, grid.width // stride, grid.tile_h // stride, grid.tile_w // stride,
+                        grid.halo // stride)
 
     def run(self, frames: np.ndarray) -> torch.Tensor:
-        """Input frames (T, C, H, W) of any H, W -> output spikes, torch uint8 (T, C_out, H, W)."""
+        """Input frames (T, C, H, W) of any H, W -> the last layer's spikes, torch uint8 (T, C_out, H', W'),
+        H' = ceil(H / stride)."""
         frames = np.asarray(frames)
-        c_in = self.layer.input_shape[0]
+        c_in = self.layers[0].input_shape[0]
         if frames.ndim != 4 or frames.shape[0] != self.timesteps or frames.shape[1] != c_in:
             raise UserError(f"input frames have shape {frames.shape}, expected (T={self.timesteps}, "
                             f"C={c_in}, H, W)", "encode the image with the bundle's encoding")
         grid = self.grid(frames.shape[2], frames.shape[3])
-        out = np.zeros((self.timesteps, self.layer.output_shape[0], *frames.shape[2:]), dtype=np.uint8)
+        last = self.layer_grid(frames.shape[2], frames.shape[3], len(self.layers) - 1)
+        out = np.zeros((self.timesteps, self.layers[-1].output_shape[0], last.height, last.width), dtype=np.uint8)
+        stride = self.strides[-1]
         for y, x in grid.corners():
-            grid.place(out, self.run_tile(grid.window(frames, y, x)), y, x)
+            last.place(out, self.run_tile(grid.window(frames, y, x))[-1], y // stride, x // stride)
         return torch.from_numpy(out)
 
-    def run_tile(self, window: np.ndarray) -> np.ndarray:
-        """One tile-sized window (T, C, H, W) -> its output spikes (T, C_out, H, W), uint8."""
+    def run_tile(self, window: np.ndarray) -> list[np.ndarray]:
+        """One tile-sized window (T, C, H, W) -> every layer's spikes (T, C_k, H, W), uint8, aligned with the input."""
         if self.backend == "reference":
-            from neurodeploy.reference import run_layer
+            from neurodeploy.reference import run_segment
 
-            return run_layer(self.layer, window)
-        if self._net is None:
+            return run_segment(self.layers, window)
+        if self._segment is None:
             raise RuntimeError("SpikeBridge.run needs the bridge to be entered (use `with`)")
-        from lava.magma.core.run_conditions import RunSteps
-
-        steps = lava_steps(self.timesteps)
-        zero = np.zeros(self._source.frame_shape, dtype=np.uint8)
-        out = np.empty((self.timesteps, *self.layer.output_shape), dtype=np.uint8)
-        self._net.run(condition=RunSteps(num_steps=steps, blocking=False))
-        for t in range(steps):
-            # host (C, H, W) -> Lava (W, H, C) and back: netx orders shapes x, y, channel.
-            self._source.send(window[t].transpose(2, 1, 0) if t < self.timesteps else zero)
-            spikes = self._receive()
-            if t > 0:  # the first step's output precedes any input: the conv delay
-                out[t - 1] = spikes.transpose(2, 1, 0)
-        self._net.wait()
-        self.lava_steps += steps
-        return out
-
-    def _receive(self) -> np.ndarray:
-        """The next output frame (:func:`receive`); a failure marks the runtime for the forced stop."""
-        try:
-            return receive(self._sink, self._net)
-        except LavaProcessError:
-            self._failed = True
-            raise
+        return list(self._segment.run(window))
 
 
 def receive(sink: Any, net: Any) -> np.ndarray:

@@ -1,26 +1,30 @@
 """The deployment bundle: what ``neurodeploy convert`` writes and every backend reads.
 
-Two formats, one :class:`Bundle` class; ``manifest["format_version"]`` says
-which, :attr:`Bundle.kind` names it. Format 1 (``"inpainter"``) is the
-Norse-trained inpainter, format 2 (``"graph"``) any NIR graph the
-partitioner handles. :meth:`Bundle.load` verifies both the same way (the
-manifest's own digest, then every file's sha256); a format-2 bundle is also
+Two kinds, one :class:`Bundle` class, one partition schema (``segments``
+and ``cuts``, each chip segment a netx file of typed layers);
+``manifest["format_version"]`` says which kind, :attr:`Bundle.kind` names
+it. Format 2 (``"graph"``) is any NIR graph the partitioner handles, format
+3 (``"inpainter"``) the Norse-trained inpainter: its spiking stack as one
+chip segment, its CNN as one host segment, run over tiles of an image.
+:meth:`Bundle.load` verifies both the same way (the manifest's own digest,
+then every file's sha256, refusing a bundle whose files differ from the
+manifest with a one-line error naming the file); a format-2 bundle is also
 read into a :class:`~neurodeploy.graph_run.GraphDeployment`
 (:attr:`Bundle.deployment`), the form the graph runtime runs. Any other
-version, older or newer, is refused with one line telling to re-convert,
-never read as one of these.
+version, older (format 1, the inpainter before it became a partition) or
+newer, is refused with one line telling to re-convert, never read as one
+of these.
 
-Format 1, a directory::
+Format 3, a directory::
 
-    snn.net        the spiking stage, netx HDF5, Loihi fixed point (converters/netx_io.py)
-    snn.nir        the spiking stage as a NIR graph with float weights
+    segment_0.net  the spiking stack (K conv layers) on one tile's window, netx HDF5 in Loihi
+                   fixed point (converters/netx_io.write_segment), loadable in stock lava-dl
+    graph.nir      the spiking stack as a NIR graph with float weights (converters/nir_io.stack_graph)
     host.pt        the host CNN: {"format", "version", "model_config", "state_dict"}
-                   (absent for a bundle made from a NIR graph, which has no CNN)
-    manifest.json  format version, sha256 of the source and of every file, input
-                   rules, T, encoding, tile, quantization, the LIF mapping, versions
-
-:meth:`Bundle.load` recomputes every file's sha256 and refuses a bundle whose
-files differ from the manifest, with a one-line error naming the file.
+    manifest.json  format_version 3, sha256 of the source and of every file, T, dt, the input's
+                   encoding and payload, the tile, the partition (segments: the chip segment's layers
+                   with their quantization and neuron mapping, its Lava timing; the host CNN) and the
+                   cuts, the model config, versions, manifest_sha256
 
 Format 2, a directory::
 
@@ -48,11 +52,10 @@ from neurodeploy.errors import UserError
 from neurodeploy.io import check_output_folder, load_torch, sha256_file
 
 FORMAT = "neurodeploy-bundle"
-FORMAT_VERSION = 1  # the inpainter
+FORMAT_VERSION = 3  # the inpainter (format 1 was the inpainter before the partition)
 GRAPH_FORMAT_VERSION = 2  # a NIR graph
-KINDS = {FORMAT_VERSION: "inpainter", GRAPH_FORMAT_VERSION: "graph"}
-SNN_FILE, NIR_FILE, HOST_FILE, MANIFEST_FILE = "snn.net", "snn.nir", "host.pt", "manifest.json"
-GRAPH_FILE = "graph.nir"
+KINDS = {GRAPH_FORMAT_VERSION: "graph", FORMAT_VERSION: "inpainter"}
+HOST_FILE, MANIFEST_FILE, GRAPH_FILE = "host.pt", "manifest.json", "graph.nir"
 
 
 def segment_file(index: int) -> str:
@@ -84,6 +87,7 @@ class Bundle:
                             "re-create the bundle with neurodeploy convert") from None
         check_version(manifest, manifest_path)
         check_manifest_digest(manifest, manifest_path)
+        validate_segments(manifest, manifest_path)
         if manifest["format_version"] == GRAPH_FORMAT_VERSION:
             validate_graph_manifest(manifest, manifest_path)
         else:
@@ -108,7 +112,7 @@ class Bundle:
 
     @property
     def kind(self) -> str:
-        """``"inpainter"`` (format 1) or ``"graph"`` (format 2)."""
+        """``"inpainter"`` (format 3) or ``"graph"`` (format 2)."""
         return KINDS[self.manifest["format_version"]]
 
     def require(self, kind: str) -> Bundle:
@@ -135,24 +139,26 @@ class Bundle:
     def encoding(self) -> str:
         return str(self.manifest["input"]["encoding"])
 
-    @property
-    def has_host(self) -> bool:
-        return HOST_FILE in self.manifest["files"]
+    @cached_property
+    def chip_segment(self) -> dict[str, Any]:
+        """The inpainter's chip segment: its manifest entry (the spiking stack)."""
+        return next(s for s in self.require("inpainter").manifest["segments"] if s["place"] == "chip")
 
     @cached_property
-    def layer(self) -> Any:
-        """The quantized spiking layer, read from ``snn.net`` (a NetxConvLayer)."""
-        from neurodeploy.converters.netx_io import read_netx
+    def segment_layers(self) -> tuple[Any, ...]:
+        """The inpainter's spiking stack as quantized layers, read from its netx file (NetxSegmentLayer)."""
+        from neurodeploy.converters.netx_io import read_segment
 
-        return read_netx(self.file(SNN_FILE))
+        layers = read_segment(self.file(self.chip_segment["file"]))
+        if len(layers) != len(self.chip_segment["layers"]) or any(layer.kind != "conv" for layer in layers):
+            raise UserError(f"bundle {self.path}: {self.chip_segment['file']} does not hold the manifest's "
+                            f"{len(self.chip_segment['layers'])} conv layers", "re-create it with neurodeploy convert")
+        return layers
 
     def host_model(self) -> Any:
         """The host CNN (``HostCNN``), rebuilt from ``host.pt`` alone."""
         from neurodeploy.model import HostCNN, ModelConfig
 
-        if not self.has_host:
-            raise UserError(f"bundle {self.path} has no host CNN (it was made from a NIR graph)",
-                            "convert a neurodeploy checkpoint to run the whole inpainter")
         data = load_torch(self.file(HOST_FILE), what="host CNN file")
         if data.get("format") != HOST_FORMAT:
             raise UserError(f"{self.file(HOST_FILE)} is not a neurodeploy host CNN file",
@@ -238,28 +244,24 @@ def check_version(manifest: Any, where: Path | str) -> None:
 
 REQUIRED = {
     "format": str, "format_version": int, "files": dict, "timesteps": int, "input": dict,
-    "tile": dict, "lava": dict, "quantization": dict, "lif_mapping": dict, "versions": dict,
-    "source": dict,
+    "tile": dict, "segments": list, "cuts": list, "model_config": dict, "versions": dict, "source": dict,
 }
 
 
-def validate_manifest(manifest: Any, where: Path | str) -> None:
-    """Check the manifest's shape; a missing or mistyped field is a one-line UserError."""
+def validate_manifest(manifest: dict[str, Any], where: Path | str) -> None:
+    """Check a format-3 (inpainter) manifest's shape; a missing or mistyped field is a one-line UserError."""
     fix = "re-create the bundle with neurodeploy convert"
-    if not isinstance(manifest, dict):
-        raise UserError(f"{where} does not hold a JSON object", fix)
     for key, kind in REQUIRED.items():
         if key not in manifest:
             raise UserError(f"{where} is missing the field {key!r}", fix)
         if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
             raise UserError(f"{where}: field {key!r} should be a {kind.__name__}", fix)
-    if manifest["format"] != FORMAT:
-        raise UserError(f"{where} is not a neurodeploy bundle manifest", fix)
-    if manifest["format_version"] != FORMAT_VERSION:
-        raise UserError(f"{where} has bundle format {manifest['format_version']}, this neurodeploy "
-                        f"reads {FORMAT_VERSION}", "convert the model again with this version")
-    if SNN_FILE not in manifest["files"] or not all(isinstance(v, str) for v in manifest["files"].values()):
-        raise UserError(f"{where}: 'files' must map file names (snn.net at least) to sha256 strings", fix)
+    for name in (GRAPH_FILE, HOST_FILE):
+        if name not in manifest["files"]:
+            raise UserError(f"{where}: 'files' does not list {name}", fix)
+    places = [s["place"] for s in manifest["segments"]]
+    if places != ["chip", "host"]:
+        raise UserError(f"{where}: an inpainter is one chip segment then one host segment, not {places}", fix)
     if not 1 <= manifest["timesteps"] <= 4096:
         raise UserError(f"{where}: timesteps {manifest['timesteps']} out of range", fix)
     encoding = manifest["input"].get("encoding")
@@ -269,8 +271,26 @@ def validate_manifest(manifest: Any, where: Path | str) -> None:
     if not all(isinstance(tile.get(k), int) and tile.get(k) >= v for k, v in
                (("height", 1), ("width", 1), ("halo", 0))):
         raise UserError(f"{where}: tile needs integer height, width >= 1 and halo >= 0", fix)
-    if HOST_FILE in manifest["files"] and not isinstance(manifest.get("model_config"), dict):
-        raise UserError(f"{where}: a bundle with a host CNN needs its model_config", fix)
+
+
+def validate_segments(manifest: Any, where: Path | str) -> None:
+    """Check the partition both kinds share: files map names to digests, segments are well formed."""
+    fix = "re-create the bundle with neurodeploy convert"
+    files, segments = manifest.get("files"), manifest.get("segments")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise UserError(f"{where}: 'files' must map file names to sha256 strings", fix)
+    if not isinstance(segments, list) or not segments:
+        raise UserError(f"{where}: 'segments' must list the partition's segments", fix)
+    for k, segment in enumerate(segments):
+        ok = isinstance(segment, dict) and segment.get("place") in ("chip", "host") \
+            and isinstance(segment.get("nodes"), list)
+        if ok and segment["place"] == "chip":
+            ok = (segment.get("file") == segment_file(k) and segment["file"] in files
+                  and isinstance(segment.get("input"), dict)
+                  and segment["input"].get("payload") in ("spikes", "graded")
+                  and isinstance(segment.get("layers"), list) and bool(segment["layers"]))
+        if not ok:
+            raise UserError(f"{where}: segment {k} is malformed", fix)
 
 
 GRAPH_REQUIRED = {
@@ -290,25 +310,13 @@ def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None
     dt = manifest.get("dt", "missing")
     if dt is not None and (not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0):
         raise UserError(f"{where}: field 'dt' should be a positive number of seconds or null", fix)
-    if manifest.get("tau_convention") not in ("seconds", "norse-1.1"):
-        raise UserError(f"{where}: field 'tau_convention' should be seconds or norse-1.1", fix)
+    if manifest.get("tau_convention") not in ("seconds", "norse-1.1", "rockpool-3.1"):
+        raise UserError(f"{where}: field 'tau_convention' should be seconds, norse-1.1 or rockpool-3.1", fix)
     for name in (GRAPH_FILE, HOST_FILE):
         if name not in manifest["files"]:
             raise UserError(f"{where}: 'files' does not list {name}", fix)
-    if not all(isinstance(v, str) for v in manifest["files"].values()):
-        raise UserError(f"{where}: 'files' must map file names to sha256 strings", fix)
     for key in ("input", "output"):
         if not isinstance(manifest[key].get("node"), str) or not isinstance(manifest[key].get("shape"), list):
             raise UserError(f"{where}: {key!r} needs a node name and a shape", fix)
     if manifest["input"].get("payload") not in ("spikes", "graded"):
         raise UserError(f"{where}: unknown input payload {manifest['input'].get('payload')!r}", fix)
-    for k, segment in enumerate(manifest["segments"]):
-        ok = isinstance(segment, dict) and segment.get("place") in ("chip", "host") \
-            and isinstance(segment.get("nodes"), list)
-        if ok and segment["place"] == "chip":
-            ok = (segment.get("file") == segment_file(k) and segment["file"] in manifest["files"]
-                  and isinstance(segment.get("input"), dict)
-                  and segment["input"].get("payload") in ("spikes", "graded")
-                  and isinstance(segment.get("layers"), list) and bool(segment["layers"]))
-        if not ok:
-            raise UserError(f"{where}: segment {k} is malformed", fix)

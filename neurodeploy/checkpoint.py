@@ -68,6 +68,9 @@ def model_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> H
     state = ckpt["state_dict"]
     if not isinstance(state, dict):
         raise UserError(f"{source} state_dict is not a dictionary", "pass a model file written by neurodeploy train")
+    # checkpoints written before the spiking stage became a list of layers name its one conv snn.conv
+    state = {("snn.layers.0.conv." + k[len("snn.conv."):] if k.startswith("snn.conv.") else k): v
+             for k, v in state.items()}
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

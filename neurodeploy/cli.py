@@ -77,6 +77,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it.")] = None,
+    spiking_layers: Annotated[int | None, typer.Option(
+        help="LIF conv layers, from the first (1: the paper's, 0: the all-CNN twin); default 1.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --out if it exists.")] = False,
     force: Annotated[bool, typer.Option(help="Replace a model that exists at --out (without --resume).")] = False,
 ) -> None:
@@ -93,7 +95,9 @@ def train(
             raise UserError(f"--config {config} is not a valid ModelConfig JSON ({exc})",
                             "write it with ModelConfig.to_json()") from None
     try:
-        model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding})
+        chosen = {} if spiking_layers is None else {"spiking_layers": spiking_layers}
+        model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding,
+                                              **chosen})
     except ValueError as exc:
         raise UserError(str(exc), "see neurodeploy train --help") from None
     result = run_training(
@@ -166,8 +170,8 @@ def convert(
     = False,
     host: Annotated[str | None, typer.Option(help="NIR input only: nodes to keep on the host, comma-separated.")]
     = None,
-    tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR) or "
-                                                     "norse-1.1 (dt times seconds).")] = "auto",
+    tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR), "
+                                                     "norse-1.1 (dt times seconds) or rockpool-3.1.")] = "auto",
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
     from neurodeploy.conversion import convert as run_convert
@@ -179,24 +183,11 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention)  # type: ignore[arg-type]
-    if bundle.kind == "graph":
-        _print_graph_bundle(bundle)
-        return
-    q = bundle.manifest["quantization"]
-    table = Table(title=f"quantization of {q['name']} to Loihi fixed point")
-    for col in ("weight scale", "weight rel. sq. error", "saturated", "vThMant", "threshold error",
-                "iDecay", "vDecay"):
-        table.add_column(col, justify="right")
-    table.add_row(f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["saturated_weights"]),
-                  str(q["vth_mant"]), f"{q['threshold_error']:.2e}", str(q["i_decay"]), str(q["v_decay"]))
-    console.print(table)
-    for warning in q["warnings"]:
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+    _print_bundle(bundle)
 
 
-def _print_graph_bundle(bundle: Any) -> None:
-    """``convert`` of a NIR graph: one row per chip layer, the warnings, where the bundle is."""
+def _print_bundle(bundle: Any) -> None:
+    """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     table = Table(title=f"chip layers in Loihi fixed point ({bundle.manifest['summary']})", box=box.SIMPLE_HEAD)
     for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant"):
         table.add_column(col, justify="right")
@@ -433,6 +424,7 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
                     lava_models: str) -> None:
     """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity."""
     import json
+    import warnings
 
     import numpy as np
 
@@ -446,7 +438,11 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
         check_output_file(json_out, "JSON")
     loaded = Bundle.load(bundle).require("graph")
     x = read_input(input_path, loaded.deployment)
-    run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        run = run_graph(loaded.deployment, x, backend=backend, models=lava_models)
+    for warning in caught:  # e.g. host values clipped at a cut: one line each, on stderr
+        err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
     fid = fidelity(loaded.deployment, x, run)
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=run.output)

@@ -1,12 +1,13 @@
-"""``neurodeploy convert``: a trained inpainter (bundle format 1) or a NIR graph (format 2) to a deployment bundle.
+"""``neurodeploy convert``: a trained inpainter (bundle format 3) or a NIR graph (format 2) to a deployment bundle.
 
 A NIR graph (:func:`convert_graph`) is partitioned (:mod:`neurodeploy.partition`);
 each chip segment is quantized (:func:`neurodeploy.quantize.quantize_segment`)
 and written as one netx file, the host segments' parameters go to ``host.pt``
-(:mod:`neurodeploy.host_graph`). For the inpainter, the SNNConv2d stage is
-quantized (:mod:`neurodeploy.quantize`) with the LIF mapping of :mod:`neurodeploy.lif_mapping` and written as netx HDF5
-(``snn.net``) and NIR (``snn.nir``); the CNN stage is kept for the host
-(``host.pt``). Everything is written into a temporary directory that is
+(:mod:`neurodeploy.host_graph`). The inpainter takes the same path: its
+spiking stack, written as a NIR graph on one tile's window
+(:func:`neurodeploy.converters.nir_io.stack_graph`), is partitioned into one
+chip segment, quantized and written the same way (``segment_0.net``), and its
+CNN is the host segment (``host.pt``). Everything is written into a temporary directory that is
 renamed into place at the end, so a failed or interrupted conversion leaves
 no bundle behind. See :mod:`neurodeploy.bundle` for the layout.
 """
@@ -23,22 +24,15 @@ from typing import Any
 
 from neurodeploy import bundle as bundle_format
 from neurodeploy.bundle import Bundle
-from neurodeploy.converters.netx_io import NetxConvLayer, write_netx
-from neurodeploy.converters.nir_io import SpikingStage, write_nir
 from neurodeploy.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.errors import UserError
 from neurodeploy.graph import TauConvention
 from neurodeploy.io import atomic_directory, save_torch, sha256_file
-from neurodeploy.lif_mapping import lava_steps, map_lif, netx_reset
-from neurodeploy.model import HybridInpainter, ModelConfig
-from neurodeploy.quantize import QuantizedCubaLayer, quantize_layer
+from neurodeploy.lif_mapping import NETX_RESET_OFFSET
+from neurodeploy.model import HybridInpainter, ModelConfig, conv_specs, spiking_halo
+from neurodeploy.text import plural
 
 DEFAULT_TILE = 128
-
-
-def quantize_stage(stage: SpikingStage, encoding: str) -> QuantizedCubaLayer:
-    payload_max = PAYLOAD_MAX if encoding == "constant" else 1
-    return quantize_layer("snn.conv", stage.weight, stage.lif, payload_max)
 
 
 def _versions() -> dict[str, str]:
@@ -54,7 +48,7 @@ def _versions() -> dict[str, str]:
 def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_dir: str | os.PathLike[str],
             *, force: bool = False, tile: int = DEFAULT_TILE, dt: float | None = None,
             host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto") -> Bundle:
-    """Convert a HybridInpainter or a checkpoint (format 1), or a NIR graph (format 2), into a bundle.
+    """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph (format 2), into a bundle.
 
     ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
     ``tau_convention`` to a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``):
@@ -81,24 +75,78 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             raise UserError(f"{path} does not exist", "pass a checkpoint (.pt) or a NIR graph (.nir)")
         source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
         model, _ = load_model(path)
-    config: ModelConfig = model.config
-    stage = SpikingStage(weight=model.snn.conv.weight.detach().double().numpy(),
-                         input_shape=(config.snn_in_channels, tile, tile), lif=config.lif)
-    encoding, timesteps = config.encoding, config.timesteps
-    host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
+    return _convert_inpainter(model, out_dir, source, tile, force)
 
-    quant = quantize_stage(stage, encoding)
-    halo = stage.weight.shape[-1] // 2
-    c_in = stage.input_shape[0]
-    tile_h, tile_w = tile, tile
-    layer = NetxConvLayer(input_shape=(c_in, tile_h + 2 * halo, tile_w + 2 * halo), weight=quant.weight,
-                          padding=quant.padding, i_decay=quant.i_decay, v_decay=quant.v_decay,
-                          vth_mant=quant.vth_mant)
-    reset_interval, reset_offset = netx_reset(timesteps)
-    mapping = map_lif(stage.lif)
+
+def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, int]:
+    """The inpainter's spiking stack as a graph on a tile's window, and its partition: (graph, chip segment, halo).
+
+    The window is the tile plus a halo of the stack's receptive-field radius
+    (:func:`neurodeploy.model.spiking_halo`) on every side. The partitioner must place
+    the whole stack on the chip as one segment; a layer it would keep on the
+    host is a UserError naming the reason.
+    """
+    from neurodeploy.converters.nir_io import stack_graph
+    from neurodeploy.graph import read_graph
+    from neurodeploy.partition import CHIP, ChipSegment, partition
+
+    config = model.config
+    if model.snn is None:
+        raise UserError("the model is the all-CNN twin (`spiking_layers=0`): it has no spiking layer to deploy",
+                        "convert a model with spiking layers")
+    specs = conv_specs(config)[:config.spiking_layers]
+    if tile % config.spiking_stride:
+        raise UserError(f"tile size {tile} is not a multiple of the spiking stage's stride {config.spiking_stride}",
+                        f"pass a multiple of {config.spiking_stride}, e.g. `tile=128`")
+    halo = spiking_halo(config)
+    window = (config.snn_in_channels, tile + 2 * halo, tile + 2 * halo)
+    weights = [layer.conv.weight.detach().double().numpy() for layer in model.snn.layers]
+    nir_graph = stack_graph(weights, [s.stride for s in specs], config.lif, window)
+    graph = read_graph(nir_graph, dt=config.lif.dt, tau_convention="seconds")
+    result = partition(graph)
+    chips = [s for s in result.segments if isinstance(s, ChipSegment)]
+    if len(chips) != 1 or len(chips[0].layers) != len(specs):
+        why = "; ".join(f"{p.node}: {p.reason}" for p in result.placement
+                        if p.place != CHIP and p.kind not in ("Input", "Output"))
+        raise UserError(f"the spiking stack does not map onto the chip as one segment ({why})",
+                        "see neurodeploy.lif_mapping for what the chip's neuron computes")
+    return nir_graph, chips[0], halo
+
+
+def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], source: dict[str, Any],
+                       tile: int, force: bool) -> Bundle:
+    """The inpainter as one chip segment (its spiking stack) and one host segment (its CNN), format 3."""
+    import nir
+
+    from neurodeploy.converters.netx_io import write_segment
+    from neurodeploy.quantize import quantize_segment
+
+    config: ModelConfig = model.config
+    nir_graph, chip, halo = inpainter_partition(model, tile)
+    encoding, timesteps = config.encoding, config.timesteps
+    entry = _payload_entry(encoding == "poisson", "input")
+    quantized = quantize_segment(chip.layers, entry["payload_max"])
+    depth = len(quantized)
+    host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
+    last = chip.layers[-1]
+    segments = [
+        {"place": "chip", "file": bundle_format.segment_file(0), "nodes": list(chip.nodes), "input": entry,
+         "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
+                  "reset_interval": timesteps + depth, "reset_offset": NETX_RESET_OFFSET,
+                  "steps_per_tile": timesteps + depth, "output_delay_steps": 0},
+         "layers": [_layer_entry(layer, q) for layer, q in zip(chip.layers, quantized, strict=True)]},
+        {"place": "host", "nodes": ["host_cnn"], "file": bundle_format.HOST_FILE},
+    ]
+    cuts = [
+        {"src": "input", "dst": chip.layers[0].name, "direction": "host->chip", "payload": entry["payload"],
+         "shape": [config.snn_in_channels, "H", "W"], "src_segment": None, "dst_segment": 0},
+        {"src": last.name, "dst": "host_cnn", "direction": "chip->host", "payload": "spikes",
+         "shape": [last.output_shape[0], f"H / {config.spiking_stride}", f"W / {config.spiking_stride}"]
+         if config.spiking_stride > 1 else [last.output_shape[0], "H", "W"], "src_segment": 0, "dst_segment": 1},
+    ]
     with atomic_directory(out_dir, force=force) as tmp:
-        write_netx(tmp / bundle_format.SNN_FILE, layer)
-        write_nir(tmp / bundle_format.NIR_FILE, stage)
+        write_segment(tmp / bundle_format.segment_file(0), quantized)
+        nir.write(tmp / bundle_format.GRAPH_FILE, nir_graph)
         save_torch({"format": bundle_format.HOST_FORMAT, "version": 1,
                     "model_config": config.to_dict(), "state_dict": host_state}, tmp / bundle_format.HOST_FILE)
         files = {name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))}
@@ -108,32 +156,26 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             "source": source,
             "files": files,
             "timesteps": timesteps,
+            "dt": config.lif.dt,
+            "tau_convention": "seconds",
             "input": {
-                "channels": c_in,
+                "channels": config.snn_in_channels,
                 "encoding": encoding,
+                "payload": entry["payload"],
                 "payload_bits": PAYLOAD_BITS if encoding == "constant" else 0,
                 "layout": "(C, H, W); channels = masked RGB in [0, 1] then the mask (1 = missing)"
                           if config.mask_input else "(C, H, W)",
                 "shape_rule": "any H x W: the image is cut into tiles of tile.height x tile.width, "
                               "each read with a halo of tile.halo pixels (zeros beyond the image)",
             },
-            "tile": {"height": int(tile_h), "width": int(tile_w), "halo": int(halo)},
-            "lava": {"input_message_bits": PAYLOAD_BITS if encoding == "constant" else 0,
-                     "reset_interval": reset_interval, "reset_offset": reset_offset,
-                     "steps_per_image": lava_steps(timesteps), "output_delay_steps": 1},
-            "quantization": quant.summary(),
-            "lif_mapping": {
-                "norse": asdict(stage.lif),
-                "lava": {"iDecay": quant.i_decay, "vDecay": quant.v_decay, "vThMant": quant.vth_mant,
-                         "du": quant.i_decay - 1, "dv": quant.v_decay, "bias": 0,
-                         "weight_exponent": 0, "weight_scale": quant.weight_scale},
-                "exact": {"current_decay": mapping.current_decay, "voltage_decay": mapping.voltage_decay,
-                          "threshold": mapping.threshold_per_weight_unit * quant.weight_scale
-                          * quant.payload_max},
-                "tau_convention": stage.tau_convention,
-                "equations": "neurodeploy.lif_mapping (module docstring)",
-            },
+            "tile": {"height": int(tile), "width": int(tile), "halo": int(halo)},
+            "segments": segments,
+            "cuts": cuts,
+            "summary": f"{plural(depth, 'chip layer')} in 1 chip segment, "
+                       f"{plural(len(model.cnn.layers), 'conv layer')} on the host",
             "model_config": config.to_dict(),
+            "equations": {"neurons": "neurodeploy.lif_mapping.CubaMapping", "float": "neurodeploy.model.SpikingStack",
+                          "timing": "neurodeploy.reference.run_segment_batch"},
             "versions": _versions(),
         }
         manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)

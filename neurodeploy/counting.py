@@ -14,6 +14,10 @@ whole image (:func:`count_inference` is the one-tile case).
       reach(y, x) = C_out · ry(y) · rx(x),   ry(y) = min(y + p, H - 1) - max(y - p, 0) + 1
       synops      = Σ_t Σ_{c,y,x} [event(t, c, y, x) ≠ 0] · reach(y, x)
 
+  (with stride s, ``ry`` counts the output rows o with ``o·s - p <= y <=
+  o·s - p + k - 1``: :func:`conv_reach`). In a stack of layers, layer k's
+  events are layer k-1's spikes.
+
   A graded event (an 8-bit payload) is one operation; ``synop_payload_bits``
   adds up the payload bits those operations carry.
 * Neuron updates: neurons x time steps (every neuron updates every step).
@@ -91,7 +95,7 @@ class InferenceCounts:
 
     layers: list[LayerCounts]
     host_macs: int
-    dense_snn_macs: int  # the spiking layer run as an ordinary conv, once
+    dense_snn_macs: int  # the chip layers run as ordinary convs (or dense layers), once
     bridge_events: dict[str, int]
     bridge_bits: dict[str, int]
     extra: dict[str, Any] = field(default_factory=dict)
@@ -127,8 +131,9 @@ def reach(n: int, kernel: int) -> np.ndarray:
 
 
 def synaptic_ops(events: np.ndarray, c_out: int, kernel: int, origin: tuple[int, int] = (0, 0),
-                 image_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Synaptic operations per time step for input events (T, C_in, h, w) into a 'same' conv.
+                 image_size: tuple[int, int] | None = None, stride: int = 1) -> np.ndarray:
+    """Synaptic operations per time step for input events (T, C_in, h, w) into a conv with 'same'
+    padding (k // 2) and ``stride``.
 
     The events are those of the window at ``origin`` (top, left) of an image of
     ``image_size`` (H, W); by default the window is the whole image.
@@ -136,7 +141,9 @@ def synaptic_ops(events: np.ndarray, c_out: int, kernel: int, origin: tuple[int,
     active = (np.asarray(events) != 0).sum(axis=1, dtype=np.int64)  # (T, h, w): events per pixel
     (top, left), (h, w) = origin, active.shape[1:]
     height, width = image_size or (h, w)
-    rows, cols = reach(height, kernel)[top:top + h], reach(width, kernel)[left:left + w]
+    pad = kernel // 2
+    rows = conv_reach(height, kernel, stride, pad, -(-height // stride))[top:top + h]
+    cols = conv_reach(width, kernel, stride, pad, -(-width // stride))[left:left + w]
     return (active * np.outer(rows, cols)).sum(axis=(1, 2)) * c_out
 
 
@@ -144,7 +151,7 @@ def synaptic_ops(events: np.ndarray, c_out: int, kernel: int, origin: tuple[int,
 class EventTally:
     """The sums :func:`layer_counts` needs about one inference, added up window by window."""
 
-    height: int
+    height: int  # of the layer's input
     width: int
     input_channels: int
     kernel: int
@@ -152,11 +159,18 @@ class EventTally:
     synops_per_step: np.ndarray  # (T,) int64
     spikes_per_step: np.ndarray  # (T,) int64
     spikes_per_channel: np.ndarray  # (C_out,) int64
+    stride: int = 1  # the output is the input downsampled by this
 
     @classmethod
-    def empty(cls, timesteps: int, c_in: int, c_out: int, height: int, width: int, kernel: int) -> EventTally:
+    def empty(cls, timesteps: int, c_in: int, c_out: int, height: int, width: int, kernel: int,
+              stride: int = 1) -> EventTally:
         zeros = np.zeros(timesteps, dtype=np.int64)
-        return cls(height, width, c_in, kernel, zeros, zeros.copy(), zeros.copy(), np.zeros(c_out, dtype=np.int64))
+        return cls(height, width, c_in, kernel, zeros, zeros.copy(), zeros.copy(), np.zeros(c_out, dtype=np.int64),
+                   stride)
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        return -(-self.height // self.stride), -(-self.width // self.stride)
 
     @classmethod
     def of(cls, events: np.ndarray, spikes: np.ndarray, kernel: int) -> EventTally:
@@ -167,10 +181,12 @@ class EventTally:
         return tally
 
     def add(self, events: np.ndarray, spikes: np.ndarray, origin: tuple[int, int] = (0, 0)) -> None:
-        """Count one window at ``origin`` of the image: its input events (T, C_in, h, w) and output spikes."""
+        """Count one window at ``origin`` of the layer's input: its input events (T, C_in, h, w) and the
+        output spikes of the same pixels (at the input's resolution / stride)."""
         fired = np.asarray(spikes) != 0
         self.input_events_per_step += (np.asarray(events) != 0).sum(axis=(1, 2, 3), dtype=np.int64)
-        self.synops_per_step += synaptic_ops(events, fired.shape[1], self.kernel, origin, (self.height, self.width))
+        self.synops_per_step += synaptic_ops(events, fired.shape[1], self.kernel, origin, (self.height, self.width),
+                                             self.stride)
         self.spikes_per_step += fired.sum(axis=(1, 2, 3), dtype=np.int64)
         self.spikes_per_channel += fired.sum(axis=(0, 2, 3), dtype=np.int64)
 
@@ -190,7 +206,7 @@ def address_event_bits(events_per_step: np.ndarray, neurons: int, payload_bits: 
 def layer_counts(name: str, tally: EventTally, payload_bits: int) -> LayerCounts:
     """Counts of one conv + LIF layer from the tally of its input events and output spikes."""
     t, c_out = len(tally.spikes_per_step), len(tally.spikes_per_channel)
-    h, w = tally.height, tally.width
+    h, w = tally.output_size
     neurons = c_out * h * w
     synops = tally.synops_per_step
     total_spikes = tally.spikes
@@ -221,24 +237,32 @@ def host_macs(conv_shapes: list[dict[str, Any]], height: int, width: int) -> int
 
 
 def count_inference(events: np.ndarray, spikes: np.ndarray, kernel: int, payload_bits: int,
-                    conv_shapes: list[dict[str, Any]], name: str = "snn.conv") -> InferenceCounts:
-    """All counts of one inference from its whole input events and output spikes (T, C, H, W)."""
-    return count_tally(EventTally.of(events, spikes, kernel), payload_bits, conv_shapes, name)
+                    conv_shapes: list[dict[str, Any]], name: str = "lif0") -> InferenceCounts:
+    """All counts of a one-layer inference from its whole input events and output spikes (T, C, H, W)."""
+    return count_tallies([EventTally.of(events, spikes, kernel)], [name], payload_bits, conv_shapes)
 
 
-def count_tally(tally: EventTally, payload_bits: int, conv_shapes: list[dict[str, Any]],
-                name: str = "snn.conv") -> InferenceCounts:
-    """All counts of one inference: the spiking layer, the host CNN and the bridge between them."""
-    layer = layer_counts(name, tally, payload_bits)
-    c_in, h, w = tally.input_channels, tally.height, tally.width
-    c_out = len(tally.spikes_per_channel)
-    in_bits = address_event_bits(np.asarray(layer.input_events_per_step), c_in * h * w, payload_bits)
-    out_bits = address_event_bits(np.asarray(layer.spikes_per_step), layer.neurons, 0)
+def count_tallies(tallies: list[EventTally], names: list[str], payload_bits: int,
+                  conv_shapes: list[dict[str, Any]]) -> InferenceCounts:
+    """All counts of one inference: every chip layer of the spiking stack, the host CNN and the bridge.
+
+    Layer 0 reads the host's payloads (``payload_bits`` each), every later
+    layer the previous layer's spikes (no payload); the bridge carries layer
+    0's input events to the chip and the last layer's spikes back.
+    """
+    layers = [layer_counts(name, tally, payload_bits if k == 0 else 0)
+              for k, (name, tally) in enumerate(zip(names, tallies, strict=True))]
+    first, last = tallies[0], layers[-1]
+    h, w = first.height, first.width
+    in_bits = address_event_bits(np.asarray(layers[0].input_events_per_step), first.input_channels * h * w,
+                                 payload_bits)
+    out_bits = address_event_bits(np.asarray(last.spikes_per_step), last.neurons, 0)
     return InferenceCounts(
-        layers=[layer],
+        layers=layers,
         host_macs=host_macs(conv_shapes, h, w),
-        dense_snn_macs=c_out * c_in * tally.kernel * tally.kernel * h * w,
-        bridge_events={"host_to_chip": layer.input_events, "chip_to_host": layer.spikes},
+        dense_snn_macs=sum(len(t.spikes_per_channel) * t.input_channels * t.kernel**2 * math.prod(t.output_size)
+                           for t in tallies),
+        bridge_events={"host_to_chip": layers[0].input_events, "chip_to_host": last.spikes},
         bridge_bits={"host_to_chip": in_bits, "chip_to_host": out_bits},
     )
 

@@ -60,9 +60,17 @@ def count_rate(counts: torch.Tensor, timesteps: int) -> torch.Tensor:
     return counts.to(torch.float32) / timesteps
 
 
-def to_payload(x: np.ndarray) -> np.ndarray:
-    """Intensities in [0, 1] -> the 8-bit integer payloads the chip receives."""
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * PAYLOAD_MAX), 0, PAYLOAD_MAX).astype(np.uint8)
+def to_payload(x: np.ndarray, payload_max: int = PAYLOAD_MAX) -> np.ndarray:
+    """Values in [0, 1] -> the integer payloads the chip receives (uint8): the one payload rule,
+    ``p = clip(round(payload_max·x), 0, payload_max)``; ``payload_max`` is PAYLOAD_MAX for 8-bit graded
+    values, 1 for spikes. :func:`clipped_payloads` counts what the clip loses."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * payload_max), 0, payload_max).astype(np.uint8)
+
+
+def clipped_payloads(x: np.ndarray, payload_max: int = PAYLOAD_MAX) -> int:
+    """How many values of ``x`` :func:`to_payload` clips: ``round(payload_max·x)`` below 0 or above payload_max."""
+    scaled = np.rint(np.asarray(x, dtype=np.float64) * payload_max)
+    return int(np.count_nonzero((scaled < 0) | (scaled > payload_max)))
 
 
 def _mix(h: np.ndarray) -> np.ndarray:

@@ -33,7 +33,19 @@ here, before any layer is built. What it normalizes, and why:
   ``tau_convention="auto"`` a graph where some ``dt/tau`` exceeds 1, not a
   forward Euler step in seconds, is read as Norse 1.1's and every tau is
   divided by ``dt`` (``"seconds"`` / ``"norse-1.1"`` say it outright; the
-  convention taken is kept in :attr:`Graph.tau_convention`):
+  convention taken is kept in :attr:`Graph.tau_convention`).
+  Rockpool 3.1's ``to_nir`` writes the time constants of its exponential
+  decay and ``r = tau_mem·exp(-dt/tau_mem)/dt``, while its forward is
+  ``i_t = β·(i + w_in·S_t)``, ``v_t = α·v + i_t + b`` (``α = exp(-dt/tau_mem)``,
+  ``β = exp(-dt/tau_syn)``, ``b`` the bias it exports as ``v_leak``). A graph
+  whose every LIF and CubaLIF has that ``r`` at the given ``dt`` is read as
+  Rockpool's (``"rockpool-3.1"``) and rewritten to the forward Euler form
+  below, which then computes exactly Rockpool's update: ``tau_mem = dt/(1-α)``,
+  ``r = 1/(1-α)``, ``v_leak = b/(1-α)``, ``tau_syn = dt/(1-β)``,
+  ``w_in = w_in·β/(1-β)``. Rockpool resets by subtracting the threshold; NIR
+  (and its export, ``v_reset = 0``) and Loihi reset to ``v_reset``: that
+  difference stays (measured in docs/BENCHMARKS.md, section 11). The
+  forward Euler form:
 
       LIF:     v_t = v + (dt/tau_mem)·(v_leak - v + r·I_t)
       CubaLIF: i_t = i + (dt/tau_syn)·(-i + w_in·S_t)
@@ -189,7 +201,7 @@ class Graph:
     edges: tuple[tuple[str, str], ...]
     recurrent: frozenset[tuple[str, str]]  # (synapse, neuron) edges that close a recurrence
     dt: float | None
-    tau_convention: str = "seconds"  # how the file stored tau: "seconds" (NIR) or "norse-1.1" (dt·seconds)
+    tau_convention: str = "seconds"  # how the file stored tau: "seconds" (NIR), "norse-1.1", "rockpool-3.1"
 
     def inputs(self, name: str) -> list[str]:
         return [a for a, b in self.edges if b == name]
@@ -227,7 +239,7 @@ def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauC
     step = _time_step(raw, nodes, dt, source)
     convention = _tau_convention(nodes, step, tau_convention)
     tau_unit = 1.0 / step if convention == "norse-1.1" and step is not None else 1.0
-    ops = {name: _op(name, node, step, source, tau_unit) for name, node in nodes.items()}
+    ops = {name: _op(name, node, step, source, tau_unit, convention == ROCKPOOL) for name, node in nodes.items()}
     recurrent = _recurrences(nodes, edges, source)
     shapes = _infer_shapes(nodes, ops, edges, recurrent, source)
     graph_nodes = {name: Node(name, type(nodes[name]).__name__, ops[name], *shapes[name]) for name in nodes}
@@ -235,8 +247,9 @@ def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauC
                  tau_convention=convention)
 
 
-TauConvention = Literal["auto", "seconds", "norse-1.1"]
+TauConvention = Literal["auto", "seconds", "norse-1.1", "rockpool-3.1"]
 TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
+ROCKPOOL = "rockpool-3.1"
 
 
 def tau_convention_of(asked: str, dt: float | None, taus: Iterable[Any]) -> str:
@@ -256,10 +269,50 @@ def tau_convention_of(asked: str, dt: float | None, taus: Iterable[Any]) -> str:
 
 
 def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> str:
-    """The graph's convention (:func:`tau_convention_of` over every tau of its continuous-time neurons)."""
+    """The graph's convention: Rockpool 3.1's (:func:`_is_rockpool`), else :func:`tau_convention_of` over
+    every tau of its continuous-time neurons."""
+    if asked == ROCKPOOL or (asked == "auto" and _is_rockpool(nodes, dt)):
+        return ROCKPOOL
     taus = [_array(value) for node in nodes.values() if type(node).__name__ in CONTINUOUS
             for key, value in _fields(node).items() if key in TAU_FIELDS and value is not None]
     return tau_convention_of(asked, dt, taus)
+
+
+def _rockpool_r(tau_mem: Any, dt: float) -> Any:
+    """The ``r`` that Rockpool 3.1's ``to_nir`` writes for a membrane time constant: ``tau·exp(-dt/tau)/dt``."""
+    return tau_mem * np.exp(-dt / tau_mem) / dt
+
+
+def _is_rockpool(nodes: dict[str, Any], dt: float | None) -> bool:
+    """True when the graph has LIF or CubaLIF neurons and every one's ``r`` is Rockpool 3.1's at ``dt``."""
+    neurons = [_fields(n) for n in nodes.values() if type(n).__name__ in ("LIF", "CubaLIF")]
+    if dt is None or not neurons:
+        return False
+    for f in neurons:
+        tau = np.asarray(f.get("tau_mem", f.get("tau")), dtype=np.float64)
+        r = np.asarray(f.get("r", 1.0), dtype=np.float64)
+        if tau.size == 0 or np.any(tau <= 0) or not np.allclose(r, _rockpool_r(tau, dt), rtol=1e-4, atol=0):
+            return False
+    return True
+
+
+def _from_rockpool(name: str, kind: str, values: dict[str, float], dt: float, source: str) -> dict[str, float]:
+    """A Rockpool 3.1 neuron's parameters rewritten to the forward Euler form that computes its update
+    (module docstring)."""
+    if kind not in ("LIF", "CubaLIF"):
+        raise UserError(f"{source}: node {name!r} is a {kind}; neurodeploy reads only LIF and CubaLIF "
+                        "in Rockpool 3.1's convention", "pass `tau_convention=seconds` if the graph is not Rockpool's")
+    tau_mem, r = values["tau_mem"], values.get("r", 1.0)
+    if tau_mem <= 0 or not math.isclose(r, _rockpool_r(tau_mem, dt), rel_tol=1e-4):
+        raise UserError(f"{source}: node {name!r} ({kind}): r = {r:.6g} is not Rockpool 3.1's "
+                        f"tau_mem·exp(-dt/tau_mem)/dt at dt = {dt:g}",
+                        "pass the `dt` the Rockpool model was built with, or `tau_convention=seconds`")
+    keep = 1.0 - math.exp(-dt / tau_mem)  # 1 - α
+    out = {**values, "tau_mem": dt / keep, "r": 1.0 / keep, "v_leak": values.get("v_leak", 0.0) / keep}
+    if "tau_syn" in values and values["tau_syn"] > 0:
+        beta = math.exp(-dt / values["tau_syn"])
+        out.update(tau_syn=dt / (1.0 - beta), w_in=values.get("w_in", 1.0) * beta / (1.0 - beta))
+    return out
 
 
 def _read_file(path: Path) -> Any:
@@ -389,11 +442,14 @@ def _scalar(name: str, kind: str, param: str, value: Any, source: str) -> float:
 
 
 def _neuron(name: str, kind: str, fields: dict[str, Any], dt: float | None, source: str,
-            tau_unit: float = 1.0) -> Neuron:
+            tau_unit: float = 1.0, rockpool: bool = False) -> Neuron:
     values = {p: _scalar(name, kind, p, fields[p], source) for p in _NEURON_PARAMS[kind]
               if fields.get(p) is not None}
     if "tau" in values:
         values["tau_mem"] = values.pop("tau")
+    if rockpool and kind in CONTINUOUS:
+        assert dt is not None  # _is_rockpool or _time_step asked for it
+        values = _from_rockpool(name, kind, values, dt, source)
     for param in ("tau_mem", "tau_syn"):
         if param in values:
             values[param] *= tau_unit  # seconds (1 / dt for Norse 1.1's dt·seconds)
@@ -435,8 +491,9 @@ def _weight(value: Any, ndim: int, name: str, kind: str, source: str) -> np.ndar
     return weight
 
 
-def _op(name: str, node: Any, dt: float | None, source: str, tau_unit: float = 1.0) -> Any:
-    """The typed operation of one NIR node (see :class:`Node`); ``tau_unit`` turns its taus into seconds."""
+def _op(name: str, node: Any, dt: float | None, source: str, tau_unit: float = 1.0, rockpool: bool = False) -> Any:
+    """The typed operation of one NIR node (see :class:`Node`); ``tau_unit`` turns its taus into seconds,
+    ``rockpool`` reads its neuron in Rockpool 3.1's convention."""
     import copy
 
     kind = type(node).__name__
@@ -444,7 +501,7 @@ def _op(name: str, node: Any, dt: float | None, source: str, tau_unit: float = 1
     if kind in ("Input", "Output"):
         return None
     if kind in NEURONS:
-        return _neuron(name, kind, f, dt, source, tau_unit)
+        return _neuron(name, kind, f, dt, source, tau_unit, rockpool)
     if kind == "Conv2d":
         weight = _weight(f["weight"], 4, name, kind, source)
         dilation = _pair(f["dilation"], "dilation", name, source)

@@ -15,7 +15,10 @@ steps at once, reading what earlier segments produced:
 The bridge at each cut. Host -> chip: the value x the segment reads becomes
 integer payloads, ``p = x`` for spikes (0/1) or ``p = clip(round(255·x), 0,
 255)`` for 8-bit graded values (:data:`neurodeploy.encoding.PAYLOAD_MAX`);
-the manifest states which per segment. Chip -> host: every layer's spikes of
+the manifest states which per segment; the rule is :func:`neurodeploy.encoding.to_payload`.
+Values the clip changes (a host part that produces values above 1, or below
+0) are counted per cut (:attr:`GraphRun.clipped`, ``fidelity["cuts"]``) and
+:func:`run_graph` warns once when any was. Chip -> host: every layer's spikes of
 every time step, 0/1. Loihi's one-step synaptic delay per layer is removed:
 a segment of depth d runs ``T + d`` Lava steps and its layer k's output for
 input step t is read at step t + k, so every value the user sees is aligned
@@ -28,13 +31,15 @@ spikes equal to the float graph's; overall, the same over all chip layers;
 ``output_agreement_vs_float``, the fraction of samples whose argmax of the
 output summed over time equals the float graph's; ``exact_vs_reference``,
 whether every chip layer's spikes equal the reference backend's (trivially
-for the reference backend itself).
+for the reference backend itself); ``cuts``, per chip segment, the values
+its input payload clipped (``clipped``, of ``values``).
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,7 +203,9 @@ def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
 
 def to_payload(x: np.ndarray, part: ChipPart) -> np.ndarray:
     """Host values -> the chip segment's integer input payloads (uint8), shaped for its first layer."""
-    payload = np.clip(np.rint(x * part.payload_max), 0, part.payload_max).astype(np.uint8)  # max 1 for spikes
+    from neurodeploy.encoding import to_payload as payload_rule
+
+    payload = payload_rule(x, part.payload_max)  # max 1 for spikes
     first = part.layers[0]
     return payload.reshape(*x.shape[:2], *first.input_shape)
 
@@ -213,11 +220,13 @@ class GraphRun:
     exact_vs_reference: bool
     seconds: dict[str, float] = field(default_factory=dict)
     payloads: dict[int, np.ndarray] = field(default_factory=dict)  # chip part index -> its input payloads
+    clipped: dict[int, int] = field(default_factory=dict)  # chip part index -> input values the payload clipped
 
 
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
               models: str = "neurodeploy") -> GraphRun:
     """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring)."""
+    from neurodeploy.encoding import clipped_payloads
     from neurodeploy.host_graph import run_host_segment
     from neurodeploy.reference import run_segment_batch
 
@@ -228,6 +237,7 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
     values: dict[str, torch.Tensor] = {deployment.input_node: torch.from_numpy(np.asarray(x, np.float64))}
     spikes: dict[str, np.ndarray] = {}
     payloads: dict[int, np.ndarray] = {}
+    clipped: dict[int, int] = {}
     exact = True
     for part in deployment.parts:
         t0 = time.perf_counter()
@@ -235,6 +245,7 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             values.update(run_host_segment(deployment.graph, part.nodes, values))
             seconds["host"] += time.perf_counter() - t0
             continue
+        clipped[part.index] = clipped_payloads(values[part.source].numpy(), part.payload_max)
         frames = payloads[part.index] = to_payload(values[part.source].numpy(), part)
         reference = run_segment_batch(part.layers, frames)
         got = reference
@@ -248,7 +259,17 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
         seconds["chip"] += time.perf_counter() - t0
     output = values[deployment.output_node].numpy()
     seconds["total"] = time.perf_counter() - started
-    return GraphRun(backend, output, spikes, exact, seconds, payloads)
+    lost = [f"{n} at {_part(deployment, k).source}" for k, n in clipped.items() if n]
+    if lost:
+        warnings.warn(f"host values outside [0, 1] were clipped at the host->chip cut(s): {', '.join(lost)} "
+                      "(see fidelity['cuts']); scale the host's output into [0, 1]", stacklevel=2)
+    return GraphRun(backend, output, spikes, exact, seconds, payloads, clipped)
+
+
+def _part(deployment: GraphDeployment, index: int) -> ChipPart:
+    part = deployment.parts[index]
+    assert isinstance(part, ChipPart)
+    return part
 
 
 def _run_lava(part: ChipPart, frames: np.ndarray, models: str) -> tuple[list[np.ndarray], float]:
@@ -280,11 +301,17 @@ def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[
     def winners(values: np.ndarray) -> np.ndarray:
         return values.sum(axis=1).reshape(n, -1).argmax(axis=1)
 
+    cuts = []
+    for k, lost in run.clipped.items():
+        part, values = _part(deployment, k), int(run.payloads[k].size)
+        cuts.append({"segment": k, "node": part.source, "payload": part.payload, "values": values,
+                     "clipped": lost, "clipped_fraction": lost / values if values else 0.0})
     return {
         "exact_vs_reference": bool(run.exact_vs_reference),
         "spike_agreement_vs_float": same / total if total else 1.0,
         "layers": layers,
         "output_agreement_vs_float": float(np.mean(winners(run.output) == winners(flt[deployment.output_node]))),
+        "cuts": cuts,
     }
 
 

@@ -51,7 +51,7 @@ def host_params(graph: Graph, nodes: list[str]) -> dict[str, Any]:
         op = node.op
         if op is None:
             kind, fields = "None", {}
-        elif dataclasses.is_dataclass(op):
+        elif type(op) in _OPS.values():  # not any dataclass: NIR's nodes are dataclasses too
             kind = type(op).__name__
             fields = {f.name: _plain(getattr(op, f.name)) for f in dataclasses.fields(op)}
         else:  # a HOST_ONLY node: the NIR node's own fields

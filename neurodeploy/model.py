@@ -122,6 +122,11 @@ class ModelConfig:
     residual: bool = False  # True: the CNN's output is a correction added to the filled image
     final_activation: FinalActivation = "relu"
     lif: LIFConfig = field(default_factory=LIFConfig)
+    # How many of the six conv layers, from the first, are LIF convolutions on the chip: 1 is the
+    # paper's network, 0 its all-CNN twin (ReLU in place of the LIF stage), 2 or more turn the
+    # first host convolutions into LIF convolutions (each must be a plain conv: stride 1 or 2, no
+    # dilation, as a chip layer is; see conv_specs).
+    spiking_layers: int = 1
 
     def __post_init__(self) -> None:
         for name in ("cnn_channels", "cnn_dilations", "cnn_strides"):
@@ -129,7 +134,7 @@ class ModelConfig:
             if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
                 raise ValueError(f"{name} must be a list of integers, got {value!r}")
             object.__setattr__(self, name, tuple(int(v) for v in value))
-        for name in ("image_channels", "snn_channels", "snn_kernel", "cnn_kernel", "timesteps"):
+        for name in ("image_channels", "snn_channels", "snn_kernel", "cnn_kernel", "timesteps", "spiking_layers"):
             if not _is_int(getattr(self, name)):
                 raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
         for name in ("mask_input", "residual"):
@@ -168,6 +173,14 @@ class ModelConfig:
             raise ValueError(f"hole_fill must be 'zero', 'mean' or 'smooth', got {self.hole_fill!r}")
         if self.final_activation not in ("relu", "sigmoid", "none"):
             raise ValueError(f"final_activation must be relu, sigmoid or none, got {self.final_activation!r}")
+        if not 0 <= self.spiking_layers <= 5:
+            raise ValueError(f"spiking_layers must lie in [0, 5] (the last conv layer makes the image), "
+                             f"got {self.spiking_layers}")
+        for spec in conv_specs(self)[1:self.spiking_layers]:
+            if spec.stride not in (1, 2) or spec.dilation != 1:
+                raise ValueError(f"conv layer {spec.index} cannot be a LIF convolution (stride {spec.stride}, "
+                                 f"dilation {spec.dilation}): a chip layer is a plain conv of stride 1 or 2; "
+                                 f"lower spiking_layers to {spec.index} or change cnn_strides / cnn_dilations")
 
     @property
     def size_multiple(self) -> int:
@@ -177,6 +190,11 @@ class ModelConfig:
     @property
     def snn_in_channels(self) -> int:
         return self.image_channels + int(self.mask_input)
+
+    @property
+    def spiking_stride(self) -> int:
+        """How much the spiking stage downsamples: the product of its layers' strides."""
+        return math.prod(spec.stride for spec in conv_specs(self)[:self.spiking_layers])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,6 +215,30 @@ class ModelConfig:
         return cls.from_dict(json.loads(text))
 
 
+@dataclass(frozen=True)
+class ConvSpec:
+    """One of the network's six conv layers: layer 0 reads the network input, layer 5 makes the image.
+
+    ``stride`` 2 halves the image (3x3 conv, stride 2); -2 doubles it (4x4
+    transposed conv, stride 2); 1 keeps its size.
+    """
+
+    index: int
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    dilation: int
+
+
+def conv_specs(config: ModelConfig) -> list[ConvSpec]:
+    """The six conv layers in order: the spiking conv's geometry, then the five host convs'."""
+    widths = (config.snn_in_channels, config.snn_channels, *config.cnn_channels, config.image_channels)
+    kernels = (config.snn_kernel, *[config.cnn_kernel] * 5)
+    strides, dilations = (1, *config.cnn_strides), (1, *config.cnn_dilations)
+    return [ConvSpec(i, widths[i], widths[i + 1], kernels[i], strides[i], dilations[i]) for i in range(6)]
+
+
 # PyTorch's default conv init gives currents far below a threshold of 1 for inputs in
 # [0, 1]: at init 31 of 32 channels never fire on the validation photos, and silent
 # neurons get almost no surrogate gradient. Eight times larger weights leave 1 of 32
@@ -205,34 +247,62 @@ SNN_INIT_GAIN = 8.0
 
 
 class SNNConv2d(nn.Module):
-    """Conv2d (no bias) feeding Norse LIF neurons, unrolled over T steps.
+    """Conv2d (no bias) feeding Norse LIF neurons: one chip layer of the spiking stage.
 
-    ``forward`` takes the input already encoded as currents or spikes, shape
-    (T, B, C, H, W), or (B, C, H, W) for a constant current, and returns the
-    output spikes (T, B, C_out, H, W).
+    ``step`` advances it one time step; :class:`SpikingStack` unrolls the
+    stack of them over T steps.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, timesteps: int,
-                 lif: LIFConfig) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, lif: LIFConfig,
+                 stride: int = 1) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2,
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
                               bias=False)
         with torch.no_grad():  # start where the neurons fire (see SNN_INIT_GAIN)
             self.conv.weight.mul_(SNN_INIT_GAIN * lif.v_th)
-        self.timesteps = timesteps
         self.lif_config = lif
         self.lif = LIFCell(p=lif.norse_parameters(), dt=lif.dt)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def step(self, current: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        return self.lif(current, state)
+
+
+class SpikingStack(nn.Module):
+    """The spiking stage: a list of :class:`SNNConv2d` layers, each reading the previous one's spikes.
+
+    ``forward`` takes the input already encoded as currents or spikes, shape
+    (T, B, C, H, W), or (B, C, H, W) for a constant current, and returns the
+    last layer's spikes (T, B, C_out, H', W'); ``every_layer=True`` returns
+    every layer's, a list. Within a time step the layers run in order (layer
+    k reads layer k-1's spikes of the same step), as the float graph does;
+    the deployed chip's one-step delay per layer is removed by the runtime.
+    """
+
+    def __init__(self, specs: list[ConvSpec], timesteps: int, lif: LIFConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(SNNConv2d(s.in_channels, s.out_channels, s.kernel, lif, s.stride)
+                                    for s in specs)
+        self.timesteps = timesteps
+        self.lif_config = lif
+
+    @property
+    def stride(self) -> int:
+        return math.prod(layer.conv.stride[0] for layer in self.layers)
+
+    def forward(self, x: torch.Tensor, every_layer: bool = False) -> Any:
         constant = x.dim() == 4
-        current = self.conv(x) if constant else None
-        state = None
-        spikes = []
+        first = self.layers[0].conv(x) if constant else None
+        states: list[Any] = [None] * len(self.layers)
+        spikes: list[list[torch.Tensor]] = [[] for _ in self.layers]
         for t in range(self.timesteps):
-            i_t = current if constant else self.conv(x[t])
-            z, state = self.lif(i_t, state)
-            spikes.append(z)
-        return torch.stack(spikes)
+            z = first if constant else self.layers[0].conv(x[t])
+            for k, layer in enumerate(self.layers):
+                if k:
+                    z = layer.conv(z)
+                z, states[k] = layer.step(z, states[k])
+                spikes[k].append(z)
+        out = [torch.stack(s) for s in spikes]
+        return out if every_layer else out[-1]
 
 
 class CNNConv2d(nn.Sequential):
@@ -269,14 +339,15 @@ class HostCNN(nn.Module):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        widths = (config.snn_channels, *config.cnn_channels, config.image_channels)
+        specs = conv_specs(config)[config.spiking_layers:]
         layers = []
-        for index, (dilation, stride) in enumerate(zip(config.cnn_dilations, config.cnn_strides, strict=True)):
-            last = index == len(config.cnn_dilations) - 1
-            layers.append(CNNConv2d(widths[index], widths[index + 1], config.cnn_kernel, dilation,
-                                    config.final_activation if last else "relu", stride))
+        for spec in specs:
+            last = spec.index == 5
+            layers.append(CNNConv2d(spec.in_channels, spec.out_channels, spec.kernel, spec.dilation,
+                                    config.final_activation if last else "relu", spec.stride))
         self.layers = nn.Sequential(*layers)
-        self.multiple = config.size_multiple
+        # the host's own downsampling: the rate it reads is the image downsampled by the spiking stage
+        self.multiple = 2 ** sum(spec.stride == 2 for spec in specs)
         self.residual = config.residual
         self.image_channels = config.image_channels
         if self.residual:
@@ -286,23 +357,32 @@ class HostCNN(nn.Module):
                 last_conv.bias.zero_()
 
     def forward(self, rate: torch.Tensor, snn_input: torch.Tensor) -> torch.Tensor:
-        """Rates (B, C_snn, H, W) and the spiking stage's input (B, C_in, H, W) -> image (B, 3, H, W)."""
+        """Rates (B, C_snn, h, w) and the spiking stage's input (B, C_in, H, W) -> image (B, 3, H, W).
+
+        ``rate`` is the image downsampled by the spiking stage (h = H for one
+        spiking layer); for the all-CNN twin it is the spiking stage's input itself.
+        """
         h, w = rate.shape[-2:]
         pad_h, pad_w = (-h) % self.multiple, (-w) % self.multiple
         if pad_h or pad_w:  # sides not divisible by the downsampling: pad, run, crop
             rate = F.pad(rate, (0, pad_w, 0, pad_h))
-        out = self.layers(rate)[..., :h, :w]
+        out = self.layers(rate)[..., :snn_input.shape[-2], :snn_input.shape[-1]]
         return out + snn_input[:, :self.image_channels] if self.residual else out
 
 
 class HybridInpainter(nn.Module):
-    """1 SNNConv2d + 5 CNNConv2d, as in the paper (see the module docstring)."""
+    """The first ``spiking_layers`` of six conv layers as LIF convs, the rest on the host (module docstring).
+
+    ``snn`` is the :class:`SpikingStack` (None for the all-CNN twin,
+    ``spiking_layers = 0``), ``cnn`` the :class:`HostCNN`.
+    """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = config or ModelConfig()
         c = self.config
-        self.snn = SNNConv2d(c.snn_in_channels, c.snn_channels, c.snn_kernel, c.timesteps, c.lif)
+        specs = conv_specs(c)[:c.spiking_layers]
+        self.snn = SpikingStack(specs, c.timesteps, c.lif) if specs else None
         self.cnn = HostCNN(c)
 
     def network_input(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -313,19 +393,28 @@ class HybridInpainter(nn.Module):
         """The SNN input as the chip receives it (see :func:`neurodeploy.encoding.encode_input`)."""
         return encode_input(x, self.config.encoding, self.config.timesteps, generator)
 
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` zero-padded at the bottom and right to a multiple of the spiking stage's stride."""
+        stride = self.config.spiking_stride
+        return F.pad(x, (0, (-x.shape[-1]) % stride, 0, (-x.shape[-2]) % stride)) if stride > 1 else x
+
     def spikes(self, image: torch.Tensor, mask: torch.Tensor,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """Output spikes of the spiking stage, (T, B, C, H, W)."""
-        return self.snn(self.encode(self.network_input(image, mask), generator))
+        """Output spikes of the spiking stage's last layer, (T, B, C, H', W')."""
+        if self.snn is None:
+            raise ValueError("the all-CNN twin (spiking_layers = 0) has no spikes")
+        return self.snn(self.encode(self.padded(self.network_input(image, mask)), generator))
 
     def host(self, spikes: torch.Tensor, snn_input: torch.Tensor) -> torch.Tensor:
-        """The host half: spikes (T, B, C, H, W) and the SNN's input -> predicted image (B, 3, H, W)."""
+        """The host half: spikes (T, B, C, H', W') and the SNN's input -> predicted image (B, 3, H, W)."""
         return self.cnn(spike_rate(spikes), snn_input)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
         x = self.network_input(image, mask)
-        return self.host(self.snn(self.encode(x, generator)), x)
+        if self.snn is None:
+            return self.cnn(x, x)
+        return self.host(self.snn(self.encode(self.padded(x), generator)), x)
 
 
 def _is_int(value: Any) -> bool:
@@ -401,13 +490,12 @@ def host_conv_shapes(config: ModelConfig) -> list[dict[str, int]]:
     ``kernel``: taps per output (4 for the transposed convs, whose 4x4 kernel
     at stride 2 gives each output 2x2 taps per input channel).
     """
-    widths = (config.snn_channels, *config.cnn_channels, config.image_channels)
-    shapes, scale = [], 1.0
-    for i, (d, st) in enumerate(zip(config.cnn_dilations, config.cnn_strides, strict=True)):
-        scale = scale / 2 if st == 2 else scale * 2 if st == -2 else scale
-        taps = 4 if st == -2 else config.cnn_kernel**2
-        shapes.append({"in_channels": widths[i], "out_channels": widths[i + 1], "taps": taps,
-                       "dilation": d, "stride": st, "output_scale": scale})
+    shapes, scale = [], 1.0 / config.spiking_stride
+    for spec in conv_specs(config)[config.spiking_layers:]:
+        scale = scale / 2 if spec.stride == 2 else scale * 2 if spec.stride == -2 else scale
+        taps = 4 if spec.stride == -2 else spec.kernel**2
+        shapes.append({"in_channels": spec.in_channels, "out_channels": spec.out_channels, "taps": taps,
+                       "dilation": spec.dilation, "stride": spec.stride, "output_scale": scale})
     return shapes
 
 
@@ -418,14 +506,25 @@ def host_receptive_radius(config: ModelConfig) -> int:
     radius by (kernel // 2) x dilation x jump for a conv (stride 2 then doubles
     the jump), and by ``jump`` for the 4x4 stride-2 transposed conv (each
     output reads the input positions within one step of it; the jump halves).
+    The host's input lies ``spiking_stride`` image pixels apart.
     """
-    radius, jump = 0.0, 1.0
-    for dilation, stride in zip(config.cnn_dilations, config.cnn_strides, strict=True):
-        if stride == -2:
+    radius, jump = 0.0, float(config.spiking_stride)
+    for spec in conv_specs(config)[config.spiking_layers:]:
+        if spec.stride == -2:
             radius, jump = radius + jump, jump / 2
         else:
-            radius, jump = radius + (config.cnn_kernel // 2) * dilation * jump, jump * stride
+            radius, jump = radius + (spec.kernel // 2) * spec.dilation * jump, jump * spec.stride
     return math.ceil(radius)
+
+
+def spiking_halo(config: ModelConfig) -> int:
+    """The halo a tile of the spiking stage is read with: its receptive-field radius in image pixels
+    (layer k widens it by (kernel // 2) x the product of the strides before it), rounded up to
+    ``spiking_stride`` so that every tile's window starts on the strided layers' sampling grid."""
+    radius, jump = 0, 1
+    for spec in conv_specs(config)[:config.spiking_layers]:
+        radius, jump = radius + (spec.kernel // 2) * jump, jump * spec.stride
+    return -(-radius // jump) * jump
 
 
 def host_halo(config: ModelConfig) -> int:

@@ -30,7 +30,7 @@ from neurodeploy.counting import (
     LayerCounts,
     chip_layer_counts,
     chip_layer_dense_macs,
-    count_tally,
+    count_tallies,
     cut_bits,
     events_per_step,
     host_node_macs,
@@ -79,9 +79,10 @@ def price(counts: InferenceCounts, profiles: list[EnergyProfile], host: EnergyPr
 
 def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
     """The exact counts of one simulated image, summed tile by tile as it streamed (see
-    :func:`neurodeploy.counting.count_tally`)."""
-    return count_tally(result.tally, int(bundle.manifest["input"]["payload_bits"]),
-                       host_conv_shapes(bundle.model_config)).as_dict()
+    :func:`neurodeploy.counting.count_tallies`)."""
+    names = [layer["name"] for layer in bundle.chip_segment["layers"]]
+    return count_tallies(result.tallies, names, int(bundle.manifest["input"]["payload_bits"]),
+                         host_conv_shapes(bundle.model_config)).as_dict()
 
 
 def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] | None = None,

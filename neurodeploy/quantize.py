@@ -1,13 +1,14 @@
-"""Fixed-point quantization of the spiking layer to Loihi's number formats.
+"""Fixed-point quantization of chip layers to Loihi's number formats.
 
 What gets rounded (the mapping itself is in :mod:`neurodeploy.lif_mapping`):
 
-* weights: signed 8-bit mantissas, ``W_q = clip(round(s·W), -128, 127)``,
-  one scale ``s`` per layer;
+* weights: signed 8-bit mantissas, ``W_q = clip(round(s·W), -127, 127)``,
+  one scale ``s`` per layer (a recurrent layer's two weights share it);
+* a bias: ``bias_mant = round(s·P·B)``, signed 13 bits;
 * current decay ``iDecay = round(b·4096)`` in [1, 4096] (netx stores
   ``du = iDecay - 1`` in 12 bits) and voltage decay ``vDecay = round(a·4096)``
   in [0, 4095] (12 bits);
-* threshold ``vThMant = round(v_th·s·P / a)``, unsigned 17 bits (< 131072).
+* threshold ``vThMant = round(threshold_per_unit·s·P)``, unsigned 17 bits (< 131072).
 
 The scale is where Loihi's per-layer weight exponent would go (``s = 2^e``),
 but it is not limited to powers of two: the threshold is the only other place
@@ -19,10 +20,12 @@ docs/BENCHMARKS.md.) The scale minimises the weights' relative squared error
 scales that keep the fixed-point state in range for every possible input:
 
 * the threshold fits 17 bits and rounds to at least 1;
+* the bias fits 13 bits;
 * the current ``u`` cannot wrap its 24 bits: inputs are non-negative payloads
-  ``p`` in [0, P], so the largest conv output is exactly
-  ``m = max_o max(Σ W_q⁺, Σ W_q⁻)·P`` and the steady state ``64·m / b``
-  must stay below 2^23 (so does the conv output itself: Lava wraps it at 24 bits).
+  ``p`` in [0, P] (the first layer of a segment; 1 for every later one, which
+  reads spikes), so the largest synaptic input is exactly
+  ``m = max_o max(Σ W_q⁺·P + Σ W_rec⁺ + B⁺, Σ W_q⁻·P + Σ W_rec⁻ + B⁻)`` and the
+  steady state ``64·m / b`` must stay below 2^23.
 
 Saturated weights, a threshold that rounds to zero, a state that could wrap
 and decays that do not fit are reported as warnings naming the layer and the fix.
@@ -30,15 +33,13 @@ and decays that do not fit are reported as warnings naming the layer and the fix
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurodeploy.lif_mapping import DECAY_UNITY, STATE_SHIFT, map_lif
-from neurodeploy.model import LIFConfig
+from neurodeploy.lif_mapping import DECAY_UNITY, STATE_SHIFT
 
 if TYPE_CHECKING:
     from neurodeploy.chip_layers import ChipLayer
@@ -50,141 +51,10 @@ SCALE_STEPS_PER_OCTAVE = 32
 SCALE_OCTAVES = range(-8, 25)  # s from 2^-8 to 2^24
 
 
-@dataclass(frozen=True)
-class QuantizedCubaLayer:
-    """A conv + CUBA layer in Loihi fixed point, with what rounding cost."""
-
-    name: str
-    weight: np.ndarray  # int8 mantissas (out, in, kH, kW)
-    weight_scale: float  # s: W_q ≈ s·W
-    payload_max: int  # P: 255 for 8-bit graded input, 1 for binary spikes
-    i_decay: int  # netx iDecay (effective current decay = i_decay / 4096)
-    v_decay: int  # netx vDecay
-    vth_mant: int
-    padding: int
-    weight_error: float  # relative squared error of the weights
-    threshold_error: float  # relative error of the threshold
-    decay_error: dict[str, float]  # absolute error of each decay fraction
-    saturated_weights: int
-    max_current: int  # the largest conv output any input can produce
-    warnings: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if self.weight.dtype != np.int8 or self.weight.ndim != 4:
-            raise ValueError("weight must be an int8 array (out, in, kH, kW)")
-        if not self.weight_scale > 0:
-            raise ValueError("the weight scale must be positive")
-        if not 1 <= self.i_decay <= DECAY_UNITY or not 0 <= self.v_decay < DECAY_UNITY:
-            raise ValueError("decays out of their 12-bit range")
-        if not 0 <= self.vth_mant <= VTH_MAX:
-            raise ValueError("vth_mant out of its 17-bit range")
-
-    def summary(self) -> dict[str, object]:
-        """JSON-able description for the bundle manifest (weights left out)."""
-        out = asdict(self)
-        out.pop("weight")
-        return out
-
-
 def candidate_scales() -> np.ndarray:
     """Every scale the search considers: 2^(k / SCALE_STEPS_PER_OCTAVE) over SCALE_OCTAVES."""
     k = np.arange(SCALE_OCTAVES.start * SCALE_STEPS_PER_OCTAVE, SCALE_OCTAVES.stop * SCALE_STEPS_PER_OCTAVE + 1)
     return 2.0 ** (k / SCALE_STEPS_PER_OCTAVE)
-
-
-def quantize_weights(weight: np.ndarray, scale: float) -> np.ndarray:
-    """Signed 8-bit mantissas ``clip(round(s·W))``."""
-    return np.clip(np.rint(weight * scale), WEIGHT_MIN, WEIGHT_MAX).astype(np.int8)
-
-
-def weight_error(weight: np.ndarray, scale: float) -> tuple[float, int]:
-    """(relative squared error, saturated count) of quantizing ``weight`` with ``scale``."""
-    scaled = weight * scale
-    q = np.clip(np.rint(scaled), WEIGHT_MIN, WEIGHT_MAX)
-    norm = float(np.sum(weight.astype(np.float64) ** 2)) or 1.0
-    err = float(np.sum((weight - q / scale) ** 2)) / norm
-    return err, int(np.count_nonzero((scaled < WEIGHT_MIN - 0.5) | (scaled > WEIGHT_MAX + 0.5)))
-
-
-def max_current(weight_q: np.ndarray, payload_max: int) -> int:
-    """The largest |conv output| any input in [0, P] can produce: max_o max(Σ W_q⁺, Σ W_q⁻)·P."""
-    w = weight_q.astype(np.int64).reshape(weight_q.shape[0], -1)
-    per_output = np.maximum(np.clip(w, 0, None).sum(axis=1), np.clip(-w, 0, None).sum(axis=1))
-    return int(per_output.max(initial=0)) * payload_max
-
-
-def quantize_lif(lif: LIFConfig, scale: float, payload_max: int) -> tuple[int, int, int, dict[str, float], float]:
-    """(iDecay, vDecay, vThMant, decay errors, threshold relative error) for one scale."""
-    mapping = map_lif(lif)
-    i_decay = int(np.clip(round(mapping.current_decay * DECAY_UNITY), 1, DECAY_UNITY))
-    v_decay = int(np.clip(round(mapping.voltage_decay * DECAY_UNITY), 0, DECAY_UNITY - 1))
-    vth_exact = mapping.threshold_per_weight_unit * scale * payload_max
-    vth = round(vth_exact)
-    decay_error = {"current": abs(i_decay / DECAY_UNITY - mapping.current_decay),
-                   "voltage": abs(v_decay / DECAY_UNITY - mapping.voltage_decay)}
-    return i_decay, v_decay, vth, decay_error, abs(vth - vth_exact) / vth_exact
-
-
-def state_fits(weight_q: np.ndarray, vth: int, i_decay: int, payload_max: int) -> bool:
-    """Whether the threshold fits 17 bits (and is at least 1) and no input can wrap u."""
-    current = max_current(weight_q, payload_max)
-    steady_u = (current << STATE_SHIFT) * DECAY_UNITY / i_decay
-    return 1 <= vth <= VTH_MAX and current < STATE_LIMIT and steady_u < STATE_LIMIT
-
-
-def choose_scale(weight: np.ndarray, lif: LIFConfig, payload_max: int) -> float:
-    """The scale with the least weight error among those whose state fits (see module doc)."""
-    best: tuple[float, float] | None = None
-    for s in candidate_scales():
-        wq = quantize_weights(weight, s)
-        i_decay, _, vth, _, _ = quantize_lif(lif, s, payload_max)
-        if not state_fits(wq, vth, i_decay, payload_max):
-            continue
-        err, _ = weight_error(weight, s)
-        if best is None or err < best[0] - 1e-15:
-            best = (err, float(s))
-    if best is not None:
-        return best[1]
-    # Nothing fits: take the smallest scale whose threshold is still representable (and warn).
-    for s in candidate_scales():
-        if quantize_lif(lif, s, payload_max)[2] >= 1:
-            return float(s)
-    return float(candidate_scales()[0])
-
-
-def quantize_layer(name: str, weight: np.ndarray, lif: LIFConfig, payload_max: int,
-                   scale: float | None = None) -> QuantizedCubaLayer:
-    """Quantize one conv + LIF layer; ``scale=None`` chooses it (:func:`choose_scale`)."""
-    weight = np.asarray(weight, dtype=np.float64)
-    if weight.ndim != 4 or weight.shape[-1] != weight.shape[-2] or weight.shape[-1] % 2 == 0:
-        raise ValueError(f"{name}: expected a square, odd conv kernel (out, in, k, k), got {weight.shape}")
-    s = choose_scale(weight, lif, payload_max) if scale is None else float(scale)
-    wq = quantize_weights(weight, s)
-    i_decay, v_decay, vth, decay_error, vth_err = quantize_lif(lif, s, payload_max)
-    err, saturated = weight_error(weight, s)
-    current = max_current(wq, payload_max)
-    notes: list[str] = []
-    if saturated:
-        notes.append(f"{name}: {saturated} weight(s) saturate the 8-bit mantissa at scale {s:.4g}; "
-                     "retrain with weight decay or a smaller learning rate to shrink outlier weights")
-    if vth < 1:
-        notes.append(f"{name}: the threshold rounds to zero (v_th={lif.v_th}); "
-                     "raise v_th or lower tau_mem_inv so v_th·s·P/a is at least 1")
-    if vth > VTH_MAX:
-        notes.append(f"{name}: the threshold {vth} exceeds 17 bits; lower v_th or raise tau_mem_inv")
-    if vth >= 1 and not state_fits(wq, vth, i_decay, payload_max):
-        notes.append(f"{name}: the synaptic current may wrap its 24-bit register (largest conv output "
-                     f"{current}); retrain with smaller weights or a larger threshold")
-    for kind, fraction in (("current", map_lif(lif).current_decay), ("voltage", map_lif(lif).voltage_decay)):
-        if decay_error[kind] > 0.5 / DECAY_UNITY + 1e-12:
-            notes.append(f"{name}: the {kind} decay {fraction:.6f} does not fit 12 bits; "
-                         "choose dt·tau_inv at most 4095/4096 for the voltage and at least 1/4096")
-    return QuantizedCubaLayer(
-        name=name, weight=wq, weight_scale=s, payload_max=payload_max, i_decay=i_decay,
-        v_decay=v_decay, vth_mant=int(np.clip(vth, 0, VTH_MAX)), padding=weight.shape[-1] // 2,
-        weight_error=err, threshold_error=vth_err if math.isfinite(vth_err) else 1.0,
-        decay_error=decay_error, saturated_weights=saturated, max_current=current, warnings=notes,
-    )
 
 
 # -- chip layers of any kind (neurodeploy.chip_layers), for multi-layer netx segments -----------------

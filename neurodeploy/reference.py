@@ -1,6 +1,6 @@
 """The ``reference`` backend: the deployed layer's fixed-point dynamics without Lava.
 
-It runs exactly what Lava runs for ``snn.net`` (see :mod:`neurodeploy.lif_mapping`
+It runs exactly what Lava runs for a chip segment (see :mod:`neurodeploy.lif_mapping`
 for the equations): the integer conv, the CUBA update with its 24-bit current
 wrap and voltage clip, the strict threshold and reset to 0, with the per-image
 reset. Its output spikes equal Lava's bit for bit (tested), so it is the

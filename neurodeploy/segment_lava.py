@@ -47,13 +47,15 @@ class LavaSegment:
     """
 
     def __init__(self, path: str | Path, timesteps: int, input_message_bits: int = 0,
-                 models: LavaModels = "neurodeploy") -> None:
+                 models: LavaModels = "neurodeploy", backend: str = "lava") -> None:
         self.path = Path(path)
         self.layers: tuple[NetxSegmentLayer, ...] = read_segment(self.path)
         self.timesteps = int(timesteps)
         self.steps = segment_steps(self.timesteps, len(self.layers))
         self.input_message_bits = input_message_bits
         self.models = models
+        self.backend = backend  # "lava" (CPU simulation) or "loihi2" (lava-loihi: bridge.select_run_config)
+        self.one_process = backend == "lava" and models == "neurodeploy"  # ChipSegment; else the netx graph
         self.compile_seconds = 0.0
         self._net: Any = None
         self._source: Any = None
@@ -62,9 +64,9 @@ class LavaSegment:
         self._reaper: _reaper.Reaper | None = None
 
     def __enter__(self) -> LavaSegment:
-        run_cfg = select_run_config("lava", self.models)
+        run_cfg = select_run_config(self.backend, self.models)
         started = time.perf_counter()
-        net = self._fused() if self.models == "neurodeploy" else self._netx()
+        net = self._fused() if self.one_process else self._netx()
         self._reaper = start_runtime(net, run_cfg)  # the bridge's start: Ctrl-C, SIGKILL, shared memory
         self._net = net
         self.compile_seconds = time.perf_counter() - started
@@ -120,7 +122,7 @@ class LavaSegment:
             raise ValueError(f"frames of shape {frames.shape} for T = {self.timesteps} and input {first.input_shape}")
         if frames.size and (frames.min() < 0 or frames.max() > 255):
             raise ValueError("frames must hold ints in 0 .. 255 (8-bit payloads or binary spikes)")
-        if self.models == "neurodeploy":  # one ChipSegment: the sample in, T + depth steps, the spikes out
+        if self.one_process:  # one ChipSegment: the sample in, T + depth steps, the spikes out
             self._net.send(frames)
             self._net.run(condition=RunSteps(num_steps=self.steps, blocking=False))
             fused: list[np.ndarray] = self._receive(self._net)

@@ -6,7 +6,7 @@ run the spiking stage for T steps through the :class:`~neurodeploy.bridge.SpikeB
 the host CNN (PyTorch), and composite its prediction into the hole.
 
 Fidelity is measured against the trained float model rebuilt from the bundle
-(``snn.nir``'s float weights + ``host.pt``) on the same input (the same Poisson
+(``graph.nir``'s float weights + ``host.pt``) on the same input (the same Poisson
 draws for ``poisson`` encoding): PSNR between the two output images, the
 fraction of (t, c, y, x) where the spikes agree, and whether the backend's
 spikes equal the reference backend's bit for bit.
@@ -34,10 +34,11 @@ import numpy as np
 import torch
 
 from neurodeploy.bridge import Backend, LavaModels, SpikeBridge, TileGrid
-from neurodeploy.bundle import NIR_FILE, Bundle
+from neurodeploy.bundle import GRAPH_FILE, Bundle
 from neurodeploy.counting import EventTally
 from neurodeploy.data import to_tensors
 from neurodeploy.encoding import PAYLOAD_MAX, count_rate, encode_window, input_frames
+from neurodeploy.errors import UserError
 from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
 from neurodeploy.text import plural
@@ -60,38 +61,45 @@ class ImageResult:
 
     name: str
     output: np.ndarray  # uint8 (H, W, 3), the inpainted image
-    tally: EventTally  # the spiking stage's input events and output spikes, summed over the tiles
-    raster: np.ndarray  # uint8 (T, C, h, w): the output spikes of the tile at the image's centre
+    tallies: list[EventTally]  # per chip layer: its input events and output spikes, summed over the tiles
+    raster: np.ndarray  # uint8 (T, C, h, w): the last layer's spikes of the tile at the image's centre
     seconds: dict[str, float]
     fidelity: dict[str, Any] = field(default_factory=dict)
-    spikes: torch.Tensor | None = None  # uint8 (T, C, H, W), whole image: only with keep_spikes
+    spikes: torch.Tensor | None = None  # uint8 (T, C, H, W), the last layer's, whole image: only with keep_spikes
     frames: np.ndarray | None = None  # the spiking stage's input (T, C, H, W): only with keep_spikes
 
     @property
     def total_spikes(self) -> int:
-        return self.tally.spikes
+        """Spikes of every chip layer."""
+        return sum(tally.spikes for tally in self.tallies)
 
     def summary(self, backend: str) -> dict[str, Any]:
-        per_step = self.tally.spikes_per_step
+        per_step = sum(tally.spikes_per_step for tally in self.tallies)
         return {
             "name": self.name,
             "backend": backend,
             "timesteps": len(per_step),
             "seconds": self.seconds,
-            "spikes": {"total": int(per_step.sum()), "per_timestep": [int(v) for v in per_step]},
+            "spikes": {"total": int(per_step.sum()), "per_timestep": [int(v) for v in per_step],
+                       "per_layer": [tally.spikes for tally in self.tallies]},
             "fidelity": self.fidelity,
         }
 
 
 def float_model(bundle: Bundle) -> HybridInpainter:
-    """The trained float model, rebuilt from the bundle: snn.nir's weights and host.pt's CNN."""
-    from neurodeploy.converters.nir_io import read_nir
+    """The trained float model, rebuilt from the bundle: graph.nir's float weights and host.pt's CNN."""
+    from neurodeploy.converters.nir_io import stack_weights
 
     config = bundle.model_config
     model = HybridInpainter(config)
-    stage = read_nir(bundle.file(NIR_FILE), dt=config.lif.dt, tau_convention="seconds")
+    weights = stack_weights(bundle.file(GRAPH_FILE))
+    assert model.snn is not None
+    if len(weights) != len(model.snn.layers):
+        raise UserError(f"bundle {bundle.path}: {GRAPH_FILE} holds {len(weights)} spiking layers, its model config "
+                        f"{len(model.snn.layers)}", "re-create the bundle with neurodeploy convert")
     with torch.no_grad():
-        model.snn.conv.weight.copy_(torch.from_numpy(stage.weight))
+        for layer, weight in zip(model.snn.layers, weights, strict=True):
+            layer.conv.weight.copy_(torch.from_numpy(weight))
     model.cnn = bundle.host_model()
     return model.eval()
 
@@ -149,24 +157,34 @@ class SnnInput:
 
 class _Band:
     """Rows of an image's per-pixel spike counts (K, C, rows, W), kept as the tile rows the spiking
-    stage appends below, and dropped above once no host block reads them: a few tile rows."""
+    stage appends below, and dropped above once no host block reads them: a few tile rows.
 
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, np.ndarray]] = []  # (first image row, counts)
+    The counts are the spiking stage's output, the image downsampled by ``stride``; rows and
+    columns are given in image pixels (multiples of the stride where a block starts)."""
+
+    def __init__(self, stride: int = 1) -> None:
+        self.stride = stride
+        self.rows: list[tuple[int, np.ndarray]] = []  # (first row of counts, counts)
 
     @property
     def bottom(self) -> int:
-        return self.rows[-1][0] + self.rows[-1][1].shape[-2] if self.rows else 0
+        """The image row below the last counts appended."""
+        return (self.rows[-1][0] + self.rows[-1][1].shape[-2]) * self.stride if self.rows else 0
 
     def append(self, top: int, counts: np.ndarray) -> None:
-        self.rows.append((top, counts))
+        """Counts of the tile row whose first image row is ``top`` (a multiple of the stride)."""
+        self.rows.append((top // self.stride, counts))
 
     def drop_above(self, y: int) -> None:
         """Forget the tile rows that end above image row y."""
-        self.rows = [(top, counts) for top, counts in self.rows if top + counts.shape[-2] > y]
+        self.rows = [(top, counts) for top, counts in self.rows if (top + counts.shape[-2]) * self.stride > y]
 
     def read(self, rows: slice, cols: slice) -> np.ndarray:
-        """counts[..., rows, cols]."""
+        """The counts of image rows and columns ``rows``, ``cols``: counts[..., start // stride :
+        ceil(stop / stride)] on both axes."""
+        s = self.stride
+        rows = slice(rows.start // s, -(-rows.stop // s))
+        cols = slice(cols.start // s, -(-cols.stop // s))
         parts = [counts[..., max(rows.start - top, 0):rows.stop - top, cols]
                  for top, counts in self.rows if top < rows.stop and rows.start < top + counts.shape[-2]]
         assert sum(p.shape[-2] for p in parts) == rows.stop - rows.start, "band does not hold those rows"
@@ -180,7 +198,7 @@ class _Run:
     item: SimulationInput
     input: SnnInput
     output: np.ndarray
-    tally: EventTally
+    tallies: list[EventTally]
     raster: np.ndarray | None = None
     spikes: np.ndarray | None = None
     frames: np.ndarray | None = None
@@ -246,17 +264,20 @@ class Simulator:
         started = time.perf_counter()
         height, width = item.mask.shape
         tiles, blocks = self.bridge.grid(height, width), self.host_grid(height, width)
-        c_in, c_out = self.config.snn_in_channels, self.bridge.layer.output_shape[0]
-        steps = self.config.timesteps
+        grids = [self.bridge.layer_grid(height, width, k) for k in range(len(self.bridge.layers))]
+        layers, steps, stride = self.bridge.layers, self.config.timesteps, self.bridge.strides[-1]
+        c_in, c_out = layers[0].input_shape[0], layers[-1].output_shape[0]
         run = _Run(item, SnnInput(item.image, item.mask, self.config), np.zeros((height, width, 3), np.uint8),
-                   EventTally.empty(steps, c_in, c_out, height, width, self.bundle.layer.kernel))
+                   [EventTally.empty(steps, layer.input_shape[0], layer.output_shape[0], source.height,
+                                     source.width, layer.weight.shape[-1], layer.stride[0])
+                    for layer, source in zip(layers, [tiles, *grids], strict=False)])
         if self.keep_spikes:
-            run.spikes = np.zeros((steps, c_out, height, width), np.uint8)
-            run.frames = np.zeros((steps, c_in, height, width), np.uint8)
+            run.spikes = np.zeros((steps, c_out, grids[-1].height, grids[-1].width), np.uint8)
+            run.frames = np.zeros((steps, c_in, tiles.height, tiles.width), np.uint8)
         run.seconds["encode"] += time.perf_counter() - started
-        band, pending = _Band(), list(blocks.row_starts())
+        band, pending = _Band(stride), list(blocks.row_starts())
         for ty in tiles.row_starts():
-            band.append(ty, np.concatenate([self._spiking_tile(run, tiles, ty, tx)
+            band.append(ty, np.concatenate([self._spiking_tile(run, tiles, grids, ty, tx)
                                             for tx in tiles.column_starts()], axis=-1))
             while pending and blocks.reach(pending[0], 0)[0].stop <= band.bottom:
                 by = pending.pop(0)
@@ -268,9 +289,9 @@ class Simulator:
         if not self.fidelity:
             del seconds["fidelity"]
         assert run.raster is not None
-        result = ImageResult(item.name, run.output, run.tally, run.raster, seconds,
+        result = ImageResult(item.name, run.output, run.tallies, run.raster, seconds,
                              spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
-                             frames=run.frames)
+                             frames=None if run.frames is None else run.frames[..., :height, :width])
         if self.fidelity:
             result.fidelity = {
                 "psnr_vs_float": psnr_of_squared_error(run.squared_error, run.output.size),
@@ -279,22 +300,28 @@ class Simulator:
             }
         return result
 
-    def _spiking_tile(self, run: _Run, tiles: TileGrid, y: int, x: int) -> np.ndarray:
-        """Run one spiking tile; its pixels' spike counts (K, C, h, w): the backend's, then the float model's."""
+    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int) -> np.ndarray:
+        """Run one spiking tile; its pixels' last-layer spike counts (K, C, h, w): the backend's, then the float
+        model's. Every chip layer's events and spikes are tallied, and compared with the float model's."""
         started = time.perf_counter()
         config, halo = self.config, tiles.halo
         origin = (y - halo, x - halo)  # the window's top-left pixel in the image
         snn_input = torch.from_numpy(tiles.pad(run.input.window(*tiles.reach(y, x)).numpy(), y, x))
         frames = np.ascontiguousarray(input_frames(snn_input, config.encoding, config.timesteps, self.seed, origin))
         started = run.clock("encode", started)
-        spikes = self.bridge.run_tile(frames)
+        every = self.bridge.run_tile(frames)
         started = run.clock("snn", started)
-        own = tiles.crop(spikes, y, x)
-        run.tally.add(tiles.crop(frames, y, x), own, (y, x))
+        # layer k's outputs of this tile lie at (y, x) / its stride on its own grid
+        corners = [(y // (tiles.height // g.height), x // (tiles.width // g.width)) for g in grids]
+        owned = [g.crop(layer_spikes, *corner) for g, layer_spikes, corner in zip(grids, every, corners, strict=True)]
+        for tally, events, fired, corner in zip(run.tallies, [tiles.crop(frames, y, x), *owned], owned,
+                                                [(y, x), *corners], strict=False):
+            tally.add(events, fired, corner)
+        own = owned[-1]
         count_type = np.min_scalar_type(self.config.timesteps)  # uint8 up to T = 255
         counts = [own.sum(axis=0, dtype=count_type)]
         if run.spikes is not None and run.frames is not None:
-            tiles.place(run.spikes, spikes, y, x)
+            grids[-1].place(run.spikes, every[-1], *corners[-1])
             tiles.place(run.frames, frames, y, x)
         rows, cols = tiles.tile(y, x)
         height, width = run.output.shape[:2]
@@ -305,12 +332,16 @@ class Simulator:
             model = self.reference_model
             assert model is not None
             if self.reference_bridge is not None:
-                run.exact = run.exact and np.array_equal(self.reference_bridge.run_tile(frames), spikes)
-            float_spikes = tiles.crop(model.snn(encode_window(snn_input, config.encoding, config.timesteps,
-                                                              self.seed, origin))[:, 0], y, x)
-            run.agreeing += int((float_spikes.to(torch.uint8).numpy() == own).sum())
-            run.compared += own.size
-            counts.append(float_spikes.sum(dim=0).numpy().astype(count_type))
+                run.exact = run.exact and all(np.array_equal(a, b) for a, b in
+                                              zip(self.reference_bridge.run_tile(frames), every, strict=True))
+            assert model.snn is not None
+            window = encode_window(snn_input, config.encoding, config.timesteps, self.seed, origin)
+            floats = [g.crop(s[:, 0], *corner)
+                      for g, s, corner in zip(grids, model.snn(window, every_layer=True), corners, strict=True)]
+            for float_spikes, chip_spikes in zip(floats, owned, strict=True):
+                run.agreeing += int((float_spikes.to(torch.uint8).numpy() == chip_spikes).sum())
+                run.compared += chip_spikes.size
+            counts.append(floats[-1].sum(dim=0).numpy().astype(count_type))
             run.clock("fidelity", started)
         run.tiles_done += 1
         if self.progress is not None:

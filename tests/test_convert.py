@@ -13,56 +13,81 @@ import torch
 from neurodeploy.bundle import DIGEST_FIELD, Bundle, manifest_digest
 from neurodeploy.checkpoint import save_checkpoint
 from neurodeploy.conversion import convert
-from neurodeploy.converters.nir_io import read_nir, write_nir_graph
+from neurodeploy.converters.nir_io import stack_graph, stack_weights, write_nir_graph
 from neurodeploy.errors import UserError
-from neurodeploy.lif_mapping import map_lif
-from neurodeploy.model import LIFConfig, ModelConfig
-from neurodeploy.quantize import VTH_MAX, quantize_layer
+from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
+from neurodeploy.quantize import VTH_MAX, quantize_chip_layer
 
 from .conftest import TINY, run_cli, tiny_model
 
 
 def test_bundle_has_every_file_and_a_manifest_that_verifies(tiny_bundle: Path) -> None:
     bundle = Bundle.load(tiny_bundle)
-    assert set(os.listdir(tiny_bundle)) == {"snn.net", "snn.nir", "host.pt", "manifest.json"}
+    assert set(os.listdir(tiny_bundle)) == {"segment_0.net", "graph.nir", "host.pt", "manifest.json"}
     m = bundle.manifest
+    assert bundle.kind == "inpainter" and m["format_version"] == 3
     assert m["timesteps"] == TINY.timesteps and m["input"]["encoding"] == "constant"
-    assert m["lava"] == {"input_message_bits": 8, "reset_interval": 5, "reset_offset": 1,
-                         "steps_per_image": 5, "output_delay_steps": 1}
+    assert [s["place"] for s in m["segments"]] == ["chip", "host"]
+    assert m["segments"][0]["lava"] == {"input_message_bits": 8, "depth": 1, "reset_interval": 5, "reset_offset": 1,
+                                        "steps_per_tile": 5, "output_delay_steps": 0}
+    assert [c["direction"] for c in m["cuts"]] == ["host->chip", "chip->host"]
     assert set(m["versions"]) >= {"torch", "norse", "lava-nc", "lava-dl"}
     assert m["source"]["kind"] == "checkpoint" and len(m["source"]["sha256"]) == 64
-    assert bundle.layer.input_shape == (4, 26, 26)  # tile 24 plus a halo of 1 each side
+    (layer,) = bundle.segment_layers
+    assert layer.input_shape == (4, 26, 26)  # tile 24 plus a halo of 1 each side
     host = bundle.host_model()
     assert sum(p.numel() for p in host.parameters()) > 0
 
 
-def test_snn_net_loads_in_netx(tiny_bundle: Path) -> None:
+def test_the_segment_file_loads_in_netx(tiny_bundle: Path) -> None:
     from lava.lib.dl.netx.hdf5 import Network
 
-    net = Network(str(tiny_bundle / "snn.net"), input_message_bits=8, reset_interval=5, reset_offset=1)
+    net = Network(str(tiny_bundle / "segment_0.net"), input_message_bits=8, reset_interval=5, reset_offset=1)
     assert net.inp.shape == (26, 26, 4) and net.out.shape == (26, 26, TINY.snn_channels)
+
+
+def test_a_bundle_of_format_1_is_refused_with_re_convert(tiny_bundle: Path) -> None:
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest["format_version"] = 1  # what neurodeploy wrote before the inpainter became a partition
+    manifest[DIGEST_FIELD] = manifest_digest(manifest)
+    (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="bundle format 1") as caught:
+        Bundle.load(tiny_bundle)
+    assert "re-convert" in str(caught.value)
+
+
+def _conv_layer(weight: np.ndarray, lif: LIFConfig):
+    """A conv + LIF chip layer as the inpainter's conversion builds it (a NIR graph, partitioned)."""
+    from neurodeploy.graph import read_graph
+    from neurodeploy.partition import partition
+
+    c_in = weight.shape[1]
+    graph = read_graph(stack_graph([weight], [1], lif, (c_in, 8, 8)), dt=lif.dt, tau_convention="seconds")
+    (layer,) = partition(graph).layers
+    return layer
 
 
 def test_quantization_follows_the_lif_mapping() -> None:
     lif = LIFConfig(tau_syn_inv=200.0, tau_mem_inv=100.0, v_th=1.0)
     weight = np.random.default_rng(0).normal(0, 0.3, size=(4, 2, 3, 3))
-    q = quantize_layer("layer", weight, lif, payload_max=255)
-    a, b = map_lif(lif).voltage_decay, map_lif(lif).current_decay
+    layer = _conv_layer(weight, lif)
+    q = quantize_chip_layer(layer, payload_max=255)
+    a, b = lif.dt * lif.tau_mem_inv, lif.dt * lif.tau_syn_inv
     s = q.weight_scale
     assert q.i_decay == round(b * 4096) and q.v_decay == round(a * 4096)
-    assert q.vth_mant == round(1.0 * s * 255 / a) <= VTH_MAX
-    assert np.array_equal(q.weight, np.clip(np.rint(weight * s), -128, 127))
+    assert q.vth_mant == round(1.0 * s * 255 / a) <= VTH_MAX  # Norse's v_th / a, times s·P
+    assert np.array_equal(q.weight, np.clip(np.rint(weight.astype(np.float32) * s), -127, 127))
     # no input in [0, 255] can wrap the state: the largest conv output, found by brute force
     # over the extreme inputs (all 255 where a weight is positive or all where it is negative)
     w = q.weight.astype(np.int64).reshape(4, -1)
     worst = max(int((w * (w > 0) * 255).sum(1).max()), int((-w * (w < 0) * 255).sum(1).max()))
-    assert worst == q.max_current and (worst << 6) * 4096 / q.i_decay < 2**23
+    assert worst == q.max_input and (worst << 6) * 4096 / q.i_decay < 2**23
     # the refinement beyond powers of two never loses to the best power of two that fits
-    powers = [quantize_layer("layer", weight, lif, payload_max=255, scale=2.0**e) for e in range(-8, 25)]
+    powers = [quantize_chip_layer(layer, payload_max=255, scale=2.0**e) for e in range(-8, 25)]
     fitting = [p.weight_error for p in powers if not p.warnings]
     assert fitting and q.weight_error <= min(fitting) and not q.warnings
     # a step further up the scale would break the state bound, the threshold's 17 bits or saturate
-    up = quantize_layer("layer", weight, lif, payload_max=255, scale=s * 2 ** (1 / 32))
+    up = quantize_chip_layer(layer, payload_max=255, scale=s * 2 ** (1 / 32))
     assert up.warnings or up.weight_error >= q.weight_error
 
 
@@ -70,21 +95,48 @@ def test_saturation_and_zero_threshold_are_warnings_naming_the_layer() -> None:
     weight = np.zeros((2, 1, 3, 3))
     weight[0, 0, 1, 1] = 50.0  # an outlier that saturates at any useful exponent
     weight[1, 0, 0, 0] = 0.01
-    q = quantize_layer("snn.conv", weight, LIFConfig(v_th=1.0), payload_max=1, scale=64.0)
-    assert any("snn.conv" in w and "saturate" in w for w in q.warnings)
-    tiny_threshold = quantize_layer("snn.conv", weight, LIFConfig(v_th=1e-9), payload_max=1, scale=1.0)
-    assert any("threshold rounds to zero" in w for w in tiny_threshold.warnings)
+    q = quantize_chip_layer(_conv_layer(weight, LIFConfig(v_th=1.0)), payload_max=1, scale=64.0)
+    assert any("lif0" in w and "saturate" in w for w in q.warnings)
+    tiny_threshold = quantize_chip_layer(_conv_layer(weight, LIFConfig(v_th=1e-9)), payload_max=1, scale=1.0)
+    assert any("threshold mantissa 0" in w for w in tiny_threshold.warnings)
 
 
-def test_snn_nir_round_trips_through_nir_read(tiny_bundle: Path) -> None:
+def test_graph_nir_holds_the_float_stack(tiny_bundle: Path) -> None:
     import nir
 
-    graph = nir.read(tiny_bundle / "snn.nir")
+    graph = nir.read(tiny_bundle / "graph.nir")
     assert {type(n).__name__ for n in graph.nodes.values()} == {"Input", "Conv2d", "CubaLIF", "Output"}
-    stage = read_nir(tiny_bundle / "snn.nir")
+    (weight,) = stack_weights(tiny_bundle / "graph.nir")
     model = tiny_model()
-    assert np.allclose(stage.weight, model.snn.conv.weight.detach().numpy(), atol=1e-6)
-    assert stage.lif == TINY.lif and stage.tau_convention == "seconds"
+    assert np.allclose(weight, model.snn.layers[0].conv.weight.detach().numpy(), atol=1e-6)
+    lif = graph.nodes["lif0"]
+    assert np.allclose(lif.tau_mem, 1 / TINY.lif.tau_mem_inv) and np.allclose(lif.v_threshold, TINY.lif.v_th)
+
+
+def test_a_stack_of_lif_convs_converts_to_one_chip_segment(tmp_path: Path) -> None:
+    config = ModelConfig(**{**TINY.to_dict(), "cnn_strides": (1, 1, 1, 1, 1), "cnn_dilations": (1, 1, 1, 1, 1),
+                            "spiking_layers": 3})
+    torch.manual_seed(0)
+    bundle = convert(HybridInpainter(config), tmp_path / "stack.bundle", tile=16)
+    chip = bundle.manifest["segments"][0]
+    assert [layer["name"] for layer in chip["layers"]] == ["lif0", "lif1", "lif2"]
+    assert chip["input"]["payload"] == "graded" and chip["lava"]["depth"] == 3
+    assert bundle.manifest["tile"]["halo"] == 3  # three 3x3 kernels
+    assert [layer.input_shape for layer in bundle.segment_layers] == [(4, 22, 22), (6, 22, 22), (8, 22, 22)]
+    assert [q["quantization"]["payload_max"] for q in chip["layers"]] == [255, 1, 1]
+
+
+def test_the_twin_or_a_tile_off_the_stride_is_refused_in_one_line(tmp_path: Path) -> None:
+    strided = ModelConfig(**{**TINY.to_dict(), "cnn_dilations": (1, 1, 1, 1, 1), "spiking_layers": 3})
+    with pytest.raises(UserError, match="not a multiple of the spiking stage's stride 4"):
+        convert(HybridInpainter(strided), tmp_path / "a", tile=18)
+    twin = ModelConfig(**{**TINY.to_dict(), "spiking_layers": 0})
+    with pytest.raises(UserError, match="all-CNN twin"):
+        convert(HybridInpainter(twin), tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    bundle = convert(HybridInpainter(strided), tmp_path / "c", tile=16)
+    assert bundle.manifest["tile"]["halo"] == 4  # radius 1 + 1 + 2 (a 3x3 kernel at stride 2), a multiple of 4
+    assert [layer.output_shape for layer in bundle.segment_layers] == [(6, 24, 24), (8, 12, 12), (8, 6, 6)]
 
 
 def test_a_norse_lif_nir_file_converts_with_its_tau_convention_recognised(tmp_path: Path) -> None:
@@ -99,9 +151,6 @@ def test_a_norse_lif_nir_file_converts_with_its_tau_convention_recognised(tmp_pa
     graph = to_nir(net, torch.zeros(1, 2, 12, 10))
     path = tmp_path / "norse.nir"
     write_nir_graph(graph, path)  # Norse 1.1 leaves fields nir.write needs unset
-    stage = read_nir(path)
-    assert stage.tau_convention == "norse-1.1"  # Norse 1.1 stores dt / tau_inv
-    assert stage.lif.tau_mem_inv == pytest.approx(100.0) and stage.lif.tau_syn_inv == pytest.approx(200.0)
     # a .nir converts to a graph bundle (format 2); the graph reader recognises the same convention
     bundle = convert(path, tmp_path / "nir.bundle", dt=1e-3)
     assert bundle.manifest["tau_convention"] == "norse-1.1"
@@ -168,10 +217,10 @@ def test_an_existing_bundle_is_replaced_only_with_force_and_nothing_else_ever(tm
     assert run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "16").returncode == 0
     again = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "18")
     assert again.returncode == 2 and "--force" in again.stderr and "force=True" not in again.stderr
-    assert Bundle.load(out).layer.input_shape == (4, 18, 18)  # still the tile-16 bundle
+    assert Bundle.load(out).segment_layers[0].input_shape == (4, 18, 18)  # still the tile-16 bundle
     result = run_cli("convert", str(tiny_checkpoint), "-o", str(out), "--tile", "20", "--force")
     assert result.returncode == 0, result.stderr
-    assert Bundle.load(out).layer.input_shape == (4, 22, 22)
+    assert Bundle.load(out).segment_layers[0].input_shape == (4, 22, 22)
     # a folder of the user's, or a plain file, is never replaced, --force or not
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -196,10 +245,10 @@ def test_api_errors_name_python_arguments(tmp_path: Path, tiny_checkpoint: Path)
 
 
 def test_a_tampered_bundle_is_refused(tiny_bundle: Path) -> None:
-    with open(tiny_bundle / "snn.net", "r+b") as handle:
+    with open(tiny_bundle / "segment_0.net", "r+b") as handle:
         handle.seek(-8, os.SEEK_END)
         handle.write(b"tampered")
-    with pytest.raises(UserError, match=r"snn\.net does not match the sha256"):
+    with pytest.raises(UserError, match=r"segment_0\.net does not match the sha256"):
         Bundle.load(tiny_bundle)
 
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from neurodeploy.bundle import DIGEST_FIELD, MANIFEST_FILE, Bundle, manifest_digest
 from neurodeploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
-from neurodeploy.converters.netx_io import read_netx
-from neurodeploy.converters.nir_io import read_nir
+from neurodeploy.converters.netx_io import read_segment
+from neurodeploy.converters.nir_io import stack_weights
 from neurodeploy.errors import UserError
 from neurodeploy.hw import parse_profile
 from neurodeploy.io import read_image, read_mask
@@ -78,8 +78,8 @@ def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     Image.fromarray(np.arange(48, dtype=np.uint8).reshape(4, 4, 3)).save(buffer, format="JPEG")
     return {
         "checkpoint": (root / "model.pt").read_bytes(),
-        "netx": (bundle.path / "snn.net").read_bytes(),
-        "nir": (bundle.path / "snn.nir").read_bytes(),
+        "netx": (bundle.path / "segment_0.net").read_bytes(),
+        "nir": (bundle.path / "graph.nir").read_bytes(),
         "manifest": (bundle.path / MANIFEST_FILE).read_bytes(),
         "bundle_dir": str(bundle.path).encode(),
         "profile": (ROOT / "hw_profiles" / "loihi.toml").read_bytes(),
@@ -143,13 +143,13 @@ def test_checkpoint_model_config_fields(tmp_path: Path, field: str, value: objec
 @FUZZ
 @given(data=st.data())
 def test_netx_loader(tmp_path: Path, valid_files: dict[str, bytes], data: st.DataObject) -> None:
-    only_user_errors(read_netx, _write(tmp_path, "snn.net", data.draw(fuzz_bytes(valid_files["netx"]))))
+    only_user_errors(read_segment, _write(tmp_path, "segment_0.net", data.draw(fuzz_bytes(valid_files["netx"]))))
 
 
 @FUZZ
 @given(data=st.data())
 def test_nir_loader(tmp_path: Path, valid_files: dict[str, bytes], data: st.DataObject) -> None:
-    only_user_errors(read_nir, _write(tmp_path, "snn.nir", data.draw(fuzz_bytes(valid_files["nir"]))))
+    only_user_errors(stack_weights, _write(tmp_path, "graph.nir", data.draw(fuzz_bytes(valid_files["nir"]))))
 
 
 @FUZZ
@@ -191,8 +191,7 @@ def test_bundle_manifest_loader(tmp_path_factory: pytest.TempPathFactory, valid_
 
     def load_everything(path: Path) -> None:
         loaded = Bundle.load(path)
-        loaded.layer  # noqa: B018 - reading snn.net is part of loading
-        if loaded.has_host:
-            loaded.host_model()
+        loaded.segment_layers  # noqa: B018 - reading segment_0.net is part of loading
+        loaded.host_model()
 
     only_user_errors(load_everything, bundle)

@@ -9,6 +9,7 @@ seeded binary spikes.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import nir
@@ -91,7 +92,8 @@ def test_simulate_runs_the_graph_aligned_and_reports_fidelity(converted, case: s
     output = np.load(out)["output"]
     assert output.shape == (SAMPLES, STEPS, 10 if case.startswith("sinabs") else 5)
     f = json.loads(doc.read_text())["fidelity"]
-    assert set(f) == {"exact_vs_reference", "spike_agreement_vs_float", "layers", "output_agreement_vs_float"}
+    assert set(f) == {"exact_vs_reference", "spike_agreement_vs_float", "layers", "output_agreement_vs_float", "cuts"}
+    assert all(c["clipped"] == 0 for c in f["cuts"]) and "clipped" not in run.stderr
     assert f["exact_vs_reference"] is True
     assert [layer["name"] for layer in f["layers"]] == list(Bundle.load(path).deployment.chip_layers)
     assert f["layers"][0]["spike_agreement_vs_float"] >= 0.99, f
@@ -130,15 +132,15 @@ def test_unknown_versions_and_incomplete_manifests_are_refused_in_one_line(conve
 
     graph_copy = tmp_path / "v3.bundle"
     shutil.copytree(converted["mlp"][0], graph_copy)
-    _redigest(graph_copy, lambda m: m.update(format_version=3))
-    with pytest.raises(UserError, match=r"format 3.*re-convert") as info:
+    _redigest(graph_copy, lambda m: m.update(format_version=4))
+    with pytest.raises(UserError, match=r"format 4.*re-convert") as info:
         Bundle.load(graph_copy)
     assert "\n" not in str(info.value)
-    _redigest(tiny_bundle, lambda m: m.pop("lif_mapping"))  # a format-1 manifest missing a field
-    with pytest.raises(UserError, match="missing the field 'lif_mapping'") as info:
+    _redigest(tiny_bundle, lambda m: m.pop("tile"))  # an inpainter manifest missing a field
+    with pytest.raises(UserError, match="missing the field 'tile'") as info:
         Bundle.load(tiny_bundle)
     assert "\n" not in str(info.value)
-    _redigest(graph_copy, lambda m: m.update(format_version=1))  # a graph manifest read as format 1
+    _redigest(graph_copy, lambda m: m.update(format_version=3))  # a graph manifest read as an inpainter's
     with pytest.raises(UserError, match="missing the field"):
         Bundle.load(graph_copy)
     segment = converted["sinabs"][0] / "segment_1.net"
@@ -202,3 +204,40 @@ def test_an_in_memory_norse_graph_converts_and_runs(tmp_path: Path) -> None:
     f = fidelity(bundle.deployment, x, run)
     assert run.output.shape == (4, 12, 4) and run.output.sum() > 0
     assert f["spike_agreement_vs_float"] >= 0.99, f
+
+
+# -- host -> chip cuts with graded values -----------------------------------------------------------
+
+def _scaled_graph(gain: float) -> nir.NIRGraph:
+    """Input (6 spikes) -> Scale(gain) on the host -> Linear -> IF -> Linear -> IF on the chip: the chip
+    reads the Scale's values, 0 or ``gain``, as 8-bit graded payloads (values above 1 are clipped)."""
+    rng = np.random.default_rng(3)
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([6])), "scale": nir.Scale(np.full(6, gain)),
+               "fc1": nir.Linear(rng.normal(0, 1, (8, 6))), "if1": nir.IF(np.ones(8), np.full(8, 0.5)),
+               "fc2": nir.Linear(rng.normal(0, 1, (4, 8))), "if2": nir.IF(np.ones(4), np.full(4, 0.5)),
+               "output": nir.Output(np.array([4]))},
+        edges=[("input", "scale"), ("scale", "fc1"), ("fc1", "if1"), ("if1", "fc2"), ("fc2", "if2"),
+               ("if2", "output")])
+
+
+def test_values_clipped_at_a_graded_host_to_chip_cut_are_counted_and_warned_once(tmp_path: Path) -> None:
+    x = (np.random.default_rng(4).random((SAMPLES, STEPS, 6)) < 0.5).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    path, doc = tmp_path / "gain3.bundle", tmp_path / "sim.json"
+    bundle = convert(_scaled_graph(3.0), path)  # 3·x: every spike is above 1
+    assert [c["payload"] for c in bundle.manifest["cuts"] if c["direction"] == "host->chip"] == ["graded"]
+    run = run_cli("simulate", str(path), "--input", str(tmp_path / "x.npy"), "-o", str(tmp_path / "o.npz"),
+                  "--json", str(doc), "--backend", "reference")
+    assert run.returncode == 0, run.stderr
+    (entry,) = json.loads(doc.read_text())["fidelity"]["cuts"]
+    assert entry["node"] == "scale" and entry["payload"] == "graded" and entry["values"] == x.size
+    assert entry["clipped"] == int(x.sum()) and entry["clipped_fraction"] == x.sum() / x.size
+    assert run.stderr.count(f"{int(x.sum())} at scale") == 1, run.stderr  # warned once
+    with pytest.warns(UserWarning, match=f"{int(x.sum())} at scale"):
+        run_graph(bundle.deployment, x.astype(np.float64), "reference")
+    quiet = convert(_scaled_graph(0.5), tmp_path / "gain05.bundle")  # 0.5·x: nothing to clip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = run_graph(quiet.deployment, x.astype(np.float64), "reference")
+    assert [c["clipped"] for c in fidelity(quiet.deployment, x.astype(np.float64), clean)["cuts"]] == [0]

@@ -18,7 +18,7 @@ from neurodeploy.bridge import SpikeBridge
 from neurodeploy.bundle import Bundle
 from neurodeploy.checkpoint import save_checkpoint
 from neurodeploy.conversion import convert
-from neurodeploy.counting import count_inference, count_tally
+from neurodeploy.counting import count_inference, count_tallies
 from neurodeploy.data import to_tensors
 from neurodeploy.encoding import encode_window, input_frames, poisson_spikes, spike_rate
 from neurodeploy.evaluate import to_uint8
@@ -79,9 +79,9 @@ def test_streamed_simulation_equals_the_whole_image_computation(tmp_path: Path, 
     agreeing = int((float_spikes[:, 0].to(torch.uint8) == spikes).sum())
     assert result.fidelity == {"psnr_vs_float": psnr(output, float_output),
                                "spike_agreement_vs_float": agreeing / spikes.numel(), "exact_vs_reference": True}
-    kernel, shapes = bundle.layer.kernel, []
-    assert count_tally(result.tally, 8, shapes).as_dict() == count_inference(frames, spikes.numpy(), kernel, 8,
-                                                                            shapes).as_dict()
+    kernel, shapes = bundle.segment_layers[0].weight.shape[-1], []
+    assert count_tallies(result.tallies, ["lif0"], 8, shapes).as_dict() == count_inference(
+        frames, spikes.numpy(), kernel, 8, shapes).as_dict()
     assert np.array_equal(result.raster, spikes.numpy()[:, :, 48:72, 24:48])  # the tile holding (50, 38)
 
 

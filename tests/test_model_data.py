@@ -26,7 +26,7 @@ def test_lif_unrolling_matches_norse_functional_step_by_hand() -> None:
     torch.manual_seed(1)
     image, mask = torch.rand(2, 3, 9, 11), (torch.rand(2, 1, 9, 11) < 0.3).float()
     spikes = model.spikes(image, mask)
-    current = model.snn.conv(model.network_input(image, mask))
+    current = model.snn.layers[0].conv(model.network_input(image, mask))
     p = TINY.lif.norse_parameters()
     state = LIFFeedForwardState(v=torch.zeros_like(current), i=torch.zeros_like(current))
     by_hand = []
@@ -177,3 +177,43 @@ def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle
         result = sim.run(SimulationInput("x", image, mask))
     assert np.array_equal(result.output, to_uint8(composite(img, fill, msk)))
     assert result.fidelity["psnr_vs_float"] == 100.0
+
+
+@pytest.mark.parametrize("spiking_layers", [0, 1, 2, 3])
+def test_spiking_layers_turn_the_first_convs_into_lif_convs(spiking_layers: int) -> None:
+    config = ModelConfig(**{**TINY.to_dict(), "cnn_dilations": (1, 1, 1, 1, 1), "spiking_layers": spiking_layers})
+    torch.manual_seed(0)
+    model = HybridInpainter(config)
+    image, mask = torch.rand(2, 3, 18, 22), torch.zeros(2, 1, 18, 22)
+    mask[:, :, 4:9, 5:12] = 1.0
+    assert model(image, mask).shape == (2, 3, 18, 22)  # sides not divisible by the strides: padded, cropped
+    convs = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert len(convs) == 6  # the same six layers whatever runs on the chip
+    if spiking_layers == 0:
+        assert model.snn is None
+        with pytest.raises(ValueError, match="no spikes"):
+            model.spikes(image, mask)
+        return
+    assert len(model.snn.layers) == spiking_layers
+    every = model.snn(model.encode(model.padded(model.network_input(image, mask))), every_layer=True)
+    stride = config.spiking_stride
+    assert every[-1].shape == (TINY.timesteps, 2, convs[spiking_layers - 1].out_channels,
+                                -(-18 // stride), -(-22 // stride))
+    assert all(set(torch.unique(s).tolist()) <= {0.0, 1.0} for s in every)
+
+
+def test_a_lif_conv_must_be_a_plain_conv() -> None:
+    with pytest.raises(ValueError, match="conv layer 3 cannot be a LIF convolution"):
+        ModelConfig(cnn_dilations=(1, 1, 2, 1, 1), spiking_layers=4)
+
+
+def test_checkpoints_from_before_the_stack_load(tmp_path: Path) -> None:
+    model = HybridInpainter(TINY)
+    state = {("snn.conv." + k[len("snn.layers.0.conv."):] if k.startswith("snn.layers.0.conv.") else k): v
+             for k, v in model.state_dict().items()}
+    assert "snn.conv.weight" in state
+    ckpt = {"format": "neurodeploy-checkpoint", "version": 1, "model_config": TINY.to_dict(), "state_dict": state}
+    from neurodeploy.checkpoint import model_from_checkpoint
+
+    loaded = model_from_checkpoint(ckpt)
+    assert torch.equal(loaded.snn.layers[0].conv.weight, model.snn.layers[0].conv.weight)

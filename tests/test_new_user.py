@@ -204,7 +204,7 @@ def test_any_manifest_edit_is_refused_as_modified_after_convert(tiny_bundle: Pat
     if edit == "timesteps":
         manifest["timesteps"] = 6
     elif edit == "vThMant":
-        manifest["lif_mapping"]["lava"]["vThMant"] += 1
+        manifest["segments"][0]["layers"][0]["quantization"]["vth_mant"] += 1
     else:
         manifest["tile"]["height"] = 16
     path.write_text(json.dumps(manifest, indent=2))

@@ -42,6 +42,7 @@ import multiprocessing
 import operator
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,8 +353,16 @@ def shut_down(net: Any, failed: bool, reaper: Any) -> None:
             reaper.dismiss()
 
 
-def _failures(actors: list[Any]) -> str:
-    """The exceptions Lava's failed processes reported (lava-nc 0.10's SystemProcess pipe)."""
+def _failures(actors: list[Any], settle_seconds: float = 2.0) -> str:
+    """The exceptions Lava's failed processes reported (lava-nc 0.10's SystemProcess pipe).
+
+    A failing model tells the runtime service first and sends its exception
+    as it ends, so the service may be gone before the model's report is: wait
+    (at most ``settle_seconds``; the service stops every model) for them to end.
+    """
+    deadline = time.monotonic() + settle_seconds
+    while any(actor.is_alive() for actor in actors) and time.monotonic() < deadline:
+        time.sleep(0.01)
     messages = []
     for actor in actors:
         failure = actor.exception if not actor.is_alive() else None

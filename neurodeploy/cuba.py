@@ -138,6 +138,13 @@ def cuba_step(state: CubaState, a_in: np.ndarray, p: CubaParams, bias: np.ndarra
     return ~below
 
 
+def bias_current(bias_mant: np.ndarray | None, output_shape: tuple[int, ...]) -> np.ndarray | float:
+    """The bias a CUBA step adds to v: ``bias_mant << 6`` (netx's ``bias_exp = 6``) per output channel, or 0.0."""
+    if bias_mant is None or not np.any(bias_mant):
+        return 0.0
+    return bias_mant.astype(np.float64).reshape(-1, *([1] * (len(output_shape) - 1))) * 64.0
+
+
 def run_sequence(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
     """Frames (T, C_in, H, W) -> spikes (T, C_out, H, W) uint8, output t for input t.
 

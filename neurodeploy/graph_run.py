@@ -8,8 +8,9 @@ steps at once, reading what earlier segments produced:
 * a **chip segment** runs on the ``reference`` backend
   (:func:`neurodeploy.reference.run_segment_batch`, NumPy, Loihi's fixed
   point bit for bit) or on ``lava`` (:class:`neurodeploy.segment_lava.LavaSegment`:
-  the segment's netx file in stock lava-dl, compiled once per run and reused
-  for every sample; its reset interval is ``T + depth``, set from the input's T),
+  the segment's netx file as one Lava process, ``models="neurodeploy"``, or in
+  stock lava-dl, ``models="stock"``; compiled once per run and reused for
+  every sample; a sample is ``T + depth`` Lava steps, set from the input's T),
   or on ``torch`` (:func:`neurodeploy.torch_backend.run_segment_batch`, the
   reference's arithmetic batched in PyTorch on ``device`` cpu or cuda).
 
@@ -225,7 +226,7 @@ class GraphRun:
 
 
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
-              models: str = "stock", device: str = "cpu", check: bool = True) -> GraphRun:
+              models: str = "neurodeploy", device: str = "cpu", check: bool = True) -> GraphRun:
     """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring).
 
     ``check``: also run the reference backend and compare (``exact_vs_reference``);

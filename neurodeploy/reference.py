@@ -16,7 +16,7 @@ from typing import Union
 import numpy as np
 
 from neurodeploy.converters.netx_io import NetxConvLayer, NetxSegmentLayer
-from neurodeploy.cuba import CubaParams, CubaState, conv_strided, cuba_step, dense_synapse
+from neurodeploy.cuba import CubaParams, CubaState, bias_current, conv_strided, cuba_step, dense_synapse
 from neurodeploy.quantize import QuantizedChipLayer
 
 SegmentLayer = Union[QuantizedChipLayer, NetxSegmentLayer]  # noqa: UP007  (a runtime alias on Python 3.10)
@@ -64,10 +64,7 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> lis
     for layer in layers:
         states.append(CubaState.zeros((batch, *layer.output_shape)))
         params.append(CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant))
-        bias: np.ndarray | float = 0.0
-        if layer.bias is not None:
-            bias = layer.bias.astype(np.float64).reshape(-1, *([1] * (len(layer.output_shape) - 1))) * 64.0
-        biases.append(bias)
+        biases.append(bias_current(layer.bias, layer.output_shape))
     for t in range(steps):
         x = frames[:, t]
         for k, layer in enumerate(layers):

@@ -1,10 +1,7 @@
 """Run a multi-layer chip segment (one netx HDF5 file of :func:`~neurodeploy.converters.netx_io.write_segment`) in Lava.
 
-The file loads in stock ``lava.lib.dl.netx.hdf5.Network``; frames go in
-through a :class:`~neurodeploy.lava_processes.io.FrameSource` and every
-layer's spikes come out through a :class:`~neurodeploy.lava_processes.io.SpikeSink`
-connected to that layer's block (so the whole segment can be checked against
-:func:`neurodeploy.reference.run_segment`, not only its last layer).
+Every layer's spikes come back, not only the last layer's, so the whole
+segment can be checked against :func:`neurodeploy.reference.run_segment`.
 
 Timing (see :func:`neurodeploy.reference.run_segment_batch`): a sample runs
 ``T + depth`` Lava steps: T frames, then ``depth`` zero frames; layer k
@@ -15,10 +12,16 @@ the layer made at step k - 1, which belong to no frame of this sample; the
 runner pauses there and zeroes that synapse's buffer, so every sample starts
 from zero state, as the reference and the float graph do.
 
-``models="neurodeploy"`` (the default) runs neurodeploy's bit-exact Conv,
-Dense and LIF ProcessModels (:mod:`neurodeploy.lava_processes.models`; netx
-stores dense mantissas shifted by a weight exponent that both Dense models
-undo); ``models="stock"`` runs Lava's own fixed-point models.
+``models="neurodeploy"`` (the default) runs the whole segment as one Lava
+process, :class:`~neurodeploy.lava_processes.segment.ChipSegment`, whose
+model advances every block per Lava step as the netx blocks do (its
+docstring says why it is exact; the recurrent zeroing is modelled there);
+the sample's frames go in once and every layer's spikes come back once per
+sample. ``models="stock"`` loads the file in lava-dl's
+``netx.hdf5.Network`` with Lava's own fixed-point models: frames go in
+through a :class:`~neurodeploy.lava_processes.io.FrameSource` and each
+block's spikes come out through a
+:class:`~neurodeploy.lava_processes.io.SpikeSink`, one frame per step.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class LavaSegment:
         self.input_message_bits = input_message_bits
         self.models = models
         self.backend = backend  # "lava" (CPU simulation) or "loihi2" (lava-loihi: bridge.select_run_config)
+        self.one_process = backend == "lava" and models == "neurodeploy"  # ChipSegment; else the netx graph
         self.compile_seconds = 0.0
         self._net: Any = None
         self._source: Any = None
@@ -61,11 +65,25 @@ class LavaSegment:
 
     def __enter__(self) -> LavaSegment:
         run_cfg = select_run_config(self.backend, self.models)
+        started = time.perf_counter()
+        net = self._fused() if self.one_process else self._netx()
+        self._reaper = start_runtime(net, run_cfg)  # the bridge's start: Ctrl-C, SIGKILL, shared memory
+        self._net = net
+        self.compile_seconds = time.perf_counter() - started
+        return self
+
+    def _fused(self) -> Any:
+        """The segment as one ChipSegment process."""
+        from neurodeploy.lava_processes.segment import ChipSegment
+
+        return ChipSegment(self.layers, self.timesteps, self.input_message_bits)
+
+    def _netx(self) -> Any:
+        """The file in stock netx, a FrameSource into its input and a SpikeSink on every block."""
         from lava.lib.dl.netx.hdf5 import Network
 
         from neurodeploy.lava_processes.io import FrameSource, SpikeSink
 
-        started = time.perf_counter()
         net = Network(str(self.path), input_message_bits=self.input_message_bits,
                       reset_interval=self.steps, reset_offset=NETX_RESET_OFFSET)
         if len(net.layers) != len(self.layers):
@@ -78,10 +96,7 @@ class LavaSegment:
             block.out.connect(sink.s_in)
             sinks.append(sink)
         self._source, self._sinks = source, sinks
-        self._reaper = start_runtime(net, run_cfg)  # the bridge's start: Ctrl-C, SIGKILL, shared memory
-        self._net = net
-        self.compile_seconds = time.perf_counter() - started
-        return self
+        return net
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -105,6 +120,21 @@ class LavaSegment:
         first = self.layers[0]
         if frames.shape[0] != self.timesteps or frames[0].size != int(np.prod(first.input_shape)):
             raise ValueError(f"frames of shape {frames.shape} for T = {self.timesteps} and input {first.input_shape}")
+        if frames.size and (frames.min() < 0 or frames.max() > 255):
+            raise ValueError("frames must hold ints in 0 .. 255 (8-bit payloads or binary spikes)")
+        if self.one_process:  # one ChipSegment: the sample in, T + depth steps, the spikes out
+            self._net.send(frames)
+            self._net.run(condition=RunSteps(num_steps=self.steps, blocking=False))
+            fused: list[np.ndarray] = self._receive(self._net)
+            self._net.wait()
+            return fused
+        return self._run_netx(frames)
+
+    def _run_netx(self, frames: np.ndarray) -> list[np.ndarray]:
+        """One sample through stock netx: a frame in and every block's spikes out per Lava step."""
+        from lava.magma.core.run_conditions import RunSteps
+
+        first = self.layers[0]
         outs = [np.zeros((self.timesteps, *layer.output_shape), dtype=np.uint8) for layer in self.layers]
         pauses = sorted({k + 1 for k, layer in enumerate(self.layers) if layer.kind == "dense_rec"})
         bounds = [0, *[p for p in pauses if p < self.steps], self.steps]
@@ -131,8 +161,8 @@ class LavaSegment:
             self._net.wait()
         return outs
 
-    def _receive(self, sink: Any) -> np.ndarray:
-        """A sink's next frame (the bridge's :func:`receive`); a failure marks the runtime for the forced stop."""
+    def _receive(self, sink: Any) -> Any:
+        """A sink's next message (the bridge's :func:`receive`); a failure marks the runtime for the forced stop."""
         try:
             return receive(sink, self._net)
         except LavaProcessError:

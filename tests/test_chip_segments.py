@@ -458,11 +458,19 @@ def test_a_one_layer_file_reads_as_a_segment(tmp_path: Path) -> None:
 
 # -- Lava == reference, bit for bit ------------------------------------------------------------
 
+def _model_class(process) -> type:
+    """The ProcessModel class Lava's compiler chose for ``process`` (it stores the class or an instance)."""
+    chosen = process.model_class
+    return chosen if isinstance(chosen, type) else type(chosen)
+
+
 @pytest.mark.parametrize("case", ["sinabs_case", "mlp_case", "recurrent_case", "rockpool_case"])
 def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path: Path,
                                                              request: pytest.FixtureRequest) -> None:
-    """Stock and neurodeploy ProcessModels, every layer, against the reference and each other."""
-    from neurodeploy.lava_processes.models import NeurodeployDenseModel
+    """Stock netx and neurodeploy's one-process ChipSegment, every layer, against the reference and each other."""
+    from lava.proc.dense.models import PyDenseModelBitAcc
+
+    from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
     from neurodeploy.segment_lava import LavaSegment
 
     _, graph, x, _, dt = request.getfixturevalue(case)
@@ -478,13 +486,88 @@ def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path
     for models in ("stock", "neurodeploy"):
         with LavaSegment(path, timesteps=STEPS, models=models) as lava:  # type: ignore[arg-type]
             got[models] = [lava.run(sample) for sample in x]
-            dense = [block.synapse for block in lava._net.layers if not hasattr(block.synapse, "kernel_size")]
-            assert dense and all((type(s.model_class) is NeurodeployDenseModel
-                                  or s.model_class is NeurodeployDenseModel) == (models == "neurodeploy")
-                                 for s in dense)
+            if models == "neurodeploy":  # the whole segment is one Lava process
+                assert isinstance(lava._net, ChipSegment) and _model_class(lava._net) is PyChipSegmentModel
+            else:
+                dense = [block.synapse for block in lava._net.layers if not hasattr(block.synapse, "kernel_size")]
+                assert dense and all(_model_class(s) is PyDenseModelBitAcc for s in dense)
     for want, stock, ours in zip(wants, got["stock"], got["neurodeploy"], strict=True):
         for w, s, o in zip(want, stock, ours, strict=True):
             assert np.array_equal(s, w) and np.array_equal(o, w) and np.array_equal(o, s)
+
+
+def _layer(kind: str, inp: tuple[int, ...], out: tuple[int, ...], weight: np.ndarray, vth: int, *,
+           rec: np.ndarray | None = None, bias: np.ndarray | None = None, stride: int = 1, padding: int = 0,
+           i_decay: int = 4096, v_decay: int = 1024):
+    from neurodeploy.quantize import QuantizedChipLayer
+
+    return QuantizedChipLayer(kind, kind, inp, out, weight.astype(np.int8), rec, bias, (stride, stride),
+                              (padding, padding), i_decay, v_decay, vth, 1.0, 255, 0.0, 0, 0)
+
+
+@pytest.mark.parametrize("first", ["conv", "dense"])
+def test_one_process_segment_equals_stock_netx_on_graded_input(first: str, tmp_path: Path) -> None:
+    """8-bit graded frames (changing, then constant), biases, a strided conv, flatten, a recurrent block."""
+    from neurodeploy.segment_lava import LavaSegment
+
+    rng = np.random.default_rng(11)
+    w = lambda *shape: rng.integers(-20, 21, shape)  # noqa: E731
+    if first == "conv":
+        layers = [_layer("conv", (3, 8, 8), (4, 8, 8), w(4, 3, 3, 3), 700, padding=1,
+                         bias=rng.integers(-50, 50, 4).astype(np.int32), i_decay=1024),
+                  _layer("conv", (4, 8, 8), (6, 4, 4), w(6, 4, 2, 2) * 5, 30, stride=2),
+                  _layer("dense", (96,), (10,), w(10, 96) * 3, 40)]
+    else:
+        layers = [_layer("dense", (40,), (32,), w(32, 40), 900, bias=rng.integers(-50, 50, 32).astype(np.int32)),
+                  _layer("dense_rec", (32,), (16,), w(16, 32) * 4, 60, rec=w(16, 16).astype(np.int8) * 4,
+                         i_decay=512, v_decay=256)]
+    path = tmp_path / "graded.net"
+    write_segment(path, layers)
+    read = read_segment(path)
+    changing = rng.integers(0, 256, (6, *read[0].input_shape))
+    samples = [changing, np.broadcast_to(changing[:1], changing.shape), changing[::-1]]
+    wants = [run_segment(read, sample) for sample in samples]
+    for want in wants:
+        assert all(0 < int(w.sum()) < w.size for w in want), [int(w.sum()) for w in want]
+    for models in ("stock", "neurodeploy"):
+        with LavaSegment(path, timesteps=6, input_message_bits=8, models=models) as lava:  # type: ignore[arg-type]
+            for sample, want in zip(samples, wants, strict=True):
+                got = lava.run(sample)
+                assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True)), models
+
+
+def test_a_fault_inside_the_segment_process_is_reported_and_the_runtime_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lava.magma.core.decorator import implements
+    from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+    import neurodeploy.segment_lava as segment_lava
+    from neurodeploy.bridge import LavaProcessError
+    from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
+
+    @implements(proc=ChipSegment, protocol=LoihiProtocol)
+    class Failing(PyChipSegmentModel):
+        def run_spk(self) -> None:
+            if self.time_step == 3:
+                raise ValueError("fault injected inside the segment")
+            super().run_spk()
+
+    select = segment_lava.select_run_config
+
+    def with_fault(*args, **kwargs):
+        cfg = select(*args, **kwargs)
+        cfg.exception_proc_model_map[ChipSegment] = Failing
+        return cfg
+
+    monkeypatch.setattr(segment_lava, "select_run_config", with_fault)
+    rng = np.random.default_rng(0)
+    path = tmp_path / "dense.net"
+    write_segment(path, [_layer("dense", (8,), (4,), rng.integers(-9, 10, (4, 8)), 5)])
+    with (pytest.raises(LavaProcessError, match="fault injected inside the segment"),
+          segment_lava.LavaSegment(path, timesteps=4) as segment):
+        actors = list(segment._net.runtime._messaging_infrastructure.actors)
+        segment.run(np.ones((4, 8), np.uint8))
+    assert actors and not any(actor.is_alive() for actor in actors)  # stopped, nothing left running
 
 
 # -- float side and chip side against each library's forward ---------------------------------------

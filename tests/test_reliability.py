@@ -177,25 +177,25 @@ def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_
 FAILING_RUN = """
 import sys, numpy as np
 import neurodeploy.bridge as bridge
+import neurodeploy.segment_lava as segment_lava
 from lava.magma.core.decorator import implements
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.proc.lif.process import LIFReset
 from neurodeploy.bundle import Bundle
-from neurodeploy.lava_processes.models import NeurodeployLifResetModel
+from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
 
-@implements(proc=LIFReset, protocol=LoihiProtocol)
-class Failing(NeurodeployLifResetModel):
+@implements(proc=ChipSegment, protocol=LoihiProtocol)
+class Failing(PyChipSegmentModel):
     def run_spk(self):
         if self.time_step == 3:
             raise ValueError("fault injected inside a Lava process")
         super().run_spk()
 
-select = bridge.select_run_config
+select = segment_lava.select_run_config
 def with_fault(*args, **kwargs):
     cfg = select(*args, **kwargs)
-    cfg.exception_proc_model_map[LIFReset] = Failing
+    cfg.exception_proc_model_map[ChipSegment] = Failing
     return cfg
-bridge.select_run_config = with_fault
+segment_lava.select_run_config = with_fault
 with bridge.SpikeBridge.of(Bundle.load(sys.argv[1])) as b:
     print("started", flush=True)
     b.run(np.zeros((4, 4, 48, 48), np.uint8))

@@ -1,4 +1,7 @@
-"""neurodeploy's ProcessModels for Lava's Conv, Dense and LIF processes: faster, bit-exact.
+"""neurodeploy's ProcessModels for Lava's Conv and LIF processes: faster, bit-exact.
+
+These serve the spike bridge's one-layer ``snn.net``. A multi-layer chip
+segment runs instead as one process, :mod:`.segment`'s ``ChipSegment``.
 
 The netx Network loaded from ``snn.net`` is the same process graph either way;
 only the ProcessModels of its leaf processes change, selected through the
@@ -10,12 +13,8 @@ run config's ``exception_proc_model_map`` (``FAST_MODELS``; see
   when every partial sum is below 2^24 (exact, as stock's own float32 torch
   conv), else float64; and the result is reused while the input frame does
   not change, which is every step of a constant-current image. Strided,
-  dilated, grouped or not-'same' convs (a chip segment's pooling layers) fall
-  back, explicitly, to stock's ``conv_utils.conv`` inside the same model.
-* ``lava.proc.dense.process.Dense`` -> :class:`NeurodeployDenseModel`: stock's
-  weight load, then :func:`neurodeploy.cuba.dense_fixed` per step (a float
-  GEMV, or a sum of the rows that spiked, and the weight exponent's shift);
-  netx's dense and recurrent dense blocks of a chip segment use it.
+  dilated, grouped or not-'same' convs fall back, explicitly, to stock's
+  ``conv_utils.conv`` inside the same model.
 * ``lava.proc.lif.process.LIF`` / ``LIFReset`` -> :class:`NeurodeployLifModel`
   / :class:`NeurodeployLifResetModel`: the CUBA update of
   :mod:`neurodeploy.cuba` on float64 state (exact for 24-bit values), a few
@@ -27,7 +26,9 @@ Both keep the stock timing: the conv sends the previous step's result first
 reset_offset``. The synapse and neuron stay two processes: Lava's compiler
 discovers the netx block's leaf processes through their port connections, so
 a fused model for the block would not replace them (tried), and the channel
-between the two costs little next to the arithmetic (see docs/BENCHMARKS.md).
+between the two costs little next to a large conv's arithmetic (see
+docs/BENCHMARKS.md). ``ChipSegment`` is not a netx graph at all: one process
+of neurodeploy's own, with no leaf processes to discover.
 No torch inside: Lava forks these processes.
 """
 
@@ -47,18 +48,9 @@ from lava.magma.core.resources import CPU  # noqa: E402
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol  # noqa: E402
 from lava.proc.conv import utils as conv_utils  # noqa: E402
 from lava.proc.conv.process import Conv  # noqa: E402
-from lava.proc.dense.process import Dense  # noqa: E402
 from lava.proc.lif.process import LIF, LIFReset  # noqa: E402
-from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights  # noqa: E402
 
-from neurodeploy.cuba import (  # noqa: E402
-    FLOAT32_EXACT,
-    STATE_LIMIT,
-    CubaParams,
-    CubaState,
-    cuba_step,
-    dense_fixed,
-)
+from neurodeploy.cuba import FLOAT32_EXACT, STATE_LIMIT, CubaParams, CubaState, cuba_step  # noqa: E402
 
 
 @implements(proc=Conv, protocol=LoihiProtocol)
@@ -124,65 +116,6 @@ class NeurodeployConvModel(PyLoihiProcessModel):
                                      self.groups[0])
             self.a_buf = conv_utils.signed_clamp(result, bits=24).astype(np.int32)
         self._last_input = x.copy()
-
-
-@implements(proc=Dense, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt", "neurodeploy")
-class NeurodeployDenseModel(PyLoihiProcessModel):
-    """Lava's fixed-point Dense, bit-exact with ``PyDenseModelBitAcc``: a float GEMV (or row sum) and the shift.
-
-    The weights get stock's one-time load (``clip_weights`` to 8 bits, then
-    ``truncate_weights`` to ``num_weight_bits`` for the sign mode netx chose);
-    each step is :func:`neurodeploy.cuba.dense_fixed` on them, in float32 when
-    every sum is below 2^24, else float64. Netx's recurrent blocks
-    (``dense_rec``) are two such processes (``synapse``, ``synapse_rec``);
-    ``a_buff`` is the Var stock has, so ``synapse_rec.a_buff.set`` still zeroes
-    the recurrent buffer. A graded input that does not change is not summed again.
-    """
-
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, bool, precision=1)
-    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=16)
-    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=16)
-    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
-    num_message_bits: np.ndarray = LavaPyType(np.ndarray, int, precision=5)
-
-    def __init__(self, proc_params: dict) -> None:
-        super().__init__(proc_params)
-        self.weight_exp = int(self.proc_params.get("weight_exp", 0))
-        self._matrix: dict[type, np.ndarray] = {}
-        self._row_bound = -1  # set by _load on the first step
-        self._last_input: np.ndarray | None = None
-
-    def _load(self) -> None:
-        sign_mode = self.proc_params.get("sign_mode") or determine_sign_mode(self.weights)
-        weights = clip_weights(self.weights, sign_mode, num_bits=8)
-        weights = truncate_weights(weights, sign_mode, int(self.proc_params.get("num_weight_bits", 8)))
-        self.weights = weights
-        self._row_bound = int(np.abs(weights.astype(np.int64)).sum(axis=1).max(initial=0))
-
-    def _transposed(self, dtype: type) -> np.ndarray:
-        if dtype not in self._matrix:
-            self._matrix[dtype] = np.ascontiguousarray(np.asarray(self.weights).T.astype(dtype))
-        return self._matrix[dtype]
-
-    def run_spk(self) -> None:
-        if self._row_bound < 0:
-            self._load()
-        self.a_out.send(self.a_buff)
-        x = self.s_in.recv()
-        graded = self.num_message_bits.item() > 0
-        if graded and self._last_input is not None and np.array_equal(x, self._last_input):
-            return  # the same graded input as last step: the same sum, already in the buffer
-        if graded:
-            bound = self._row_bound * int(np.abs(x).max(initial=0))
-            dtype = np.float32 if bound < FLOAT32_EXACT else np.float64
-            out = dense_fixed(x.astype(dtype), self._transposed(dtype), self.weight_exp)
-            self._last_input = x.copy()
-        else:
-            dtype = np.float32 if self._row_bound < FLOAT32_EXACT else np.float64
-            out = dense_fixed(x.astype(bool), self._transposed(dtype), self.weight_exp)
-        self.a_buff = out.astype(np.int32)
 
 
 class _NeurodeployLifBase(PyLoihiProcessModel):
@@ -256,7 +189,6 @@ class NeurodeployLifResetModel(_NeurodeployLifBase):
 
 FAST_MODELS: dict[type, type] = {
     Conv: NeurodeployConvModel,
-    Dense: NeurodeployDenseModel,
     LIF: NeurodeployLifModel,
     LIFReset: NeurodeployLifResetModel,
 }

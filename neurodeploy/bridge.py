@@ -194,6 +194,7 @@ class SpikeBridge:
         self.backend = backend
         self.models = models
         self.device = device
+        self.compile_seconds = 0.0  # of the Lava segment, kept after close
         self._segment: Any = None
         if backend not in BACKENDS:
             raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
@@ -211,9 +212,6 @@ class SpikeBridge:
         """Per layer, how much its output is downsampled from the image (the product of the strides so far)."""
         return list(itertools.accumulate((layer.stride[0] for layer in self.layers), operator.mul))
 
-    @property
-    def compile_seconds(self) -> float:
-        return 0.0 if self._segment is None else float(self._segment.compile_seconds)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> SpikeBridge:
@@ -227,6 +225,7 @@ class SpikeBridge:
             segment = LavaSegment(self.netx_path, self.timesteps, self.input_message_bits, self.models,
                                   backend=self.backend)
             self._segment = segment.__enter__()
+            self.compile_seconds = float(segment.compile_seconds)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -603,7 +603,7 @@ def hw_show(name: Annotated[str, typer.Argument(help="A profile name or a path t
     table = Table(title=f"{p.name} ({p.kind}): {p.description}", show_lines=True)
     for col in ("figure", "value", "unit", "kind", "source / derivation"):
         table.add_column(col)
-    for section, figures in (("energy", p.energy), ("latency", p.latency)):
+    for section, figures in (("energy", p.energy), ("latency", p.latency), ("resources", p.resources)):
         for key, f in figures.items():
             note = f.source + (f" | derived: {f.derivation}" if f.derivation else "")
             table.add_row(f"{section}.{key}", f"{f.value:.4g}", unit_of(key), f.kind, note)

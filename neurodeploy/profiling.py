@@ -14,6 +14,15 @@ has the inpainter's shape (``layers``, ``host_macs``, ``bridge_bits``,
 ``energy_j``, ``baseline_j``) plus ``cuts`` (src, dst, direction, payload,
 neurons, events, bits); ``baseline_j`` is the whole graph on the host, every
 chip layer computed densely every step.
+
+Both kinds then go through the same deployment view (:func:`add_deployment`),
+from a list of chip layers (:class:`neurodeploy.mapping.ChipLayerInfo`):
+``mapping.<profile>`` (cores, chips, fits, limiting, per layer;
+:mod:`neurodeploy.mapping`), ``latency_s.<profile>`` (per_step,
+per_inference; :mod:`neurodeploy.latency`), ``neurobench`` (NeuroBench's
+metrics of the deployed layers; :mod:`neurodeploy.neurobench_metrics`), and
+every chip energy re-priced with its static part (static power x chips x
+the latency per inference) next to the dynamic part.
 """
 
 from __future__ import annotations
@@ -38,6 +47,9 @@ from neurodeploy.counting import (
 from neurodeploy.energy import all_cnn, estimate
 from neurodeploy.errors import UserError
 from neurodeploy.hw import EnergyProfile, list_profiles, load_profile
+from neurodeploy.latency import latency
+from neurodeploy.mapping import ChipLayerInfo, map_network, mapping_profiles, resize_conv_chain
+from neurodeploy.neurobench_metrics import inpainter_operations, layer_operations, metrics
 from neurodeploy.model import host_conv_shapes
 from neurodeploy.simulation import ImageResult, SimulationInput, Simulator
 
@@ -118,14 +130,29 @@ def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backe
     load_profile(host)
     per_image: list[dict[str, Any]] = []
     last = np.zeros((1, 1, 1, 1), np.uint8)
+    height = width = channels = 0
     with Simulator(bundle, backend, models, seed, fidelity=False) as sim:
         for item in items:
             result = sim.run(item)
             per_image.append(count_result(bundle, result))
+            height, width = max(height, result.tally.height), max(width, result.tally.width)
+            channels = result.tally.input_channels
             last = result.raster
             if on_result is not None:
                 on_result(result)
-    return summarize(per_image, backend, hw, host), last
+    summary = summarize(per_image, backend, hw, host)
+    conv = bundle.layer
+    layer = summary["layers"][0]
+    info = ChipLayerInfo(layer["name"], "conv", (channels, height, width), (conv.weight.shape[0], height, width),
+                         tuple(conv.weight.shape), (1, 1), (conv.padding, conv.padding),
+                         tuple(layer["synops_per_step"]), tuple(layer["spikes_per_step"]),
+                         tuple(layer["input_events_per_step"]))
+    graded = int(bundle.manifest["input"]["payload_bits"]) > 1
+    ops = [inpainter_operations(layer["synops"], conv.weight, graded, layer["timesteps"], (height, width),
+                                conv.padding)]
+    nb = metrics(ops, layer["spikes"], layer["neurons"] * layer["timesteps"], [conv.weight], [None])
+    add_deployment(summary, [info], nb, hw, host)
+    return summary, last
 
 
 # -- NIR graphs (format-2 bundles) --------------------------------------------------------------
@@ -136,6 +163,7 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
     from neurodeploy.graph_run import ChipPart
 
     layers: list[LayerCounts] = []
+    operations: list[dict[str, float]] = []
     host_total = dense_total = 0
     steps = 0
     first_payload: dict[int, np.ndarray] = {}
@@ -149,6 +177,8 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
             spikes = run.spikes[name][n]
             layers.append(chip_layer_counts(name, layer.kind, events.reshape(steps, *layer.input_shape), spikes,
                                             tuple(layer.weight.shape), bits, layer.stride, layer.padding))
+            operations.append(layer_operations(layer.kind, events.reshape(steps, *layer.input_shape), layer.weight,
+                                               layer.stride, layer.padding, layer.weight_rec, spikes))
             dense_total += chip_layer_dense_macs(layer.kind, tuple(layer.weight.shape), layer.output_shape) * steps
             events, bits = spikes, 0
     for part in deployment.parts:
@@ -178,7 +208,8 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
                         "neurons": neurons, "events": int(events.sum()), "bits": bits})
     return InferenceCounts(layers=layers, host_macs=int(host_total), dense_snn_macs=int(dense_total),
                            bridge_events={k: v[0] for k, v in sums.items()},
-                           bridge_bits={k: v[1] for k, v in sums.items()}, extra={"cuts": counted})
+                           bridge_bits={k: v[1] for k, v in sums.items()},
+                           extra={"cuts": counted, "neurobench_operations": operations})
 
 
 def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", models: LavaModels = "neurodeploy",
@@ -198,5 +229,53 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
     summary.pop("images")
     summary.update({"kind": "graph", "samples": int(x.shape[0]), "timesteps": int(x.shape[1]),
                     "exact_vs_reference": bool(run.exact_vs_reference)})
+    infos, weights, biases = graph_chip_layers(deployment, summary["layers"])
+    spikes = sum(layer["spikes"] for layer in summary["layers"])
+    outputs = sum(layer["neuron_updates"] for layer in summary["layers"])
+    nb = metrics(summary.pop("neurobench_operations"), spikes, outputs, weights, biases)
+    add_deployment(summary, infos, nb, hw, host)
     first = deployment.chip_layers[0]
     return summary, run.spikes[first][-1]
+
+
+# -- the deployment view of both kinds: mapping, latency, NeuroBench --------------------------------
+
+def graph_chip_layers(deployment: GraphDeployment, layers: list[dict[str, Any]]
+                      ) -> tuple[list[ChipLayerInfo], list[np.ndarray], list[np.ndarray | None]]:
+    """The chip layers of a graph bundle (with their averaged counts), their weights and biases as deployed."""
+    from neurodeploy.graph_run import ChipPart
+
+    infos, weights, biases = [], [], []
+    counted = iter(layers)
+    for part in deployment.parts:
+        if not isinstance(part, ChipPart):
+            continue
+        for layer, name in zip(part.layers, part.names, strict=True):
+            c = next(counted)
+            infos.append(ChipLayerInfo(name, layer.kind, tuple(layer.input_shape), tuple(layer.output_shape),
+                                       tuple(layer.weight.shape), tuple(layer.stride), tuple(layer.padding),
+                                       tuple(c["synops_per_step"]), tuple(c["spikes_per_step"]),
+                                       tuple(c["input_events_per_step"])))
+            weights += [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
+            biases.append(layer.bias)
+    return infos, weights, biases
+
+
+def add_deployment(summary: dict[str, Any], layers: list[ChipLayerInfo], neurobench: dict[str, Any],
+                   hw: Iterable[str] | None, host: str) -> None:
+    """Add ``mapping``, ``latency_s`` and ``neurobench`` to a summary and re-price every chip profile with its
+    static energy over the modelled latency (module docstring)."""
+    profiles = select_profiles(hw)
+    host_profile = load_profile(host)
+    counts = InferenceCounts.from_dict(summary)
+    resize = resize_conv_chain(layers)
+    mapping = {p.name: map_network(layers, p, resize) for p in mapping_profiles(profiles)}
+    timing = {p.name: latency(layers, mapping.get(p.name), p) for p in profiles if p.kind == "neuromorphic"}
+    for p in profiles:
+        if p.kind != "neuromorphic":
+            continue
+        t = timing[p.name]
+        chips = (mapping.get(p.name) or {}).get("chips") or 1
+        summary["energy_j"][p.name] = estimate(counts, p, host_profile, t["per_inference"] if t else None,
+                                               chips).as_dict()
+    summary.update({"mapping": mapping, "latency_s": timing, "neurobench": neurobench})

@@ -553,6 +553,31 @@ def _print_profile(summary: dict[str, Any]) -> None:
         note = " (the ratio's reference)" if name == host else ""
         whole = "all-host graph" if graph else "all-CNN network"
         console.print(f"{whole} on {name}: {joules:.3e} J{note}")
+    _print_deployment(summary)
+
+
+def _print_deployment(summary: dict[str, Any]) -> None:
+    """Cores, chips, latency and the chip's dynamic and static energy per profile."""
+    mapping, timing = summary.get("mapping") or {}, summary.get("latency_s") or {}
+    if not mapping and not timing:
+        return
+    table = Table(title="deployment per profile (latency: busiest core)", box=box.SIMPLE_HEAD)
+    for col in ("profile", "cores", "chips", "fits", "s / step", "s / infer.", "static J"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, e in summary["energy_j"].items():
+        m, t = mapping.get(name) or {}, timing.get(name) or {}
+        fits = {True: "yes", False: f"NO: {m.get('limiting')}"}.get(m.get("fits"), "n/a")
+        table.add_row(name, str(m.get("cores", "n/a")), str(m.get("chips", "n/a")), fits,
+                      f"{t['per_step']:.3g}" if t else "n/a", f"{t['per_inference']:.3g}" if t else "n/a",
+                      f"{e.get('snn_static', 0.0):.3g}")
+    console.print(table)
+    nb = summary.get("neurobench")
+    if nb:
+        ops = nb["synaptic_operations"]
+        console.print(f"NeuroBench synaptic ops: {ops['Effective_ACs']:.4g} ACs, {ops['Effective_MACs']:.4g} MACs, "
+                      f"{ops['Dense']:.4g} dense", highlight=False, soft_wrap=True)
+        console.print(f"NeuroBench sparsity: activation {nb['activation_sparsity']:.4f}, "
+                      f"connection {nb['connection_sparsity']:.4f}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -135,8 +135,8 @@ def map_dense(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> Layer
     n_max, m_max = _limit(profile, "neurons_per_core"), _limit(profile, "synapse_bits_per_core")
     f_in, f_out = _limit(profile, "fan_in_per_core"), _limit(profile, "fan_out_per_core")
     outputs, inputs = layer.weight_shape[0], layer.fan_in_neurons
-    bounds = {"layer size": outputs, "neurons_per_core": n_max, "synapse_bits_per_core": m_max // (inputs * SYNAPSE_BITS),
-              "fan_out_per_core": f_out // reach}
+    bounds = {"layer size": outputs, "neurons_per_core": n_max,
+              "synapse_bits_per_core": m_max // (inputs * SYNAPSE_BITS), "fan_out_per_core": f_out // reach}
     binding = min(bounds, key=lambda k: bounds[k])
     n = int(bounds[binding])
     limiting = "fan_in_per_core" if inputs > f_in else (binding if n < 1 else None)

@@ -49,8 +49,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.hw import EnergyProfile, list_profiles, load_profile
 from neurodeploy.latency import latency
 from neurodeploy.mapping import ChipLayerInfo, map_network, mapping_profiles, resize_conv_chain
-from neurodeploy.neurobench_metrics import inpainter_operations, layer_operations, metrics
 from neurodeploy.model import host_conv_shapes
+from neurodeploy.neurobench_metrics import inpainter_operations, layer_operations, metrics
 from neurodeploy.simulation import ImageResult, SimulationInput, Simulator
 
 if TYPE_CHECKING:

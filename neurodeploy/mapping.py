@@ -20,8 +20,10 @@ axons, F_out output axons) and ``b`` bits per stored synapse:
   block's receptive field, so per core ``neurons = co·th·tw``,
   ``fan_in = C · min(H, (th-1)·s + kh) · min(W, (tw-1)·s + kw)``,
   ``synapse bits = co·th·tw · C·kh·kw · b`` (ASSUMPTION: every connection
-  stored, no weight sharing between positions; a compiler that shares conv
-  weights needs less) and ``neurons · d <= F_out``. Among the blocks that
+  stored, no weight sharing between positions) and ``neurons · d <= F_out``.
+  A compiler that stores a conv kernel once per core (Loihi's weight sharing,
+  as NxTF exploits) needs only ``co · C·kh·kw · b``: ``shared_conv_weights``
+  in the JSON is the whole mapping again under that assumption. Among the blocks that
   meet every limit the one with the fewest cores
   ``ceil(O/co)·ceil(OH/th)·ceil(OW/tw)`` is taken (ties: the most square).
 * ``d``, the output axons a neuron needs, is the number of cores of the next
@@ -147,7 +149,7 @@ def map_dense(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> Layer
                         outputs / (cores * n_max), outputs * inputs * SYNAPSE_BITS / (cores * m_max), binding)
 
 
-def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerMapping:
+def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int, shared: bool = False) -> LayerMapping:
     n_max, m_max = _limit(profile, "neurons_per_core"), _limit(profile, "synapse_bits_per_core")
     f_in, f_out = _limit(profile, "fan_in_per_core"), _limit(profile, "fan_out_per_core")
     o, c, kh, kw = layer.weight_shape
@@ -155,16 +157,20 @@ def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerM
     _, oh, ow = layer.output_shape
     sh, sw = layer.stride
     per_neuron_bits = c * kh * kw * SYNAPSE_BITS
+
+    def stored(co: int, neurons: int) -> int:  # synapse bits a block of co channels and this many neurons stores
+        return co * per_neuron_bits if shared else neurons * per_neuron_bits
+
     best: tuple[tuple[int, int], tuple[int, int, int]] | None = None
     for co in _candidates(o):
         for th in _candidates(oh):
             rows_in = min(h, (th - 1) * sh + kh)
-            if co * th > n_max or c * rows_in * min(w, kw) > f_in or co * th * per_neuron_bits > m_max:
+            if co * th > n_max or c * rows_in * min(w, kw) > f_in or stored(co, co * th) > m_max:
                 continue
             for tw in _candidates(ow):  # the widest block that meets every limit, then stop
                 neurons = co * th * tw
                 if (neurons <= n_max and c * rows_in * min(w, (tw - 1) * sw + kw) <= f_in
-                        and neurons * per_neuron_bits <= m_max and neurons * reach <= f_out):
+                        and stored(co, neurons) <= m_max and neurons * reach <= f_out):
                     cores = _ceil(o, co) * _ceil(oh, th) * _ceil(ow, tw)
                     key = (cores, abs(th - tw))
                     if best is None or key < best[0]:
@@ -178,16 +184,17 @@ def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerM
     co, th, tw = best[1]
     cores, neurons = best[0][0], co * th * tw
     fan_in = c * min(h, (th - 1) * sh + kh) * min(w, (tw - 1) * sw + kw)
-    bits = neurons * per_neuron_bits
+    bits = stored(co, neurons)
     # which limit stops the block from growing: the one closest to being reached
     use = {"neurons_per_core": neurons / n_max, "synapse_bits_per_core": bits / m_max,
            "fan_in_per_core": fan_in / f_in, "fan_out_per_core": neurons * reach / f_out}
     binding = "layer size" if cores == 1 else max(use, key=lambda k: use[k])
+    total_bits = stored(o, layer.neurons) * (cores // _ceil(o, co) if shared else 1)
     return LayerMapping(layer.name, layer.kind, cores, neurons, (co, th, tw), fan_in, neurons * reach, bits,
-                        layer.neurons / (cores * n_max), layer.neurons * per_neuron_bits / (cores * m_max), binding)
+                        layer.neurons / (cores * n_max), total_bits / (cores * m_max), binding)
 
 
-def map_layers(layers: list[ChipLayerInfo], profile: EnergyProfile) -> list[LayerMapping]:
+def map_layers(layers: list[ChipLayerInfo], profile: EnergyProfile, shared: bool = False) -> list[LayerMapping]:
     """Every layer on its own cores, last layer first (a layer's fan-out depends on the next layer's blocks)."""
     out: list[LayerMapping] = []
     following: tuple[ChipLayerInfo, LayerMapping] | None = None
@@ -196,17 +203,18 @@ def map_layers(layers: list[ChipLayerInfo], profile: EnergyProfile) -> list[Laye
         if following is not None and not following[1].limiting:
             nxt, m = following
             reach = _conv_reach(nxt, m) if nxt.kind == "conv" else m.cores
-        mapping = map_conv(layer, profile, reach) if layer.kind == "conv" else map_dense(layer, profile, reach)
+        mapping = (map_conv(layer, profile, reach, shared) if layer.kind == "conv"
+                   else map_dense(layer, profile, reach))
         out.append(mapping)
         following = (layer, mapping)
     return out[::-1]
 
 
 def map_network(layers: list[ChipLayerInfo], profile: EnergyProfile,
-                resize: Callable[[int], list[ChipLayerInfo]] | None = None) -> dict[str, Any]:
+                resize: Callable[[int], list[ChipLayerInfo]] | None = None, shared: bool = False) -> dict[str, Any]:
     """The mapping JSON of one profile (module docstring); ``resize(side)`` rebuilds the layers for a
-    side x side input, for ``largest_input``."""
-    mapped = map_layers(layers, profile)
+    side x side input, for ``largest_input``; ``shared``: conv kernels stored once per core."""
+    mapped = map_layers(layers, profile, shared)
     per_chip = int(_limit(profile, "cores_per_chip"))
     unmapped = [m for m in mapped if m.limiting]
     cores = sum(m.cores for m in mapped)
@@ -224,29 +232,35 @@ def map_network(layers: list[ChipLayerInfo], profile: EnergyProfile,
            "cores_per_chip": per_chip, "layers": [m.as_dict() for m in mapped],
            "neuron_utilisation": (sum(layer.neurons for layer in layers)
                                   / (cores * _limit(profile, "neurons_per_core")) if cores else 0.0)}
-    out["largest_input"] = largest_input(resize, profile) if resize is not None else None
+    out["largest_input"] = largest_input(resize, profile, shared=shared) if resize is not None else None
+    if not shared and any(layer.kind == "conv" for layer in layers):
+        alt = map_network(layers, profile, resize, shared=True)
+        out["shared_conv_weights"] = {k: alt[k] for k in ("cores", "chips", "fits", "limiting", "largest_input")}
     return out
 
 
-def fits_one_chip(layers: list[ChipLayerInfo], profile: EnergyProfile) -> bool:
-    mapped = map_layers(layers, profile)
+def fits_one_chip(layers: list[ChipLayerInfo], profile: EnergyProfile, shared: bool = False) -> bool:
+    mapped = map_layers(layers, profile, shared)
     return (not any(m.limiting for m in mapped)
             and sum(m.cores for m in mapped) <= _limit(profile, "cores_per_chip"))
 
 
 def largest_input(resize: Callable[[int], list[ChipLayerInfo]], profile: EnergyProfile,
-                  upper: int = 1 << 14) -> int | None:
+                  upper: int = 1 << 14, shared: bool = False) -> int | None:
     """The largest side whose side x side input fits one chip (bisection); None if even 1 x 1 does not."""
-    if not fits_one_chip(resize(1), profile):
+    def fits(side: int) -> bool:
+        return fits_one_chip(resize(side), profile, shared)
+
+    if not fits(1):
         return None
     low, high = 1, 2
-    while high <= upper and fits_one_chip(resize(high), profile):
+    while high <= upper and fits(high):
         low, high = high, high * 2
     if high > upper:
         return low
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (mid, high) if fits_one_chip(resize(mid), profile) else (low, mid)
+        low, high = (mid, high) if fits(mid) else (low, mid)
     return low
 
 

@@ -562,14 +562,16 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     if not mapping and not timing:
         return
     table = Table(title="deployment per profile (latency: busiest core)", box=box.SIMPLE_HEAD)
-    for col in ("profile", "cores", "chips", "fits", "s / step", "s / infer.", "static J"):
+    for col in ("profile", "cores", "chips", "1 chip", "s / step", "s / infer.", "static J"):
         table.add_column(col, justify="right", no_wrap=True)
+    short = {"cores_per_chip": "no", "fan_in_per_core": "no: fan-in", "fan_out_per_core": "no: fan-out",
+             "synapse_bits_per_core": "no: memory", "neurons_per_core": "no: neurons"}
     for name, e in summary["energy_j"].items():
         m, t = mapping.get(name) or {}, timing.get(name) or {}
-        fits = {True: "yes", False: f"NO: {m.get('limiting')}"}.get(m.get("fits"), "n/a")
-        table.add_row(name, str(m.get("cores", "n/a")), str(m.get("chips", "n/a")), fits,
-                      f"{t['per_step']:.3g}" if t else "n/a", f"{t['per_inference']:.3g}" if t else "n/a",
-                      f"{e.get('snn_static', 0.0):.3g}")
+        fits = "n/a" if not m else "yes" if m["fits"] else short.get(m["limiting"], "no")
+        table.add_row(name, str(m.get("cores", "n/a")), str(m.get("chips") or "n/a"), fits,
+                      f"{t['per_step']:.2e}" if t else "n/a", f"{t['per_inference']:.2e}" if t else "n/a",
+                      f"{e.get('snn_static', 0.0):.2e}")
     console.print(table)
     nb = summary.get("neurobench")
     if nb:

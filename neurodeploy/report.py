@@ -132,7 +132,9 @@ def plot_mapping(mapping: dict[str, dict[str, Any]]) -> bytes:
         ax.set_yticks(ys, [layer["name"] for layer in layers], fontsize=7)
         verdict = "fits one chip" if m["fits"] else f"does NOT fit: {m['limiting']} ({m['why']})"
         ax.set_title(f"{name}: {m['cores']} cores, {m['chips']} chip(s); {verdict}", fontsize=8)
-        ax.set_xlim(0, max(max(cores, default=1), 1) * 1.6)
+        ax.axvline(m["cores_per_chip"], linestyle="--", color="#b22222", linewidth=1)
+        ax.text(m["cores_per_chip"], len(layers) - 0.5, " one chip", color="#b22222", fontsize=7, va="top")
+        ax.set_xlim(0, max(max(cores, default=1), m["cores_per_chip"], 1) * 1.6)
         ax.set_xlabel("cores", fontsize=7)
     fig.tight_layout()
     return _png(fig)

@@ -60,12 +60,17 @@ def test_a_network_too_big_for_one_chip_says_why() -> None:
 
 def test_a_user_profile_without_resources_maps_nothing_and_bad_resources_are_refused(tmp_path: Path) -> None:
     from neurodeploy.errors import UserError
+    from neurodeploy.latency import latency
+    from neurodeploy.mapping import mapping_profiles
 
     text = (Path(__file__).parents[1] / "hw_profiles" / "loihi.toml").read_text()
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace("value = 1024\n", "value = 0.5\n"))
     with pytest.raises(UserError, match="whole number"):
         load_profile(bad)
+    bare = load_profile("cmos45nm_snn")  # no [resources], no per-operation times
+    assert mapping_profiles([bare, load_profile("loihi")]) == [load_profile("loihi")]
+    assert latency([ChipLayerInfo("d", "dense", (4,), (2,), (2, 4), synops_per_step=(1.0,))], None, bare) is None
 
 
 def _float_mlp() -> tuple[torch.nn.Sequential, nir.NIRGraph]:

@@ -62,7 +62,7 @@ SYNAPSE_BITS = 8  # netx stores int8 weight mantissas
 
 @dataclass(frozen=True)
 class ChipLayerInfo:
-    """What mapping, latency and the NeuroBench metrics need about one chip layer.
+    """What the core mapping and the latency model need about one chip layer.
 
     Counts are per inference (averaged over the profiled samples), per time step.
     """
@@ -114,6 +114,11 @@ def _limit(profile: EnergyProfile, key: str) -> float:
     return figure.value if figure else math.inf
 
 
+def _fits(limit: float, cost: int) -> float:
+    """How many units of ``cost`` a ``limit`` holds (inf for an unchecked limit)."""
+    return limit if math.isinf(limit) else limit // cost
+
+
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -138,7 +143,7 @@ def map_dense(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> Layer
     f_in, f_out = _limit(profile, "fan_in_per_core"), _limit(profile, "fan_out_per_core")
     outputs, inputs = layer.weight_shape[0], layer.fan_in_neurons
     bounds = {"layer size": outputs, "neurons_per_core": n_max,
-              "synapse_bits_per_core": m_max // (inputs * SYNAPSE_BITS), "fan_out_per_core": f_out // reach}
+              "synapse_bits_per_core": _fits(m_max, inputs * SYNAPSE_BITS), "fan_out_per_core": _fits(f_out, reach)}
     binding = min(bounds, key=lambda k: bounds[k])
     n = int(bounds[binding])
     limiting = "fan_in_per_core" if inputs > f_in else (binding if n < 1 else None)

@@ -645,7 +645,7 @@ def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: lis
 
     from neurodeploy.bundle import Bundle
     from neurodeploy.cluster import ImageWork, ItemProgress, SampleWork, run_items, sample_items
-    from neurodeploy.profiling import summarize, summarize_graph
+    from neurodeploy.profiling import graph_view, inpainter_view, summarize, summarize_graph
 
     last: list[Any] = [np.zeros((1, 1, 1, 1), np.uint8)]
     work: Any
@@ -664,9 +664,10 @@ def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: lis
                             on_item=lambda record, spikes: last.__setitem__(0, spikes), progress=progress)
     counts = [{k: v for k, v in r.items() if k not in ("id", "exact_vs_reference")} for r in records]
     if graph:
-        return summarize_graph(counts, backend, names, host, int(x.shape[1]),
-                               all(r["exact_vs_reference"] for r in records)), last[0]
-    return summarize(counts, backend, names, host), last[0]
+        summary = summarize_graph(counts, backend, names, host, int(x.shape[1]),
+                                  all(r["exact_vs_reference"] for r in records))
+        return graph_view(loaded.deployment, summary, names, host), last[0]
+    return inpainter_view(Bundle.load(bundle), counts, summarize(counts, backend, names, host), names, host), last[0]
 
 
 def _print_profile(summary: dict[str, Any]) -> None:
@@ -702,6 +703,33 @@ def _print_profile(summary: dict[str, Any]) -> None:
         note = " (the ratio's reference)" if name == host else ""
         whole = "all-host graph" if graph else "all-CNN network"
         console.print(f"{whole} on {name}: {joules:.3e} J{note}")
+    _print_deployment(summary)
+
+
+def _print_deployment(summary: dict[str, Any]) -> None:
+    """Cores, chips, latency and the chip's dynamic and static energy per profile."""
+    mapping, timing = summary.get("mapping") or {}, summary.get("latency_s") or {}
+    if not mapping and not timing:
+        return
+    table = Table(title="deployment per profile (latency: busiest core)", box=box.SIMPLE_HEAD)
+    for col in ("profile", "cores", "chips", "1 chip", "s / step", "s / infer.", "static J"):
+        table.add_column(col, justify="right", no_wrap=True)
+    short = {"cores_per_chip": "no", "fan_in_per_core": "no: fan-in", "fan_out_per_core": "no: fan-out",
+             "synapse_bits_per_core": "no: memory", "neurons_per_core": "no: neurons"}
+    for name, e in summary["energy_j"].items():
+        m, t = mapping.get(name) or {}, timing.get(name) or {}
+        fits = "n/a" if not m else "yes" if m["fits"] else short.get(m["limiting"], "no")
+        table.add_row(name, str(m.get("cores", "n/a")), str(m.get("chips") or "n/a"), fits,
+                      f"{t['per_step']:.2e}" if t else "n/a", f"{t['per_inference']:.2e}" if t else "n/a",
+                      f"{e.get('snn_static', 0.0):.2e}")
+    console.print(table)
+    nb = summary.get("neurobench")
+    if nb:
+        ops = nb["synaptic_operations"]
+        console.print(f"NeuroBench synaptic ops: {ops['Effective_ACs']:.4g} ACs, {ops['Effective_MACs']:.4g} MACs, "
+                      f"{ops['Dense']:.4g} dense", highlight=False, soft_wrap=True)
+        console.print(f"NeuroBench sparsity: activation {nb['activation_sparsity']:.4f}, "
+                      f"connection {nb['connection_sparsity']:.4f}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -819,7 +847,7 @@ def hw_show(name: Annotated[str, typer.Argument(help="A profile name or a path t
     table = Table(title=f"{p.name} ({p.kind}): {p.description}", show_lines=True)
     for col in ("figure", "value", "unit", "kind", "source / derivation"):
         table.add_column(col)
-    for section, figures in (("energy", p.energy), ("latency", p.latency)):
+    for section, figures in (("energy", p.energy), ("latency", p.latency), ("resources", p.resources)):
         for key, f in figures.items():
             note = f.source + (f" | derived: {f.derivation}" if f.derivation else "")
             table.add_row(f"{section}.{key}", f"{f.value:.4g}", unit_of(key), f.kind, note)

@@ -119,7 +119,7 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
     from neurodeploy.bundle import Bundle
     from neurodeploy.conversion import convert
     from neurodeploy.evaluate import inpaint_telea, masked_input, score
-    from neurodeploy.profiling import count_result, summarize
+    from neurodeploy.profiling import DEFAULT_HOST, count_result, inpainter_view, summarize
     from neurodeploy.report import write_report
     from neurodeploy.simulation import SimulationInput, SimulationReport, Simulator
     from neurodeploy.sweep import read_sweep, twin_quality
@@ -154,7 +154,8 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
         telea = inpaint_telea(image, mask)
     sweep = read_sweep(SHIPPED_SWEEP) if SHIPPED_SWEEP.is_file() else None
     with show("profile spikes, synaptic operations and energy"):
-        summary = summarize([count_result(bundle, result)], backend)
+        counts = [count_result(bundle, result)]
+        summary = inpainter_view(bundle, counts, summarize(counts, backend), None, DEFAULT_HOST)
         report = write_report(out / "report", summary, result.raster, sweep=sweep)
     write_png(out / "comparison.png", side_by_side([("masked input", masked_input(image, mask)),
                                                     ("SC-NN (Lava + host CNN)", result.output),

@@ -3,8 +3,11 @@ r"""The energy model: joules per inference on a neuromorphic chip plus a host, a
 For counts of one inference (:mod:`neurodeploy.counting`), a neuromorphic
 profile N and a host profile H (:mod:`neurodeploy.hw`)::
 
-    E_snn    = synops · (N.synop_j + N.spike_route_j) + neuron_updates · N.neuron_update_j
-               + N.static_w · t_snn,                 t_snn = T · N.step_s (0 if unknown)
+    E_snn    = E_dynamic + E_static
+    E_dynamic = synops · (N.synop_j + N.spike_route_j) + neuron_updates · N.neuron_update_j
+    E_static  = N.static_w · chips · t_snn,  t_snn = the latency model's time per inference
+               (:mod:`neurodeploy.latency`) when given, else T · N.step_s, else 0; chips from the
+               core mapping (:mod:`neurodeploy.mapping`), else 1
     E_host   = host_macs · H.mac_j + H.static_w · t_host,   t_host = host_macs / H.macs_per_s
     E_bridge = bridge_bits · N.io_bit_j
     E_total  = E_snn + E_host + E_bridge
@@ -43,6 +46,8 @@ class EnergyEstimate:
     all_cnn_baseline: float
     latency_s: float | None
     all_cnn_latency_s: float | None
+    snn_dynamic: float = 0.0
+    snn_static: float = 0.0
 
     @property
     def ratio_to_baseline(self) -> float:
@@ -64,8 +69,9 @@ def all_cnn(counts: InferenceCounts, host: EnergyProfile) -> tuple[float, float 
     return all_macs * host.j("mac_j") + host.j("static_w") * (seconds or 0.0), seconds
 
 
-def estimate(counts: InferenceCounts, snn: EnergyProfile, host: EnergyProfile) -> EnergyEstimate:
-    """Apply the equations of the module docstring."""
+def estimate(counts: InferenceCounts, snn: EnergyProfile, host: EnergyProfile, chip_seconds: float | None = None,
+             chips: int = 1) -> EnergyEstimate:
+    """Apply the equations of the module docstring; ``chip_seconds`` is the chip's time per inference."""
     if snn.kind != "neuromorphic":
         raise UserError(f"profile {snn.name} is a {snn.kind} profile", "pass a neuromorphic profile for the SNN")
     if host.kind != "host":
@@ -75,13 +81,14 @@ def estimate(counts: InferenceCounts, snn: EnergyProfile, host: EnergyProfile) -
     timesteps = max((layer.timesteps for layer in counts.layers), default=0)
     step_s = snn.latency.get("step_s")
     macs_per_s = host.latency.get("macs_per_s")
-    t_snn = timesteps * step_s.value if step_s else None
+    t_snn = chip_seconds if chip_seconds is not None else timesteps * step_s.value if step_s else None
     t_host = counts.host_macs / macs_per_s.value if macs_per_s and macs_per_s.value else None
-    e_snn = (synops * (snn.j("synop_j") + snn.j("spike_route_j")) + updates * snn.j("neuron_update_j")
-             + snn.j("static_w") * (t_snn or 0.0))
+    dynamic = synops * (snn.j("synop_j") + snn.j("spike_route_j")) + updates * snn.j("neuron_update_j")
+    static = snn.j("static_w") * chips * (t_snn or 0.0)
+    e_snn = dynamic + static
     e_host = counts.host_macs * host.j("mac_j") + host.j("static_w") * (t_host or 0.0)
     e_bridge = counts.total_bridge_bits * snn.j("io_bit_j")
     baseline, t_all = all_cnn(counts, host)
     latency = None if t_snn is None or t_host is None else t_snn + t_host
     return EnergyEstimate(snn.name, host.name, e_snn, e_host, e_bridge, e_snn + e_host + e_bridge, baseline,
-                          latency, t_all)
+                          latency, t_all, dynamic, static)

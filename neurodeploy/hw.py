@@ -13,9 +13,16 @@ A profile file (``hw_profiles/*.toml``, or any file a user passes with
     derivation = "how it was derived"
 
 Required figures: neuromorphic ``synop_j``, ``spike_route_j`` (per synaptic
-event delivered), ``neuron_update_j``, ``static_w``, ``io_bit_j`` (a bit
-moved between chip and host); host ``mac_j``, ``static_w``. Optional:
-host ``ac_j``, ``[latency] macs_per_s`` (host) and ``step_s`` (neuromorphic).
+event delivered), ``neuron_update_j``, ``static_w`` (one chip's static
+power), ``io_bit_j`` (a bit moved between chip and host); host ``mac_j``,
+``static_w``. Optional: host ``ac_j``, ``[latency] macs_per_s`` (host);
+neuromorphic ``[latency]`` ``step_s`` (a fixed time step) or the
+per-operation times of :mod:`neurodeploy.latency` (``synop_s``,
+``neuron_update_s``, ``spike_s``, ``barrier_s``), and ``[resources]`` the
+limits :mod:`neurodeploy.mapping` maps onto (``neurons_per_core``,
+``synapse_bits_per_core``, ``fan_in_per_core``, ``fan_out_per_core``,
+``cores_per_chip``; a limit left out is not checked, except
+``neurons_per_core`` and ``cores_per_chip``, which a mapping needs).
 Every figure is checked on load: present, a finite number, not negative,
 with a source.
 """
@@ -26,7 +33,7 @@ import importlib.resources
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +49,12 @@ REQUIRED = {
     "host": ("mac_j", "static_w"),
 }
 OPTIONAL = {"neuromorphic": (), "host": ("ac_j",)}
-LATENCY = {"neuromorphic": ("step_s",), "host": ("macs_per_s",)}
-UNITS = {"j": "J", "w": "W", "s": "s", "per_s": "1/s"}
+LATENCY = {"neuromorphic": ("step_s", "synop_s", "neuron_update_s", "spike_s", "barrier_s"), "host": ("macs_per_s",)}
+RESOURCES = {"neuromorphic": ("neurons_per_core", "synapse_bits_per_core", "fan_in_per_core", "fan_out_per_core",
+                              "cores_per_chip"), "host": ()}
+UNITS = {"j": "J", "w": "W", "s": "s", "per_s": "1/s", "neurons_per_core": "neurons",
+         "synapse_bits_per_core": "bit", "fan_in_per_core": "axons", "fan_out_per_core": "axons",
+         "cores_per_chip": "cores"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class EnergyProfile:
     energy: dict[str, Figure]
     latency: dict[str, Figure]
     path: str
+    resources: dict[str, Figure] = field(default_factory=dict)
 
     def j(self, key: str) -> float:
         """An energy figure's value, 0 where the profile does not have it."""
@@ -75,6 +87,8 @@ class EnergyProfile:
 
 def unit_of(key: str) -> str:
     """The SI unit a figure's name ends with: ``synop_j`` -> J, ``macs_per_s`` -> 1/s."""
+    if key in UNITS:
+        return UNITS[key]
     if key.endswith("_per_s"):
         return "1/s"
     return UNITS.get(key.rsplit("_", 1)[-1], "")
@@ -115,8 +129,9 @@ def parse_profile(text: str, path: str) -> EnergyProfile:
         raise UserError(f"{path}: kind is {kind!r}", "use kind = \"neuromorphic\" or \"host\"")
     energy_table = data.get("energy", {})
     latency_table = data.get("latency", {})
-    if not isinstance(energy_table, dict) or not isinstance(latency_table, dict):
-        raise UserError(f"{path}: [energy] and [latency] must be tables", "see hw_profiles/loihi.toml")
+    resource_table = data.get("resources", {})
+    if not all(isinstance(t, dict) for t in (energy_table, latency_table, resource_table)):
+        raise UserError(f"{path}: [energy], [latency] and [resources] must be tables", "see hw_profiles/loihi.toml")
     energy = {}
     for key in REQUIRED[kind]:
         if key not in energy_table:
@@ -132,7 +147,18 @@ def parse_profile(text: str, path: str) -> EnergyProfile:
         if key not in LATENCY[kind]:
             raise UserError(f"{path}: unknown field latency.{key}", f"a {kind} profile has {LATENCY[kind]}")
         latency[key] = _figure(value, f"{path}: latency.{key}")
-    return EnergyProfile(data["name"].strip(), kind, data["description"].strip(), energy, latency, path)
+    resources = {}
+    for key, value in resource_table.items():
+        if key not in RESOURCES[kind]:
+            raise UserError(f"{path}: unknown field resources.{key}", f"a {kind} profile has {RESOURCES[kind]}")
+        resources[key] = _figure(value, f"{path}: resources.{key}")
+        if resources[key].value < 1 or resources[key].value != int(resources[key].value):
+            raise UserError(f"{path}: resources.{key}.value must be a whole number of at least 1",
+                            "write the limit as a count")
+    if resources and not {"neurons_per_core", "cores_per_chip"} <= set(resources):
+        raise UserError(f"{path}: [resources] needs neurons_per_core and cores_per_chip",
+                        "add both, or leave [resources] out")
+    return EnergyProfile(data["name"].strip(), kind, data["description"].strip(), energy, latency, path, resources)
 
 
 def _shipped() -> dict[str, Any]:

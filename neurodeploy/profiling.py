@@ -14,6 +14,15 @@ has the inpainter's shape (``layers``, ``host_macs``, ``bridge_bits``,
 ``energy_j``, ``baseline_j``) plus ``cuts`` (src, dst, direction, payload,
 neurons, events, bits); ``baseline_j`` is the whole graph on the host, every
 chip layer computed densely every step.
+
+Both kinds then go through the same deployment view (:func:`add_deployment`),
+from a list of chip layers (:class:`neurodeploy.mapping.ChipLayerInfo`):
+``mapping.<profile>`` (cores, chips, fits, limiting, per layer;
+:mod:`neurodeploy.mapping`), ``latency_s.<profile>`` (per_step,
+per_inference; :mod:`neurodeploy.latency`), ``neurobench`` (NeuroBench's
+metrics of the deployed layers; :mod:`neurodeploy.neurobench_metrics`), and
+every chip energy re-priced with its static part (static power x chips x
+the latency per inference) next to the dynamic part.
 """
 
 from __future__ import annotations
@@ -38,7 +47,10 @@ from neurodeploy.counting import (
 from neurodeploy.energy import all_cnn, estimate
 from neurodeploy.errors import UserError
 from neurodeploy.hw import EnergyProfile, list_profiles, load_profile
+from neurodeploy.latency import latency
+from neurodeploy.mapping import ChipLayerInfo, map_network, mapping_profiles, resize_conv_chain
 from neurodeploy.model import host_conv_shapes
+from neurodeploy.neurobench_metrics import inpainter_operations, layer_operations, metrics
 from neurodeploy.simulation import ImageResult, SimulationInput, Simulator
 
 if TYPE_CHECKING:
@@ -81,8 +93,9 @@ def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
     """The exact counts of one simulated image, summed tile by tile as it streamed (see
     :func:`neurodeploy.counting.count_tallies`)."""
     names = [layer["name"] for layer in bundle.chip_segment["layers"]]
-    return count_tallies(result.tallies, names, int(bundle.manifest["input"]["payload_bits"]),
-                         host_conv_shapes(bundle.model_config)).as_dict()
+    counts = count_tallies(result.tallies, names, int(bundle.manifest["input"]["payload_bits"]),
+                           host_conv_shapes(bundle.model_config)).as_dict()
+    return {**counts, "input_hw": [result.tallies[0].height, result.tallies[0].width]}
 
 
 def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] | None = None,
@@ -128,7 +141,47 @@ def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backe
             last = result.raster
             if on_result is not None:
                 on_result(result)
-    return summarize(per_image, backend, hw, host), last
+    return inpainter_view(bundle, per_image, summarize(per_image, backend, hw, host), hw, host), last
+
+
+def inpainter_view(bundle: Bundle, per_image: list[dict[str, Any]], summary: dict[str, Any],
+                   hw: Iterable[str] | None, host: str) -> dict[str, Any]:
+    """Add the deployment view (:func:`add_deployment`) to an inpainter's summary: every chip layer of its
+    stack on the largest image profiled (``input_hw`` of :func:`count_result`, the image padded to the
+    stack's stride), with its averaged counts."""
+    height = max(int(c["input_hw"][0]) for c in per_image)
+    width = max(int(c["input_hw"][1]) for c in per_image)
+    summary.pop("input_hw", None)
+    graded = int(bundle.manifest["input"]["payload_bits"]) > 1
+    infos, ops = [], []
+    spikes = outputs = 0.0
+    weights = []
+    for k, (conv, layer) in enumerate(zip(bundle.segment_layers, summary["layers"], strict=True)):
+        (sh, sw), (ph, pw) = conv.stride, conv.padding
+        out_hw = (-(-height // sh), -(-width // sw))
+        infos.append(ChipLayerInfo(layer["name"], "conv", (conv.input_shape[0], height, width),
+                                   (conv.output_shape[0], *out_hw), tuple(conv.weight.shape), (sh, sw), (ph, pw),
+                                   tuple(layer["synops_per_step"]), tuple(layer["spikes_per_step"]),
+                                   tuple(layer["input_events_per_step"])))
+        ops.append(inpainter_operations(layer["synops"], conv.weight, graded and k == 0, layer["timesteps"],
+                                        (height, width), ph, sh))
+        spikes += layer["spikes"]
+        outputs += layer["neurons"] * layer["timesteps"]
+        weights.append(conv.weight)
+        height, width = out_hw
+    add_deployment(summary, infos, metrics(ops, spikes, outputs, weights, [None] * len(weights)), hw, host)
+    return summary
+
+
+def graph_view(deployment: GraphDeployment, summary: dict[str, Any], hw: Iterable[str] | None,
+               host: str) -> dict[str, Any]:
+    """Add the deployment view (:func:`add_deployment`) to a graph bundle's summary."""
+    infos, weights, biases = graph_chip_layers(deployment, summary["layers"])
+    spikes = sum(layer["spikes"] for layer in summary["layers"])
+    outputs = sum(layer["neuron_updates"] for layer in summary["layers"])
+    nb = metrics(summary.pop("neurobench_operations"), spikes, outputs, weights, biases)
+    add_deployment(summary, infos, nb, hw, host)
+    return summary
 
 
 # -- NIR graphs (format-2 bundles) --------------------------------------------------------------
@@ -139,6 +192,7 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
     from neurodeploy.graph_run import ChipPart
 
     layers: list[LayerCounts] = []
+    operations: list[dict[str, float]] = []
     host_total = dense_total = 0
     steps = 0
     first_payload: dict[int, np.ndarray] = {}
@@ -152,6 +206,8 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
             spikes = run.spikes[name][n]
             layers.append(chip_layer_counts(name, layer.kind, events.reshape(steps, *layer.input_shape), spikes,
                                             tuple(layer.weight.shape), bits, layer.stride, layer.padding))
+            operations.append(layer_operations(layer.kind, events.reshape(steps, *layer.input_shape), layer.weight,
+                                               layer.stride, layer.padding, layer.weight_rec, spikes))
             dense_total += chip_layer_dense_macs(layer.kind, tuple(layer.weight.shape), layer.output_shape) * steps
             events, bits = spikes, 0
     for part in deployment.parts:
@@ -181,7 +237,8 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
                         "neurons": neurons, "events": int(events.sum()), "bits": bits})
     return InferenceCounts(layers=layers, host_macs=int(host_total), dense_snn_macs=int(dense_total),
                            bridge_events={k: v[0] for k, v in sums.items()},
-                           bridge_bits={k: v[1] for k, v in sums.items()}, extra={"cuts": counted})
+                           bridge_bits={k: v[1] for k, v in sums.items()},
+                           extra={"cuts": counted, "neurobench_operations": operations})
 
 
 def summarize_graph(per_sample: list[dict[str, Any]], backend: str, hw: Iterable[str] | None, host: str,
@@ -209,5 +266,49 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
     per_sample = [count_graph_sample(deployment, run, bundle.manifest["cuts"], n).as_dict()
                   for n in range(x.shape[0])]
     summary = summarize_graph(per_sample, backend, hw, host, int(x.shape[1]), bool(run.exact_vs_reference))
+    graph_view(deployment, summary, hw, host)
     first = deployment.chip_layers[0]
     return summary, run.spikes[first][-1]
+
+
+# -- the deployment view of both kinds: mapping, latency, NeuroBench --------------------------------
+
+def graph_chip_layers(deployment: GraphDeployment, layers: list[dict[str, Any]]
+                      ) -> tuple[list[ChipLayerInfo], list[np.ndarray], list[np.ndarray | None]]:
+    """The chip layers of a graph bundle (with their averaged counts), their weights and biases as deployed."""
+    from neurodeploy.graph_run import ChipPart
+
+    infos, weights, biases = [], [], []
+    counted = iter(layers)
+    for part in deployment.parts:
+        if not isinstance(part, ChipPart):
+            continue
+        for layer, name in zip(part.layers, part.names, strict=True):
+            c = next(counted)
+            infos.append(ChipLayerInfo(name, layer.kind, tuple(layer.input_shape), tuple(layer.output_shape),
+                                       tuple(layer.weight.shape), tuple(layer.stride), tuple(layer.padding),
+                                       tuple(c["synops_per_step"]), tuple(c["spikes_per_step"]),
+                                       tuple(c["input_events_per_step"])))
+            weights += [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
+            biases.append(layer.bias)
+    return infos, weights, biases
+
+
+def add_deployment(summary: dict[str, Any], layers: list[ChipLayerInfo], neurobench: dict[str, Any],
+                   hw: Iterable[str] | None, host: str) -> None:
+    """Add ``mapping``, ``latency_s`` and ``neurobench`` to a summary and re-price every chip profile with its
+    static energy over the modelled latency (module docstring)."""
+    profiles = select_profiles(hw)
+    host_profile = load_profile(host)
+    counts = InferenceCounts.from_dict(summary)
+    resize = resize_conv_chain(layers)
+    mapping = {p.name: map_network(layers, p, resize) for p in mapping_profiles(profiles)}
+    timing = {p.name: latency(layers, mapping.get(p.name), p) for p in profiles if p.kind == "neuromorphic"}
+    for p in profiles:
+        if p.kind != "neuromorphic":
+            continue
+        t = timing[p.name]
+        chips = (mapping.get(p.name) or {}).get("chips") or 1
+        summary["energy_j"][p.name] = estimate(counts, p, host_profile, t["per_inference"] if t else None,
+                                               chips).as_dict()
+    summary.update({"mapping": mapping, "latency_s": timing, "neurobench": neurobench})

@@ -1,8 +1,11 @@
 """PNG plots of a profile and one self-contained ``report.html`` that embeds them.
 
 Plots: spikes per time step, firing rate per channel, a raster of sampled
-neurons (a seeded sample), and the energy per inference of every profile,
-split into spiking stage, host CNN and bridge, beside the all-CNN baseline.
+neurons (a seeded sample), the energy per inference of every profile,
+split into spiking stage, host CNN and bridge, beside the all-CNN baseline,
+and (where the profile maps the network, :mod:`neurodeploy.mapping`) the
+chip layers mapped to cores with their utilisation; a table puts latency and
+energy (dynamic and static) side by side per profile.
 The HTML carries the plots as base64 data URIs: one file, no network. A
 small inline script counts the plots that decoded and writes the count into
 the page title, which the test of the report reads back from headless Chromium.
@@ -108,6 +111,35 @@ def energy_figure(energy: dict[str, dict[str, float]], baselines: dict[str, floa
     return fig
 
 
+def plot_mapping(mapping: dict[str, dict[str, Any]]) -> bytes:
+    """Per profile, one horizontal bar per chip layer: its cores, coloured by the neurons it uses of them."""
+    plt = _figure()
+    names = list(mapping)
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.2 + 1.1 * len(names) * max(
+        (len(m["layers"]) for m in mapping.values()), default=1) ** 0.5), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        m = mapping[name]
+        layers = m["layers"]
+        ys = np.arange(len(layers))
+        cores = [max(layer["cores"], 0) for layer in layers]
+        ax.barh(ys, cores, color=[cmap(layer["neuron_utilisation"]) for layer in layers])
+        for y, layer in zip(ys, layers, strict=True):
+            text = (f" {layer['cores']} cores, {100 * layer['neuron_utilisation']:.0f}% neurons, "
+                    f"{100 * layer['synapse_utilisation']:.0f}% synapse memory" if not layer["limiting"]
+                    else f" does not map: {layer['limiting']}")
+            ax.text(0, y, text, va="center", fontsize=7, color="black")
+        ax.set_yticks(ys, [layer["name"] for layer in layers], fontsize=7)
+        verdict = "fits one chip" if m["fits"] else f"does NOT fit: {m['limiting']} ({m['why']})"
+        ax.set_title(f"{name}: {m['cores']} cores, {m['chips']} chip(s); {verdict}", fontsize=8)
+        ax.axvline(m["cores_per_chip"], linestyle="--", color="#b22222", linewidth=1)
+        ax.text(m["cores_per_chip"], len(layers) - 0.5, " one chip", color="#b22222", fontsize=7, va="top")
+        ax.set_xlim(0, max(max(cores, default=1), m["cores_per_chip"], 1) * 1.6)
+        ax.set_xlabel("cores", fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def plot_energy(energy: dict[str, dict[str, float]], baselines: dict[str, float], host: str) -> bytes:
     return _png(energy_figure(energy, baselines, host))
 
@@ -127,6 +159,8 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
         "raster": plot_raster(spikes, seed=seed),
         "energy": plot_energy(summary["energy_j"], summary["baseline_j"], summary["host_profile"]),
     }
+    if summary.get("mapping"):
+        pngs["mapping"] = plot_mapping(summary["mapping"])
     for name, data in pngs.items():
         with atomic_path(out / f"{name}.png") as tmp:
             tmp.write_bytes(data)
@@ -134,6 +168,20 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
         f"<tr><td>{html.escape(name)}</td><td>{e['snn']:.3e}</td><td>{e['host']:.3e}</td>"
         f"<td>{e['bridge']:.3e}</td><td>{e['total']:.3e}</td><td>{e['all_cnn_baseline']:.3e}</td>"
         f"<td>{e['ratio_to_baseline']:.3f}</td></tr>"
+        for name, e in summary["energy_j"].items())
+    latency = summary.get("latency_s") or {}
+    mapping = summary.get("mapping") or {}
+
+    def cell(value: Any, fmt: str = ".3e") -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    side = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{cell((mapping.get(name) or {}).get('cores'), 'd')}</td>"
+        f"<td>{cell((mapping.get(name) or {}).get('chips'), 'd')}</td>"
+        f"<td>{html.escape(str((mapping.get(name) or {}).get('fits', 'n/a')))}</td>"
+        f"<td>{cell((latency.get(name) or {}).get('per_step'))}</td>"
+        f"<td>{cell((latency.get(name) or {}).get('per_inference'))}</td>"
+        f"<td>{cell(e.get('snn_dynamic'))}</td><td>{cell(e.get('snn_static'))}</td><td>{cell(e['snn'])}</td></tr>"
         for name, e in summary["energy_j"].items())
     images = "".join(
         f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
@@ -145,6 +193,11 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
 {summary["host_macs"]:.4g} host MACs, {summary["bridge_bits"]:.4g} bridge bits.</p>
 <table><tr><th>profile</th><th>SNN J</th><th>host J</th><th>bridge J</th><th>total J</th>
 <th>all-CNN J</th><th>ratio</th></tr>{rows}</table>
+<h2>Deployment: cores, latency and chip energy per profile</h2>
+<table><tr><th>profile</th><th>cores</th><th>chips</th><th>fits one chip</th><th>s per step</th>
+<th>s per inference</th><th>chip dynamic J</th><th>chip static J</th><th>chip J</th></tr>{side}</table>
+<p>Latency: the busiest core per time step (neurodeploy.latency); static energy = static power x chips x
+latency. Sources of every figure: <code>neurodeploy hw show PROFILE</code>.</p>
 {images}
 """
     if sweep is not None:

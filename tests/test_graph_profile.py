@@ -82,7 +82,23 @@ def test_two_layer_dense_graph_counts_equal_the_hand_computed_ones(dense_bundle:
     assert summary["bridge_bits_by_direction"] == {"host_to_chip": 10, "chip_to_host": 4}
     loihi = summary["energy_j"]["loihi"]
     expected_snn = (21 + 12) * (23.6e-12 + 3.5e-12) + (12 + 8) * 81e-12
-    assert loihi["snn"] == pytest.approx(expected_snn, rel=1e-9)
+    assert loihi["snn_dynamic"] == pytest.approx(expected_snn, rel=1e-9)
+    # busiest core per Lava step (a at step t, b one step later): a's 3 neuron updates (25.2 ns) except
+    # at t = 3, where a's 12 synops take 42 ns; plus the 465 ns barrier on each of T + depth = 6 steps
+    per_inference = 5 * 3 * 8.4e-9 + 12 * 3.5e-9 + 6 * 465e-9
+    assert summary["latency_s"]["loihi"]["per_inference"] == pytest.approx(per_inference, rel=1e-9)
+    assert summary["latency_s"]["loihi"]["per_step"] == pytest.approx(per_inference / 6, rel=1e-9)
+    assert loihi["snn_static"] == pytest.approx(0.1044 * 1 * per_inference, rel=1e-9)
+    assert loihi["snn"] == pytest.approx(loihi["snn_dynamic"] + loihi["snn_static"], rel=1e-12)
+    mapped = summary["mapping"]["loihi"]
+    assert (mapped["cores"], mapped["chips"], mapped["fits"], mapped["limiting"]) == (2, 1, True, None)
+    assert [m["neurons_per_core"] for m in mapped["layers"]] == [3, 2]
+    nb = summary["neurobench"]
+    # every weight of a and b is counted where nonzero: a's input events each reach 1 nonzero weight
+    # (x0..x3 -> a0, a1, a2, a2), b's inputs a0, a1, a2 each reach 1; binary inputs: accumulates
+    assert nb["synaptic_operations"] == {"Effective_MACs": 0.0, "Effective_ACs": 7.0 + 6.0, "Dense": (12 + 6) * 4.0}
+    assert nb["activation_sparsity"] == pytest.approx(1 - (6 + 4) / (12 + 8))
+    assert nb["connection_sparsity"] == pytest.approx((8 + 3) / (12 + 6))
     assert summary["samples"] == 1 and summary["timesteps"] == 4
 
 

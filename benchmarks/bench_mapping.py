@@ -87,9 +87,9 @@ def main() -> None:
         neurobench[name] = summary["neurobench"]
         # the same layer on a 512x512 image: mapping only (the counts scale, the cores are what matter)
         layer = summary["layers"][0]
-        conv = bundle.layer
+        (conv,) = bundle.segment_layers
         info = ChipLayerInfo(layer["name"], "conv", (conv.weight.shape[1], 128, 128), (conv.weight.shape[0], 128, 128),
-                             tuple(conv.weight.shape), (1, 1), (conv.padding, conv.padding))
+                             tuple(conv.weight.shape), conv.stride, conv.padding)
         for p in PROFILES:
             big = resize_conv_chain([info])(512)  # type: ignore[misc]
             m = map_network([replace(big[0])], load_profile(p))

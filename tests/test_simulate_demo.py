@@ -108,8 +108,8 @@ def test_demo_writes_every_output(tmp_path: Path, tiny_checkpoint: Path) -> None
     html = (out / "report" / "report.html").read_text()
     from neurodeploy.demo import SHIPPED_SWEEP
 
-    # the four profile plots, and the shipped sweep's plot (the twin comparison) where it ships
-    assert html.count("data:image/png;base64,") == 4 + SHIPPED_SWEEP.is_file()
+    # raster, counts, energy, ratios; the layers mapped to cores (issue 16); the sweep when shipped (issue 14)
+    assert html.count("data:image/png;base64,") == 5 + SHIPPED_SWEEP.is_file()
     assert "against its all-CNN twin" in result.stdout
     for plot in ("spikes_per_step", "firing_rate_per_channel", "raster", "energy"):
         assert Image.open(out / "report" / f"{plot}.png").size[0] > 100

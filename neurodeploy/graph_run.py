@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from neurodeploy.converters.netx_io import NetxSegmentLayer
     from neurodeploy.graph import Graph
 
-GRAPH_BACKENDS = ("reference", "lava", "torch")
+GRAPH_BACKENDS = ("reference", "lava", "loihi2", "torch")
 
 
 @dataclass(frozen=True)
@@ -257,12 +257,12 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             from neurodeploy.torch_backend import run_segment_batch as run_torch
 
             got = run_torch(part.layers, frames, device)
-        elif backend == "lava":
-            got, compile_seconds = _run_lava(part, frames, models)
+        elif backend in ("lava", "loihi2"):
+            got, compile_seconds = _run_lava(part, frames, models, backend)
             seconds["compile"] += compile_seconds
         else:
             got = run_segment_batch(part.layers, frames)
-        if backend != "reference" and (check or backend == "lava"):
+        if backend != "reference" and (check or backend != "torch"):
             reference = run_segment_batch(part.layers, frames)
             exact = exact and all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
         for name, s in zip(part.names, got, strict=True):
@@ -284,14 +284,16 @@ def _part(deployment: GraphDeployment, index: int) -> ChipPart:
     return part
 
 
-def _run_lava(part: ChipPart, frames: np.ndarray, models: str) -> tuple[list[np.ndarray], float]:
-    """Every sample through the segment in Lava, compiled once: per layer spikes (N, T, *out)."""
+def _run_lava(part: ChipPart, frames: np.ndarray, models: str, backend: str = "lava"
+              ) -> tuple[list[np.ndarray], float]:
+    """Every sample through the segment in Lava (CPU simulation, or Loihi 2 with lava-loihi), compiled once:
+    per layer spikes (N, T, *out)."""
     from neurodeploy.segment_lava import LavaSegment
 
     n, steps = frames.shape[:2]
     outs = [np.zeros((n, steps, *layer.output_shape), dtype=np.uint8) for layer in part.layers]
     with LavaSegment(part.path, timesteps=steps, input_message_bits=part.input_message_bits,
-                     models=models) as segment:  # type: ignore[arg-type]
+                     models=models, backend=backend) as segment:  # type: ignore[arg-type]
         for i in range(n):
             for out, layer_spikes in zip(outs, segment.run(frames[i]), strict=True):
                 out[i] = layer_spikes

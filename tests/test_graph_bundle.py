@@ -186,6 +186,11 @@ def test_bad_inputs_exit_2_before_any_work_and_write_nothing(converted, tmp_path
     (tmp_path / "notes.npz").write_text("mine")
     run = run_cli("simulate", str(path), "--input", str(tmp_path / "keyed.npz"), "-o", str(tmp_path / "notes.npz"))
     assert run.returncode == 2 and (tmp_path / "notes.npz").read_text() == "mine"
+    # Loihi 2 is a backend for graphs too: without lava-loihi, one line naming it, nothing written
+    run = run_cli("simulate", str(path), "--input", str(tmp_path / "keyed.npz"), "-o", str(tmp_path / "l2.npz"),
+                  "--backend", "loihi2")
+    assert run.returncode == 2 and "lava-loihi" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "l2.npz").exists()
 
 
 def test_an_in_memory_norse_graph_converts_and_runs(tmp_path: Path) -> None:

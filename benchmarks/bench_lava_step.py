@@ -37,8 +37,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.bridge import SpikeBridge
-from neurodeploy.converters.netx_io import NetxConvLayer, read_segment, write_netx, write_segment
-from neurodeploy.cuba import run_sequence
+from neurodeploy.converters.netx_io import read_segment, write_segment
 from neurodeploy.quantize import QuantizedChipLayer
 from neurodeploy.reference import run_segment
 
@@ -46,12 +45,15 @@ SIZES = ((64, 32), (128, 64))  # (height = width, output channels)
 C_IN = 4
 
 
-def make_layer(size: int, c_out: int, graded: bool, rng: np.random.Generator) -> NetxConvLayer:
+def make_layer(size: int, c_out: int, graded: bool, rng: np.random.Generator) -> QuantizedChipLayer:
     """Random weights in the range neurodeploy's quantizer allows: the 24-bit current cannot wrap."""
     low, high = (-10, 14) if graded else (-60, 90)
     weight = rng.integers(low, high, size=(c_out, C_IN, 3, 3)).astype(np.int8)
     scale = 255 if graded else 1
-    return NetxConvLayer((C_IN, size, size), weight, 1, i_decay=4096, v_decay=1024, vth_mant=60 * scale)
+    return QuantizedChipLayer("conv", "conv", (C_IN, size, size), (c_out, size, size), weight, None, None, (1, 1),
+                              (1, 1), i_decay=4096, v_decay=1024, vth_mant=60 * scale, weight_scale=1.0,
+                              payload_max=scale, weight_error=0.0, saturated_weights=0,
+                              max_input=int(np.abs(weight.astype(np.int64)).sum(axis=(1, 2, 3)).max()) * scale)
 
 
 def make_frames(size: int, steps: int, graded: bool, rng: np.random.Generator) -> np.ndarray:
@@ -60,18 +62,18 @@ def make_frames(size: int, steps: int, graded: bool, rng: np.random.Generator) -
     return (rng.random((steps, C_IN, size, size)) < 0.3).astype(np.int32)
 
 
-def numpy_floor(layer: NetxConvLayer, frames: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
-    """The bare NumPy step, no Lava (neurodeploy.cuba.run_sequence): seconds per step, spikes."""
+def numpy_floor(layer: QuantizedChipLayer, frames: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
+    """The bare NumPy step, no Lava (neurodeploy.reference.run_segment): seconds per step, spikes."""
     best = float("inf")
     out = np.empty(0)
     for _ in range(repeats):
         started = time.perf_counter()
-        out = run_sequence(layer, frames)
+        out = run_segment([layer], frames)[0]
         best = min(best, (time.perf_counter() - started) / len(frames))
     return best, out
 
 
-def lava_run(path: Path, layer: NetxConvLayer, frames: np.ndarray, graded: bool, models: str,
+def lava_run(path: Path, layer: QuantizedChipLayer, frames: np.ndarray, graded: bool, models: str,
              repeats: int) -> tuple[float, float, np.ndarray]:
     """Seconds per Lava step (T+1 steps per image, compile excluded), compile seconds, spikes."""
     bridge = SpikeBridge(path, frames.shape[0], 8 if graded else 0, halo=0, backend="lava", models=models)
@@ -171,7 +173,7 @@ def main() -> None:
                 layer = make_layer(size, c_out, graded, rng)
                 frames = make_frames(size, args.steps, graded, rng)
                 path = Path(tmp) / f"layer{size}{int(graded)}.net"
-                write_netx(path, layer)
+                write_segment(path, [layer])
                 floor, floor_spikes = numpy_floor(layer, frames, args.repeats)
                 stock, stock_compile, stock_spikes = lava_run(path, layer, frames, graded, "stock", args.repeats)
                 ours, ours_compile, ours_spikes = lava_run(path, layer, frames, graded, "neurodeploy", args.repeats)

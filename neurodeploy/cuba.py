@@ -27,10 +27,9 @@ so every product and ``trunc`` is exact and matches the integer code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-
-from neurodeploy.converters.netx_io import NetxConvLayer
 
 STATE_LIMIT = 1 << 23  # M
 DECAY_UNITY = 1 << 12
@@ -52,7 +51,8 @@ class CubaParams:
             raise ValueError("vth must fit 17 bits")
 
     @classmethod
-    def of(cls, layer: NetxConvLayer) -> CubaParams:
+    def of(cls, layer: Any) -> CubaParams:
+        """From a chip layer's netx parameters (``i_decay``, ``v_decay``, ``vth_mant``)."""
         return cls(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
 
     @property
@@ -143,26 +143,6 @@ def bias_current(bias_mant: np.ndarray | None, output_shape: tuple[int, ...]) ->
     if bias_mant is None or not np.any(bias_mant):
         return 0.0
     return bias_mant.astype(np.float64).reshape(-1, *([1] * (len(output_shape) - 1))) * 64.0
-
-
-def run_sequence(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
-    """Frames (T, C_in, H, W) -> spikes (T, C_out, H, W) uint8, output t for input t.
-
-    This is what one image's T + 1 Lava steps produce after the first output
-    step (the conv delay) is dropped, starting from the per-image reset.
-    """
-    frames = np.asarray(frames)
-    p = CubaParams.of(layer)
-    state = CubaState.zeros((layer.output_shape[0], *frames.shape[2:]))
-    out = np.empty((frames.shape[0], layer.output_shape[0], *frames.shape[2:]), dtype=np.uint8)
-    previous: np.ndarray | None = None
-    current = np.empty(0)
-    for t, frame in enumerate(frames):
-        if previous is None or not np.array_equal(frame, previous):  # constant input: conv once
-            current = conv(frame, layer.weight, layer.padding)
-            previous = frame
-        out[t] = cuba_step(state, current, p)
-    return out
 
 
 # -- the synapses of a multi-layer chip segment (a leading batch axis everywhere) ---------------------

@@ -15,18 +15,11 @@ from typing import Union
 
 import numpy as np
 
-from neurodeploy.converters.netx_io import NetxConvLayer, NetxSegmentLayer
+from neurodeploy.converters.netx_io import NetxSegmentLayer
 from neurodeploy.cuba import CubaParams, CubaState, bias_current, conv_strided, cuba_step, dense_synapse
 from neurodeploy.quantize import QuantizedChipLayer
 
 SegmentLayer = Union[QuantizedChipLayer, NetxSegmentLayer]  # noqa: UP007  (a runtime alias on Python 3.10)
-
-
-def run_layer(layer: NetxConvLayer, frames: np.ndarray) -> np.ndarray:
-    """Input frames (T, C_in, H, W) -> output spikes (T, C_out, H, W) uint8, aligned with the input."""
-    from neurodeploy.cuba import run_sequence
-
-    return run_sequence(layer, frames)
 
 
 def run_segment(layers: Sequence[SegmentLayer], frames: np.ndarray) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.converters.netx_io import NetxConvLayer, read_segment, write_netx, write_segment
+from neurodeploy.converters.netx_io import read_segment, write_segment
 from neurodeploy.float_graph import run_float
 from neurodeploy.lif_mapping import map_neuron
 from neurodeploy.partition import ChipSegment, plan
@@ -442,18 +442,6 @@ def test_segment_files_read_back_what_was_written(tmp_path: Path, sinabs_case) -
     assert back[2].input_shape == (512,)  # the flatten block before the first dense one
     x = _binary((STEPS, 2, 16, 16), 0.5, seed=9)
     assert all(np.array_equal(a, b) for a, b in zip(run_segment(quantized, x), run_segment(back, x), strict=True))
-
-
-def test_a_one_layer_file_reads_as_a_segment(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    layer = NetxConvLayer((3, 8, 8), rng.integers(-100, 100, (4, 3, 3, 3)).astype(np.int8), 1, 1024, 512, 300)
-    write_netx(tmp_path / "one.net", layer)
-    (seg,) = read_segment(tmp_path / "one.net")
-    assert seg.kind == "conv" and np.array_equal(seg.weight, layer.weight) and seg.padding == (1, 1)
-    from neurodeploy.reference import run_layer
-
-    frames = rng.integers(0, 256, (5, 3, 8, 8))
-    assert np.array_equal(run_segment([seg], frames)[0], run_layer(layer, frames))
 
 
 # -- Lava == reference, bit for bit ------------------------------------------------------------

@@ -9,7 +9,10 @@ agreement with the independent float execution of the graph (all chip
 layers; the output's argmax), whether Lava equals the NumPy reference bit for
 bit, and the reference's agreement with the library's own forward pass (the
 first chip layer's spikes; the argmax of the summed output spikes), and the
-host values clipped at host->chip cuts (``fidelity["cuts"]``)::
+host values clipped at host->chip cuts (``fidelity["cuts"]``), and the Lava
+step time of the graph's chip segments on its own payloads, stock lava-dl
+models against neurodeploy's one-process segment (``LAVA_SAMPLES`` samples,
+best of ``LAVA_ROUNDS`` rounds, compile time apart; every segment summed)::
 
     python benchmarks/bench_graphs.py [--json graphs.json]
 """
@@ -63,6 +66,39 @@ def _networks() -> dict[str, tuple[str, object, object, np.ndarray, dict[str, np
     return out
 
 
+LAVA_SAMPLES, LAVA_ROUNDS = 4, 3
+
+
+def lava_step_seconds(bundle: Path, x: np.ndarray) -> dict[str, float]:
+    """Seconds per Lava step of the bundle's chip segments, per models, on the payloads the graph feeds them."""
+    import time
+
+    from neurodeploy.bundle import Bundle
+    from neurodeploy.graph_run import ChipPart, run_graph
+    from neurodeploy.segment_lava import LavaSegment
+
+    deployment = Bundle.load(bundle).deployment
+    payloads = run_graph(deployment, x[:LAVA_SAMPLES], backend="reference").payloads
+    out = {}
+    for models in ("stock", "neurodeploy"):
+        total = 0.0
+        for part in deployment.parts:
+            if not isinstance(part, ChipPart):
+                continue
+            frames = payloads[part.index]
+            with LavaSegment(part.path, timesteps=frames.shape[1], input_message_bits=part.input_message_bits,
+                             models=models) as seg:  # type: ignore[arg-type]
+                best = float("inf")
+                for _ in range(LAVA_ROUNDS):
+                    started = time.perf_counter()
+                    for sample in frames:
+                        seg.run(sample)
+                    best = min(best, (time.perf_counter() - started) / (len(frames) * seg.steps))
+            total += best
+        out[models] = total
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the rows as JSON")
@@ -82,6 +118,7 @@ def main() -> None:
             assert sim.returncode == 0
             fidelity = json.loads((root / f"{i}.json").read_text())["fidelity"]
             chip = [layer for s in manifest["segments"] if s["place"] == "chip" for layer in s["layers"]]
+            step = lava_step_seconds(root / f"{i}.bundle", x)
             rows.append({
                 "network": name.strip(), "library": library, "nodes": len(graph.nodes),
                 "chip_layers": [layer["kind"] for layer in chip], "host_nodes": len(manifest["host_nodes"]),
@@ -93,15 +130,19 @@ def main() -> None:
                 "reference_argmax_vs_library": m["argmax"],
                 "float_vs_library": m["float_vs_library"],
                 "clipped_at_cuts": sum(c["clipped"] for c in fidelity["cuts"]),
+                "lava_s_per_step": step, "lava_speedup_vs_stock": step["stock"] / step["neurodeploy"],
             })
     print("| network | library | NIR nodes | chip layers | host nodes | Lava = reference | spikes vs float "
-          "| argmax vs float | 1st layer vs library | argmax vs library | float vs library | clipped at cuts |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| argmax vs float | 1st layer vs library | argmax vs library | float vs library | clipped at cuts "
+          "| Lava s/step, stock / ours |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['network']} | {r['library']} | {r['nodes']} | {', '.join(r['chip_layers'])} | "
               f"{r['host_nodes']} | {r['lava_exact_vs_reference']} | {r['lava_spike_agreement_vs_float']:.4f} | "
               f"{r['lava_output_agreement_vs_float']:.3f} | {r['reference_first_layer_vs_library']:.4f} | "
-              f"{r['reference_argmax_vs_library']:.3f} | {r['float_vs_library']:.4f} | {r['clipped_at_cuts']} |")
+              f"{r['reference_argmax_vs_library']:.3f} | {r['float_vs_library']:.4f} | {r['clipped_at_cuts']} | "
+              f"{r['lava_s_per_step']['stock']:.2e} / {r['lava_s_per_step']['neurodeploy']:.2e} "
+              f"({r['lava_speedup_vs_stock']:.1f}x) |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

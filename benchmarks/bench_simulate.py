@@ -4,7 +4,7 @@ One run, the same folder of 256x256 images (crops of the builtin photos) and
 the same seeded masks for both:
 
 * Lava: the shipped checkpoint converted to a bundle, the spiking stage in
-  Lava (neurodeploy's ProcessModels, compiled once for the folder) through the
+  Lava (the segment as one neurodeploy process, compiled once for the folder) through the
   SpikeBridge, the CNN on the host; fidelity checks off (they run the float
   model and the reference backend too, which is not the deployed work).
 * PyTorch: the trained float model (Norse LIF + CNN) on the same images.

@@ -27,8 +27,8 @@ first layers also respond, near the image edge, to the zeros beyond it
 by zeros. The float reference of the fidelity check runs on the same
 windows, so the comparison is like for like.
 
-Backends: ``lava`` (CPU simulation; neurodeploy's faster bit-exact
-ProcessModels unless ``models="stock"``), ``loihi2`` (``Loihi2HwCfg``, needs
+Backends: ``lava`` (CPU simulation; the segment as one bit-exact Lava
+process unless ``models="stock"``), ``loihi2`` (``Loihi2HwCfg``, needs
 Intel's lava-loihi), ``reference`` (no Lava: :mod:`neurodeploy.reference`),
 ``torch`` (no Lava: :mod:`neurodeploy.torch_backend`, batches of tiles, on
 ``device`` cpu or cuda).
@@ -87,11 +87,9 @@ def select_run_config(backend: str, models: LavaModels = "neurodeploy",
         return Loihi2HwCfg(exception_proc_model_map=io_models)
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    if models == "neurodeploy":
-        from neurodeploy.lava_processes.models import FAST_MODELS
-
-        io_models = {**io_models, **FAST_MODELS}
-    elif models != "stock":
+    # "neurodeploy" runs a chip segment as one ChipSegment process (neurodeploy.lava_processes.segment),
+    # whose model the fixed_pt tag selects; "stock" runs the netx graph on Lava's own models
+    if models not in ("neurodeploy", "stock"):
         raise UserError(f"unknown Lava models {models!r}", "pass neurodeploy or stock")
     return Loihi2SimCfg(select_tag="fixed_pt", exception_proc_model_map=io_models)
 

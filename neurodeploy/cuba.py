@@ -1,7 +1,7 @@
 r"""Lava's fixed-point conv synapse and CUBA neuron, as pure NumPy step functions.
 
 The one place for the deployed layer's integer arithmetic; the reference
-backend and neurodeploy's Lava ProcessModels both call it. Bit-exact with
+backend, the torch backend and neurodeploy's Lava segment process all call it. Bit-exact with
 lava-nc 0.10's ``PyConvModelFixed`` and ``PyLifResetModelBitAcc``:
 
 Conv (``lava.proc.conv.utils.conv`` then ``signed_clamp(·, 24)``)::

@@ -83,7 +83,7 @@ def test_an_unknown_or_missing_device_is_a_user_error() -> None:
 
 
 def test_torch_equals_lava_on_the_inpainter(tiny_bundle: Path) -> None:
-    """Once against Lava itself (neurodeploy's ProcessModels): the same spikes and the same image."""
+    """Once against Lava itself (neurodeploy's segment process): the same spikes and the same image."""
     from neurodeploy.bundle import Bundle
     from neurodeploy.data import MaskSpec, random_mask
     from neurodeploy.simulation import SimulationInput, simulate

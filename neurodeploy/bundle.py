@@ -248,10 +248,10 @@ REQUIRED = {
 }
 
 
-def validate_manifest(manifest: dict[str, Any], where: Path | str) -> None:
-    """Check a format-3 (inpainter) manifest's shape; a missing or mistyped field is a one-line UserError."""
+def _check_fields(manifest: dict[str, Any], required: dict[str, type], where: Path | str) -> None:
+    """Every required field present with its type, and the graph and host files listed (both kinds have them)."""
     fix = "re-create the bundle with neurodeploy convert"
-    for key, kind in REQUIRED.items():
+    for key, kind in required.items():
         if key not in manifest:
             raise UserError(f"{where} is missing the field {key!r}", fix)
         if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
@@ -259,6 +259,12 @@ def validate_manifest(manifest: dict[str, Any], where: Path | str) -> None:
     for name in (GRAPH_FILE, HOST_FILE):
         if name not in manifest["files"]:
             raise UserError(f"{where}: 'files' does not list {name}", fix)
+
+
+def validate_manifest(manifest: dict[str, Any], where: Path | str) -> None:
+    """Check a format-3 (inpainter) manifest's shape; a missing or mistyped field is a one-line UserError."""
+    fix = "re-create the bundle with neurodeploy convert"
+    _check_fields(manifest, REQUIRED, where)
     places = [s["place"] for s in manifest["segments"]]
     if places != ["chip", "host"]:
         raise UserError(f"{where}: an inpainter is one chip segment then one host segment, not {places}", fix)
@@ -302,19 +308,12 @@ GRAPH_REQUIRED = {
 def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None:
     """Check a format-2 manifest's shape; a missing or mistyped field is a one-line UserError."""
     fix = "re-create the bundle with neurodeploy convert"
-    for key, kind in GRAPH_REQUIRED.items():
-        if key not in manifest:
-            raise UserError(f"{where} is missing the field {key!r}", fix)
-        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
-            raise UserError(f"{where}: field {key!r} should be a {kind.__name__}", fix)
+    _check_fields(manifest, GRAPH_REQUIRED, where)
     dt = manifest.get("dt", "missing")
     if dt is not None and (not isinstance(dt, (int, float)) or isinstance(dt, bool) or not dt > 0):
         raise UserError(f"{where}: field 'dt' should be a positive number of seconds or null", fix)
     if manifest.get("tau_convention") not in ("seconds", "norse-1.1", "rockpool-3.1"):
         raise UserError(f"{where}: field 'tau_convention' should be seconds, norse-1.1 or rockpool-3.1", fix)
-    for name in (GRAPH_FILE, HOST_FILE):
-        if name not in manifest["files"]:
-            raise UserError(f"{where}: 'files' does not list {name}", fix)
     for key in ("input", "output"):
         if not isinstance(manifest[key].get("node"), str) or not isinstance(manifest[key].get("shape"), list):
             raise UserError(f"{where}: {key!r} needs a node name and a shape", fix)

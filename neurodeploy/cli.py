@@ -63,6 +63,19 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+def _model_config(path: Path | None) -> Any:
+    """The ModelConfig of ``--config`` (the defaults without one); a file that is none is a UserError."""
+    from neurodeploy.model import ModelConfig
+
+    if path is None:
+        return ModelConfig()
+    try:
+        return ModelConfig.from_json(path.read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"--config {path} is not a valid ModelConfig JSON ({exc})",
+                        "write it with ModelConfig.to_json()") from None
+
+
 @app.command()
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write after every epoch.")] = Path("model.pt"),
@@ -87,13 +100,7 @@ def train(
     from neurodeploy.train import TrainConfig
     from neurodeploy.train import train as run_training
 
-    base = ModelConfig()
-    if config is not None:
-        try:
-            base = ModelConfig.from_json(config.read_text())
-        except (OSError, ValueError, TypeError) as exc:
-            raise UserError(f"--config {config} is not a valid ModelConfig JSON ({exc})",
-                            "write it with ModelConfig.to_json()") from None
+    base = _model_config(config)
     try:
         chosen = {} if spiking_layers is None else {"spiking_layers": spiking_layers}
         model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding,
@@ -776,16 +783,9 @@ def sweep(
                                               "finished ones are not retrained.")] = False,
 ) -> None:
     """Train the all-CNN twin, the SC-NN and deeper spiking variants alike; compare quality and energy."""
-    from neurodeploy.model import ModelConfig
     from neurodeploy.sweep import SweepConfig, run_sweep
 
-    model = ModelConfig()
-    if config is not None:
-        try:
-            model = ModelConfig.from_json(config.read_text())
-        except (OSError, ValueError, TypeError) as exc:
-            raise UserError(f"--config {config} is not a valid ModelConfig JSON ({exc})",
-                            "write it with ModelConfig.to_json()") from None
+    model = _model_config(config)
     try:
         counts = tuple(int(v) for v in variants.split(",") if v.strip())
     except ValueError:

@@ -78,6 +78,12 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     return _convert_inpainter(model, out_dir, source, tile, force)
 
 
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Sign the manifest with its own digest (:func:`neurodeploy.bundle.manifest_digest`) and write it."""
+    manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
+    (folder / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
 def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, int]:
     """The inpainter's spiking stack as a graph on a tile's window, and its partition: (graph, chip segment, halo).
 
@@ -178,8 +184,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
                           "timing": "neurodeploy.reference.run_segment_batch"},
             "versions": _versions(),
         }
-        manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
-        (tmp / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        _write_manifest(tmp, manifest)
     return Bundle.load(out_dir)
 
 
@@ -363,6 +368,5 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
                           "timing": "neurodeploy.reference.run_segment_batch"},
             "versions": _versions(),
         }
-        manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
-        (tmp / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        _write_manifest(tmp, manifest)
     return Bundle.load(out_dir)

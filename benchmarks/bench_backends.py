@@ -8,7 +8,10 @@ timed images through one Simulator (compiled once, compile time apart). The Ray 
 of the whole :func:`neurodeploy.cluster.run_items` call on a local cluster started just before (its start
 time reported apart), the two workers' set-up (bundle load, one Simulator each) included; also the
 time to the first image and the rate after it. Every
-contender's output images are checked equal to Lava's, byte for byte.
+contender's output images are checked equal to Lava's, byte for byte. Per in-process contender also the
+milliseconds per image of each phase (encode: input frames and event tallies; snn: the spiking stage on
+the backend; host: the host CNN) and the spiking stage's speed-up over Lava's, the one phase the backends
+do not share.
 
     python benchmarks/bench_backends.py [--images 16] [--threads 1] [--json out.json]
 """
@@ -101,7 +104,11 @@ def main() -> None:
         row["outputs_equal_to_" + first.replace(" ", "_")] = f"{same}/{len(items)}"
         row["ratio_to_" + first.replace(" ", "_")] = row["images_per_second"] / base
         phases = row.get("seconds_per_image", {})
-        extra = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items())
+        extra = ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in phases.items())
+        if phases and "seconds_per_image" in rows[first]:  # the stage the backends differ in, side by side
+            stage = rows[first]["seconds_per_image"]["snn"] / phases["snn"]
+            row["spiking_stage_ratio_to_" + first.replace(" ", "_")] = stage
+            extra += f"; spiking stage {stage:.2f}x {first}'s"
         if "ray_start_seconds" in row:
             extra = (f"Ray start {row['ray_start_seconds']:.1f} s apart; first image after "
                      f"{row['first_image_seconds']:.1f} s, then {row['images_per_second_after_first']:.3f} images/s")

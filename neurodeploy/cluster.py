@@ -258,21 +258,26 @@ class SampleWork:
         self.deployment: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "deployment": None}
+        return {**self.__dict__, "deployment": None, "lava": None}
 
     def setup(self) -> None:
         from neurodeploy.bundle import Bundle
+        from neurodeploy.graph_run import LavaSegments
 
         loaded = Bundle.load(self.bundle_path).require("graph")
         self.deployment, self.cuts = loaded.deployment, loaded.manifest["cuts"]
+        # compiled on the first sample, kept for the others
+        self.lava = LavaSegments(self.models, self.backend) if self.backend in ("lava", "loihi2") else None
 
     def close(self) -> None:
-        pass
+        if getattr(self, "lava", None) is not None:
+            self.lava.close()
 
     def run(self, item_id: str, item: Any) -> tuple[dict[str, Any], np.ndarray]:
         from neurodeploy.graph_run import run_graph
 
-        run = run_graph(self.deployment, np.asarray(item)[None], self.backend, self.models, self.device)
+        run = run_graph(self.deployment, np.asarray(item)[None], self.backend, self.models, self.device,
+                        lava=self.lava)
         if self.profile:
             from neurodeploy.profiling import count_graph_sample
 

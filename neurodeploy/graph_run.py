@@ -9,8 +9,9 @@ steps at once, reading what earlier segments produced:
   (:func:`neurodeploy.reference.run_segment_batch`, NumPy, Loihi's fixed
   point bit for bit) or on ``lava`` (:class:`neurodeploy.segment_lava.LavaSegment`:
   the segment's netx file as one Lava process, ``models="neurodeploy"``, or in
-  stock lava-dl, ``models="stock"``; compiled once per run and reused for
-  every sample; a sample is ``T + depth`` Lava steps, set from the input's T),
+  stock lava-dl, ``models="stock"``; compiled once per run, or once per worker
+  in a :class:`LavaSegments` kept open across runs, and reused for every sample;
+  a sample is ``T + depth`` Lava steps, set from the input's T),
   or on ``torch`` (:func:`neurodeploy.torch_backend.run_segment_batch`, the
   reference's arithmetic batched in PyTorch on ``device`` cpu or cuda).
 
@@ -225,13 +226,58 @@ class GraphRun:
     clipped: dict[int, int] = field(default_factory=dict)  # chip part index -> input values the payload clipped
 
 
+class LavaSegments:
+    """The chip segments compiled in Lava, kept open between calls of :func:`run_graph`; use as a context
+    manager. One per (segment, T), compiled on first use: a worker that runs sample after sample
+    (:class:`neurodeploy.cluster.SampleWork`) compiles each segment once, not once per sample."""
+
+    def __init__(self, models: str = "neurodeploy", backend: str = "lava") -> None:
+        self.models, self.backend = models, backend
+        self.open: dict[tuple[int, int], Any] = {}
+        self.compile_seconds = 0.0
+
+    def __enter__(self) -> LavaSegments:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for segment in self.open.values():
+            segment.close()
+        self.open.clear()
+
+    def run(self, part: ChipPart, frames: np.ndarray) -> list[np.ndarray]:
+        """Every sample of ``frames`` (N, T, *input) through the part's segment: per layer spikes (N, T, *out)."""
+        from neurodeploy.segment_lava import LavaSegment
+
+        n, steps = frames.shape[:2]
+        segment = self.open.get((part.index, steps))
+        if segment is None:
+            segment = LavaSegment(part.path, timesteps=steps, input_message_bits=part.input_message_bits,
+                                  models=self.models, backend=self.backend)  # type: ignore[arg-type]
+            self.open[part.index, steps] = segment.__enter__()
+            self.compile_seconds += segment.compile_seconds
+        outs = [np.zeros((n, steps, *layer.output_shape), dtype=np.uint8) for layer in part.layers]
+        for i in range(n):
+            for out, layer_spikes in zip(outs, segment.run(frames[i]), strict=True):
+                out[i] = layer_spikes
+        return outs
+
+
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
-              models: str = "neurodeploy", device: str = "cpu", check: bool = True) -> GraphRun:
+              models: str = "neurodeploy", device: str = "cpu", check: bool = True,
+              lava: LavaSegments | None = None) -> GraphRun:
     """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring).
 
     ``check``: also run the reference backend and compare (``exact_vs_reference``);
     with ``check=False`` the torch backend runs alone and ``exact_vs_reference`` is not measured (True).
+    ``lava``: compiled segments to run on and keep open (backends lava and loihi2); by default the
+    segments are compiled for this call and closed after it.
     """
+    if lava is None and backend in ("lava", "loihi2"):
+        with LavaSegments(models, backend) as own:
+            return run_graph(deployment, x, backend, models, device, check, own)
     from neurodeploy.encoding import clipped_payloads
     from neurodeploy.host_graph import run_host_segment
     from neurodeploy.reference import run_segment_batch
@@ -257,9 +303,10 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             from neurodeploy.torch_backend import run_segment_batch as run_torch
 
             got = run_torch(part.layers, frames, device)
-        elif backend in ("lava", "loihi2"):
-            got, compile_seconds = _run_lava(part, frames, models, backend)
-            seconds["compile"] += compile_seconds
+        elif lava is not None:
+            compiled = lava.compile_seconds
+            got = lava.run(part, frames)
+            seconds["compile"] += lava.compile_seconds - compiled
         else:
             got = run_segment_batch(part.layers, frames)
         if backend != "reference" and (check or backend != "torch"):
@@ -282,22 +329,6 @@ def _part(deployment: GraphDeployment, index: int) -> ChipPart:
     part = deployment.parts[index]
     assert isinstance(part, ChipPart)
     return part
-
-
-def _run_lava(part: ChipPart, frames: np.ndarray, models: str, backend: str = "lava"
-              ) -> tuple[list[np.ndarray], float]:
-    """Every sample through the segment in Lava (CPU simulation, or Loihi 2 with lava-loihi), compiled once:
-    per layer spikes (N, T, *out)."""
-    from neurodeploy.segment_lava import LavaSegment
-
-    n, steps = frames.shape[:2]
-    outs = [np.zeros((n, steps, *layer.output_shape), dtype=np.uint8) for layer in part.layers]
-    with LavaSegment(part.path, timesteps=steps, input_message_bits=part.input_message_bits,
-                     models=models, backend=backend) as segment:  # type: ignore[arg-type]
-        for i in range(n):
-            for out, layer_spikes in zip(outs, segment.run(frames[i]), strict=True):
-                out[i] = layer_spikes
-        return outs, segment.compile_seconds
 
 
 def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[str, Any]:

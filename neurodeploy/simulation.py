@@ -45,6 +45,10 @@ from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo
 from neurodeploy.text import plural
 
 TILE_BATCH = 8  # spiking tiles per batch on the torch backend (its memory: B·T·neurons float64 synaptic inputs)
+# The host CNN's block side: at least this many pixels (and at least a spiking tile). Its halo of the
+# receptive field is recomputed around every block, 1.72x the work at 128 px blocks and a 20 px halo,
+# 1.34x at 256; memory grows with the block's square, not with the image.
+HOST_BLOCK = 256
 ProgressHook = Callable[[int, int], None]  # (tiles done, tiles in the image), after every spiking tile
 
 
@@ -223,13 +227,15 @@ class Simulator:
 
     ``keep_spikes``: also hand back each image's whole input frames and output
     spikes (T, C, H, W) (memory grows with the image). ``progress``: called
-    with (tiles done, tiles) after every spiking tile.
+    with (tiles done, tiles) after every spiking tile. ``host_block``: the host
+    CNN's least block side in pixels (:data:`HOST_BLOCK`).
     """
 
     def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
                  seed: int = 0, fidelity: bool = True, keep_spikes: bool = False,
-                 progress: ProgressHook | None = None, device: str = "cpu") -> None:
+                 progress: ProgressHook | None = None, device: str = "cpu", host_block: int = HOST_BLOCK) -> None:
         self.bundle = bundle.require("inpainter")
+        self.host_block = host_block
         self.backend = backend
         self.seed = seed
         self.fidelity = fidelity
@@ -253,11 +259,11 @@ class Simulator:
         return self.bridge.compile_seconds
 
     def host_grid(self, height: int, width: int) -> TileGrid:
-        """The host CNN's blocks: the spiking tiles' size rounded up to the CNN's size multiple,
-        read with a halo of its receptive field (:func:`~neurodeploy.model.host_halo`)."""
+        """The host CNN's blocks: the larger of the spiking tiles and ``host_block``, rounded up to the CNN's
+        size multiple, read with a halo of its receptive field (:func:`~neurodeploy.model.host_halo`)."""
         tiles, multiple = self.bridge.grid(height, width), self.config.size_multiple
-        return TileGrid(height, width, -(-tiles.tile_h // multiple) * multiple,
-                        -(-tiles.tile_w // multiple) * multiple, host_halo(self.config))
+        return TileGrid(height, width, -(-max(tiles.tile_h, self.host_block) // multiple) * multiple,
+                        -(-max(tiles.tile_w, self.host_block) // multiple) * multiple, host_halo(self.config))
 
     @torch.no_grad()
     def run(self, item: SimulationInput) -> ImageResult:
@@ -339,7 +345,8 @@ class Simulator:
             tally.add(events, fired, corner)
         own = owned[-1]
         count_type = np.min_scalar_type(self.config.timesteps)  # uint8 up to T = 255
-        counts = [own.sum(axis=0, dtype=count_type)]
+        # summed over the whole window, then cropped: a sum over a cropped (strided) view is 20x slower
+        counts = [grids[-1].crop(every[-1].sum(axis=0, dtype=count_type), *corners[-1])]
         if run.spikes is not None and run.frames is not None:
             grids[-1].place(run.spikes, every[-1], *corners[-1])
             tiles.place(run.frames, frames, y, x)

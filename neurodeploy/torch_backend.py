@@ -15,7 +15,11 @@ the synaptic input of all B samples and all T steps is one GEMM (a layer's
 input at step t is the previous layer's output at step t; only a recurrent
 block's ``W_rec z_{t-1}`` waits for the step), then the neuron runs its T
 steps on the whole batch at once. A sample whose T input frames are equal
-(constant encoding) has its synapse computed once. Memory: the synaptic
+(constant encoding) has its synapse computed once, and when its current does not
+persist (iDecay = 4096, the inpainter's LIF) its whole spike train is a function
+of one integer, the drive a + bias: the trains of every drive from 0 to vth + 1
+are simulated once and each neuron reads its own (:func:`_drive_table_neurons`).
+Memory: the synaptic
 inputs of a layer, B·T·neurons float64 (B·neurons when the input is constant),
 and the GEMM's patches.
 
@@ -95,21 +99,28 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray | torch
 
 
 def _synapse(x: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
-    """The layer's feed-forward synaptic input for every (sample, step): (B, T, *out) float64 holding ints."""
+    """The layer's feed-forward synaptic input for every (sample, step): (B, T, *out) holding integers.
+
+    float32 when every partial sum is exact in it (see the module docstring), else float64; a constant
+    input's synapse is computed once and expanded over the steps (stride 0 on the step axis).
+    """
     batch, steps = x.shape[:2]
     constant = steps > 1 and bool((x[:, 1:] == x[:, :1]).all())
     if constant:  # the same frame every step: the synapse once
         x = x[:, :1]
     flat = x.reshape(-1, *layer.input_shape)
-    max_input = int(flat.abs().max()) if flat.numel() else 0
-    dtype = torch.float32 if conv_bound(layer.weight, max_input) < FLOAT32_EXACT else torch.float64
+    max_input = int(flat.max()) if flat.numel() else 0  # inputs are payloads or spikes, never negative
+    bound = conv_bound(layer.weight, max_input)
+    dtype = torch.float32 if bound < FLOAT32_EXACT else torch.float64
     weight = torch.from_numpy(layer.weight.reshape(layer.weight.shape[0], -1)).to(flat.device, dtype)
     if layer.kind == "conv":
         _, _, kh, kw = layer.weight.shape
         cols = torch.nn.functional.unfold(flat.to(dtype), (kh, kw), padding=layer.padding, stride=layer.stride)
-        a = _wrap24((weight @ cols).to(torch.float64)).reshape(flat.shape[0], *layer.output_shape)
+        a = (weight @ cols).reshape(flat.shape[0], *layer.output_shape)
+        if bound >= STATE_LIMIT:  # only then can a sum leave the 24-bit range
+            a = _wrap24(a.to(torch.float64))
     else:
-        a = (flat.reshape(flat.shape[0], -1).to(dtype) @ weight.T).to(torch.float64)
+        a = flat.reshape(flat.shape[0], -1).to(dtype) @ weight.T
     a = a.reshape(batch, x.shape[1], *layer.output_shape)
     return a.expand(batch, steps, *layer.output_shape) if constant else a
 
@@ -124,21 +135,76 @@ def _wrap24(a: torch.Tensor) -> torch.Tensor:
 def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
     """T CUBA steps on the whole batch (:func:`neurodeploy.cuba.cuba_step`): input (B, T, *out) -> spikes uint8."""
     p = CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
-    batch, steps = a.shape[:2]
-    shape = (batch, *layer.output_shape)
-    u = torch.zeros(shape, dtype=torch.float64, device=a.device)
-    v = torch.zeros_like(u)
     bias = None
     if layer.bias is not None and np.any(layer.bias):
-        bias = torch.from_numpy(layer.bias.astype(np.float64) * 64.0).to(a.device)
+        bias = torch.from_numpy(layer.bias.astype(np.float64)).to(a.device)
         bias = bias.reshape(-1, *([1] * (len(layer.output_shape) - 1)))
     rec = None
     if getattr(layer, "weight_rec", None) is not None:
         rec = torch.from_numpy(layer.weight_rec.astype(np.float64)).to(a.device)
-    out = torch.empty((batch, steps, *layer.output_shape), dtype=torch.uint8, device=a.device)
+    constant = a.shape[1] == 1 or a.stride(1) == 0
+    if constant and rec is None and p.current_keep == 0.0 and 64 * (p.vth + 1) < STATE_LIMIT:
+        drive = _constant_drive(a[:, 0], bias)
+        if drive is not None:
+            return _drive_table_neurons(drive, p, a.shape[1])
+    a = a[:, :1].to(torch.float64).expand(a.shape) if constant else a.to(torch.float64)
+    return _step_neurons(a, p, None if bias is None else bias * 64.0, rec)
+
+
+def _constant_drive(a0: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
+    """d = a + bias (B, *out), each neuron's drive per step in units of 64 (integers in a0's dtype), when
+    the current cannot wrap (64·|a| < 2^23) and the sum is exact in that dtype; else None (the step
+    loop handles it)."""
+    largest = max(float(a0.max()), -float(a0.min())) if a0.numel() else 0.0
+    bias_largest = float(bias.abs().max()) if bias is not None else 0.0
+    exact = FLOAT32_EXACT if a0.dtype == torch.float32 else 1 << 53
+    if 64.0 * largest >= STATE_LIMIT or largest + bias_largest >= exact:
+        return None
+    return a0 + bias.to(a0.dtype) if bias is not None else a0
+
+
+def _drive_table_neurons(drive: torch.Tensor, p: CubaParams, steps: int) -> torch.Tensor:
+    r"""T CUBA steps of neurons whose input is the same every step and whose current does not persist.
+
+    With iDecay = 4096 the current is ``u_t = 64·a`` each step, so the voltage
+    ``v_t = clip(trunc(v_{t-1}·keep_v) + 64·d)``, d = a + bias, from v_0 = 0, and
+    with it the whole spike train, is a function of the integer d alone:
+
+    * d <= 0: v stays <= 0 (trunc of a non-positive value is non-positive), never above
+      the threshold 64·vth >= 0: no spike;
+    * d >= vth + 1: v_1 = 64·d > 64·vth (no clip: 64·(vth + 1) < 2^23), a spike and the reset
+      to 0, and the same every step: a spike every step;
+    * 0 < d <= vth: the train of that d.
+
+    So the trains of d = 0 .. vth + 1 are simulated once with the step equations
+    (:func:`_step_neurons`, a table of vth + 2 neurons) and every neuron reads its row: one
+    gather instead of T passes of the step over all neurons. Bit for bit the same trains.
+    """
+    rows = torch.arange(p.vth + 2, dtype=torch.float64, device=drive.device)
+    table = _step_neurons(rows.expand(1, steps, -1), p, None, None)[0]  # (T, vth + 2) uint8
+    index = drive.clamp(0, p.vth + 1).to(torch.int32).reshape(-1)
+    out = torch.empty((drive.shape[0], steps, *drive.shape[1:]), dtype=torch.uint8, device=drive.device)
+    if steps <= 8:  # one gather of the train packed in a byte, then a shift per step
+        packed = (table.to(torch.int32) << torch.arange(steps, device=drive.device)[:, None]).sum(0)
+        trains = packed.to(torch.uint8).index_select(0, index).reshape(drive.shape)
+        for t in range(steps):
+            torch.bitwise_right_shift(trains, t, out=out[:, t]).bitwise_and_(1)
+    else:
+        for t in range(steps):
+            out[:, t] = table[t].index_select(0, index).reshape(drive.shape)
+    return out
+
+
+def _step_neurons(a: torch.Tensor, p: CubaParams, bias: torch.Tensor | None, rec: torch.Tensor | None) -> torch.Tensor:
+    """The T CUBA steps one after another: a (B, T, *out) float64, ``bias`` already times 64 -> spikes uint8."""
+    batch, steps = a.shape[:2]
+    shape = (batch, *a.shape[2:])
+    u = torch.zeros(shape, dtype=torch.float64, device=a.device)
+    v = torch.zeros_like(u)
+    out = torch.empty((batch, steps, *a.shape[2:]), dtype=torch.uint8, device=a.device)
     spikes = torch.empty(shape, dtype=torch.bool, device=a.device)
     threshold = float(p.vth * 64)
-    wrap, clip = _needs_wrap_and_clip(a, layer, p, bias, rec)
+    wrap, clip = _needs_wrap_and_clip(a, p, bias, rec)
     for t in range(steps):  # in place: fresh tensors each step would cost a page fault per page on CPU
         a_t = a[:, t]
         if rec is not None and t > 0:
@@ -175,7 +241,7 @@ def _trunc_(x: torch.Tensor) -> torch.Tensor:
     return x.trunc_()
 
 
-def _needs_wrap_and_clip(a: torch.Tensor, layer: SegmentLayer, p: CubaParams, bias: torch.Tensor | None,
+def _needs_wrap_and_clip(a: torch.Tensor, p: CubaParams, bias: torch.Tensor | None,
                          rec: torch.Tensor | None) -> tuple[bool, bool]:
     """Whether the current's wrap and the voltage's clip can change anything in this run, from bounds.
 

@@ -206,3 +206,26 @@ def test_profile_with_results_equals_the_plain_profile(kind: str, mlp_bundle: tu
     want, got = (json.loads((tmp_path / f"{run}.json").read_text()) for run in ("plain", "items"))
     assert want.pop("backend") == "reference" and got.pop("backend") == "torch"
     assert want == got
+
+
+def test_graph_samples_on_lava_compile_each_segment_once_per_worker(mlp_bundle: tuple[Path, Path],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """SampleWork on Lava: sample after sample on one compiled segment, each output the reference's."""
+    from neurodeploy import segment_lava
+    from neurodeploy.cluster import SampleWork, sample_items
+
+    compiled: list[int] = []
+    real_enter = segment_lava.LavaSegment.__enter__
+    monkeypatch.setattr(segment_lava.LavaSegment, "__enter__", lambda self: compiled.append(1) or real_enter(self))
+    bundle, x = mlp_bundle
+    samples = np.load(x)[:3]
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    for backend in ("reference", "lava"):
+        outputs[backend] = {}
+        records = run_items(SampleWork(bundle, backend), sample_items(samples),
+                            on_item=lambda r, a, b=backend: outputs[b].__setitem__(r["id"], a))
+        assert all(r["exact_vs_reference"] for r in records)
+    assert len(compiled) == 1  # one chip segment, three samples
+    assert any(a.any() for a in outputs["reference"].values())
+    for name, want in outputs["reference"].items():
+        assert np.array_equal(want, outputs["lava"][name])

@@ -69,7 +69,7 @@ def test_streamed_simulation_equals_the_whole_image_computation(tmp_path: Path, 
         model = float_model(bundle)
         float_spikes = model.snn(encode_window(x, config.encoding, steps, seed))
         float_output = to_uint8(composite(image, model.host(float_spikes, x[None])[0], mask))
-    with Simulator(bundle, "reference", seed=seed, keep_spikes=True) as sim:
+    with Simulator(bundle, "reference", seed=seed, keep_spikes=True, host_block=24) as sim:
         result = sim.run(item)
 
     assert sim.host_grid(100, 77).tile_h == 24 and len(sim.host_grid(100, 77)) == 20

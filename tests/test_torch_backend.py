@@ -54,6 +54,41 @@ def test_graded_payloads_wrapping_currents_biases_and_constant_frames(request: p
     _equal(want, torch_backend.run_segment_batch(layers, frames))
 
 
+@pytest.mark.parametrize("steps", [1, 3, 8, 11])
+@pytest.mark.parametrize(("v_decay", "vth"), [(0, 0), (1024, 1), (4095, 37), (1024, 26859), (17, (1 << 17) - 1)])
+def test_constant_input_neurons_read_their_train_from_the_drive_table(
+        steps: int, v_decay: int, vth: int, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drive-table shortcut (same frame every step, current not kept) against the NumPy step loop.
+
+    Drives from far below 0 to far above the threshold, biases of both signs, T up
+    to 11 (past the 8 steps one byte packs), thresholds 0 and 1, a voltage that
+    never decays and one that nearly empties; vth = 2^17 - 1 is past the
+    shortcut's range (64·(vth + 1) reaches the 2^23 clip) and takes the step loop.
+    """
+    import dataclasses
+
+    _, graph, _, _, dt = request.getfixturevalue("sinabs_case")
+    _, _, quantized = _chip(graph, dt)
+    first = quantized[0]
+    rng = np.random.default_rng(vth + v_decay + steps)
+    fan_in = int(np.prod(first.weight.shape[1:]))
+    top = max(1, min(127, -(-4 * (vth + 1) // (fan_in * 255))))  # drives up to about 4x the threshold
+    weight = rng.integers(-top // 4, top + 1, first.weight.shape).astype(first.weight.dtype)
+    reach = min(3 * vth + 5, 4095)  # bias mantissas fit 13 bits
+    bias = rng.integers(-reach, reach + 1, first.output_shape[0]).astype(np.int32)
+    layer = dataclasses.replace(first, weight=weight, bias=bias, i_decay=4096, v_decay=v_decay, vth_mant=vth,
+                                payload_max=255)
+    frames = np.repeat(rng.integers(0, 256, (4, 1, *first.input_shape)).astype(np.uint8), steps, axis=1)
+    frames[0] //= 64  # small drives: most neurons between 0 and the threshold
+    tables = []
+    monkeypatch.setattr(torch_backend, "_drive_table_neurons",
+                        lambda *a, f=torch_backend._drive_table_neurons: tables.append(1) or f(*a))
+    want = run_segment_batch([layer], frames)
+    assert want[0].any() and not want[0].all()
+    _equal(want, torch_backend.run_segment_batch([layer], frames))
+    assert len(tables) == (64 * (vth + 1) < 1 << 23)
+
+
 def test_the_inpainter_runs_bit_exact_on_torch(tiny_bundle: Path) -> None:
     """The inpainter's spiking stage as batches of tiles: spikes and images equal to the reference backend's."""
     from neurodeploy.bundle import Bundle

@@ -109,7 +109,7 @@ def _synapse(x: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
     if constant:  # the same frame every step: the synapse once
         x = x[:, :1]
     flat = x.reshape(-1, *layer.input_shape)
-    max_input = int(flat.max()) if flat.numel() else 0  # inputs are payloads or spikes, never negative
+    max_input = max(int(flat.max()), -int(flat.min())) if flat.numel() else 0
     bound = conv_bound(layer.weight, max_input)
     dtype = torch.float32 if bound < FLOAT32_EXACT else torch.float64
     weight = torch.from_numpy(layer.weight.reshape(layer.weight.shape[0], -1)).to(flat.device, dtype)

@@ -332,6 +332,14 @@ def _check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
         raise UserError(f"unknown --lava-models {lava_models!r}", "pass neurodeploy or stock")
 
 
+# The scale options simulate and profile share (neurodeploy.cluster, neurodeploy.torch_backend)
+DeviceOption = Annotated[str, typer.Option(help="torch backend: cpu or cuda.")]
+ClusterOption = Annotated[str | None, typer.Option(help="ray (a local Ray cluster) or ray:ADDRESS: spread a folder "
+                                                       "or an input set over Ray workers.")]
+WorkersOption = Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")]
+ResultsOption = Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
+                                                        "a rerun resumes.")]
+
 def _check_scale(backend: str, device: str, cluster: str | None, results: Path | None) -> None:
     """--device, --cluster and --results, checked before any work (:mod:`neurodeploy.cluster`)."""
     from neurodeploy.cluster import ResultsLog, parse_cluster
@@ -373,12 +381,10 @@ def simulate(
     = None,
     skip_existing: Annotated[bool, typer.Option(help="Skip images whose output PNG already exists.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of Poisson input spikes.")] = 0,
-    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda.")] = "cpu",
-    cluster: Annotated[str | None, typer.Option(help="ray (a local Ray cluster) or ray:ADDRESS: spread a folder "
-                                                     "or an input set over Ray workers.")] = None,
-    workers: Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")] = 2,
-    results: Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
-                                                      "a rerun resumes.")] = None,
+    device: DeviceOption = "cpu",
+    cluster: ClusterOption = None,
+    workers: WorkersOption = 2,
+    results: ResultsOption = None,
 ) -> None:
     """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
     import json
@@ -582,12 +588,10 @@ def profile(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,
-    device: Annotated[str, typer.Option(help="torch backend: cpu or cuda.")] = "cpu",
-    cluster: Annotated[str | None, typer.Option(help="ray (a local Ray cluster) or ray:ADDRESS: spread a folder "
-                                                     "or an input set over Ray workers.")] = None,
-    workers: Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")] = 2,
-    results: Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
-                                                      "a rerun resumes.")] = None,
+    device: DeviceOption = "cpu",
+    cluster: ClusterOption = None,
+    workers: WorkersOption = 2,
+    results: ResultsOption = None,
     sweep: Annotated[Path | None, typer.Option(help="A sweep.json (neurodeploy sweep) to add to the report.")]
     = None,
 ) -> None:

@@ -368,6 +368,9 @@ def simulate(
                                                     "network compiles once).")] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
                                                                     ".npy, or .npz with key 'input'.")] = None,
+    compare: Annotated[Path | None, typer.Option(help="Graph bundle: the library's own output Y (N, T, *output "
+                                                      "shape) on --input, .npy; scored in fidelity.vs_compare.")]
+    = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of same-named masks.")]
     = None,
     random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
@@ -404,8 +407,10 @@ def simulate(
     if graph:
         assert input_path is not None
         _simulate_graph(bundle, input_path, out, json_out, backend, lava_models, device,
-                        (cluster, workers, results) if large else None)
+                        (cluster, workers, results) if large else None, compare)
         return
+    if compare is not None:
+        raise UserError("--compare scores a graph bundle's output", "pass it with --input, not --image")
     assert image is not None
     jobs = _plan_inputs(image, mask, random_mask)
     folder = image.is_dir()
@@ -500,15 +505,17 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
 
 
 def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
-                    lava_models: str, device: str = "cpu", large: tuple[Any, ...] | None = None) -> None:
-    """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity."""
+                    lava_models: str, device: str = "cpu", large: tuple[Any, ...] | None = None,
+                    compare: Path | None = None) -> None:
+    """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity
+    (with ``--compare Y.npy``, the output against Y under ``fidelity["vs_compare"]``)."""
     import json
     import warnings
 
     import numpy as np
 
     from neurodeploy.bundle import Bundle
-    from neurodeploy.graph_run import fidelity, read_input, report, run_graph
+    from neurodeploy.graph_run import compare_scores, fidelity, read_compare, read_input, report, run_graph
     from neurodeploy.io import atomic_path, check_output_file
 
     target = out or input_path.with_name(f"{input_path.stem}-output.npz")
@@ -517,8 +524,9 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
         check_output_file(json_out, "JSON")
     loaded = Bundle.load(bundle).require("graph")
     x = read_input(input_path, loaded.deployment)
+    y = None if compare is None else read_compare(compare, loaded.deployment, x)
     if large is not None:
-        _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large)
+        _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large, compare=y)
         return
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
@@ -526,6 +534,8 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     for warning in caught:  # e.g. host values clipped at a cut: one line each, on stderr
         err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
     fid = fidelity(loaded.deployment, x, run)
+    if y is not None:
+        fid["vs_compare"] = compare_scores(run.output, y)
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=run.output)
     console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} in "
@@ -533,6 +543,8 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     console.print(f"  spike agreement with the float graph {fid['spike_agreement_vs_float']:.4%}, output argmax "
                   f"agreement {fid['output_agreement_vs_float']:.2%}, bit-exact with the reference: "
                   f"{_yes(fid['exact_vs_reference'])}", highlight=False, soft_wrap=True)
+    if y is not None:
+        _print_compare(fid["vs_compare"])
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report(loaded, x, run, fid), indent=2))
@@ -540,14 +552,16 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
 
 
 def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,
-                      device: str, cluster: str | None, workers: int, results: Path | None) -> None:
+                      device: str, cluster: str | None, workers: int, results: Path | None,
+                      compare: Any = None) -> None:
     """``simulate --input`` sample by sample (:func:`neurodeploy.cluster.run_items`): OUT.npz gets ``output``
-    in input order, the JSON each sample's record."""
+    in input order, the JSON each sample's record (and ``fidelity.vs_compare`` against ``compare``)."""
     import json
 
     import numpy as np
 
     from neurodeploy.cluster import ItemProgress, SampleWork, run_items, sample_items
+    from neurodeploy.graph_run import compare_scores
     from neurodeploy.io import atomic_path
 
     with ItemProgress(err_console) as progress:
@@ -559,13 +573,29 @@ def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None,
     exact = all(r["exact_vs_reference"] for r in records)
     console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} -> {target}; bit-exact "
                   f"with the reference: {_yes(exact)}", highlight=False, soft_wrap=True)
+    vs_compare = None if compare is None else compare_scores(output, compare)
+    if vs_compare is not None:
+        _print_compare(vs_compare)
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps({"bundle": str(bundle), "backend": backend, "samples": int(x.shape[0]),
                                        "exact_vs_reference": exact,
+                                       **({} if vs_compare is None else {"fidelity": {"vs_compare": vs_compare}}),
                                        "samples_run": [{k: v for k, v in r.items() if k != "output"}
                                                        for r in records]}, indent=2))
         console.print(f"JSON: {json_out}")
+
+
+def _print_compare(scores: dict[str, Any]) -> None:
+    """One line: the deployed output against --compare's Y."""
+    spikes = "" if "spike_f1" not in scores else f"spike F1 {_score(scores['spike_f1'])}, "
+    console.print(f"  against --compare: {spikes}output argmax agreement "
+                  f"{_score(scores['output_agreement_vs_float'])} ({scores['output_ties']} tied of "
+                  f"{scores['output_samples']})", highlight=False, soft_wrap=True)
+
+
+def _score(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4f}"
 
 
 def _yes(flag: bool) -> str:

@@ -36,6 +36,11 @@ output summed over time equals the float graph's; ``exact_vs_reference``,
 whether every chip layer's spikes equal the reference backend's (trivially
 for the reference backend itself); ``cuts``, per chip segment, the values
 its input payload clipped (``clipped``, of ``values``).
+
+Against the library's own output Y on the same X (``simulate --compare Y.npy``,
+:func:`read_compare`, :func:`compare_scores`): ``fidelity["vs_compare"]``, the
+deployed output's spike scores against Y's (when Y is 0/1) and its argmax
+agreement (:mod:`neurodeploy.spike_metrics`).
 """
 
 from __future__ import annotations
@@ -200,6 +205,48 @@ def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
         raise UserError(f"--input {p} holds values outside [0, 1]; the bundle's input is 8-bit graded",
                         "scale the frames to [0, 1]")
     return x
+
+
+def read_compare(path: str | Path, deployment: GraphDeployment, x: np.ndarray) -> np.ndarray:
+    """Read Y (N, T, *output_shape), the library's own output on the same X, from a ``.npy`` file, checked.
+
+    Refused, each in one line: another kind of file, a missing one, values
+    that are not finite numbers, and a shape other than X's N and T with the
+    bundle's output shape.
+    """
+    p = Path(path)
+    shape = f"({x.shape[0]}, {x.shape[1]}, " + ", ".join(map(str, deployment.output_shape)) + ")"
+    fix = f"save the library's own output on the same samples as .npy of shape {shape}"
+    if p.suffix.lower() != ".npy":
+        raise UserError(f"--compare {p} is not a .npy file", fix)
+    if not p.is_file():
+        raise UserError(f"--compare {p} does not exist", "check the path")
+    try:
+        y = np.load(p, allow_pickle=False)
+    except Exception as exc:
+        raise UserError(f"--compare {p} is not a readable NumPy file ({type(exc).__name__})", fix) from None
+    if y.dtype.kind not in "biuf":
+        raise UserError(f"--compare {p} holds {y.dtype} values, not numbers", fix)
+    if y.shape != (*x.shape[:2], *deployment.output_shape):
+        raise UserError(f"--compare {p} has shape {y.shape}; the output on --input's {x.shape[0]} samples of "
+                        f"{x.shape[1]} steps is {shape}", fix)
+    y = y.astype(np.float64)
+    if not np.all(np.isfinite(y)):
+        raise UserError(f"--compare {p} holds values that are not finite (NaN or inf)", "give finite values")
+    return y
+
+
+def compare_scores(output: np.ndarray, compare: np.ndarray) -> dict[str, Any]:
+    """The deployed output against Y, the library's own output (``fidelity["vs_compare"]``).
+
+    The keys of the float comparison: :func:`neurodeploy.spike_metrics.spike_scores`
+    when Y is spikes (every value 0 or 1), and :func:`neurodeploy.spike_metrics.output_scores`
+    (its ``output_agreement_vs_float`` here is the agreement with Y's argmax).
+    """
+    from neurodeploy.spike_metrics import output_scores, spike_scores
+
+    spiking = bool(np.all((compare == 0) | (compare == 1)))
+    return {**(spike_scores(output, compare) if spiking else {}), **output_scores(output, compare)}
 
 
 # -- running --------------------------------------------------------------------------------------

@@ -233,8 +233,9 @@ def _layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
     }
 
 
-def _rewrite(graph_or_path: Any, path: Path) -> None:
-    """The source graph, re-written by ``nir.write`` (types inferred where the exporter left them out)."""
+def _rewrite(graph_or_path: Any, path: Path, graph: Any) -> None:
+    """The source graph, re-written by ``nir.write`` (types inferred where the exporter left them out;
+    where nir cannot infer them, the shapes ``graph``, the read :class:`~neurodeploy.graph.Graph`, gives)."""
     import contextlib
     import copy
 
@@ -245,11 +246,32 @@ def _rewrite(graph_or_path: Any, path: Path) -> None:
     _storable(raw)
     with contextlib.suppress(Exception):  # types nir cannot infer stay as the exporter gave them
         raw.infer_types()
+    _typed(raw, graph)
     try:
         nir.write(path, raw)
     except Exception as exc:
         raise UserError(f"the graph cannot be written back by nir.write ({type(exc).__name__}: {exc})",
                         "export it with a NIR version that nir.write reads back") from None
+
+
+def _typed(raw: Any, graph: Any) -> None:
+    """In place: a Conv2d's spatial ``input_shape`` and the types an exporter left as None, from the read
+    graph's per-sample shapes. Norse 1.1 writes a Conv2d with ``input_shape`` and its types None, which
+    ``nir.write`` cannot store, and with a batch axis on the Input ``infer_types`` stops part way, leaving
+    the first conv an ``input_shape`` with the channel axis, which ``nir.read`` cannot read back."""
+    import nir
+    import numpy as np
+
+    for name, node in raw.nodes.items():
+        known = graph.nodes.get(name)
+        if known is None:
+            continue
+        for key, shape in (("input_type", known.input_shape), ("output_type", known.output_shape)):
+            types = getattr(node, key, None)
+            if isinstance(types, dict) and any(v is None for v in types.values()):
+                setattr(node, key, {k: np.array(shape) if v is None else v for k, v in types.items()})
+        if isinstance(node, nir.Conv2d) and len(known.input_shape) == 3:  # (C, H, W): the conv's (H, W)
+            node.input_shape = np.array(known.input_shape[1:])
 
 
 def _storable(graph: Any) -> None:
@@ -344,7 +366,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     host_nodes = [p.node for p in result.placement if p.place != CHIP]
     (input_name,), (output_name,) = ends["Input"], ends["Output"]
     with atomic_directory(out_dir, force=force) as tmp:
-        _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE)
+        _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE, graph)
         for k, quantized in files.items():
             write_segment(tmp / bundle_format.segment_file(k), quantized)
         save_torch(host_params(graph, host_nodes), tmp / bundle_format.HOST_FILE)

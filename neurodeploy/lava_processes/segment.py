@@ -136,7 +136,10 @@ class _Block:
         self.buf: np.ndarray = np.zeros(layer.output_shape)
         self.rec: np.ndarray | None = None if layer.weight_rec is None else np.zeros(layer.output_shape)
         square = layer.kind == "conv" and layer.weight.shape[2] == layer.weight.shape[3]
-        self.plain_conv = square and layer.stride == (1, 1) and layer.padding[0] == layer.padding[1]  # cuba.conv's case
+        # cuba.conv's case: stride 1 and "same" padding, its output the size of its input (a 4x4 kernel over
+        # a 4x4 map without padding, a dense readout written as a conv, is not)
+        self.plain_conv = (square and layer.stride == (1, 1) and layer.padding[0] == layer.padding[1]
+                           and 2 * layer.padding[0] == layer.weight.shape[2] - 1)
         self.matrix, self.matrix_rec = self._dense_matrix(layer.weight, 255 if graded else 1), None
         if layer.weight_rec is not None:
             self.matrix_rec = self._dense_matrix(layer.weight_rec, 1)

@@ -1,0 +1,234 @@
+"""Accuracy kept, measured against each library's own execution (issue 22): digits as events, one network a library.
+
+Each network of ``benchmarks/fidelity_nets.py`` is trained by its own library
+on rate-coded scikit-learn digits and exported by its own exporter. On the
+held-out samples the script measures, per network:
+
+* the accuracy of the library's own forward pass (float32, the library's code);
+* the accuracy of the NIR graph in float (:func:`neurodeploy.float_graph.run_float`
+  on :func:`neurodeploy.graph.read_graph` of the export);
+* the deployed accuracy through the real path: :func:`neurodeploy.conversion.convert_graph`
+  -> bundle -> :func:`neurodeploy.graph_run.run_graph`, on the ``reference`` backend
+  for every sample and on ``lava`` for the first ``--lava-samples`` of them,
+  checked bit-exact with the reference (Lava runs a sample in about a second of
+  fixed cost, so the bulk runs on the reference, which Lava equals bit for bit);
+* every chip layer's spike F1 against the float graph (:func:`neurodeploy.spike_metrics.spike_scores`);
+* the deployed output against the library's own output (:func:`neurodeploy.graph_run.compare_scores`,
+  what ``simulate --compare`` reports), and the float graph against the library
+  (where the export and the forward disagree, and on how many samples' argmax);
+* the same with calibrated quantization, ``convert_graph(..., calibrate=X_cal)``,
+  when that keyword exists (otherwise "not run").
+
+Plus one single LIF neuron (NIR ``Affine([[1]]) -> LIF(tau 2.5 ms, r 1, v_th 0.1)``
+at dt 0.1 ms) driven by seeded spikes: float spikes against deployed spikes.
+Seeds are fixed; the JSON goes next to the table (docs/bench_fidelity.json)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_fidelity.py [--json docs/bench_fidelity.json] [--lava-samples 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
+
+from neurodeploy.conversion import convert_graph  # noqa: E402
+from neurodeploy.float_graph import run_float  # noqa: E402
+from neurodeploy.graph import read_graph  # noqa: E402
+from neurodeploy.graph_run import compare_scores, run_graph  # noqa: E402
+from neurodeploy.spike_metrics import output_scores, spike_scores  # noqa: E402
+
+CALIBRATION_SAMPLES = 100  # training samples the calibrated quantization sees
+LIF_SAMPLES, LIF_STEPS, LIF_RATE, LIF_DT = 32, 200, 0.3, 1e-4
+
+
+def accuracy(output: np.ndarray, labels: np.ndarray) -> float:
+    """How often the argmax of the output (N, T, *classes) summed over time is the label."""
+    return float(np.mean(output.sum(1).reshape(len(output), -1).argmax(1) == labels))
+
+
+def argmax_differs(a: np.ndarray, b: np.ndarray) -> int:
+    """On how many samples the argmax of the outputs summed over time differ (ties: the first index)."""
+    return int(np.count_nonzero(a.sum(1).reshape(len(a), -1).argmax(1) != b.sum(1).reshape(len(b), -1).argmax(1)))
+
+
+def can_calibrate() -> bool:
+    return "calibrate" in inspect.signature(convert_graph).parameters
+
+
+def deploy(graph: Any, dt: float | None, x: np.ndarray, lava_samples: int, folder: Path,
+           calibrate: np.ndarray | None = None) -> dict[str, Any]:
+    """Convert, run every sample on the reference and the first ``lava_samples`` on Lava; compare them."""
+    options = {} if calibrate is None else {"calibrate": calibrate}
+    started = time.perf_counter()
+    bundle = convert_graph(graph, folder, dt=dt, **options)
+    deployment = bundle.deployment
+    reference = run_graph(deployment, x, "reference")
+    out: dict[str, Any] = {"deployment": deployment, "reference": reference,
+                           "chip_kinds": [layer["kind"] for s in bundle.manifest["segments"] if s["place"] == "chip"
+                                          for layer in s["layers"]]}
+    if lava_samples:
+        lava = run_graph(deployment, x[:lava_samples], "lava")
+        out["lava_exact"] = bool(lava.exact_vs_reference and np.array_equal(lava.output,
+                                                                             reference.output[:lava_samples]))
+        out["lava_seconds"] = lava.seconds
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def layer_f1(deployed: dict[str, np.ndarray], flt: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: spike_scores(deployed[name], flt[name]) for name in names}
+
+
+def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[str, Any]:
+    x = trained.inputs(d.x_test).astype(np.float64)
+    library = trained.forward(x).astype(np.float64)
+    graph = read_graph(trained.graph, dt=trained.dt)
+    flt = {k: v.numpy() for k, v in run_float(graph, torch.from_numpy(x)).items()}
+    output_node = next(n for n, node in graph.nodes.items() if node.kind == "Output")
+    float_out = flt[output_node]
+    row: dict[str, Any] = {
+        "network": trained.name, "library": trained.library, "dt": trained.dt,
+        "tau_convention": graph.tau_convention, "train_accuracy": trained.train_accuracy,
+        "test_samples": len(x), "timesteps": int(x.shape[1]),
+        "library_accuracy": accuracy(library, d.y_test), "float_graph_accuracy": accuracy(float_out, d.y_test),
+        "float_graph_vs_library": {**compare_scores(float_out, library),
+                                   "argmax_differs": argmax_differs(float_out, library)},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        got = deploy(trained.graph, trained.dt, x, lava_samples, Path(tmp) / "bundle")
+        names = got["deployment"].chip_layers
+        deployed = got["reference"].output
+        row.update({
+            "chip_layers": list(names), "chip_kinds": got["chip_kinds"], "lava_samples": lava_samples,
+            "lava_exact_vs_reference": got.get("lava_exact"), "convert_and_run_seconds": got["seconds"],
+            "deployed_accuracy": accuracy(deployed, d.y_test),
+            "deployed_vs_float_graph": {**output_scores(deployed, float_out),
+                                        "argmax_differs": argmax_differs(deployed, float_out)},
+            "layers_vs_float": layer_f1(got["reference"].spikes, flt, names),
+            "vs_compare": {**compare_scores(deployed, library), "argmax_differs": argmax_differs(deployed, library)},
+        })
+        if can_calibrate():
+            cal = trained.inputs(d.x_train[:CALIBRATION_SAMPLES]).astype(np.float64)
+            got = deploy(trained.graph, trained.dt, x, 0, Path(tmp) / "calibrated", calibrate=cal)
+            row["calibrated"] = {"deployed_accuracy": accuracy(got["reference"].output, d.y_test),
+                                 "layers_vs_float": layer_f1(got["reference"].spikes, flt, names)}
+        else:
+            row["calibrated"] = None
+    row["accuracy_gap_points"] = 100 * (row["deployed_accuracy"] - row["float_graph_accuracy"])
+    return row
+
+
+def single_lif_graph() -> nir.NIRGraph:
+    """NIR Affine(weight [[1]]) -> LIF(tau 2.5 ms, r 1, v_threshold 0.1, v_leak 0, v_reset 0): one neuron."""
+    one = np.ones(1)
+    return nir.NIRGraph(
+        nodes={"input": nir.Input(np.array([1])), "affine": nir.Affine(np.array([[1.0]]), np.zeros(1)),
+               "lif": nir.LIF(tau=np.full(1, 2.5e-3), r=one, v_leak=np.zeros(1), v_threshold=np.full(1, 0.1),
+                              v_reset=np.zeros(1)),
+               "output": nir.Output(np.array([1]))},
+        edges=[("input", "affine"), ("affine", "lif"), ("lif", "output")])
+
+
+def measure_single_lif(lava_samples: int) -> dict[str, Any]:
+    graph = single_lif_graph()
+    x = (np.random.default_rng(7).random((LIF_SAMPLES, LIF_STEPS, 1)) < LIF_RATE).astype(np.float64)
+    flt = run_float(read_graph(graph, dt=LIF_DT), torch.from_numpy(x))["lif"].numpy()
+    with tempfile.TemporaryDirectory() as tmp:
+        got = deploy(graph, LIF_DT, x, min(lava_samples, LIF_SAMPLES), Path(tmp) / "bundle")
+        row = {"network": "single LIF", "library": "NIR (by hand)", "dt": LIF_DT, "samples": LIF_SAMPLES,
+               "timesteps": LIF_STEPS, "input_rate": LIF_RATE, "lava_samples": min(lava_samples, LIF_SAMPLES),
+               "lava_exact_vs_reference": got.get("lava_exact"),
+               "layers_vs_float": {"lif": spike_scores(got["reference"].spikes["lif"], flt)}}
+        if can_calibrate():
+            cal = (np.random.default_rng(8).random((LIF_SAMPLES, LIF_STEPS, 1)) < LIF_RATE).astype(np.float64)
+            got = deploy(graph, LIF_DT, x, 0, Path(tmp) / "calibrated", calibrate=cal)
+            row["calibrated"] = {"layers_vs_float": {"lif": spike_scores(got["reference"].spikes["lif"], flt)}}
+        else:
+            row["calibrated"] = None
+    return row
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of docs/BENCHMARKS.md."""
+    lines = ["| network | library | chip layers | library acc | NIR float acc | deployed acc | deployed - NIR "
+             "(points) | Lava = reference | spike F1 per chip layer vs float | vs library: output F1 / argmax "
+             "agreement | float graph vs library: argmax differs | calibrated: acc / F1 per layer |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        f1 = ", ".join(_f(s["spike_f1"]) for s in r["layers_vs_float"].values())
+        cal = r["calibrated"]
+        calibrated = "not run" if cal is None else (
+            ", ".join(_f(s["spike_f1"]) for s in cal["layers_vs_float"].values()) if "deployed_accuracy" not in cal
+            else f"{cal['deployed_accuracy']:.3f} / "
+                 + ", ".join(_f(s["spike_f1"]) for s in cal["layers_vs_float"].values()))
+        lava = f"{_yes(r['lava_exact_vs_reference'])} ({r['lava_samples']} samples)"
+        if "deployed_accuracy" not in r:  # the single LIF: spikes only
+            lines.append(f"| {r['network']} | {r['library']} | 1 | - | - | - | - | {lava} | {f1} | - | - | "
+                         f"{calibrated} |")
+            continue
+        v, fl = r["vs_compare"], r["float_graph_vs_library"]
+        lines.append(
+            f"| {r['network']} | {r['library']} | {', '.join(r['chip_kinds'])} | {r['library_accuracy']:.3f} | "
+            f"{r['float_graph_accuracy']:.3f} | {r['deployed_accuracy']:.3f} | {r['accuracy_gap_points']:+.1f} | "
+            f"{lava} | {f1} | {_f(v.get('spike_f1'))} / {_f(v['output_agreement_vs_float'])} | "
+            f"{fl['argmax_differs']} of {r['test_samples']} (F1 {_f(fl.get('spike_f1'))}) | {calibrated} |")
+    return "\n".join(lines)
+
+
+def _yes(flag: bool | None) -> str:
+    return "not run" if flag is None else "yes" if flag else "NO"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=ROOT.parent / "docs" / "bench_fidelity.json")
+    parser.add_argument("--lava-samples", type=int, default=20, help="held-out samples also run on Lava")
+    parser.add_argument("--only", nargs="*", choices=list(nets.BUILDERS), help="networks to run (default: all)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    d = nets.digits_events()
+    print(f"digits: {len(d.x_train)} training / {len(d.x_test)} test samples of {d.x_train.shape[1]} steps; "
+          f"calibrated quantization {'available' if can_calibrate() else 'not available: not run'}", flush=True)
+    rows = []
+    for name in args.only or list(nets.BUILDERS):
+        t0 = time.perf_counter()
+        trained = nets.BUILDERS[name](d)
+        print(f"{name}: trained in {time.perf_counter() - t0:.1f} s (train accuracy {trained.train_accuracy:.3f})",
+              flush=True)
+        rows.append(measure(trained, d, args.lava_samples))
+        r = rows[-1]
+        print(f"{name}: library {r['library_accuracy']:.3f}, NIR float {r['float_graph_accuracy']:.3f}, deployed "
+              f"{r['deployed_accuracy']:.3f}, Lava = reference {_yes(r['lava_exact_vs_reference'])} "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    rows.append(measure_single_lif(args.lava_samples))
+    seconds = time.perf_counter() - started
+    print(f"single LIF: spike F1 {_f(rows[-1]['layers_vs_float']['lif']['spike_f1'])}; all in {seconds:.0f} s",
+          flush=True)
+    print(table(rows))
+    args.json.write_text(json.dumps({"seconds": seconds, "torch_threads": torch.get_num_threads(),
+                                     "calibration_available": can_calibrate(), "rows": rows}, indent=2))
+    print(f"JSON: {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Accuracy kept on an in-distribution task: networks trained by their own libraries on digits as events.
+
+scikit-learn's digits (shipped, no download) as seeded rate-coded spikes, a
+fixed split; each network is built, trained (BPTT through its library's own
+neurons and surrogate gradient) and exported by its library inside the test
+(the builders of benchmarks/fidelity_nets.py, which benchmarks/bench_fidelity.py
+measures in full), then converted and run on the reference backend (Loihi's
+fixed point, bit-exact with Lava).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import fidelity_nets as nets
+from neurodeploy.conversion import convert_graph
+from neurodeploy.float_graph import run_float
+from neurodeploy.graph_run import run_graph
+from neurodeploy.spike_metrics import output_scores, spike_scores
+
+
+@pytest.fixture(scope="module")
+def digits() -> nets.Digits:
+    return nets.digits_events()
+
+
+def _accuracy(output: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(output.sum(1).reshape(len(output), -1).argmax(1) == labels))
+
+
+def test_sinabs_nmnist_style_cnn_keeps_the_float_graphs_argmax(digits: nets.Digits, tmp_path: Path) -> None:
+    """Conv/IAF/SumPool x2, Flatten, Linear/IAF x2 (four chip layers): the deployed argmax is the float
+    graph's on >= 95 % of the samples whose float argmax is unique."""
+    trained = nets.sinabs_cnn(digits)
+    x = digits.x_test.astype(np.float64)
+    bundle = convert_graph(trained.graph, tmp_path / "sinabs.bundle")
+    deployment = bundle.deployment
+    assert len(deployment.chip_layers) == 4
+    deployed = run_graph(deployment, x, "reference")
+    flt = {k: v.numpy() for k, v in run_float(deployment.float_graph, torch.from_numpy(x)).items()}
+    library = trained.forward(x)
+    assert _accuracy(library, digits.y_test) >= 0.6, "the network did not learn the task"  # chance: 0.1
+    scores = output_scores(deployed.output, flt[deployment.output_node])
+    assert scores["output_ties"] < 0.2 * len(x), scores
+    assert scores["output_agreement_vs_float"] >= 0.95, scores
+    first = spike_scores(deployed.spikes[deployment.chip_layers[0]], flt[deployment.chip_layers[0]])
+    assert first["spike_f1"] >= 0.95, first
+
+
+def test_norse_conv_lifcell_net_deploys_with_norses_output_spike_counts(digits: nets.Digits, tmp_path: Path) -> None:
+    """Conv -> LIFCell -> dense -> LIFCell, exported by norse.torch.to_nir (CubaLIF, w_in read as Norse
+    1.1 means it): the deployed output spikes in total within 2 % of Norse's own forward on the same samples."""
+    trained = nets.norse_cnn(digits)
+    x = digits.x_test.astype(np.float64)
+    bundle = convert_graph(trained.graph, tmp_path / "norse.bundle", dt=trained.dt)
+    assert bundle.manifest["tau_convention"] == "norse-1.1"
+    deployed = run_graph(bundle.deployment, x, "reference").output
+    library = trained.forward(x)
+    assert _accuracy(library, digits.y_test) >= 0.6, "the network did not learn the task"  # chance: 0.1
+    total_library, total_deployed = float(library.sum()), float(deployed.sum())
+    assert total_library > 0.01 * library.size, total_library
+    assert abs(total_deployed - total_library) <= 0.02 * total_library, (total_deployed, total_library)

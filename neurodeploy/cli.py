@@ -523,20 +523,28 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         run = run_graph(loaded.deployment, x, backend=backend, models=lava_models, device=device)
-    for warning in caught:  # e.g. host values clipped at a cut: one line each, on stderr
+        fid = fidelity(loaded.deployment, x, run)
+    for warning in caught:  # host values clipped at a cut, a silent layer: one line each, on stderr
         err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
-    fid = fidelity(loaded.deployment, x, run)
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=run.output)
     console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} in "
                   f"{run.seconds['total']:.2f} s -> {target}", highlight=False, soft_wrap=True)
-    console.print(f"  spike agreement with the float graph {fid['spike_agreement_vs_float']:.4%}, output argmax "
-                  f"agreement {fid['output_agreement_vs_float']:.2%}, bit-exact with the reference: "
-                  f"{_yes(fid['exact_vs_reference'])}", highlight=False, soft_wrap=True)
+    console.print(f"  vs the float graph: spike F1 {_share(fid['spike_f1'])} (precision "
+                  f"{_share(fid['spike_precision'])}, recall {_share(fid['spike_recall'])}), output argmax "
+                  f"agreement {_share(fid['output_agreement_vs_float'])} of "
+                  f"{fid['output_samples'] - fid['output_ties']} untied samples; bit-exact with the reference: "
+                  f"{_yes(fid['exact_vs_reference'])}",
+                  highlight=False, soft_wrap=True)
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report(loaded, x, run, fid), indent=2))
         console.print(f"JSON: {json_out}")
+
+
+def _share(value: float | None) -> str:
+    """A fraction as a percentage, or "n/a" where it is undefined (e.g. spike F1 with no spikes on either side)."""
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,

@@ -531,24 +531,32 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         run = run_graph(loaded.deployment, x, backend=backend, models=lava_models, device=device)
-    for warning in caught:  # e.g. host values clipped at a cut: one line each, on stderr
+        fid = fidelity(loaded.deployment, x, run)
+    for warning in caught:  # host values clipped at a cut, a silent layer: one line each, on stderr
         err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
-    fid = fidelity(loaded.deployment, x, run)
     if y is not None:
         fid["vs_compare"] = compare_scores(run.output, y)
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=run.output)
     console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} in "
                   f"{run.seconds['total']:.2f} s -> {target}", highlight=False, soft_wrap=True)
-    console.print(f"  spike agreement with the float graph {fid['spike_agreement_vs_float']:.4%}, output argmax "
-                  f"agreement {fid['output_agreement_vs_float']:.2%}, bit-exact with the reference: "
-                  f"{_yes(fid['exact_vs_reference'])}", highlight=False, soft_wrap=True)
+    console.print(f"  vs the float graph: spike F1 {_share(fid['spike_f1'])} (precision "
+                  f"{_share(fid['spike_precision'])}, recall {_share(fid['spike_recall'])}), output argmax "
+                  f"agreement {_share(fid['output_agreement_vs_float'])} of "
+                  f"{fid['output_samples'] - fid['output_ties']} untied samples; bit-exact with the reference: "
+                  f"{_yes(fid['exact_vs_reference'])}",
+                  highlight=False, soft_wrap=True)
     if y is not None:
         _print_compare(fid["vs_compare"])
     if json_out is not None:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report(loaded, x, run, fid), indent=2))
         console.print(f"JSON: {json_out}")
+
+
+def _share(value: float | None) -> str:
+    """A fraction as a percentage, or "n/a" where it is undefined (e.g. spike F1 with no spikes on either side)."""
+    return "n/a" if value is None else f"{value:.2%}"
 
 
 def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,
@@ -588,14 +596,11 @@ def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None,
 
 def _print_compare(scores: dict[str, Any]) -> None:
     """One line: the deployed output against --compare's Y."""
-    spikes = "" if "spike_f1" not in scores else f"spike F1 {_score(scores['spike_f1'])}, "
+    spikes = "" if "spike_f1" not in scores else f"spike F1 {_share(scores['spike_f1'])}, "
     console.print(f"  against --compare: {spikes}output argmax agreement "
-                  f"{_score(scores['output_agreement_vs_float'])} ({scores['output_ties']} tied of "
-                  f"{scores['output_samples']})", highlight=False, soft_wrap=True)
-
-
-def _score(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.4f}"
+                  f"{_share(scores['output_agreement_vs_float'])} of "
+                  f"{scores['output_samples'] - scores['output_ties']} untied samples", highlight=False,
+                  soft_wrap=True)
 
 
 def _yes(flag: bool) -> str:

@@ -33,7 +33,13 @@ here, before any layer is built. What it normalizes, and why:
   ``tau_convention="auto"`` a graph where some ``dt/tau`` exceeds 1, not a
   forward Euler step in seconds, is read as Norse 1.1's and every tau is
   divided by ``dt`` (``"seconds"`` / ``"norse-1.1"`` say it outright; the
-  convention taken is kept in :attr:`Graph.tau_convention`).
+  convention taken is kept in :attr:`Graph.tau_convention`). Norse's
+  ``LIFCell`` / ``LICell`` add the whole input to the current
+  (``i ← i + x``, then decay) and Norse 1.1 writes them as CubaLIF / CubaLI
+  with ``w_in = 1``; in NIR's ``i += (dt/tau_syn)·(w_in·S - i)`` that jump
+  needs ``w_in = tau_syn/dt``, so a Norse 1.1 graph's ``w_in`` is multiplied
+  by ``tau_syn/dt`` (without it the current is ``dt/tau_syn`` too small: an
+  output layer that never fires).
   Rockpool 3.1's ``to_nir`` writes the time constants of its exponential
   decay and ``r = tau_mem·exp(-dt/tau_mem)/dt``, while its forward is
   ``i_t = β·(i + w_in·S_t)``, ``v_t = α·v + i_t + b`` (``α = exp(-dt/tau_mem)``,
@@ -453,6 +459,10 @@ def _neuron(name: str, kind: str, fields: dict[str, Any], dt: float | None, sour
     for param in ("tau_mem", "tau_syn"):
         if param in values:
             values[param] *= tau_unit  # seconds (1 / dt for Norse 1.1's dt·seconds)
+    if tau_unit != 1.0 and "tau_syn" in values and dt is not None:
+        # Norse 1.1's current jumps by the whole input (i += x) and its export writes w_in = 1: the NIR
+        # form i += (dt/tau_syn)·(w_in·x - i) computes that jump only with w_in = tau_syn / dt.
+        values["w_in"] = values.get("w_in", 1.0) * values["tau_syn"] / dt
     for param in ("tau_mem", "tau_syn"):
         if param in values:
             tau = values[param]

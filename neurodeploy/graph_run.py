@@ -29,10 +29,15 @@ to the input's time steps, like the float graph's.
 
 Fidelity (:func:`fidelity`): the float side is :func:`neurodeploy.float_graph.run_float`
 on ``graph.nir`` as written (float64, no folding, no rounding), never the
-quantized path. Per chip layer, the fraction of (sample, step, neuron)
-spikes equal to the float graph's; overall, the same over all chip layers;
-``output_agreement_vs_float``, the fraction of samples whose argmax of the
-output summed over time equals the float graph's; ``exact_vs_reference``,
+quantized path. Per chip layer (``layers[i]``) and over all chip layers
+together, the spike scores of :mod:`neurodeploy.spike_metrics` (spike
+precision, recall and F1, also within ±1 step, rate correlation, count
+error; ``cell_agreement_vs_float`` only for continuity: it counts silent
+cells as agreement); ``output_agreement_vs_float``, the fraction of samples
+whose argmax of the output summed over time equals the float graph's, over
+the samples whose float argmax is unique (``output_ties`` the others);
+``warnings``, chip layers that never fire or fire on every step and an output
+that is zero throughout (also raised as Python warnings); ``exact_vs_reference``,
 whether every chip layer's spikes equal the reference backend's (trivially
 for the reference backend itself); ``cuts``, per chip segment, the values
 its input payload clipped (``clipped``, of ``values``).
@@ -56,6 +61,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import UserError
+from neurodeploy.spike_metrics import SpikeTally, output_scores
 
 if TYPE_CHECKING:
     from neurodeploy.bundle import Bundle
@@ -378,32 +384,42 @@ def _part(deployment: GraphDeployment, index: int) -> ChipPart:
     return part
 
 
+def firing_warnings(name: str, spikes: np.ndarray) -> list[str]:
+    """A layer's spikes (N, T, *shape) that say nothing: it never fires, or every neuron fires every step."""
+    if not spikes.any():
+        return [f"chip layer {name} never fires on this input: its spikes carry no information"]
+    if spikes.all():
+        return [f"chip layer {name} fires on every step: its spikes carry no information"]
+    return []
+
+
 def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[str, Any]:
-    """The run against the float graph on the same ``x`` (module docstring)."""
+    """The run against the float graph on the same ``x`` (module docstring); warns about silent layers."""
     from neurodeploy.float_graph import run_float
 
     flt = {k: v.numpy() for k, v in run_float(deployment.float_graph, torch.from_numpy(x)).items()}
-    layers, same, total = [], 0, 0
+    layers, overall, notes = [], SpikeTally(), []
     for name in deployment.chip_layers:
-        equal = int(np.count_nonzero(run.spikes[name] == flt[name]))
-        layers.append({"name": name, "spike_agreement_vs_float": equal / run.spikes[name].size})
-        same, total = same + equal, total + run.spikes[name].size
-    n = x.shape[0]
-
-    def winners(values: np.ndarray) -> np.ndarray:
-        return values.sum(axis=1).reshape(n, -1).argmax(axis=1)
-
+        tally = SpikeTally().add(run.spikes[name], flt[name])
+        layers.append({"name": name, **tally.scores()})
+        overall.merge(tally)
+        notes += firing_warnings(name, run.spikes[name])
+    if deployment.output_node not in deployment.chip_layers and not np.any(run.output):
+        notes.append(f"the output {deployment.output_node} is zero for every sample and step")
     cuts = []
     for k, lost in run.clipped.items():
         part, values = _part(deployment, k), int(run.payloads[k].size)
         cuts.append({"segment": k, "node": part.source, "payload": part.payload, "values": values,
                      "clipped": lost, "clipped_fraction": lost / values if values else 0.0})
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
     return {
         "exact_vs_reference": bool(run.exact_vs_reference),
-        "spike_agreement_vs_float": same / total if total else 1.0,
+        **overall.scores(),
         "layers": layers,
-        "output_agreement_vs_float": float(np.mean(winners(run.output) == winners(flt[deployment.output_node]))),
+        **output_scores(run.output, flt[deployment.output_node]),
         "cuts": cuts,
+        "warnings": notes,
     }
 
 

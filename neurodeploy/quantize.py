@@ -8,27 +8,54 @@ What gets rounded (the mapping itself is in :mod:`neurodeploy.lif_mapping`):
 * current decay ``iDecay = round(b·4096)`` in [1, 4096] (netx stores
   ``du = iDecay - 1`` in 12 bits) and voltage decay ``vDecay = round(a·4096)``
   in [0, 4095] (12 bits);
-* threshold ``vThMant = round(threshold_per_unit·s·P)``, unsigned 17 bits (< 131072).
+* threshold ``vThMant = round(θ·s·P)``, unsigned 17 bits (< 131072),
+  ``θ = v_th / (b·w_in·g)`` (:class:`~neurodeploy.lif_mapping.CubaMapping`).
+
+θ is taken with the float decays, not the 12-bit ones: a membrane driven by
+spikes is dominated by its last few inputs, whose decay the 12-bit rounding
+barely changes, so the float θ keeps more spike times than one corrected to
+the rounded decay's steady state (measured on the single LIF below, a = 0.04:
+a threshold/weight ratio of exactly 2.5 reproduced 99.75 % of 400 random
+spike trains, the steady-state correction 97.25 %).
 
 The scale is where Loihi's per-layer weight exponent would go (``s = 2^e``),
-but it is not limited to powers of two: the threshold is the only other place
-it appears, and its 17-bit mantissa absorbs any factor, so ``s`` is searched
-on a grid of ``SCALE_STEPS_PER_OCTAVE`` steps per octave. (With powers of two
-only, the shipped model's weights lost 0.28 dB of hole PSNR; see
-docs/BENCHMARKS.md.) The scale minimises the weights' relative squared error
-``|W - W_q/s|² / |W|²`` (rounding and saturation both count) among the
-scales that keep the fixed-point state in range for every possible input:
+but it is not limited to powers of two: the threshold and the bias are the
+only other places it appears, and their 17- and 13-bit mantissas absorb any
+factor. Everything that ``s`` rounds counts in the objective, each as a
+relative squared error (a threshold off by a fraction ε acts like every weight
+off by -ε, whose relative squared weight error is ε²)::
 
-* the threshold fits 17 bits and rounds to at least 1;
-* the bias fits 13 bits;
-* the current ``u`` cannot wrap its 24 bits: inputs are non-negative payloads
-  ``p`` in [0, P] (the first layer of a segment; 1 for every later one, which
-  reads spikes), so the largest synaptic input is exactly
-  ``m = max_o max(Σ W_q⁺·P + Σ W_rec⁺ + B⁺, Σ W_q⁻·P + Σ W_rec⁻ + B⁻)`` and the
-  steady state ``64·m / b`` must stay below 2^23.
+    J(s) = |W - W_q/s|²/|W|²  +  ((vThMant - θsP)/(θsP))²  +  |bias_mant - sPB|²/|sPB|²
 
-Saturated weights, a threshold that rounds to zero, a state that could wrap
-and decays that do not fit are reported as warnings naming the layer and the fix.
+The weights' term is unavoidable at 8 bits (about 0.5-1 % for a
+Gaussian layer); the threshold's and the bias's can often be made near exact,
+and a small threshold mantissa makes its rounding large: the weight 1.0 is
+exact at s = 1, where a threshold of 2.5 units rounds to 2 (-20 %), while at
+s = 126 both are exact. So ``s`` is chosen in two steps:
+
+1. the candidates (ascending; of equal J the larger scale wins, because
+   a larger threshold mantissa makes the voltage's per-step truncation finer)
+   are the grid of ``SCALE_STEPS_PER_OCTAVE`` steps per octave
+   over ``SCALE_OCTAVES`` and the scales ``k / max|W|`` (k = 1..127) that put the
+   largest weight exactly on the mantissa grid; a candidate must keep the
+   fixed-point state in range for every possible input:
+
+   * the threshold fits 17 bits and rounds to at least 1;
+   * the bias fits 13 bits;
+   * the current ``u`` cannot wrap its 24 bits: inputs are non-negative payloads
+     ``p`` in [0, P] (the first layer of a segment; 1 for every later one, which
+     reads spikes), so the largest synaptic input is exactly
+     ``m = max_o max(Σ W_q⁺·P + Σ W_rec⁺ + B⁺, Σ W_q⁻·P + Σ W_rec⁻ + B⁻)`` and the
+     steady state ``64·m / b`` must stay below 2^23;
+
+2. among the fitting candidates where the threshold's and the bias's relative
+   rounding errors are both at most ``SCALAR_TOLERANCE`` (0.5 %), if any, the
+   one with the least J; otherwise the least J of all fitting candidates.
+
+A threshold, bias or decay whose relative rounding error exceeds
+``SCALAR_TOLERANCE`` at the chosen scale, saturated weights, a threshold that
+rounds to zero and a state that could wrap are reported as warnings naming the
+layer, the parameter and the error.
 """
 
 from __future__ import annotations
@@ -44,17 +71,31 @@ from neurodeploy.lif_mapping import DECAY_UNITY, STATE_SHIFT
 if TYPE_CHECKING:
     from neurodeploy.chip_layers import ChipLayer
 
-WEIGHT_MIN, WEIGHT_MAX = -128, 127
 VTH_MAX = (1 << 17) - 1
 STATE_LIMIT = 1 << 23
 SCALE_STEPS_PER_OCTAVE = 32
 SCALE_OCTAVES = range(-8, 25)  # s from 2^-8 to 2^24
+SCALAR_TOLERANCE = 0.005  # the relative rounding error a threshold, bias or decay may keep
 
 
-def candidate_scales() -> np.ndarray:
-    """Every scale the search considers: 2^(k / SCALE_STEPS_PER_OCTAVE) over SCALE_OCTAVES."""
+def candidate_scales(weights: np.ndarray | None = None) -> np.ndarray:
+    """Every scale the search considers, ascending: 2^(k / SCALE_STEPS_PER_OCTAVE) over SCALE_OCTAVES, and
+    with ``weights`` also ``k / max|W|`` for k = 1..127 (the largest weight exactly on the mantissa grid)."""
     k = np.arange(SCALE_OCTAVES.start * SCALE_STEPS_PER_OCTAVE, SCALE_OCTAVES.stop * SCALE_STEPS_PER_OCTAVE + 1)
-    return 2.0 ** (k / SCALE_STEPS_PER_OCTAVE)
+    grid = 2.0 ** (k / SCALE_STEPS_PER_OCTAVE)
+    largest = 0.0 if weights is None else float(np.abs(weights).max(initial=0.0))
+    if largest > 0:
+        exact = np.arange(1, CHIP_WEIGHT_MAX + 1) / largest
+        grid = np.concatenate([grid, exact[(exact >= grid[0]) & (exact <= grid[-1])]])
+    return np.unique(grid)
+
+
+def relative_error(exact: np.ndarray | float, rounded: np.ndarray | float) -> float:
+    """|rounded - exact| / |exact| (L2 over arrays); 0 when both are 0."""
+    exact, rounded = np.asarray(exact, np.float64), np.asarray(rounded, np.float64)
+    norm = float(np.sqrt(np.sum(exact ** 2)))
+    miss = float(np.sqrt(np.sum((rounded - exact) ** 2)))
+    return miss / norm if norm else (0.0 if miss == 0 else float("inf"))
 
 
 # -- chip layers of any kind (neurodeploy.chip_layers), for multi-layer netx segments -----------------
@@ -97,6 +138,8 @@ class QuantizedChipLayer:
     saturated_weights: int
     max_input: int  # the largest |a_in + bias_mant| any input can produce
     warnings: tuple[str, ...] = ()
+    threshold_error: float = 0.0  # |vth_mant - θ·s·P| / (θ·s·P), θ with the decays as rounded
+    bias_error: float = 0.0  # |bias_mant - s·P·B| / |s·P·B| (L2); 0 without a bias
 
     def __post_init__(self) -> None:
         if self.kind not in CHIP_KINDS:
@@ -152,16 +195,9 @@ def _chip_state_fits(vth: int, bias: np.ndarray | None, largest: int, i_decay: i
 
 
 def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None = None) -> QuantizedChipLayer:
-    """Quantize one chip layer for input payloads in [0, ``payload_max``]; ``scale=None`` chooses s.
-
-    The scale minimises the weights' relative squared error (input and
-    recurrent weights together; rounding and saturation both count) among the
-    scales where the threshold fits 17 bits and rounds to at least 1, the bias
-    mantissas fit 13 bits, and the current ``u`` cannot wrap its 24 bits for
-    any input: ``64·max|a_in + bias| / b < 2^23`` (see :func:`_chip_fit`).
-    Saturation, a state that may wrap and decays that do not fit 12 bits are
-    warnings naming the layer.
-    """
+    """Quantize one chip layer for input payloads in [0, ``payload_max``]; ``scale=None`` chooses s
+    (module docstring: the least total relative rounding error J among the scales where the state fits,
+    the threshold and bias within ``SCALAR_TOLERANCE`` where any such scale exists)."""
     from neurodeploy.lif_mapping import map_neuron
 
     kind, weight, weight_rec = _chip_weights(layer)
@@ -169,45 +205,62 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
     bias = None if layer.bias is None else np.asarray(layer.bias, np.float64) * mapping.bias_per_unit
     i_decay = int(np.clip(round(mapping.current_decay * DECAY_UNITY), 1, DECAY_UNITY))
     v_decay = int(np.clip(round(mapping.voltage_decay * DECAY_UNITY), 0, DECAY_UNITY - 1))
+    theta = mapping.threshold_per_unit
     both = weight.reshape(-1) if weight_rec is None else np.concatenate([weight.reshape(-1), weight_rec.reshape(-1)])
+    norm = float(np.sum(both ** 2)) or 1.0
 
     def fit(s: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int, int]:
-        return _chip_fit(weight, weight_rec, bias, mapping.threshold_per_unit, payload_max, s)
+        return _chip_fit(weight, weight_rec, bias, theta, payload_max, s)
 
-    def error(s: float) -> tuple[float, int]:
+    def weight_error(s: float) -> tuple[float, int]:
         scaled = both * s
         qd = np.clip(np.rint(scaled), -CHIP_WEIGHT_MAX, CHIP_WEIGHT_MAX)
-        norm = float(np.sum(both ** 2)) or 1.0
         return (float(np.sum((both - qd / s) ** 2)) / norm,
                 int(np.count_nonzero(np.abs(scaled) > CHIP_WEIGHT_MAX + 0.5)))
 
+    def scalar_errors(s: float, vth: int, bq: np.ndarray | None) -> tuple[float, float]:
+        exact_bias = 0.0 if bias is None or bq is None else relative_error(bias * s * payload_max, bq)
+        return relative_error(theta * s * payload_max, vth), exact_bias
+
     if scale is None:
-        best: tuple[float, float] | None = None
-        for s in candidate_scales():
+        best: tuple[bool, float, float] | None = None  # (a scalar beyond tolerance, J, s)
+        for s in candidate_scales(both):  # ascending: of equal J the larger s wins (finer state)
             _, _, bq, vth, largest = fit(float(s))
-            if _chip_state_fits(vth, bq, largest, i_decay):
-                err = error(float(s))[0]
-                if best is None or err < best[0] - 1e-15:
-                    best = (err, float(s))
-        scale = best[1] if best is not None else next(
+            if not _chip_state_fits(vth, bq, largest, i_decay):
+                continue
+            e_threshold, e_bias = scalar_errors(float(s), vth, bq)
+            key = (max(e_threshold, e_bias) > SCALAR_TOLERANCE,
+                   weight_error(float(s))[0] + e_threshold ** 2 + e_bias ** 2, float(s))
+            if best is None or key[0] < best[0] or (key[0] == best[0] and key[1] <= best[1] + 1e-15):
+                best = key
+        scale = best[2] if best is not None else next(
             (float(s) for s in candidate_scales() if fit(float(s))[3] >= 1), float(candidate_scales()[0]))
     s = float(scale)
     wq, wrq, bq, vth, largest = fit(s)
-    err, saturated = error(s)
+    err, saturated = weight_error(s)
+    e_threshold, e_bias = scalar_errors(s, vth, bq)
     notes: list[str] = []
     if saturated:
         notes.append(f"{layer.name}: {saturated} weight(s) saturate the 8-bit mantissa at scale {s:.4g}")
     if not 1 <= vth <= VTH_MAX:
         notes.append(f"{layer.name}: the threshold mantissa {vth} does not fit 1..{VTH_MAX}")
+    elif e_threshold > SCALAR_TOLERANCE:
+        notes.append(f"{layer.name}: the threshold rounds to {vth} from {theta * s * payload_max:.4g}, "
+                     f"a {e_threshold:.2%} error (no fitting scale rounds it within {SCALAR_TOLERANCE:.1%})")
     if bq is not None and np.abs(bq).max(initial=0) > BIAS_MANT_MAX:
         notes.append(f"{layer.name}: bias mantissas up to {int(np.abs(bq).max())} do not fit 13 bits; clipped")
         bq = np.clip(bq, -BIAS_MANT_MAX, BIAS_MANT_MAX)
+        e_bias = relative_error(bias * s * payload_max, bq) if bias is not None else 0.0
+    elif e_bias > SCALAR_TOLERANCE:
+        notes.append(f"{layer.name}: the bias rounds with a {e_bias:.2%} relative error "
+                     f"(no fitting scale rounds it within {SCALAR_TOLERANCE:.1%})")
     if 1 <= vth <= VTH_MAX and not _chip_state_fits(vth, bq, largest, i_decay):
         notes.append(f"{layer.name}: the synaptic current may wrap its 24-bit register (largest input {largest})")
     for what, fraction, got in (("current", mapping.current_decay, i_decay / DECAY_UNITY),
                                 ("voltage", mapping.voltage_decay, v_decay / DECAY_UNITY)):
-        if abs(got - fraction) > 0.5 / DECAY_UNITY + 1e-12:
-            notes.append(f"{layer.name}: the {what} decay {fraction:.6f} does not fit 12 bits (uses {got:.6f})")
+        if relative_error(fraction, got) > SCALAR_TOLERANCE:
+            notes.append(f"{layer.name}: the {what} decay {fraction:.6f} rounds to {got:.6f} in 12 bits, "
+                         f"a {relative_error(fraction, got):.2%} error")
     stride = getattr(layer, "stride", (1, 1))
     padding = getattr(layer, "padding", (0, 0))
     return QuantizedChipLayer(
@@ -216,7 +269,7 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
         bias=None if bq is None else bq.astype(np.int32), stride=tuple(stride), padding=tuple(padding),
         i_decay=i_decay, v_decay=v_decay, vth_mant=int(np.clip(vth, 0, VTH_MAX)), weight_scale=s,
         payload_max=payload_max, weight_error=err, saturated_weights=saturated, max_input=largest,
-        warnings=tuple(notes))
+        warnings=tuple(notes), threshold_error=e_threshold, bias_error=e_bias)
 
 
 def quantize_segment(layers: Sequence[ChipLayer], payload_max: int) -> tuple[QuantizedChipLayer, ...]:

@@ -168,7 +168,7 @@ def snntorch_cnn(d: Digits, seed: int = 0) -> Trained:
 
 # -- Sinabs -----------------------------------------------------------------------------------------
 
-def sinabs_cnn(d: Digits, seed: int = 0, epochs: int = 8) -> Trained:
+def sinabs_cnn(d: Digits, seed: int = 0, epochs: int = 15) -> Trained:
     """Sinabs, N-MNIST style: Conv 1 -> 8, IAF, SumPool 2, Conv 8 -> 16, IAF, SumPool 2, Flatten,
     Linear 64 -> 32, IAF, Linear 32 -> 10, IAF (reset to zero: MembraneReset, SingleSpike).
 

@@ -53,12 +53,17 @@ def test_sinabs_nmnist_style_cnn_keeps_the_float_graphs_argmax(digits: nets.Digi
 
 def test_norse_conv_lifcell_net_deploys_with_norses_output_spike_counts(digits: nets.Digits, tmp_path: Path) -> None:
     """Conv -> LIFCell -> dense -> LIFCell, exported by norse.torch.to_nir (CubaLIF, w_in read as Norse
-    1.1 means it): the deployed output spikes in total within 2 % of Norse's own forward on the same samples."""
+    1.1 means it; the graph written back with the conv shapes Norse leaves out): the deployed output spikes
+    in total within 2 % of Norse's own forward on the same samples."""
     trained = nets.norse_cnn(digits)
     x = digits.x_test.astype(np.float64)
     bundle = convert_graph(trained.graph, tmp_path / "norse.bundle", dt=trained.dt)
     assert bundle.manifest["tau_convention"] == "norse-1.1"
     deployed = run_graph(bundle.deployment, x, "reference").output
+    # the dense readout is a conv whose 4x4 kernel covers its whole 4x4 input: Lava's one-process segment
+    # runs it bit-exact with the reference (its same-size conv shortcut does not apply)
+    lava = run_graph(bundle.deployment, x[:3], "lava")
+    assert lava.exact_vs_reference and np.array_equal(lava.output, deployed[:3])
     library = trained.forward(x)
     assert _accuracy(library, digits.y_test) >= 0.6, "the network did not learn the task"  # chance: 0.1
     total_library, total_deployed = float(library.sum()), float(deployed.sum())

@@ -461,8 +461,10 @@ def simulate(
     if report.images == 1:
         f = report.results[0]["fidelity"]
         console.print("fidelity of the run against the float model:")
-        console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
-                      f"{f['spike_agreement_vs_float']:.4%}")
+        console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {_share(f['spike_f1'])} "
+                      f"(precision {_share(f['spike_precision'])}, recall {_share(f['spike_recall'])})")
+        for note in f["warnings"]:
+            err_console.print(f"warning: {note}", highlight=False, soft_wrap=True)
         console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}")
     elif report.images_per_second:
         console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "
@@ -818,14 +820,14 @@ def _print_sweep(document: dict[str, Any]) -> None:
     table = Table(title=f"sweep ({document['protocol']['epochs']} epochs, "
                         f"{plural(len(document['protocol']['seeds']), 'seed')}; energy: {profile} + "
                         f"{document['protocol']['host_profile']} host)", box=box.SIMPLE_HEAD)
-    for col in ("variant", "hole PSNR dB", "SSIM", "spike agr.", "energy J", "/ twin"):
+    for col in ("variant", "hole PSNR dB", "SSIM", "spike F1", "energy J", "/ twin"):
         table.add_column(col, justify="right", no_wrap=True)
     for name, v in document["variants"].items():
         energy = v.get("energy_j", {}).get(profile)
-        agreement = v["fidelity"].get("spike_agreement_vs_float")
+        agreement = v["fidelity"].get("spike_f1")
         ratio = v.get("energy_vs_twin", {}).get(profile)
         table.add_row(name, f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}", f"{v['ssim']:.4f}",
-                      "n/a" if agreement is None else f"{agreement:.2%}",
+                      _share(agreement),
                       "not measured" if energy is None else f"{energy['total']:.3e}",
                       "" if ratio is None else f"{ratio:.3f}")
     for name, s in document["classical"].items():

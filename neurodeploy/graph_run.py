@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import UserError
-from neurodeploy.spike_metrics import SpikeTally, output_scores
+from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores
 
 if TYPE_CHECKING:
     from neurodeploy.bundle import Bundle
@@ -337,15 +337,6 @@ def _part(deployment: GraphDeployment, index: int) -> ChipPart:
     return part
 
 
-def firing_warnings(name: str, spikes: np.ndarray) -> list[str]:
-    """A layer's spikes (N, T, *shape) that say nothing: it never fires, or every neuron fires every step."""
-    if not spikes.any():
-        return [f"chip layer {name} never fires on this input: its spikes carry no information"]
-    if spikes.all():
-        return [f"chip layer {name} fires on every step: its spikes carry no information"]
-    return []
-
-
 def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[str, Any]:
     """The run against the float graph on the same ``x`` (module docstring); warns about silent layers."""
     from neurodeploy.float_graph import run_float
@@ -356,7 +347,7 @@ def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[
         tally = SpikeTally().add(run.spikes[name], flt[name])
         layers.append({"name": name, **tally.scores()})
         overall.merge(tally)
-        notes += firing_warnings(name, run.spikes[name])
+        notes += firing_warnings(name, tally.deployed, tally.cells)
     if deployment.output_node not in deployment.chip_layers and not np.any(run.output):
         notes.append(f"the output {deployment.output_node} is zero for every sample and step")
     cuts = []

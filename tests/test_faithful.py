@@ -8,7 +8,6 @@ at a float spike's step, and cell agreement still read 98.8 %.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import nir

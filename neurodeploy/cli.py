@@ -196,13 +196,15 @@ def convert(
 def _print_bundle(bundle: Any) -> None:
     """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     table = Table(title=f"chip layers in Loihi fixed point ({bundle.manifest['summary']})", box=box.SIMPLE_HEAD)
-    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant"):
+    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant",
+                "threshold error"):
         table.add_column(col, justify="right")
     for k, segment in enumerate(bundle.manifest["segments"]):
         for layer in segment.get("layers", []):
             q = layer["quantization"]
             table.add_row(str(k), escape(layer["name"]), layer["kind"], segment["input"]["payload"],
-                          f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]))
+                          f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]),
+                          f"{q.get('threshold_error', 0.0):.3%}")
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)

@@ -443,6 +443,8 @@ def simulate(
             saved[f"{result.name}/spikes"] = result.spikes.numpy()
         console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
                       f"{result.total_spikes:,} spikes -> {output_path(result.name)}")
+        for note in result.fidelity.get("warnings", []):
+            err_console.print(f"warning: {result.name}: {note}", highlight=False, soft_wrap=True)
 
     if pending and large:
         report = _simulate_items(bundle, _image_items(pending, random_mask), output_path, backend, lava_models,
@@ -465,8 +467,6 @@ def simulate(
         console.print("fidelity of the run against the float model:")
         console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {_share(f['spike_f1'])} "
                       f"(precision {_share(f['spike_precision'])}, recall {_share(f['spike_recall'])})")
-        for note in f["warnings"]:
-            err_console.print(f"warning: {note}", highlight=False, soft_wrap=True)
         console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}")
     elif report.images_per_second:
         console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "

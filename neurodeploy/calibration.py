@@ -6,15 +6,21 @@ graph's input, :func:`calibrate` chooses instead, for each chip layer in
 partition order, the scale whose fixed-point layer best reproduces the float
 layer's spikes on X:
 
-* candidates: the static scale ``s0`` and every grid scale
-  (:func:`neurodeploy.quantize.candidate_scales`, 32 per octave) in
-  ``[s0/2, 2·s0]``. ``s`` sets the weights' rounding and the threshold's
-  together; within one octave either way every weight gains or loses at most
-  one bit of mantissa, beyond it weights saturate or lose a bit more, which
-  the static objective already weighed. A candidate may not add a warning
-  the static choice lacks, other than weight saturation (the spikes judge
-  that): a threshold that does not fit, a clipped bias or a current that can
-  wrap for some input is excluded, whatever it scores on X;
+* candidates, coarse to fine: ``s`` sets the rounding of the weights, the
+  threshold and the bias together. Over octaves F1 changes smoothly (more
+  saturated weights one way, fewer mantissa bits the other); from one grid
+  step to the next it jumps (another rounding of the threshold against the
+  weights). So (1) the static scale ``s0`` and the coarse scales
+  ``s0·2^(j/COARSE_STEPS_PER_OCTAVE)`` within ``COARSE_OCTAVES`` of it find
+  the regime (on the Sinabs conv net the static objective saturated a
+  Linear layer at 4x the scale its F1 wants), then (2) every scale the
+  static search considers (:func:`neurodeploy.quantize.candidate_scales` of
+  the layer's weights: 32 per octave, and ``k / max|W|``) within one coarse
+  step of the best so far picks the rounding. Saturated weights and
+  rounding errors are allowed (the spikes judge them), but a candidate may not break a
+  fixed-point constraint that the static scale keeps (:func:`broken_constraints`:
+  the threshold mantissa in 1..VTH_MAX, the bias unclipped in 13 bits, a
+  current that cannot wrap for any input), whatever it scores on X;
 * score: the layer's ``spike_f1`` (:func:`neurodeploy.spike_metrics.spike_scores`)
   of the candidate's spikes against the float layer's. Both read the same
   input: the chip's own upstream, i.e. the already calibrated previous
@@ -55,17 +61,26 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neurodeploy.chip_layers import ChipLayer
+from neurodeploy.chip_layers import ChipLayer, RecurrentDenseLayer
 from neurodeploy.encoding import to_payload
 from neurodeploy.float_graph import run_nodes, topological_order
 from neurodeploy.graph import Graph
 from neurodeploy.host_graph import run_host_segment
+from neurodeploy.lif_mapping import DECAY_UNITY, STATE_SHIFT
 from neurodeploy.partition import ChipSegment, Partition
-from neurodeploy.quantize import QuantizedChipLayer, candidate_scales, quantize_chip_layer
+from neurodeploy.quantize import (
+    BIAS_MANT_MAX,
+    STATE_LIMIT,
+    VTH_MAX,
+    QuantizedChipLayer,
+    candidate_scales,
+    quantize_chip_layer,
+)
 from neurodeploy.reference import run_segment_batch
 from neurodeploy.spike_metrics import spike_scores
 
-OCTAVES_AROUND_STATIC = 1.0
+COARSE_OCTAVES = 3  # the coarse search spans s0/8 .. 8·s0
+COARSE_STEPS_PER_OCTAVE = 4
 SIGNIFICANCE_Z = 3.0  # paired z-score a candidate's F1 gain over the static scale needs (module docstring)
 
 
@@ -78,7 +93,7 @@ class LayerCalibration:
     scale: float
     spike_f1_static: float | None  # None: neither side spiked
     spike_f1: float | None
-    candidates: int  # scales tried (the admissible ones)
+    candidates: int  # scales tried (those breaking a constraint the static scale keeps included)
     gain_z: float  # the chosen scale's paired z-score of its per-sample F1 gain over the static (0: static)
 
 
@@ -90,21 +105,46 @@ class Calibration:
     layers: tuple[LayerCalibration, ...]
 
 
-def scales_around(static: float) -> list[float]:
-    """The static scale, then the grid scales within OCTAVES_AROUND_STATIC of it, nearest first."""
-    grid = candidate_scales()
-    near = np.abs(np.log2(grid / static)) <= OCTAVES_AROUND_STATIC + 1e-9
-    others = sorted((float(s) for s in grid[near] if not math.isclose(s, static, rel_tol=1e-12)),
-                    key=lambda s: abs(math.log2(s / static)))
-    return [float(static), *others]
+def _weights(layer: ChipLayer) -> np.ndarray:
+    """All of a layer's weights (input and recurrent), flattened: what its scale rounds."""
+    if isinstance(layer, RecurrentDenseLayer):
+        return np.concatenate([np.ravel(layer.weight_in), np.ravel(layer.weight_rec)])
+    return np.ravel(layer.weight)
 
 
-def _admissible(candidate: QuantizedChipLayer, static: QuantizedChipLayer) -> bool:
-    """No warning the static choice lacks, weight saturation aside (module docstring)."""
-    def kept(q: QuantizedChipLayer) -> set[str]:
-        return {w for w in q.warnings if "saturate" not in w}
+def coarse_scales(static: float) -> list[float]:
+    """``static·2^(j/COARSE_STEPS_PER_OCTAVE)`` for 0 < |j| <= COARSE_OCTAVES·COARSE_STEPS_PER_OCTAVE, nearest
+    first (of equal distance the smaller)."""
+    reach = COARSE_OCTAVES * COARSE_STEPS_PER_OCTAVE
+    steps = sorted((j for j in range(-reach, reach + 1) if j), key=lambda j: (abs(j), j))
+    return [static * 2.0 ** (j / COARSE_STEPS_PER_OCTAVE) for j in steps]
 
-    return kept(candidate) <= kept(static)
+
+def fine_scales(center: float, weights: np.ndarray) -> list[float]:
+    """The static search's scales for ``weights`` within one coarse step of ``center`` (itself left out),
+    nearest first."""
+    every = candidate_scales(weights)
+    near = np.abs(np.log2(every / center)) <= 1 / COARSE_STEPS_PER_OCTAVE + 1e-12
+    return sorted((float(s) for s in every[near] if not math.isclose(s, center, rel_tol=1e-12)),
+                  key=lambda s: abs(math.log2(s / center)))
+
+
+def broken_constraints(q: QuantizedChipLayer) -> set[str]:
+    """The fixed-point constraints a quantized layer breaks (its stored threshold and bias are clipped, so a
+    mantissa at the limit counts as broken)::
+
+        threshold: not 1 <= vth_mant < VTH_MAX
+        bias:      max|bias_mant| >= BIAS_MANT_MAX
+        wrap:      64·max_input·4096 / iDecay >= 2^23   (the current's steady state for the largest input)
+    """
+    broken = set()
+    if not 1 <= q.vth_mant < VTH_MAX:
+        broken.add("threshold")
+    if q.bias is not None and np.abs(q.bias).max(initial=0) >= BIAS_MANT_MAX:
+        broken.add("bias")
+    if (q.max_input << STATE_SHIFT) * DECAY_UNITY / q.i_decay >= STATE_LIMIT:
+        broken.add("wrap")
+    return broken
 
 
 def _rank(f1: float | None) -> float:
@@ -144,22 +184,32 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
     static_spikes = run_segment_batch([static], frames)[0]
     static_f1 = spike_scores(static_spikes, target)["spike_f1"]
     static_per_sample = _per_sample_f1(static_spikes, target)
-    best = (_rank(static_f1), static, static_spikes, static_f1, 0.0)
-    tried = 1
-    for s in scales_around(static.weight_scale)[1:]:
+    allowed = broken_constraints(static)
+    best = (_rank(static_f1), static, static_spikes, static_f1, 0.0)  # the choice: significant gains only
+    center = (_rank(static_f1), static.weight_scale)  # where the fine search looks: the highest F1
+    tried = {static.weight_scale}
+
+    def consider(s: float) -> None:
+        nonlocal best, center
         q = quantize_chip_layer(layer, payload_max, scale=s)
-        if not _admissible(q, static):
-            continue
-        tried += 1
+        tried.add(s)
+        if not broken_constraints(q) <= allowed:
+            return
         spikes = run_segment_batch([q], frames)[0]
         f1 = spike_scores(spikes, target)["spike_f1"]
-        if _rank(f1) <= best[0]:  # ties keep the earlier: the static scale, then the nearest
-            continue
-        z = gain_z(_per_sample_f1(spikes, target), static_per_sample)
-        if z >= SIGNIFICANCE_Z:
-            best = (_rank(f1), q, spikes, f1, z)
+        center = max(center, (_rank(f1), s), key=lambda c: c[0])  # ties keep the earlier, nearer one
+        if _rank(f1) > best[0]:  # ties keep the earlier: the static scale, then the nearest
+            z = gain_z(_per_sample_f1(spikes, target), static_per_sample)
+            if z >= SIGNIFICANCE_Z:
+                best = (_rank(f1), q, spikes, f1, z)
+
+    for s in coarse_scales(static.weight_scale):
+        consider(s)
+    for s in fine_scales(center[1], _weights(layer)):
+        if s not in tried:
+            consider(s)
     _, chosen, spikes, f1, z = best
-    record = LayerCalibration(layer.name, static.weight_scale, chosen.weight_scale, static_f1, f1, tried, z)
+    record = LayerCalibration(layer.name, static.weight_scale, chosen.weight_scale, static_f1, f1, len(tried), z)
     return chosen, record, spikes
 
 

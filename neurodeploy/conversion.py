@@ -403,12 +403,14 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
 
 def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:
     """The manifest's record of a calibration: the samples, the method, per chip layer the scale and F1."""
-    from neurodeploy.calibration import OCTAVES_AROUND_STATIC
+    from neurodeploy.calibration import COARSE_OCTAVES, COARSE_STEPS_PER_OCTAVE, SIGNIFICANCE_Z
 
     return {
         "samples": {"file": Path(path).name, "sha256": sha256_file(path), "shape": list(samples.shape)},
         "method": "neurodeploy.calibration",
-        "objective": "per chip layer, spike_f1 vs the float layer, both fed the chip's upstream spikes",
-        "candidates": f"the static scale and the grid scales within {OCTAVES_AROUND_STATIC:g} octave of it",
+        "objective": "per chip layer, spike_f1 vs the float layer, both fed the chip's upstream spikes; a scale "
+                     f"replaces the static one only with a per-sample paired gain of z >= {SIGNIFICANCE_Z:g}",
+        "candidates": f"the static scale s0; s0·2^(j/{COARSE_STEPS_PER_OCTAVE}) within {COARSE_OCTAVES} octaves; "
+                      "then quantize.candidate_scales within one coarse step of the best",
         "layers": [asdict(record) for record in calibrated.layers],
     }

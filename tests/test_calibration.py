@@ -19,14 +19,21 @@ import pytest
 import torch
 
 from neurodeploy.bundle import Bundle
-from neurodeploy.calibration import SIGNIFICANCE_Z, float_layer, scales_around
+from neurodeploy.calibration import (
+    COARSE_OCTAVES,
+    COARSE_STEPS_PER_OCTAVE,
+    SIGNIFICANCE_Z,
+    coarse_scales,
+    fine_scales,
+    float_layer,
+)
 from neurodeploy.chip_layers import ChipLayer
 from neurodeploy.conversion import convert
 from neurodeploy.float_graph import run_float
 from neurodeploy.graph_run import ChipPart, run_graph
 from neurodeploy.io import sha256_file
 from neurodeploy.partition import partition, plan
-from neurodeploy.quantize import SCALE_STEPS_PER_OCTAVE, quantize_chip_layer
+from neurodeploy.quantize import SCALE_STEPS_PER_OCTAVE, candidate_scales, quantize_chip_layer
 from neurodeploy.reference import run_segment_batch
 from neurodeploy.spike_metrics import spike_scores
 
@@ -107,9 +114,7 @@ def test_calibration_never_loses_to_the_static_scales_and_the_manifest_records_i
         assert r["scale"] == layer["quantization"]["weight_scale"]  # the file holds the chosen scale
         assert r["static_scale"] == before["quantization"]["weight_scale"]
         assert r["spike_f1"] >= r["spike_f1_static"]
-        octaves = abs(np.log2(r["scale"] / r["static_scale"]))
-        steps = octaves * SCALE_STEPS_PER_OCTAVE
-        assert octaves <= 1 + 1e-9 and abs(steps - round(steps)) < 1e-6  # a grid scale within an octave
+        assert abs(np.log2(r["scale"] / r["static_scale"])) <= COARSE_OCTAVES + 1 / COARSE_STEPS_PER_OCTAVE + 1e-9
         assert (r["scale"] == r["static_scale"]) == (r["gain_z"] == 0)
         assert r["gain_z"] == 0 or (r["gain_z"] >= SIGNIFICANCE_Z and r["spike_f1"] > r["spike_f1_static"])
     # held out: each layer's chosen scale against the static one, on the same upstream spikes
@@ -129,13 +134,18 @@ def test_the_float_layer_is_the_float_graphs_layer(calibrated) -> None:
     assert np.array_equal(float_layer(graph, first, static.deployment.input_node, held_out), whole)
 
 
-def test_scales_around_start_with_the_static_one() -> None:
+def test_candidates_are_coarse_around_the_static_scale_then_the_static_searchs_own_near_the_best() -> None:
     _, graph = _mlp_net()
     layer = plan(graph, dt=1e-4).layers[0]
     s0 = quantize_chip_layer(layer, 1).weight_scale
-    scales = scales_around(s0)
-    assert scales[0] == s0 and len(scales) == 2 * SCALE_STEPS_PER_OCTAVE + 1
-    assert min(scales) == pytest.approx(s0 / 2) and max(scales) == pytest.approx(s0 * 2)
+    coarse = coarse_scales(s0)
+    octaves = np.log2(np.array(coarse) / s0)
+    assert len(coarse) == 2 * COARSE_OCTAVES * COARSE_STEPS_PER_OCTAVE and abs(octaves).max() == COARSE_OCTAVES
+    assert np.all(np.diff(abs(octaves)) > -1e-9) and np.all(abs(octaves) > 0.2)  # nearest first, s0 left out
+    fine = fine_scales(coarse[0], layer.weight)
+    every = candidate_scales(layer.weight)
+    near = every[np.abs(np.log2(every / coarse[0])) <= 1 / COARSE_STEPS_PER_OCTAVE + 1e-12]
+    assert sorted(fine) == sorted(set(near.tolist()) - {coarse[0]}) and len(fine) > SCALE_STEPS_PER_OCTAVE / COARSE_STEPS_PER_OCTAVE
 
 
 def test_the_calibrated_bundle_runs_bit_exact_in_lava(calibrated) -> None:

@@ -122,6 +122,8 @@ def test_calibration_never_loses_to_the_static_scales_and_the_manifest_records_i
     print(case, {name: (round(a, 4), round(b, 4)) for name, (a, b) in held.items()})
     for name, (before, after) in held.items():
         assert after >= before, (name, held)
+    if case == "sinabs_host_cut":  # static rounding loses spikes there, and the samples show it
+        assert any(after > before for before, after in held.values()), held
 
 
 def test_the_float_layer_is_the_float_graphs_layer(calibrated) -> None:

@@ -179,6 +179,10 @@ def convert(
     = None,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR), "
                                                      "norse-1.1 (dt times seconds) or rockpool-3.1.")] = "auto",
+    calibrate: Annotated[Path | None, typer.Option(help="NIR input only: samples X (N, T, *input) as .npy, the "
+                                                        "format simulate --input reads; each chip layer's scale "
+                                                        "is chosen on them to reproduce the float spikes.")]
+    = None,
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
     from neurodeploy.conversion import convert as run_convert
@@ -189,7 +193,7 @@ def convert(
     target = out or model.with_suffix(".bundle")
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
-                         tau_convention=tau_convention)  # type: ignore[arg-type]
+                         tau_convention=tau_convention, calibrate=calibrate)  # type: ignore[arg-type]
     _print_bundle(bundle)
 
 
@@ -208,7 +212,23 @@ def _print_bundle(bundle: Any) -> None:
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)
+    calibration = bundle.manifest.get("calibration")
+    if calibration:
+        shape = "x".join(map(str, calibration["samples"]["shape"]))
+        table = Table(title=f"calibrated on {escape(calibration['samples']['file'])} ({shape}): spike F1 vs the "
+                            "float layer", box=box.SIMPLE_HEAD)
+        for col in ("layer", "static scale", "F1 static", "scale", "F1"):
+            table.add_column(col, justify="right")
+        for row in calibration["layers"]:
+            table.add_row(escape(row["name"]), f"{row['static_scale']:.4g}", _score(row["spike_f1_static"]),
+                          f"{row['scale']:.4g}", _score(row["spike_f1"]))
+        console.print(table)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+
+
+def _score(value: float | None) -> str:
+    """A score to 4 places; None (no spikes on either side) as a dash."""
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto") -> None:

@@ -179,6 +179,10 @@ def convert(
     = None,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR), "
                                                      "norse-1.1 (dt times seconds) or rockpool-3.1.")] = "auto",
+    calibrate: Annotated[Path | None, typer.Option(help="NIR input only: samples X (N, T, *input) as .npy, the "
+                                                        "format simulate --input reads; each chip layer's scale "
+                                                        "is chosen on them to reproduce the float spikes.")]
+    = None,
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
     from neurodeploy.conversion import convert as run_convert
@@ -189,24 +193,42 @@ def convert(
     target = out or model.with_suffix(".bundle")
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
-                         tau_convention=tau_convention)  # type: ignore[arg-type]
+                         tau_convention=tau_convention, calibrate=calibrate)  # type: ignore[arg-type]
     _print_bundle(bundle)
 
 
 def _print_bundle(bundle: Any) -> None:
     """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     table = Table(title=f"chip layers in Loihi fixed point ({bundle.manifest['summary']})", box=box.SIMPLE_HEAD)
-    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant"):
+    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant",
+                "threshold error"):
         table.add_column(col, justify="right")
     for k, segment in enumerate(bundle.manifest["segments"]):
         for layer in segment.get("layers", []):
             q = layer["quantization"]
             table.add_row(str(k), escape(layer["name"]), layer["kind"], segment["input"]["payload"],
-                          f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]))
+                          f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]),
+                          f"{q.get('threshold_error', 0.0):.3%}")
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)
+    calibration = bundle.manifest.get("calibration")
+    if calibration:
+        shape = "x".join(map(str, calibration["samples"]["shape"]))
+        table = Table(title=f"calibrated on {escape(calibration['samples']['file'])} ({shape}): spike F1 vs the "
+                            "float layer", box=box.SIMPLE_HEAD)
+        for col in ("layer", "static scale", "F1 static", "scale", "F1"):
+            table.add_column(col, justify="right")
+        for row in calibration["layers"]:
+            table.add_row(escape(row["name"]), f"{row['static_scale']:.4g}", _score(row["spike_f1_static"]),
+                          f"{row['scale']:.4g}", _score(row["spike_f1"]))
+        console.print(table)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+
+
+def _score(value: float | None) -> str:
+    """A score to 4 places; None (no spikes on either side) as a dash."""
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto") -> None:
@@ -446,6 +468,8 @@ def simulate(
             saved[f"{result.name}/spikes"] = result.spikes.numpy()
         console.print(f"{result.name}: {result.seconds['total']:.2f} s, "
                       f"{result.total_spikes:,} spikes -> {output_path(result.name)}")
+        for note in result.fidelity.get("warnings", []):
+            err_console.print(f"warning: {result.name}: {note}", highlight=False, soft_wrap=True)
 
     if pending and large:
         report = _simulate_items(bundle, _image_items(pending, random_mask), output_path, backend, lava_models,
@@ -466,8 +490,8 @@ def simulate(
     if report.images == 1:
         f = report.results[0]["fidelity"]
         console.print("fidelity of the run against the float model:")
-        console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike agreement "
-                      f"{f['spike_agreement_vs_float']:.4%}")
+        console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {_share(f['spike_f1'])} "
+                      f"(precision {_share(f['spike_precision'])}, recall {_share(f['spike_recall'])})")
         console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}")
     elif report.images_per_second:
         console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "
@@ -845,14 +869,14 @@ def _print_sweep(document: dict[str, Any]) -> None:
     table = Table(title=f"sweep ({document['protocol']['epochs']} epochs, "
                         f"{plural(len(document['protocol']['seeds']), 'seed')}; energy: {profile} + "
                         f"{document['protocol']['host_profile']} host)", box=box.SIMPLE_HEAD)
-    for col in ("variant", "hole PSNR dB", "SSIM", "spike agr.", "energy J", "/ twin"):
+    for col in ("variant", "hole PSNR dB", "SSIM", "spike F1", "energy J", "/ twin"):
         table.add_column(col, justify="right", no_wrap=True)
     for name, v in document["variants"].items():
         energy = v.get("energy_j", {}).get(profile)
-        agreement = v["fidelity"].get("spike_agreement_vs_float")
+        agreement = v["fidelity"].get("spike_f1")
         ratio = v.get("energy_vs_twin", {}).get(profile)
         table.add_row(name, f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}", f"{v['ssim']:.4f}",
-                      "n/a" if agreement is None else f"{agreement:.2%}",
+                      _share(agreement),
                       "not measured" if energy is None else f"{energy['total']:.3e}",
                       "" if ratio is None else f"{ratio:.3f}")
     for name, s in document["classical"].items():

@@ -47,19 +47,23 @@ def _versions() -> dict[str, str]:
 
 def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_dir: str | os.PathLike[str],
             *, force: bool = False, tile: int = DEFAULT_TILE, dt: float | None = None,
-            host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto") -> Bundle:
+            host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto",
+            calibrate: str | os.PathLike[str] | None = None) -> Bundle:
     """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph (format 2), into a bundle.
 
-    ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
-    ``tau_convention`` to a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``):
-    see :func:`convert_graph` and :func:`neurodeploy.graph.read_graph`.
+    ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload``,
+    ``tau_convention`` and ``calibrate`` to a NIR graph (a ``.nir`` path or a
+    ``nir.NIRGraph``): see :func:`convert_graph` and :func:`neurodeploy.graph.read_graph`.
     """
     import nir
 
     if isinstance(model_or_path, nir.NIRGraph) or (not isinstance(model_or_path, HybridInpainter)
                                                     and Path(model_or_path).suffix == ".nir"):
         return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
-                             tau_convention=tau_convention)
+                             tau_convention=tau_convention, calibrate=calibrate)
+    if calibrate is not None:
+        raise UserError("`calibrate` applies to NIR graphs; an inpainter is quantized statically",
+                        "convert without `calibrate`")
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
     bundle_format.check_target(out_dir, force)
@@ -217,6 +221,12 @@ def _payload_entry(spikes: bool, source: str) -> dict[str, Any]:
             "rule": f"p = clip(round({PAYLOAD_MAX}·x), 0, {PAYLOAD_MAX}) (x in [0, 1]; beyond is clipped)"}
 
 
+def _input_entry(graph: Any, segment: Any, payload: str) -> dict[str, Any]:
+    """The manifest's ``input`` of a chip segment: the node it reads and the payload that carries it."""
+    source_node = graph.inputs(segment.layers[0].nodes[0])[0]
+    return _payload_entry(_binary(graph, source_node, payload), source_node)
+
+
 def _layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
     from neurodeploy.lif_mapping import map_neuron
 
@@ -224,7 +234,8 @@ def _layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
         "name": layer.name, "kind": quantized.kind, "nodes": list(layer.nodes),
         "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
         "quantization": {"weight_scale": quantized.weight_scale, "payload_max": quantized.payload_max,
-                         "weight_error": quantized.weight_error, "saturated_weights": quantized.saturated_weights,
+                         "weight_error": quantized.weight_error, "threshold_error": quantized.threshold_error,
+                         "bias_error": quantized.bias_error, "saturated_weights": quantized.saturated_weights,
                          "max_input": quantized.max_input, "i_decay": quantized.i_decay,
                          "v_decay": quantized.v_decay, "vth_mant": quantized.vth_mant,
                          "bias": quantized.bias is not None, "warnings": list(quantized.warnings)},
@@ -294,7 +305,7 @@ def _storable(graph: Any) -> None:
 
 def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),
                   dt: float | None = None, payload: str = "spikes", force: bool = False,
-                  tau_convention: TauConvention = "auto") -> Bundle:
+                  tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None) -> Bundle:
     """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
 
     ``host`` keeps nodes on the host, ``dt`` is the time step in seconds
@@ -305,10 +316,20 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     construction (a spiking neuron, a Threshold, a spike Input, through
     Flatten), otherwise 8-bit graded payloads; chip -> host carries the
     spikes of every time step. T is not fixed: it is the input's.
+
+    ``calibrate``: samples X (N, T, *input) of the graph's input, a ``.npy``
+    (or ``.npz`` with key ``input``) in the format ``simulate --input`` reads;
+    each chip layer's weight scale is then chosen on X to reproduce the float
+    layer's spikes (:mod:`neurodeploy.calibration`), and the manifest's
+    ``calibration`` records the samples' sha256 and shape and per layer the
+    chosen scale and the spike F1 before (static) and after. Without it the
+    scales are the static ones.
     """
     import nir
 
+    from neurodeploy.calibration import calibrate as calibrate_on
     from neurodeploy.converters.netx_io import write_segment
+    from neurodeploy.graph_run import read_samples
     from neurodeploy.host_graph import host_params
     from neurodeploy.partition import CHIP, ChipSegment, HostSegment, plan
     from neurodeploy.quantize import quantize_segment
@@ -335,6 +356,13 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         if len(names) != 1:
             raise UserError(f"the graph has {len(names)} {kind} nodes; neurodeploy deploys graphs with one",
                             f"give the graph one {kind}")
+    (input_name,), (output_name,) = ends["Input"], ends["Output"]
+    samples = None if calibrate is None else read_samples(
+        calibrate, graph.nodes[input_name].output_shape, payload, option="`calibrate`")
+    entries = {k: _input_entry(graph, segment, payload) for k, segment in enumerate(result.segments)
+               if isinstance(segment, ChipSegment)}
+    calibrated = None if samples is None else calibrate_on(
+        result, samples, {k: entry["payload_max"] for k, entry in entries.items()})
     segments: list[dict[str, Any]] = []
     files: dict[int, tuple[Any, ...]] = {}
     payload_of: dict[int, str] = {}
@@ -343,10 +371,10 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
             segments.append({"place": "host", "nodes": list(segment.nodes)})
             continue
         assert isinstance(segment, ChipSegment)
-        source_node = graph.inputs(segment.layers[0].nodes[0])[0]
-        entry = _payload_entry(_binary(graph, source_node, payload), source_node)
+        entry = entries[k]
         payload_of[k] = entry["payload"]
-        quantized = quantize_segment(segment.layers, entry["payload_max"])
+        quantized = (quantize_segment(segment.layers, entry["payload_max"]) if calibrated is None
+                     else calibrated.segments[k])
         files[k] = quantized
         depth = len(segment.layers)
         segments.append({
@@ -364,7 +392,6 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         cuts.append({"src": cut.src, "dst": cut.dst, "shape": list(cut.shape), "src_segment": cut.src_segment,
                      "dst_segment": cut.dst_segment, "direction": f"{places[0]}->{places[1]}", "payload": carried})
     host_nodes = [p.node for p in result.placement if p.place != CHIP]
-    (input_name,), (output_name,) = ends["Input"], ends["Output"]
     with atomic_directory(out_dir, force=force) as tmp:
         _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE, graph)
         for k, quantized in files.items():
@@ -390,5 +417,23 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
                           "timing": "neurodeploy.reference.run_segment_batch"},
             "versions": _versions(),
         }
+        if calibrated is not None:
+            assert samples is not None and calibrate is not None
+            manifest["calibration"] = _calibration_entry(calibrate, samples, calibrated)
         _write_manifest(tmp, manifest)
     return Bundle.load(out_dir)
+
+
+def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:
+    """The manifest's record of a calibration: the samples, the method, per chip layer the scale and F1."""
+    from neurodeploy.calibration import COARSE_OCTAVES, COARSE_STEPS_PER_OCTAVE, SIGNIFICANCE_Z
+
+    return {
+        "samples": {"file": Path(path).name, "sha256": sha256_file(path), "shape": list(samples.shape)},
+        "method": "neurodeploy.calibration",
+        "objective": "per chip layer, spike_f1 vs the float layer, both fed the chip's upstream spikes; a scale "
+                     f"replaces the static one only with a per-sample paired gain of z >= {SIGNIFICANCE_Z:g}",
+        "candidates": f"the static scale s0; s0·2^(j/{COARSE_STEPS_PER_OCTAVE}) within {COARSE_OCTAVES} octaves; "
+                      "then quantize.candidate_scales within one coarse step of the best",
+        "layers": [asdict(record) for record in calibrated.layers],
+    }

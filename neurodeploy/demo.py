@@ -74,8 +74,8 @@ class DemoSummary:
         return [
             *self.twin_lines(),
             f"hole PSNR: SC-NN (Lava) {self.psnr_scnn:.2f} dB, OpenCV Telea {self.psnr_telea:.2f} dB",
-            f"Lava vs float model: output PSNR {f['psnr_vs_float']:.2f} dB, "
-            f"spike agreement {f['spike_agreement_vs_float']:.4%}",
+            f"Lava vs float model: output PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {f['spike_f1']:.4f}",
+            f"  (spike precision {f['spike_precision']:.4f}, recall {f['spike_recall']:.4f})",
             f"bit-exact with the reference backend: {exact}",
             f"spikes: {self.spikes:,} in the spiking layer for this inference",
             f"report: {self.report}",

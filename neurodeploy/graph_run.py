@@ -61,7 +61,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import UserError
-from neurodeploy.spike_metrics import SpikeTally, output_scores
+from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores
 
 if TYPE_CHECKING:
     from neurodeploy.bundle import Bundle
@@ -164,23 +164,31 @@ class GraphDeployment:
 # -- input ----------------------------------------------------------------------------------------
 
 def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
+    """Read X (N, T, *input_shape) for a bundle's graph from ``--input`` (see :func:`read_samples`)."""
+    return read_samples(path, deployment.input_shape, deployment.input_payload)
+
+
+def read_samples(path: str | Path, input_shape: tuple[int, ...], payload: str, option: str = "--input"
+                 ) -> np.ndarray:
     """Read X (N, T, *input_shape) from a ``.npy`` file or an ``.npz`` with key ``input``, checked.
 
-    Refused, each in one line: another kind of file, a wrong shape, values
-    that are not finite, and values outside what the input's payload carries
-    (spikes: 0 or 1; graded: [0, 1]).
+    Refused, each in one line naming ``option``: another kind of file, a
+    missing file, a wrong shape, no samples or no steps, values that are not
+    finite, and values outside what the input's ``payload`` carries (spikes:
+    0 or 1; graded: [0, 1]).
     """
     p = Path(path)
-    shape = "(N, T, " + ", ".join(map(str, deployment.input_shape)) + ")"
+    input_shape = tuple(input_shape)
+    shape = "(N, T, " + ", ".join(map(str, input_shape)) + ")"
     if p.suffix.lower() not in (".npy", ".npz"):
-        raise UserError(f"--input {p} is not a .npy or .npz file", f"pass an array of shape {shape} as .npy")
+        raise UserError(f"{option} {p} is not a .npy or .npz file", f"pass an array of shape {shape} as .npy")
     if not p.is_file():
-        raise UserError(f"--input {p} does not exist", "check the path")
+        raise UserError(f"{option} {p} does not exist", "check the path")
     try:
         if p.suffix.lower() == ".npz":
             with np.load(p, allow_pickle=False) as archive:
                 if "input" not in archive.files:
-                    raise UserError(f"--input {p} has no array named 'input' (it has "
+                    raise UserError(f"{option} {p} has no array named 'input' (it has "
                                     f"{', '.join(archive.files) or 'none'})", "save X as np.savez(path, input=X)")
                 x = archive["input"]
         else:
@@ -188,27 +196,29 @@ def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
     except UserError:
         raise
     except Exception as exc:
-        raise UserError(f"--input {p} is not a readable NumPy file ({type(exc).__name__})",
+        raise UserError(f"{option} {p} is not a readable NumPy file ({type(exc).__name__})",
                         "write it with np.save or np.savez") from None
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
-        raise UserError(f"--input {p} holds {getattr(x, 'dtype', type(x))} values, not numbers",
+        raise UserError(f"{option} {p} holds {getattr(x, 'dtype', type(x))} values, not numbers",
                         "save a numeric array")
-    if x.ndim != 2 + len(deployment.input_shape) or tuple(x.shape[2:]) != deployment.input_shape \
-            or min(x.shape[:2], default=0) < 1:
-        raise UserError(f"--input {p} has shape {x.shape}; the bundle's input is {shape}",
+    if x.ndim != 2 + len(input_shape) or tuple(x.shape[2:]) != input_shape:
+        raise UserError(f"{option} {p} has shape {x.shape}; the graph's input is {shape}",
                         "give N samples of T time steps of the graph's input")
+    if min(x.shape[:2]) < 1:
+        raise UserError(f"{option} {p} has shape {x.shape}: no samples or no time steps",
+                        f"give at least one sample of at least one step, {shape}")
     x = x.astype(np.float64)
     if not np.all(np.isfinite(x)):
-        raise UserError(f"--input {p} holds values that are not finite (NaN or inf)", "give finite values")
-    if deployment.input_payload == "spikes":
+        raise UserError(f"{option} {p} holds values that are not finite (NaN or inf)", "give finite values")
+    if payload == "spikes":
         if np.any(x < 0):
-            raise UserError(f"--input {p} holds negative values; the bundle's input is spikes (0 or 1)",
+            raise UserError(f"{option} {p} holds negative values; the graph's input is spikes (0 or 1)",
                             "give events as 0/1, or convert with `payload=graded` for frames")
         if np.any((x != 0) & (x != 1)):
-            raise UserError(f"--input {p} holds values other than 0 and 1; the bundle's input is spikes",
+            raise UserError(f"{option} {p} holds values other than 0 and 1; the graph's input is spikes",
                             "give events as 0/1, or convert with `payload=graded` for frames")
     elif np.any(x < 0) or np.any(x > 1):
-        raise UserError(f"--input {p} holds values outside [0, 1]; the bundle's input is 8-bit graded",
+        raise UserError(f"{option} {p} holds values outside [0, 1]; the graph's input is 8-bit graded",
                         "scale the frames to [0, 1]")
     return x
 
@@ -384,15 +394,6 @@ def _part(deployment: GraphDeployment, index: int) -> ChipPart:
     return part
 
 
-def firing_warnings(name: str, spikes: np.ndarray) -> list[str]:
-    """A layer's spikes (N, T, *shape) that say nothing: it never fires, or every neuron fires every step."""
-    if not spikes.any():
-        return [f"chip layer {name} never fires on this input: its spikes carry no information"]
-    if spikes.all():
-        return [f"chip layer {name} fires on every step: its spikes carry no information"]
-    return []
-
-
 def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[str, Any]:
     """The run against the float graph on the same ``x`` (module docstring); warns about silent layers."""
     from neurodeploy.float_graph import run_float
@@ -403,7 +404,7 @@ def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[
         tally = SpikeTally().add(run.spikes[name], flt[name])
         layers.append({"name": name, **tally.scores()})
         overall.merge(tally)
-        notes += firing_warnings(name, run.spikes[name])
+        notes += firing_warnings(name, tally.deployed, tally.cells)
     if deployment.output_node not in deployment.chip_layers and not np.any(run.output):
         notes.append(f"the output {deployment.output_node} is zero for every sample and step")
     cuts = []

@@ -281,7 +281,7 @@ def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
     rows = []
     for name, v in sweep["variants"].items():
         energy = sweep_energy(v, profile)
-        fid = v.get("fidelity", {}).get("spike_agreement_vs_float")
+        fid = v.get("fidelity", {}).get("spike_f1")
         rows.append(
             f"<tr><td>{html.escape(v.get('label', name))}</td><td>{v['spiking_layers']}</td>"
             f"<td>{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}</td><td>{v['ssim']:.4f}</td>"
@@ -295,9 +295,9 @@ def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
 <p>{int(protocol['epochs'])} epochs, seeds {html.escape(str(protocol['seeds']))}, data
 {html.escape(str(protocol['data']))}, trained on {html.escape(str(protocol['device']))}; hole PSNR and SSIM of the
 float model on {int(protocol['evaluation']['images'])} evaluation images (mean ± spread over the seeds); spike
-agreement of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
+F1 of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
 inference on {html.escape(profile)} with the host part on {html.escape(str(protocol['host_profile']))}.</p>
-<table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike agreement</th>
+<table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike F1</th>
 <th>spikes</th><th>energy J</th><th>/ twin</th></tr>{''.join(rows)}</table>
 <figure><img alt="sweep" src="data:image/png;base64,{image}"><figcaption>sweep</figcaption></figure>
 """

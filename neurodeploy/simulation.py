@@ -42,6 +42,7 @@ from neurodeploy.encoding import PAYLOAD_MAX, count_rate, encode_window, input_f
 from neurodeploy.errors import UserError
 from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
+from neurodeploy.spike_metrics import SpikeTally, firing_warnings
 from neurodeploy.text import plural
 
 TILE_BATCH = 8  # spiking tiles per batch on the torch backend (its memory: B·T·neurons float64 synaptic inputs)
@@ -209,8 +210,7 @@ class _Run:
     spikes: np.ndarray | None = None
     frames: np.ndarray | None = None
     tiles_done: int = 0
-    agreeing: int = 0  # (t, c, y, x) where the float model's spike equals the backend's
-    compared: int = 0
+    spike_tallies: list[SpikeTally] = field(default_factory=list)  # per chip layer, against the float model
     squared_error: int = 0  # sum over pixels and colours of (output - float output)^2
     exact: bool = True
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("encode", "snn", "host",
@@ -300,10 +300,16 @@ class Simulator:
                              spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
                              frames=None if run.frames is None else run.frames[..., :height, :width])
         if self.fidelity:
+            overall = SpikeTally()
+            for tally in run.spike_tallies:
+                overall.merge(tally)
             result.fidelity = {
                 "psnr_vs_float": psnr_of_squared_error(run.squared_error, run.output.size),
-                "spike_agreement_vs_float": run.agreeing / run.compared,
+                **overall.scores(),
+                "layers": [{"name": f"lif{k}", **tally.scores()} for k, tally in enumerate(run.spike_tallies)],
                 "exact_vs_reference": run.exact,
+                "warnings": [note for k, tally in enumerate(run.spike_tallies)
+                             for note in firing_warnings(f"lif{k}", tally.deployed, tally.cells)],
             }
         return result
 
@@ -365,9 +371,10 @@ class Simulator:
             window = encode_window(snn_input, config.encoding, config.timesteps, self.seed, origin)
             floats = [g.crop(s[:, 0], *corner)
                       for g, s, corner in zip(grids, model.snn(window, every_layer=True), corners, strict=True)]
-            for float_spikes, chip_spikes in zip(floats, owned, strict=True):
-                run.agreeing += int((float_spikes.to(torch.uint8).numpy() == chip_spikes).sum())
-                run.compared += chip_spikes.size
+            if not run.spike_tallies:
+                run.spike_tallies = [SpikeTally() for _ in floats]
+            for tally, float_spikes, chip_spikes in zip(run.spike_tallies, floats, owned, strict=True):
+                tally.add(chip_spikes, float_spikes.to(torch.uint8).numpy(), time_axis=0)
             counts.append(floats[-1].sum(dim=0).numpy().astype(count_type))
             run.clock("fidelity", started)
         run.tiles_done += 1

@@ -129,6 +129,15 @@ class SpikeTally:
         }
 
 
+def firing_warnings(name: str, spikes: int, cells: int) -> list[str]:
+    """A chip layer whose deployed spikes say nothing: it never fires, or it fires in every cell."""
+    if spikes == 0:
+        return [f"chip layer {name} never fires on this input: its spikes carry no information"]
+    if spikes == cells:
+        return [f"chip layer {name} fires on every step: its spikes carry no information"]
+    return []
+
+
 def spike_scores(deployed: np.ndarray, reference: np.ndarray, time_axis: int = 1) -> dict[str, Any]:
     """The scores of one pair of spike trains (module docstring)."""
     return SpikeTally().add(deployed, reference, time_axis).scores()

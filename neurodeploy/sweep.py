@@ -28,7 +28,8 @@ Protocol, the same for every variant:
    images and holes, once.
 3. Deploy (K >= 1): :func:`neurodeploy.conversion.convert` to a bundle,
    :func:`neurodeploy.simulation.simulate` on the same images (fidelity:
-   ``spike_agreement_vs_float``, the output's PSNR against the float model,
+   ``spike_f1`` (the deployed spikes against the float model's, mean over
+   images; :mod:`neurodeploy.spike_metrics`), the output's PSNR against the float model,
    bit-exactness with the reference backend, and the deployed output's hole
    PSNR), :func:`neurodeploy.profiling.profile` on them (spikes, and energy
    per inference on every neuromorphic profile for the whole deployment:
@@ -232,7 +233,7 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
     return {
         "psnr_hole_deployed": deployed.psnr_hole,
         "fidelity": {
-            "spike_agreement_vs_float": float(np.mean([f["spike_agreement_vs_float"] for f in fidelity])),
+            "spike_f1": _mean_defined([f["spike_f1"] for f in fidelity]),
             "psnr_vs_float": float(np.mean([f["psnr_vs_float"] for f in fidelity])),
             "exact_vs_reference": all(bool(f["exact_vs_reference"]) for f in fidelity),
         },
@@ -247,6 +248,12 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
     }
 
 
+def _mean_defined(values: list[float | None]) -> float | None:
+    """The mean of the values that are defined (a score is None where it has no spikes to score)."""
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]:
     """A variant's figures over its seeds: mean and spread (module docstring)."""
     out: dict[str, Any] = {"spiking_layers": spiking_layers, "label": variant_label(spiking_layers),
@@ -256,7 +263,7 @@ def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]
     deployed = [r for r in runs if r.get("deployment", {}).get("measured")]
     if spiking_layers == 0:
         out["deployed"] = False
-        out["fidelity"] = {"spike_agreement_vs_float": None, "note": "n/a: the twin has no spikes"}
+        out["fidelity"] = {"spike_f1": None, "note": "n/a: the twin has no spikes"}
         out["spikes"] = 0.0
         out["energy_j"] = {p: {**e, "total_std": 0.0} for p, e in runs[0]["energy_j"].items()}
         out["energy_note"] = "the whole network on the host profile; no chip part, so the same for every chip profile"
@@ -264,14 +271,15 @@ def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]
     out["deployed"] = bool(deployed) and len(deployed) == len(runs)
     if not deployed:
         reasons = {r.get("deployment", {}).get("reason", "not run") for r in runs}
-        out["fidelity"] = {"spike_agreement_vs_float": None, "note": "not measured: " + "; ".join(sorted(reasons))}
+        out["fidelity"] = {"spike_f1": None, "note": "not measured: " + "; ".join(sorted(reasons))}
         out["energy_j"] = {}
         out["spikes"] = None
         return out
     d = [r["deployment"] for r in deployed]
     out["psnr_hole_deployed"], out["psnr_hole_deployed_std"] = _stats([x["psnr_hole_deployed"] for x in d])
-    agreement, agreement_std = _stats([x["fidelity"]["spike_agreement_vs_float"] for x in d])
-    out["fidelity"] = {"spike_agreement_vs_float": agreement, "spike_agreement_vs_float_std": agreement_std,
+    f1 = [x["fidelity"]["spike_f1"] for x in d if x["fidelity"]["spike_f1"] is not None]
+    f1_mean, f1_std = _stats(f1) if f1 else (None, None)
+    out["fidelity"] = {"spike_f1": f1_mean, "spike_f1_std": f1_std,
                        "psnr_vs_float": _stats([x["fidelity"]["psnr_vs_float"] for x in d])[0],
                        "exact_vs_reference": all(x["fidelity"]["exact_vs_reference"] for x in d)}
     out["spikes"], out["spikes_std"] = _stats([x["spikes"] for x in d])

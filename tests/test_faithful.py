@@ -8,7 +8,7 @@ at a float spike's step, and cell agreement still read 98.8 %.
 
 from __future__ import annotations
 
-import warnings
+import json
 from pathlib import Path
 
 import nir
@@ -24,15 +24,17 @@ from neurodeploy.partition import partition
 from neurodeploy.quantize import SCALAR_TOLERANCE, quantize_chip_layer
 from neurodeploy.spike_metrics import spike_scores
 
+from .conftest import run_cli
+
 DT = 1e-4
 
 
-def single_lif_graph() -> nir.NIRGraph:
+def single_lif_graph(v_threshold: float = 0.1) -> nir.NIRGraph:
     """NIR ``Affine(weight=1) -> LIF(tau=2.5 ms, r=1, v_th=0.1)`` as Norse exports a LIFBox neuron, at dt = 0.1 ms."""
     return nir.NIRGraph.from_list(
         nir.Affine(weight=np.ones((1, 1), np.float32), bias=np.zeros(1, np.float32)),
-        nir.LIF(tau=np.array([2.5e-3]), r=np.array([1.0]), v_leak=np.array([0.0]), v_threshold=np.array([0.1]),
-                v_reset=np.array([0.0])))
+        nir.LIF(tau=np.array([2.5e-3]), r=np.array([1.0]), v_leak=np.array([0.0]),
+                v_threshold=np.array([v_threshold]), v_reset=np.array([0.0])))
 
 
 def _drive(samples: int = 16, steps: int = 100, seed: int = 0, rate: float = 0.3) -> np.ndarray:
@@ -76,3 +78,18 @@ def test_a_wrong_spike_train_fails_f1_where_cell_agreement_passes(tmp_path: Path
     s = spike_scores(wrong, flt)
     assert s["cell_agreement_vs_float"] > 0.95
     assert s["spike_f1"] < 0.5
+
+
+def test_an_output_that_never_fires_is_a_warning_on_stderr_and_in_the_json(tmp_path: Path) -> None:
+    path = tmp_path / "deaf.nir"
+    nir.write(path, single_lif_graph(v_threshold=5.0))  # 5 / 0.04 = 125 input spikes in a row to fire
+    convert(path, tmp_path / "deaf.bundle", dt=DT)
+    np.save(tmp_path / "x.npy", _drive(samples=4, steps=20))
+    run = run_cli("simulate", str(tmp_path / "deaf.bundle"), "--input", str(tmp_path / "x.npy"),
+                  "-o", str(tmp_path / "out.npz"), "--json", str(tmp_path / "sim.json"))
+    assert run.returncode == 0, run.stderr
+    assert "warning: chip layer lif never fires" in run.stderr
+    fid = json.loads((tmp_path / "sim.json").read_text())["fidelity"]
+    assert any("never fires" in w for w in fid["warnings"])
+    assert fid["spike_f1"] is None and fid["spike_precision"] is None  # no spikes on either side: undefined
+    assert "spike F1 n/a" in run.stdout

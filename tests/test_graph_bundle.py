@@ -92,12 +92,14 @@ def test_simulate_runs_the_graph_aligned_and_reports_fidelity(converted, case: s
     output = np.load(out)["output"]
     assert output.shape == (SAMPLES, STEPS, 10 if case.startswith("sinabs") else 5)
     f = json.loads(doc.read_text())["fidelity"]
-    assert set(f) == {"exact_vs_reference", "spike_agreement_vs_float", "layers", "output_agreement_vs_float", "cuts"}
+    assert {"exact_vs_reference", "spike_f1", "spike_precision", "spike_recall", "spike_f1_pm1", "rate_correlation",
+            "count_error", "cell_agreement_vs_float", "layers", "output_agreement_vs_float", "output_ties",
+            "cuts", "warnings"} <= set(f)
     assert all(c["clipped"] == 0 for c in f["cuts"]) and "clipped" not in run.stderr
     assert f["exact_vs_reference"] is True
     assert [layer["name"] for layer in f["layers"]] == list(Bundle.load(path).deployment.chip_layers)
-    assert f["layers"][0]["spike_agreement_vs_float"] >= 0.99, f
-    assert f["spike_agreement_vs_float"] >= 0.95 and 0 <= f["output_agreement_vs_float"] <= 1, f
+    assert f["layers"][0]["spike_f1"] >= 0.9, f  # 3 samples of 8 steps: one spike is 6 %
+    assert f["spike_f1"] >= 0.9 and 0 <= f["output_agreement_vs_float"] <= 1, f
     assert output.sum() > 0
     # aligned: the output is the reference run's, step for step (Lava's per-layer delays removed)
     bundle = Bundle.load(path)
@@ -114,7 +116,7 @@ def test_graded_input_goes_to_the_chip_as_8_bit_payloads(tmp_path: Path) -> None
     x = np.random.default_rng(5).integers(0, 256, (16, STEPS, 20)) / 255.0  # exact 8-bit values
     run = run_graph(bundle.deployment, x, "reference")
     f = fidelity(bundle.deployment, x, run)
-    assert f["layers"][0]["spike_agreement_vs_float"] >= 0.99 and run.spikes["1"].sum() > 0, f
+    assert f["layers"][0]["spike_f1"] >= 0.95 and run.spikes["1"].sum() > 0, f
 
 
 # -- refusals -------------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ def test_an_in_memory_norse_graph_converts_and_runs(tmp_path: Path) -> None:
     run = run_graph(Bundle.load(tmp_path / "norse.bundle").deployment, x, "reference")
     f = fidelity(bundle.deployment, x, run)
     assert run.output.shape == (4, 12, 4) and run.output.sum() > 0
-    assert f["spike_agreement_vs_float"] >= 0.99, f
+    assert f["spike_f1"] >= 0.95, f
 
 
 # -- host -> chip cuts with graded values -----------------------------------------------------------

@@ -24,6 +24,7 @@ from neurodeploy.encoding import encode_window, input_frames, poisson_spikes, sp
 from neurodeploy.evaluate import to_uint8
 from neurodeploy.model import HostCNN, ModelConfig, composite, host_halo, host_receptive_radius, network_input
 from neurodeploy.simulation import SimulationInput, Simulator, SnnInput, TileProgress, float_model, psnr
+from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import TINY, tiny_model
 
@@ -76,9 +77,10 @@ def test_streamed_simulation_equals_the_whole_image_computation(tmp_path: Path, 
     assert np.array_equal(result.output, output)
     assert result.frames is not None and np.array_equal(result.frames, frames)
     assert result.spikes is not None and torch.equal(result.spikes, spikes)
-    agreeing = int((float_spikes[:, 0].to(torch.uint8) == spikes).sum())
-    assert result.fidelity == {"psnr_vs_float": psnr(output, float_output),
-                               "spike_agreement_vs_float": agreeing / spikes.numel(), "exact_vs_reference": True}
+    whole = spike_scores(spikes.numpy(), float_spikes[:, 0].to(torch.uint8).numpy(), time_axis=0)
+    assert result.fidelity["psnr_vs_float"] == psnr(output, float_output) and result.fidelity["exact_vs_reference"]
+    assert {k: result.fidelity[k] for k in whole} == pytest.approx(whole)  # the tiles' tally is the whole image's
+    assert result.fidelity["layers"][0]["spike_f1"] == result.fidelity["spike_f1"] and not result.fidelity["warnings"]
     kernel, shapes = bundle.segment_layers[0].weight.shape[-1], []
     assert count_tallies(result.tallies, ["lif0"], 8, shapes).as_dict() == count_inference(
         frames, spikes.numpy(), kernel, 8, shapes).as_dict()

@@ -283,9 +283,9 @@ def test_no_file_points_outside_the_project() -> None:
 def test_summaries_fit_80_columns() -> None:
     from neurodeploy.demo import DemoSummary
 
-    summary = DemoSummary(17.97, 18.85, {"psnr_vs_float": 100.0, "spike_agreement_vs_float": 0.999876,
-                                         "exact_vs_reference": True}, 12_345_678, 3.859e-3, 4.012e-3,
-                          Path("demo-out/report/report.html"))
+    summary = DemoSummary(17.97, 18.85, {"psnr_vs_float": 100.0, "spike_f1": 0.999876, "spike_precision": 0.999,
+                                         "spike_recall": 0.998, "exact_vs_reference": True}, 12_345_678, 3.859e-3,
+                          4.012e-3, Path("demo-out/report/report.html"))
     lines = summary.lines()
     assert all(len(f"  {line}") <= 80 for line in lines), lines
-    assert any("99.9876%" in line for line in lines) and any("bit-exact" in line for line in lines)
+    assert any("0.9999" in line for line in lines) and any("bit-exact" in line for line in lines)

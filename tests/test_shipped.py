@@ -36,14 +36,14 @@ def test_fixed_point_spikes_agree_with_norse_and_lava_keeps_the_hole_psnr(shippe
     with Simulator(shipped_bundle, "lava") as sim:
         for s in samples:
             result = sim.run(SimulationInput(s.name, s.image, s.mask))
-            agreement.append(result.fidelity["spike_agreement_vs_float"])
+            agreement.append(result.fidelity["spike_f1"])
             exact.append(result.fidelity["exact_vs_reference"])
             psnr_lava.append(score(s.image, result.output, s.mask).psnr_hole)
             float_psnr = result.fidelity["psnr_vs_float"]
             assert float_psnr > 30  # the deployed image is close to the float one everywhere
             psnr_float.append(_float_hole_psnr(sim, s))
     assert all(exact)  # Lava's spikes are the reference backend's, bit for bit
-    assert np.mean(agreement) >= 0.99  # docs/BENCHMARKS.md records the measured value
+    assert np.mean(agreement) >= 0.95  # spike F1; docs/BENCHMARKS.md records the measured value
     assert abs(np.mean(psnr_lava) - np.mean(psnr_float)) <= 0.1  # the benchmark measures it exactly
 
 

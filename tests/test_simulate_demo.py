@@ -44,7 +44,7 @@ def test_simulate_writes_the_image_and_the_json(tmp_path: Path, tiny_bundle: Pat
     assert set(one["seconds"]) >= {"encode", "snn", "host", "total"}
     assert one["spikes"]["total"] == sum(one["spikes"]["per_timestep"])
     assert one["fidelity"]["exact_vs_reference"] is True
-    assert {"psnr_vs_float", "spike_agreement_vs_float"} <= set(one["fidelity"])
+    assert {"psnr_vs_float", "spike_f1", "spike_precision", "spike_recall", "layers"} <= set(one["fidelity"])
     assert np.asarray(Image.open(out)).shape == (30, 40, 3)
     saved = np.load(tmp_path / "spikes.npz")
     assert saved["a/spikes"].shape == (4, 6, 30, 40) and int(saved["a/spikes"].sum()) == one["spikes"]["total"]

@@ -35,13 +35,13 @@ def test_tiny_sweep_writes_the_json_the_plot_and_the_report(tmp_path: Path) -> N
         assert v["spiking_layers"] == {"all_cnn": 0, "scnn": 1, "spiking2": 2}[name]
         assert [run["seed"] for run in v["per_seed"]] == [0, 1]
         assert 0 < v["psnr_hole"] <= 100 and v["psnr_hole_std"] >= 0 and 0 < v["ssim"] <= 1
-        assert "spike_agreement_vs_float" in v["fidelity"]
+        assert "spike_f1" in v["fidelity"]
         assert v["psnr_vs_twin"] == pytest.approx(v["psnr_hole"] - document["variants"]["all_cnn"]["psnr_hole"])
     # a progress line for every variant and seed
     assert sum("train 1 epochs" in line for line in lines) == 6
     twin, scnn = document["variants"]["all_cnn"], document["variants"]["scnn"]
-    assert twin["fidelity"]["spike_agreement_vs_float"] is None and twin["spikes"] == 0
-    assert 0.9 <= scnn["fidelity"]["spike_agreement_vs_float"] <= 1 and scnn["spikes"] > 0
+    assert twin["fidelity"]["spike_f1"] is None and twin["spikes"] == 0
+    assert 0.9 <= scnn["fidelity"]["spike_f1"] <= 1 and scnn["spikes"] > 0
     for profile in ("loihi2", "loihi"):
         e = scnn["energy_j"][profile]
         assert e["total"] == pytest.approx(e["chip"] + e["host"] + e["bridge"])
@@ -51,7 +51,7 @@ def test_tiny_sweep_writes_the_json_the_plot_and_the_report(tmp_path: Path) -> N
     # two spiking layers, the second of stride 2: deployed through the general partitioner as a graph
     deeper = document["variants"]["spiking2"]
     assert deeper["deployed"] and len(deeper["spikes_per_layer"]) == 2 and min(deeper["spikes_per_layer"]) > 0
-    assert 0.9 <= deeper["fidelity"]["spike_agreement_vs_float"] <= 1 and deeper["fidelity"]["exact_vs_reference"]
+    assert 0.9 <= deeper["fidelity"]["spike_f1"] <= 1 and deeper["fidelity"]["exact_vs_reference"]
     e = deeper["energy_j"]["loihi2"]
     assert e["total"] == pytest.approx(e["chip"] + e["host"] + e["bridge"])
     assert e["host"] < scnn["energy_j"]["loihi2"]["host"]  # a conv fewer on the host
@@ -94,7 +94,8 @@ def test_demo_headline_compares_with_the_twin() -> None:
     quality = twin_quality(sweep, 1, "examples/sweep/sweep.json")
     assert quality is not None and quality["psnr_vs_twin"] == pytest.approx(-0.5)
     assert twin_quality(sweep, 2, "x") is None and twin_quality(sweep, 0, "x") is None
-    fidelity = {"psnr_vs_float": 48.0, "spike_agreement_vs_float": 0.9967, "exact_vs_reference": True}
+    fidelity = {"psnr_vs_float": 48.0, "spike_f1": 0.9967, "spike_precision": 0.99, "spike_recall": 0.99,
+                "exact_vs_reference": True}
     lines = DemoSummary(16.13, 17.14, fidelity, 997_889, 2.413e-1, 2.517e-1, Path("r.html"), quality).lines()
     assert all(len(f"  {line}") <= 80 for line in lines), lines
     assert lines[0].startswith("against its all-CNN twin") and "saves 4.1%" in lines[1]

@@ -73,8 +73,11 @@ def can_calibrate() -> bool:
 def deploy(graph: Any, dt: float | None, x: np.ndarray, lava_samples: int, folder: Path,
            calibrate: np.ndarray | None = None) -> dict[str, Any]:
     """Convert, run every sample on the reference and the first ``lava_samples`` on Lava; compare them."""
-    options = {} if calibrate is None else {"calibrate": calibrate}
     started = time.perf_counter()
+    options = {}
+    if calibrate is not None:  # convert_graph reads the calibration samples from a file, as the CLI does
+        np.save(folder.with_suffix(".calibration.npy"), calibrate)
+        options["calibrate"] = folder.with_suffix(".calibration.npy")
     bundle = convert_graph(graph, folder, dt=dt, **options)
     deployment = bundle.deployment
     reference = run_graph(deployment, x, "reference")

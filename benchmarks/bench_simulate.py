@@ -93,7 +93,7 @@ def main() -> None:
         lava_val = [r.output for r in val_results]
         agreement = float(np.mean([r.fidelity["spike_f1"] for r in val_results]))
         exact = sum(bool(r.fidelity["exact_vs_reference"]) for r in val_results)
-        quantization = bundle.manifest["quantization"]
+        quantization = bundle.manifest["segments"][0]["layers"][0]["quantization"]  # the first chip layer
         _, float_val = torch_images_per_second(model, val_items)
     def mean_hole_psnr(outputs: list[np.ndarray]) -> float:
         return float(np.mean([score(s.image, out, s.mask).psnr_hole for s, out in zip(evalset, outputs, strict=True)]))

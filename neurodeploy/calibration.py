@@ -12,8 +12,8 @@ layer's spikes on X:
   step to the next it jumps (another rounding of the threshold against the
   weights). So (1) the static scale ``s0`` and the coarse scales
   ``s0·2^(j/COARSE_STEPS_PER_OCTAVE)`` within ``COARSE_OCTAVES`` of it find
-  the regime (on the Sinabs conv net the static objective saturated a
-  Linear layer at 4x the scale its F1 wants), then (2) every scale the
+  the regime (a static objective that over-weights the threshold can sit
+  octaves away from the scale the spikes want), then (2) every scale the
   static search considers (:func:`neurodeploy.quantize.candidate_scales` of
   the layer's weights: 32 per octave, and ``k / max|W|``) within one coarse
   step of the best so far picks the rounding. Saturated weights and

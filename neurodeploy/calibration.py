@@ -63,7 +63,7 @@ import torch
 
 from neurodeploy.chip_layers import ChipLayer, RecurrentDenseLayer
 from neurodeploy.encoding import to_payload
-from neurodeploy.float_graph import run_nodes, topological_order
+from neurodeploy.float_graph import run_chip_layer
 from neurodeploy.graph import Graph
 from neurodeploy.host_graph import run_host_segment
 from neurodeploy.lif_mapping import DECAY_UNITY, STATE_SHIFT
@@ -168,10 +168,7 @@ def gain_z(candidate: np.ndarray, static: np.ndarray) -> float:
 
 def float_layer(graph: Graph, layer: ChipLayer, source: str, upstream: np.ndarray) -> np.ndarray:
     """The float layer's spikes (N, T, *out) on ``upstream`` (N, T, *source shape), the value of node ``source``."""
-    names = set(layer.nodes)
-    order = [n for n in topological_order(graph) if n in names]
-    out = run_nodes(graph, order, {source: torch.from_numpy(np.asarray(upstream, np.float64))})
-    return out[layer.name].numpy()
+    return run_chip_layer(graph, layer.name, layer.nodes, source, upstream)
 
 
 def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarray, payload_max: int

@@ -32,8 +32,10 @@ for the graphs they export (checked in tests/test_chip_segments.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -154,3 +156,12 @@ def run_nodes(graph: Graph, names: list[str], known: dict[str, torch.Tensor]) ->
             out[name].append(y)
         previous = now
     return {**data, **{name: torch.stack(values, dim=1) for name, values in out.items()}}
+
+
+def run_chip_layer(graph: Graph, name: str, nodes: Sequence[str], source: str, upstream: np.ndarray) -> np.ndarray:
+    """One chip layer in float: its ``nodes`` (those of a :mod:`neurodeploy.chip_layers` layer) run on
+    ``upstream`` (N, T, *shape), the value of node ``source`` it reads; the spikes of its neuron ``name``."""
+    names = set(nodes)
+    order = [n for n in topological_order(graph) if n in names]
+    out = run_nodes(graph, order, {source: torch.from_numpy(np.asarray(upstream, np.float64))})
+    return out[name].numpy()

@@ -36,6 +36,11 @@ error; ``cell_agreement_vs_float`` only for continuity: it counts silent
 cells as agreement); ``output_agreement_vs_float``, the fraction of samples
 whose argmax of the output summed over time equals the float graph's, over
 the samples whose float argmax is unique (``output_ties`` the others);
+per chip layer also ``local``, the same scores against the float layer fed
+what the deployed layer read (its segment's input payloads ``p/P``, or the
+deployed previous layer's spikes): the layer's own deployment error, which
+the end-to-end scores compound through the stack (a spike one step off in
+the first integrate-and-fire layer moves many in the next);
 ``warnings``, chip layers that never fire or fire on every step and an output
 that is zero throughout (also raised as Python warnings); ``exact_vs_reference``,
 whether every chip layer's spikes equal the reference backend's (trivially
@@ -61,7 +66,8 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import UserError
-from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores
+from neurodeploy.float_graph import run_chip_layer, run_float
+from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores, spike_scores
 
 if TYPE_CHECKING:
     from neurodeploy.bundle import Bundle
@@ -79,6 +85,7 @@ class ChipPart:
     path: Path
     layers: tuple[NetxSegmentLayer, ...]
     names: tuple[str, ...]  # the chip layers' (neuron) node names
+    nodes: tuple[tuple[str, ...], ...]  # per chip layer, the graph nodes it computes (input side first)
     source: str
     payload: str  # "spikes" or "graded"
     payload_max: int
@@ -154,8 +161,8 @@ class GraphDeployment:
                                 "lists", fix)
             spec = entry["input"]
             parts.append(ChipPart(k, path, layers, tuple(layer.name for layer in segment.layers),
-                                  str(spec["node"]), str(spec["payload"]), int(spec["payload_max"]),
-                                  int(spec["input_message_bits"])))
+                                  tuple(tuple(layer.nodes) for layer in segment.layers), str(spec["node"]),
+                                  str(spec["payload"]), int(spec["payload_max"]), int(spec["input_message_bits"])))
         return cls(graph=graph, float_graph=float_graph, parts=tuple(parts), input_node=m["input"]["node"],
                    input_shape=tuple(m["input"]["shape"]), input_payload=m["input"]["payload"],
                    output_node=m["output"]["node"], output_shape=tuple(m["output"]["shape"]))
@@ -396,15 +403,20 @@ def _part(deployment: GraphDeployment, index: int) -> ChipPart:
 
 def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[str, Any]:
     """The run against the float graph on the same ``x`` (module docstring); warns about silent layers."""
-    from neurodeploy.float_graph import run_float
-
     flt = {k: v.numpy() for k, v in run_float(deployment.float_graph, torch.from_numpy(x)).items()}
     layers, overall, notes = [], SpikeTally(), []
-    for name in deployment.chip_layers:
-        tally = SpikeTally().add(run.spikes[name], flt[name])
-        layers.append({"name": name, **tally.scores()})
-        overall.merge(tally)
-        notes += firing_warnings(name, tally.deployed, tally.cells)
+    for part in deployment.parts:
+        if not isinstance(part, ChipPart):
+            continue
+        source = part.source
+        upstream = run.payloads[part.index].reshape(flt[source].shape) / part.payload_max  # what the chip read
+        for name, nodes in zip(part.names, part.nodes, strict=True):
+            tally = SpikeTally().add(run.spikes[name], flt[name])
+            local = run_chip_layer(deployment.float_graph, name, nodes, source, upstream)
+            layers.append({"name": name, **tally.scores(), "local": spike_scores(run.spikes[name], local)})
+            overall.merge(tally)
+            notes += firing_warnings(name, tally.deployed, tally.cells)
+            source, upstream = name, run.spikes[name]
     if deployment.output_node not in deployment.chip_layers and not np.any(run.output):
         notes.append(f"the output {deployment.output_node} is zero for every sample and step")
     cuts = []

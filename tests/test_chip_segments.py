@@ -687,24 +687,16 @@ def _rockpool_biased_case():
 def test_rockpool_linear_bias_behind_the_current_filter_goes_on_the_chip() -> None:
     """Rockpool adds a LinearTorch's bias to the synaptic current, which decays with tau_syn and is never
     reset: from rest it rises over steps, which a Loihi voltage bias cannot follow; an always-on bias axon
-    into the current does (``bias_site = "current"``). Both layers go on the chip, and the float graph
-    follows Rockpool's own forward."""
+    into the current does (``bias_site = "current"``). Both layers go on the chip, and the first follows
+    Rockpool's own forward (untrained, 128 seeded samples: 0.9991 of its cells measured)."""
     case = _rockpool_biased_case()
     p, segment, quantized = _chip(case[1], ROCKPOOL_DT)
     assert p.graph.tau_convention == "rockpool-3.1" and p.graph.nodes["1_LIFTorch"].op.filters_current
     assert [layer.name for layer in segment.layers] == ["1_LIFTorch", "3_LIFTorch"]
     assert quantized[0].bias_site == "current" and np.any(quantized[0].bias) and quantized[1].bias is None
     m = _measure(case)
-    assert m["float_vs_library"] >= 0.999, m
+    assert m["float_vs_library"] >= 0.999 and m["first_layer"] >= 0.99, m
     assert case[3]["1_LIFTorch"].mean() > 0.02, m
-
-
-@pytest.mark.xfail(strict=True, reason="the scale search of e64bedd brings this layer's bias within 0.5 % by "
-                                       "saturating 97 of its 320 weights (weight error 3.2 %): 0.972 of the "
-                                       "first layer's spikes; 0.9987 with the search before it")
-def test_rockpool_linear_bias_on_the_chip_follows_rockpool() -> None:
-    m = _measure(_rockpool_biased_case())
-    assert m["first_layer"] >= 0.99, m
 
 
 def test_rockpool_graph_at_another_dt_is_refused(trained_rockpool_case) -> None:

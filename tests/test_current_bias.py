@@ -167,9 +167,9 @@ def test_the_deployed_classifier_follows_the_float_graph_and_torch_is_bit_exact(
     """Deployed (reference) vs the float graph of the export: every chip layer's spike F1 and the output
     argmax (>= 95 % of the samples whose float argmax is unique). snnTorch's own forward resets one step
     late (``reset_delay``: the step after a spike has mem = 0, its input lost) and is not what its export
-    says. Measured on these 128 held-out samples (seeded): deployed vs float spike F1 0.988 (1.lif) and
-    0.989 (3), output argmax 128 / 128; snnTorch fires about half as often as its export (1.lif: 4700
-    spikes against the deployed 9219; spike F1 0.63, 0.97 within ±1 step), yet its output argmax equals
+    says. Measured on these 128 held-out samples (seeded): deployed vs float spike F1 0.989 (1.lif) and
+    0.994 (3), output argmax 128 / 128; snnTorch fires about half as often as its export (1.lif: 4700
+    spikes against the deployed 9264; spike F1 0.63, 0.97 within ±1 step), yet its output argmax equals
     the deployed network's on all 128: the late reset thins the spikes, not the decision."""
     net, path, x, labels, train_accuracy = classifier
     p = plan(path, dt=DT)

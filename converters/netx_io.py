@@ -4,7 +4,10 @@ Every chip segment of a bundle, the inpainter's spiking stack included, is
 one such file; ``lava.lib.dl.netx.hdf5.Network(path, input_message_bits=B,
 reset_interval=T + depth, reset_offset=1)`` loads it (B = 8 for graded 8-bit
 input, 0 for binary spikes; see :func:`neurodeploy.reference.run_segment_batch`
-for the timing). The layout is in :func:`write_segment`'s docstring.
+for the timing). The layout is in :func:`write_segment`'s docstring. A file
+with a ``bias_current`` (:func:`runs_in_stock_netx` is False) holds a bias
+into a filtered synaptic current, which stock netx does not read: it runs on
+neurodeploy's backends only.
 """
 
 from __future__ import annotations
@@ -47,12 +50,17 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[QuantizedChipLa
                  dense      weight (O, I), bias (O,) if any, neuron/
                  dense_rec  weight (O, I), weight_rec (O, O), bias, neuron/
         neuron/  type=b"CUBA" iDecay vDecay vThMant refDelay=1 gradedSpike=False
+        bias_current (O,)   instead of bias, for a bias into the filtered current
+                            (``bias_site = "current"``; lif_mapping.CubaMapping)
 
     netx reads a conv kernel flipped and transposed to (O, kW, kH, C), and
     Lava's conv flips it back: the file holds the cross-correlation kernel in
     torch's order. A dense block after ``flatten`` reads the previous (W, H, C)
     output transposed to (C, H, W) and flattened: C order, as the float graph.
-    A bias is ``bias_mant``; netx sets ``bias_exp = 6``.
+    A bias is ``bias_mant``; netx sets ``bias_exp = 6``. A current bias is
+    ``bias_mant`` added to the synaptic input every step; stock netx ignores the
+    dataset (it would run the layer without it), so the manifest marks the
+    segment as not runnable there and the stock runner refuses it.
     """
     import h5py
 
@@ -85,7 +93,7 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[QuantizedChipLa
                 if layer.weight_rec is not None:
                     g["weight_rec"] = layer.weight_rec.astype(np.int8)
             if layer.bias is not None:
-                g["bias"] = layer.bias.astype(np.int32)
+                g["bias_current" if layer.bias_site == "current" else "bias"] = layer.bias.astype(np.int32)
             _write_cuba(g, layer.i_decay, layer.v_decay, layer.vth_mant)
             index += 1
             previous = layer
@@ -106,6 +114,12 @@ class NetxSegmentLayer:
     i_decay: int
     v_decay: int
     vth_mant: int
+    bias_site: str = "voltage"  # "current": the file's bias_current, an always-on bias axon
+
+
+def runs_in_stock_netx(layers: Sequence[QuantizedChipLayer | NetxSegmentLayer]) -> bool:
+    """Whether stock ``netx.hdf5.Network`` computes these layers: no bias into a filtered current."""
+    return all(layer.bias is None or layer.bias_site == "voltage" for layer in layers)
 
 
 def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
@@ -155,12 +169,18 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
                 rec = np.asarray(g["weight_rec"][()]).astype(np.int8) if kind == "dense_rec" else None
                 if rec is not None and rec.shape != (out_shape[0], out_shape[0]):
                     raise ValueError(f"layer {i}: weight_rec {rec.shape} is not square over {out_shape[0]}")
-                bias = np.asarray(g["bias"][()]).astype(np.int32).reshape(-1) if "bias" in g else None
+                if "bias" in g and "bias_current" in g:
+                    raise ValueError(f"layer {i}: both a voltage bias and a current bias")
+                site = "current" if "bias_current" in g else "voltage"
+                key = "bias_current" if site == "current" else "bias"
+                bias = np.asarray(g[key][()]).astype(np.int32).reshape(-1) if key in g else None
+                if bias is not None and bias.shape != (out_shape[0],):
+                    raise ValueError(f"layer {i}: {key} of shape {bias.shape} for {out_shape[0]} channels")
                 out.append(NetxSegmentLayer(
                     kind=kind, input_shape=shape, output_shape=out_shape, weight=weight.astype(np.int8),
                     weight_rec=rec, bias=bias, stride=stride, padding=padding,
                     i_decay=int(neuron["iDecay"][()]), v_decay=int(neuron["vDecay"][()]),
-                    vth_mant=int(neuron["vThMant"][()])))
+                    vth_mant=int(neuron["vThMant"][()]), bias_site=site))
                 shape = out_shape
             if not out:
                 raise ValueError("no layer after the input")

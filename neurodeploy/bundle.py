@@ -30,6 +30,8 @@ Format 2, a directory::
 
     segment_K.net  chip segment K of the partition (K counts all segments, host ones too): one netx
                    HDF5 network of several layers, loadable in stock lava.lib.dl.netx.hdf5.Network
+                   unless a layer has a bias into a filtered current (its ``bias_current``; the
+                   segment's ``lava.stock_netx`` is then false and stock netx is refused)
     host.pt        the host segments' nodes as plain tensors and numbers (neurodeploy.host_graph)
     graph.nir      the source graph, re-written by nir.write: the structure, and the float reference
     manifest.json  format_version 2, dt, the input (node, shape, payload) and output, the partition

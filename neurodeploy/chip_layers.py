@@ -9,14 +9,11 @@ previous layer, or values from the host)::
     I_t = W x_t (+ W_rec z_{t-1} for RecurrentDenseLayer) + bias
     z_t = neuron(I_t)                       (graph.Neuron's equations)
 
-``bias`` is a constant input current. On Loihi a bias is added to the voltage
-instead, which is the same thing only when the neuron keeps no synaptic
-current from one step to the next (``neuron.filters_current`` is False: IF,
-LIF, or CubaLIF with ``dt = tau_syn``): then ``v_t`` receives ``r·bias``
-(IF) or ``(dt/tau_mem)·r·bias`` (LIF) every step, a constant voltage bias.
-Through a current filter the bias builds up over steps after every reset, so
-a layer with a bias and a filtering neuron is refused here (the partitioner
-keeps it on the host).
+``bias`` is a constant input current, exact on the chip for every neuron:
+Loihi's voltage bias where the neuron keeps no synaptic current from one step
+to the next (``neuron.filters_current`` is False: IF, LIF, or CubaLIF with
+``dt = tau_syn``), else an always-on bias axon into the filtered current
+(:class:`neurodeploy.lif_mapping.CubaMapping` states both and the axon's cost).
 """
 
 from __future__ import annotations
@@ -34,8 +31,6 @@ def _check_common(kind: str, neuron: Neuron, bias: np.ndarray | None, outputs: i
         raise ValueError(f"{kind}: a chip layer's neuron must spike, got {neuron.kind}")
     if bias is not None and bias.shape != (outputs,):
         raise ValueError(f"{kind}: bias of shape {bias.shape} for {outputs} outputs")
-    if bias is not None and neuron.filters_current:
-        raise ValueError(f"{kind}: a bias is not exact through the {neuron.kind}'s current filter")
 
 
 @dataclass(frozen=True)

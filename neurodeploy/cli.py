@@ -755,6 +755,10 @@ def _print_profile(summary: dict[str, Any]) -> None:
         counts.add_row(name, f"{layer['spikes']:.4g}", f"{layer['firing_rate']:.4f}",
                        f"{layer['synops']:.4g}", f"{layer['neuron_updates']:.4g}")
     console.print(counts)
+    for layer in layers:
+        if layer.get("bias_axon_spikes"):
+            console.print(f"  {layer['name']}: bias axons {layer['bias_axon_spikes']:.4g} spikes, "
+                          f"{layer['bias_axon_synops']:.4g} synaptic ops (in its synaptic ops)", highlight=False)
     stage = "host graph" if graph else "host CNN"
     console.print(f"{stage}: {summary['host_macs']:.4g} MACs; bridge: {summary['bridge_bits']:.4g} bits")
     for cut in summary.get("cuts", []):

@@ -238,7 +238,8 @@ def _layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
                          "bias_error": quantized.bias_error, "saturated_weights": quantized.saturated_weights,
                          "max_input": quantized.max_input, "i_decay": quantized.i_decay,
                          "v_decay": quantized.v_decay, "vth_mant": quantized.vth_mant,
-                         "bias": quantized.bias is not None, "warnings": list(quantized.warnings)},
+                         "bias": quantized.bias is not None, "bias_site": quantized.bias_site,
+                         "warnings": list(quantized.warnings)},
         "neuron": asdict(layer.neuron),
         "mapping": asdict(map_neuron(layer.neuron)),
     }
@@ -328,7 +329,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     import nir
 
     from neurodeploy.calibration import calibrate as calibrate_on
-    from neurodeploy.converters.netx_io import write_segment
+    from neurodeploy.converters.netx_io import runs_in_stock_netx, write_segment
     from neurodeploy.graph_run import read_samples
     from neurodeploy.host_graph import host_params
     from neurodeploy.partition import CHIP, ChipSegment, HostSegment, plan
@@ -381,7 +382,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
             "place": "chip", "file": bundle_format.segment_file(k), "nodes": list(segment.nodes), "input": entry,
             "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
                      "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
-                     "output_delay_steps": 0},
+                     "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(quantized)},
             "layers": [_layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)],
         })
     cuts = []

@@ -42,6 +42,13 @@ A NIR graph (format-2 bundle), per sample, every count over its T steps:
     (:func:`conv_reach`; for stride 1 and 'same' padding it is :func:`reach`);
   - recurrent dense: the dense count plus the layer's own spikes of the
     previous step times O (none at the first step);
+  - a bias into a filtered current (``bias_site = "current"``, the always-on
+    bias axons of :class:`neurodeploy.lif_mapping.CubaMapping`):
+    ``A = ceil(max|bias_mant| / 127)`` axons (:func:`bias_axons`) each
+    spike every step and reach every neuron whose bias is nonzero, so per
+    step ``A`` more spikes (``bias_axon_spikes``) and ``A · (neurons with a
+    nonzero bias)`` more synaptic operations, added to ``synops``
+    (``bias_axon_synops``: a conv's bias counts once per output position);
   - neuron updates: neurons x T; dense (all-on-host) MACs: the layer's
     weights x T (the recurrence's too).
 * Host MACs, from the host segments' actual nodes, every step: Linear /
@@ -84,6 +91,8 @@ class LayerCounts:
     firing_rate_per_channel: list[float]
     sparsity: float  # fraction of (t, c, y, x) without a spike
     kind: str = "conv"  # conv, dense or dense_rec
+    bias_axon_spikes: int = 0  # spikes of the always-on bias axons (a current bias), in none of the above
+    bias_axon_synops: int = 0  # their synaptic operations, included in synops
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -309,11 +318,18 @@ def events_per_step(values: np.ndarray) -> np.ndarray:
     return (values.reshape(values.shape[0], -1) != 0).sum(axis=1, dtype=np.int64)
 
 
+def bias_axons(bias_mant: np.ndarray | None) -> int:
+    """Always-on axons that carry a current bias with 8-bit weights: ``ceil(max|bias_mant| / 127)``."""
+    largest = 0 if bias_mant is None else int(np.abs(np.asarray(bias_mant, np.int64)).max(initial=0))
+    return -(-largest // 127)
+
+
 def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarray, weight_shape: tuple[int, ...],
                       payload_bits: int, stride: tuple[int, int] = (1, 1),
-                      padding: tuple[int, int] = (0, 0)) -> LayerCounts:
+                      padding: tuple[int, int] = (0, 0), current_bias: np.ndarray | None = None) -> LayerCounts:
     """Counts of one chip layer of a graph over one sample: ``events`` it reads (T, *input_shape), ``spikes``
-    it fires (T, *output_shape); ``weight_shape`` (O, C, kh, kw) for conv, (O, I) for dense and dense_rec."""
+    it fires (T, *output_shape); ``weight_shape`` (O, C, kh, kw) for conv, (O, I) for dense and dense_rec;
+    ``current_bias`` the bias mantissas (O,) of a bias into the filtered current (module docstring)."""
     spikes = np.asarray(spikes) != 0
     t, out_shape = spikes.shape[0], spikes.shape[1:]
     c_out = int(weight_shape[0])
@@ -328,6 +344,10 @@ def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarr
     if kind == "dense_rec":
         synops = synops + np.concatenate([[0], fired[:-1]]).astype(np.int64) * c_out
     neurons = math.prod(out_shape)
+    axons = bias_axons(current_bias)
+    targets = int(np.count_nonzero(current_bias)) * (neurons // c_out) if axons else 0
+    payload_synops = int(synops.sum())
+    synops = synops + axons * targets  # every step of the sample
     per_channel = spikes.reshape(t, c_out, -1).sum(axis=(0, 2), dtype=np.int64)
     per_channel_neurons = neurons // c_out
     total = int(fired.sum())
@@ -336,11 +356,11 @@ def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarr
         name=name, kind=kind, timesteps=t, neurons=neurons,
         input_events=int(in_events.sum()), input_events_per_step=[int(v) for v in in_events],
         payload_bits=payload_bits, synops=int(synops.sum()), synops_per_step=[int(v) for v in synops],
-        synop_payload_bits=int(synops.sum()) * payload_bits,
+        synop_payload_bits=payload_synops * payload_bits,
         spikes=total, spikes_per_step=[int(v) for v in fired],
         spikes_per_channel=[int(v) for v in per_channel], neuron_updates=neurons * t, firing_rate=rate,
         firing_rate_per_channel=[float(v) / (per_channel_neurons * t) for v in per_channel],
-        sparsity=1.0 - rate,
+        sparsity=1.0 - rate, bias_axon_spikes=axons * t, bias_axon_synops=axons * targets * t,
     )
 
 

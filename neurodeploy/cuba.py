@@ -20,6 +20,9 @@ CUBA step, M = 2^23 (``AbstractPyLifModelFixed.subthr_dynamics``)::
     v' = clip(trunc(v·(4096 - dv) / 4096) + u' + bias, -(M-1), M-1)
     s  = v' > vth << 6;   v' = 0 where s
 
+A bias into a filtered current (``bias_site = "current"``, :func:`bias_terms`)
+is part of ``a``; a voltage bias is the step's ``bias``.
+
 State is kept in float64: a 24-bit state times a 12-bit decay is below 2^36,
 so every product and ``trunc`` is exact and matches the integer code.
 """
@@ -138,11 +141,29 @@ def cuba_step(state: CubaState, a_in: np.ndarray, p: CubaParams, bias: np.ndarra
     return ~below
 
 
+BIAS_SITES = ("voltage", "current")
+
+
 def bias_current(bias_mant: np.ndarray | None, output_shape: tuple[int, ...]) -> np.ndarray | float:
     """The bias a CUBA step adds to v: ``bias_mant << 6`` (netx's ``bias_exp = 6``) per output channel, or 0.0."""
     if bias_mant is None or not np.any(bias_mant):
         return 0.0
     return bias_mant.astype(np.float64).reshape(-1, *([1] * (len(output_shape) - 1))) * 64.0
+
+
+def bias_terms(bias_mant: np.ndarray | None, site: str, output_shape: tuple[int, ...]
+               ) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """A layer's bias as (added to the synaptic input ``a``, added to ``v`` by the step), one of them 0.0.
+
+    ``site`` "voltage": Loihi's bias register, ``v += bias_mant << 6`` (:func:`bias_current`).
+    ``site`` "current": the always-on bias axon (:mod:`neurodeploy.quantize`), ``a += bias_mant``
+    every step, so that ``u' = trunc(u·keep_u) + ((a + bias_mant) << 6)``; per output channel.
+    """
+    if site not in BIAS_SITES:
+        raise ValueError(f"unknown bias site {site!r}")
+    if site == "voltage" or bias_mant is None or not np.any(bias_mant):
+        return 0.0, bias_current(bias_mant, output_shape)
+    return bias_mant.astype(np.float64).reshape(-1, *([1] * (len(output_shape) - 1))), 0.0
 
 
 # -- the synapses of a multi-layer chip segment (a leading batch axis everywhere) ---------------------

@@ -354,6 +354,12 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
 
     if backend not in GRAPH_BACKENDS:
         raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    if lava is not None and not (lava.backend == "lava" and lava.models == "neurodeploy"):  # the netx graph runs
+        from neurodeploy.segment_lava import check_stock_netx
+
+        for part in deployment.parts:
+            if isinstance(part, ChipPart):
+                check_stock_netx(part.path, part.layers)
     started = time.perf_counter()
     seconds = {"compile": 0.0, "chip": 0.0, "host": 0.0}
     values: dict[str, torch.Tensor] = {deployment.input_node: torch.from_numpy(np.asarray(x, np.float64))}

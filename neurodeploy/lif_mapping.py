@@ -86,10 +86,35 @@ class CubaMapping:
 
     so ``iDecay = round(4096·b)`` (4096 for IF and LIF: u keeps nothing),
     ``vDecay = round(4096·a)`` (0 for IF), and the threshold ``vThMant =
-    round(s·P·v_th / (b·w_in·g))`` = ``threshold_per_unit·s·P``. A bias is
-    exact only without a current filter (b = 1): then ``u_t = 64·a_in_t`` and
-    Loihi's voltage bias equals an input ``bias_mant = round(s·P·B)``
-    (``bias_per_unit = 1``). snnTorch's ``Leaky`` (``mem = β·mem + I``) is
+    round(s·P·v_th / (b·w_in·g))`` = ``threshold_per_unit·s·P``.
+
+    A bias B is an input of the synapse's units: ``bias_mant = round(s·P·B)``
+    (``bias_per_unit = 1``). Multiplying the float current update by λ::
+
+        u_t = (1 - b)·u_{t-1} + 64·(a_in_t + s·P·B)
+            -> u_t = trunc(u_{t-1}·(4096 - iDecay)/4096) + ((a_in_t + bias_mant) << 6)
+
+    Where it goes on the chip (``QuantizedChipLayer.bias_site``):
+
+    * ``"voltage"``, without a current filter (b = 1, iDecay = 4096; IF, LIF,
+      CubaLIF with dt = tau_syn): ``u_t = 64·(a_in_t + bias_mant)`` is used
+      only this step, so Loihi's bias register, ``v += bias_mant << 6``, is
+      the same (the file's ``bias``, which stock netx reads);
+    * ``"current"``, through a current filter (``neuron.filters_current``):
+      a constant input into u. On Loihi that is an always-on input axon, one
+      spike every step, whose synaptic weight onto neuron o is ``bias_mant[o]``:
+      its spike passes the same one-step synaptic delay as the layer's input,
+      so ``bias_mant`` joins ``a_in_t`` at every step t of the sample, exactly
+      the update above (``a_in_t += bias_mant``). Weights are 8-bit, so
+      ``ceil(max|bias_mant| / 127)`` such axons carry it (at most 33 for the
+      13-bit bias), each neuron's bias split over them. Cost per sample step:
+      one spike per axon and one synaptic operation per axon and neuron with
+      a nonzero bias (:func:`neurodeploy.counting.bias_axons`). The netx file
+      stores it as the layer's ``bias_current``, which stock netx does not
+      read: such a segment runs on neurodeploy's backends (reference, torch,
+      the Lava ``ChipSegment``), not in stock ``netx.hdf5.Network``.
+
+    snnTorch's ``Leaky`` (``mem = β·mem + I``) is
     exported with ``tau = dt/(1-β)``, ``r = tau/dt``: ``a = 1-β``, ``a·r = 1``;
     its ``Synaptic`` adds ``w_in = tau_syn/dt``: ``b·w_in = 1``; Sinabs' IAF is
     IF with ``r = 1``. So for all three ``vThMant = round(s·P·v_th)``.

@@ -16,8 +16,8 @@ stays on the host with the first rule that failed as its reason:
 * N has exactly one input besides a recurrence, a Conv2d, Linear or Affine
   S that feeds nothing else and is not kept on the host;
 * S is a plain convolution: groups 1, dilation 1, symmetric padding;
-* a bias (S's, plus the recurrence's) only where it is exact: the neuron
-  keeps no synaptic current (see :mod:`neurodeploy.chip_layers`);
+* a bias (S's, plus the recurrence's) goes with it: Loihi's voltage bias,
+  or an always-on bias axon into a filtered current (see :mod:`neurodeploy.chip_layers`);
 * a recurrence ``N -> R -> N`` (R a Linear or Affine, :attr:`Graph.recurrent`)
   goes with N when S is a Linear or Affine and R feeds only N: a
   :class:`RecurrentDenseLayer` (netx ``dense_rec``).
@@ -76,7 +76,6 @@ from neurodeploy.text import plural
 
 CHIP, HOST = "chip", "host"
 ASKED = "kept on the host as asked"
-BIAS_REASON = ("a bias into a filtered synaptic current (dt < tau_syn) is not exact as Loihi's voltage bias")
 
 
 @dataclass(frozen=True)
@@ -247,8 +246,6 @@ def _layer(graph: Graph, name: str, forced: set[str], notes: dict[str, str]) -> 
             return refuse("a recurrent chip layer needs a Linear or Affine input", synapse, rec[0])
     biases = [b for b in (op.bias, getattr(rec_op, "bias", None)) if b is not None]
     bias = sum(biases[1:], biases[0].copy()) if biases else None
-    if bias is not None and neuron.filters_current:
-        return refuse(BIAS_REASON, synapse, *rec)
     folded, input_shape, weight, stride, padding = _fold(graph, synapse, forced, notes)
     source = graph.inputs(folded[0] if folded else synapse)[0]
     nodes = (*folded, synapse, *rec, name)

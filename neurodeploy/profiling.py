@@ -13,7 +13,9 @@ layer, host node and cut is counted per sample by the rules of
 has the inpainter's shape (``layers``, ``host_macs``, ``bridge_bits``,
 ``energy_j``, ``baseline_j``) plus ``cuts`` (src, dst, direction, payload,
 neurons, events, bits); ``baseline_j`` is the whole graph on the host, every
-chip layer computed densely every step.
+chip layer computed densely every step. A layer with a bias into a filtered
+current also counts its always-on bias axons (``bias_axon_spikes``, and
+``bias_axon_synops`` inside its ``synops``, so the energy prices them).
 
 Both kinds then go through the same deployment view (:func:`add_deployment`),
 from a list of chip layers (:class:`neurodeploy.mapping.ChipLayerInfo`):
@@ -205,7 +207,8 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
         for layer, name in zip(part.layers, part.names, strict=True):
             spikes = run.spikes[name][n]
             layers.append(chip_layer_counts(name, layer.kind, events.reshape(steps, *layer.input_shape), spikes,
-                                            tuple(layer.weight.shape), bits, layer.stride, layer.padding))
+                                            tuple(layer.weight.shape), bits, layer.stride, layer.padding,
+                                            layer.bias if layer.bias_site == "current" else None))
             operations.append(layer_operations(layer.kind, events.reshape(steps, *layer.input_shape), layer.weight,
                                                layer.stride, layer.padding, layer.weight_rec, spikes))
             dense_total += chip_layer_dense_macs(layer.kind, tuple(layer.weight.shape), layer.output_shape) * steps

@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neurodeploy.cuba import BIAS_SITES
 from neurodeploy.lif_mapping import DECAY_UNITY, STATE_SHIFT
 
 if TYPE_CHECKING:
@@ -128,6 +129,12 @@ class QuantizedChipLayer:
         a_in_t = W p_t  (+ W_rec z_{t-1})       integers: weight ∈ [-127, 127]
         CUBA(a_in_t, bias_mant)                 (neurodeploy.lif_mapping.CubaMapping)
 
+    ``bias_site`` says where ``bias_mant`` goes: ``"voltage"``, Loihi's bias
+    register (``v += bias_mant << 6``), or ``"current"``, an always-on input
+    axon into the synaptic current (``a_in_t += bias_mant``), for a layer with
+    a bias whose neuron filters its current (:class:`~neurodeploy.lif_mapping.CubaMapping`
+    states both, and the axon's cost).
+
     ``weight`` is (O, C, kh, kw) for a conv (cross-correlation, zero padding,
     ``stride`` and ``padding`` per (H, W)) and (O, prod(input_shape)) for a
     dense block, which reads its input flattened in C order.
@@ -153,6 +160,7 @@ class QuantizedChipLayer:
     warnings: tuple[str, ...] = ()
     threshold_error: float = 0.0  # |vth_mant - θ·s·P| / (θ·s·P), θ with the decays as rounded
     bias_error: float = 0.0  # |bias_mant - s·P·B| / |s·P·B| (L2); 0 without a bias
+    bias_site: str = "voltage"  # "voltage" (Loihi's bias register) or "current" (an always-on bias axon)
 
     def __post_init__(self) -> None:
         if self.kind not in CHIP_KINDS:
@@ -168,6 +176,8 @@ class QuantizedChipLayer:
             raise ValueError(f"{self.name}: vth_mant out of its 17-bit range")
         if self.bias is not None and np.abs(self.bias).max(initial=0) > BIAS_MANT_MAX:
             raise ValueError(f"{self.name}: bias mantissas must fit 13 bits")
+        if self.bias_site not in BIAS_SITES:
+            raise ValueError(f"{self.name}: bias_site must be one of {BIAS_SITES}")
 
 
 def _chip_weights(layer: ChipLayer) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -309,7 +319,8 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
         bias=None if bq is None else bq.astype(np.int32), stride=tuple(stride), padding=tuple(padding),
         i_decay=i_decay, v_decay=v_decay, vth_mant=int(np.clip(vth, 0, VTH_MAX)), weight_scale=s,
         payload_max=payload_max, weight_error=err, saturated_weights=saturated, max_input=largest,
-        warnings=tuple(notes), threshold_error=e_threshold, bias_error=e_bias)
+        warnings=tuple(notes), threshold_error=e_threshold, bias_error=e_bias,
+        bias_site="current" if bq is not None and layer.neuron.filters_current else "voltage")
 
 
 def quantize_segment(layers: Sequence[ChipLayer], payload_max: int) -> tuple[QuantizedChipLayer, ...]:

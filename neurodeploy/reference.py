@@ -16,7 +16,7 @@ from typing import Union
 import numpy as np
 
 from neurodeploy.converters.netx_io import NetxSegmentLayer
-from neurodeploy.cuba import CubaParams, CubaState, bias_current, conv_strided, cuba_step, dense_synapse
+from neurodeploy.cuba import CubaParams, CubaState, bias_terms, conv_strided, cuba_step, dense_synapse
 from neurodeploy.quantize import QuantizedChipLayer
 
 SegmentLayer = Union[QuantizedChipLayer, NetxSegmentLayer]  # noqa: UP007  (a runtime alias on Python 3.10)
@@ -40,7 +40,8 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> lis
     of the same step (layer 0 = the frames)::
 
         a_t = W x_t (+ W_rec z_{t-1})            (neurodeploy.cuba: conv_strided / dense_synapse)
-        z_t = cuba_step(a_t, bias_mant << 6)
+        z_t = cuba_step(a_t, bias_mant << 6)      (bias_site "voltage")
+        z_t = cuba_step(a_t + bias_mant, 0)       (bias_site "current": the always-on bias axon)
 
     Alignment with Lava: every synapse sends the previous step's result, so
     in Lava, frame t enters at step t (0-based, within the sample) and layer
@@ -57,7 +58,7 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> lis
     for layer in layers:
         states.append(CubaState.zeros((batch, *layer.output_shape)))
         params.append(CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant))
-        biases.append(bias_current(layer.bias, layer.output_shape))
+        biases.append(bias_terms(layer.bias, layer.bias_site, layer.output_shape))  # (into a, into v)
     for t in range(steps):
         x = frames[:, t]
         for k, layer in enumerate(layers):
@@ -67,7 +68,7 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> lis
                 a = dense_synapse(x, layer.weight)
                 if layer.weight_rec is not None and t > 0:
                     a = a + dense_synapse(outputs[k][:, t - 1], layer.weight_rec)
-            spikes = cuba_step(states[k], a, params[k], biases[k])
+            spikes = cuba_step(states[k], a + biases[k][0], params[k], biases[k][1])
             outputs[k][:, t] = spikes
             x = outputs[k][:, t]
     return outputs

@@ -21,7 +21,10 @@ sample. ``models="stock"`` loads the file in lava-dl's
 ``netx.hdf5.Network`` with Lava's own fixed-point models: frames go in
 through a :class:`~neurodeploy.lava_processes.io.FrameSource` and each
 block's spikes come out through a
-:class:`~neurodeploy.lava_processes.io.SpikeSink`, one frame per step.
+:class:`~neurodeploy.lava_processes.io.SpikeSink`, one frame per step. Stock
+netx does not read a bias into a filtered current (the file's
+``bias_current``): a segment with one is refused there in one line
+(:func:`check_stock_netx`), before Lava starts.
 """
 
 from __future__ import annotations
@@ -35,8 +38,19 @@ import numpy as np
 
 from neurodeploy import _reaper
 from neurodeploy.bridge import LavaModels, LavaProcessError, receive, select_run_config, shut_down, start_runtime
-from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment
+from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment, runs_in_stock_netx
+from neurodeploy.errors import UserError
 from neurodeploy.lif_mapping import NETX_RESET_OFFSET, segment_steps
+
+
+def check_stock_netx(path: str | Path, layers: tuple[NetxSegmentLayer, ...]) -> None:
+    """A segment stock ``netx.hdf5.Network`` would run wrong (a current bias it ignores) is a UserError."""
+    if not runs_in_stock_netx(layers):
+        k = next(k for k, layer in enumerate(layers) if not runs_in_stock_netx([layer]))
+        raise UserError(f"{path}: chip layer {k} adds its bias to a filtered synaptic current (an always-on "
+                        "bias axon), which stock lava-dl netx does not read and would run without",
+                        "run it with `models=neurodeploy` (--lava-models neurodeploy) on the lava backend, "
+                        "or on the reference or torch backend")
 
 
 class LavaSegment:
@@ -56,6 +70,8 @@ class LavaSegment:
         self.models = models
         self.backend = backend  # "lava" (CPU simulation) or "loihi2" (lava-loihi: bridge.select_run_config)
         self.one_process = backend == "lava" and models == "neurodeploy"  # ChipSegment; else the netx graph
+        if not self.one_process:
+            check_stock_netx(self.path, self.layers)
         self.compile_seconds = 0.0
         self._net: Any = None
         self._source: Any = None

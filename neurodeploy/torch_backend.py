@@ -6,8 +6,9 @@ layer list (:class:`~neurodeploy.quantize.QuantizedChipLayer` or the
 netx file, the inpainter's one conv layer included), and the same equations
 (:mod:`neurodeploy.cuba`, whose constants and decay factors it imports)::
 
-    a_t = wrap24(W x_t) (conv) | W x_t (dense)  (+ W_rec z_{t-1})
+    a_t = wrap24(W x_t) (conv) | W x_t (dense)  (+ W_rec z_{t-1})  (+ bias: bias_site "current")
     u_t = wrap(trunc(u_{t-1}·keep_u) + 64·a_t);  v_t = clip(trunc(v_{t-1}·keep_v) + u_t + 64·bias)
+                                                                   (64·bias: bias_site "voltage")
     z_t = v_t > 64·vth;  v_t = 0 where z_t
 
 What changes is the order of the work, not the arithmetic: layer by layer,
@@ -143,6 +144,9 @@ def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
     if getattr(layer, "weight_rec", None) is not None:
         rec = torch.from_numpy(layer.weight_rec.astype(np.float64)).to(a.device)
     constant = a.shape[1] == 1 or a.stride(1) == 0
+    if bias is not None and layer.bias_site == "current":  # the always-on bias axon: part of a, in float64
+        base = (a[:, :1] if constant else a).to(torch.float64) + bias
+        a, bias = (base.expand(a.shape) if constant else base), None
     if constant and rec is None and p.current_keep == 0.0 and 64 * (p.vth + 1) < STATE_LIMIT:
         drive = _constant_drive(a[:, 0], bias)
         if drive is not None:

@@ -132,7 +132,7 @@ def recurrent_net(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Se
                              threshold=torch.ones(size), linear_features=size, all_to_all=True, init_hidden=True)
 
     net = torch.nn.Sequential(
-        torch.nn.Linear(6, n), rsynaptic(n, 0.5),  # a filtered current: its biases keep it on the host
+        torch.nn.Linear(6, n), rsynaptic(n, 0.5),  # a filtered current: its biases become a bias axon
         torch.nn.Linear(n, m), rsynaptic(m, 0.0),  # alpha = 0: dt = tau_syn, no filter, biases are exact
         torch.nn.Linear(m, 4, bias=False),
         snn.Synaptic(alpha=torch.full((4,), 0.5), beta=torch.full((4,), 0.8), threshold=torch.ones(4),
@@ -148,11 +148,11 @@ def test_recurrent_cubalif_classifier(recurrent_net) -> None:
     with pytest.raises(UserError, match="no time step"):
         plan(path)  # snnTorch writes tau in seconds for dt = 1e-4 but does not say so
     p = plan(path, dt=1e-4)
-    assert _places(p) == {"input": HOST, "0": HOST, "1.lif": HOST, "1.w_rec": HOST, "2": CHIP, "3.lif": CHIP,
+    assert _places(p) == {"input": HOST, "0": CHIP, "1.lif": CHIP, "1.w_rec": CHIP, "2": CHIP, "3.lif": CHIP,
                           "3.w_rec": CHIP, "4": CHIP, "5": CHIP, "output": HOST}
-    rows = {row.node: row for row in p.placement}
-    assert "bias" in rows["1.lif"].reason and "feeds 1.lif" in rows["0"].reason
-    rec, dense = p.layers
+    filtered, rec, dense = p.layers
+    assert isinstance(filtered, RecurrentDenseLayer) and filtered.neuron.filters_current
+    assert np.allclose(filtered.bias, (net[0].bias + net[1].recurrent.bias).detach().numpy())
     assert isinstance(rec, RecurrentDenseLayer) and isinstance(dense, DenseLayer)
     assert rec.nodes == ("2", "3.w_rec", "3.lif") and len(p.segments) == 3
     assert np.allclose(rec.weight_in, net[2].weight.detach().numpy())
@@ -163,7 +163,7 @@ def test_recurrent_cubalif_classifier(recurrent_net) -> None:
     assert math.isclose(dense.neuron.current_decay, 0.5, rel_tol=1e-6)
     assert math.isclose(dense.neuron.voltage_decay, 0.2, rel_tol=1e-5)
     out = _plan_prints_a_full_table(path, "--dt", "1e-4")
-    assert "2 chip layers in 1 chip segment, 5 host nodes, 2 cuts" in out
+    assert "3 chip layers in 1 chip segment, 2 host nodes, 2 cuts" in out
     assert "recurrent weights of 3.lif" in out
 
 

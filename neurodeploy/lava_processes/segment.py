@@ -24,7 +24,12 @@ step within the sample) netx's blocks do, in this order of data flow::
     block k synapse: sends buf_k, then buf_k <- W_k x_{k-1}          (one-step delay)
     block k rec:     sends rec_k, then rec_k <- W_rec,k x_k           (dense_rec only)
     block k neuron:  reset u, v if s mod (T + d) == (1 + k) mod (T + d)  (LIFReset, netx offset 1 + k)
-                     x_k = cuba_step(buf_k + rec_k, bias_mant << 6)
+                     x_k = cuba_step(buf_k + rec_k, bias_mant << 6)      (a voltage bias)
+                     x_k = cuba_step(buf_k + rec_k + bias_mant, 0)        (a current bias)
+
+A current bias (the file's ``bias_current``, which stock netx does not
+read) is the always-on bias axon of :class:`~neurodeploy.lif_mapping.CubaMapping`:
+a synapse whose buffer holds ``bias_mant`` at every step, read with the others.
 
 A synapse sends the buffer it filled last step before it receives, so
 within a step the neuron of block k reads the old buffers and the synapses
@@ -75,7 +80,7 @@ from neurodeploy.cuba import (
     FLOAT32_EXACT,
     CubaParams,
     CubaState,
-    bias_current,
+    bias_terms,
     conv,
     conv_strided,
     cuba_step,
@@ -131,7 +136,8 @@ class _Block:
     def __init__(self, layer: NetxSegmentLayer, graded: bool) -> None:
         self.layer, self.graded = layer, graded
         self.params = CubaParams.of(layer)  # type: ignore[arg-type]
-        self.bias = bias_current(layer.bias, layer.output_shape)
+        # a current bias is the always-on bias axon's input, joining the buffers every step
+        self.input_bias, self.bias = bias_terms(layer.bias, layer.bias_site, layer.output_shape)
         self.state = CubaState.zeros(layer.output_shape)
         self.buf: np.ndarray = np.zeros(layer.output_shape)
         self.rec: np.ndarray | None = None if layer.weight_rec is None else np.zeros(layer.output_shape)
@@ -194,7 +200,7 @@ class _Block:
             self.state.v.fill(0.0)
         elif self.rec is not None:
             a = a + self.rec
-        return cuba_step(self.state, a, self.params, self.bias)
+        return cuba_step(self.state, a + self.input_bias, self.params, self.bias)
 
 
 class _Pipeline:

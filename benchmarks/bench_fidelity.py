@@ -12,7 +12,9 @@ held-out samples the script measures, per network:
   sample by default; ``--lava-samples K`` for the first K), checked bit-exact
   with the ``reference`` backend, whose output the scores are computed from
   (the same spikes: the check fails otherwise);
-* every chip layer's spike F1 against the float graph (:func:`neurodeploy.spike_metrics.spike_scores`);
+* every chip layer's spike F1 against the float graph, end to end and on the
+  layer's own deployed upstream (``local``: its own error, not compounded),
+  as ``simulate``'s JSON reports them (:func:`neurodeploy.graph_run.fidelity`);
 * the deployed output against the library's own output (:func:`neurodeploy.graph_run.compare_scores`,
   what ``simulate --compare`` reports), and the float graph against the library
   (where the export and the forward disagree, and on how many samples' argmax);
@@ -34,6 +36,7 @@ import json
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +52,11 @@ import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
 from neurodeploy.conversion import convert_graph  # noqa: E402
 from neurodeploy.float_graph import run_float  # noqa: E402
 from neurodeploy.graph import read_graph  # noqa: E402
-from neurodeploy.graph_run import compare_scores, run_graph  # noqa: E402
-from neurodeploy.spike_metrics import output_scores, spike_scores  # noqa: E402
+from neurodeploy.graph_run import compare_scores, fidelity, run_graph  # noqa: E402
+from neurodeploy.spike_metrics import output_scores  # noqa: E402
 
 CALIBRATION_SAMPLES = 100  # training samples the calibrated quantization sees
+TEST_SAMPLES = 797  # every digit the 1000 training samples leave: one sample is 0.125 points
 LIF_SAMPLES, LIF_STEPS, LIF_RATE, LIF_DT = 32, 200, 0.3, 1e-4
 
 
@@ -93,8 +97,12 @@ def deploy(graph: Any, dt: float | None, x: np.ndarray, lava_samples: int, folde
     return out
 
 
-def layer_f1(deployed: dict[str, np.ndarray], flt: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: spike_scores(deployed[name], flt[name]) for name in names}
+def layer_f1(got: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
+    """Per chip layer, the spike scores against the float graph end to end, with ``local`` inside."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a silent layer shows in the table as an undefined F1
+        fid = fidelity(got["deployment"], x, got["reference"])
+    return {layer["name"]: layer for layer in fid["layers"]}
 
 
 def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[str, Any]:
@@ -122,14 +130,14 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[st
             "deployed_accuracy": accuracy(deployed, d.y_test),
             "deployed_vs_float_graph": {**output_scores(deployed, float_out),
                                         "argmax_differs": argmax_differs(deployed, float_out)},
-            "layers_vs_float": layer_f1(got["reference"].spikes, flt, names),
+            "layers_vs_float": layer_f1(got, x),
             "vs_compare": {**compare_scores(deployed, library), "argmax_differs": argmax_differs(deployed, library)},
         })
         if can_calibrate():
             cal = trained.inputs(d.x_train[:CALIBRATION_SAMPLES]).astype(np.float64)
             got = deploy(trained.graph, trained.dt, x, 0, Path(tmp) / "calibrated", calibrate=cal)
             row["calibrated"] = {"deployed_accuracy": accuracy(got["reference"].output, d.y_test),
-                                 "layers_vs_float": layer_f1(got["reference"].spikes, flt, names)}
+                                 "layers_vs_float": layer_f1(got, x)}
         else:
             row["calibrated"] = None
     row["accuracy_gap_points"] = 100 * (row["deployed_accuracy"] - row["float_graph_accuracy"])
@@ -150,17 +158,16 @@ def single_lif_graph() -> nir.NIRGraph:
 def measure_single_lif(lava_samples: int) -> dict[str, Any]:
     graph = single_lif_graph()
     x = (np.random.default_rng(7).random((LIF_SAMPLES, LIF_STEPS, 1)) < LIF_RATE).astype(np.float64)
-    flt = run_float(read_graph(graph, dt=LIF_DT), torch.from_numpy(x))["lif"].numpy()
     with tempfile.TemporaryDirectory() as tmp:
         got = deploy(graph, LIF_DT, x, min(lava_samples, LIF_SAMPLES), Path(tmp) / "bundle")
         row = {"network": "single LIF", "library": "NIR (by hand)", "dt": LIF_DT, "samples": LIF_SAMPLES,
                "timesteps": LIF_STEPS, "input_rate": LIF_RATE, "lava_samples": min(lava_samples, LIF_SAMPLES),
                "lava_exact_vs_reference": got.get("lava_exact"),
-               "layers_vs_float": {"lif": spike_scores(got["reference"].spikes["lif"], flt)}}
+               "layers_vs_float": layer_f1(got, x)}
         if can_calibrate():
             cal = (np.random.default_rng(8).random((LIF_SAMPLES, LIF_STEPS, 1)) < LIF_RATE).astype(np.float64)
             got = deploy(graph, LIF_DT, x, 0, Path(tmp) / "calibrated", calibrate=cal)
-            row["calibrated"] = {"layers_vs_float": {"lif": spike_scores(got["reference"].spikes["lif"], flt)}}
+            row["calibrated"] = {"layers_vs_float": layer_f1(got, x)}
         else:
             row["calibrated"] = None
     return row
@@ -173,16 +180,18 @@ def _f(value: float | None, digits: int = 3) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of docs/BENCHMARKS.md."""
     lines = ["| network | library | chip layers | library acc | NIR float acc | deployed acc | deployed - NIR "
-             "(points) | Lava = reference | spike F1 per chip layer vs float | vs library: output F1 / argmax "
-             "agreement | float graph vs library: argmax differs | calibrated: acc / F1 per layer |",
+             "(points) | Lava = reference | spike F1 per chip layer vs float: end to end (own) | vs library: "
+             "output F1 / argmax agreement | float graph vs library: argmax differs | calibrated: acc / F1 per layer |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    def f1s(layers: dict[str, Any]) -> str:
+        return ", ".join(f"{_f(s['spike_f1'])} ({_f(s['local']['spike_f1'])})" for s in layers.values())
+
     for r in rows:
-        f1 = ", ".join(_f(s["spike_f1"]) for s in r["layers_vs_float"].values())
+        f1 = f1s(r["layers_vs_float"])
         cal = r["calibrated"]
         calibrated = "not run" if cal is None else (
-            ", ".join(_f(s["spike_f1"]) for s in cal["layers_vs_float"].values()) if "deployed_accuracy" not in cal
-            else f"{cal['deployed_accuracy']:.3f} / "
-                 + ", ".join(_f(s["spike_f1"]) for s in cal["layers_vs_float"].values()))
+            f1s(cal["layers_vs_float"]) if "deployed_accuracy" not in cal
+            else f"{cal['deployed_accuracy']:.3f} / " + f1s(cal["layers_vs_float"]))
         lava = f"{_yes(r['lava_exact_vs_reference'])} ({r['lava_samples']} samples)"
         if "deployed_accuracy" not in r:  # the single LIF: spikes only
             lines.append(f"| {r['network']} | {r['library']} | 1 | - | - | - | - | {lava} | {f1} | - | - | "
@@ -210,7 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     started = time.perf_counter()
-    d = nets.digits_events()
+    d = nets.digits_events(test=TEST_SAMPLES)
     print(f"digits: {len(d.x_train)} training / {len(d.x_test)} test samples of {d.x_train.shape[1]} steps; "
           f"calibrated quantization {'available' if can_calibrate() else 'not available: not run'}", flush=True)
     rows = []

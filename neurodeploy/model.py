@@ -459,12 +459,17 @@ def smooth_fill(image: torch.Tensor, known: torch.Tensor,
     """
     if min(image.shape[-2:]) <= 1 or bool((known > 0).all()):
         return image * known
-    total = F.avg_pool2d(image * known, 2, ceil_mode=True)
-    weight = F.avg_pool2d(known, 2, ceil_mode=True)
+    height, width = image.shape[-2:]
+    # odd sides padded by one unknown pixel: coarse pixel i then lies exactly between fine pixels 2i and
+    # 2i + 1, and the upsampling by 2 below puts it back there (sizes n -> ceil(n / 2) -> n do not)
+    even = (0, width % 2, 0, height % 2)
+    total = F.avg_pool2d(F.pad(image * known, even), 2)
+    weight = F.avg_pool2d(F.pad(known, even), 2)
     coarse = smooth_fill(total / weight.clamp_min(1e-12), (weight > 0).to(image.dtype), iterations)
     unknown = 1.0 - known
     fixed = image * known
-    x = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False).mul_(unknown).add_(fixed)
+    x = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :height, :width]
+    x = x.mul_(unknown).add_(fixed)
     for _ in range(iterations):
         # plain float32 additions, not a conv: the same on every device, where a
         # GPU may run convolutions in TF32 (a 10-bit mantissa); in place, so that

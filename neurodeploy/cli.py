@@ -815,7 +815,7 @@ def demo(
     model: Annotated[Path | None, typer.Option(help="Checkpoint (default: examples/models/scnn_inpaint.pt).")]
     = None,
     train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
-    size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 256,
+    size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 0,
     backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
 ) -> None:
     """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""

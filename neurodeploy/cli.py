@@ -178,8 +178,8 @@ def evaluate(
             inpaint = stack.enter_context(deployed_inpainter(run_convert(model, folder / "bundle"), backend, seed))
         for name, samples in sets.items():
             reports[name] = report = run_evaluation(net, samples, seed=seed, deployed=inpaint)
-            table = Table(title=f"inpainting on {plural(report['images'], 'image')}, {titles[name]} "
-                                "(hole = masked pixels)")
+            table = Table(title=f"inpainting on {plural(report['images'], 'image')} ({titles[name]}; "
+                                "hole = masked pixels)")
             for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):
                 table.add_column(col, justify="right")
             for method in METHODS:

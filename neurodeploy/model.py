@@ -39,8 +39,8 @@ Choices the paper leaves open, made here:
   layer, the last included, as in the paper; outputs are clamped to [0, 1]
   when turned into an image. Trained on 128-px crops, this network paints
   the middle of a hole wider than its ~60-pixel view as a flat mean colour:
-  on whole photos with holes of 10-30% it scored 2.9 dB below OpenCV's Telea
-  on the hole (docs/BENCHMARKS.md section 2b).
+  on whole photos with holes of 10-30% it scored 1.4 dB below OpenCV's Telea
+  on the hole, 3.0 dB on the worst photo (docs/BENCHMARKS.md section 2b).
 * The shipped checkpoint (``examples/configs/smooth_residual.json``):
   ``hole_fill="smooth"`` fills the hole on the host with a harmonic
   interpolation (:func:`smooth_fill`, coarse to fine over the whole image,

@@ -72,7 +72,7 @@ def test_a_hole_of_half_the_image_in_a_gradient_comes_back_as_the_gradient(shipp
     of 128, host CNN in blocks): no flat box, the surrounding colours within 5 grey levels."""
     image = _gradient(height, width)
     mask = np.zeros((height, width), dtype=bool)
-    h, w = round(height * 0.707), round(width * 0.707)  # half the image, in its middle
+    h, w = int(height * 0.707), int(width * 0.707)  # half the image, in its middle
     mask[(height - h) // 2:(height - h) // 2 + h, (width - w) // 2:(width - w) // 2 + w] = True
     assert 0.49 <= mask.mean() <= 0.5
     with Simulator(shipped_bundle, "reference", fidelity=False) as sim:

@@ -123,22 +123,37 @@ def evaluate(
     data: Annotated[str, typer.Option(help="'builtin' validation photos or a folder of images.")] = "builtin",
     image: Annotated[list[Path] | None, typer.Option(help="An image to evaluate (repeat; pair with --mask).")] = None,
     mask: Annotated[list[Path] | None, typer.Option(help="Its mask: white (nonzero) = missing.")] = None,
-    crop: Annotated[int, typer.Option(help="Crop size of the fixed protocol.")] = 128,
+    protocol: Annotated[str, typer.Option(help="crops (128-px crops, holes of 5-25%), photos (whole photos, "
+                                               "holes of 10-30%) or both.")] = "both",
+    crop: Annotated[int, typer.Option(help="Crop size of the crops protocol.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the crops and masks.")] = 0,
+    deployed: Annotated[bool, typer.Option(help="Also convert the model and score it deployed (spiking stage "
+                                                "in Loihi fixed point, --backend).")] = True,
+    backend: Annotated[str, typer.Option(help="Chip backend of the deployed model: reference (bit-exact with "
+                                              "lava, faster), lava or torch.")] = "reference",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
 ) -> None:
-    """Score the SC-NN against Telea, Navier-Stokes and biharmonic inpainting on the same holes."""
+    """Score the SC-NN, float and deployed, against Telea, Navier-Stokes, biharmonic and harmonic inpainting
+    on the same holes: on 128-px crops and on whole photos."""
+    import contextlib
     import json
+    import tempfile
 
     from neurodeploy.checkpoint import load_model
-    from neurodeploy.data import EvalSample, EvalSet, resolve_paths
-    from neurodeploy.evaluate import METHODS
+    from neurodeploy.conversion import convert as run_convert
+    from neurodeploy.data import EvalSample, EvalSet, WholePhotoSet, resolve_paths
+    from neurodeploy.evaluate import METHODS, deployed_inpainter
     from neurodeploy.evaluate import evaluate as run_evaluation
     from neurodeploy.io import atomic_path, check_output_file, read_image, read_mask
 
     if json_out:
         check_output_file(json_out, "JSON")
+    if protocol not in ("crops", "photos", "both"):
+        raise UserError(f"--protocol {protocol!r} is none of crops, photos, both", "pass --protocol both")
+    if backend not in ("reference", "lava", "torch"):
+        raise UserError(f"--backend {backend!r} is none of reference, lava, torch", "pass --backend reference")
     net, _ = load_model(model)
+    sets: dict[str, list[Any]] = {}
     if image:
         if not mask or len(mask) != len(image):
             raise UserError("each --image needs its --mask", "pass --image IMG --mask MASK pairs")
@@ -146,19 +161,36 @@ def evaluate(
         for img_path, mask_path in zip(image, mask, strict=True):
             rgb = read_image(img_path)
             samples.append(EvalSample(rgb, read_mask(mask_path, rgb.shape[:2]), img_path.stem))
+        sets["images"] = samples
     else:
-        samples = list(EvalSet(resolve_paths(data, "val"), crop=crop, seed=seed))
-    report = run_evaluation(net, samples, seed=seed)
-    table = Table(title=f"inpainting on {plural(report['images'], 'image')} (hole = masked pixels)")
-    for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):
-        table.add_column(col, justify="right")
-    for name in METHODS:
-        m = report["methods"][name]
-        table.add_row(name, f"{m['mse']:.5f}", f"{m['mse_hole']:.5f}", f"{m['psnr_hole']:.2f}", f"{m['ssim']:.4f}")
-    console.print(table)
+        paths = resolve_paths(data, "val")
+        if protocol in ("crops", "both"):
+            sets["crops"] = list(EvalSet(paths, crop=crop, seed=seed))
+        if protocol in ("photos", "both"):
+            sets["photos"] = list(WholePhotoSet(paths, seed=seed))
+    titles = {"images": "the given images", "crops": f"{crop}-px crops of the validation photos",
+              "photos": "whole validation photos"}
+    reports = {}
+    with contextlib.ExitStack() as stack:
+        inpaint = None
+        if deployed:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="neurodeploy-evaluate-")))
+            inpaint = stack.enter_context(deployed_inpainter(run_convert(model, folder / "bundle"), backend, seed))
+        for name, samples in sets.items():
+            reports[name] = report = run_evaluation(net, samples, seed=seed, deployed=inpaint)
+            table = Table(title=f"inpainting on {plural(report['images'], 'image')} ({titles[name]}; "
+                                "hole = masked pixels)")
+            for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):
+                table.add_column(col, justify="right")
+            for method in METHODS:
+                if method in report["methods"]:
+                    m = report["methods"][method]
+                    table.add_row(method, f"{m['mse']:.5f}", f"{m['mse_hole']:.5f}", f"{m['psnr_hole']:.2f}",
+                                  f"{m['ssim']:.4f}")
+            console.print(table)
     if json_out:
         with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(report, indent=2))
+            tmp.write_text(json.dumps(reports, indent=2))
 
 
 @app.command()
@@ -309,7 +341,7 @@ def _read_inputs(jobs: list[_Job], random_mask: int | None) -> Iterator[Any]:
     """The planned images, read one at a time as the simulation reaches them."""
     import numpy as np
 
-    from neurodeploy.data import MaskSpec
+    from neurodeploy.data import PHOTO_MASKS
     from neurodeploy.data import random_mask as draw_mask
     from neurodeploy.io import read_image, read_mask
     from neurodeploy.simulation import SimulationInput
@@ -318,7 +350,7 @@ def _read_inputs(jobs: list[_Job], random_mask: int | None) -> Iterator[Any]:
         rgb = read_image(job.image)
         if job.mask is None:
             hole = draw_mask(np.random.default_rng([random_mask or 0, job.index]), rgb.shape[0], rgb.shape[1],
-                             MaskSpec())
+                             PHOTO_MASKS)
         else:
             hole = read_mask(job.mask, rgb.shape[:2])
         yield SimulationInput(job.name, rgb, hole)
@@ -395,7 +427,8 @@ def simulate(
     = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of same-named masks.")]
     = None,
-    random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
+    random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask: "
+                                                         "rectangles or strokes over 10-30% of the image.")] = None,
     backend: Annotated[str, typer.Option(help="lava (CPU simulation), reference (NumPy) or loihi2.")] = "lava",
     lava_models: Annotated[str, typer.Option(help="neurodeploy (fast, bit-exact) or stock lava-dl models.")]
     = "neurodeploy",
@@ -639,7 +672,8 @@ def profile(
     input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
                                                                     ".npy or .npz (counts are averaged).")] = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of masks.")] = None,
-    random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask.")] = None,
+    random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask: "
+                                                         "rectangles or strokes over 10-30% of the image.")] = None,
     hw: Annotated[str | None, typer.Option(help="Profiles (names or .toml paths), comma-separated (default: all).")]
     = None,
     host: Annotated[str, typer.Option(help="Host profile that runs the CNN stage.")] = "gpu",
@@ -812,7 +846,7 @@ def demo(
     model: Annotated[Path | None, typer.Option(help="Checkpoint (default: examples/models/scnn_inpaint.pt).")]
     = None,
     train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
-    size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 256,
+    size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 0,
     backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
 ) -> None:
     """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""

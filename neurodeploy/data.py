@@ -11,8 +11,15 @@
   until the hole ratio falls in a range. Every random choice comes from
   ``numpy.random.default_rng([seed, epoch, index])``, so a sample depends only
   on (seed, epoch, index), whatever the worker or process count.
+* Training draws holes of 1-30% of the crop (:data:`TRAIN_MASKS`), the sizes
+  users draw; :data:`PHOTO_MASKS` (10-30% of the image) are the holes of the
+  whole-photo protocol and of ``--random-mask``.
 * Validation samples (:class:`EvalSet`) use fixed crop positions and masks
-  from ``default_rng([seed, index])``: the protocol of ``neurodeploy evaluate``.
+  from ``default_rng([seed, index])``: the 128-crop protocol of ``neurodeploy
+  evaluate`` (holes of 5-25% of the crop, unchanged so that its figures stay
+  comparable). :class:`WholePhotoSet` is its whole-photo protocol: every
+  validation photo at full resolution, once with rectangles and once with
+  brush strokes covering 10-30% of it.
 """
 
 from __future__ import annotations
@@ -64,6 +71,10 @@ class MaskSpec:
             raise ValueError("need 0 < min_ratio <= max_ratio < 1")
         if not self.kinds or any(k not in ("rectangles", "strokes") for k in self.kinds):
             raise ValueError("kinds must be a non-empty subset of ('rectangles', 'strokes')")
+
+
+TRAIN_MASKS = MaskSpec(0.01, 0.30)  # the holes training draws, in proportion to the crop
+PHOTO_MASKS = MaskSpec(0.10, 0.30)  # large holes, in proportion to the whole image
 
 
 def random_mask(rng: np.random.Generator, height: int, width: int, spec: MaskSpec = MaskSpec()) -> np.ndarray:
@@ -172,7 +183,7 @@ class ImageFolder(torch.utils.data.Dataset):
     """
 
     def __init__(self, paths: list[Path], crop: int = 128, seed: int = 0,
-                 samples_per_epoch: int | None = None, masks: MaskSpec = MaskSpec(),
+                 samples_per_epoch: int | None = None, masks: MaskSpec = TRAIN_MASKS,
                  cache: bool = True) -> None:
         self.paths, self.skipped = load_readable(list(paths))
         self.crop = crop
@@ -254,3 +265,29 @@ class EvalSet:
         patch = np.ascontiguousarray(image[top:top + self.crop, left:left + self.crop])
         mask = random_mask(rng, self.crop, self.crop, self.masks)
         return EvalSample(patch, mask, f"{path.stem}#{index % self.crops_per_image}")
+
+
+class WholePhotoSet:
+    """The whole-photo protocol: each photo at full resolution (upscaled only below ``min_side``), with
+    a seeded hole of each kind in ``kinds``: mask ``random_mask(default_rng([seed, photo, kind]), ...)``
+    drawing only that kind, covering ``masks.min_ratio`` to ``masks.max_ratio`` of the image."""
+
+    def __init__(self, paths: list[Path], seed: int = 0, masks: MaskSpec = PHOTO_MASKS,
+                 min_side: int = 128) -> None:
+        self.paths, self.skipped = load_readable(list(paths))
+        self.seed, self.masks, self.min_side = seed, masks, min_side
+
+    def __len__(self) -> int:
+        return len(self.paths) * len(self.masks.kinds)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, index: int) -> EvalSample:
+        photo, kind = divmod(index, len(self.masks.kinds))
+        path = self.paths[photo]
+        image = _fit_to_crop(read_image(path), self.min_side)
+        spec = MaskSpec(self.masks.min_ratio, self.masks.max_ratio, (self.masks.kinds[kind],))
+        mask = random_mask(np.random.default_rng([self.seed, photo, kind]), *image.shape[:2], spec)
+        return EvalSample(image, mask, f"{path.stem}/{self.masks.kinds[kind]}")

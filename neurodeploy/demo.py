@@ -3,8 +3,9 @@
 1. the shipped checkpoint (``examples/models/scnn_inpaint.pt``; ``--train``
    trains a small one from scratch instead),
 2. ``convert`` it to a bundle,
-3. ``simulate`` one held-out builtin photo with a seeded hole: the spiking
-   stage in Lava, through the spike bridge, the CNN on the host,
+3. ``simulate`` one whole held-out builtin photo (512x512) with a seeded
+   large hole (10-30% of the photo, :data:`~neurodeploy.data.PHOTO_MASKS`):
+   the spiking stage in Lava, through the spike bridge, the CNN on the host,
 4. OpenCV Telea on the same image and hole, for comparison,
 5. ``profile`` the same inference: counts, energy, report.
 
@@ -83,15 +84,15 @@ class DemoSummary:
 
 
 def demo_input(size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out photo (optionally a centre crop of ``size``) and its seeded hole."""
-    from neurodeploy.data import MaskSpec, builtin_dir, random_mask
+    """The held-out photo (whole, or a centre crop of ``size``) and its seeded hole, 10-30% of it."""
+    from neurodeploy.data import PHOTO_MASKS, builtin_dir, random_mask
     from neurodeploy.io import read_image
 
     image = read_image(builtin_dir() / DEMO_IMAGE)
     if size is not None:
         top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
         image = np.ascontiguousarray(image[top:top + size, left:left + size])
-    mask = random_mask(np.random.default_rng(DEMO_MASK_SEED), image.shape[0], image.shape[1], MaskSpec(0.1, 0.2))
+    mask = random_mask(np.random.default_rng(DEMO_MASK_SEED), image.shape[0], image.shape[1], PHOTO_MASKS)
     return image, mask
 
 
@@ -111,7 +112,7 @@ def side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
 
 
 def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, train: bool = False,
-             size: int | None = 256, backend: str = "lava",
+             size: int | None = None, backend: str = "lava",
              stage: Callable[[str], Any] | None = None) -> DemoSummary:
     """Run every step; ``stage(name)`` returns a context manager shown while a step runs."""
     import contextlib

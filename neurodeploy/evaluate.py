@@ -1,6 +1,8 @@
 """Evaluation of the SC-NN against classical inpainting, on the same images and masks.
 
-Methods: the trained SC-NN (float, PyTorch/Norse), OpenCV Telea and
+Methods: the trained SC-NN (float, PyTorch/Norse; ``deployed``: the same model
+converted and run through :class:`~neurodeploy.simulation.Simulator`, its
+spiking stage in Loihi fixed point on a chip backend), OpenCV Telea and
 Navier-Stokes (``cv2.inpaint``, radius 3), scikit-image biharmonic
 (``inpaint_biharmonic``), and the harmonic fill the SC-NN can start from
 (:func:`neurodeploy.model.smooth_fill`, ``hole_fill="smooth"``). Each result
@@ -13,13 +15,19 @@ Measures, all on [0, 1] intensities:
 * ``ssim``: structural similarity of the whole image (scikit-image, RGB).
 
 Scores are averaged over images (PSNR from each image's hole MSE, then averaged).
+Two protocols (:data:`PROTOCOLS`): ``crops``, seeded 128x128 crops of the
+validation photos with holes of 5-25% (:class:`~neurodeploy.data.EvalSet`),
+and ``photos``, the whole validation photos with holes of 10-30% of the image
+(:class:`~neurodeploy.data.WholePhotoSet`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +35,8 @@ import torch
 from neurodeploy.data import EvalSample, to_tensors
 from neurodeploy.model import HybridInpainter, composite
 
-METHODS = ("scnn", "telea", "ns", "biharmonic", "harmonic")
+METHODS = ("scnn", "deployed", "telea", "ns", "biharmonic", "harmonic")
+PROTOCOLS = ("crops", "photos")
 PSNR_CAP = 100.0  # dB for identical images: JSON has no infinity
 
 
@@ -118,15 +127,30 @@ def scnn_inpainter(model: HybridInpainter, seed: int = 0) -> Callable[[np.ndarra
     return run
 
 
+@contextlib.contextmanager
+def deployed_inpainter(bundle: Any, backend: str = "reference",
+                       seed: int = 0) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """The deployed SC-NN as an inpainting function, while the context lasts: ``bundle``
+    simulated on ``backend`` (no fidelity check), whole image, tiles and all."""
+    # imported here: neurodeploy.simulation imports this module
+    from neurodeploy.simulation import SimulationInput, Simulator
+
+    with Simulator(bundle, backend, seed=seed, fidelity=False) as simulator:  # type: ignore[arg-type]
+        yield lambda image, mask: simulator.run(SimulationInput("image", image, mask)).output
+
+
 def classical_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     return {"telea": inpaint_telea, "ns": inpaint_ns, "biharmonic": inpaint_biharmonic,
             "harmonic": inpaint_harmonic}
 
 
 def evaluate(model: HybridInpainter, samples: Iterable[EvalSample], seed: int = 0,
-             progress: Callable[[str], None] | None = None) -> dict[str, object]:
-    """Score every method on every sample; returns the JSON-able report."""
-    methods = {"scnn": scnn_inpainter(model, seed), **classical_methods()}
+             progress: Callable[[str], None] | None = None,
+             deployed: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> dict[str, object]:
+    """Score every method on every sample (``deployed``, e.g. :func:`deployed_inpainter`, as the
+    ``deployed`` method); returns the JSON-able report."""
+    methods = {"scnn": scnn_inpainter(model, seed), **({"deployed": deployed} if deployed else {}),
+               **classical_methods()}
     per_method: dict[str, list[Scores]] = {name: [] for name in methods}
     per_image: list[dict[str, object]] = []
     for sample in samples:

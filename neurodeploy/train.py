@@ -7,6 +7,10 @@ ground truth and the inpainted image (known pixels kept, the network's output
 in the hole). Known pixels then contribute zero, so the gradient comes from
 the hole only, as it should for inpainting.
 
+The holes cover 1-30% of each crop (:data:`neurodeploy.data.TRAIN_MASKS`,
+rectangles or brush strokes), the sizes users draw; validation after every
+epoch uses the fixed 128-crop protocol (holes of 5-25%).
+
 Every random choice is seeded: weights from ``seed``; crops, flips and masks
 from ``(seed, epoch, index)``; the sample order of an epoch from
 ``(seed, epoch)``; Poisson input spikes from ``(seed, epoch, step)``. So

@@ -15,7 +15,7 @@ from norse.torch.functional.lif import LIFFeedForwardState, lif_feed_forward_ste
 from PIL import Image
 
 from neurodeploy.checkpoint import load_model
-from neurodeploy.data import EvalSet, ImageFolder, MaskSpec, builtin_paths, random_mask
+from neurodeploy.data import PHOTO_MASKS, EvalSet, ImageFolder, MaskSpec, WholePhotoSet, builtin_paths, random_mask
 from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig, smooth_fill
 
 from .conftest import TINY, run_cli, tiny_model
@@ -153,6 +153,29 @@ def test_smooth_fill_solves_laplace_in_the_hole_and_keeps_known_pixels() -> None
     assert torch.equal(smooth_fill(noise, torch.zeros(2, 1, 33, 17)), torch.zeros_like(noise))
 
 
+def test_smooth_fill_of_odd_sides_keeps_a_gradient() -> None:
+    # odd sides at every pyramid level (97 -> 49 -> 25 ...): before the levels were aligned, the
+    # fill of this ramp was 16 grey levels off; a quarter of the image missing, in its middle
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 97), torch.linspace(0, 1, 151), indexing="ij")
+    ramp = (0.2 + 0.3 * ys + 0.4 * xs)[None, None]
+    known = torch.ones(1, 1, 97, 151)
+    known[..., 24:73, 38:113] = 0.0
+    assert float((smooth_fill(ramp * known, known) - ramp).abs().max()) < 2 / 255
+
+
+def test_whole_photo_protocol_is_seeded_full_size_and_draws_large_holes_of_each_kind() -> None:
+    photos = WholePhotoSet(builtin_paths("val"))
+    again = WholePhotoSet(builtin_paths("val"))
+    assert len(photos) == 2 * len(builtin_paths("val"))
+    for i in (0, 1, 5):
+        sample, same = photos[i], again[i]
+        assert np.array_equal(sample.mask, same.mask) and np.array_equal(sample.image, same.image)
+        assert sample.image.shape[:2] == sample.mask.shape and min(sample.mask.shape) >= 400  # not a crop
+        assert PHOTO_MASKS.min_ratio <= sample.mask.mean() <= PHOTO_MASKS.max_ratio
+    assert photos[0].name.endswith("/rectangles") and photos[1].name.endswith("/strokes")
+    assert not np.array_equal(WholePhotoSet(builtin_paths("val"), seed=1)[0].mask, photos[0].mask)
+
+
 def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle(tmp_path: Path) -> None:
     from neurodeploy.checkpoint import save_checkpoint
     from neurodeploy.conversion import convert
@@ -217,3 +240,18 @@ def test_checkpoints_from_before_the_stack_load(tmp_path: Path) -> None:
 
     loaded = model_from_checkpoint(ckpt)
     assert torch.equal(loaded.snn.layers[0].conv.weight, model.snn.layers[0].conv.weight)
+
+
+def test_evaluate_scores_the_deployed_model_beside_the_float_one_and_the_classical_methods(
+        tmp_path: Path, tiny_checkpoint: Path) -> None:
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(tmp_path / "img.png")
+    Image.fromarray(random_mask(rng, 70, 90, PHOTO_MASKS).astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    result = run_cli("evaluate", str(tiny_checkpoint), "--image", str(tmp_path / "img.png"),
+                     "--mask", str(tmp_path / "mask.png"), "--json", str(tmp_path / "eval.json"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "eval.json").read_text())["images"]
+    assert set(report["methods"]) == {"scnn", "deployed", "telea", "ns", "biharmonic", "harmonic"}
+    assert " deployed " in result.stdout
+    wrong = run_cli("evaluate", str(tiny_checkpoint), "--protocol", "tiles")
+    assert wrong.returncode == 2 and "--protocol" in wrong.stderr and wrong.stderr.strip().count("\n") == 0

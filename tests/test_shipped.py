@@ -56,3 +56,26 @@ def _float_hole_psnr(sim: Simulator, sample) -> float:
     with torch.no_grad():
         pred = sim.reference_model(image[None], mask[None], torch.Generator().manual_seed(0))[0]
     return score(sample.image, to_uint8(composite(image, pred, mask)), sample.mask).psnr_hole
+
+
+def _gradient(height: int, width: int) -> np.ndarray:
+    """A smooth colour gradient, uint8 (H, W, 3): each colour a different linear ramp."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    return np.stack([40 + 170 * x / width, 30 + 190 * y / height, 200 - 120 * (x + y) / (height + width)],
+                    axis=-1).round().astype(np.uint8)
+
+
+@pytest.mark.parametrize("height, width", [(97, 150), (1024, 1280)])  # odd sides; a photo's size
+def test_a_hole_of_half_the_image_in_a_gradient_comes_back_as_the_gradient(shipped_bundle, height: int,
+                                                                             width: int) -> None:
+    """Through the deployed pipeline (spiking stage in fixed point on the reference backend, tiles
+    of 128, host CNN in blocks): no flat box, the surrounding colours within 5 grey levels."""
+    image = _gradient(height, width)
+    mask = np.zeros((height, width), dtype=bool)
+    h, w = int(height * 0.707), int(width * 0.707)  # half the image, in its middle
+    mask[(height - h) // 2:(height - h) // 2 + h, (width - w) // 2:(width - w) // 2 + w] = True
+    assert 0.49 <= mask.mean() <= 0.5
+    with Simulator(shipped_bundle, "reference", fidelity=False) as sim:
+        output = sim.run(SimulationInput("gradient", image, mask)).output
+    assert output.shape == image.shape and np.array_equal(output[~mask], image[~mask])
+    assert int(np.abs(output.astype(int) - image.astype(int))[mask].max()) <= 5

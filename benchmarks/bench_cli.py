@@ -16,14 +16,15 @@ Simulator / ``run_graph`` call, one torch thread, fidelity off, compile apart, a
 All of it twice: on the machine as it is, and with a second CPU-bound process that this script starts
 and stops (a busy loop, bounded in time).
 
-A command's time is its wall time less the interpreter's start-up, measured apart in the same run
-(the median of 3 runs of ``python -c "import neurodeploy.cli, ..."``: the imports every simulate
-does before its first step) and reported on its own. What remains counts against the command:
-reading the bundle, Lava's compile, the float model, reading and writing files. Outputs are checked
-byte for byte against the in-process pipeline's. Images/s (samples/s) and the ratio command /
-in-process, per load.
+A command's rate leaves its fixed costs out by subtraction: each command runs twice, on every item and
+on the first item alone (the smallest photo; the first sample), and its rate is ``(items - 1) /
+(wall(all) - wall(first))``. The interpreter's start-up, the imports, reading the bundle, Lava's compile
+and the float model are in both runs and cancel; both wall times are reported. The in-process figure
+is taken over the same items past the first. Outputs are checked byte for byte against the in-process
+pipeline's. Images/s (samples/s) and the ratio command / in-process, per load.
 
     python benchmarks/bench_cli.py [--json cli.json]
+    python benchmarks/bench_cli.py --batching   # the fidelity check's tiles: one by one or as one batch
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,12 +53,11 @@ from neurodeploy.io import read_image, read_mask, write_png  # noqa: E402
 from neurodeploy.simulation import SimulationInput, Simulator  # noqa: E402
 from tests import test_chip_segments as cases  # noqa: E402  (the test builders: one place for the networks)
 
-PHOTOS = ("chelsea", "coins", "coffee", "rocket", "astronaut", "microaneurysms", "motorcycle_left", "moon")
-SAMPLES = 64
+PHOTOS = ("microaneurysms", "chelsea", "coins", "coffee", "rocket", "astronaut", "motorcycle_left", "moon")
+SAMPLES = 512
 BACKENDS = ("reference", "torch", "lava")
 BUSY_SECONDS = 1200  # the second CPU-bound process ends by itself after this, whatever happens here
 NEURODEPLOY = [sys.executable, "-m", "neurodeploy"]
-STARTUP = "import neurodeploy.cli, neurodeploy.simulation, neurodeploy.graph_run, neurodeploy.bridge"
 
 
 def photo_folder(root: Path) -> tuple[Path, Path]:
@@ -81,16 +81,6 @@ def graph_input(root: Path) -> tuple[Path, Path]:
     x = cases._binary((SAMPLES, cases.STEPS, 2, 16, 16), 0.5, seed=1)
     np.save(root / "X.npy", x)
     return bundle, root / "X.npy"
-
-
-def startup_seconds() -> float:
-    """The median wall time of 3 interpreter start-ups with the imports every simulate does."""
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", STARTUP], check=True, env=_env())
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def _env() -> dict[str, str]:
@@ -131,43 +121,84 @@ def in_process_samples(bundle: Path, x_path: Path, backend: str) -> tuple[float,
         return len(x) / (time.perf_counter() - started), run.output
 
 
+CONFIGS = (("fidelity none", ["--fidelity", "none"]), ("fidelity all (default)", []),
+           ("fidelity none, --threads 2", ["--fidelity", "none", "--threads", "2"]))
+
+
+def marginal(args: list[str], one: list[str], many: list[str], items: int, out: Path) -> dict:
+    """The command on ``items`` items and on one (its first): the rate of the items past the first,
+    ``(items - 1) / (wall(items) - wall(1))``, which every fixed cost (interpreter, imports, bundle,
+    compile, the float model) leaves out; both wall times and the threads the command chose."""
+    wall_one, _ = command([*args, *one, "-o", str(out) + "-one" + out.suffix], out.with_name(out.name + "-one.json"))
+    wall, doc = command([*args, *many, "-o", str(out)], out.with_name(out.name + ".json"))
+    return {"wall_seconds": wall, "wall_seconds_one_item": wall_one, "rate": (items - 1) / (wall - wall_one),
+            "threads": doc["threads"]}
+
+
 def measure(root: Path, photos: Path, masks: Path, graph: Path, x_path: Path, load: str) -> dict:
     """Every backend's commands and in-process figures, on images and on graph samples, under ``load``."""
     image_bundle = root / "b.bundle"
     items = [SimulationInput(p.stem, image, read_mask(masks / p.name, image.shape[:2]))
              for p in sorted(photos.iterdir()) for image in [read_image(p)]]
-    startup = startup_seconds()
-    rows: dict[str, dict] = {"startup_seconds": startup}  # type: ignore[dict-item]
+    first = next(item for item in items if item.name == PHOTOS[0])
+    one = root / "one"  # the first photo alone: the one-item run whose time every other run's includes
+    if not one.exists():
+        (one / "photos").mkdir(parents=True)
+        shutil.copy(photos / f"{first.name}.png", one / "photos")
+        np.save(root / "X1.npy", np.load(x_path)[:1])
+    rows: dict[str, dict] = {}
     torch.set_num_threads(1)  # the in-process figures: one torch thread, as section 12
     for backend in BACKENDS:
-        ips, outputs = in_process_images(image_bundle, items, backend)
+        # in-process on the images past the first, which the command's marginal rate covers
+        ips, outputs = in_process_images(image_bundle, [i for i in items if i is not first], backend)
         row: dict = {"in_process": ips}
-        for name, extra in (("fidelity none", ["--fidelity", "none"]), ("fidelity all (default)", []),
-                            ("fidelity none, --threads 2", ["--fidelity", "none", "--threads", "2"])):
+        for name, extra in CONFIGS:
             out = root / f"out-{load}-{backend}-{len(row)}"
-            wall, doc = command(["simulate", str(image_bundle), "--image", str(photos), "--mask", str(masks),
-                                 "-o", str(out), "--backend", backend, *extra], out.with_suffix(".json"))
+            r = marginal(["simulate", str(image_bundle), "--mask", str(masks), "--backend", backend, *extra],
+                         ["--image", str(one / "photos")], ["--image", str(photos)], len(items), out)
             same = sum(np.array_equal(read_image(out / f"{n}.png"), o) for n, o in outputs.items())
-            seconds = wall - startup
-            row[name] = {"wall_seconds": wall, "seconds": seconds, "images_per_second": len(items) / seconds,
-                         "ratio": len(items) / seconds / ips, "threads": doc["threads"],
-                         "outputs_equal": f"{same}/{len(items)}"}
+            row[name] = {**r, "ratio": r["rate"] / ips, "outputs_equal": f"{same}/{len(outputs)}"}
         rows[f"images, {backend}"] = row
         samples_per_second, output = in_process_samples(graph, x_path, backend)
         row = {"in_process": samples_per_second}
-        for name, extra in (("fidelity none", ["--fidelity", "none"]), ("fidelity all (default)", []),
-                            ("fidelity none, --threads 2", ["--fidelity", "none", "--threads", "2"])):
+        for name, extra in CONFIGS:
             out = root / f"g-{load}-{backend}-{len(row)}.npz"
-            wall, doc = command(["simulate", str(graph), "--input", str(x_path), "-o", str(out),
-                                 "--backend", backend, *extra], out.with_suffix(".json"))
+            r = marginal(["simulate", str(graph), "--backend", backend, *extra], ["--input", str(root / "X1.npy")],
+                         ["--input", str(x_path)], SAMPLES, out)
             with np.load(out) as archive:
                 same = bool(np.array_equal(archive["output"], output))
-            seconds = wall - startup
-            row[name] = {"wall_seconds": wall, "seconds": seconds, "samples_per_second": SAMPLES / seconds,
-                         "ratio": SAMPLES / seconds / samples_per_second, "threads": doc["threads"],
-                         "outputs_equal": same}
+            row[name] = {**r, "ratio": r["rate"] / samples_per_second, "outputs_equal": same}
         rows[f"graph samples, {backend}"] = row
     return rows
+
+
+def check_batching(bundle: Path, rounds: int = 3) -> dict:
+    """The fidelity check's two parts on 5 tiles of the shipped model (the torch backend's batch of a row):
+    one by one against as one batch, best of ``rounds``, one torch thread (``--batching``)."""
+    from neurodeploy.reference import run_segment_batch
+    from neurodeploy.simulation import TILE_BATCH, float_model
+
+    loaded = Bundle.load(bundle)
+    model, layers = float_model(loaded), Simulator(loaded, "reference", fidelity=False).bridge.layers
+    assert model.snn is not None
+    x = torch.rand(TILE_BATCH, *layers[0].input_shape, generator=torch.Generator().manual_seed(0))
+    frames = np.broadcast_to(np.rint(x.numpy() * 255).astype(np.uint8)[:, None],
+                             (TILE_BATCH, loaded.timesteps, *layers[0].input_shape))
+    runs = {"float model, one by one": lambda: [model.snn(x[i:i + 1], every_layer=True) for i in range(len(x))],
+            "float model, one batch": lambda: model.snn(x, every_layer=True),
+            "reference, one by one": lambda: [run_segment_batch(layers, frames[i:i + 1]) for i in range(len(x))],
+            "reference, one batch": lambda: run_segment_batch(layers, frames)}
+    best = {}
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        for name, run in runs.items():
+            times = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - started)
+            best[name] = min(times)
+    return best
 
 
 def busy_loop() -> subprocess.Popen:
@@ -180,7 +211,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "examples/models/scnn_inpaint.pt")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--batching", action="store_true", help="only time the fidelity check's tiles one by one "
+                                                                "against one batch")
     args = parser.parse_args()
+    if args.batching:
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, seconds in check_batching(convert(args.model, Path(tmp) / "b.bundle").path).items():
+                print(f"{name:26s} {seconds * 1000:7.1f} ms")
+        return
     document: dict = {"photos": list(PHOTOS), "samples": SAMPLES, "cores": len(os.sched_getaffinity(0))}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -205,8 +243,7 @@ def main() -> None:
 
 
 def _print(load: str, rows: dict) -> None:
-    print(f"\n{load}: load average {rows['load_average_before']} -> {rows['load_average_after']}; "
-          f"start-up {rows['startup_seconds']:.2f} s (apart)")
+    print(f"\n{load}: load average {rows['load_average_before']} -> {rows['load_average_after']}")
     for what, row in rows.items():
         if not isinstance(row, dict):
             continue
@@ -214,8 +251,8 @@ def _print(load: str, rows: dict) -> None:
         print(f"  {what:24s} in-process {row['in_process']:8.2f} {unit}")
         for name, r in row.items():
             if isinstance(r, dict):
-                rate = r.get("images_per_second", r.get("samples_per_second"))
-                print(f"    {name:28s} {rate:8.2f} {unit}  {r['ratio']:6.1%}  wall {r['wall_seconds']:6.2f} s  "
+                print(f"    {name:28s} {r['rate']:8.2f} {unit}  {r['ratio']:6.1%}  wall {r['wall_seconds']:6.2f} s, "
+                      f"one item {r['wall_seconds_one_item']:6.2f} s  "
                       f"threads {r['threads']['threads']}  outputs equal {r['outputs_equal']}")
 
 

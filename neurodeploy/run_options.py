@@ -6,11 +6,10 @@ host CNN, the float reference, the NumPy reference backend) in torch's
 intra-op pool and in NumPy's BLAS pool, both of which start one thread per
 core. On a machine whose cores something else also uses, every parallel
 torch op waits at its barrier for a thread the scheduler has parked, and
-each stage runs several times slower than on one thread (measured in
-docs/BENCHMARKS.md, section 15: on 2 cores shared with other jobs, the torch
-pipeline 2.13 -> 1.13 images/s and the Lava pipeline 1.95 -> 0.34 with 2
-threads instead of 1). Lava runs the chip segment in processes of its own,
-which want a core while they step.
+each stage runs several times slower than on one thread (docs/BENCHMARKS.md,
+section 15: on 2 cores shared with other jobs, ``simulate --backend torch``
+on a folder of photos 0.53 images/s with 2 threads against 3.30 with 1). Lava
+runs the chip segment in processes of its own, which want a core while they step.
 
 The default therefore leaves cores free instead of filling them::
 

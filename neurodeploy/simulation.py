@@ -353,7 +353,7 @@ class Simulator:
         model's spikes per layer (B, T, C_k, H_k, W_k).
 
         Tile by tile, not as one batch: on a CPU both run memory bound, and a batch of 5 tiles (14 MB per
-        float32 state) took 1.5-2x as long as its tiles one by one (docs/BENCHMARKS.md, section 15)."""
+        float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 15)."""
         from neurodeploy.reference import run_segment
 
         config, model = self.config, self.reference_model

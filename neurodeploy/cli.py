@@ -393,6 +393,11 @@ ClusterOption = Annotated[str | None, typer.Option(help="ray (a local Ray cluste
 WorkersOption = Annotated[int, typer.Option(help="Workers of a local Ray cluster (--cluster ray).")]
 ResultsOption = Annotated[Path | None, typer.Option(help="Per-item results as JSON lines, written as items finish; "
                                                         "a rerun resumes.")]
+# The run options simulate and profile share (neurodeploy.run_options)
+ThreadsOption = Annotated[int | None, typer.Option(help="torch and BLAS threads of this process (default: the cores "
+                                                        "less one, less one more beside Lava).")]
+FidelityOption = Annotated[str, typer.Option(help="Check against the float model and the reference backend: all "
+                                                  "images or samples, the first only, or none.")]
 
 def _check_scale(backend: str, device: str, cluster: str | None, results: Path | None) -> None:
     """--device, --cluster and --results, checked before any work (:mod:`neurodeploy.cluster`)."""
@@ -443,6 +448,8 @@ def simulate(
     cluster: ClusterOption = None,
     workers: WorkersOption = 2,
     results: ResultsOption = None,
+    threads: ThreadsOption = None,
+    fidelity: FidelityOption = "all",
 ) -> None:
     """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
     import json
@@ -451,6 +458,7 @@ def simulate(
 
     from neurodeploy.bundle import Bundle
     from neurodeploy.io import atomic_path, check_output_file, check_output_folder, write_png
+    from neurodeploy.run_options import fidelity_mode, plan_threads, sized_threads
     from neurodeploy.simulation import SimulationReport, TileProgress
     from neurodeploy.simulation import simulate as run_simulation
 
@@ -459,10 +467,15 @@ def simulate(
     large = cluster is not None or results is not None
     if workers < 1:
         raise UserError(f"--workers {workers}: a cluster needs at least one worker", "pass --workers 2")
+    mode, plan = fidelity_mode(fidelity), plan_threads(backend, threads)
+    if mode == "first" and large:
+        raise UserError("--fidelity first checks the first item of one process; it does not combine with "
+                        "--cluster or --results", "pass --fidelity all or --fidelity none")
     if graph:
         assert input_path is not None
-        _simulate_graph(bundle, input_path, out, json_out, backend, lava_models, device,
-                        (cluster, workers, results) if large else None, compare)
+        with sized_threads(plan):
+            _simulate_graph(bundle, input_path, out, json_out, backend, lava_models, device,
+                            (cluster, workers, results) if large else None, compare, mode, plan.as_dict())
         return
     if compare is not None:
         raise UserError("--compare scores a graph bundle's output", "pass it with --input, not --image")
@@ -505,22 +518,23 @@ def simulate(
             err_console.print(f"warning: {result.name}: {note}", highlight=False, soft_wrap=True)
 
     if pending and large:
-        report = _simulate_items(bundle, _image_items(pending, random_mask), output_path, backend, lava_models,
-                                 device, seed, cluster, workers, results, loaded.timesteps)
+        with sized_threads(plan):
+            report = _simulate_items(bundle, _image_items(pending, random_mask), output_path, backend, lava_models,
+                                     device, seed, cluster, workers, results, loaded.timesteps, mode == "all")
     elif pending:
         with TileProgress(err_console) as progress:  # --spikes keeps whole-image arrays, as asked
             report = run_simulation(loaded, _read_inputs(pending, random_mask), backend=backend,  # type: ignore
                                     models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
                                     keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
-                                    device=device)
+                                    device=device, fidelity=mode, threads=plan.threads)
     else:
         report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
         console.print("nothing to simulate: every output exists")
-    report.skipped = skipped
+    report.skipped, report.fidelity, report.threads = skipped, mode, plan.as_dict()
     if spikes is not None:
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)
-    if report.images == 1:
+    if report.images == 1 and report.results[0]["fidelity"]:
         f = report.results[0]["fidelity"]
         console.print("fidelity of the run against the float model:")
         console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {_share(f['spike_f1'])} "
@@ -537,7 +551,7 @@ def simulate(
 
 def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any, backend: str, lava_models: str,
                     device: str, seed: int, cluster: str | None, workers: int, results: Path | None,
-                    timesteps: int) -> Any:
+                    timesteps: int, fidelity: bool = True) -> Any:
     """Images as items (:func:`neurodeploy.cluster.run_items`), in this process or on Ray, each written as
     it finishes; the report over every item (those resumed from --results too)."""
     import time
@@ -553,7 +567,7 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
 
     started = time.perf_counter()
     with ItemProgress(err_console) as progress:
-        records = run_items(ImageWork(bundle, backend, lava_models, device, seed), items, cluster=cluster,
+        records = run_items(ImageWork(bundle, backend, lava_models, device, seed, fidelity), items, cluster=cluster,
                             workers=workers, results=results, on_item=write, progress=progress)
     summaries = [{k: v for k, v in r.items() if k != "id"} for r in records]
     return SimulationReport(backend, timesteps, summaries,
@@ -563,9 +577,10 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
 
 def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
                     lava_models: str, device: str = "cpu", large: tuple[Any, ...] | None = None,
-                    compare: Path | None = None) -> None:
-    """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity
-    (with ``--compare Y.npy``, the output against Y under ``fidelity["vs_compare"]``)."""
+                    compare: Path | None = None, mode: str = "all", threads: dict[str, Any] | None = None) -> None:
+    """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity (of
+    every sample, the first one or none: ``mode``; with ``--compare Y.npy``, the output against Y under
+    ``fidelity["vs_compare"]``) and the threads."""
     import json
     import warnings
 
@@ -583,12 +598,15 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     x = read_input(input_path, loaded.deployment)
     y = None if compare is None else read_compare(compare, loaded.deployment, x)
     if large is not None:
-        _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large, compare=y)
+        _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large, compare=y,
+                          check=mode == "all", threads=threads)
         return
+    checked = {"all": len(x), "first": 1, "none": 0}[mode]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        run = run_graph(loaded.deployment, x, backend=backend, models=lava_models, device=device)
-        fid = fidelity(loaded.deployment, x, run)
+        run = run_graph(loaded.deployment, x, backend=backend, models=lava_models, device=device,
+                        check=True if mode == "all" else checked)
+        fid = fidelity(loaded.deployment, x[:checked], run.head(checked)) if checked else {}
     for warning in caught:  # host values clipped at a cut, a silent layer: one line each, on stderr
         err_console.print(f"warning: {warning.message}", highlight=False, soft_wrap=True)
     if y is not None:
@@ -597,18 +615,26 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
         np.savez_compressed(handle, output=run.output)
     console.print(f"{plural(x.shape[0], 'sample')} of {x.shape[1]} steps on {backend} in "
                   f"{run.seconds['total']:.2f} s -> {target}", highlight=False, soft_wrap=True)
-    console.print(f"  vs the float graph: spike F1 {_share(fid['spike_f1'])} (precision "
+    if fid:
+        _print_graph_fidelity(fid, checked, len(x))
+    if y is not None:
+        _print_compare(fid["vs_compare"])
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps({**report(loaded, x, run, fid), "fidelity_check": mode, "threads": threads},
+                                      indent=2))
+        console.print(f"JSON: {json_out}")
+
+
+def _print_graph_fidelity(fid: dict[str, Any], checked: int, samples: int) -> None:
+    """The graph fidelity line of ``simulate --input``: spike scores, output agreement, bit-exactness."""
+    of = "" if checked == samples else f" (the first {plural(checked, 'sample')})"
+    console.print(f"  vs the float graph{of}: spike F1 {_share(fid['spike_f1'])} (precision "
                   f"{_share(fid['spike_precision'])}, recall {_share(fid['spike_recall'])}), output argmax "
                   f"agreement {_share(fid['output_agreement_vs_float'])} of "
                   f"{fid['output_samples'] - fid['output_ties']} untied samples; bit-exact with the reference: "
                   f"{_yes(fid['exact_vs_reference'])}",
                   highlight=False, soft_wrap=True)
-    if y is not None:
-        _print_compare(fid["vs_compare"])
-    if json_out is not None:
-        with atomic_path(json_out) as tmp:
-            tmp.write_text(json.dumps(report(loaded, x, run, fid), indent=2))
-        console.print(f"JSON: {json_out}")
 
 
 def _share(value: float | None) -> str:
@@ -618,7 +644,7 @@ def _share(value: float | None) -> str:
 
 def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,
                       device: str, cluster: str | None, workers: int, results: Path | None,
-                      compare: Any = None) -> None:
+                      compare: Any = None, check: bool = True, threads: dict[str, Any] | None = None) -> None:
     """``simulate --input`` sample by sample (:func:`neurodeploy.cluster.run_items`): OUT.npz gets ``output``
     in input order, the JSON each sample's record (and ``fidelity.vs_compare`` against ``compare``)."""
     import json
@@ -630,8 +656,8 @@ def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None,
     from neurodeploy.io import atomic_path
 
     with ItemProgress(err_console) as progress:
-        records = run_items(SampleWork(bundle, backend, lava_models, device), sample_items(x), cluster=cluster,
-                            workers=workers, results=results, progress=progress)
+        records = run_items(SampleWork(bundle, backend, lava_models, device, check=check), sample_items(x),
+                            cluster=cluster, workers=workers, results=results, progress=progress)
     output = np.stack([np.asarray(r["output"], dtype=np.float64) for r in records])
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=output)
@@ -646,6 +672,7 @@ def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None,
             tmp.write_text(json.dumps({"bundle": str(bundle), "backend": backend, "samples": int(x.shape[0]),
                                        "exact_vs_reference": exact,
                                        **({} if vs_compare is None else {"fidelity": {"vs_compare": vs_compare}}),
+                                       "fidelity_check": "all" if check else "none", "threads": threads,
                                        "samples_run": [{k: v for k, v in r.items() if k != "output"}
                                                        for r in records]}, indent=2))
         console.print(f"JSON: {json_out}")
@@ -687,6 +714,7 @@ def profile(
     results: ResultsOption = None,
     sweep: Annotated[Path | None, typer.Option(help="A sweep.json (neurodeploy sweep) to add to the report.")]
     = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
     import json
@@ -696,9 +724,11 @@ def profile(
     from neurodeploy.io import atomic_path, check_output_file, check_output_folder
     from neurodeploy.profiling import profile as run_profile
     from neurodeploy.profiling import select_profiles
+    from neurodeploy.run_options import plan_threads, sized_threads
 
     graph = _graph_input(image, input_path, backend)
     _check_scale(backend, device, cluster, results)
+    plan = plan_threads(backend, threads)
     large = cluster is not None or results is not None
     jobs = [] if graph else _plan_inputs(image, mask, random_mask)  # type: ignore[arg-type]
     if json_out is not None:
@@ -716,19 +746,22 @@ def profile(
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
     if large:
-        summary, spikes = _profile_items(bundle, graph, input_path, jobs, random_mask, backend, device, seed, names,
-                                         host, cluster, workers, results)
+        with sized_threads(plan):
+            summary, spikes = _profile_items(bundle, graph, input_path, jobs, random_mask, backend, device, seed,
+                                             names, host, cluster, workers, results)
+        summary["threads"] = plan.as_dict()
     elif graph:
         from neurodeploy.graph_run import read_input
 
         loaded = Bundle.load(bundle).require("graph")
         summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
-                                      backend=backend, hw=names, host=host, device=device)  # type: ignore[arg-type]
+                                      backend=backend, hw=names, host=host, device=device,  # type: ignore[arg-type]
+                                      threads=plan.threads)
     else:
         loaded = Bundle.load(bundle).require("inpainter")
         summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host, seed=seed,  # type: ignore[arg-type]
-                                      device=device)
+                                      device=device, threads=plan.threads)
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:

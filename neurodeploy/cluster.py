@@ -249,12 +249,13 @@ class SampleWork:
     """One sample of a graph bundle per item (:func:`neurodeploy.graph_run.run_graph` on a batch of one):
     record = its spike counts per chip layer and its output (``profile=True``: its counts,
     :func:`neurodeploy.profiling.count_graph_sample`), array = the output (T, *output_shape)
-    (``profile=True``: the first chip layer's spikes, for the raster)."""
+    (``profile=True``: the first chip layer's spikes, for the raster). ``check``: compare each sample with
+    the reference backend (``exact_vs_reference``; False: not measured, True)."""
 
     def __init__(self, bundle: str | os.PathLike[str], backend: str = "reference", models: str = "stock",
-                 device: str = "cpu", profile: bool = False) -> None:
+                 device: str = "cpu", profile: bool = False, check: bool = True) -> None:
         self.bundle_path, self.backend, self.models, self.device = str(bundle), backend, models, device
-        self.profile = profile
+        self.profile, self.check = profile, check
         self.deployment: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -277,7 +278,7 @@ class SampleWork:
         from neurodeploy.graph_run import run_graph
 
         run = run_graph(self.deployment, np.asarray(item)[None], self.backend, self.models, self.device,
-                        lava=self.lava)
+                        check=self.check, lava=self.lava)
         if self.profile:
             from neurodeploy.profiling import count_graph_sample
 

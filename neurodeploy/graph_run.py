@@ -295,6 +295,12 @@ class GraphRun:
     payloads: dict[int, np.ndarray] = field(default_factory=dict)  # chip part index -> its input payloads
     clipped: dict[int, int] = field(default_factory=dict)  # chip part index -> input values the payload clipped
 
+    def head(self, n: int) -> GraphRun:
+        """The run's first n samples (output, spikes), for a fidelity check of those only; the payloads and
+        their clip counts stay the whole run's (they are counted while it runs, at no extra cost)."""
+        return GraphRun(self.backend, self.output[:n], {k: v[:n] for k, v in self.spikes.items()},
+                        self.exact_vs_reference, self.seconds, self.payloads, self.clipped)
+
 
 class LavaSegments:
     """The chip segments compiled in Lava, kept open between calls of :func:`run_graph`; use as a context
@@ -336,12 +342,13 @@ class LavaSegments:
 
 
 def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "reference",
-              models: str = "neurodeploy", device: str = "cpu", check: bool = True,
+              models: str = "neurodeploy", device: str = "cpu", check: bool | int = True,
               lava: LavaSegments | None = None) -> GraphRun:
     """Run N samples ``x`` (N, T, *input_shape) through the partition on ``backend`` (module docstring).
 
-    ``check``: also run the reference backend and compare (``exact_vs_reference``);
-    with ``check=False`` the torch backend runs alone and ``exact_vs_reference`` is not measured (True).
+    ``check``: also run the reference backend and compare (``exact_vs_reference``), on every sample
+    (True) or on the first ``check`` samples (an int); with ``check=False`` (or 0) the backend runs
+    alone and ``exact_vs_reference`` is not measured (True).
     ``lava``: compiled segments to run on and keep open (backends lava and loihi2); by default the
     segments are compiled for this call and closed after it.
     """
@@ -385,9 +392,10 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             seconds["compile"] += lava.compile_seconds - compiled
         else:
             got = run_segment_batch(part.layers, frames)
-        if backend != "reference" and (check or backend != "torch"):
-            reference = run_segment_batch(part.layers, frames)
-            exact = exact and all(np.array_equal(a, b) for a, b in zip(got, reference, strict=True))
+        if backend != "reference" and check:
+            checked = None if check is True else int(check)
+            reference = run_segment_batch(part.layers, frames[:checked])
+            exact = exact and all(np.array_equal(a[:checked], b) for a, b in zip(got, reference, strict=True))
         for name, s in zip(part.names, got, strict=True):
             spikes[name] = s
             values[name] = torch.from_numpy(s.astype(np.float64))
@@ -415,7 +423,8 @@ def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[
         if not isinstance(part, ChipPart):
             continue
         source = part.source
-        upstream = run.payloads[part.index].reshape(flt[source].shape) / part.payload_max  # what the chip read
+        read = run.payloads[part.index][:len(x)]  # what the chip read (a head() run keeps the whole run's)
+        upstream = read.reshape(flt[source].shape) / part.payload_max
         for name, nodes in zip(part.names, part.nodes, strict=True):
             tally = SpikeTally().add(run.spikes[name], flt[name])
             local = run_chip_layer(deployment.float_graph, name, nodes, source, upstream)

@@ -53,6 +53,7 @@ from neurodeploy.latency import latency
 from neurodeploy.mapping import ChipLayerInfo, map_network, mapping_profiles, resize_conv_chain
 from neurodeploy.model import host_conv_shapes
 from neurodeploy.neurobench_metrics import inpainter_operations, layer_operations, metrics
+from neurodeploy.run_options import plan_threads, sized_threads
 from neurodeploy.simulation import ImageResult, SimulationInput, Simulator
 
 if TYPE_CHECKING:
@@ -121,13 +122,25 @@ def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] |
 def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend = "lava",
             models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
             seed: int = 0, on_result: Callable[[ImageResult], None] | None = None,
-            device: str = "cpu") -> tuple[dict[str, Any], np.ndarray]:
+            device: str = "cpu", threads: int | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """Profile every item; returns (summary JSON, output spikes for the raster: those of the last
     image's centre tile).
 
     Each image is counted tile by tile as it is simulated; only its counts are kept.
     For a graph bundle ``items`` is X (N, T, *input_shape) and this is :func:`profile_graph`.
+    ``threads``: torch's and BLAS's threads during the run, by default sized for the backend
+    (:mod:`neurodeploy.run_options`); the summary's ``threads`` records them.
     """
+    plan = plan_threads(backend, threads)
+    with sized_threads(plan):
+        summary, raster = _profile(bundle, items, backend, models, hw, host, seed, on_result, device)
+    return {**summary, "threads": plan.as_dict()}, raster
+
+
+def _profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend, models: LavaModels,
+             hw: Iterable[str] | None, host: str, seed: int, on_result: Callable[[ImageResult], None] | None,
+             device: str) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`profile` in the threads it sized."""
     if bundle.kind == "graph":
         return profile_graph(bundle, np.asarray(items), backend=backend, models=models, hw=hw, host=host,
                              device=device)

@@ -59,15 +59,20 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> lis
         states.append(CubaState.zeros((batch, *layer.output_shape)))
         params.append(CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant))
         biases.append(bias_terms(layer.bias, layer.bias_site, layer.output_shape))  # (into a, into v)
+    first_input: np.ndarray | None = None
     for t in range(steps):
         x = frames[:, t]
         for k, layer in enumerate(layers):
-            if layer.kind == "conv":
+            if k == 0 and first_input is not None and np.array_equal(x, frames[:, t - 1]):
+                a = first_input  # the frames repeat (constant encoding): the same synaptic input as step t - 1
+            elif layer.kind == "conv":
                 a = conv_strided(x.reshape(batch, *layer.input_shape), layer.weight, layer.stride, layer.padding)
             else:
                 a = dense_synapse(x, layer.weight)
                 if layer.weight_rec is not None and t > 0:
                     a = a + dense_synapse(outputs[k][:, t - 1], layer.weight_rec)
+            if k == 0 and layer.weight_rec is None:  # a recurrent input changes with the spikes
+                first_input = a
             spikes = cuba_step(states[k], a + biases[k][0], params[k], biases[k][1])
             outputs[k][:, t] = spikes
             x = outputs[k][:, t]

@@ -42,6 +42,7 @@ from neurodeploy.encoding import PAYLOAD_MAX, count_rate, encode_window, input_f
 from neurodeploy.errors import UserError
 from neurodeploy.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
+from neurodeploy.run_options import checked, fidelity_mode, plan_threads, sized_threads
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings
 from neurodeploy.text import plural
 
@@ -206,6 +207,7 @@ class _Run:
     input: SnnInput
     output: np.ndarray
     tallies: list[EventTally]
+    check: bool = True  # run the fidelity check on this image
     raster: np.ndarray | None = None
     spikes: np.ndarray | None = None
     frames: np.ndarray | None = None
@@ -245,7 +247,6 @@ class Simulator:
         self.config = bundle.model_config
         self.reference_model = float_model(bundle) if fidelity else None
         self.bridge = SpikeBridge.of(bundle, backend, models, device)
-        self.reference_bridge = SpikeBridge.of(bundle, "reference") if backend != "reference" else None
 
     def __enter__(self) -> Simulator:
         self.bridge.__enter__()
@@ -266,9 +267,13 @@ class Simulator:
                         -(-max(tiles.tile_w, self.host_block) // multiple) * multiple, host_halo(self.config))
 
     @torch.no_grad()
-    def run(self, item: SimulationInput) -> ImageResult:
+    def run(self, item: SimulationInput, check: bool | None = None) -> ImageResult:
         """Inpaint one image, streaming it: each row of spiking tiles, then every row of host blocks
-        whose halo those rows complete."""
+        whose halo those rows complete. ``check``: run the fidelity check on this image (default: the
+        Simulator's ``fidelity``; True needs a Simulator made with ``fidelity=True``)."""
+        check = self.fidelity if check is None else check
+        if check and self.reference_model is None:
+            raise ValueError("a fidelity check needs a Simulator made with fidelity=True")
         started = time.perf_counter()
         height, width = item.mask.shape
         tiles, blocks = self.bridge.grid(height, width), self.host_grid(height, width)
@@ -278,7 +283,7 @@ class Simulator:
         run = _Run(item, SnnInput(item.image, item.mask, self.config), np.zeros((height, width, 3), np.uint8),
                    [EventTally.empty(steps, layer.input_shape[0], layer.output_shape[0], source.height,
                                      source.width, layer.weight.shape[-1], layer.stride[0])
-                    for layer, source in zip(layers, [tiles, *grids], strict=False)])
+                    for layer, source in zip(layers, [tiles, *grids], strict=False)], check=check)
         if self.keep_spikes:
             run.spikes = np.zeros((steps, c_out, grids[-1].height, grids[-1].width), np.uint8)
             run.frames = np.zeros((steps, c_in, tiles.height, tiles.width), np.uint8)
@@ -293,13 +298,13 @@ class Simulator:
                 if pending:
                     band.drop_above(blocks.reach(pending[0], 0)[0].start)
         seconds = {**run.seconds, "total": time.perf_counter() - started - run.seconds["fidelity"]}
-        if not self.fidelity:
+        if not check:
             del seconds["fidelity"]
         assert run.raster is not None
         result = ImageResult(item.name, run.output, run.tallies, run.raster, seconds,
                              spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
                              frames=None if run.frames is None else run.frames[..., :height, :width])
-        if self.fidelity:
+        if check:
             overall = SpikeTally()
             for tally in run.spike_tallies:
                 overall.merge(tally)
@@ -315,7 +320,8 @@ class Simulator:
 
     def _spiking_row(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int) -> list[np.ndarray]:
         """Run the row of spiking tiles at y, in batches of :data:`TILE_BATCH` tiles on the torch backend
-        (:meth:`SpikeBridge.run_tiles`), else one by one; per tile, :meth:`_spiking_tile`'s counts."""
+        (:meth:`SpikeBridge.run_tiles`), else one by one; per tile, :meth:`_spiking_tile`'s counts, and the
+        fidelity check's float spikes (:meth:`_check_tiles`)."""
         batch = TILE_BATCH if self.backend == "torch" else 1
         columns = list(tiles.column_starts())
         counts = []
@@ -330,19 +336,44 @@ class Simulator:
                                                                 self.config.timesteps, self.seed, origin)))
             started = run.clock("encode", started)
             every = self.bridge.run_tiles(np.stack(frames))
-            run.clock("snn", started)
+            started = run.clock("snn", started)
+            floats = self._check_tiles(run, tiles, y, columns[first:first + batch], inputs, frames, every) \
+                if run.check else None
+            run.clock("fidelity", started)
             for i, x in enumerate(columns[first:first + batch]):
-                counts.append(self._spiking_tile(run, tiles, grids, y, x, inputs[i], frames[i],
-                                                 [layer[i] for layer in every]))
+                counts.append(self._spiking_tile(run, tiles, grids, y, x, frames[i], [layer[i] for layer in every],
+                                                 None if floats is None else [layer[i] for layer in floats]))
         return counts
 
-    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int,
-                      snn_input: torch.Tensor, frames: np.ndarray, every: list[np.ndarray]) -> np.ndarray:
-        """One spiking tile's results: its pixels' last-layer spike counts (K, C, h, w), the backend's, then the
-        float model's; every chip layer's events and spikes tallied and compared with the float model's."""
+    def _check_tiles(self, run: _Run, tiles: TileGrid, y: int, columns: list[int], inputs: list[torch.Tensor],
+                     frames: list[np.ndarray], every: list[np.ndarray]) -> list[torch.Tensor]:
+        """The fidelity check of a batch of tiles of one row: the reference backend's re-run
+        (``exact_vs_reference``; not on the reference backend itself, and no more once a tile differed)
+        and the float model's spiking stage (float32, as trained) on the same windows; returns the float
+        model's spikes per layer (B, T, C_k, H_k, W_k).
+
+        Tile by tile, not as one batch: on a CPU both run memory bound, and a batch of 5 tiles (14 MB per
+        float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
+        from neurodeploy.reference import run_segment
+
+        config, model = self.config, self.reference_model
+        assert model is not None and model.snn is not None
+        floats: list[list[torch.Tensor]] = []
+        for i, (snn_input, x) in enumerate(zip(inputs, columns, strict=True)):
+            if self.backend != "reference" and run.exact:
+                run.exact = all(np.array_equal(a, b[i]) for a, b in
+                                zip(run_segment(self.bridge.layers, frames[i]), every, strict=True))
+            window = encode_window(snn_input, config.encoding, config.timesteps, self.seed,
+                                   (y - tiles.halo, x - tiles.halo))
+            floats.append([s[:, 0] for s in model.snn(window, every_layer=True)])
+        return [torch.stack(layer) for layer in zip(*floats, strict=True)]
+
+    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int, frames: np.ndarray,
+                      every: list[np.ndarray], floats: list[torch.Tensor] | None) -> np.ndarray:
+        """One spiking tile's results: its pixels' last-layer spike counts (K, C, h, w), the backend's, then (with
+        ``floats``, the float model's spikes of the tile per layer) the float model's; every chip layer's events
+        and spikes tallied and compared with the float model's."""
         started = time.perf_counter()
-        config = self.config
-        origin = (y - tiles.halo, x - tiles.halo)
         # layer k's outputs of this tile lie at (y, x) / its stride on its own grid
         corners = [(y // (tiles.height // g.height), x // (tiles.width // g.width)) for g in grids]
         owned = [g.crop(layer_spikes, *corner) for g, layer_spikes, corner in zip(grids, every, corners, strict=True)]
@@ -361,21 +392,13 @@ class Simulator:
         if rows.start <= height // 2 < rows.stop and cols.start <= width // 2 < cols.stop:
             run.raster = own.copy()
         started = run.clock("encode", started)
-        if self.fidelity:
-            model = self.reference_model
-            assert model is not None
-            if self.reference_bridge is not None:
-                run.exact = run.exact and all(np.array_equal(a, b) for a, b in
-                                              zip(self.reference_bridge.run_tile(frames), every, strict=True))
-            assert model.snn is not None
-            window = encode_window(snn_input, config.encoding, config.timesteps, self.seed, origin)
-            floats = [g.crop(s[:, 0], *corner)
-                      for g, s, corner in zip(grids, model.snn(window, every_layer=True), corners, strict=True)]
+        if floats is not None:
+            cropped = [g.crop(s, *corner) for g, s, corner in zip(grids, floats, corners, strict=True)]
             if not run.spike_tallies:
-                run.spike_tallies = [SpikeTally() for _ in floats]
-            for tally, float_spikes, chip_spikes in zip(run.spike_tallies, floats, owned, strict=True):
+                run.spike_tallies = [SpikeTally() for _ in cropped]
+            for tally, float_spikes, chip_spikes in zip(run.spike_tallies, cropped, owned, strict=True):
                 tally.add(chip_spikes, float_spikes.to(torch.uint8).numpy(), time_axis=0)
-            counts.append(floats[-1].sum(dim=0).numpy().astype(count_type))
+            counts.append(cropped[-1].sum(dim=0).numpy().astype(count_type))
             run.clock("fidelity", started)
         run.tiles_done += 1
         if self.progress is not None:
@@ -398,7 +421,7 @@ class Simulator:
         output = inpaint(self.host, counts[0])
         run.output[own_rows, own_cols] = output
         started = run.clock("host", started)
-        if self.fidelity:
+        if run.check:
             assert self.reference_model is not None
             run.squared_error += squared_error(output, inpaint(self.reference_model.cnn, counts[1]))
             run.clock("fidelity", started)
@@ -460,6 +483,8 @@ class SimulationReport:
     seconds: dict[str, float]
     outputs: dict[str, np.ndarray] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    fidelity: str = "all"  # which images the fidelity check ran on (neurodeploy.run_options.FIDELITY_MODES)
+    threads: dict[str, Any] | None = None  # the run's ThreadPlan (neurodeploy.run_options), when it sized them
 
     @property
     def images(self) -> int:
@@ -482,28 +507,36 @@ class SimulationReport:
             "skipped": list(self.skipped),
             "seconds": dict(self.seconds),
             "images_per_second": self.images_per_second,
+            "fidelity_check": self.fidelity,
+            "threads": self.threads,
             "results": list(self.results),
         }
 
 
 def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend = "lava",
-             models: LavaModels = "neurodeploy", seed: int = 0, fidelity: bool = True,
+             models: LavaModels = "neurodeploy", seed: int = 0, fidelity: str | bool = "all",
              on_result: Callable[[ImageResult], None] | None = None, keep_outputs: bool = True, *,
              keep_spikes: bool = False, progress: ProgressHook | None = None,
-             device: str = "cpu") -> SimulationReport:
+             device: str = "cpu", threads: int | None = None) -> SimulationReport:
     """Simulate every item: the inpainted images (``report.outputs[name]``) and the statistics.
 
     ``on_result`` sees each :class:`ImageResult` (image, spike counts, timings,
     fidelity) as soon as it is done; with ``keep_outputs=False`` the report
     keeps no images, so a long run holds one image at a time. ``keep_spikes``
-    and ``progress``: see :class:`Simulator`.
+    and ``progress``: see :class:`Simulator`. ``fidelity``: ``all``, ``first``
+    or ``none`` (True, False: all, none); ``threads``: torch's and BLAS's
+    threads during the run, by default sized for the backend
+    (:mod:`neurodeploy.run_options`).
     """
+    mode = fidelity_mode(fidelity)
+    plan = plan_threads(backend, threads)
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
     outputs: dict[str, np.ndarray] = {}
-    with Simulator(bundle, backend, models, seed, fidelity, keep_spikes, progress, device) as sim:
-        for item in items:
-            result = sim.run(item)
+    with sized_threads(plan), Simulator(bundle, backend, models, seed, mode != "none", keep_spikes, progress,
+                                        device) as sim:
+        for index, item in enumerate(items):
+            result = sim.run(item, check=checked(mode, index))
             if on_result is not None:
                 on_result(result)
             if keep_outputs:
@@ -513,4 +546,5 @@ def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend 
     run_seconds = sum(r["seconds"]["total"] for r in results)
     return SimulationReport(backend, bundle.timesteps, results,
                             {"compile": compile_seconds, "run": run_seconds,
-                             "total": time.perf_counter() - started}, outputs)
+                             "total": time.perf_counter() - started}, outputs, fidelity=mode,
+                            threads=plan.as_dict())

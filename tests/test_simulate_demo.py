@@ -13,7 +13,7 @@ from .conftest import run_cli
 
 # the top-level keys of every simulate JSON document (neurodeploy.simulation.SimulationReport.to_dict)
 SIMULATE_JSON_SCHEMA = ("backend", "timesteps", "images", "covers", "skipped", "seconds", "images_per_second",
-                        "results")
+                        "fidelity_check", "threads", "results")
 
 
 def _image(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 30)) -> Path:

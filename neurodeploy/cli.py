@@ -526,7 +526,7 @@ def simulate(
             report = run_simulation(loaded, _read_inputs(pending, random_mask), backend=backend,  # type: ignore
                                     models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
                                     keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
-                                    device=device, fidelity=mode, threads=plan.threads)
+                                    device=device, fidelity=mode, threads=threads)
     else:
         report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
         console.print("nothing to simulate: every output exists")
@@ -756,12 +756,12 @@ def profile(
         loaded = Bundle.load(bundle).require("graph")
         summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host, device=device,  # type: ignore[arg-type]
-                                      threads=plan.threads)
+                                      threads=threads)
     else:
         loaded = Bundle.load(bundle).require("inpainter")
         summary, spikes = run_profile(loaded, _read_inputs(jobs, random_mask),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host, seed=seed,  # type: ignore[arg-type]
-                                      device=device, threads=plan.threads)
+                                      device=device, threads=threads)
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:

@@ -147,9 +147,12 @@ class SnnInput:
             return
         colours = list(range(config.image_channels))
         self.payload = np.empty((config.snn_in_channels, *mask.shape), np.uint8)
+        # the mask as bool, not float: it selects the same values and spares a float plane of the image
+        hole = torch.from_numpy(np.asarray(mask, dtype=bool))[None, None]
         for group in [[c] for c in colours] if config.hole_fill == "smooth" else [colours]:
-            img, hole = to_tensors(image[..., group], mask)
-            x = network_input(img[None], hole[None], False, config.hole_fill)[0]
+            img = torch.from_numpy(np.asarray(image[..., group], np.uint8)).permute(2, 0, 1).float() / 255.0
+            x = network_input(img[None], hole, False, config.hole_fill)[0]
+            del img
             self.payload[group] = x.mul_(PAYLOAD_MAX).round_().to(torch.uint8).numpy()
         if config.mask_input:
             self.payload[-1] = mask * np.uint8(PAYLOAD_MAX)

@@ -486,8 +486,10 @@ def smooth_fill(image: torch.Tensor, known: torch.Tensor,
     # 2i + 1, and the upsampling by 2 below puts it back there (sizes n -> ceil(n / 2) -> n do not)
     total, weight = _block_means(image, known, rows)
     coarse_known = weight > 0  # bool: the coarse level's 0/1 selector, a quarter of the bytes of a float one
-    coarse = smooth_fill(total.div_(weight.clamp_min_(1e-12)), coarse_known, iterations)
-    del total, weight, coarse_known
+    total.div_(weight.clamp_min_(1e-12))
+    del weight
+    coarse = smooth_fill(total, coarse_known, iterations)
+    del total, coarse_known
     x = F.interpolate(coarse, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :height, :width]
     del coarse
     for band in _bands(height, rows):

@@ -137,7 +137,11 @@ class SnnInput:
     channel of x is k / 255 in float32). The smooth fill treats the colours
     independently and takes them one at a time (a third of the float copies
     of the image); the mean is a float sum whose rounding depends on the
-    tensor's shape, so it takes all colours at once, as in training.
+    tensor's shape, so it takes all colours at once, as in training. The mask
+    goes in as bool (the same values as its 0/1 float copy, a quarter of the
+    bytes), and the smooth fill then holds four float planes of one colour at
+    its peak: the image, the masked image and the fill's two (docs/BENCHMARKS.md
+    section 10).
     """
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, config: ModelConfig) -> None:
@@ -147,9 +151,10 @@ class SnnInput:
             return
         colours = list(range(config.image_channels))
         self.payload = np.empty((config.snn_in_channels, *mask.shape), np.uint8)
-        # the mask as bool, not float: it selects the same values and spares a float plane of the image
+        # the mask as bool, not float: it selects the same values and spares a float plane
         hole = torch.from_numpy(np.asarray(mask, dtype=bool))[None, None]
         for group in [[c] for c in colours] if config.hole_fill == "smooth" else [colours]:
+            # the image as to_tensors makes it, without its float mask
             img = torch.from_numpy(np.asarray(image[..., group], np.uint8)).permute(2, 0, 1).float() / 255.0
             x = network_input(img[None], hole, False, config.hole_fill)[0]
             del img

@@ -436,7 +436,7 @@ def network_input(image: torch.Tensor, mask: torch.Tensor, mask_input: bool = Tr
     """
     known = ~mask if mask.dtype == torch.bool else 1.0 - mask
     masked = image * known  # x * True is x * 1.0: the same floats as with a float mask
-    del image  # freed here if the caller handed over its only reference (SnnInput does, for big images)
+    del image  # freed here if the caller handed over its only reference (SnnInput does)
     if hole_fill == "mean":
         known = known.to(masked.dtype)  # summed as float, as the float mask is
         mean = masked.sum(dim=(2, 3), keepdim=True) / known.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)

@@ -139,9 +139,9 @@ class SnnInput:
     of the image); the mean is a float sum whose rounding depends on the
     tensor's shape, so it takes all colours at once, as in training. The mask
     goes in as bool (the same values as its 0/1 float copy, a quarter of the
-    bytes), and the smooth fill then holds four float planes of one colour at
-    its peak: the image, the masked image and the fill's two (docs/BENCHMARKS.md
-    section 10).
+    bytes), and the image's float plane is freed once masked: the smooth fill
+    of one colour then holds three float planes at its peak, the masked image
+    and the fill's two (docs/BENCHMARKS.md section 10).
     """
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, config: ModelConfig) -> None:

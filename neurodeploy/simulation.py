@@ -41,7 +41,7 @@ from neurodeploy.data import to_tensors
 from neurodeploy.encoding import PAYLOAD_MAX, count_rate, encode_window, input_frames
 from neurodeploy.errors import UserError
 from neurodeploy.evaluate import psnr_from_mse, to_uint8
-from neurodeploy.model import HoleFill, HybridInpainter, ModelConfig, composite, host_halo, network_input
+from neurodeploy.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings
 from neurodeploy.text import plural
 
@@ -154,7 +154,7 @@ class SnnInput:
         # the mask as bool, not float: it selects the same values and spares a float plane
         hole = torch.from_numpy(np.asarray(mask, dtype=bool))[None, None]
         for group in [[c] for c in colours] if config.hole_fill == "smooth" else [colours]:
-            self.payload[group] = _filled_payload(image[..., group], hole, config.hole_fill)
+            self.payload[group] = _filled_payload(image[..., group], hole, config)
         if config.mask_input:
             self.payload[-1] = mask * np.uint8(PAYLOAD_MAX)
 
@@ -166,14 +166,14 @@ class SnnInput:
         return network_input(img[None], hole[None], self.config.mask_input, "zero")[0]
 
 
-def _filled_payload(image: np.ndarray, hole: torch.Tensor, hole_fill: HoleFill) -> np.ndarray:
+def _filled_payload(image: np.ndarray, hole: torch.Tensor, config: ModelConfig) -> np.ndarray:
     """The payloads (C, H, W) of network_input's masked and filled image, of uint8 (H, W, C) ``image``
     and bool (1, 1, H, W) ``hole``; a function of its own, so that its float planes are freed on return,
     before the next colour's are made."""
     # the image as to_tensors makes it, without its float mask; handed over without a name here, so
     # that network_input frees it once it has the masked copy
     x = network_input((torch.from_numpy(np.asarray(image, np.uint8)).permute(2, 0, 1).float() / 255.0)[None],
-                      hole, False, hole_fill)[0]
+                      hole, False, config.hole_fill)[0]
     return x.mul_(PAYLOAD_MAX).round_().to(torch.uint8).numpy()
 
 

@@ -18,15 +18,16 @@ comparisons, each able to fail:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nir
 import numpy as np
 import pytest
 import torch
 
+from benchmarks.fidelity_nets import train
 from neurodeploy.converters.netx_io import read_segment, write_segment
 from neurodeploy.float_graph import run_float
 from neurodeploy.lif_mapping import map_neuron
@@ -205,38 +206,10 @@ def _accuracy(spikes: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(spikes).sum(1).argmax(-1) == labels))
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Train on one thread: reproducible whatever the core count, and faster than two on busy shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(net: torch.nn.Module, outputs: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray,
+def _train(net: Any, outputs: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray,
            labels: np.ndarray, epochs: int, lr: float, seed: int) -> float:
-    """BPTT with the library's surrogate gradient, Adam, cross-entropy of the output spike counts.
-
-    ``outputs`` maps a batch (B, T, ...) to output spikes (B, T, classes).
-    Returns the training accuracy of the last epoch.
-    """
-    data, target = torch.from_numpy(x).float(), torch.from_numpy(labels)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    order = torch.Generator().manual_seed(seed)
-    correct = 0
-    for _ in range(epochs):
-        correct = 0
-        for batch in torch.randperm(len(x), generator=order).split(32):
-            counts = outputs(data[batch]).sum(1)
-            loss = torch.nn.functional.cross_entropy(counts, target[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            correct += int((counts.argmax(1) == target[batch]).sum())
-    return correct / len(x)
+    """The benchmarks' training loop (:func:`benchmarks.fidelity_nets.train`, one thread) in batches of 32."""
+    return train(list(net.parameters()), outputs, x, labels, epochs=epochs, lr=lr, seed=seed, batch=32)
 
 
 def _trained_sinabs_net(seed: int = 0) -> tuple[torch.nn.Sequential, nir.NIRGraph, float]:
@@ -270,8 +243,7 @@ def _trained_sinabs_net(seed: int = 0) -> tuple[torch.nn.Sequential, nir.NIRGrap
         return net(x.reshape(-1, *x.shape[2:])).reshape(*x.shape[:2], -1)
 
     x, labels = _patterns(TRAIN_SAMPLES, (2, 16, 16), seed=10)
-    with _one_thread():
-        accuracy = _train(net, outputs, x, labels, epochs=12, lr=1e-2, seed=seed)
+    accuracy = _train(net, outputs, x, labels, epochs=12, lr=1e-2, seed=seed)
     _fresh_sinabs_state(net, 1)  # export with one sample of one step
     return net, sinabs.to_nir(net, torch.rand(1, 2, 16, 16)), accuracy
 
@@ -312,8 +284,7 @@ def _trained_norse_net(seed: int = 0) -> tuple[torch.nn.Module, nir.NIRGraph, fl
         net[0].weight.mul_(8.0)
         net[2].weight.mul_(16.0)
     x, labels = _patterns(TRAIN_SAMPLES, (20,), seed=20)
-    with _one_thread():
-        accuracy = _train(net, lambda b: _norse_spikes(net, b)["3"], x, labels, epochs=25, lr=3e-2, seed=seed)
+    accuracy = _train(net, lambda b: _norse_spikes(net, b)["3"], x, labels, epochs=25, lr=3e-2, seed=seed)
     return net, norse.to_nir(net, torch.rand(1, 20), dt=NORSE_DT), accuracy
 
 
@@ -394,9 +365,8 @@ def _trained_rockpool_net(seed: int = 0, tau_mem: float = ROCKPOOL_TAU_MEM):
             return [p for n, p in torch.nn.Module.named_parameters(net) if n.endswith("weight")]
 
     x, labels = _patterns(TRAIN_SAMPLES, (20,), seed=30)
-    with _one_thread():
-        accuracy = _train(Weights(), lambda b: _rockpool_spikes(net, b)["3_LIFTorch"], x, labels, epochs=20,
-                          lr=1e-2, seed=seed)
+    accuracy = _train(Weights(), lambda b: _rockpool_spikes(net, b)["3_LIFTorch"], x, labels, epochs=20,
+                      lr=1e-2, seed=seed)
     return net, to_nir(net), accuracy
 
 

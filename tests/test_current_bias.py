@@ -43,7 +43,6 @@ from .test_chip_segments import (
     STEPS,
     TRAIN_SAMPLES,
     _accuracy,
-    _one_thread,
     _patterns,
     _snntorch_forward,
     _train,
@@ -135,8 +134,7 @@ def _filtered_classifier(seed: int = 0) -> tuple[torch.nn.Sequential, nir.NIRGra
         return torch.stack([net(batch[:, t])[0] for t in range(batch.shape[1])], 1)
 
     x, labels = _patterns(TRAIN_SAMPLES, (20,), seed=40)
-    with _one_thread():
-        accuracy = _train(net, outputs, x, labels, epochs=15, lr=1e-2, seed=seed)
+    accuracy = _train(net, outputs, x, labels, epochs=15, lr=1e-2, seed=seed)
     return net, export_to_nir(net, torch.rand(20)), accuracy
 
 

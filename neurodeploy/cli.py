@@ -211,9 +211,11 @@ def convert(
     = None,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR), "
                                                      "norse-1.1 (dt times seconds) or rockpool-3.1.")] = "auto",
-    calibrate: Annotated[Path | None, typer.Option(help="NIR input only: samples X (N, T, *input) as .npy, the "
-                                                        "format simulate --input reads; each chip layer's scale "
-                                                        "is chosen on them to reproduce the float spikes.")]
+    calibrate: Annotated[Path | None, typer.Option(help="NIR input: samples X (N, T, *input) as .npy, the "
+                                                        "format simulate --input reads; checkpoint: a folder of "
+                                                        "photos (or one), cut into at most 64 seeded tiles with "
+                                                        "seeded holes. Each chip layer's scale is chosen on them "
+                                                        "to reproduce the float spikes.")]
     = None,
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""

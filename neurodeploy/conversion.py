@@ -51,9 +51,12 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             calibrate: str | os.PathLike[str] | None = None) -> Bundle:
     """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph (format 2), into a bundle.
 
-    ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload``,
-    ``tau_convention`` and ``calibrate`` to a NIR graph (a ``.nir`` path or a
-    ``nir.NIRGraph``): see :func:`convert_graph` and :func:`neurodeploy.graph.read_graph`.
+    ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
+    ``tau_convention`` to a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``):
+    see :func:`convert_graph` and :func:`neurodeploy.graph.read_graph`.
+    ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
+    for the inpainter, a folder of photos or one photo, from which at most
+    :data:`CALIBRATION_TILES` seeded windows are cut (:func:`calibration_frames`).
     """
     import nir
 
@@ -61,9 +64,6 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
                                                     and Path(model_or_path).suffix == ".nir"):
         return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
                              tau_convention=tau_convention, calibrate=calibrate)
-    if calibrate is not None:
-        raise UserError("`calibrate` applies to NIR graphs; an inpainter is quantized statically",
-                        "convert without `calibrate`")
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
     bundle_format.check_target(out_dir, force)
@@ -79,7 +79,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             raise UserError(f"{path} does not exist", "pass a checkpoint (.pt) or a NIR graph (.nir)")
         source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
         model, _ = load_model(path)
-    return _convert_inpainter(model, out_dir, source, tile, force)
+    photos = None if calibrate is None else calibration_photos(calibrate)
+    return _convert_inpainter(model, out_dir, source, tile, force, photos)
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -96,6 +97,12 @@ def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, in
     the whole stack on the chip as one segment; a layer it would keep on the
     host is a UserError naming the reason.
     """
+    nir_graph, _, chip, halo = _stack_partition(model, tile)
+    return nir_graph, chip, halo
+
+
+def _stack_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, Any, int]:
+    """:func:`inpainter_partition` with the whole partition too: (graph, partition, chip segment, halo)."""
     from neurodeploy.converters.nir_io import stack_graph
     from neurodeploy.graph import read_graph
     from neurodeploy.partition import CHIP, ChipSegment, partition
@@ -120,22 +127,86 @@ def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, in
                         if p.place != CHIP and p.kind not in ("Input", "Output"))
         raise UserError(f"the spiking stack does not map onto the chip as one segment ({why})",
                         "see neurodeploy.lif_mapping for what the chip's neuron computes")
-    return nir_graph, chips[0], halo
+    return nir_graph, result, chips[0], halo
+
+
+CALIBRATION_TILES = 64  # at most this many calibration windows: bounds the time and memory of --calibrate
+CALIBRATION_SEED = 0
+
+
+def calibration_photos(path: str | os.PathLike[str]) -> list[tuple[Path, Any]]:
+    """``--calibrate``'s photos: (path, uint8 (H, W, 3)) of one image or of every image below a folder.
+    A missing path, a folder without images or an unreadable image is a UserError."""
+    from neurodeploy.io import list_images, read_image
+
+    root = Path(path)
+    if not root.exists():
+        raise UserError(f"calibration photos {root} do not exist", "pass a folder of images or one image")
+    paths = list_images(root) if root.is_dir() else [root]
+    if not paths:
+        raise UserError(f"the folder {root} holds no images",
+                        "pass a folder with PNG or JPEG files (searched recursively) to `calibrate`")
+    return [(p, read_image(p)) for p in paths]
+
+
+def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, window: int,
+                       tiles: int = CALIBRATION_TILES, seed: int = CALIBRATION_SEED) -> Any:
+    """The spiking stack's input frames (N, T, C, window, window), uint8 payloads, of N = ``tiles``
+    windows cut from ``photos``, as the deployed pipeline makes them.
+
+    Window i comes from photo i mod len(photos) (upscaled to at least ``window`` on its short side,
+    as the evaluation crops are), with ``rng = default_rng([seed, i])`` choosing its place and its
+    hole (:func:`neurodeploy.data.random_mask`, the evaluation's 5-25 %); then
+    :class:`neurodeploy.simulation.SnnInput` (masking, fill, mask channel) and
+    :func:`neurodeploy.encoding.input_frames` (payloads ``round(255·x)``, or the seeded Poisson
+    spikes), as for a tile of the window's size inside a larger image. The hole fill sees the
+    window only, not the whole photo.
+    """
+    import numpy as np
+
+    from neurodeploy.data import _fit_to_crop, random_mask
+    from neurodeploy.encoding import input_frames
+    from neurodeploy.simulation import SnnInput
+
+    frames = []
+    for i in range(tiles):
+        image = _fit_to_crop(photos[i % len(photos)][1], window)
+        rng = np.random.default_rng([seed, i])
+        top = int(rng.integers(0, image.shape[0] - window + 1))
+        left = int(rng.integers(0, image.shape[1] - window + 1))
+        crop = np.ascontiguousarray(image[top:top + window, left:left + window])
+        mask = random_mask(rng, window, window)
+        x = SnnInput(crop, mask, config).window(slice(0, window), slice(0, window))
+        frames.append(input_frames(x, config.encoding, config.timesteps, seed, (top, left)))
+    return np.stack(frames)
 
 
 def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], source: dict[str, Any],
-                       tile: int, force: bool) -> Bundle:
-    """The inpainter as one chip segment (its spiking stack) and one host segment (its CNN), format 3."""
+                       tile: int, force: bool, photos: Sequence[tuple[Path, Any]] | None = None) -> Bundle:
+    """The inpainter as one chip segment (its spiking stack) and one host segment (its CNN), format 3.
+
+    ``photos`` (:func:`calibration_photos`): calibrate the stack's scales on
+    :func:`calibration_frames` of them (:func:`neurodeploy.calibration.calibrate`, the chip segment
+    fed the frames / P); the manifest's ``calibration`` records it. Without them the scales are static.
+    """
     import nir
 
+    from neurodeploy.calibration import calibrate as calibrate_on
     from neurodeploy.converters.netx_io import write_segment
     from neurodeploy.quantize import quantize_segment
 
     config: ModelConfig = model.config
-    nir_graph, chip, halo = inpainter_partition(model, tile)
+    nir_graph, result, chip, halo = _stack_partition(model, tile)
     encoding, timesteps = config.encoding, config.timesteps
     entry = _payload_entry(encoding == "poisson", "input")
-    quantized = quantize_segment(chip.layers, entry["payload_max"])
+    calibrated, frames = None, None
+    if photos is None:
+        quantized = quantize_segment(chip.layers, entry["payload_max"])
+    else:
+        frames = calibration_frames(photos, config, tile + 2 * halo)
+        k = result.segments.index(chip)
+        calibrated = calibrate_on(result, frames / entry["payload_max"], {k: entry["payload_max"]})
+        quantized = calibrated.segments[k]
     depth = len(quantized)
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     last = chip.layers[-1]
@@ -188,8 +259,23 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
                           "timing": "neurodeploy.reference.run_segment_batch"},
             "versions": _versions(),
         }
+        if calibrated is not None:
+            assert photos is not None and frames is not None
+            manifest["calibration"] = _photo_calibration_entry(photos, frames, calibrated)
         _write_manifest(tmp, manifest)
     return Bundle.load(out_dir)
+
+
+def _photo_calibration_entry(photos: Sequence[tuple[Path, Any]], frames: Any, calibrated: Any) -> dict[str, Any]:
+    """The manifest's record of an inpainter's calibration: the photos and the windows cut from them, then as a
+    graph bundle's (:func:`_calibration_record`)."""
+    folders = {p.parent for p, _ in photos}
+    return _calibration_record({
+        "file": folders.pop().name if len(folders) == 1 else "photos", "shape": list(frames.shape),
+        "images": [{"file": p.name, "sha256": sha256_file(p)} for p, _ in photos],
+        "tiles": int(frames.shape[0]), "seed": CALIBRATION_SEED,
+        "rule": "window i: photo i mod len(images), place and hole (data.random_mask, 5-25 %) from "
+                "default_rng([seed, i]); frames by simulation.SnnInput and encoding.input_frames"}, calibrated)
 
 
 # -- a NIR graph: bundle format 2 ----------------------------------------------------------------
@@ -426,11 +512,17 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
 
 
 def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:
+    """The manifest's record of a calibration on a samples file (:func:`_calibration_record`)."""
+    return _calibration_record({"file": Path(path).name, "sha256": sha256_file(path), "shape": list(samples.shape)},
+                               calibrated)
+
+
+def _calibration_record(samples: dict[str, Any], calibrated: Any) -> dict[str, Any]:
     """The manifest's record of a calibration: the samples, the method, per chip layer the scale and F1."""
     from neurodeploy.calibration import COARSE_OCTAVES, COARSE_STEPS_PER_OCTAVE, SIGNIFICANCE_Z
 
     return {
-        "samples": {"file": Path(path).name, "sha256": sha256_file(path), "shape": list(samples.shape)},
+        "samples": samples,
         "method": "neurodeploy.calibration",
         "objective": "per chip layer, spike_f1 vs the float layer, both fed the chip's upstream spikes; a scale "
                      f"replaces the static one only with a per-sample paired gain of z >= {SIGNIFICANCE_Z:g}",

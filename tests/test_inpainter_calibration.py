@@ -1,0 +1,70 @@
+"""``convert model.pt --calibrate PHOTOS``: the inpainter's spiking stack calibrated on seeded windows of photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neurodeploy.bundle import Bundle
+from neurodeploy.conversion import CALIBRATION_TILES, convert
+from neurodeploy.simulation import SimulationInput, simulate
+
+from .conftest import run_cli
+
+
+def _photos(folder: Path, count: int = 2) -> Path:
+    """``count`` small smooth colour images (random noise would leave no structure to calibrate on)."""
+    folder.mkdir()
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        base = rng.integers(0, 255, (5, 6, 3), dtype=np.uint8)
+        Image.fromarray(base).resize((48, 40), Image.BICUBIC).save(folder / f"photo{i}.png")
+    return folder
+
+
+def test_calibrate_on_photos_records_it_never_loses_f1_and_simulates_bit_exact(tmp_path: Path,
+                                                                               tiny_checkpoint: Path) -> None:
+    photos = _photos(tmp_path / "photos")
+    static = convert(tiny_checkpoint, tmp_path / "static", tile=24)
+    tuned = convert(tiny_checkpoint, tmp_path / "tuned", tile=24, calibrate=photos)
+    assert "calibration" not in static.manifest
+
+    record = tuned.manifest["calibration"]
+    samples = record["samples"]
+    assert [image["file"] for image in samples["images"]] == ["photo0.png", "photo1.png"]
+    assert samples["tiles"] == CALIBRATION_TILES and samples["shape"][:3] == [CALIBRATION_TILES, 4, 4]
+    window = 24 + 2 * tuned.manifest["tile"]["halo"]
+    assert samples["shape"][3:] == [window, window]
+    (layer,) = record["layers"]
+    assert layer["spike_f1"] >= layer["spike_f1_static"]
+    assert layer["static_scale"] == static.manifest["segments"][0]["layers"][0]["quantization"]["weight_scale"]
+    (chip_layer,) = tuned.manifest["segments"][0]["layers"]
+    assert chip_layer["quantization"]["weight_scale"] == layer["scale"]
+
+    image = np.asarray(Image.open(photos / "photo0.png"))[:30, :40]
+    mask = np.zeros(image.shape[:2], bool)
+    mask[8:20, 10:28] = True
+    item = [SimulationInput("a", image, mask)]
+    reference = simulate(Bundle.load(tuned.path), item, backend="reference", fidelity="none")
+    lava = simulate(Bundle.load(tuned.path), item, backend="lava", fidelity="all")
+    assert lava.results[0]["fidelity"]["exact_vs_reference"] is True
+    assert np.array_equal(lava.outputs["a"], reference.outputs["a"])
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "unreadable"])
+def test_bad_calibration_photos_are_one_line_and_exit_2(case: str, tmp_path: Path, tiny_checkpoint: Path) -> None:
+    target = {"missing": tmp_path / "nowhere", "empty": tmp_path / "empty", "unreadable": tmp_path / "bad"}[case]
+    if case == "empty":
+        target.mkdir()
+        (target / "notes.txt").write_text("no images here")
+    if case == "unreadable":
+        target.mkdir()
+        (target / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "b"
+    run = run_cli("convert", str(tiny_checkpoint), "--tile", "24", "--calibrate", str(target), "-o", str(out))
+    assert run.returncode == 2, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert not out.exists()

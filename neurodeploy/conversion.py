@@ -56,7 +56,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     see :func:`convert_graph` and :func:`neurodeploy.graph.read_graph`.
     ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
     for the inpainter, a folder of photos or one photo, from which at most
-    :data:`CALIBRATION_TILES` seeded windows are cut (:func:`calibration_frames`).
+    :data:`CALIBRATION_TILES` seeded windows of :data:`CALIBRATION_TILE` pixels are cut
+    (:func:`calibration_frames`).
     """
     import nir
 
@@ -131,6 +132,7 @@ def _stack_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, Any, 
 
 
 CALIBRATION_TILES = 64  # at most this many calibration windows: bounds the time and memory of --calibrate
+CALIBRATION_TILE = 32  # their tile size in pixels (less where the bundle's tile is smaller), halo added
 CALIBRATION_SEED = 0
 
 
@@ -187,26 +189,34 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
 
     ``photos`` (:func:`calibration_photos`): calibrate the stack's scales on
     :func:`calibration_frames` of them (:func:`neurodeploy.calibration.calibrate`, the chip segment
-    fed the frames / P); the manifest's ``calibration`` records it. Without them the scales are static.
+    fed the frames / P), windows of a tile of at most :data:`CALIBRATION_TILE` pixels plus the halo;
+    the chosen scales then quantize the bundle's stack. The manifest's ``calibration`` records it.
+    Without photos the scales are static.
     """
     import nir
 
     from neurodeploy.calibration import calibrate as calibrate_on
     from neurodeploy.converters.netx_io import write_segment
-    from neurodeploy.quantize import quantize_segment
+    from neurodeploy.quantize import quantize_chip_layer, quantize_segment
 
     config: ModelConfig = model.config
-    nir_graph, result, chip, halo = _stack_partition(model, tile)
+    nir_graph, _, chip, halo = _stack_partition(model, tile)
     encoding, timesteps = config.encoding, config.timesteps
     entry = _payload_entry(encoding == "poisson", "input")
     calibrated, frames = None, None
     if photos is None:
         quantized = quantize_segment(chip.layers, entry["payload_max"])
     else:
-        frames = calibration_frames(photos, config, tile + 2 * halo)
-        k = result.segments.index(chip)
-        calibrated = calibrate_on(result, frames / entry["payload_max"], {k: entry["payload_max"]})
-        quantized = calibrated.segments[k]
+        # calibrated on the stack built for a small tile: a layer's fixed point depends on its weights and
+        # neuron only, and windows of the bundle's tile (128 px) took 5 GB for the shipped model
+        stride = config.spiking_stride
+        small = min(tile, max(stride, CALIBRATION_TILE // stride * stride))
+        _, small_result, small_chip, _ = _stack_partition(model, small)
+        frames = calibration_frames(photos, config, small + 2 * halo)
+        k = small_result.segments.index(small_chip)
+        calibrated = calibrate_on(small_result, frames / entry["payload_max"], {k: entry["payload_max"]})
+        quantized = tuple(quantize_chip_layer(layer, entry["payload_max"] if i == 0 else 1, scale=record.scale)
+                          for i, (layer, record) in enumerate(zip(chip.layers, calibrated.layers, strict=True)))
     depth = len(quantized)
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     last = chip.layers[-1]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from neurodeploy.bundle import Bundle
-from neurodeploy.conversion import CALIBRATION_TILES, convert
+from neurodeploy.conversion import CALIBRATION_TILE, CALIBRATION_TILES, convert
 from neurodeploy.simulation import SimulationInput, simulate
 
 from .conftest import run_cli
@@ -25,24 +25,27 @@ def _photos(folder: Path, count: int = 2) -> Path:
     return folder
 
 
-def test_calibrate_on_photos_records_it_never_loses_f1_and_simulates_bit_exact(tmp_path: Path,
+@pytest.mark.parametrize("tile", [24, 48])  # 48: calibrated on windows of a smaller tile (CALIBRATION_TILE)
+def test_calibrate_on_photos_records_it_never_loses_f1_and_simulates_bit_exact(tile: int, tmp_path: Path,
                                                                                tiny_checkpoint: Path) -> None:
     photos = _photos(tmp_path / "photos")
-    static = convert(tiny_checkpoint, tmp_path / "static", tile=24)
-    tuned = convert(tiny_checkpoint, tmp_path / "tuned", tile=24, calibrate=photos)
+    static = convert(tiny_checkpoint, tmp_path / "static", tile=tile)
+    tuned = convert(tiny_checkpoint, tmp_path / "tuned", tile=tile, calibrate=photos)
     assert "calibration" not in static.manifest
 
     record = tuned.manifest["calibration"]
     samples = record["samples"]
     assert [image["file"] for image in samples["images"]] == ["photo0.png", "photo1.png"]
     assert samples["tiles"] == CALIBRATION_TILES and samples["shape"][:3] == [CALIBRATION_TILES, 4, 4]
-    window = 24 + 2 * tuned.manifest["tile"]["halo"]
+    window = min(tile, CALIBRATION_TILE) + 2 * tuned.manifest["tile"]["halo"]
     assert samples["shape"][3:] == [window, window]
     (layer,) = record["layers"]
     assert layer["spike_f1"] >= layer["spike_f1_static"]
     assert layer["static_scale"] == static.manifest["segments"][0]["layers"][0]["quantization"]["weight_scale"]
+    assert layer["scale"] != layer["static_scale"]  # this case moves the scale, so the bit-exact check below bites
     (chip_layer,) = tuned.manifest["segments"][0]["layers"]
     assert chip_layer["quantization"]["weight_scale"] == layer["scale"]
+    assert chip_layer["input_shape"][1:] == [tile + 2 * tuned.manifest["tile"]["halo"]] * 2
 
     image = np.asarray(Image.open(photos / "photo0.png"))[:30, :40]
     mask = np.zeros(image.shape[:2], bool)

@@ -33,12 +33,18 @@ def _photos(folder: Path, count: int, size: int = 96, broken_at: int | None = No
     return folder
 
 
+def _as_at_a_terminal() -> None:
+    """The child takes Ctrl-C as a command started at a terminal does: a shell runs background jobs (and
+    so a test suite started with ``&``) with SIGINT ignored, which the child would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Watched:
     """A neurodeploy command in a subprocess whose descendants are recorded while it runs."""
 
     def __init__(self, args: list[str]) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "neurodeploy", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, preexec_fn=_as_at_a_terminal)
         self.children: dict[int, float] = {}
 
     def wait_for_output(self, timeout: float = 120) -> str:

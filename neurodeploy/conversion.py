@@ -197,7 +197,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
 
     from neurodeploy.calibration import calibrate as calibrate_on
     from neurodeploy.converters.netx_io import write_segment
-    from neurodeploy.quantize import quantize_chip_layer, quantize_segment
+    from neurodeploy.quantize import quantize_segment
 
     config: ModelConfig = model.config
     nir_graph, _, chip, halo = _stack_partition(model, tile)
@@ -215,8 +215,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
         frames = calibration_frames(photos, config, small + 2 * halo)
         k = small_result.segments.index(small_chip)
         calibrated = calibrate_on(small_result, frames / entry["payload_max"], {k: entry["payload_max"]})
-        quantized = tuple(quantize_chip_layer(layer, entry["payload_max"] if i == 0 else 1, scale=record.scale)
-                          for i, (layer, record) in enumerate(zip(chip.layers, calibrated.layers, strict=True)))
+        quantized = quantize_segment(chip.layers, entry["payload_max"], [r.scale for r in calibrated.layers])
     depth = len(quantized)
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     last = chip.layers[-1]

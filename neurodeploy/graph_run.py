@@ -266,8 +266,6 @@ def compare_scores(output: np.ndarray, compare: np.ndarray) -> dict[str, Any]:
     when Y is spikes (every value 0 or 1), and :func:`neurodeploy.spike_metrics.output_scores`
     (its ``output_agreement_vs_float`` here is the agreement with Y's argmax).
     """
-    from neurodeploy.spike_metrics import output_scores, spike_scores
-
     spiking = bool(np.all((compare == 0) | (compare == 1)))
     return {**(spike_scores(output, compare) if spiking else {}), **output_scores(output, compare)}
 

@@ -323,6 +323,10 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
         bias_site="current" if bq is not None and layer.neuron.filters_current else "voltage")
 
 
-def quantize_segment(layers: Sequence[ChipLayer], payload_max: int) -> tuple[QuantizedChipLayer, ...]:
-    """Quantize a chip segment: the first layer reads payloads in [0, P], every later one binary spikes."""
-    return tuple(quantize_chip_layer(layer, payload_max if i == 0 else 1) for i, layer in enumerate(layers))
+def quantize_segment(layers: Sequence[ChipLayer], payload_max: int,
+                     scales: Sequence[float] | None = None) -> tuple[QuantizedChipLayer, ...]:
+    """Quantize a chip segment: the first layer reads payloads in [0, P], every later one binary spikes;
+    ``scales``: each layer's scale (e.g. calibrated), else each chooses its own."""
+    chosen = [None] * len(layers) if scales is None else scales
+    return tuple(quantize_chip_layer(layer, payload_max if i == 0 else 1, scale)
+                 for i, (layer, scale) in enumerate(zip(layers, chosen, strict=True)))

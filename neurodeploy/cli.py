@@ -150,8 +150,7 @@ def evaluate(
         check_output_file(json_out, "JSON")
     if protocol not in ("crops", "photos", "both"):
         raise UserError(f"--protocol {protocol!r} is none of crops, photos, both", "pass --protocol both")
-    if backend not in ("reference", "lava", "torch"):
-        raise UserError(f"--backend {backend!r} is none of reference, lava, torch", "pass --backend reference")
+    _check_backend(backend)
     net, _ = load_model(model)
     sets: dict[str, list[Any]] = {}
     if image:

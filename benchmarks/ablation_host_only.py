@@ -24,9 +24,9 @@ import time
 import numpy as np
 import torch
 
-from neurodeploy.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
-from neurodeploy.model import HostCNN, ModelConfig, network_input
-from neurodeploy.train import inpainting_loss
+from neurodeploy.inpainter.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
+from neurodeploy.inpainter.model import HostCNN, ModelConfig, network_input
+from neurodeploy.inpainter.train import inpainting_loss
 
 
 def main() -> None:

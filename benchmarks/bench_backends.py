@@ -5,7 +5,7 @@ The shipped checkpoint converted to a bundle; --images seeded 256x256 crops of t
 seeded masks (benchmarks/bench_simulate.py's ``folder_images``); fidelity checks off (they rerun the
 float model and the reference backend). Each in-process contender runs one warm-up image, then the
 timed images through one Simulator (compiled once, compile time apart). The Ray figure is the wall time
-of the whole :func:`neurodeploy.cluster.run_items` call on a local cluster started just before (its start
+of the whole :func:`neurodeploy.runtime.cluster.run_items` call on a local cluster started just before (its start
 time reported apart), the two workers' set-up (bundle load, one Simulator each) included; also the
 time to the first image and the rate after it. Every
 contender's output images are checked equal to Lava's, byte for byte. Per in-process contender also the
@@ -31,9 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_simulate import folder_images
 
-from neurodeploy.cluster import ImageWork, run_items
-from neurodeploy.conversion import convert
-from neurodeploy.simulation import Simulator
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.simulation import Simulator
+from neurodeploy.runtime.cluster import ImageWork, run_items
 
 ROOT = Path(__file__).resolve().parents[1]
 

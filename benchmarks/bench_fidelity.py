@@ -5,17 +5,17 @@ on rate-coded scikit-learn digits and exported by its own exporter. On the
 held-out samples the script measures, per network:
 
 * the accuracy of the library's own forward pass (float32, the library's code);
-* the accuracy of the NIR graph in float (:func:`neurodeploy.float_graph.run_float`
-  on :func:`neurodeploy.graph.read_graph` of the export);
-* the deployed accuracy through the real path: :func:`neurodeploy.conversion.convert_graph`
-  -> bundle -> :func:`neurodeploy.graph_run.run_graph` on ``lava`` (every test
+* the accuracy of the NIR graph in float (:func:`neurodeploy.ir.float_run.run_float`
+  on :func:`neurodeploy.ir.graph.read_graph` of the export);
+* the deployed accuracy through the real path: :func:`neurodeploy.inpainter.conversion.convert_graph`
+  -> bundle -> :func:`neurodeploy.runtime.graph_run.run_graph` on ``lava`` (every test
   sample by default; ``--lava-samples K`` for the first K), checked bit-exact
   with the ``reference`` backend, whose output the scores are computed from
   (the same spikes: the check fails otherwise);
 * every chip layer's spike F1 against the float graph, end to end and on the
   layer's own deployed upstream (``local``: its own error, not compounded),
-  as ``simulate``'s JSON reports them (:func:`neurodeploy.graph_run.fidelity`);
-* the deployed output against the library's own output (:func:`neurodeploy.graph_run.compare_scores`,
+  as ``simulate``'s JSON reports them (:func:`neurodeploy.runtime.graph_run.fidelity`);
+* the deployed output against the library's own output (:func:`neurodeploy.runtime.graph_run.compare_scores`,
   what ``simulate --compare`` reports), and the float graph against the library
   (where the export and the forward disagree, and on how many samples' argmax);
 * the same with calibrated quantization, ``convert_graph(..., calibrate=X_cal)``,
@@ -49,10 +49,10 @@ sys.path.insert(0, str(ROOT))
 
 import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
 
-from neurodeploy.conversion import convert_graph  # noqa: E402
-from neurodeploy.float_graph import run_float  # noqa: E402
-from neurodeploy.graph import read_graph  # noqa: E402
-from neurodeploy.graph_run import compare_scores, fidelity, run_graph  # noqa: E402
+from neurodeploy.inpainter.conversion import convert_graph  # noqa: E402
+from neurodeploy.ir.float_run import run_float  # noqa: E402
+from neurodeploy.ir.graph import read_graph  # noqa: E402
+from neurodeploy.runtime.graph_run import compare_scores, fidelity, run_graph  # noqa: E402
 from neurodeploy.spike_metrics import output_scores  # noqa: E402
 
 CALIBRATION_SAMPLES = 100  # training samples the calibrated quantization sees

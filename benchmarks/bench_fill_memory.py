@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from neurodeploy.data import PHOTO_MASKS, builtin_paths, random_mask
+from neurodeploy.inpainter.data import PHOTO_MASKS, builtin_paths, random_mask
+from neurodeploy.inpainter.model import ModelConfig
+from neurodeploy.inpainter.simulation import SnnInput
 from neurodeploy.io import read_image
-from neurodeploy.model import ModelConfig
-from neurodeploy.simulation import SnnInput
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ SpikeBridge (FrameSource -> netx Network -> SpikeSink); compile time is
 measured apart.
 
 Then two chip segments (converters.netx_io.write_segment, run by
-neurodeploy.segment_lava.LavaSegment, every layer's spikes read back): a
+neurodeploy.runtime.lava.segment_run.LavaSegment, every layer's spikes read back): a
 3-layer conv segment (4 -> 16 -> 32 -> 32 channels, 3x3 'same', 64x64) and a
 3-layer dense segment (1024 -> 1024 -> 1024 -> 256), and a tiny dense one
 (16 -> 16 -> 16 -> 16, Lava's fixed cost per step), all fed 30% random
@@ -17,7 +17,7 @@ and every block's spikes out per step; ours: the segment as one Lava process
 (lava_processes.segment.ChipSegment), the sample in and its spikes out once.
 A Lava step is the wall time of ``LavaSegment.run`` over one sample divided
 by its T + depth steps; the NumPy floor is ``reference.run_segment`` (the
-same neurodeploy.cuba arithmetic, no Lava) over the sample divided by its T
+same neurodeploy.chip.cuba arithmetic, no Lava) over the sample divided by its T
 steps; each figure is the best of --repeats rounds, a round averaging whole
 samples over at least a quarter second (timed_rounds); compile apart.
 
@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.bridge import SpikeBridge
+from neurodeploy.chip.quantize import QuantizedChipLayer
+from neurodeploy.chip.reference import run_segment
 from neurodeploy.converters.netx_io import read_segment, write_segment
-from neurodeploy.quantize import QuantizedChipLayer
-from neurodeploy.reference import run_segment
+from neurodeploy.runtime.lava.bridge import SpikeBridge
 
 SIZES = ((64, 32), (128, 64))  # (height = width, output channels)
 C_IN = 4
@@ -63,7 +63,7 @@ def make_frames(size: int, steps: int, graded: bool, rng: np.random.Generator) -
 
 
 def numpy_floor(layer: QuantizedChipLayer, frames: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
-    """The bare NumPy step, no Lava (neurodeploy.reference.run_segment): seconds per step, spikes."""
+    """The bare NumPy step, no Lava (neurodeploy.chip.reference.run_segment): seconds per step, spikes."""
     best = float("inf")
     out = np.empty(0)
     for _ in range(repeats):
@@ -131,7 +131,7 @@ def timed_rounds(run: Callable[[], Any], steps: int, repeats: int) -> tuple[floa
 
 def segment_row(path: Path, kind: str, steps: int, repeats: int, seed: int) -> dict:
     """Stock vs neurodeploy models vs the NumPy floor on one chip segment, identical spikes checked per layer."""
-    from neurodeploy.segment_lava import LavaSegment
+    from neurodeploy.runtime.lava.segment_run import LavaSegment
 
     rng = np.random.default_rng([seed, 7, {"dense": 0, "conv": 1, "tiny": 2}[kind]])
     write_segment(path, make_segment(kind, rng))

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_graphs import _networks  # noqa: E402  (the same networks as section 11)
 from neurodeploy import convert  # noqa: E402
-from neurodeploy.data import EvalSet, builtin_paths  # noqa: E402
-from neurodeploy.hw import load_profile  # noqa: E402
-from neurodeploy.mapping import ChipLayerInfo, map_network, resize_conv_chain  # noqa: E402
-from neurodeploy.profiling import profile, profile_graph  # noqa: E402
-from neurodeploy.simulation import SimulationInput  # noqa: E402
+from neurodeploy.cost.hw import load_profile  # noqa: E402
+from neurodeploy.cost.mapping import ChipLayerInfo, map_network, resize_conv_chain  # noqa: E402
+from neurodeploy.cost.profile import profile, profile_graph  # noqa: E402
+from neurodeploy.inpainter.data import EvalSet, builtin_paths  # noqa: E402
+from neurodeploy.inpainter.simulation import SimulationInput  # noqa: E402
 
 PROFILES = ["loihi", "loihi2", "spinnaker2"]
 

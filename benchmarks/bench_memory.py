@@ -32,8 +32,8 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from neurodeploy.conversion import convert
-from neurodeploy.data import builtin_paths
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import builtin_paths
 from neurodeploy.io import read_image, write_png
 
 ROOT = Path(__file__).resolve().parents[1]

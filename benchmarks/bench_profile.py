@@ -15,10 +15,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from neurodeploy.conversion import convert
-from neurodeploy.data import EvalSet, builtin_paths
-from neurodeploy.profiling import profile
-from neurodeploy.simulation import SimulationInput
+from neurodeploy.cost.profile import profile
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import EvalSet, builtin_paths
+from neurodeploy.inpainter.simulation import SimulationInput
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     if args.report:
-        from neurodeploy.report import write_report
+        from neurodeploy.cost.report import write_report
 
         print(f"report: {write_report(args.report, summary, spikes)}")
 

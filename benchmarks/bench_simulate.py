@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurodeploy.checkpoint import load_model
-from neurodeploy.conversion import convert
-from neurodeploy.data import EvalSet, MaskSpec, builtin_paths, random_mask, to_tensors
-from neurodeploy.evaluate import score, to_uint8
+from neurodeploy.inpainter.checkpoint import load_model
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import EvalSet, MaskSpec, builtin_paths, random_mask, to_tensors
+from neurodeploy.inpainter.evaluate import score, to_uint8
+from neurodeploy.inpainter.model import composite
+from neurodeploy.inpainter.simulation import SimulationInput, Simulator
 from neurodeploy.io import read_image
-from neurodeploy.model import composite
-from neurodeploy.simulation import SimulationInput, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurodeploy.data import PHOTO_MASKS, builtin_paths, random_mask, to_tensors
+from neurodeploy.inpainter.data import PHOTO_MASKS, builtin_paths, random_mask, to_tensors
+from neurodeploy.inpainter.model import ModelConfig, smooth_fill
+from neurodeploy.inpainter.simulation import SnnInput
 from neurodeploy.io import read_image
-from neurodeploy.model import ModelConfig, smooth_fill
-from neurodeploy.simulation import SnnInput
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the reference lives with the test that pins it

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from neurodeploy.conversion import convert
-from neurodeploy.data import MaskSpec, builtin_paths, random_mask
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import MaskSpec, builtin_paths, random_mask
+from neurodeploy.inpainter.simulation import SimulationInput, Simulator
 from neurodeploy.io import read_image
-from neurodeploy.simulation import SimulationInput, Simulator
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
 Every chip segment of a bundle, the inpainter's spiking stack included, is
 one such file; ``lava.lib.dl.netx.hdf5.Network(path, input_message_bits=B,
 reset_interval=T + depth, reset_offset=1)`` loads it (B = 8 for graded 8-bit
-input, 0 for binary spikes; see :func:`neurodeploy.reference.run_segment_batch`
+input, 0 for binary spikes; see :func:`neurodeploy.chip.reference.run_segment_batch`
 for the timing). The layout is in :func:`write_segment`'s docstring. A file
 with a ``bias_current`` (:func:`runs_in_stock_netx` is False) holds a bias
 into a filtered synaptic current, which stock netx does not read: it runs on
@@ -22,7 +22,7 @@ import numpy as np
 from neurodeploy.errors import UserError
 
 if TYPE_CHECKING:
-    from neurodeploy.quantize import QuantizedChipLayer
+    from neurodeploy.chip.quantize import QuantizedChipLayer
 
 
 def _write_cuba(layer_group: Any, i_decay: int, v_decay: int, vth_mant: int) -> None:

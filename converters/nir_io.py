@@ -1,7 +1,7 @@
 """The inpainter's spiking stack as a NIR graph (``graph.nir`` of an inpainter bundle), and a repair for Norse's.
 
 The inpainter is deployed like any graph: :func:`stack_graph` writes its
-spiking stack as a NIR graph, which the partitioner (:mod:`neurodeploy.partition`)
+spiking stack as a NIR graph, which the partitioner (:mod:`neurodeploy.chip.partition`)
 places on the chip as one segment; the graph file is the float reference.
 
 A stack is ``Input -> (Conv2d -> CubaLIF) x K -> Output``. Written with NIR's
@@ -11,7 +11,7 @@ toolchains quantize for themselves), neuron parameters of the layer's shape
 (C, H, W). ``w_in = 1 / b`` (``b = dt·tau_syn_inv``): Norse's current jumps by
 the whole input and then decays, NIR's moves a fraction b towards ``w_in·S``,
 so with this ``w_in`` NIR's current is Norse's, step for step (see
-:mod:`neurodeploy.lif_mapping`). The time step is not part of a NIR graph; the
+:mod:`neurodeploy.chip.neuron_mapping`). The time step is not part of a NIR graph; the
 bundle manifest holds it.
 
 Norse 1.1's ``to_nir`` graphs leave the conv's ``input_shape`` unset and use
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.errors import UserError
-from neurodeploy.model import LIFConfig
+from neurodeploy.inpainter.model import LIFConfig
 
 
 def stack_graph(weights: Sequence[np.ndarray], strides: Sequence[int], lif: LIFConfig,

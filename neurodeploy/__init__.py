@@ -16,24 +16,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from neurodeploy import _lava_compat as _lava_compat
+from neurodeploy.runtime.lava import compat as _lava_compat  # noqa: F401  (installs the compatibility layer)
 
 __version__ = "0.1.0"
 
 _API = {
-    "Bundle": ("neurodeploy.bundle", "Bundle"),
-    "HybridInpainter": ("neurodeploy.model", "HybridInpainter"),
-    "ModelConfig": ("neurodeploy.model", "ModelConfig"),
-    "SimulationInput": ("neurodeploy.simulation", "SimulationInput"),
-    "SimulationReport": ("neurodeploy.simulation", "SimulationReport"),
+    "Bundle": ("neurodeploy.bundle.format", "Bundle"),
+    "HybridInpainter": ("neurodeploy.inpainter.model", "HybridInpainter"),
+    "ModelConfig": ("neurodeploy.inpainter.model", "ModelConfig"),
+    "SimulationInput": ("neurodeploy.inpainter.simulation", "SimulationInput"),
+    "SimulationReport": ("neurodeploy.inpainter.simulation", "SimulationReport"),
     "UserError": ("neurodeploy.errors", "UserError"),
-    "convert": ("neurodeploy.conversion", "convert"),
-    "load_model": ("neurodeploy.checkpoint", "load_model"),
-    "plan": ("neurodeploy.partition", "plan"),
-    "profile": ("neurodeploy.profiling", "profile"),
+    "convert": ("neurodeploy.inpainter.conversion", "convert"),
+    "load_model": ("neurodeploy.inpainter.checkpoint", "load_model"),
+    "plan": ("neurodeploy.chip.partition", "plan"),
+    "profile": ("neurodeploy.cost.profile", "profile"),
     "read_image": ("neurodeploy.io", "read_image"),
     "read_mask": ("neurodeploy.io", "read_mask"),
-    "simulate": ("neurodeploy.simulation", "simulate"),
+    "simulate": ("neurodeploy.inpainter.simulation", "simulate"),
     "write_png": ("neurodeploy.io", "write_png"),
 }
 

@@ -1,6 +1,6 @@
 """``python -m neurodeploy`` is the ``neurodeploy`` command."""
 
-from neurodeploy.cli import main
+from neurodeploy.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurodeploy.checkpoint import save_checkpoint
-from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
+from neurodeploy.inpainter.checkpoint import save_checkpoint
+from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig
 
 TINY = ModelConfig(snn_channels=6, cnn_channels=(8, 8, 8, 8), cnn_dilations=(1, 2, 1, 2, 1),
                    timesteps=4, lif=LIFConfig())
@@ -31,7 +31,7 @@ def tiny_checkpoint(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tiny_bundle(tmp_path: Path, tiny_checkpoint: Path) -> Path:
-    from neurodeploy.conversion import convert
+    from neurodeploy.inpainter.conversion import convert
 
     out = tmp_path / "tiny.bundle"
     convert(tiny_checkpoint, out, tile=24)

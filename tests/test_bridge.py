@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurodeploy.bridge import TileGrid, select_run_config
 from neurodeploy.errors import UserError
+from neurodeploy.runtime.lava.bridge import TileGrid, select_run_config
 
 
 @pytest.mark.parametrize(("height", "width", "tile", "halo"), [(10, 7, 4, 1), (8, 8, 8, 2), (5, 13, 3, 0)])
@@ -38,7 +38,7 @@ def test_loihi2_with_lava_loihi_selects_the_hardware_run_config() -> None:
 def test_lava_backend_selects_fixed_point_simulation_with_streaming_io() -> None:
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from neurodeploy.lava_processes.io import PySpikeSinkModel, SpikeSink
+    from neurodeploy.runtime.lava.processes.io import PySpikeSinkModel, SpikeSink
 
     cfg = select_run_config("lava", models="stock")
     assert isinstance(cfg, Loihi2SimCfg) and cfg.select_tag == "fixed_pt"

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.bundle import Bundle
-from neurodeploy.calibration import (
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.chip.calibration import (
     COARSE_OCTAVES,
     COARSE_STEPS_PER_OCTAVE,
     SIGNIFICANCE_Z,
@@ -27,14 +27,14 @@ from neurodeploy.calibration import (
     fine_scales,
     float_layer,
 )
-from neurodeploy.chip_layers import ChipLayer
-from neurodeploy.conversion import convert
-from neurodeploy.float_graph import run_float
-from neurodeploy.graph_run import ChipPart, run_graph
+from neurodeploy.chip.layers import ChipLayer
+from neurodeploy.chip.partition import partition, plan
+from neurodeploy.chip.quantize import SCALE_STEPS_PER_OCTAVE, candidate_scales, quantize_chip_layer
+from neurodeploy.chip.reference import run_segment_batch
+from neurodeploy.inpainter.conversion import convert
 from neurodeploy.io import sha256_file
-from neurodeploy.partition import partition, plan
-from neurodeploy.quantize import SCALE_STEPS_PER_OCTAVE, candidate_scales, quantize_chip_layer
-from neurodeploy.reference import run_segment_batch
+from neurodeploy.ir.float_run import run_float
+from neurodeploy.runtime.graph_run import ChipPart, run_graph
 from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import run_cli

@@ -4,9 +4,9 @@ Networks are built (and two of them briefly trained) and exported inside the
 tests by Sinabs, snnTorch and Norse; inputs are seeded binary spikes. Three
 comparisons, each able to fail:
 
-* Lava (stock netx models) equals :func:`neurodeploy.reference.run_segment`
+* Lava (stock netx models) equals :func:`neurodeploy.chip.reference.run_segment`
   bit for bit, every layer of the segment;
-* :mod:`neurodeploy.float_graph` (NIR semantics in float) equals the
+* :mod:`neurodeploy.ir.float_run` (NIR semantics in float) equals the
   library's own forward pass;
 * the reference (Loihi fixed point) agrees with the library's forward:
   first chip layer spikes >= 99 %, argmax of summed output spikes >= 95 %
@@ -28,12 +28,12 @@ import pytest
 import torch
 
 from benchmarks.fidelity_nets import train
+from neurodeploy.chip.neuron_mapping import map_neuron
+from neurodeploy.chip.partition import ChipSegment, plan
+from neurodeploy.chip.quantize import STATE_LIMIT, quantize_segment
+from neurodeploy.chip.reference import run_segment, run_segment_batch
 from neurodeploy.converters.netx_io import read_segment, write_segment
-from neurodeploy.float_graph import run_float
-from neurodeploy.lif_mapping import map_neuron
-from neurodeploy.partition import ChipSegment, plan
-from neurodeploy.quantize import STATE_LIMIT, quantize_segment
-from neurodeploy.reference import run_segment, run_segment_batch
+from neurodeploy.ir.float_run import run_float
 
 SAMPLES, STEPS = 64, 16
 
@@ -391,7 +391,7 @@ def test_the_three_networks_plan_into_one_chip_segment_with_exact_fixed_point(si
 
 
 def test_subtractive_or_leaky_neurons_are_refused_by_the_mapping() -> None:
-    from neurodeploy.graph import Neuron
+    from neurodeploy.ir.graph import Neuron
 
     with pytest.raises(ValueError, match="v_reset"):
         map_neuron(Neuron("IF", v_threshold=1.0, v_reset=0.5))
@@ -428,8 +428,8 @@ def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path
     """Stock netx and neurodeploy's one-process ChipSegment, every layer, against the reference and each other."""
     from lava.proc.dense.models import PyDenseModelBitAcc
 
-    from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
-    from neurodeploy.segment_lava import LavaSegment
+    from neurodeploy.runtime.lava.processes.segment import ChipSegment, PyChipSegmentModel
+    from neurodeploy.runtime.lava.segment_run import LavaSegment
 
     _, graph, x, _, dt = request.getfixturevalue(case)
     _, _, quantized = _chip(graph, dt)
@@ -457,7 +457,7 @@ def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path
 def _layer(kind: str, inp: tuple[int, ...], out: tuple[int, ...], weight: np.ndarray, vth: int, *,
            rec: np.ndarray | None = None, bias: np.ndarray | None = None, stride: int = 1, padding: int = 0,
            i_decay: int = 4096, v_decay: int = 1024):
-    from neurodeploy.quantize import QuantizedChipLayer
+    from neurodeploy.chip.quantize import QuantizedChipLayer
 
     return QuantizedChipLayer(kind, kind, inp, out, weight.astype(np.int8), rec, bias, (stride, stride),
                               (padding, padding), i_decay, v_decay, vth, 1.0, 255, 0.0, 0, 0)
@@ -466,7 +466,7 @@ def _layer(kind: str, inp: tuple[int, ...], out: tuple[int, ...], weight: np.nda
 @pytest.mark.parametrize("first", ["conv", "dense"])
 def test_one_process_segment_equals_stock_netx_on_graded_input(first: str, tmp_path: Path) -> None:
     """8-bit graded frames (changing, then constant), biases, a strided conv, flatten, a recurrent block."""
-    from neurodeploy.segment_lava import LavaSegment
+    from neurodeploy.runtime.lava.segment_run import LavaSegment
 
     rng = np.random.default_rng(11)
     w = lambda *shape: rng.integers(-20, 21, shape)  # noqa: E731
@@ -499,9 +499,9 @@ def test_a_fault_inside_the_segment_process_is_reported_and_the_runtime_stopped(
     from lava.magma.core.decorator import implements
     from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-    import neurodeploy.segment_lava as segment_lava
-    from neurodeploy.bridge import LavaProcessError
-    from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
+    import neurodeploy.runtime.lava.segment_run as segment_lava
+    from neurodeploy.runtime.lava.bridge import LavaProcessError
+    from neurodeploy.runtime.lava.processes.segment import ChipSegment, PyChipSegmentModel
 
     @implements(proc=ChipSegment, protocol=LoihiProtocol)
     class Failing(PyChipSegmentModel):
@@ -584,7 +584,7 @@ def test_recurrent_cubalif_classifier_matches_the_nir_semantics(recurrent_case) 
 def test_norse_lif_graph_is_read_in_norse_units_at_its_own_time_step(trained_norse_case) -> None:
     """Norse 1.1 writes tau as dt·tau_mem (1e-5 for 10 ms): read at Norse's dt, the graph reader
     recognises the convention and gives tau in seconds."""
-    from neurodeploy.graph import read_graph
+    from neurodeploy.ir.graph import read_graph
 
     graph = read_graph(trained_norse_case[0][1], dt=NORSE_DT)
     assert graph.tau_convention == "norse-1.1"
@@ -605,8 +605,8 @@ def test_trained_norse_lif_mlp_matches_norse(trained_norse_case) -> None:
 
 
 def test_dense_fixed_is_stocks_shifted_integer_sum() -> None:
-    """neurodeploy.cuba.dense_fixed == PyDenseModelBitAcc's arithmetic: graded or binary, every weight exponent."""
-    from neurodeploy.cuba import dense_fixed
+    """neurodeploy.chip.cuba.dense_fixed == PyDenseModelBitAcc's arithmetic: graded or binary, every weight exponent."""
+    from neurodeploy.chip.cuba import dense_fixed
 
     rng = np.random.default_rng(7)
     weight = rng.integers(-256, 256, (12, 40)).astype(np.int64)  # netx shifts 8-bit mantissas left
@@ -622,7 +622,7 @@ def test_dense_fixed_is_stocks_shifted_integer_sum() -> None:
 def test_trained_rockpool_lif_mlp_matches_rockpool(trained_rockpool_case) -> None:
     """Issue 13 on a Rockpool network: the graph is read in Rockpool's convention and the chip follows
     Rockpool's own forward."""
-    from neurodeploy.graph import read_graph
+    from neurodeploy.ir.graph import read_graph
 
     case, labels, train_accuracy = trained_rockpool_case
     assert read_graph(case[1], dt=ROCKPOOL_DT).tau_convention == "rockpool-3.1"
@@ -672,7 +672,7 @@ def test_rockpool_linear_bias_behind_the_current_filter_goes_on_the_chip() -> No
 def test_rockpool_graph_at_another_dt_is_refused(trained_rockpool_case) -> None:
     """r = tau_mem·exp(-dt/tau_mem)/dt fixes dt: read at another one, Rockpool's convention is refused."""
     from neurodeploy.errors import UserError
-    from neurodeploy.graph import read_graph
+    from neurodeploy.ir.graph import read_graph
 
     with pytest.raises(UserError, match=r"Rockpool 3\.1"):
         read_graph(trained_rockpool_case[0][1], dt=2 * ROCKPOOL_DT, tau_convention="rockpool-3.1")

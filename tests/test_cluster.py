@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from neurodeploy.cluster import ImageWork, ResultsLog, parse_cluster, run_items
-from neurodeploy.data import MaskSpec, random_mask
 from neurodeploy.errors import UserError
-from neurodeploy.simulation import SimulationInput
+from neurodeploy.inpainter.data import MaskSpec, random_mask
+from neurodeploy.inpainter.simulation import SimulationInput
+from neurodeploy.runtime.cluster import ImageWork, ResultsLog, parse_cluster, run_items
 
 
 def _items(n: int) -> list[tuple[str, Any]]:
@@ -132,7 +132,7 @@ def test_simulate_a_folder_with_results_resumes_and_matches_the_plain_run(tiny_b
 ])
 def test_bad_scale_options_are_user_errors(backend: str, device: str, cluster: str | None, results: str | None,
                                            message: str) -> None:
-    from neurodeploy.cli import _check_scale
+    from neurodeploy.cli.main import _check_scale
 
     with pytest.raises(UserError, match=message):
         _check_scale(backend, device, cluster, None if results is None else Path(results))
@@ -151,7 +151,7 @@ def test_a_bad_scale_option_fails_in_one_line_before_work(tiny_bundle: Path, tmp
 def mlp_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import nir
 
-    from neurodeploy.conversion import convert
+    from neurodeploy.inpainter.conversion import convert
 
     from .test_chip_segments import _mlp_net
 
@@ -211,8 +211,8 @@ def test_profile_with_results_equals_the_plain_profile(kind: str, mlp_bundle: tu
 def test_graph_samples_on_lava_compile_each_segment_once_per_worker(mlp_bundle: tuple[Path, Path],
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """SampleWork on Lava: sample after sample on one compiled segment, each output the reference's."""
-    from neurodeploy import segment_lava
-    from neurodeploy.cluster import SampleWork, sample_items
+    from neurodeploy.runtime.cluster import SampleWork, sample_items
+    from neurodeploy.runtime.lava import segment_run as segment_lava
 
     compiled: list[int] = []
     real_enter = segment_lava.LavaSegment.__enter__

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodeploy.bundle import Bundle
-from neurodeploy.conversion import convert
+from neurodeploy.bundle.format import Bundle
 from neurodeploy.errors import UserError
-from neurodeploy.graph_run import compare_scores, read_compare, run_graph
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.runtime.graph_run import compare_scores, read_compare, run_graph
 from neurodeploy.spike_metrics import output_scores, spike_scores
 
 from .conftest import run_cli

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.bundle import DIGEST_FIELD, Bundle, manifest_digest
-from neurodeploy.checkpoint import save_checkpoint
-from neurodeploy.conversion import convert
+from neurodeploy.bundle.format import DIGEST_FIELD, Bundle, manifest_digest
+from neurodeploy.chip.quantize import VTH_MAX, quantize_chip_layer
 from neurodeploy.converters.nir_io import stack_graph, stack_weights, write_nir_graph
 from neurodeploy.errors import UserError
-from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig
-from neurodeploy.quantize import VTH_MAX, quantize_chip_layer
+from neurodeploy.inpainter.checkpoint import save_checkpoint
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -58,8 +58,8 @@ def test_a_bundle_of_format_1_is_refused_with_re_convert(tiny_bundle: Path) -> N
 
 def _conv_layer(weight: np.ndarray, lif: LIFConfig):
     """A conv + LIF chip layer as the inpainter's conversion builds it (a NIR graph, partitioned)."""
-    from neurodeploy.graph import read_graph
-    from neurodeploy.partition import partition
+    from neurodeploy.chip.partition import partition
+    from neurodeploy.ir.graph import read_graph
 
     c_in = weight.shape[1]
     graph = read_graph(stack_graph([weight], [1], lif, (c_in, 8, 8)), dt=lif.dt, tau_convention="seconds")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from neurodeploy.checkpoint import load_model
-from neurodeploy.model import ModelConfig, network_input
+from neurodeploy.inpainter.checkpoint import load_model
+from neurodeploy.inpainter.model import ModelConfig, network_input
 
 from .conftest import TINY, run_cli, tiny_model
 from .test_chip_segments import mlp_case, recurrent_case, sinabs_case  # noqa: F401  (fixtures)
@@ -69,8 +69,8 @@ def test_training_on_cuda_is_deterministic_resumes_exactly_and_loads_on_the_cpu(
 def test_the_torch_backend_on_cuda_is_bit_exact_with_the_reference(case: str, request: pytest.FixtureRequest) -> None:
     import numpy as np
 
-    from neurodeploy import torch_backend
-    from neurodeploy.reference import run_segment_batch
+    from neurodeploy.chip.reference import run_segment_batch
+    from neurodeploy.runtime import torch_backend
 
     from .test_chip_segments import _chip
 
@@ -86,9 +86,9 @@ def test_the_torch_backend_on_cuda_is_bit_exact_with_the_reference(case: str, re
 def test_the_inpainter_on_cuda_equals_the_reference(tiny_bundle: Path) -> None:
     import numpy as np
 
-    from neurodeploy.bundle import Bundle
-    from neurodeploy.data import MaskSpec, random_mask
-    from neurodeploy.simulation import SimulationInput, simulate
+    from neurodeploy.bundle.format import Bundle
+    from neurodeploy.inpainter.data import MaskSpec, random_mask
+    from neurodeploy.inpainter.simulation import SimulationInput, simulate
 
     rng = np.random.default_rng(2)
     items = [SimulationInput("a", rng.integers(0, 256, (70, 53, 3), dtype=np.uint8), random_mask(rng, 70, 53,

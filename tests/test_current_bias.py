@@ -4,7 +4,7 @@ Through a current filter (CubaLIF with dt < tau_syn) a bias B is a constant
 input into the current, ``i_t = (1 - b)·i_{t-1} + b·w_in·(W x_t + B)``. On
 Loihi it is an always-on input axon whose weights are ``bias_mant = round(s·P·B)``:
 ``u_t = trunc(u_{t-1}·(4096 - iDecay)/4096) + ((a_in_t + bias_mant) << 6)``
-(:class:`neurodeploy.lif_mapping.CubaMapping`). Checked here: by hand on one
+(:class:`neurodeploy.chip.neuron_mapping.CubaMapping`). Checked here: by hand on one
 neuron against the float NIR equations; on a trained snnTorch recurrent CubaLIF
 classifier whose every layer has a bias (all on the chip, reference == torch
 == Lava's ChipSegment bit for bit, argmax agreement with the float graph);
@@ -22,19 +22,19 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.conversion import convert
+from neurodeploy.chip.cuba import CubaParams, CubaState, cuba_step
+from neurodeploy.chip.partition import CHIP, ChipSegment, plan
+from neurodeploy.chip.quantize import QuantizedChipLayer, quantize_chip_layer, quantize_segment
+from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.converters.netx_io import read_segment, write_segment
-from neurodeploy.counting import bias_axons, chip_layer_counts
-from neurodeploy.cuba import CubaParams, CubaState, cuba_step
+from neurodeploy.cost.counting import bias_axons, chip_layer_counts
+from neurodeploy.cost.profile import profile_graph
 from neurodeploy.errors import UserError
-from neurodeploy.float_graph import run_float
-from neurodeploy.graph_run import ChipPart, run_graph
-from neurodeploy.partition import CHIP, ChipSegment, plan
-from neurodeploy.profiling import profile_graph
-from neurodeploy.quantize import QuantizedChipLayer, quantize_chip_layer, quantize_segment
-from neurodeploy.reference import run_segment_batch
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.ir.float_run import run_float
+from neurodeploy.runtime.graph_run import ChipPart, run_graph
+from neurodeploy.runtime.torch_backend import run_segment_batch as run_torch
 from neurodeploy.spike_metrics import output_scores, spike_scores
-from neurodeploy.torch_backend import run_segment_batch as run_torch
 
 from .conftest import run_cli
 from .test_chip_segments import (

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.conversion import convert
-from neurodeploy.float_graph import run_float
-from neurodeploy.graph import read_graph
-from neurodeploy.graph_run import fidelity, run_graph
-from neurodeploy.partition import partition
-from neurodeploy.quantize import SCALAR_TOLERANCE, quantize_chip_layer
+from neurodeploy.chip.partition import partition
+from neurodeploy.chip.quantize import SCALAR_TOLERANCE, quantize_chip_layer
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.ir.float_run import run_float
+from neurodeploy.ir.graph import read_graph
+from neurodeploy.runtime.graph_run import fidelity, run_graph
 from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import run_cli
@@ -69,7 +69,7 @@ def test_a_wrong_spike_train_fails_f1_where_cell_agreement_passes(tmp_path: Path
     """The old choice (s = 1: threshold 2) deployed by hand: its F1 is far from 1 while cells agree > 95 %."""
     graph = read_graph(single_lif_graph(), dt=DT)
     (layer,) = partition(graph).layers
-    from neurodeploy.reference import run_segment_batch
+    from neurodeploy.chip.reference import run_segment_batch
 
     x = _drive(rate=0.1)
     wrong = run_segment_batch((quantize_chip_layer(layer, payload_max=1, scale=1.0),),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import _lava_compat
-from neurodeploy.doctor import expected_smoke_spikes, lava_smoke
+from neurodeploy.cli.doctor import expected_smoke_spikes, lava_smoke
+from neurodeploy.runtime.lava import compat as _lava_compat
 
 from .conftest import run_cli
 
@@ -31,8 +31,8 @@ def test_netx_loads_and_runs_a_tiny_conv_network(tmp_path: Path) -> None:
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
+    from neurodeploy.chip.quantize import QuantizedChipLayer
     from neurodeploy.converters.netx_io import write_segment
-    from neurodeploy.quantize import QuantizedChipLayer
 
     rng = np.random.default_rng(0)
     weight = rng.integers(-20, 60, size=(3, 2, 3, 3)).astype(np.int8)
@@ -68,7 +68,7 @@ def _site_packages_hashes() -> dict[str, str]:
 
 def test_compat_layer_leaves_site_packages_unchanged() -> None:
     before = _site_packages_hashes()
-    code = ("import neurodeploy._lava_compat as c; c.import_lava(); "
+    code = ("import neurodeploy.runtime.lava.compat as c; c.import_lava(); "
             "import lava.lib.dl.netx.hdf5; print(c.APPLIED)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "var_model_default_factory" in out.stdout

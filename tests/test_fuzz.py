@@ -19,12 +19,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.bundle import DIGEST_FIELD, MANIFEST_FILE, Bundle, manifest_digest
-from neurodeploy.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from neurodeploy.bundle.format import DIGEST_FIELD, MANIFEST_FILE, Bundle, manifest_digest
 from neurodeploy.converters.netx_io import read_segment
 from neurodeploy.converters.nir_io import stack_weights
+from neurodeploy.cost.hw import parse_profile
 from neurodeploy.errors import UserError
-from neurodeploy.hw import parse_profile
+from neurodeploy.inpainter.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.io import read_image, read_mask
 
 from .conftest import tiny_model
@@ -66,7 +66,7 @@ def only_user_errors(load, path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def valid_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
-    from neurodeploy.conversion import convert
+    from neurodeploy.inpainter.conversion import convert
 
     root = tmp_path_factory.mktemp("valid")
     save_checkpoint(root / "model.pt", tiny_model())

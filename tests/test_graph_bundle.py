@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.bundle import Bundle, manifest_digest
-from neurodeploy.conversion import convert
+from neurodeploy.bundle.format import Bundle, manifest_digest
 from neurodeploy.errors import UserError
-from neurodeploy.graph_run import fidelity, read_input, run_graph
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.runtime.graph_run import fidelity, read_input, run_graph
 
 from .conftest import run_cli
 from .test_chip_segments import _mlp_net, _sinabs_net
@@ -51,7 +51,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_convert_writes_format_2_and_every_segment_loads_in_stock_netx(converted, case: str) -> None:
-    from neurodeploy import _lava_compat
+    from neurodeploy.runtime.lava import compat as _lava_compat
 
     _lava_compat.import_lava()  # Lava's own Python 3.11 fix, nothing of netx
     from lava.lib.dl.netx.hdf5 import Network

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neurodeploy.bundle import Bundle
-from neurodeploy.conversion import CALIBRATION_TILE, CALIBRATION_TILES, convert
-from neurodeploy.simulation import SimulationInput, simulate
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.inpainter.conversion import CALIBRATION_TILE, CALIBRATION_TILES, convert
+from neurodeploy.inpainter.simulation import SimulationInput, simulate
 
 from .conftest import run_cli
 

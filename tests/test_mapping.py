@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.conversion import convert
-from neurodeploy.hw import load_profile
-from neurodeploy.mapping import ChipLayerInfo, map_network, resize_conv_chain
-from neurodeploy.neurobench_metrics import layer_operations
-from neurodeploy.profiling import profile_graph
+from neurodeploy.cost.hw import load_profile
+from neurodeploy.cost.mapping import ChipLayerInfo, map_network, resize_conv_chain
+from neurodeploy.cost.neurobench_metrics import layer_operations
+from neurodeploy.cost.profile import profile_graph
+from neurodeploy.inpainter.conversion import convert
 
 
 def test_a_small_dense_layer_maps_by_hand() -> None:
@@ -60,9 +60,9 @@ def test_a_network_too_big_for_one_chip_says_why() -> None:
 
 
 def test_a_user_profile_without_resources_maps_nothing_and_bad_resources_are_refused(tmp_path: Path) -> None:
+    from neurodeploy.cost.latency import latency
+    from neurodeploy.cost.mapping import mapping_profiles
     from neurodeploy.errors import UserError
-    from neurodeploy.latency import latency
-    from neurodeploy.mapping import mapping_profiles
 
     text = (Path(__file__).parents[1] / "hw_profiles" / "loihi.toml").read_text()
     bad = tmp_path / "bad.toml"

@@ -14,16 +14,16 @@ import torch
 from PIL import Image
 from rich.console import Console
 
-from neurodeploy.bridge import SpikeBridge
-from neurodeploy.bundle import Bundle
-from neurodeploy.checkpoint import save_checkpoint
-from neurodeploy.conversion import convert
-from neurodeploy.counting import count_inference, count_tallies
-from neurodeploy.data import to_tensors
-from neurodeploy.encoding import encode_window, input_frames, poisson_spikes, spike_rate
-from neurodeploy.evaluate import to_uint8
-from neurodeploy.model import HostCNN, ModelConfig, composite, host_halo, host_receptive_radius, network_input
-from neurodeploy.simulation import SimulationInput, Simulator, SnnInput, TileProgress, float_model, psnr
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.chip.encoding import encode_window, input_frames, poisson_spikes, spike_rate
+from neurodeploy.cost.counting import count_inference, count_tallies
+from neurodeploy.inpainter.checkpoint import save_checkpoint
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import to_tensors
+from neurodeploy.inpainter.evaluate import to_uint8
+from neurodeploy.inpainter.model import HostCNN, ModelConfig, composite, host_halo, host_receptive_radius, network_input
+from neurodeploy.inpainter.simulation import SimulationInput, Simulator, SnnInput, TileProgress, float_model, psnr
+from neurodeploy.runtime.lava.bridge import SpikeBridge
 from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import TINY, tiny_model

@@ -14,9 +14,17 @@ import torch
 from norse.torch.functional.lif import LIFFeedForwardState, lif_feed_forward_step
 from PIL import Image
 
-from neurodeploy.checkpoint import load_model
-from neurodeploy.data import PHOTO_MASKS, EvalSet, ImageFolder, MaskSpec, WholePhotoSet, builtin_paths, random_mask
-from neurodeploy.model import HybridInpainter, LIFConfig, ModelConfig, smooth_fill
+from neurodeploy.inpainter.checkpoint import load_model
+from neurodeploy.inpainter.data import (
+    PHOTO_MASKS,
+    EvalSet,
+    ImageFolder,
+    MaskSpec,
+    WholePhotoSet,
+    builtin_paths,
+    random_mask,
+)
+from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig, smooth_fill
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -177,11 +185,11 @@ def test_whole_photo_protocol_is_seeded_full_size_and_draws_large_holes_of_each_
 
 
 def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle(tmp_path: Path) -> None:
-    from neurodeploy.checkpoint import save_checkpoint
-    from neurodeploy.conversion import convert
-    from neurodeploy.evaluate import to_uint8
-    from neurodeploy.model import composite
-    from neurodeploy.simulation import SimulationInput, Simulator
+    from neurodeploy.inpainter.checkpoint import save_checkpoint
+    from neurodeploy.inpainter.conversion import convert
+    from neurodeploy.inpainter.evaluate import to_uint8
+    from neurodeploy.inpainter.model import composite
+    from neurodeploy.inpainter.simulation import SimulationInput, Simulator
 
     config = ModelConfig(**{**TINY.to_dict(), "hole_fill": "smooth", "residual": True, "final_activation": "none"})
     model = tiny_model(config=config)
@@ -236,7 +244,7 @@ def test_checkpoints_from_before_the_stack_load(tmp_path: Path) -> None:
              for k, v in model.state_dict().items()}
     assert "snn.conv.weight" in state
     ckpt = {"format": "neurodeploy-checkpoint", "version": 1, "model_config": TINY.to_dict(), "state_dict": state}
-    from neurodeploy.checkpoint import model_from_checkpoint
+    from neurodeploy.inpainter.checkpoint import model_from_checkpoint
 
     loaded = model_from_checkpoint(ckpt)
     assert torch.equal(loaded.snn.layers[0].conv.weight, model.snn.layers[0].conv.weight)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neurodeploy.bundle import Bundle
-from neurodeploy.checkpoint import save_checkpoint
+from neurodeploy.bundle.format import Bundle
 from neurodeploy.errors import UserError
+from neurodeploy.inpainter.checkpoint import save_checkpoint
 
 from .conftest import run_cli, tiny_model
 
@@ -58,8 +58,9 @@ def _cli(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
 def test_public_names_are_the_functions_even_after_their_modules_are_imported() -> None:
     code = """
 import types
-import neurodeploy.bundle, neurodeploy.conversion, neurodeploy.simulation, neurodeploy.profiling
-import neurodeploy.checkpoint, neurodeploy.io
+import neurodeploy.bundle.format, neurodeploy.inpainter.conversion, neurodeploy.inpainter.simulation
+import neurodeploy.cost.profile
+import neurodeploy.inpainter.checkpoint, neurodeploy.io
 import neurodeploy
 from neurodeploy import convert, simulate, profile, load_model, read_image, read_mask, write_png
 for f in (convert, simulate, profile, load_model, read_image, read_mask, write_png):
@@ -88,7 +89,7 @@ def test_simulate_hands_back_the_inpainted_images(tiny_bundle: Path) -> None:
 
 
 def test_api_errors_speak_python_and_the_cli_speaks_options(tmp_path: Path) -> None:
-    from neurodeploy.train import TrainConfig
+    from neurodeploy.inpainter.train import TrainConfig
 
     with pytest.raises(UserError) as caught:
         TrainConfig(lr=-1.0)
@@ -251,7 +252,7 @@ def test_doctor_says_what_the_lava_fixes_are_in_words() -> None:
 
 
 def test_every_energy_bar_can_be_seen_and_other_hosts_are_labelled() -> None:
-    from neurodeploy.report import energy_figure
+    from neurodeploy.cost.report import energy_figure
 
     energy = {name: {"snn": 2e-6, "host": 3e-3, "bridge": 4e-9, "total": 3.002e-3} for name in ("loihi", "loihi2")}
     fig = energy_figure(energy, {"gpu": 3.1e-3, "cmos45nm": 1e-4}, host="gpu")
@@ -281,7 +282,7 @@ def test_no_file_points_outside_the_project() -> None:
 
 
 def test_summaries_fit_80_columns() -> None:
-    from neurodeploy.demo import DemoSummary
+    from neurodeploy.inpainter.demo import DemoSummary
 
     summary = DemoSummary(17.97, 18.85, {"psnr_vs_float": 100.0, "spike_f1": 0.999876, "spike_precision": 0.999,
                                          "spike_recall": 0.998, "exact_vs_reference": True}, 12_345_678, 3.859e-3,

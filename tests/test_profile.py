@@ -14,13 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodeploy.counting import InferenceCounts, LayerCounts, count_inference, host_macs, synaptic_ops
-from neurodeploy.data import builtin_paths
-from neurodeploy.energy import estimate
+from neurodeploy.cost.counting import InferenceCounts, LayerCounts, count_inference, host_macs, synaptic_ops
+from neurodeploy.cost.energy import estimate
+from neurodeploy.cost.hw import list_profiles, load_profile
 from neurodeploy.errors import UserError
-from neurodeploy.hw import list_profiles, load_profile
+from neurodeploy.inpainter.data import builtin_paths
+from neurodeploy.inpainter.model import ModelConfig, host_conv_shapes
 from neurodeploy.io import read_image
-from neurodeploy.model import ModelConfig, host_conv_shapes
 
 from .conftest import run_cli
 
@@ -57,7 +57,7 @@ def test_host_macs_count_every_conv_and_transposed_conv() -> None:
         + (3 * 16 * 24 * 8 * 4)
     assert macs == by_hand
     # the same count from the model itself: hooks on every conv layer
-    from neurodeploy.model import HostCNN
+    from neurodeploy.inpainter.model import HostCNN
 
     cnn, seen = HostCNN(config), []
 

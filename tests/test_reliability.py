@@ -161,7 +161,7 @@ def _segments_of(pids: list[int]) -> set[str]:
 
 def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_path: Path,
                                                                              tiny_bundle: Path) -> None:
-    """SIGKILL cannot be caught: the reaper (neurodeploy._reaper) cleans up from outside.
+    """SIGKILL cannot be caught: the reaper (neurodeploy.runtime.lava.reaper) cleans up from outside.
 
     The segments checked are the run's own (open or mapped in its processes), not every new
     one in /dev/shm: another program's may come and go meanwhile.
@@ -177,17 +177,17 @@ def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_
     time.sleep(5)
     assert run.survivors() == []  # every Lava process, the shared-memory server, the reaper
     assert segments & _shm() == set()
-    assert any("neurodeploy._reaper" in command for command in commands.values())  # which was there
+    assert any("neurodeploy.runtime.lava.reaper" in command for command in commands.values())  # which was there
 
 
 FAILING_RUN = """
 import sys, numpy as np
-import neurodeploy.bridge as bridge
-import neurodeploy.segment_lava as segment_lava
+import neurodeploy.runtime.lava.bridge as bridge
+import neurodeploy.runtime.lava.segment_run as segment_lava
 from lava.magma.core.decorator import implements
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from neurodeploy.bundle import Bundle
-from neurodeploy.lava_processes.segment import ChipSegment, PyChipSegmentModel
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.runtime.lava.processes.segment import ChipSegment, PyChipSegmentModel
 
 @implements(proc=ChipSegment, protocol=LoihiProtocol)
 class Failing(PyChipSegmentModel):
@@ -231,7 +231,7 @@ def _wait_for(path: Path, timeout: float = 240) -> None:
 def test_train_killed_mid_epoch_resumes_to_the_same_weights(tmp_path: Path) -> None:
     import torch
 
-    from neurodeploy.checkpoint import load_model
+    from neurodeploy.inpainter.checkpoint import load_model
 
     from .conftest import TINY
 

@@ -1,4 +1,4 @@
-"""--threads and --fidelity (neurodeploy.run_options): checked before any work, recorded in the JSON, the
+"""--threads and --fidelity (neurodeploy.runtime.run_options): checked before any work, recorded in the JSON, the
 check really skipped, and the outputs the same whatever they say."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from neurodeploy.errors import UserError
-from neurodeploy.run_options import checked, fidelity_mode, plan_threads, sized_threads
+from neurodeploy.runtime.run_options import checked, fidelity_mode, plan_threads, sized_threads
 
 from .conftest import run_cli
 from .test_simulate_demo import _image, _mask, _one_line_error
@@ -91,7 +91,7 @@ def test_fidelity_first_and_none_skip_the_check_and_change_no_output(tmp_path: P
 def test_a_graphs_fidelity_first_checks_one_sample_and_none_none(tmp_path: Path) -> None:
     import nir
 
-    from neurodeploy.conversion import convert
+    from neurodeploy.inpainter.conversion import convert
 
     from .test_chip_segments import _mlp_net
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.checkpoint import load_model
-from neurodeploy.conversion import convert
-from neurodeploy.data import EvalSet, builtin_paths
-from neurodeploy.evaluate import score
-from neurodeploy.simulation import SimulationInput, Simulator
+from neurodeploy.inpainter.checkpoint import load_model
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import EvalSet, builtin_paths
+from neurodeploy.inpainter.evaluate import score
+from neurodeploy.inpainter.simulation import SimulationInput, Simulator
 
 SHIPPED = Path(__file__).resolve().parents[1] / "examples" / "models" / "scnn_inpaint.pt"
 
@@ -48,9 +48,9 @@ def test_fixed_point_spikes_agree_with_norse_and_lava_keeps_the_hole_psnr(shippe
 
 
 def _float_hole_psnr(sim: Simulator, sample) -> float:
-    from neurodeploy.data import to_tensors
-    from neurodeploy.evaluate import to_uint8
-    from neurodeploy.model import composite
+    from neurodeploy.inpainter.data import to_tensors
+    from neurodeploy.inpainter.evaluate import to_uint8
+    from neurodeploy.inpainter.model import composite
 
     image, mask = to_tensors(sample.image, sample.mask)
     with torch.no_grad():

@@ -11,7 +11,7 @@ from PIL import Image
 
 from .conftest import run_cli
 
-# the top-level keys of every simulate JSON document (neurodeploy.simulation.SimulationReport.to_dict)
+# the top-level keys of every simulate JSON document (neurodeploy.inpainter.simulation.SimulationReport.to_dict)
 SIMULATE_JSON_SCHEMA = ("backend", "timesteps", "images", "covers", "skipped", "seconds", "images_per_second",
                         "fidelity_check", "threads", "results")
 
@@ -106,7 +106,7 @@ def test_demo_writes_every_output(tmp_path: Path, tiny_checkpoint: Path) -> None
     assert set(demo_json) == set(SIMULATE_JSON_SCHEMA) and set(demo_json["seconds"]) == {"compile", "run", "total"}
     assert "compile_s" not in json.dumps(demo_json)
     html = (out / "report" / "report.html").read_text()
-    from neurodeploy.demo import SHIPPED_SWEEP
+    from neurodeploy.inpainter.demo import SHIPPED_SWEEP
 
     # raster, counts, energy, ratios; the layers mapped to cores (issue 16); the sweep when shipped (issue 14)
     assert html.count("data:image/png;base64,") == 5 + SHIPPED_SWEEP.is_file()

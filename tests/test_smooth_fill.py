@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodeploy import model
-from neurodeploy.data import random_mask, to_tensors
-from neurodeploy.encoding import PAYLOAD_MAX
-from neurodeploy.model import ModelConfig, network_input, smooth_fill
-from neurodeploy.simulation import SnnInput
+from neurodeploy.chip.encoding import PAYLOAD_MAX
+from neurodeploy.inpainter import model
+from neurodeploy.inpainter.data import random_mask, to_tensors
+from neurodeploy.inpainter.model import ModelConfig, network_input, smooth_fill
+from neurodeploy.inpainter.simulation import SnnInput
 
 
 def reference_smooth_fill(image: torch.Tensor, known: torch.Tensor, iterations: int = 10) -> torch.Tensor:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from neurodeploy.errors import UserError
-from neurodeploy.sweep import SweepConfig, read_sweep, run_sweep, twin_quality
+from neurodeploy.inpainter.sweep import SweepConfig, read_sweep, run_sweep, twin_quality
 from tests.conftest import TINY, run_cli
 
 
@@ -87,7 +87,7 @@ def test_sweep_refuses_bad_settings_before_any_work(tmp_path: Path) -> None:
 
 
 def test_demo_headline_compares_with_the_twin() -> None:
-    from neurodeploy.demo import DemoSummary
+    from neurodeploy.inpainter.demo import DemoSummary
 
     sweep = {"protocol": {"epochs": 2, "seeds": [0, 1]},
              "variants": {"all_cnn": {"psnr_hole": 13.0}, "scnn": {"psnr_hole": 12.5}}}

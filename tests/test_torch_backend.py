@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodeploy import torch_backend
+from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.converters.netx_io import read_segment, write_segment
 from neurodeploy.errors import UserError
-from neurodeploy.reference import run_segment_batch
+from neurodeploy.runtime import torch_backend
 
 from .test_chip_segments import _chip, mlp_case, recurrent_case, sinabs_case  # noqa: F401  (fixtures)
 
@@ -91,9 +91,9 @@ def test_constant_input_neurons_read_their_train_from_the_drive_table(
 
 def test_the_inpainter_runs_bit_exact_on_torch(tiny_bundle: Path) -> None:
     """The inpainter's spiking stage as batches of tiles: spikes and images equal to the reference backend's."""
-    from neurodeploy.bundle import Bundle
-    from neurodeploy.data import MaskSpec, random_mask
-    from neurodeploy.simulation import SimulationInput, simulate
+    from neurodeploy.bundle.format import Bundle
+    from neurodeploy.inpainter.data import MaskSpec, random_mask
+    from neurodeploy.inpainter.simulation import SimulationInput, simulate
 
     bundle = Bundle.load(tiny_bundle)
     rng = np.random.default_rng(1)
@@ -119,9 +119,9 @@ def test_an_unknown_or_missing_device_is_a_user_error() -> None:
 
 def test_torch_equals_lava_on_the_inpainter(tiny_bundle: Path) -> None:
     """Once against Lava itself (neurodeploy's segment process): the same spikes and the same image."""
-    from neurodeploy.bundle import Bundle
-    from neurodeploy.data import MaskSpec, random_mask
-    from neurodeploy.simulation import SimulationInput, simulate
+    from neurodeploy.bundle.format import Bundle
+    from neurodeploy.inpainter.data import MaskSpec, random_mask
+    from neurodeploy.inpainter.simulation import SimulationInput, simulate
 
     rng = np.random.default_rng(3)
     items = [SimulationInput("a", rng.integers(0, 256, (40, 30, 3), dtype=np.uint8), random_mask(rng, 40, 30,

@@ -1,0 +1,317 @@
+"""PNG plots of a profile and one self-contained ``report.html`` that embeds them.
+
+Plots: spikes per time step, firing rate per channel, a raster of sampled
+neurons (a seeded sample), the energy per inference of every profile,
+split into spiking stage, host CNN and bridge, beside the all-CNN baseline,
+and (where the profile maps the network, :mod:`neurodeploy.cost.mapping`) the
+chip layers mapped to cores with their utilisation; a table puts latency and
+energy (dynamic and static) side by side per profile.
+The HTML carries the plots as base64 data URIs: one file, no network. A
+small inline script counts the plots that decoded and writes the count into
+the page title, which the test of the report reads back from headless Chromium.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.io import atomic_path
+from neurodeploy.text import plural
+
+PLOTS = ("spikes_per_step", "firing_rate_per_channel", "raster", "energy")
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _figure().close(fig)
+    return buffer.getvalue()
+
+
+def plot_spikes_per_step(per_step: list[float]) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(1, len(per_step) + 1), per_step, color="#3b6ea5")
+    ax.set(xlabel="time step", ylabel="spikes", title="Spikes per time step (spiking layer)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+def plot_rate_per_channel(rates: list[float]) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(len(rates)), rates, color="#d1762b")
+    ax.set(xlabel="channel", ylabel="spikes / neuron / step", title="Firing rate per channel")
+    return _png(fig)
+
+
+def plot_raster(spikes: np.ndarray, neurons: int = 120, seed: int = 0) -> bytes:
+    """Spike times of ``neurons`` neurons drawn (seeded) among those that fire at least once."""
+    plt = _figure()
+    flat = np.asarray(spikes).reshape(spikes.shape[0], -1)
+    active = np.flatnonzero(flat.any(axis=0))
+    pool = active if active.size else np.arange(flat.shape[1])
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(pool, size=min(neurons, pool.size), replace=False))
+    times, rows = np.nonzero(flat[:, chosen])
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.scatter(times + 1, rows, marker="|", s=40, color="black")
+    ax.set(xlabel="time step", ylabel="sampled neuron", xlim=(0.5, flat.shape[0] + 0.5),
+           title=f"Raster of {len(chosen)} sampled firing neurons")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return _png(fig)
+
+
+ENERGY_PARTS = {"snn": ("chip", "#3b6ea5"), "host": ("host CNN", "#d1762b"), "bridge": ("bridge", "#6a9f58"),
+                "total": ("total", "#555555")}
+
+
+def energy_figure(energy: dict[str, dict[str, float]], baselines: dict[str, float], host: str) -> Any:
+    """Per neuromorphic profile, one bar per part (chip, host CNN, bridge) and the total, side by side.
+
+    Side by side, not stacked: on a log axis a stacked bridge slice, a
+    thousandth of the total, would be a line no one sees. Every profile's
+    host CNN runs on ``host``, so the all-CNN network on ``host`` is the
+    reference line; all-CNN networks on other hosts are drawn dotted and
+    labelled as such, since the bars do not use those hosts.
+    """
+    plt = _figure()
+    names = list(energy)
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    width = 0.8 / len(ENERGY_PARTS)
+    for k, (part, (label, color)) in enumerate(ENERGY_PARTS.items()):
+        xs = np.arange(len(names)) + (k - (len(ENERGY_PARTS) - 1) / 2) * width
+        ax.bar(xs, [energy[n][part] for n in names], width, label=label, color=color)
+    for i, (name, joules) in enumerate(baselines.items()):
+        same = name == host
+        ax.axhline(joules, linestyle="--" if same else ":", color=f"C{i + 3}",
+                   label=f"all-CNN on {name}" + ("" if same else f" (bars use {host})"))
+    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_yscale("log")
+    smallest = min((v for n in names for v in (energy[n][part] for part in ENERGY_PARTS) if v > 0), default=1.0)
+    ax.set_ylim(bottom=smallest / 10)  # the smallest bar a decade tall, not a sliver at the axis
+    ax.set(ylabel="J per inference", title=f"Energy per inference: chip profiles, host CNN on {host}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_mapping(mapping: dict[str, dict[str, Any]]) -> bytes:
+    """Per profile, one horizontal bar per chip layer: its cores, coloured by the neurons it uses of them."""
+    plt = _figure()
+    names = list(mapping)
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 1.2 + 1.1 * len(names) * max(
+        (len(m["layers"]) for m in mapping.values()), default=1) ** 0.5), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for ax, name in zip(axes[:, 0], names, strict=True):
+        m = mapping[name]
+        layers = m["layers"]
+        ys = np.arange(len(layers))
+        cores = [max(layer["cores"], 0) for layer in layers]
+        ax.barh(ys, cores, color=[cmap(layer["neuron_utilisation"]) for layer in layers])
+        for y, layer in zip(ys, layers, strict=True):
+            text = (f" {layer['cores']} cores, {100 * layer['neuron_utilisation']:.0f}% neurons, "
+                    f"{100 * layer['synapse_utilisation']:.0f}% synapse memory" if not layer["limiting"]
+                    else f" does not map: {layer['limiting']}")
+            ax.text(0, y, text, va="center", fontsize=7, color="black")
+        ax.set_yticks(ys, [layer["name"] for layer in layers], fontsize=7)
+        verdict = "fits one chip" if m["fits"] else f"does NOT fit: {m['limiting']} ({m['why']})"
+        ax.set_title(f"{name}: {m['cores']} cores, {m['chips']} chip(s); {verdict}", fontsize=8)
+        ax.axvline(m["cores_per_chip"], linestyle="--", color="#b22222", linewidth=1)
+        ax.text(m["cores_per_chip"], len(layers) - 0.5, " one chip", color="#b22222", fontsize=7, va="top")
+        ax.set_xlim(0, max(max(cores, default=1), m["cores_per_chip"], 1) * 1.6)
+        ax.set_xlabel("cores", fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def plot_energy(energy: dict[str, dict[str, float]], baselines: dict[str, float], host: str) -> bytes:
+    return _png(energy_figure(energy, baselines, host))
+
+
+def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spikes: np.ndarray,
+                 seed: int = 0, sweep: dict[str, Any] | None = None) -> Path:
+    """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path.
+
+    ``sweep``: a ``sweep.json`` document (:func:`neurodeploy.inpainter.sweep.read_sweep`), shown as a section of
+    its own.
+    """
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    layer = summary["layers"][0]
+    pngs = {
+        "spikes_per_step": plot_spikes_per_step(layer["spikes_per_step"]),
+        "firing_rate_per_channel": plot_rate_per_channel(layer["firing_rate_per_channel"]),
+        "raster": plot_raster(spikes, seed=seed),
+        "energy": plot_energy(summary["energy_j"], summary["baseline_j"], summary["host_profile"]),
+    }
+    if summary.get("mapping"):
+        pngs["mapping"] = plot_mapping(summary["mapping"])
+    for name, data in pngs.items():
+        with atomic_path(out / f"{name}.png") as tmp:
+            tmp.write_bytes(data)
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{e['snn']:.3e}</td><td>{e['host']:.3e}</td>"
+        f"<td>{e['bridge']:.3e}</td><td>{e['total']:.3e}</td><td>{e['all_cnn_baseline']:.3e}</td>"
+        f"<td>{e['ratio_to_baseline']:.3f}</td></tr>"
+        for name, e in summary["energy_j"].items())
+    latency = summary.get("latency_s") or {}
+    mapping = summary.get("mapping") or {}
+
+    def cell(value: Any, fmt: str = ".3e") -> str:
+        return "n/a" if value is None else format(value, fmt)
+
+    side = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{cell((mapping.get(name) or {}).get('cores'), 'd')}</td>"
+        f"<td>{cell((mapping.get(name) or {}).get('chips'), 'd')}</td>"
+        f"<td>{html.escape(str((mapping.get(name) or {}).get('fits', 'n/a')))}</td>"
+        f"<td>{cell((latency.get(name) or {}).get('per_step'))}</td>"
+        f"<td>{cell((latency.get(name) or {}).get('per_inference'))}</td>"
+        f"<td>{cell(e.get('snn_dynamic'))}</td><td>{cell(e.get('snn_static'))}</td><td>{cell(e['snn'])}</td></tr>"
+        for name, e in summary["energy_j"].items())
+    images = "".join(
+        f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        f"<figcaption>{name.replace('_', ' ')}</figcaption></figure>" for name, data in pngs.items())
+    body = f"""<h1>neurodeploy profile</h1>
+<p>{html.escape(plural(int(summary.get("images", 1)), "image"))}, T = {int(layer["timesteps"])} steps, backend
+{html.escape(str(summary.get("backend", "")))}. Per inference: {layer["spikes"]:.4g} spikes,
+{layer["synops"]:.4g} synaptic operations, {layer["neuron_updates"]:.4g} neuron updates,
+{summary["host_macs"]:.4g} host MACs, {summary["bridge_bits"]:.4g} bridge bits.</p>
+<table><tr><th>profile</th><th>SNN J</th><th>host J</th><th>bridge J</th><th>total J</th>
+<th>all-CNN J</th><th>ratio</th></tr>{rows}</table>
+<h2>Deployment: cores, latency and chip energy per profile</h2>
+<table><tr><th>profile</th><th>cores</th><th>chips</th><th>fits one chip</th><th>s per step</th>
+<th>s per inference</th><th>chip dynamic J</th><th>chip static J</th><th>chip J</th></tr>{side}</table>
+<p>Latency: the busiest core per time step (neurodeploy.cost.latency); static energy = static power x chips x
+latency. Sources of every figure: <code>neurodeploy hw show PROFILE</code>.</p>
+{images}
+"""
+    if sweep is not None:
+        body += sweep_section(sweep, plot_sweep(sweep))
+    page = _page("neurodeploy profile", body)
+    target = out / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(page)
+    return target
+
+
+def _page(title: str, body: str) -> str:
+    """A self-contained HTML page; a small script writes how many of its plots decoded into the title."""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:inline-block;margin:1em}}</style>
+</head><body>
+{body}
+<script>
+window.addEventListener("load", function () {{
+  var imgs = document.images, ok = 0;
+  for (var i = 0; i < imgs.length; i++) {{ if (imgs[i].complete && imgs[i].naturalWidth > 0) ok++; }}
+  document.title = "plots loaded: " + ok + "/" + imgs.length;
+}});
+</script>
+</body></html>
+"""
+
+
+# -- the sweep of `neurodeploy sweep`: energy against hole PSNR, one point per variant -----------------
+
+def sweep_energy(variant: dict[str, Any], profile: str) -> tuple[float, float] | None:
+    """(mean, spread) of a variant's total energy on ``profile`` (chip part + host part + bridge), or None."""
+    energy = variant.get("energy_j", {}).get(profile)
+    return None if energy is None else (energy["total"], energy.get("total_std", 0.0))
+
+
+def sweep_figure(sweep: dict[str, Any]) -> Any:
+    """Energy per inference (the plot profile's chip + the host profile) against hole PSNR: one point per
+    variant with its spread over the seeds as error bars, the classical methods as vertical lines."""
+    plt = _figure()
+    protocol = sweep["protocol"]
+    profile, host = protocol.get("plot_profile", "loihi2"), protocol.get("host_profile", "gpu")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    missing = []
+    for i, (name, v) in enumerate(sweep["variants"].items()):
+        energy = sweep_energy(v, profile)
+        if energy is None:
+            missing.append(v.get("label", name))
+            continue
+        ax.errorbar(v["psnr_hole"], energy[0], xerr=v["psnr_hole_std"], yerr=energy[1], fmt="o", capsize=4,
+                    color=f"C{i}", label=f"{v.get('label', name)} ({len(v.get('seeds', []))} seeds)")
+    for j, (name, scores) in enumerate(sweep["classical"].items()):
+        ax.axvline(scores["psnr_hole"], linestyle=["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))][j % 4],
+                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB (classical)")
+    if missing:
+        ax.text(0.0, -0.2, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
+    ax.margins(x=0.05, y=0.2)
+    ax.set(xlabel="hole PSNR (dB), evaluation protocol, float model",
+           ylabel="J per inference",
+           title=f"Energy ({profile} chip + {host} host; twin: all on {host}) vs quality\n"
+                 f"{protocol['epochs']} epochs x {protocol['samples_per_epoch']} crops of {protocol['crop']} px, "
+                 f"seeds {', '.join(map(str, protocol['seeds']))}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def plot_sweep(sweep: dict[str, Any]) -> bytes:
+    return _png(sweep_figure(sweep))
+
+
+def _number(value: Any, fmt: str) -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
+    """The sweep's table (one row per variant, then the classical methods) and its plot, as HTML."""
+    protocol = sweep["protocol"]
+    profile = protocol.get("plot_profile", "loihi2")
+    rows = []
+    for name, v in sweep["variants"].items():
+        energy = sweep_energy(v, profile)
+        fid = v.get("fidelity", {}).get("spike_f1")
+        rows.append(
+            f"<tr><td>{html.escape(v.get('label', name))}</td><td>{v['spiking_layers']}</td>"
+            f"<td>{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}</td><td>{v['ssim']:.4f}</td>"
+            f"<td>{_number(fid, '.4%')}</td><td>{_number(v.get('spikes'), '.4g')}</td>"
+            f"<td>{'not measured' if energy is None else f'{energy[0]:.3e} ± {energy[1]:.1e}'}</td>"
+            f"<td>{_number(v.get('energy_vs_twin', {}).get(profile), '.3f')}</td></tr>")
+    rows += [f"<tr><td>{html.escape(name)}</td><td></td><td>{s['psnr_hole']:.2f}</td><td>{s['ssim']:.4f}</td>"
+             f"<td></td><td></td><td></td><td></td></tr>" for name, s in sweep["classical"].items()]
+    image = base64.b64encode(png).decode()
+    return f"""<h2>Sweep: the SC-NN against its all-CNN twin and deeper spiking variants</h2>
+<p>{int(protocol['epochs'])} epochs, seeds {html.escape(str(protocol['seeds']))}, data
+{html.escape(str(protocol['data']))}, trained on {html.escape(str(protocol['device']))}; hole PSNR and SSIM of the
+float model on {int(protocol['evaluation']['images'])} evaluation images (mean ± spread over the seeds); spike
+F1 of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
+inference on {html.escape(profile)} with the host part on {html.escape(str(protocol['host_profile']))}.</p>
+<table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike F1</th>
+<th>spikes</th><th>energy J</th><th>/ twin</th></tr>{''.join(rows)}</table>
+<figure><img alt="sweep" src="data:image/png;base64,{image}"><figcaption>sweep</figcaption></figure>
+"""
+
+
+def write_sweep_report(directory: str | os.PathLike[str], sweep: dict[str, Any]) -> Path:
+    """Write ``sweep.png`` and ``report.html`` (the sweep's section alone) into ``directory``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_sweep(sweep)
+    with atomic_path(out / "sweep.png") as tmp:
+        tmp.write_bytes(png)
+    target = out / "report.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text(_page("neurodeploy sweep", sweep_section(sweep, png)))
+    return target

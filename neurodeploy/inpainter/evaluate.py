@@ -1,0 +1,170 @@
+"""Evaluation of the SC-NN against classical inpainting, on the same images and masks.
+
+Methods: the trained SC-NN (float, PyTorch/Norse; ``deployed``: the same model
+converted and run through :class:`~neurodeploy.inpainter.simulation.Simulator`, its
+spiking stage in Loihi fixed point on a chip backend), OpenCV Telea and
+Navier-Stokes (``cv2.inpaint``, radius 3), scikit-image biharmonic
+(``inpaint_biharmonic``), and the harmonic fill the SC-NN can start from
+(:func:`neurodeploy.inpainter.model.smooth_fill`, ``hole_fill="smooth"``). Each result
+keeps the known pixels and fills only the hole (mask nonzero = missing).
+Measures, all on [0, 1] intensities:
+
+* ``mse``: over the whole image (the paper's measure),
+* ``mse_hole`` and ``psnr_hole = 10 log10(1 / mse_hole)``: inside the hole only
+  (capped at 100 dB),
+* ``ssim``: structural similarity of the whole image (scikit-image, RGB).
+
+Scores are averaged over images (PSNR from each image's hole MSE, then averaged).
+Two protocols (:data:`PROTOCOLS`): ``crops``, seeded 128x128 crops of the
+validation photos with holes of 5-25% (:class:`~neurodeploy.inpainter.data.EvalSet`),
+and ``photos``, the whole validation photos with holes of 10-30% of the image
+(:class:`~neurodeploy.inpainter.data.WholePhotoSet`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurodeploy.inpainter.data import EvalSample, to_tensors
+from neurodeploy.inpainter.model import HybridInpainter, composite
+
+METHODS = ("scnn", "deployed", "telea", "ns", "biharmonic", "harmonic")
+PROTOCOLS = ("crops", "photos")
+PSNR_CAP = 100.0  # dB for identical images: JSON has no infinity
+
+
+def psnr_from_mse(mse: float) -> float:
+    """10 log10(1 / mse) for intensities in [0, 1], capped at PSNR_CAP."""
+    return min(10 * math.log10(1.0 / mse), PSNR_CAP) if mse > 0 else PSNR_CAP
+
+
+@dataclass(frozen=True)
+class Scores:
+    """The four measures for one image or averaged over several."""
+
+    mse: float
+    mse_hole: float
+    psnr_hole: float
+    ssim: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"mse": self.mse, "mse_hole": self.mse_hole, "psnr_hole": self.psnr_hole, "ssim": self.ssim}
+
+
+def score(truth: np.ndarray, result: np.ndarray, mask: np.ndarray) -> Scores:
+    """Compare uint8 (H, W, 3) images; ``mask`` bool (H, W), True = missing."""
+    from skimage.metrics import structural_similarity
+
+    t = truth.astype(np.float64) / 255.0
+    r = result.astype(np.float64) / 255.0
+    err = (t - r) ** 2
+    mse_hole = float(err[mask].mean()) if mask.any() else 0.0
+    psnr = psnr_from_mse(mse_hole)
+    ssim = float(structural_similarity(t, r, channel_axis=2, data_range=1.0))
+    return Scores(float(err.mean()), mse_hole, psnr, ssim)
+
+
+def mean_scores(items: list[Scores]) -> Scores:
+    return Scores(*(float(np.mean([getattr(s, f) for s in items]))
+                    for f in ("mse", "mse_hole", "psnr_hole", "ssim")))
+
+
+def masked_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image a user would have: missing pixels set to 0."""
+    out = image.copy()
+    out[mask] = 0
+    return out
+
+
+def inpaint_telea(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.inpaint(masked_input(image, mask), mask.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+
+
+def inpaint_ns(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.inpaint(masked_input(image, mask), mask.astype(np.uint8), 3, cv2.INPAINT_NS)
+
+
+def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    from skimage.restoration import inpaint_biharmonic as biharmonic
+
+    filled = biharmonic(masked_input(image, mask).astype(np.float64) / 255.0, mask, channel_axis=-1)
+    return np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8)
+
+
+def inpaint_harmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    from neurodeploy.inpainter.model import smooth_fill
+
+    img, msk = to_tensors(image, mask)
+    return to_uint8(composite(img, smooth_fill(img[None] * (1.0 - msk[None]), 1.0 - msk[None])[0], msk))
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
+    return np.clip(np.rint(image.detach().cpu().permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
+
+
+def scnn_inpainter(model: HybridInpainter, seed: int = 0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The float SC-NN as an inpainting function (seeded for Poisson encoding)."""
+
+    @torch.no_grad()
+    def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        img, msk = to_tensors(image, mask)
+        generator = torch.Generator().manual_seed(seed)
+        pred = model(img[None], msk[None], generator)[0]
+        return to_uint8(composite(img, pred, msk))
+
+    return run
+
+
+@contextlib.contextmanager
+def deployed_inpainter(bundle: Any, backend: str = "reference",
+                       seed: int = 0) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """The deployed SC-NN as an inpainting function, while the context lasts: ``bundle``
+    simulated on ``backend`` (no fidelity check), whole image, tiles and all."""
+    # imported here: neurodeploy.inpainter.simulation imports this module
+    from neurodeploy.inpainter.simulation import SimulationInput, Simulator
+
+    with Simulator(bundle, backend, seed=seed, fidelity=False) as simulator:  # type: ignore[arg-type]
+        yield lambda image, mask: simulator.run(SimulationInput("image", image, mask)).output
+
+
+def classical_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    return {"telea": inpaint_telea, "ns": inpaint_ns, "biharmonic": inpaint_biharmonic,
+            "harmonic": inpaint_harmonic}
+
+
+def evaluate(model: HybridInpainter, samples: Iterable[EvalSample], seed: int = 0,
+             progress: Callable[[str], None] | None = None,
+             deployed: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> dict[str, object]:
+    """Score every method on every sample (``deployed``, e.g. :func:`deployed_inpainter`, as the
+    ``deployed`` method); returns the JSON-able report."""
+    methods = {"scnn": scnn_inpainter(model, seed), **({"deployed": deployed} if deployed else {}),
+               **classical_methods()}
+    per_method: dict[str, list[Scores]] = {name: [] for name in methods}
+    per_image: list[dict[str, object]] = []
+    for sample in samples:
+        row: dict[str, object] = {"name": sample.name, "hole_ratio": float(sample.mask.mean())}
+        for name, method in methods.items():
+            scores = score(sample.image, method(sample.image, sample.mask), sample.mask)
+            per_method[name].append(scores)
+            row[name] = scores.as_dict()
+        per_image.append(row)
+        if progress:
+            progress(sample.name)
+    count = len(per_image)
+    return {
+        "images": count,
+        "methods": {name: mean_scores(items).as_dict() for name, items in per_method.items() if items},
+        "per_image": per_image,
+    }

@@ -1,0 +1,278 @@
+"""Training the hybrid inpainter with Norse: MSE, Adam, one process or many.
+
+Adam's learning rate follows a cosine from ``lr`` to 0 over the epochs,
+computed from the epoch number alone, so a resumed run keeps the schedule.
+The loss is the paper's measure: the MSE over the whole image between the
+ground truth and the inpainted image (known pixels kept, the network's output
+in the hole). Known pixels then contribute zero, so the gradient comes from
+the hole only, as it should for inpainting.
+
+The holes cover 1-30% of each crop (:data:`neurodeploy.inpainter.data.TRAIN_MASKS`,
+rectangles or brush strokes), the sizes users draw; validation after every
+epoch uses the fixed 128-crop protocol (holes of 5-25%).
+
+Every random choice is seeded: weights from ``seed``; crops, flips and masks
+from ``(seed, epoch, index)``; the sample order of an epoch from
+``(seed, epoch)``; Poisson input spikes from ``(seed, epoch, step)``. So
+``--resume`` after any interruption continues exactly, and the run under
+``torchrun --nproc_per_node N`` (DistributedDataParallel, gloo on CPU, nccl on
+GPU) splits each global batch of ``batch_size`` samples between ranks and
+averages their gradients, as one process would.
+
+A checkpoint is written atomically after every epoch (see
+:mod:`neurodeploy.inpainter.checkpoint`). On a GPU, training switches PyTorch to its
+deterministic algorithms, so a seed gives the same weights there as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from neurodeploy.errors import UserError
+from neurodeploy.inpainter.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from neurodeploy.inpainter.data import EvalSet, ImageFolder, resolve_paths, stack_pairs, to_tensors
+from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
+from neurodeploy.io import check_output_file
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of ``neurodeploy train``."""
+
+    data: str = "builtin"
+    out: str = "model.pt"
+    epochs: int = 40
+    batch_size: int = 8
+    lr: float = 2e-3
+    crop: int = 128
+    samples_per_epoch: int = 256
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False  # replace an existing model at `out` (without `resume`)
+    val_crop: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "crop", "samples_per_epoch", "val_crop"):
+            if getattr(self, name) < 1:
+                raise UserError(f"`{name}` must be at least 1", "pass a positive number")
+        if not self.lr > 0:
+            raise UserError("`lr` must be positive", "pass e.g. `lr=2e-3`")
+
+    def check_output(self) -> None:
+        """Refuse, before any work, an `out` that is a folder, another kind of file, or a model to keep."""
+        check_output_file(self.out, "torch checkpoint")
+        if os.path.exists(self.out) and not (self.resume or self.force):
+            raise UserError(f"{self.out} already holds a model, which training would replace",
+                            "pass `resume=True` to continue it or `force=True` to replace it")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    epochs: int
+    train_losses: list[float]
+    val_losses: list[float]
+    seconds: float
+    world_size: int
+    rank_checksums: list[str]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"`device={name}` asked for, but torch sees no CUDA GPU", "pass `device=cpu`")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}", "pass `device=cpu`, cuda or auto") from None
+
+
+def params_checksum(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def inpainting_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE over the whole image of the inpainted result (known pixels from ``image``)."""
+    return F.mse_loss(image * (1 - mask) + prediction * mask, image)
+
+
+@torch.no_grad()
+def validation_mse(model: HybridInpainter, evalset: EvalSet, device: torch.device,
+                   batch_size: int = 8) -> float:
+    """The paper's validation measure on the fixed protocol: whole-image MSE of the result."""
+    model.eval()
+    total, count = 0.0, 0
+    samples = list(evalset)
+    for start in range(0, len(samples), batch_size):
+        chunk = [to_tensors(s.image, s.mask) for s in samples[start:start + batch_size]]
+        image, mask = stack_pairs(chunk, device)
+        generator = torch.Generator(device=device).manual_seed(start)
+        pred = model(image, mask, generator).clamp(0, 1)
+        total += float(inpainting_loss(image, pred, mask)) * len(chunk)
+        count += len(chunk)
+    model.train()
+    return total / count
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return world, rank
+
+
+def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True) -> TrainResult:
+    """Train (or resume) and write ``config.out`` after every epoch; rank 0 writes."""
+    config.check_output()
+    world, rank = _distributed()
+    device = resolve_device(config.device)
+    if world > 1:
+        if device.type == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        # The same command gives the same numbers on a GPU too: without this,
+        # cuDNN picks kernels by timing and some backward passes add atomically.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if config.batch_size % world:
+        raise UserError(f"`batch_size={config.batch_size}` does not split over {world} processes",
+                        f"pass a multiple of {world}")
+
+    torch.manual_seed(config.seed)
+    model = HybridInpainter(model_config)
+    start_epoch, train_losses, val_losses = 0, [], []
+    ckpt = read_checkpoint(config.out) if config.resume and os.path.exists(config.out) else None
+    if ckpt is not None:
+        model = model_from_checkpoint(ckpt, config.out)
+    # on the device before the optimizer exists, so that Adam's state lands there too
+    model.to(device)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        start_epoch = int(ckpt["epoch"])
+        train_losses = list(ckpt["train_losses"])
+        val_losses = list(ckpt["val_losses"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model)
+
+    paths = resolve_paths(config.data, "train")
+    dataset = ImageFolder(paths, crop=config.crop, seed=config.seed,
+                          samples_per_epoch=config.samples_per_epoch)
+    val_paths = resolve_paths(config.data, "val")
+    evalset = EvalSet(val_paths, crop=config.val_crop, seed=config.seed)
+    local_batch = config.batch_size // world
+    steps = config.samples_per_epoch // config.batch_size
+    if steps < 1:
+        raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
+
+    started = time.perf_counter()
+    bar = _progress(progress and rank == 0)
+    with bar:
+        task = bar.add_task("train", total=(config.epochs - start_epoch) * steps)
+        for epoch in range(start_epoch, config.epochs):
+            for group in optimizer.param_groups:  # cosine decay, a function of the epoch alone
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+            dataset.epoch = epoch
+            order = np.random.default_rng([config.seed, epoch]).permutation(config.samples_per_epoch)
+            running = 0.0
+            for step in range(steps):
+                first = step * config.batch_size + rank * local_batch
+                image, mask = stack_pairs([dataset[int(i)] for i in order[first:first + local_batch]], device)
+                generator = torch.Generator(device=device).manual_seed(
+                    _hash_seed(config.seed, epoch, step, rank))
+                pred = net(image, mask, generator)
+                loss = inpainting_loss(image, pred, mask)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += float(loss.detach())
+                bar.update(task, advance=1,
+                           description=f"epoch {epoch + 1}/{config.epochs} loss {running / (step + 1):.5f}")
+            train_losses.append(_mean_over_ranks(running / steps, world, device))
+            val = validation_mse(model, evalset, device)
+            val_losses.append(val)
+            if rank == 0:
+                save_checkpoint(
+                    config.out, model,
+                    optimizer=optimizer.state_dict(),
+                    epoch=epoch + 1,
+                    train_losses=train_losses,
+                    val_losses=val_losses,
+                    data={"source": config.data, "train_images": len(dataset.paths),
+                          "val_images": len(evalset.paths), "skipped_files": dataset.skipped},
+                    train_config=dataclasses.asdict(config),
+                    rng={"torch": torch.get_rng_state()},
+                )
+                bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
+                                  f"validation MSE {val:.5f}")
+    checksums = _gather_checksums(model, world)
+    if world > 1 and rank == 0:
+        ckpt = read_checkpoint(config.out)
+        ckpt["rank_checksums"] = checksums
+        from neurodeploy.io import save_torch
+
+        save_torch(ckpt, config.out)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return TrainResult(config.epochs, train_losses, val_losses, time.perf_counter() - started, world,
+                       checksums)
+
+
+def _hash_seed(*parts: int) -> int:
+    return int(np.random.default_rng(list(parts)).integers(0, 2**31 - 1))
+
+
+def _mean_over_ranks(value: float, world: int, device: torch.device) -> float:
+    if world == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return float(tensor) / world
+
+
+def _gather_checksums(model: torch.nn.Module, world: int) -> list[str]:
+    mine = params_checksum(model)
+    if world == 1:
+        return [mine]
+    gathered: list[Any] = [None] * world
+    dist.all_gather_object(gathered, mine)
+    return [str(g) for g in gathered]
+
+
+def _progress(enabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, transient=False)

@@ -31,9 +31,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_simulate import folder_images
 
+from neurodeploy.cli.works import ImageWork
 from neurodeploy.inpainter.conversion import convert
-from neurodeploy.inpainter.simulation import Simulator
-from neurodeploy.runtime.cluster import ImageWork, run_items
+from neurodeploy.inpainter.simulator import Simulator
+from neurodeploy.runtime.cluster import run_items
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 from neurodeploy import convert  # noqa: E402
 from neurodeploy.bundle.format import Bundle  # noqa: E402
 from neurodeploy.inpainter.data import MaskSpec, builtin_paths, random_mask  # noqa: E402
-from neurodeploy.inpainter.simulation import SimulationInput, Simulator  # noqa: E402
+from neurodeploy.inpainter.simulator import SimulationInput, Simulator  # noqa: E402
 from neurodeploy.io import read_image, read_mask, write_png  # noqa: E402
 from neurodeploy.runtime.graph_run import LavaSegments, read_input, run_graph  # noqa: E402
 from tests import test_chip_segments as cases  # noqa: E402  (the test builders: one place for the networks)
@@ -176,7 +176,7 @@ def check_batching(bundle: Path, rounds: int = 3) -> dict:
     """The fidelity check's two parts on 5 tiles of the shipped model (the torch backend's batch of a row):
     one by one against as one batch, best of ``rounds``, one torch thread (``--batching``)."""
     from neurodeploy.chip.reference import run_segment_batch
-    from neurodeploy.inpainter.simulation import TILE_BATCH, float_model
+    from neurodeploy.inpainter.simulator import TILE_BATCH, float_model
 
     loaded = Bundle.load(bundle)
     model, layers = float_model(loaded), Simulator(loaded, "reference", fidelity=False).bridge.layers

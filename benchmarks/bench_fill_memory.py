@@ -21,7 +21,7 @@ from PIL import Image
 
 from neurodeploy.inpainter.data import PHOTO_MASKS, builtin_paths, random_mask
 from neurodeploy.inpainter.model import ModelConfig
-from neurodeploy.inpainter.simulation import SnnInput
+from neurodeploy.inpainter.simulator import SnnInput
 from neurodeploy.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -73,8 +73,9 @@ def lava_step_seconds(bundle: Path, x: np.ndarray) -> dict[str, float]:
     """Seconds per Lava step of the bundle's chip segments, per models, on the payloads the graph feeds them."""
     import time
 
+    from neurodeploy.bundle.deployment import ChipPart
     from neurodeploy.bundle.format import Bundle
-    from neurodeploy.runtime.graph_run import ChipPart, run_graph
+    from neurodeploy.runtime.graph_run import run_graph
     from neurodeploy.runtime.lava.segment_run import LavaSegment
 
     deployment = Bundle.load(bundle).deployment

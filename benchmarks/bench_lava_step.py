@@ -39,7 +39,7 @@ import numpy as np
 from neurodeploy.chip.quantize import QuantizedChipLayer
 from neurodeploy.chip.reference import run_segment
 from neurodeploy.converters.netx_io import read_segment, write_segment
-from neurodeploy.runtime.lava.bridge import SpikeBridge
+from neurodeploy.inpainter.tiling import SpikeBridge
 
 SIZES = ((64, 32), (128, 64))  # (height = width, output channels)
 C_IN = 4

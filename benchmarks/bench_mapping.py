@@ -31,9 +31,10 @@ from benchmarks.bench_graphs import _networks  # noqa: E402  (the same networks 
 from neurodeploy import convert  # noqa: E402
 from neurodeploy.cost.hw import load_profile  # noqa: E402
 from neurodeploy.cost.mapping import ChipLayerInfo, map_network, resize_conv_chain  # noqa: E402
-from neurodeploy.cost.profile import profile, profile_graph  # noqa: E402
+from neurodeploy.cost.profile import profile_graph  # noqa: E402
 from neurodeploy.inpainter.data import EvalSet, builtin_paths  # noqa: E402
-from neurodeploy.inpainter.simulation import SimulationInput  # noqa: E402
+from neurodeploy.inpainter.profile import profile  # noqa: E402
+from neurodeploy.inpainter.simulator import SimulationInput  # noqa: E402
 
 PROFILES = ["loihi", "loihi2", "spinnaker2"]
 

@@ -15,10 +15,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from neurodeploy.cost.profile import profile
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import EvalSet, builtin_paths
-from neurodeploy.inpainter.simulation import SimulationInput
+from neurodeploy.inpainter.profile import profile
+from neurodeploy.inpainter.simulator import SimulationInput
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ import torch
 
 from neurodeploy.inpainter.data import PHOTO_MASKS, builtin_paths, random_mask, to_tensors
 from neurodeploy.inpainter.model import ModelConfig, smooth_fill
-from neurodeploy.inpainter.simulation import SnnInput
+from neurodeploy.inpainter.simulator import SnnInput
 from neurodeploy.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import psutil
 
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import MaskSpec, builtin_paths, random_mask
-from neurodeploy.inpainter.simulation import SimulationInput, Simulator
+from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 from neurodeploy.io import read_image
 
 ROOT = Path(__file__).resolve().parents[1]

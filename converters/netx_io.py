@@ -15,14 +15,28 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from neurodeploy.errors import UserError
 
-if TYPE_CHECKING:
-    from neurodeploy.chip.quantize import QuantizedChipLayer
+
+class QuantizedChipLayer(Protocol):
+    """What the format needs of a quantized chip layer (:class:`neurodeploy.chip.quantize.QuantizedChipLayer`
+    has it): a file format does not import the chip layer above it."""
+
+    kind: str
+    weight: np.ndarray
+    weight_rec: np.ndarray | None
+    bias: np.ndarray | None
+    bias_site: str
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    output_shape: tuple[int, ...]
+    i_decay: int
+    v_decay: int
+    vth_mant: int
 
 
 def _write_cuba(layer_group: Any, i_decay: int, v_decay: int, vth_mant: int) -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from neurodeploy.errors import UserError
-from neurodeploy.runtime.lava.bridge import TileGrid, select_run_config
+from neurodeploy.inpainter.tiling import TileGrid
+from neurodeploy.runtime.lava.lifecycle import select_run_config
 
 
 @pytest.mark.parametrize(("height", "width", "tile", "halo"), [(10, 7, 4, 1), (8, 8, 8, 2), (5, 13, 3, 0)])

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.chip.calibration import (
     COARSE_OCTAVES,
@@ -34,7 +35,7 @@ from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.io import sha256_file
 from neurodeploy.ir.float_run import run_float
-from neurodeploy.runtime.graph_run import ChipPart, run_graph
+from neurodeploy.runtime.graph_run import run_graph
 from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import run_cli

@@ -500,7 +500,7 @@ def test_a_fault_inside_the_segment_process_is_reported_and_the_runtime_stopped(
     from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
     import neurodeploy.runtime.lava.segment_run as segment_lava
-    from neurodeploy.runtime.lava.bridge import LavaProcessError
+    from neurodeploy.runtime.lava.lifecycle import LavaProcessError
     from neurodeploy.runtime.lava.processes.segment import ChipSegment, PyChipSegmentModel
 
     @implements(proc=ChipSegment, protocol=LoihiProtocol)

@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from neurodeploy.cli.works import ImageWork
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.data import MaskSpec, random_mask
-from neurodeploy.inpainter.simulation import SimulationInput
-from neurodeploy.runtime.cluster import ImageWork, ResultsLog, parse_cluster, run_items
+from neurodeploy.inpainter.simulator import SimulationInput
+from neurodeploy.runtime.cluster import ResultsLog, parse_cluster, run_items
 
 
 def _items(n: int) -> list[tuple[str, Any]]:
@@ -211,7 +212,8 @@ def test_profile_with_results_equals_the_plain_profile(kind: str, mlp_bundle: tu
 def test_graph_samples_on_lava_compile_each_segment_once_per_worker(mlp_bundle: tuple[Path, Path],
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """SampleWork on Lava: sample after sample on one compiled segment, each output the reference's."""
-    from neurodeploy.runtime.cluster import SampleWork, sample_items
+    from neurodeploy.cli.works import SampleWork
+    from neurodeploy.runtime.cluster import sample_items
     from neurodeploy.runtime.lava import segment_run as segment_lava
 
     compiled: list[int] = []

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+import nir
 import numpy as np
 import pytest
 import torch
 
-from neurodeploy.bundle.format import DIGEST_FIELD, Bundle, manifest_digest
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle.manifest import DIGEST_FIELD, manifest_digest
 from neurodeploy.chip.quantize import VTH_MAX, quantize_chip_layer
-from neurodeploy.converters.nir_io import stack_graph, stack_weights, write_nir_graph
 from neurodeploy.errors import UserError
-from neurodeploy.inpainter.checkpoint import save_checkpoint
+from neurodeploy.inpainter.checkpoint import bundle_host_cnn, save_checkpoint
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig
+from neurodeploy.inpainter.nir_stack import stack_graph, stack_weights
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -35,7 +38,7 @@ def test_bundle_has_every_file_and_a_manifest_that_verifies(tiny_bundle: Path) -
     assert m["source"]["kind"] == "checkpoint" and len(m["source"]["sha256"]) == 64
     (layer,) = bundle.segment_layers
     assert layer.input_shape == (4, 26, 26)  # tile 24 plus a halo of 1 each side
-    host = bundle.host_model()
+    host = bundle_host_cnn(bundle)
     assert sum(p.numel() for p in host.parameters()) > 0
 
 
@@ -259,3 +262,46 @@ def test_a_manifest_pointing_outside_the_bundle_is_refused(tiny_bundle: Path) ->
     (tiny_bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UserError, match="outside the bundle"):
         Bundle.load(tiny_bundle)
+
+
+def write_nir_graph(graph: Any, path: str | os.PathLike[str]) -> None:
+    """``nir.write`` a Conv2d -> CubaLIF graph from Norse 1.1's ``to_nir``, after repairs.
+
+    Norse 1.1 gives the Input a batch axis, leaves the conv's ``input_shape``
+    unset and gives the neuron 0-d parameters; ``nir.write`` and ``nir.read``
+    need (C, H, W) types throughout, so those are filled in from the graph.
+    """
+    def array(value: Any) -> Any:
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        return value
+
+    shape = None
+    for node in graph.nodes.values():
+        for key, value in list(vars(node).items()):
+            setattr(node, key, array(value))
+        if isinstance(node, nir.Input):
+            dims = np.asarray(node.input_type["input"]).reshape(-1)
+            if dims.size == 4 and dims[0] == 1:
+                dims = dims[1:]
+            node.input_type = {"input": dims}
+            node.output_type = {"output": dims}
+            shape = dims
+    for node in graph.nodes.values():
+        if isinstance(node, nir.Conv2d) and shape is not None:
+            if node.input_shape is None:
+                node.input_shape = np.asarray(shape[-2:])
+            out = (np.asarray(node.weight).shape[0], *[int(x) for x in shape[-2:]])
+            for other in graph.nodes.values():
+                if isinstance(other, nir.CubaLIF):
+                    for key in ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"):
+                        value = getattr(other, key)
+                        if value is not None:
+                            setattr(other, key, np.broadcast_to(np.asarray(value, np.float64).reshape(-1)[0]
+                                                                if np.size(value) == 1 else value, out).copy())
+                    other.input_type = {"input": np.array(out)}
+                    other.output_type = {"output": np.array(out)}
+                if isinstance(other, nir.Output):
+                    other.input_type = {"input": np.array(out)}
+                    other.output_type = {"output": np.array(out)}
+    nir.write(path, graph)

@@ -88,7 +88,8 @@ def test_the_inpainter_on_cuda_equals_the_reference(tiny_bundle: Path) -> None:
 
     from neurodeploy.bundle.format import Bundle
     from neurodeploy.inpainter.data import MaskSpec, random_mask
-    from neurodeploy.inpainter.simulation import SimulationInput, simulate
+    from neurodeploy.inpainter.simulation import simulate
+    from neurodeploy.inpainter.simulator import SimulationInput
 
     rng = np.random.default_rng(2)
     items = [SimulationInput("a", rng.integers(0, 256, (70, 53, 3), dtype=np.uint8), random_mask(rng, 70, 53,

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.chip.cuba import CubaParams, CubaState, cuba_step
 from neurodeploy.chip.partition import CHIP, ChipSegment, plan
 from neurodeploy.chip.quantize import QuantizedChipLayer, quantize_chip_layer, quantize_segment
@@ -32,7 +33,7 @@ from neurodeploy.cost.profile import profile_graph
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.ir.float_run import run_float
-from neurodeploy.runtime.graph_run import ChipPart, run_graph
+from neurodeploy.runtime.graph_run import run_graph
 from neurodeploy.runtime.torch_backend import run_segment_batch as run_torch
 from neurodeploy.spike_metrics import output_scores, spike_scores
 

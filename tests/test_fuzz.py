@@ -19,12 +19,13 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.bundle.format import DIGEST_FIELD, MANIFEST_FILE, Bundle, manifest_digest
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle.manifest import DIGEST_FIELD, MANIFEST_FILE, manifest_digest
 from neurodeploy.converters.netx_io import read_segment
-from neurodeploy.converters.nir_io import stack_weights
+from neurodeploy.converters.nir_stack import stack_weights
 from neurodeploy.cost.hw import parse_profile
 from neurodeploy.errors import UserError
-from neurodeploy.inpainter.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
+from neurodeploy.inpainter.checkpoint import bundle_host_cnn, model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.io import read_image, read_mask
 
 from .conftest import tiny_model
@@ -192,6 +193,6 @@ def test_bundle_manifest_loader(tmp_path_factory: pytest.TempPathFactory, valid_
     def load_everything(path: Path) -> None:
         loaded = Bundle.load(path)
         loaded.segment_layers  # noqa: B018 - reading segment_0.net is part of loading
-        loaded.host_model()
+        bundle_host_cnn(loaded)
 
     only_user_errors(load_everything, bundle)

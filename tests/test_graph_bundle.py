@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurodeploy.bundle.format import Bundle, manifest_digest
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle.manifest import manifest_digest
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.runtime.graph_run import fidelity, read_input, run_graph

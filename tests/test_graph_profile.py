@@ -13,8 +13,9 @@ import torch.nn.functional as F
 
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.cost.counting import chip_layer_counts, conv_synops
-from neurodeploy.cost.profile import profile, profile_graph
+from neurodeploy.cost.profile import profile_graph
 from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.profile import profile
 
 from .conftest import run_cli
 
@@ -163,7 +164,8 @@ def sinabs_case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_chip_conv_layers_of_a_real_bundle_count_like_a_ones_kernel(sinabs_case) -> None:
-    from neurodeploy.runtime.graph_run import ChipPart, run_graph
+    from neurodeploy.bundle.deployment import ChipPart
+    from neurodeploy.runtime.graph_run import run_graph
 
     path, x_path = sinabs_case
     bundle = Bundle.load(path)

@@ -10,7 +10,8 @@ from PIL import Image
 
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.inpainter.conversion import CALIBRATION_TILE, CALIBRATION_TILES, convert
-from neurodeploy.inpainter.simulation import SimulationInput, simulate
+from neurodeploy.inpainter.simulation import simulate
+from neurodeploy.inpainter.simulator import SimulationInput
 
 from .conftest import run_cli
 

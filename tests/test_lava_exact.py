@@ -16,8 +16,8 @@ from neurodeploy.inpainter.checkpoint import save_checkpoint
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import builtin_paths, to_tensors
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, network_input
+from neurodeploy.inpainter.tiling import SpikeBridge
 from neurodeploy.io import read_image
-from neurodeploy.runtime.lava.bridge import SpikeBridge
 
 from .conftest import TINY, tiny_model
 
@@ -76,7 +76,7 @@ def test_tiled_equals_untiled(tiny_bundle: Path) -> None:
                                                          ((2, 2, 1, -2, -2), 2)])
 def test_a_stack_of_lif_convs_runs_in_lava_bit_exact_and_tiles_like_one_window(
         tmp_path: Path, strides: tuple[int, ...], spiking_layers: int) -> None:
-    from neurodeploy.inpainter.simulation import SimulationInput, Simulator
+    from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 
     config = ModelConfig(**{**TINY.to_dict(), "cnn_strides": strides, "cnn_dilations": (1, 1, 1, 1, 1),
                             "spiking_layers": spiking_layers})

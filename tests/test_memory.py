@@ -17,13 +17,21 @@ from rich.console import Console
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.chip.encoding import encode_window, input_frames, poisson_spikes, spike_rate
 from neurodeploy.cost.counting import count_inference, count_tallies
-from neurodeploy.inpainter.checkpoint import save_checkpoint
+from neurodeploy.inpainter.checkpoint import bundle_host_cnn, save_checkpoint
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import to_tensors
 from neurodeploy.inpainter.evaluate import to_uint8
 from neurodeploy.inpainter.model import HostCNN, ModelConfig, composite, host_halo, host_receptive_radius, network_input
-from neurodeploy.inpainter.simulation import SimulationInput, Simulator, SnnInput, TileProgress, float_model, psnr
-from neurodeploy.runtime.lava.bridge import SpikeBridge
+from neurodeploy.inpainter.simulation import TileProgress
+from neurodeploy.inpainter.simulator import (
+    SimulationInput,
+    Simulator,
+    SnnInput,
+    float_model,
+    psnr_of_squared_error,
+    squared_error,
+)
+from neurodeploy.inpainter.tiling import SpikeBridge
 from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import TINY, tiny_model
@@ -66,7 +74,7 @@ def test_streamed_simulation_equals_the_whole_image_computation(tmp_path: Path, 
         x = network_input(image[None], mask[None], config.mask_input, config.hole_fill)[0]
         frames = input_frames(x, config.encoding, steps, seed)
         spikes = SpikeBridge.of(bundle, "reference").run(np.ascontiguousarray(frames))
-        output = to_uint8(composite(image, bundle.host_model()(spike_rate(spikes)[None], x[None])[0], mask))
+        output = to_uint8(composite(image, bundle_host_cnn(bundle)(spike_rate(spikes)[None], x[None])[0], mask))
         model = float_model(bundle)
         float_spikes = model.snn(encode_window(x, config.encoding, steps, seed))
         float_output = to_uint8(composite(image, model.host(float_spikes, x[None])[0], mask))
@@ -176,3 +184,8 @@ def test_peak_memory_does_not_grow_with_the_image(tmp_path: Path, tiny_bundle: P
         peaks[side] = _peak_rss_kib("simulate", str(tiny_bundle), "--image", str(image), "--random-mask", "0",
                                     "--backend", "reference", "-o", str(tmp_path / f"out{side}.png"))
     assert peaks[1024] <= 1.5 * peaks[64], f"peak RSS {peaks[64] / 1024:.0f} -> {peaks[1024] / 1024:.0f} MiB"
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB between two uint8 images (100 dB, the cap, when identical), as the simulator scores it."""
+    return psnr_of_squared_error(squared_error(a, b), a.size)

@@ -189,7 +189,7 @@ def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle
     from neurodeploy.inpainter.conversion import convert
     from neurodeploy.inpainter.evaluate import to_uint8
     from neurodeploy.inpainter.model import composite
-    from neurodeploy.inpainter.simulation import SimulationInput, Simulator
+    from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 
     config = ModelConfig(**{**TINY.to_dict(), "hole_fill": "smooth", "residual": True, "final_activation": "none"})
     model = tiny_model(config=config)

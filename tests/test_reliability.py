@@ -182,7 +182,7 @@ def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_
 
 FAILING_RUN = """
 import sys, numpy as np
-import neurodeploy.runtime.lava.bridge as bridge
+import neurodeploy.inpainter.tiling as tiling
 import neurodeploy.runtime.lava.segment_run as segment_lava
 from lava.magma.core.decorator import implements
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
@@ -202,7 +202,7 @@ def with_fault(*args, **kwargs):
     cfg.exception_proc_model_map[ChipSegment] = Failing
     return cfg
 segment_lava.select_run_config = with_fault
-with bridge.SpikeBridge.of(Bundle.load(sys.argv[1])) as b:
+with tiling.SpikeBridge.of(Bundle.load(sys.argv[1])) as b:
     print("started", flush=True)
     b.run(np.zeros((4, 4, 48, 48), np.uint8))
 """

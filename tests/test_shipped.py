@@ -12,7 +12,7 @@ from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import EvalSet, builtin_paths
 from neurodeploy.inpainter.evaluate import score
-from neurodeploy.inpainter.simulation import SimulationInput, Simulator
+from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 
 SHIPPED = Path(__file__).resolve().parents[1] / "examples" / "models" / "scnn_inpaint.pt"
 

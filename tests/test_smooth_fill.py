@@ -12,7 +12,7 @@ from neurodeploy.chip.encoding import PAYLOAD_MAX
 from neurodeploy.inpainter import model
 from neurodeploy.inpainter.data import random_mask, to_tensors
 from neurodeploy.inpainter.model import ModelConfig, network_input, smooth_fill
-from neurodeploy.inpainter.simulation import SnnInput
+from neurodeploy.inpainter.simulator import SnnInput
 
 
 def reference_smooth_fill(image: torch.Tensor, known: torch.Tensor, iterations: int = 10) -> torch.Tensor:

@@ -93,7 +93,8 @@ def test_the_inpainter_runs_bit_exact_on_torch(tiny_bundle: Path) -> None:
     """The inpainter's spiking stage as batches of tiles: spikes and images equal to the reference backend's."""
     from neurodeploy.bundle.format import Bundle
     from neurodeploy.inpainter.data import MaskSpec, random_mask
-    from neurodeploy.inpainter.simulation import SimulationInput, simulate
+    from neurodeploy.inpainter.simulation import simulate
+    from neurodeploy.inpainter.simulator import SimulationInput
 
     bundle = Bundle.load(tiny_bundle)
     rng = np.random.default_rng(1)
@@ -121,7 +122,8 @@ def test_torch_equals_lava_on_the_inpainter(tiny_bundle: Path) -> None:
     """Once against Lava itself (neurodeploy's segment process): the same spikes and the same image."""
     from neurodeploy.bundle.format import Bundle
     from neurodeploy.inpainter.data import MaskSpec, random_mask
-    from neurodeploy.inpainter.simulation import SimulationInput, simulate
+    from neurodeploy.inpainter.simulation import simulate
+    from neurodeploy.inpainter.simulator import SimulationInput
 
     rng = np.random.default_rng(3)
     items = [SimulationInput("a", rng.integers(0, 256, (40, 30, 3), dtype=np.uint8), random_mask(rng, 40, 30,

@@ -39,7 +39,7 @@ layer in a stack: :func:`neurodeploy.chip.reference.run_segment_batch` states th
 timing and the per-sample reset). Everything in this mapping is exact except
 the rounding of W, the decays and the threshold, which
 :mod:`neurodeploy.chip.quantize` chooses and reports. The inpainter's Norse LIF is
-a NIR ``CubaLIF`` with ``tau = 1 / tau_inv`` (:func:`~neurodeploy.converters.nir_io.stack_graph`),
+a NIR ``CubaLIF`` with ``tau = 1 / tau_inv`` (:func:`~neurodeploy.inpainter.nir_stack.stack_graph`),
 so it takes the one mapping every graph neuron takes, :class:`CubaMapping`.
 """
 

@@ -142,8 +142,9 @@ def evaluate(
     from neurodeploy.inpainter.checkpoint import load_model
     from neurodeploy.inpainter.conversion import convert as run_convert
     from neurodeploy.inpainter.data import EvalSample, EvalSet, WholePhotoSet, resolve_paths
-    from neurodeploy.inpainter.evaluate import METHODS, deployed_inpainter
+    from neurodeploy.inpainter.evaluate import METHODS
     from neurodeploy.inpainter.evaluate import evaluate as run_evaluation
+    from neurodeploy.inpainter.simulation import deployed_inpainter
     from neurodeploy.io import atomic_path, check_output_file, read_image, read_mask
 
     if json_out:
@@ -344,7 +345,7 @@ def _read_inputs(jobs: list[_Job], random_mask: int | None) -> Iterator[Any]:
 
     from neurodeploy.inpainter.data import PHOTO_MASKS
     from neurodeploy.inpainter.data import random_mask as draw_mask
-    from neurodeploy.inpainter.simulation import SimulationInput
+    from neurodeploy.inpainter.simulator import SimulationInput
     from neurodeploy.io import read_image, read_mask
 
     for job in jobs:
@@ -379,7 +380,7 @@ def _graph_input(image: Path | None, input_path: Path | None, backend: str, lava
 
 
 def _check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
-    from neurodeploy.runtime.lava.bridge import BACKENDS
+    from neurodeploy.runtime.backends import BACKENDS
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
@@ -557,9 +558,10 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
     it finishes; the report over every item (those resumed from --results too)."""
     import time
 
+    from neurodeploy.cli.works import ImageWork
     from neurodeploy.inpainter.simulation import SimulationReport
     from neurodeploy.io import write_png
-    from neurodeploy.runtime.cluster import ImageWork, ItemProgress, run_items
+    from neurodeploy.runtime.cluster import ItemProgress, run_items
 
     def write(record: dict[str, Any], output: Any) -> None:
         write_png(output_path(record["id"]), output)
@@ -589,7 +591,14 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
 
     from neurodeploy.bundle.format import Bundle
     from neurodeploy.io import atomic_path, check_output_file
-    from neurodeploy.runtime.graph_run import compare_scores, fidelity, read_compare, read_input, report, run_graph
+    from neurodeploy.runtime.graph_run import (
+        compare_scores,
+        fidelity,
+        read_compare,
+        read_input,
+        report,
+        run_graph,
+    )
 
     target = out or input_path.with_name(f"{input_path.stem}-output.npz")
     check_output_file(target, "npz archive", ".npz")
@@ -652,8 +661,9 @@ def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None,
 
     import numpy as np
 
+    from neurodeploy.cli.works import SampleWork
     from neurodeploy.io import atomic_path
-    from neurodeploy.runtime.cluster import ItemProgress, SampleWork, run_items, sample_items
+    from neurodeploy.runtime.cluster import ItemProgress, run_items, sample_items
     from neurodeploy.runtime.graph_run import compare_scores
 
     with ItemProgress(err_console) as progress:
@@ -722,8 +732,8 @@ def profile(
 
     from neurodeploy.bundle.format import Bundle
     from neurodeploy.cost.hw import load_profile
-    from neurodeploy.cost.profile import profile as run_profile
     from neurodeploy.cost.profile import select_profiles
+    from neurodeploy.inpainter.profile import profile as run_profile
     from neurodeploy.io import atomic_path, check_output_file, check_output_folder
     from neurodeploy.runtime.run_options import plan_threads, sized_threads
 
@@ -782,8 +792,10 @@ def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: lis
     import numpy as np
 
     from neurodeploy.bundle.format import Bundle
-    from neurodeploy.cost.profile import graph_view, inpainter_view, summarize, summarize_graph
-    from neurodeploy.runtime.cluster import ImageWork, ItemProgress, SampleWork, run_items, sample_items
+    from neurodeploy.cli.works import ImageWork, SampleWork
+    from neurodeploy.cost.profile import graph_view, summarize, summarize_graph
+    from neurodeploy.inpainter.profile import inpainter_view
+    from neurodeploy.runtime.cluster import ItemProgress, run_items, sample_items
 
     last: list[Any] = [np.zeros((1, 1, 1, 1), np.uint8)]
     work: Any

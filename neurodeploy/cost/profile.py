@@ -29,18 +29,18 @@ the latency per inference) next to the dynamic part.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
+from neurodeploy.bundle.deployment import ChipPart, GraphDeployment
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.cost.counting import (
     InferenceCounts,
     LayerCounts,
     chip_layer_counts,
     chip_layer_dense_macs,
-    count_tallies,
     cut_bits,
     events_per_step,
     host_node_macs,
@@ -49,15 +49,10 @@ from neurodeploy.cost.energy import all_cnn, estimate
 from neurodeploy.cost.hw import EnergyProfile, list_profiles, load_profile
 from neurodeploy.cost.latency import latency
 from neurodeploy.cost.mapping import ChipLayerInfo, map_network, mapping_profiles, resize_conv_chain
-from neurodeploy.cost.neurobench_metrics import inpainter_operations, layer_operations, metrics
+from neurodeploy.cost.neurobench_metrics import layer_operations, metrics
 from neurodeploy.errors import UserError
-from neurodeploy.inpainter.model import host_conv_shapes
-from neurodeploy.inpainter.simulation import ImageResult, SimulationInput, Simulator
-from neurodeploy.runtime.lava.bridge import Backend, LavaModels
-from neurodeploy.runtime.run_options import plan_threads, sized_threads
-
-if TYPE_CHECKING:
-    from neurodeploy.runtime.graph_run import GraphDeployment, GraphRun
+from neurodeploy.runtime.backends import LavaModels
+from neurodeploy.runtime.graph_run import GraphRun, run_graph
 
 DEFAULT_HOST = "gpu"
 
@@ -92,15 +87,6 @@ def price(counts: InferenceCounts, profiles: list[EnergyProfile], host: EnergyPr
     }
 
 
-def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
-    """The exact counts of one simulated image, summed tile by tile as it streamed (see
-    :func:`neurodeploy.cost.counting.count_tallies`)."""
-    names = [layer["name"] for layer in bundle.chip_segment["layers"]]
-    counts = count_tallies(result.tallies, names, int(bundle.manifest["input"]["payload_bits"]),
-                           host_conv_shapes(bundle.model_config)).as_dict()
-    return {**counts, "input_hw": [result.tallies[0].height, result.tallies[0].width]}
-
-
 def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] | None = None,
               host: str = DEFAULT_HOST) -> dict[str, Any]:
     """Counts of simulated images averaged per inference and priced on the profiles."""
@@ -116,75 +102,6 @@ def summarize(per_image: list[dict[str, Any]], backend: str, hw: Iterable[str] |
     summary.update({"backend": backend, "images": len(per_image), "host_profile": host_profile.name,
                     "profiles": {p.name: {"kind": p.kind, "description": p.description, "file": p.path}
                                  for p in profiles}})
-    return summary
-
-
-def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend = "lava",
-            models: LavaModels = "neurodeploy", hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
-            seed: int = 0, on_result: Callable[[ImageResult], None] | None = None,
-            device: str = "cpu", threads: int | None = None) -> tuple[dict[str, Any], np.ndarray]:
-    """Profile every item; returns (summary JSON, output spikes for the raster: those of the last
-    image's centre tile).
-
-    Each image is counted tile by tile as it is simulated; only its counts are kept.
-    For a graph bundle ``items`` is X (N, T, *input_shape) and this is :func:`profile_graph`.
-    ``threads``: torch's and BLAS's threads during the run, by default sized for the backend
-    (:mod:`neurodeploy.runtime.run_options`); the summary's ``threads`` records them.
-    """
-    plan = plan_threads(backend, threads)
-    with sized_threads(plan):
-        summary, raster = _profile(bundle, items, backend, models, hw, host, seed, on_result, device)
-    return {**summary, "threads": plan.as_dict()}, raster
-
-
-def _profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend, models: LavaModels,
-             hw: Iterable[str] | None, host: str, seed: int, on_result: Callable[[ImageResult], None] | None,
-             device: str) -> tuple[dict[str, Any], np.ndarray]:
-    """:func:`profile` in the threads it sized."""
-    if bundle.kind == "graph":
-        return profile_graph(bundle, np.asarray(items), backend=backend, models=models, hw=hw, host=host,
-                             device=device)
-    hw = None if hw is None else list(hw)
-    select_profiles(hw)  # a bad profile fails before Lava starts
-    load_profile(host)
-    per_image: list[dict[str, Any]] = []
-    last = np.zeros((1, 1, 1, 1), np.uint8)
-    with Simulator(bundle, backend, models, seed, fidelity=False, device=device) as sim:
-        for item in items:
-            result = sim.run(item)
-            per_image.append(count_result(bundle, result))
-            last = result.raster
-            if on_result is not None:
-                on_result(result)
-    return inpainter_view(bundle, per_image, summarize(per_image, backend, hw, host), hw, host), last
-
-
-def inpainter_view(bundle: Bundle, per_image: list[dict[str, Any]], summary: dict[str, Any],
-                   hw: Iterable[str] | None, host: str) -> dict[str, Any]:
-    """Add the deployment view (:func:`add_deployment`) to an inpainter's summary: every chip layer of its
-    stack on the largest image profiled (``input_hw`` of :func:`count_result`, the image padded to the
-    stack's stride), with its averaged counts."""
-    height = max(int(c["input_hw"][0]) for c in per_image)
-    width = max(int(c["input_hw"][1]) for c in per_image)
-    summary.pop("input_hw", None)
-    graded = int(bundle.manifest["input"]["payload_bits"]) > 1
-    infos, ops = [], []
-    spikes = outputs = 0.0
-    weights = []
-    for k, (conv, layer) in enumerate(zip(bundle.segment_layers, summary["layers"], strict=True)):
-        (sh, sw), (ph, pw) = conv.stride, conv.padding
-        out_hw = (-(-height // sh), -(-width // sw))
-        infos.append(ChipLayerInfo(layer["name"], "conv", (conv.input_shape[0], height, width),
-                                   (conv.output_shape[0], *out_hw), tuple(conv.weight.shape), (sh, sw), (ph, pw),
-                                   tuple(layer["synops_per_step"]), tuple(layer["spikes_per_step"]),
-                                   tuple(layer["input_events_per_step"])))
-        ops.append(inpainter_operations(layer["synops"], conv.weight, graded and k == 0, layer["timesteps"],
-                                        (height, width), ph, sh))
-        spikes += layer["spikes"]
-        outputs += layer["neurons"] * layer["timesteps"]
-        weights.append(conv.weight)
-        height, width = out_hw
-    add_deployment(summary, infos, metrics(ops, spikes, outputs, weights, [None] * len(weights)), hw, host)
     return summary
 
 
@@ -204,7 +121,6 @@ def graph_view(deployment: GraphDeployment, summary: dict[str, Any], hw: Iterabl
 def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[dict[str, Any]],
                        n: int) -> InferenceCounts:
     """The exact counts of sample ``n`` of ``run`` (:mod:`neurodeploy.cost.counting`'s rules for graphs)."""
-    from neurodeploy.runtime.graph_run import ChipPart
 
     layers: list[LayerCounts] = []
     operations: list[dict[str, float]] = []
@@ -272,7 +188,6 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
                   device: str = "cpu") -> tuple[dict[str, Any], np.ndarray]:
     """Profile a graph bundle on X (N, T, *input_shape); returns (summary JSON, the first chip layer's
     spikes of the last sample, (T, *shape), for the raster). Counts are per sample, averaged."""
-    from neurodeploy.runtime.graph_run import run_graph
 
     hw = None if hw is None else list(hw)
     select_profiles(hw)  # a bad profile fails before the run
@@ -292,7 +207,6 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
 def graph_chip_layers(deployment: GraphDeployment, layers: list[dict[str, Any]]
                       ) -> tuple[list[ChipLayerInfo], list[np.ndarray], list[np.ndarray | None]]:
     """The chip layers of a graph bundle (with their averaged counts), their weights and biases as deployed."""
-    from neurodeploy.runtime.graph_run import ChipPart
 
     infos, weights, biases = [], [], []
     counted = iter(layers)

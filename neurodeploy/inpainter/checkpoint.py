@@ -20,8 +20,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle.manifest import HOST_FILE, HOST_FORMAT
 from neurodeploy.errors import UserError
-from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
+from neurodeploy.inpainter.model import HostCNN, HybridInpainter, ModelConfig
 from neurodeploy.io import load_torch, save_torch
 
 FORMAT = "neurodeploy-checkpoint"
@@ -92,3 +94,24 @@ def load_model(path: str | os.PathLike[str]) -> tuple[HybridInpainter, dict[str,
     """Load a checkpoint file and rebuild its model; returns (model, checkpoint dict)."""
     ckpt = read_checkpoint(path)
     return model_from_checkpoint(ckpt, str(path)), ckpt
+
+
+def bundle_config(bundle: Bundle) -> ModelConfig:
+    """The inpainter's model config as its format-3 bundle's manifest records it."""
+    return ModelConfig.from_dict(dict(bundle.require("inpainter").manifest["model_config"]))
+
+
+def bundle_host_cnn(bundle: Bundle) -> HostCNN:
+    """The host CNN of a format-3 bundle, rebuilt from its ``host.pt`` alone."""
+    path = bundle.file(HOST_FILE)
+    data = load_torch(path, what="host CNN file")
+    if data.get("format") != HOST_FORMAT:
+        raise UserError(f"{path} is not a neurodeploy host CNN file", "re-create the bundle with neurodeploy convert")
+    cnn = HostCNN(ModelConfig.from_dict(dict(data["model_config"])))
+    try:
+        cnn.load_state_dict(data["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} does not fit its model_config ({type(exc).__name__})",
+                        "re-create the bundle with neurodeploy convert") from None
+    cnn.eval()
+    return cnn

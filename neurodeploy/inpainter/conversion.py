@@ -5,7 +5,7 @@ each chip segment is quantized (:func:`neurodeploy.chip.quantize.quantize_segmen
 and written as one netx file, the host segments' parameters go to ``host.pt``
 (:mod:`neurodeploy.ir.host_ops`). The inpainter takes the same path: its
 spiking stack, written as a NIR graph on one tile's window
-(:func:`neurodeploy.converters.nir_io.stack_graph`), is partitioned into one
+(:func:`neurodeploy.inpainter.nir_stack.stack_graph`), is partitioned into one
 chip segment, quantized and written the same way (``segment_0.net``), and its
 CNN is the host segment (``host.pt``). Everything is written into a temporary directory that is
 renamed into place at the end, so a failed or interrupted conversion leaves
@@ -22,8 +22,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from neurodeploy.bundle import format as bundle_format
-from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle import manifest as bundle_format
+from neurodeploy.bundle.format import Bundle, check_target
 from neurodeploy.chip.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET
 from neurodeploy.errors import UserError
@@ -67,7 +67,7 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
                              tau_convention=tau_convention, calibrate=calibrate)
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
-    bundle_format.check_target(out_dir, force)
+    check_target(out_dir, force)
     source: dict[str, Any]
     if isinstance(model_or_path, HybridInpainter):
         model = model_or_path
@@ -85,7 +85,7 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
 
 
 def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Sign the manifest with its own digest (:func:`neurodeploy.bundle.format.manifest_digest`) and write it."""
+    """Sign the manifest with its own digest (:func:`neurodeploy.bundle.manifest.manifest_digest`) and write it."""
     manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
     (folder / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
@@ -105,7 +105,7 @@ def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, in
 def _stack_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, Any, int]:
     """:func:`inpainter_partition` with the whole partition too: (graph, partition, chip segment, halo)."""
     from neurodeploy.chip.partition import CHIP, ChipSegment, partition
-    from neurodeploy.converters.nir_io import stack_graph
+    from neurodeploy.inpainter.nir_stack import stack_graph
     from neurodeploy.ir.graph import read_graph
 
     config = model.config
@@ -159,7 +159,7 @@ def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, 
     Window i comes from photo i mod len(photos) (upscaled to at least ``window`` on its short side,
     as the evaluation crops are), with ``rng = default_rng([seed, i])`` choosing its place and its
     hole (:func:`neurodeploy.inpainter.data.random_mask`, the evaluation's 5-25 %); then
-    :class:`neurodeploy.inpainter.simulation.SnnInput` (masking, fill, mask channel) and
+    :class:`neurodeploy.inpainter.simulator.SnnInput` (masking, fill, mask channel) and
     :func:`neurodeploy.chip.encoding.input_frames` (payloads ``round(255·x)``, or the seeded Poisson
     spikes), as for a tile of the window's size inside a larger image. The hole fill sees the
     window only, not the whole photo.
@@ -168,7 +168,7 @@ def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, 
 
     from neurodeploy.chip.encoding import input_frames
     from neurodeploy.inpainter.data import _fit_to_crop, random_mask
-    from neurodeploy.inpainter.simulation import SnnInput
+    from neurodeploy.inpainter.simulator import SnnInput
 
     frames = []
     for i in range(tiles):
@@ -433,7 +433,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
 
     if payload not in PAYLOADS:
         raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
-    bundle_format.check_target(out_dir, force)
+    check_target(out_dir, force)
     if isinstance(graph_or_path, nir.NIRGraph):
         source: dict[str, Any] = {"kind": "nir", "path": None, "sha256": None}
     else:

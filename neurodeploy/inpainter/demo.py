@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.errors import UserError
+from neurodeploy.inpainter.checkpoint import bundle_config
 from neurodeploy.io import atomic_path, write_png
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: neurodeploy/inpainter/demo.py
@@ -118,11 +119,13 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
     import contextlib
 
     from neurodeploy.bundle.format import Bundle
-    from neurodeploy.cost.profile import DEFAULT_HOST, count_result, inpainter_view, summarize
+    from neurodeploy.cost.profile import DEFAULT_HOST, summarize
     from neurodeploy.cost.report import write_report
     from neurodeploy.inpainter.conversion import convert
     from neurodeploy.inpainter.evaluate import inpaint_telea, masked_input, score
-    from neurodeploy.inpainter.simulation import SimulationInput, SimulationReport, Simulator
+    from neurodeploy.inpainter.profile import count_result, inpainter_view
+    from neurodeploy.inpainter.simulation import SimulationReport
+    from neurodeploy.inpainter.simulator import SimulationInput, Simulator
     from neurodeploy.inpainter.sweep import read_sweep, twin_quality
 
     out = Path(out_dir)
@@ -173,7 +176,7 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
     return DemoSummary(scnn_scores.psnr_hole, telea_scores.psnr_hole, result.fidelity,
                        result.total_spikes, summary["energy_j"]["loihi2"]["total"],
                        summary["baseline_j"]["gpu"], report,
-                       None if sweep is None else twin_quality(sweep, bundle.model_config.spiking_layers,
+                       None if sweep is None else twin_quality(sweep, bundle_config(bundle).spiking_layers,
                                                                SHIPPED_SWEEP.relative_to(ROOT).as_posix()))
 
 

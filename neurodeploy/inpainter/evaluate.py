@@ -1,7 +1,7 @@
 """Evaluation of the SC-NN against classical inpainting, on the same images and masks.
 
 Methods: the trained SC-NN (float, PyTorch/Norse; ``deployed``: the same model
-converted and run through :class:`~neurodeploy.inpainter.simulation.Simulator`, its
+converted and run through :class:`~neurodeploy.inpainter.simulator.Simulator`, its
 spiking stage in Loihi fixed point on a chip backend), OpenCV Telea and
 Navier-Stokes (``cv2.inpaint``, radius 3), scikit-image biharmonic
 (``inpaint_biharmonic``), and the harmonic fill the SC-NN can start from
@@ -23,11 +23,9 @@ and ``photos``, the whole validation photos with holes of 10-30% of the image
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -125,18 +123,6 @@ def scnn_inpainter(model: HybridInpainter, seed: int = 0) -> Callable[[np.ndarra
         return to_uint8(composite(img, pred, msk))
 
     return run
-
-
-@contextlib.contextmanager
-def deployed_inpainter(bundle: Any, backend: str = "reference",
-                       seed: int = 0) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """The deployed SC-NN as an inpainting function, while the context lasts: ``bundle``
-    simulated on ``backend`` (no fidelity check), whole image, tiles and all."""
-    # imported here: neurodeploy.inpainter.simulation imports this module
-    from neurodeploy.inpainter.simulation import SimulationInput, Simulator
-
-    with Simulator(bundle, backend, seed=seed, fidelity=False) as simulator:  # type: ignore[arg-type]
-        yield lambda image, mask: simulator.run(SimulationInput("image", image, mask)).output
 
 
 def classical_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:

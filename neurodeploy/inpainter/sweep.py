@@ -118,7 +118,7 @@ def check(config: SweepConfig) -> None:
     from neurodeploy.inpainter.data import resolve_paths
     from neurodeploy.inpainter.train import TrainConfig, resolve_device
     from neurodeploy.io import check_output_folder
-    from neurodeploy.runtime.lava.bridge import BACKENDS
+    from neurodeploy.runtime.backends import BACKENDS
 
     if not config.variants or len(set(config.variants)) != len(config.variants):
         raise UserError(f"`variants={','.join(map(str, config.variants))}` must list distinct spiking-layer counts",
@@ -219,9 +219,9 @@ def twin_energy(config: ModelConfig, shapes: list[tuple[int, int]], profiles: li
 
 def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, seed: int) -> dict[str, Any]:
     """Convert, simulate (fidelity, deployed PSNR) and profile (spikes, energy) one trained model."""
-    from neurodeploy.cost.profile import profile
     from neurodeploy.inpainter.conversion import convert
     from neurodeploy.inpainter.evaluate import mean_scores, score
+    from neurodeploy.inpainter.profile import profile
     from neurodeploy.inpainter.simulation import simulate
 
     bundle = convert(model, bundle_dir, force=True, tile=config.tile)
@@ -311,7 +311,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
     from neurodeploy.cost.profile import select_profiles
     from neurodeploy.inpainter.data import EvalSet, resolve_paths
     from neurodeploy.inpainter.evaluate import classical_methods, mean_scores, scnn_inpainter, score
-    from neurodeploy.inpainter.simulation import SimulationInput
+    from neurodeploy.inpainter.simulator import SimulationInput
     from neurodeploy.inpainter.train import TrainConfig, resolve_device, train
 
     check(config)

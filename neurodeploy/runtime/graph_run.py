@@ -60,112 +60,24 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
+from neurodeploy.bundle.deployment import ChipPart, GraphDeployment, HostPart
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.chip.encoding import clipped_payloads
+from neurodeploy.chip.encoding import to_payload as payload_rule
+from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.errors import UserError
 from neurodeploy.ir.float_run import run_chip_layer, run_float
+from neurodeploy.ir.host_ops import run_host_segment
+from neurodeploy.runtime.lava.segment_run import LavaSegment, check_stock_netx
+from neurodeploy.runtime.torch_backend import run_segment_batch as run_torch
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores, spike_scores
 
-if TYPE_CHECKING:
-    from neurodeploy.bundle.format import Bundle
-    from neurodeploy.converters.netx_io import NetxSegmentLayer
-    from neurodeploy.ir.graph import Graph
-
 GRAPH_BACKENDS = ("reference", "lava", "loihi2", "torch")
-
-
-@dataclass(frozen=True)
-class ChipPart:
-    """A chip segment of the bundle: its netx file read back, the node it reads, and its input payload."""
-
-    index: int
-    path: Path
-    layers: tuple[NetxSegmentLayer, ...]
-    names: tuple[str, ...]  # the chip layers' (neuron) node names
-    nodes: tuple[tuple[str, ...], ...]  # per chip layer, the graph nodes it computes (input side first)
-    source: str
-    payload: str  # "spikes" or "graded"
-    payload_max: int
-    input_message_bits: int
-
-
-@dataclass(frozen=True)
-class HostPart:
-    """A host segment: graph nodes run in torch, in this order."""
-
-    index: int
-    nodes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class GraphDeployment:
-    """A verified format-2 bundle, read into what the runtime needs."""
-
-    graph: Graph  # graph.nir, the host nodes' operations from host.pt
-    float_graph: Graph  # graph.nir as read: the float reference
-    parts: tuple[ChipPart | HostPart, ...]
-    input_node: str
-    input_shape: tuple[int, ...]
-    input_payload: str
-    output_node: str
-    output_shape: tuple[int, ...]
-
-    @property
-    def chip_layers(self) -> tuple[str, ...]:
-        return tuple(n for p in self.parts if isinstance(p, ChipPart) for n in p.names)
-
-    @classmethod
-    def from_bundle(cls, bundle: Bundle) -> GraphDeployment:
-        """Read graph.nir, host.pt and every segment file; cross-check them against the manifest."""
-        try:
-            return cls._read(bundle)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise UserError(f"bundle {bundle.path}: its manifest does not describe its files "
-                            f"({type(exc).__name__}: {exc})", "re-create the bundle with neurodeploy convert") from None
-
-    @classmethod
-    def _read(cls, bundle: Bundle) -> GraphDeployment:
-        from neurodeploy.bundle.format import GRAPH_FILE, HOST_FILE
-        from neurodeploy.chip.partition import ChipSegment, partition
-        from neurodeploy.converters.netx_io import read_segment
-        from neurodeploy.io import load_torch
-        from neurodeploy.ir.graph import read_graph
-        from neurodeploy.ir.host_ops import host_ops, with_host_ops
-
-        m, fix = bundle.manifest, "re-create the bundle with neurodeploy convert"
-        float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m["dt"], tau_convention=m["tau_convention"])
-        try:
-            replanned = partition(float_graph, host=m["host_requested"])
-        except UserError as exc:
-            raise UserError(f"bundle {bundle.path}: its graph does not partition as when converted ({exc})",
-                            fix) from None
-        planned = [("chip" if isinstance(s, ChipSegment) else "host", list(s.nodes)) for s in replanned.segments]
-        if planned != [(s["place"], s["nodes"]) for s in m["segments"]]:
-            raise UserError(f"bundle {bundle.path}: the manifest's segments are not the partition of its "
-                            f"{GRAPH_FILE}", fix)
-        host_file = bundle.file(HOST_FILE)
-        graph = with_host_ops(float_graph, host_ops(load_torch(host_file, what="host file"), str(host_file)),
-                              str(host_file))
-        parts: list[ChipPart | HostPart] = []
-        for k, (segment, entry) in enumerate(zip(replanned.segments, m["segments"], strict=True)):
-            if not isinstance(segment, ChipSegment):
-                parts.append(HostPart(k, tuple(segment.nodes)))
-                continue
-            path = bundle.file(entry["file"])
-            layers = read_segment(path)
-            if [layer.kind for layer in layers] != [e.get("kind") for e in entry["layers"]]:
-                raise UserError(f"bundle {bundle.path}: {entry['file']} does not hold the layers its manifest "
-                                "lists", fix)
-            spec = entry["input"]
-            parts.append(ChipPart(k, path, layers, tuple(layer.name for layer in segment.layers),
-                                  tuple(tuple(layer.nodes) for layer in segment.layers), str(spec["node"]),
-                                  str(spec["payload"]), int(spec["payload_max"]), int(spec["input_message_bits"])))
-        return cls(graph=graph, float_graph=float_graph, parts=tuple(parts), input_node=m["input"]["node"],
-                   input_shape=tuple(m["input"]["shape"]), input_payload=m["input"]["payload"],
-                   output_node=m["output"]["node"], output_shape=tuple(m["output"]["shape"]))
 
 
 # -- input ----------------------------------------------------------------------------------------
@@ -274,7 +186,6 @@ def compare_scores(output: np.ndarray, compare: np.ndarray) -> dict[str, Any]:
 
 def to_payload(x: np.ndarray, part: ChipPart) -> np.ndarray:
     """Host values -> the chip segment's integer input payloads (uint8), shaped for its first layer."""
-    from neurodeploy.chip.encoding import to_payload as payload_rule
 
     payload = payload_rule(x, part.payload_max)  # max 1 for spikes
     first = part.layers[0]
@@ -303,7 +214,7 @@ class GraphRun:
 class LavaSegments:
     """The chip segments compiled in Lava, kept open between calls of :func:`run_graph`; use as a context
     manager. One per (segment, T), compiled on first use: a worker that runs sample after sample
-    (:class:`neurodeploy.runtime.cluster.SampleWork`) compiles each segment once, not once per sample."""
+    (:class:`neurodeploy.cli.works.SampleWork`) compiles each segment once, not once per sample."""
 
     def __init__(self, models: str = "neurodeploy", backend: str = "lava") -> None:
         self.models, self.backend = models, backend
@@ -323,7 +234,6 @@ class LavaSegments:
 
     def run(self, part: ChipPart, frames: np.ndarray) -> list[np.ndarray]:
         """Every sample of ``frames`` (N, T, *input) through the part's segment: per layer spikes (N, T, *out)."""
-        from neurodeploy.runtime.lava.segment_run import LavaSegment
 
         n, steps = frames.shape[:2]
         segment = self.open.get((part.index, steps))
@@ -353,14 +263,10 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
     if lava is None and backend in ("lava", "loihi2"):
         with LavaSegments(models, backend) as own:
             return run_graph(deployment, x, backend, models, device, check, own)
-    from neurodeploy.chip.encoding import clipped_payloads
-    from neurodeploy.chip.reference import run_segment_batch
-    from neurodeploy.ir.host_ops import run_host_segment
 
     if backend not in GRAPH_BACKENDS:
         raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
     if lava is not None and not (lava.backend == "lava" and lava.models == "neurodeploy"):  # the netx graph runs
-        from neurodeploy.runtime.lava.segment_run import check_stock_netx
 
         for part in deployment.parts:
             if isinstance(part, ChipPart):
@@ -381,7 +287,6 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
         clipped[part.index] = clipped_payloads(values[part.source].numpy(), part.payload_max)
         frames = payloads[part.index] = to_payload(values[part.source].numpy(), part)
         if backend == "torch":
-            from neurodeploy.runtime.torch_backend import run_segment_batch as run_torch
 
             got = run_torch(part.layers, frames, device)
         elif lava is not None:

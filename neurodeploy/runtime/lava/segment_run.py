@@ -39,9 +39,9 @@ import numpy as np
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET, segment_steps
 from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment, runs_in_stock_netx
 from neurodeploy.errors import UserError
+from neurodeploy.runtime.backends import LavaModels
 from neurodeploy.runtime.lava import reaper as _reaper
-from neurodeploy.runtime.lava.bridge import (
-    LavaModels,
+from neurodeploy.runtime.lava.lifecycle import (
     LavaProcessError,
     receive,
     select_run_config,

@@ -1,4 +1,4 @@
-"""The inpainter's spiking stack as a NIR graph (``graph.nir`` of an inpainter bundle), and a repair for Norse's.
+"""The inpainter's spiking stack as a NIR graph (``graph.nir`` of an inpainter bundle).
 
 The inpainter is deployed like any graph: :func:`stack_graph` writes its
 spiking stack as a NIR graph, which the partitioner (:mod:`neurodeploy.chip.partition`)
@@ -13,10 +13,6 @@ the whole input and then decays, NIR's moves a fraction b towards ``w_in·S``,
 so with this ``w_in`` NIR's current is Norse's, step for step (see
 :mod:`neurodeploy.chip.neuron_mapping`). The time step is not part of a NIR graph; the
 bundle manifest holds it.
-
-Norse 1.1's ``to_nir`` graphs leave the conv's ``input_shape`` unset and use
-0-d parameters, which ``nir.write`` cannot store; :func:`write_nir_graph`
-fills those in from the graph itself.
 """
 
 from __future__ import annotations
@@ -25,6 +21,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import nir
 import numpy as np
 
 from neurodeploy.errors import UserError
@@ -38,8 +35,6 @@ def stack_graph(weights: Sequence[np.ndarray], strides: Sequence[int], lif: LIFC
     ``weights`` are the float kernels (C_out, C_in, k, k) in order, each conv
     'same'-padded (k // 2) with its stride; ``input_shape`` is (C, H, W).
     """
-    import nir
-
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
     edges, previous, shape = [], "input", tuple(input_shape)
     for k, (weight, stride) in enumerate(zip(weights, strides, strict=True)):
@@ -66,8 +61,6 @@ def stack_graph(weights: Sequence[np.ndarray], strides: Sequence[int], lif: LIFC
 
 def stack_weights(path: str | os.PathLike[str]) -> list[np.ndarray]:
     """The float kernels of a :func:`stack_graph` file, layer by layer; anything else is a UserError."""
-    import nir
-
     try:
         graph = nir.read(path)
         count = sum(1 for name in graph.nodes if name.startswith("conv"))
@@ -75,48 +68,3 @@ def stack_weights(path: str | os.PathLike[str]) -> list[np.ndarray]:
     except Exception as exc:
         raise UserError(f"{path} is not the spiking stack of a neurodeploy bundle ({type(exc).__name__})",
                         "re-create the bundle with neurodeploy convert") from None
-
-
-def write_nir_graph(graph: Any, path: str | os.PathLike[str]) -> None:
-    """``nir.write`` a Conv2d -> CubaLIF graph from Norse 1.1's ``to_nir``, after repairs.
-
-    Norse 1.1 gives the Input a batch axis, leaves the conv's ``input_shape``
-    unset and gives the neuron 0-d parameters; ``nir.write`` and ``nir.read``
-    need (C, H, W) types throughout, so those are filled in from the graph.
-    """
-    import nir
-
-    def array(value: Any) -> Any:
-        if hasattr(value, "detach"):
-            value = value.detach().cpu().numpy()
-        return value
-
-    shape = None
-    for node in graph.nodes.values():
-        for key, value in list(vars(node).items()):
-            setattr(node, key, array(value))
-        if isinstance(node, nir.Input):
-            dims = np.asarray(node.input_type["input"]).reshape(-1)
-            if dims.size == 4 and dims[0] == 1:
-                dims = dims[1:]
-            node.input_type = {"input": dims}
-            node.output_type = {"output": dims}
-            shape = dims
-    for node in graph.nodes.values():
-        if isinstance(node, nir.Conv2d) and shape is not None:
-            if node.input_shape is None:
-                node.input_shape = np.asarray(shape[-2:])
-            out = (np.asarray(node.weight).shape[0], *[int(x) for x in shape[-2:]])
-            for other in graph.nodes.values():
-                if isinstance(other, nir.CubaLIF):
-                    for key in ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"):
-                        value = getattr(other, key)
-                        if value is not None:
-                            setattr(other, key, np.broadcast_to(np.asarray(value, np.float64).reshape(-1)[0]
-                                                                if np.size(value) == 1 else value, out).copy())
-                    other.input_type = {"input": np.array(out)}
-                    other.output_type = {"output": np.array(out)}
-                if isinstance(other, nir.Output):
-                    other.input_type = {"input": np.array(out)}
-                    other.output_type = {"output": np.array(out)}
-    nir.write(path, graph)

@@ -1,0 +1,438 @@
+"""The simulator behind ``neurodeploy simulate``: the hybrid pipeline with the spiking stage on a backend.
+
+For each image: encode the masked image on the host (:mod:`neurodeploy.chip.encoding`),
+run the spiking stage for T steps through the :class:`~neurodeploy.inpainter.tiling.SpikeBridge`
+(Lava, Loihi 2, the NumPy reference, or the batched torch backend, which runs a
+row of tiles as one batch), reduce the spikes to rates and run
+the host CNN (PyTorch), and composite its prediction into the hole.
+
+Fidelity is measured against the trained float model rebuilt from the bundle
+(``graph.nir``'s float weights + ``host.pt``) on the same input (the same Poisson
+draws for ``poisson`` encoding): PSNR between the two output images, the
+fraction of (t, c, y, x) where the spikes agree, and whether the backend's
+spikes equal the reference backend's bit for bit.
+
+Memory is bounded by the tile, not by the image: the image streams through
+the spiking stage tile by tile (the bundle's tiles, :meth:`SpikeBridge.grid`),
+and only the spike counts of the tile rows that the host CNN still needs are
+kept, a band a few tiles high. The host CNN, and the float model of the
+fidelity check, run on blocks of their own (:meth:`Simulator.host_grid`)
+read with a halo of their receptive field, so every result equals the
+whole-image computation's; the event counts of ``profile`` are summed on the
+way (:class:`~neurodeploy.cost.counting.EventTally`). Whole-image arrays left: the
+uint8 image, mask and output, and, for the ``mean`` and ``smooth`` hole fills,
+which look at the whole image, the spiking stage's 8-bit input (C, H, W).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle.manifest import GRAPH_FILE
+from neurodeploy.chip.encoding import PAYLOAD_MAX, count_rate, encode_window, input_frames
+from neurodeploy.cost.counting import EventTally
+from neurodeploy.errors import UserError
+from neurodeploy.inpainter.checkpoint import bundle_config, bundle_host_cnn
+from neurodeploy.inpainter.data import to_tensors
+from neurodeploy.inpainter.evaluate import psnr_from_mse, to_uint8
+from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
+from neurodeploy.inpainter.tiling import SpikeBridge, TileGrid
+from neurodeploy.runtime.backends import Backend, LavaModels
+from neurodeploy.spike_metrics import SpikeTally, firing_warnings
+
+TILE_BATCH = 8  # spiking tiles per batch on the torch backend (its memory: B·T·neurons float64 synaptic inputs)
+# The host CNN's block side: at least this many pixels (and at least a spiking tile). Its halo of the
+# receptive field is recomputed around every block, 1.72x the work at 128 px blocks and a 20 px halo,
+# 1.34x at 256; memory grows with the block's square, not with the image.
+HOST_BLOCK = 256
+ProgressHook = Callable[[int, int], None]  # (tiles done, tiles in the image), after every spiking tile
+
+
+@dataclass(frozen=True)
+class SimulationInput:
+    """One image to inpaint: uint8 (H, W, 3), bool mask (H, W) with True = missing."""
+
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass
+class ImageResult:
+    """What simulating one image produced and measured."""
+
+    name: str
+    output: np.ndarray  # uint8 (H, W, 3), the inpainted image
+    tallies: list[EventTally]  # per chip layer: its input events and output spikes, summed over the tiles
+    raster: np.ndarray  # uint8 (T, C, h, w): the last layer's spikes of the tile at the image's centre
+    seconds: dict[str, float]
+    fidelity: dict[str, Any] = field(default_factory=dict)
+    spikes: torch.Tensor | None = None  # uint8 (T, C, H, W), the last layer's, whole image: only with keep_spikes
+    frames: np.ndarray | None = None  # the spiking stage's input (T, C, H, W): only with keep_spikes
+
+    @property
+    def total_spikes(self) -> int:
+        """Spikes of every chip layer."""
+        return sum(tally.spikes for tally in self.tallies)
+
+    def summary(self, backend: str) -> dict[str, Any]:
+        per_step = sum(tally.spikes_per_step for tally in self.tallies)
+        return {
+            "name": self.name,
+            "backend": backend,
+            "timesteps": len(per_step),
+            "seconds": self.seconds,
+            "spikes": {"total": int(per_step.sum()), "per_timestep": [int(v) for v in per_step],
+                       "per_layer": [tally.spikes for tally in self.tallies]},
+            "fidelity": self.fidelity,
+        }
+
+
+def float_model(bundle: Bundle) -> HybridInpainter:
+    """The trained float model, rebuilt from the bundle: graph.nir's float weights and host.pt's CNN."""
+    from neurodeploy.converters.nir_stack import stack_weights
+
+    config = bundle_config(bundle)
+    model = HybridInpainter(config)
+    weights = stack_weights(bundle.file(GRAPH_FILE))
+    assert model.snn is not None
+    if len(weights) != len(model.snn.layers):
+        raise UserError(f"bundle {bundle.path}: {GRAPH_FILE} holds {len(weights)} spiking layers, its model config "
+                        f"{len(model.snn.layers)}", "re-create the bundle with neurodeploy convert")
+    with torch.no_grad():
+        for layer, weight in zip(model.snn.layers, weights, strict=True):
+            layer.conv.weight.copy_(torch.from_numpy(weight))
+    model.cnn = bundle_host_cnn(bundle)
+    return model.eval()
+
+
+def squared_error(a: np.ndarray, b: np.ndarray) -> int:
+    """The sum of (a - b)^2 over two uint8 images, exact: a sum over blocks is the whole image's."""
+    return int(((a.astype(np.int64) - b.astype(np.int64)) ** 2).sum())
+
+
+def psnr_of_squared_error(total: int, values: int) -> float:
+    """PSNR in dB of ``values`` uint8 values whose squared differences sum to ``total``."""
+    return psnr_from_mse(total / values / 255.0**2)
+
+
+class SnnInput:
+    """The spiking stage's input x (C, H, W) of one image (:func:`~neurodeploy.inpainter.model.network_input`),
+    read window by window.
+
+    With ``hole_fill="zero"`` each pixel of x depends on that pixel alone, so
+    a window of x is computed from the same window of the image. ``mean`` and
+    ``smooth`` look at the whole image: x is computed once and kept as its
+    8-bit payloads p, from which p / 255 gives x back bit for bit (every
+    channel of x is k / 255 in float32). The smooth fill treats the colours
+    independently and takes them one at a time (a third of the float copies
+    of the image); the mean is a float sum whose rounding depends on the
+    tensor's shape, so it takes all colours at once, as in training. The mask
+    goes in as bool (the same values as its 0/1 float copy, a quarter of the
+    bytes), and the image's float plane is freed once masked: the smooth fill
+    of one colour then holds three float planes at its peak, the masked image
+    and the fill's two (docs/BENCHMARKS.md section 10).
+    """
+
+    def __init__(self, image: np.ndarray, mask: np.ndarray, config: ModelConfig) -> None:
+        self.image, self.mask, self.config = image, mask, config
+        self.payload: np.ndarray | None = None
+        if config.hole_fill == "zero":
+            return
+        colours = list(range(config.image_channels))
+        self.payload = np.empty((config.snn_in_channels, *mask.shape), np.uint8)
+        # the mask as bool, not float: it selects the same values and spares a float plane
+        hole = torch.from_numpy(np.asarray(mask, dtype=bool))[None, None]
+        for group in [[c] for c in colours] if config.hole_fill == "smooth" else [colours]:
+            self.payload[group] = _filled_payload(image[..., group], hole, config)
+        if config.mask_input:
+            self.payload[-1] = mask * np.uint8(PAYLOAD_MAX)
+
+    def window(self, rows: slice, cols: slice) -> torch.Tensor:
+        """x[:, rows, cols], float32 (C, h, w)."""
+        if self.payload is not None:
+            return torch.from_numpy(self.payload[:, rows, cols]).float() / float(PAYLOAD_MAX)
+        img, hole = to_tensors(self.image[rows, cols], self.mask[rows, cols])
+        return network_input(img[None], hole[None], self.config.mask_input, "zero")[0]
+
+
+def _filled_payload(image: np.ndarray, hole: torch.Tensor, config: ModelConfig) -> np.ndarray:
+    """The payloads (C, H, W) of network_input's masked and filled image, of uint8 (H, W, C) ``image``
+    and bool (1, 1, H, W) ``hole``; a function of its own, so that its float planes are freed on return,
+    before the next colour's are made."""
+    # the image as to_tensors makes it, without its float mask; handed over without a name here, so
+    # that network_input frees it once it has the masked copy
+    x = network_input((torch.from_numpy(np.asarray(image, np.uint8)).permute(2, 0, 1).float() / 255.0)[None],
+                      hole, False, config.hole_fill)[0]
+    return x.mul_(PAYLOAD_MAX).round_().to(torch.uint8).numpy()
+
+
+class _Band:
+    """Rows of an image's per-pixel spike counts (K, C, rows, W), kept as the tile rows the spiking
+    stage appends below, and dropped above once no host block reads them: a few tile rows.
+
+    The counts are the spiking stage's output, the image downsampled by ``stride``; rows and
+    columns are given in image pixels (multiples of the stride where a block starts)."""
+
+    def __init__(self, stride: int = 1) -> None:
+        self.stride = stride
+        self.rows: list[tuple[int, np.ndarray]] = []  # (first row of counts, counts)
+
+    @property
+    def bottom(self) -> int:
+        """The image row below the last counts appended."""
+        return (self.rows[-1][0] + self.rows[-1][1].shape[-2]) * self.stride if self.rows else 0
+
+    def append(self, top: int, counts: np.ndarray) -> None:
+        """Counts of the tile row whose first image row is ``top`` (a multiple of the stride)."""
+        self.rows.append((top // self.stride, counts))
+
+    def drop_above(self, y: int) -> None:
+        """Forget the tile rows that end above image row y."""
+        self.rows = [(top, counts) for top, counts in self.rows if (top + counts.shape[-2]) * self.stride > y]
+
+    def read(self, rows: slice, cols: slice) -> np.ndarray:
+        """The counts of image rows and columns ``rows``, ``cols``: counts[..., start // stride :
+        ceil(stop / stride)] on both axes."""
+        s = self.stride
+        rows = slice(rows.start // s, -(-rows.stop // s))
+        cols = slice(cols.start // s, -(-cols.stop // s))
+        parts = [counts[..., max(rows.start - top, 0):rows.stop - top, cols]
+                 for top, counts in self.rows if top < rows.stop and rows.start < top + counts.shape[-2]]
+        assert sum(p.shape[-2] for p in parts) == rows.stop - rows.start, "band does not hold those rows"
+        return np.concatenate(parts, axis=-2)
+
+
+@dataclass
+class _Run:
+    """One image on its way through a Simulator: its source, what is known so far, and its sums."""
+
+    item: SimulationInput
+    input: SnnInput
+    output: np.ndarray
+    tallies: list[EventTally]
+    check: bool = True  # run the fidelity check on this image
+    raster: np.ndarray | None = None
+    spikes: np.ndarray | None = None
+    frames: np.ndarray | None = None
+    tiles_done: int = 0
+    spike_tallies: list[SpikeTally] = field(default_factory=list)  # per chip layer, against the float model
+    squared_error: int = 0  # sum over pixels and colours of (output - float output)^2
+    exact: bool = True
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("encode", "snn", "host",
+                                                                             "fidelity"), 0.0))
+
+    def clock(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] += now - since
+        return now
+
+
+class Simulator:
+    """Runs images through one bundle on one backend, compiling the Lava network once.
+
+    ``keep_spikes``: also hand back each image's whole input frames and output
+    spikes (T, C, H, W) (memory grows with the image). ``progress``: called
+    with (tiles done, tiles) after every spiking tile. ``host_block``: the host
+    CNN's least block side in pixels (:data:`HOST_BLOCK`).
+    """
+
+    def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
+                 seed: int = 0, fidelity: bool = True, keep_spikes: bool = False,
+                 progress: ProgressHook | None = None, device: str = "cpu", host_block: int = HOST_BLOCK) -> None:
+        self.bundle = bundle.require("inpainter")
+        self.host_block = host_block
+        self.backend = backend
+        self.seed = seed
+        self.fidelity = fidelity
+        self.keep_spikes = keep_spikes
+        self.progress = progress
+        self.host = bundle_host_cnn(bundle)
+        self.config = bundle_config(bundle)
+        self.reference_model = float_model(bundle) if fidelity else None
+        self.bridge = SpikeBridge.of(bundle, backend, models, device)
+
+    def __enter__(self) -> Simulator:
+        self.bridge.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bridge.close()
+
+    @property
+    def compile_seconds(self) -> float:
+        return self.bridge.compile_seconds
+
+    def host_grid(self, height: int, width: int) -> TileGrid:
+        """The host CNN's blocks: the larger of the spiking tiles and ``host_block``, rounded up to the CNN's
+        size multiple, read with a halo of its receptive field (:func:`~neurodeploy.inpainter.model.host_halo`)."""
+        tiles, multiple = self.bridge.grid(height, width), self.config.size_multiple
+        return TileGrid(height, width, -(-max(tiles.tile_h, self.host_block) // multiple) * multiple,
+                        -(-max(tiles.tile_w, self.host_block) // multiple) * multiple, host_halo(self.config))
+
+    @torch.no_grad()
+    def run(self, item: SimulationInput, check: bool | None = None) -> ImageResult:
+        """Inpaint one image, streaming it: each row of spiking tiles, then every row of host blocks
+        whose halo those rows complete. ``check``: run the fidelity check on this image (default: the
+        Simulator's ``fidelity``; True needs a Simulator made with ``fidelity=True``)."""
+        check = self.fidelity if check is None else check
+        if check and self.reference_model is None:
+            raise ValueError("a fidelity check needs a Simulator made with fidelity=True")
+        started = time.perf_counter()
+        height, width = item.mask.shape
+        tiles, blocks = self.bridge.grid(height, width), self.host_grid(height, width)
+        grids = [self.bridge.layer_grid(height, width, k) for k in range(len(self.bridge.layers))]
+        layers, steps, stride = self.bridge.layers, self.config.timesteps, self.bridge.strides[-1]
+        c_in, c_out = layers[0].input_shape[0], layers[-1].output_shape[0]
+        run = _Run(item, SnnInput(item.image, item.mask, self.config), np.zeros((height, width, 3), np.uint8),
+                   [EventTally.empty(steps, layer.input_shape[0], layer.output_shape[0], source.height,
+                                     source.width, layer.weight.shape[-1], layer.stride[0])
+                    for layer, source in zip(layers, [tiles, *grids], strict=False)], check=check)
+        if self.keep_spikes:
+            run.spikes = np.zeros((steps, c_out, grids[-1].height, grids[-1].width), np.uint8)
+            run.frames = np.zeros((steps, c_in, tiles.height, tiles.width), np.uint8)
+        run.seconds["encode"] += time.perf_counter() - started
+        band, pending = _Band(stride), list(blocks.row_starts())
+        for ty in tiles.row_starts():
+            band.append(ty, np.concatenate(self._spiking_row(run, tiles, grids, ty), axis=-1))
+            while pending and blocks.reach(pending[0], 0)[0].stop <= band.bottom:
+                by = pending.pop(0)
+                for bx in blocks.column_starts():
+                    self._host_block(run, blocks, band, by, bx)
+                if pending:
+                    band.drop_above(blocks.reach(pending[0], 0)[0].start)
+        seconds = {**run.seconds, "total": time.perf_counter() - started - run.seconds["fidelity"]}
+        if not check:
+            del seconds["fidelity"]
+        assert run.raster is not None
+        result = ImageResult(item.name, run.output, run.tallies, run.raster, seconds,
+                             spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
+                             frames=None if run.frames is None else run.frames[..., :height, :width])
+        if check:
+            overall = SpikeTally()
+            for tally in run.spike_tallies:
+                overall.merge(tally)
+            result.fidelity = {
+                "psnr_vs_float": psnr_of_squared_error(run.squared_error, run.output.size),
+                **overall.scores(),
+                "layers": [{"name": f"lif{k}", **tally.scores()} for k, tally in enumerate(run.spike_tallies)],
+                "exact_vs_reference": run.exact,
+                "warnings": [note for k, tally in enumerate(run.spike_tallies)
+                             for note in firing_warnings(f"lif{k}", tally.deployed, tally.cells)],
+            }
+        return result
+
+    def _spiking_row(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int) -> list[np.ndarray]:
+        """Run the row of spiking tiles at y, in batches of :data:`TILE_BATCH` tiles on the torch backend
+        (:meth:`SpikeBridge.run_tiles`), else one by one; per tile, :meth:`_spiking_tile`'s counts, and the
+        fidelity check's float spikes (:meth:`_check_tiles`)."""
+        batch = TILE_BATCH if self.backend == "torch" else 1
+        columns = list(tiles.column_starts())
+        counts = []
+        for first in range(0, len(columns), batch):
+            started = time.perf_counter()
+            inputs, frames = [], []
+            for x in columns[first:first + batch]:
+                origin = (y - tiles.halo, x - tiles.halo)  # the window's top-left pixel in the image
+                snn_input = torch.from_numpy(tiles.pad(run.input.window(*tiles.reach(y, x)).numpy(), y, x))
+                inputs.append(snn_input)
+                frames.append(np.ascontiguousarray(input_frames(snn_input, self.config.encoding,
+                                                                self.config.timesteps, self.seed, origin)))
+            started = run.clock("encode", started)
+            every = self.bridge.run_tiles(np.stack(frames))
+            started = run.clock("snn", started)
+            floats = self._check_tiles(run, tiles, y, columns[first:first + batch], inputs, frames, every) \
+                if run.check else None
+            run.clock("fidelity", started)
+            for i, x in enumerate(columns[first:first + batch]):
+                counts.append(self._spiking_tile(run, tiles, grids, y, x, frames[i], [layer[i] for layer in every],
+                                                 None if floats is None else [layer[i] for layer in floats]))
+        return counts
+
+    def _check_tiles(self, run: _Run, tiles: TileGrid, y: int, columns: list[int], inputs: list[torch.Tensor],
+                     frames: list[np.ndarray], every: list[np.ndarray]) -> list[torch.Tensor]:
+        """The fidelity check of a batch of tiles of one row: the reference backend's re-run
+        (``exact_vs_reference``; not on the reference backend itself, and no more once a tile differed)
+        and the float model's spiking stage (float32, as trained) on the same windows; returns the float
+        model's spikes per layer (B, T, C_k, H_k, W_k).
+
+        Tile by tile, not as one batch: on a CPU both run memory bound, and a batch of 5 tiles (14 MB per
+        float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
+        from neurodeploy.chip.reference import run_segment
+
+        config, model = self.config, self.reference_model
+        assert model is not None and model.snn is not None
+        floats: list[list[torch.Tensor]] = []
+        for i, (snn_input, x) in enumerate(zip(inputs, columns, strict=True)):
+            if self.backend != "reference" and run.exact:
+                run.exact = all(np.array_equal(a, b[i]) for a, b in
+                                zip(run_segment(self.bridge.layers, frames[i]), every, strict=True))
+            window = encode_window(snn_input, config.encoding, config.timesteps, self.seed,
+                                   (y - tiles.halo, x - tiles.halo))
+            floats.append([s[:, 0] for s in model.snn(window, every_layer=True)])
+        return [torch.stack(layer) for layer in zip(*floats, strict=True)]
+
+    def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int, frames: np.ndarray,
+                      every: list[np.ndarray], floats: list[torch.Tensor] | None) -> np.ndarray:
+        """One spiking tile's results: its pixels' last-layer spike counts (K, C, h, w), the backend's, then (with
+        ``floats``, the float model's spikes of the tile per layer) the float model's; every chip layer's events
+        and spikes tallied and compared with the float model's."""
+        started = time.perf_counter()
+        # layer k's outputs of this tile lie at (y, x) / its stride on its own grid
+        corners = [(y // (tiles.height // g.height), x // (tiles.width // g.width)) for g in grids]
+        owned = [g.crop(layer_spikes, *corner) for g, layer_spikes, corner in zip(grids, every, corners, strict=True)]
+        for tally, events, fired, corner in zip(run.tallies, [tiles.crop(frames, y, x), *owned], owned,
+                                                [(y, x), *corners], strict=False):
+            tally.add(events, fired, corner)
+        own = owned[-1]
+        count_type = np.min_scalar_type(self.config.timesteps)  # uint8 up to T = 255
+        # summed over the whole window, then cropped: a sum over a cropped (strided) view is 20x slower
+        counts = [grids[-1].crop(every[-1].sum(axis=0, dtype=count_type), *corners[-1])]
+        if run.spikes is not None and run.frames is not None:
+            grids[-1].place(run.spikes, every[-1], *corners[-1])
+            tiles.place(run.frames, frames, y, x)
+        rows, cols = tiles.tile(y, x)
+        height, width = run.output.shape[:2]
+        if rows.start <= height // 2 < rows.stop and cols.start <= width // 2 < cols.stop:
+            run.raster = own.copy()
+        started = run.clock("encode", started)
+        if floats is not None:
+            cropped = [g.crop(s, *corner) for g, s, corner in zip(grids, floats, corners, strict=True)]
+            if not run.spike_tallies:
+                run.spike_tallies = [SpikeTally() for _ in cropped]
+            for tally, float_spikes, chip_spikes in zip(run.spike_tallies, cropped, owned, strict=True):
+                tally.add(chip_spikes, float_spikes.to(torch.uint8).numpy(), time_axis=0)
+            counts.append(cropped[-1].sum(dim=0).numpy().astype(count_type))
+            run.clock("fidelity", started)
+        run.tiles_done += 1
+        if self.progress is not None:
+            self.progress(run.tiles_done, len(tiles))
+        return np.stack(counts)
+
+    def _host_block(self, run: _Run, blocks: TileGrid, band: _Band, y: int, x: int) -> None:
+        """The host CNN on one block read with its halo; composite its pixels into the output."""
+        started = time.perf_counter()
+        rows, cols = blocks.reach(y, x)
+        own_rows, own_cols = blocks.tile(y, x)
+        snn_input = run.input.window(rows, cols)[None]
+        counts = torch.from_numpy(band.read(rows, cols))
+        image, mask = to_tensors(run.item.image[own_rows, own_cols], run.item.mask[own_rows, own_cols])
+
+        def inpaint(cnn: torch.nn.Module, counts: torch.Tensor) -> np.ndarray:
+            prediction = cnn(count_rate(counts, self.config.timesteps)[None], snn_input)[0]
+            return to_uint8(composite(image, blocks.crop(prediction, y, x, rows.start, cols.start), mask))
+
+        output = inpaint(self.host, counts[0])
+        run.output[own_rows, own_cols] = output
+        started = run.clock("host", started)
+        if run.check:
+            assert self.reference_model is not None
+            run.squared_error += squared_error(output, inpaint(self.reference_model.cnn, counts[1]))
+            run.clock("fidelity", started)

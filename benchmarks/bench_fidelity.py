@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
 
-from neurodeploy.inpainter.conversion import convert_graph  # noqa: E402
+from neurodeploy.bundle.convert import convert_graph  # noqa: E402
 from neurodeploy.ir.float_run import run_float  # noqa: E402
 from neurodeploy.ir.graph import read_graph  # noqa: E402
 from neurodeploy.runtime.graph_run import compare_scores, fidelity, run_graph  # noqa: E402

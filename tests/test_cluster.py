@@ -133,7 +133,7 @@ def test_simulate_a_folder_with_results_resumes_and_matches_the_plain_run(tiny_b
 ])
 def test_bad_scale_options_are_user_errors(backend: str, device: str, cluster: str | None, results: str | None,
                                            message: str) -> None:
-    from neurodeploy.cli.main import _check_scale
+    from neurodeploy.cli.inputs import check_scale as _check_scale
 
     with pytest.raises(UserError, match=message):
         _check_scale(backend, device, cluster, None if results is None else Path(results))

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from benchmarks import fidelity_nets as nets
-from neurodeploy.inpainter.conversion import convert_graph
+from neurodeploy.bundle.convert import convert_graph
 from neurodeploy.ir.float_run import run_float
 from neurodeploy.runtime.graph_run import run_graph
 from neurodeploy.spike_metrics import output_scores, spike_scores

@@ -15,6 +15,12 @@ import platform
 import time
 from dataclasses import dataclass
 
+import typer
+from rich.table import Table
+
+from neurodeploy.cli.app import app, console
+from neurodeploy.runtime.lava import compat as _lava_compat
+
 SMOKE_BIAS_MANT = 3
 SMOKE_BIAS_EXP = 6
 SMOKE_VTH = 10
@@ -52,7 +58,6 @@ def lava_smoke(steps: int = 10) -> SmokeResult:
     """Run one fixed-point Lava LIF neuron for ``steps`` steps and count its spikes."""
     start = time.perf_counter()
     try:
-        from neurodeploy.runtime.lava import compat as _lava_compat
 
         _lava_compat.import_lava()
         import numpy as np
@@ -90,7 +95,6 @@ def versions() -> dict[str, str]:
 def loihi_installed() -> bool:
     """Whether lava-loihi (Intel's Loihi 2 hardware backend) is importable."""
     try:
-        from neurodeploy.runtime.lava import compat as _lava_compat
 
         _lava_compat.import_lava()
         from lava.utils import loihi
@@ -98,3 +102,26 @@ def loihi_installed() -> bool:
         return bool(loihi.is_installed())
     except Exception:
         return False
+
+
+@app.command()
+def doctor() -> None:
+    """Report versions, the Lava compatibility layer, Loihi 2 support, and run a Lava smoke test."""
+
+    found = versions()
+    smoke = lava_smoke(steps=10)
+    table = Table(title="neurodeploy doctor", show_header=False)
+    for name, version in found.items():
+        table.add_row(name, version)
+    applied = [_lava_compat.DESCRIPTIONS[k] for k, v in _lava_compat.APPLIED.items() if v]
+    table.add_row("Lava fixes applied at import", "; ".join(applied) if applied else "none needed")
+    table.add_row("Loihi 2 hardware (lava-loihi)", "installed" if loihi_installed() else "not installed")
+    verdict = "[green]pass[/green]" if smoke.passed else "[red]FAIL[/red]"
+    detail = f"{smoke.spikes} spikes (expected {smoke.expected}) in {smoke.seconds:.2f} s"
+    if smoke.error:
+        detail = smoke.error
+    table.add_row(f"Lava LIF smoke run ({smoke.steps} steps)", f"{verdict} {detail}")
+    console.print(table)
+    required_missing = [k for k in ("torch", "norse", "lava-nc", "lava-dl", "numpy") if found[k] == "missing"]
+    if required_missing or not smoke.passed:
+        raise typer.Exit(1)

@@ -71,6 +71,7 @@ from neurodeploy.chip.encoding import clipped_payloads
 from neurodeploy.chip.encoding import to_payload as payload_rule
 from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.errors import UserError
+from neurodeploy.io import read_samples
 from neurodeploy.ir.float_run import run_chip_layer, run_float
 from neurodeploy.ir.host_ops import run_host_segment
 from neurodeploy.runtime.lava.segment_run import LavaSegment, check_stock_netx
@@ -83,63 +84,8 @@ GRAPH_BACKENDS = ("reference", "lava", "loihi2", "torch")
 # -- input ----------------------------------------------------------------------------------------
 
 def read_input(path: str | Path, deployment: GraphDeployment) -> np.ndarray:
-    """Read X (N, T, *input_shape) for a bundle's graph from ``--input`` (see :func:`read_samples`)."""
+    """Read X (N, T, *input_shape) for a bundle's graph from ``--input`` (see :func:`neurodeploy.io.read_samples`)."""
     return read_samples(path, deployment.input_shape, deployment.input_payload)
-
-
-def read_samples(path: str | Path, input_shape: tuple[int, ...], payload: str, option: str = "--input"
-                 ) -> np.ndarray:
-    """Read X (N, T, *input_shape) from a ``.npy`` file or an ``.npz`` with key ``input``, checked.
-
-    Refused, each in one line naming ``option``: another kind of file, a
-    missing file, a wrong shape, no samples or no steps, values that are not
-    finite, and values outside what the input's ``payload`` carries (spikes:
-    0 or 1; graded: [0, 1]).
-    """
-    p = Path(path)
-    input_shape = tuple(input_shape)
-    shape = "(N, T, " + ", ".join(map(str, input_shape)) + ")"
-    if p.suffix.lower() not in (".npy", ".npz"):
-        raise UserError(f"{option} {p} is not a .npy or .npz file", f"pass an array of shape {shape} as .npy")
-    if not p.is_file():
-        raise UserError(f"{option} {p} does not exist", "check the path")
-    try:
-        if p.suffix.lower() == ".npz":
-            with np.load(p, allow_pickle=False) as archive:
-                if "input" not in archive.files:
-                    raise UserError(f"{option} {p} has no array named 'input' (it has "
-                                    f"{', '.join(archive.files) or 'none'})", "save X as np.savez(path, input=X)")
-                x = archive["input"]
-        else:
-            x = np.load(p, allow_pickle=False)
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(f"{option} {p} is not a readable NumPy file ({type(exc).__name__})",
-                        "write it with np.save or np.savez") from None
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf":
-        raise UserError(f"{option} {p} holds {getattr(x, 'dtype', type(x))} values, not numbers",
-                        "save a numeric array")
-    if x.ndim != 2 + len(input_shape) or tuple(x.shape[2:]) != input_shape:
-        raise UserError(f"{option} {p} has shape {x.shape}; the graph's input is {shape}",
-                        "give N samples of T time steps of the graph's input")
-    if min(x.shape[:2]) < 1:
-        raise UserError(f"{option} {p} has shape {x.shape}: no samples or no time steps",
-                        f"give at least one sample of at least one step, {shape}")
-    x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise UserError(f"{option} {p} holds values that are not finite (NaN or inf)", "give finite values")
-    if payload == "spikes":
-        if np.any(x < 0):
-            raise UserError(f"{option} {p} holds negative values; the graph's input is spikes (0 or 1)",
-                            "give events as 0/1, or convert with `payload=graded` for frames")
-        if np.any((x != 0) & (x != 1)):
-            raise UserError(f"{option} {p} holds values other than 0 and 1; the graph's input is spikes",
-                            "give events as 0/1, or convert with `payload=graded` for frames")
-    elif np.any(x < 0) or np.any(x > 1):
-        raise UserError(f"{option} {p} holds values outside [0, 1]; the graph's input is 8-bit graded",
-                        "scale the frames to [0, 1]")
-    return x
 
 
 def read_compare(path: str | Path, deployment: GraphDeployment, x: np.ndarray) -> np.ndarray:

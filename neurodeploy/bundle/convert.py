@@ -1,0 +1,295 @@
+"""A NIR graph to a deployment bundle of format 2 (:func:`convert_graph`), and the manifest entries both kinds share.
+
+The graph is partitioned (:mod:`neurodeploy.chip.partition`); each chip segment
+is quantized (:func:`neurodeploy.chip.quantize.quantize_segment`, or chosen on
+samples by :mod:`neurodeploy.chip.calibration`) and written as one netx file,
+the host segments' parameters go to ``host.pt`` (:mod:`neurodeploy.ir.host_ops`).
+Everything is written into a temporary directory renamed into place at the end,
+so a failed or interrupted conversion leaves no bundle behind. The inpainter's
+conversion (:mod:`neurodeploy.inpainter.conversion`) writes its format 3 with
+the same entries (:func:`layer_entry`, :func:`payload_entry`, :func:`write_manifest`).
+See :mod:`neurodeploy.bundle.format` for the layout.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from neurodeploy.bundle import manifest as bundle_format
+from neurodeploy.bundle.format import Bundle, check_target
+from neurodeploy.chip.calibration import COARSE_OCTAVES, COARSE_STEPS_PER_OCTAVE, SIGNIFICANCE_Z
+from neurodeploy.chip.calibration import calibrate as calibrate_on
+from neurodeploy.chip.encoding import PAYLOAD_BITS, PAYLOAD_MAX
+from neurodeploy.chip.neuron_mapping import map_neuron
+from neurodeploy.chip.partition import CHIP, ChipSegment, HostSegment, plan
+from neurodeploy.chip.quantize import quantize_segment
+from neurodeploy.converters.netx_io import runs_in_stock_netx, write_segment
+from neurodeploy.errors import UserError
+from neurodeploy.io import atomic_directory, read_samples, save_torch, sha256_file
+from neurodeploy.ir.graph import Neuron, TauConvention
+from neurodeploy.ir.host_ops import host_params
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for dist in ("neurodeploy", "torch", "norse", "lava-nc", "lava-dl", "numpy", "nir"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "missing"
+    return out
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Sign the manifest with its own digest (:func:`neurodeploy.bundle.manifest.manifest_digest`) and write it."""
+    manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
+    (folder / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+PAYLOADS = ("spikes", "graded")
+
+
+def _binary(graph: Any, name: str, payload: str) -> bool:
+    """Whether node ``name``'s output is 0/1 spikes (so a chip segment reading it takes spike payloads)."""
+
+    node = graph.nodes[name]
+    if node.kind == "Input":
+        return payload == "spikes"
+    if isinstance(node.op, Neuron):
+        return node.op.spiking
+    if node.kind == "Threshold":
+        return True
+    if node.kind in ("Flatten", "Output"):
+        return all(_binary(graph, a, payload) for a in graph.inputs(name))
+    return False
+
+
+def payload_entry(spikes: bool, source: str) -> dict[str, Any]:
+    if spikes:
+        return {"node": source, "payload": "spikes", "payload_max": 1, "input_message_bits": 0,
+                "rule": "p = x (x must be 0 or 1)"}
+    return {"node": source, "payload": "graded", "payload_max": PAYLOAD_MAX, "input_message_bits": PAYLOAD_BITS,
+            "rule": f"p = clip(round({PAYLOAD_MAX}·x), 0, {PAYLOAD_MAX}) (x in [0, 1]; beyond is clipped)"}
+
+
+def _input_entry(graph: Any, segment: Any, payload: str) -> dict[str, Any]:
+    """The manifest's ``input`` of a chip segment: the node it reads and the payload that carries it."""
+    source_node = graph.inputs(segment.layers[0].nodes[0])[0]
+    return payload_entry(_binary(graph, source_node, payload), source_node)
+
+
+def layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
+
+    return {
+        "name": layer.name, "kind": quantized.kind, "nodes": list(layer.nodes),
+        "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
+        "quantization": {"weight_scale": quantized.weight_scale, "payload_max": quantized.payload_max,
+                         "weight_error": quantized.weight_error, "threshold_error": quantized.threshold_error,
+                         "bias_error": quantized.bias_error, "saturated_weights": quantized.saturated_weights,
+                         "max_input": quantized.max_input, "i_decay": quantized.i_decay,
+                         "v_decay": quantized.v_decay, "vth_mant": quantized.vth_mant,
+                         "bias": quantized.bias is not None, "bias_site": quantized.bias_site,
+                         "warnings": list(quantized.warnings)},
+        "neuron": asdict(layer.neuron),
+        "mapping": asdict(map_neuron(layer.neuron)),
+    }
+
+
+def _rewrite(graph_or_path: Any, path: Path, graph: Any) -> None:
+    """The source graph, re-written by ``nir.write`` (types inferred where the exporter left them out;
+    where nir cannot infer them, the shapes ``graph``, the read :class:`~neurodeploy.ir.graph.Graph`, gives)."""
+    import contextlib
+    import copy
+
+    import nir
+
+    raw = copy.deepcopy(graph_or_path) if isinstance(graph_or_path, nir.NIRGraph) \
+        else nir.read(graph_or_path, type_check=False)
+    _storable(raw)
+    with contextlib.suppress(Exception):  # types nir cannot infer stay as the exporter gave them
+        raw.infer_types()
+    _typed(raw, graph)
+    try:
+        nir.write(path, raw)
+    except Exception as exc:
+        raise UserError(f"the graph cannot be written back by nir.write ({type(exc).__name__}: {exc})",
+                        "export it with a NIR version that nir.write reads back") from None
+
+
+def _typed(raw: Any, graph: Any) -> None:
+    """In place: a Conv2d's spatial ``input_shape`` and the types an exporter left as None, from the read
+    graph's per-sample shapes. Norse 1.1 writes a Conv2d with ``input_shape`` and its types None, which
+    ``nir.write`` cannot store, and with a batch axis on the Input ``infer_types`` stops part way, leaving
+    the first conv an ``input_shape`` with the channel axis, which ``nir.read`` cannot read back."""
+    import nir
+    import numpy as np
+
+    for name, node in raw.nodes.items():
+        known = graph.nodes.get(name)
+        if known is None:
+            continue
+        for key, shape in (("input_type", known.input_shape), ("output_type", known.output_shape)):
+            types = getattr(node, key, None)
+            if isinstance(types, dict) and any(v is None for v in types.values()):
+                setattr(node, key, {k: np.array(shape) if v is None else v for k, v in types.items()})
+        if isinstance(node, nir.Conv2d) and len(known.input_shape) == 3:  # (C, H, W): the conv's (H, W)
+            node.input_shape = np.array(known.input_shape[1:])
+
+
+def _storable(graph: Any) -> None:
+    """In place: torch tensors to numpy, 0-d arrays to one element (Norse 1.1's scalars): ``nir.write``
+    stores neither, and a one-element parameter reads back as the same layer-wide value."""
+    import nir
+    import numpy as np
+
+    for node in graph.nodes.values():
+        if isinstance(node, nir.NIRGraph):
+            _storable(node)
+            continue
+        for key, value in list(vars(node).items()):
+            if hasattr(value, "detach"):
+                value = value.detach().cpu().numpy()
+            if isinstance(value, np.ndarray) and value.ndim == 0:
+                value = value.reshape(1)
+            setattr(node, key, value)
+
+
+def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),
+                  dt: float | None = None, payload: str = "spikes", force: bool = False,
+                  tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None) -> Bundle:
+    """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
+
+    ``host`` keeps nodes on the host, ``dt`` is the time step in seconds
+    (default: the graph's metadata), ``payload`` says what the graph's input
+    is: ``"spikes"`` (0/1 events, sent to the chip as spikes) or ``"graded"``
+    (values in [0, 1], sent as 8-bit payloads ``round(255·x)``). A chip
+    segment fed by the host takes spikes where the value it reads is 0/1 by
+    construction (a spiking neuron, a Threshold, a spike Input, through
+    Flatten), otherwise 8-bit graded payloads; chip -> host carries the
+    spikes of every time step. T is not fixed: it is the input's.
+
+    ``calibrate``: samples X (N, T, *input) of the graph's input, a ``.npy``
+    (or ``.npz`` with key ``input``) in the format ``simulate --input`` reads;
+    each chip layer's weight scale is then chosen on X to reproduce the float
+    layer's spikes (:mod:`neurodeploy.chip.calibration`), and the manifest's
+    ``calibration`` records the samples' sha256 and shape and per layer the
+    chosen scale and the spike F1 before (static) and after. Without it the
+    scales are the static ones.
+    """
+    import nir
+
+
+    if payload not in PAYLOADS:
+        raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
+    check_target(out_dir, force)
+    if isinstance(graph_or_path, nir.NIRGraph):
+        source: dict[str, Any] = {"kind": "nir", "path": None, "sha256": None}
+    else:
+        path = Path(graph_or_path)
+        if not path.is_file():
+            raise UserError(f"{path} does not exist", "pass a NIR graph (.nir)")
+        source = {"kind": "nir", "path": str(path), "sha256": sha256_file(path)}
+    result = plan(graph_or_path, host=list(host), dt=dt, tau_convention=tau_convention)
+    graph = result.graph
+    if not result.layers:
+        why = "; ".join(f"{p.node} ({p.kind}): {p.reason}" for p in result.placement
+                        if p.kind not in ("Input", "Output"))[:300]
+        raise UserError(f"{source['path'] or 'the graph'}: no node can run on the chip ({why})",
+                        "see where each node runs and why with `plan=True`")
+    ends = {kind: [n for n, node in graph.nodes.items() if node.kind == kind] for kind in ("Input", "Output")}
+    for kind, names in ends.items():
+        if len(names) != 1:
+            raise UserError(f"the graph has {len(names)} {kind} nodes; neurodeploy deploys graphs with one",
+                            f"give the graph one {kind}")
+    (input_name,), (output_name,) = ends["Input"], ends["Output"]
+    samples = None if calibrate is None else read_samples(
+        calibrate, graph.nodes[input_name].output_shape, payload, option="`calibrate`")
+    entries = {k: _input_entry(graph, segment, payload) for k, segment in enumerate(result.segments)
+               if isinstance(segment, ChipSegment)}
+    calibrated = None if samples is None else calibrate_on(
+        result, samples, {k: entry["payload_max"] for k, entry in entries.items()})
+    segments: list[dict[str, Any]] = []
+    files: dict[int, tuple[Any, ...]] = {}
+    payload_of: dict[int, str] = {}
+    for k, segment in enumerate(result.segments):
+        if isinstance(segment, HostSegment):
+            segments.append({"place": "host", "nodes": list(segment.nodes)})
+            continue
+        assert isinstance(segment, ChipSegment)
+        entry = entries[k]
+        payload_of[k] = entry["payload"]
+        quantized = (quantize_segment(segment.layers, entry["payload_max"]) if calibrated is None
+                     else calibrated.segments[k])
+        files[k] = quantized
+        depth = len(segment.layers)
+        segments.append({
+            "place": "chip", "file": bundle_format.segment_file(k), "nodes": list(segment.nodes), "input": entry,
+            "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
+                     "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
+                     "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(quantized)},
+            "layers": [layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)],
+        })
+    cuts = []
+    for cut in result.cuts:
+        places = (segments[cut.src_segment]["place"], segments[cut.dst_segment]["place"])
+        carried = (f"{payload_of[cut.dst_segment]}" if places[1] == CHIP and places[0] != CHIP
+                   else "spikes" if places[0] == CHIP else "values")
+        cuts.append({"src": cut.src, "dst": cut.dst, "shape": list(cut.shape), "src_segment": cut.src_segment,
+                     "dst_segment": cut.dst_segment, "direction": f"{places[0]}->{places[1]}", "payload": carried})
+    host_nodes = [p.node for p in result.placement if p.place != CHIP]
+    with atomic_directory(out_dir, force=force) as tmp:
+        _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE, graph)
+        for k, quantized in files.items():
+            write_segment(tmp / bundle_format.segment_file(k), quantized)
+        save_torch(host_params(graph, host_nodes), tmp / bundle_format.HOST_FILE)
+        manifest = {
+            "format": bundle_format.FORMAT,
+            "format_version": bundle_format.GRAPH_FORMAT_VERSION,
+            "source": source,
+            "files": {name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))},
+            "dt": graph.dt,
+            "tau_convention": graph.tau_convention,
+            "host_requested": sorted(host),
+            "input": {"node": input_name, "shape": list(graph.nodes[input_name].output_shape), "payload": payload,
+                      "layout": "(N, T, *shape): N samples of T time steps; T is the input's"},
+            "output": {"node": output_name, "shape": list(graph.nodes[output_name].output_shape),
+                       "layout": "(N, T, *shape), aligned to the input's time steps"},
+            "segments": segments,
+            "cuts": cuts,
+            "host_nodes": host_nodes,
+            "summary": result.summary(),
+            "equations": {"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping", "float": "neurodeploy.ir.float_run",
+                          "timing": "neurodeploy.chip.reference.run_segment_batch"},
+            "versions": versions(),
+        }
+        if calibrated is not None:
+            assert samples is not None and calibrate is not None
+            manifest["calibration"] = _calibration_entry(calibrate, samples, calibrated)
+        write_manifest(tmp, manifest)
+    return Bundle.load(out_dir)
+
+
+def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:
+    """The manifest's record of a calibration on a samples file (:func:`calibration_record`)."""
+    return calibration_record({"file": Path(path).name, "sha256": sha256_file(path), "shape": list(samples.shape)},
+                               calibrated)
+
+
+def calibration_record(samples: dict[str, Any], calibrated: Any) -> dict[str, Any]:
+    """The manifest's record of a calibration: the samples, the method, per chip layer the scale and F1."""
+
+    return {
+        "samples": samples,
+        "method": "neurodeploy.chip.calibration",
+        "objective": "per chip layer, spike_f1 vs the float layer, both fed the chip's upstream spikes; a scale "
+                     f"replaces the static one only with a per-sample paired gain of z >= {SIGNIFICANCE_Z:g}",
+        "candidates": f"the static scale s0; s0·2^(j/{COARSE_STEPS_PER_OCTAVE}) within {COARSE_OCTAVES} octaves; "
+                      "then quantize.candidate_scales within one coarse step of the best",
+        "layers": [asdict(record) for record in calibrated.layers],
+    }

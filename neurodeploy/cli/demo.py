@@ -1,0 +1,97 @@
+"""``neurodeploy demo`` and ``neurodeploy sweep``: the inpainter's journey and its comparison with its all-CNN twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from neurodeploy.cli.app import app, console
+from neurodeploy.cli.inputs import read_model_config, share
+from neurodeploy.errors import UserError
+from neurodeploy.inpainter.demo import StageProgress, run_demo
+from neurodeploy.inpainter.sweep import SweepConfig, run_sweep
+from neurodeploy.text import plural
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything the demo writes.")] = Path("demo-out"),
+    model: Annotated[Path | None, typer.Option(help="Checkpoint (default: examples/models/scnn_inpaint.pt).")]
+    = None,
+    train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
+    size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 0,
+    backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
+) -> None:
+    """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""
+    import time
+
+
+    started = time.perf_counter()
+    with StageProgress(console, stages=5 + int(train)) as stages:
+        summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages)
+    console.print(f"\n[bold]neurodeploy demo[/bold] ({time.perf_counter() - started:.1f} s), outputs in {out}/:")
+    for line in summary.lines():
+        console.print(f"  {line}", highlight=False, soft_wrap=True)  # one line each, whatever the width
+
+
+@app.command()
+def sweep(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep.json, sweep.png, report.html, "
+                                                          "models/ and bundles/.")],
+    epochs: Annotated[int, typer.Option(help="Epochs to train every model.")] = 10,
+    seeds: Annotated[int, typer.Option(help="Seeds 0 .. N-1: every variant is trained once per seed.")] = 2,
+    variants: Annotated[str, typer.Option(help="Spiking-layer counts, comma-separated (0: the all-CNN twin, "
+                                               "1: the paper's SC-NN).")] = "0,1,2,3",
+    data: Annotated[str, typer.Option(help="'builtin' (photos in scikit-image) or a folder of images.")] = "builtin",
+    device: Annotated[str, typer.Option(help="Training device: cpu, cuda, cuda:N or auto.")] = "auto",
+    backend: Annotated[str, typer.Option(help="Deployment backend: lava, reference or loihi2.")] = "lava",
+    samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
+    crop: Annotated[int, typer.Option(help="Training crop size in pixels (evaluation: 128).")] = 128,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    config: Annotated[Path | None, typer.Option(help="ModelConfig JSON (its spiking_layers is ignored).")] = None,
+    hw: Annotated[str | None, typer.Option(help="Chip profiles, comma-separated (default: all).")] = None,
+    host: Annotated[str, typer.Option(help="Host profile for the host part and the twin.")] = "gpu",
+    force: Annotated[bool, typer.Option(help="Replace the models of an earlier sweep in --out.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the models of an earlier sweep in --out (same settings); "
+                                              "finished ones are not retrained.")] = False,
+) -> None:
+    """Train the all-CNN twin, the SC-NN and deeper spiking variants alike; compare quality and energy."""
+
+    model = read_model_config(config)
+    try:
+        counts = tuple(int(v) for v in variants.split(",") if v.strip())
+    except ValueError:
+        raise UserError(f"`variants={variants}` is not a list of integers", "pass e.g. `variants=0,1,2,3`") from None
+    names = tuple(n.strip() for n in hw.split(",") if n.strip()) if hw else None
+    document = run_sweep(SweepConfig(out=str(out), variants=counts, seeds=seeds, epochs=epochs, data=data,
+                                     device=device, backend=backend, hw=names, host=host, batch_size=batch_size,
+                                     crop=crop, samples_per_epoch=samples_per_epoch, force=force, resume=resume,
+                                     model=model),
+                         log=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    _print_sweep(document)
+    console.print(f"sweep.json, sweep.png and report.html in {out}/")
+
+
+def _print_sweep(document: dict[str, Any]) -> None:
+    """One row per variant: quality, fidelity, spikes, energy on the plot profile and against the twin."""
+    profile = document["protocol"]["plot_profile"]
+    table = Table(title=f"sweep ({document['protocol']['epochs']} epochs, "
+                        f"{plural(len(document['protocol']['seeds']), 'seed')}; energy: {profile} + "
+                        f"{document['protocol']['host_profile']} host)", box=box.SIMPLE_HEAD)
+    for col in ("variant", "hole PSNR dB", "SSIM", "spike F1", "energy J", "/ twin"):
+        table.add_column(col, justify="right", no_wrap=True)
+    for name, v in document["variants"].items():
+        energy = v.get("energy_j", {}).get(profile)
+        agreement = v["fidelity"].get("spike_f1")
+        ratio = v.get("energy_vs_twin", {}).get(profile)
+        table.add_row(name, f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}", f"{v['ssim']:.4f}",
+                      share(agreement),
+                      "not measured" if energy is None else f"{energy['total']:.3e}",
+                      "" if ratio is None else f"{ratio:.3f}")
+    for name, s in document["classical"].items():
+        table.add_row(name, f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "", "", "")
+    console.print(table)

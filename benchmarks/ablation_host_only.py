@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from neurodeploy.inpainter.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
-from neurodeploy.inpainter.model import HostCNN, ModelConfig, network_input
+from neurodeploy.inpainter.holes import network_input
+from neurodeploy.inpainter.model import HostCNN, ModelConfig
 from neurodeploy.inpainter.train import inpainting_loss
 
 

@@ -6,7 +6,7 @@ held-out samples the script measures, per network:
 
 * the accuracy of the library's own forward pass (float32, the library's code);
 * the accuracy of the NIR graph in float (:func:`neurodeploy.ir.float_run.run_float`
-  on :func:`neurodeploy.ir.graph.read_graph` of the export);
+  on :func:`neurodeploy.ir.nir_reader.read_graph` of the export);
 * the deployed accuracy through the real path: :func:`neurodeploy.inpainter.conversion.convert_graph`
   -> bundle -> :func:`neurodeploy.runtime.graph_run.run_graph` on ``lava`` (every test
   sample by default; ``--lava-samples K`` for the first K), checked bit-exact
@@ -51,7 +51,7 @@ import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
 
 from neurodeploy.bundle.convert import convert_graph  # noqa: E402
 from neurodeploy.ir.float_run import run_float  # noqa: E402
-from neurodeploy.ir.graph import read_graph  # noqa: E402
+from neurodeploy.ir.nir_reader import read_graph  # noqa: E402
 from neurodeploy.runtime.graph_run import compare_scores, fidelity, run_graph  # noqa: E402
 from neurodeploy.spike_metrics import output_scores  # noqa: E402
 

@@ -32,7 +32,7 @@ from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import EvalSet, MaskSpec, builtin_paths, random_mask, to_tensors
 from neurodeploy.inpainter.evaluate import score, to_uint8
-from neurodeploy.inpainter.model import composite
+from neurodeploy.inpainter.holes import composite
 from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 from neurodeploy.io import read_image
 

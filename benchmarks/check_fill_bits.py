@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from neurodeploy.inpainter.data import PHOTO_MASKS, builtin_paths, random_mask, to_tensors
-from neurodeploy.inpainter.model import ModelConfig, smooth_fill
+from neurodeploy.inpainter.holes import smooth_fill
+from neurodeploy.inpainter.model import ModelConfig
 from neurodeploy.inpainter.simulator import SnnInput
 from neurodeploy.io import read_image
 

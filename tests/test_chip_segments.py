@@ -584,7 +584,7 @@ def test_recurrent_cubalif_classifier_matches_the_nir_semantics(recurrent_case) 
 def test_norse_lif_graph_is_read_in_norse_units_at_its_own_time_step(trained_norse_case) -> None:
     """Norse 1.1 writes tau as dt·tau_mem (1e-5 for 10 ms): read at Norse's dt, the graph reader
     recognises the convention and gives tau in seconds."""
-    from neurodeploy.ir.graph import read_graph
+    from neurodeploy.ir.nir_reader import read_graph
 
     graph = read_graph(trained_norse_case[0][1], dt=NORSE_DT)
     assert graph.tau_convention == "norse-1.1"
@@ -622,7 +622,7 @@ def test_dense_fixed_is_stocks_shifted_integer_sum() -> None:
 def test_trained_rockpool_lif_mlp_matches_rockpool(trained_rockpool_case) -> None:
     """Issue 13 on a Rockpool network: the graph is read in Rockpool's convention and the chip follows
     Rockpool's own forward."""
-    from neurodeploy.ir.graph import read_graph
+    from neurodeploy.ir.nir_reader import read_graph
 
     case, labels, train_accuracy = trained_rockpool_case
     assert read_graph(case[1], dt=ROCKPOOL_DT).tau_convention == "rockpool-3.1"
@@ -672,7 +672,7 @@ def test_rockpool_linear_bias_behind_the_current_filter_goes_on_the_chip() -> No
 def test_rockpool_graph_at_another_dt_is_refused(trained_rockpool_case) -> None:
     """r = tau_mem·exp(-dt/tau_mem)/dt fixes dt: read at another one, Rockpool's convention is refused."""
     from neurodeploy.errors import UserError
-    from neurodeploy.ir.graph import read_graph
+    from neurodeploy.ir.nir_reader import read_graph
 
     with pytest.raises(UserError, match=r"Rockpool 3\.1"):
         read_graph(trained_rockpool_case[0][1], dt=2 * ROCKPOOL_DT, tau_convention="rockpool-3.1")

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from neurodeploy.inpainter.checkpoint import load_model
-from neurodeploy.inpainter.model import ModelConfig, network_input
+from neurodeploy.inpainter.holes import network_input
+from neurodeploy.inpainter.model import ModelConfig
 
 from .conftest import TINY, run_cli, tiny_model
 from .test_chip_segments import mlp_case, recurrent_case, sinabs_case  # noqa: F401  (fixtures)

@@ -20,7 +20,7 @@ from neurodeploy.chip.partition import partition
 from neurodeploy.chip.quantize import SCALAR_TOLERANCE, quantize_chip_layer
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.ir.float_run import run_float
-from neurodeploy.ir.graph import read_graph
+from neurodeploy.ir.nir_reader import read_graph
 from neurodeploy.runtime.graph_run import fidelity, run_graph
 from neurodeploy.spike_metrics import spike_scores
 

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from neurodeploy.chip.layers import ConvLayer, DenseLayer, RecurrentDenseLayer
 from neurodeploy.chip.partition import CHIP, HOST, ChipSegment, HostSegment, Pool, _NotExactError, fold_pool, plan
 from neurodeploy.errors import UserError
-from neurodeploy.ir.graph import Flatten, read_graph
+from neurodeploy.ir.graph import Flatten
+from neurodeploy.ir.nir_reader import read_graph
 
 
 def _cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
@@ -399,7 +400,7 @@ def test_bad_graphs_are_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
 
 
 def test_a_huge_weight_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import neurodeploy.ir.graph as graph_module
+    import neurodeploy.ir.nir_reader as graph_module
 
     path = tmp_path / "wide.nir"
     nir.write(path, nir.NIRGraph(nodes=_linear_if(64, 32), edges=CHAIN, type_check=False))

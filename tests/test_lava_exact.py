@@ -15,7 +15,8 @@ from neurodeploy.chip.reference import run_segment
 from neurodeploy.inpainter.checkpoint import save_checkpoint
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import builtin_paths, to_tensors
-from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, network_input
+from neurodeploy.inpainter.holes import network_input
+from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
 from neurodeploy.inpainter.tiling import SpikeBridge
 from neurodeploy.io import read_image
 

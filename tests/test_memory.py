@@ -21,7 +21,8 @@ from neurodeploy.inpainter.checkpoint import bundle_host_cnn, save_checkpoint
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import to_tensors
 from neurodeploy.inpainter.evaluate import to_uint8
-from neurodeploy.inpainter.model import HostCNN, ModelConfig, composite, host_halo, host_receptive_radius, network_input
+from neurodeploy.inpainter.holes import composite, network_input
+from neurodeploy.inpainter.model import HostCNN, ModelConfig, host_halo, host_receptive_radius
 from neurodeploy.inpainter.simulation import TileProgress
 from neurodeploy.inpainter.simulator import (
     SimulationInput,

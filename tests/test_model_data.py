@@ -24,7 +24,8 @@ from neurodeploy.inpainter.data import (
     builtin_paths,
     random_mask,
 )
-from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig, smooth_fill
+from neurodeploy.inpainter.holes import smooth_fill
+from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -188,7 +189,7 @@ def test_residual_output_is_the_fill_plus_the_host_correction_through_the_bundle
     from neurodeploy.inpainter.checkpoint import save_checkpoint
     from neurodeploy.inpainter.conversion import convert
     from neurodeploy.inpainter.evaluate import to_uint8
-    from neurodeploy.inpainter.model import composite
+    from neurodeploy.inpainter.holes import composite
     from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 
     config = ModelConfig(**{**TINY.to_dict(), "hole_fill": "smooth", "residual": True, "final_activation": "none"})

@@ -50,7 +50,7 @@ def test_fixed_point_spikes_agree_with_norse_and_lava_keeps_the_hole_psnr(shippe
 def _float_hole_psnr(sim: Simulator, sample) -> float:
     from neurodeploy.inpainter.data import to_tensors
     from neurodeploy.inpainter.evaluate import to_uint8
-    from neurodeploy.inpainter.model import composite
+    from neurodeploy.inpainter.holes import composite
 
     image, mask = to_tensors(sample.image, sample.mask)
     with torch.no_grad():

@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from neurodeploy.chip.encoding import PAYLOAD_MAX
-from neurodeploy.inpainter import model
+from neurodeploy.inpainter import holes
 from neurodeploy.inpainter.data import random_mask, to_tensors
-from neurodeploy.inpainter.model import ModelConfig, network_input, smooth_fill
+from neurodeploy.inpainter.holes import network_input, smooth_fill
+from neurodeploy.inpainter.model import ModelConfig
 from neurodeploy.inpainter.simulator import SnnInput
 
 
@@ -76,12 +77,12 @@ def _case(seed: int, batch: int, channels: int, height: int, width: int) -> tupl
 SIZES = [(1, 7), (2, 2), (3, 5), (5, 3), (16, 16), (33, 17), (64, 80), (97, 151), (130, 67)]
 
 
-@pytest.mark.parametrize("band_values", [model.BAND_VALUES, 40, 6000])
+@pytest.mark.parametrize("band_values", [holes.BAND_VALUES, 40, 6000])
 @pytest.mark.parametrize(("height", "width"), SIZES)
 def test_smooth_fill_has_the_bits_of_the_whole_plane_computation(monkeypatch: pytest.MonkeyPatch, band_values: int,
                                                                  height: int, width: int) -> None:
     """Whole images as one band, bands of 2 rows (40 values) and of 6 to 74 rows (6000 values)."""
-    monkeypatch.setattr(model, "BAND_VALUES", band_values)
+    monkeypatch.setattr(holes, "BAND_VALUES", band_values)
     image, known = _case(height * 1000 + width, 2, 3, height, width)
     for iterations in (0, 1, 10):
         expected = reference_smooth_fill(image * known, known, iterations)
@@ -96,7 +97,7 @@ def test_smooth_fill_has_the_bits_of_the_whole_plane_computation(monkeypatch: py
 @pytest.mark.parametrize("hole_fill", ["zero", "mean", "smooth"])
 def test_network_input_has_the_bits_of_the_float_mask_computation(monkeypatch: pytest.MonkeyPatch,
                                                                   hole_fill: str) -> None:
-    monkeypatch.setattr(model, "BAND_VALUES", 300)
+    monkeypatch.setattr(holes, "BAND_VALUES", 300)
     image, known = _case(7, 3, 3, 61, 50)
     mask = 1.0 - known
     for mask_input in (True, False):
@@ -107,7 +108,7 @@ def test_network_input_has_the_bits_of_the_float_mask_computation(monkeypatch: p
 
 @pytest.mark.parametrize("hole_fill", ["zero", "mean", "smooth"])
 def test_snn_input_payloads_are_those_computed_before(monkeypatch: pytest.MonkeyPatch, hole_fill: str) -> None:
-    monkeypatch.setattr(model, "BAND_VALUES", 500)
+    monkeypatch.setattr(holes, "BAND_VALUES", 500)
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, (75, 93, 3), dtype=np.uint8)
     mask = random_mask(rng, 75, 93)

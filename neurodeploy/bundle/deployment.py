@@ -18,8 +18,9 @@ from neurodeploy.chip.partition import ChipSegment, partition
 from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import load_torch
-from neurodeploy.ir.graph import Graph, read_graph
+from neurodeploy.ir.graph import Graph
 from neurodeploy.ir.host_ops import host_ops, with_host_ops
+from neurodeploy.ir.nir_reader import read_graph
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ import numpy as np
 
 from neurodeploy.chip.layers import ChipLayer, ConvLayer, DenseLayer, RecurrentDenseLayer
 from neurodeploy.errors import UserError
-from neurodeploy.ir.graph import Conv, Dense, Flatten, Graph, Neuron, Pool, Shape, TauConvention, read_graph
+from neurodeploy.ir.graph import Conv, Dense, Flatten, Graph, Neuron, Pool, Shape, TauConvention
+from neurodeploy.ir.nir_reader import read_graph
 from neurodeploy.text import plural
 
 CHIP, HOST = "chip", "host"

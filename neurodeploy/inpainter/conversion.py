@@ -41,7 +41,8 @@ from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, conv_specs
 from neurodeploy.inpainter.nir_stack import stack_graph
 from neurodeploy.inpainter.simulator import SnnInput
 from neurodeploy.io import atomic_directory, list_images, read_image, save_torch, sha256_file
-from neurodeploy.ir.graph import TauConvention, read_graph
+from neurodeploy.ir.graph import TauConvention
+from neurodeploy.ir.nir_reader import read_graph
 from neurodeploy.text import plural
 
 DEFAULT_TILE = 128
@@ -55,7 +56,7 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
 
     ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
     ``tau_convention`` to a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``):
-    see :func:`convert_graph` and :func:`neurodeploy.ir.graph.read_graph`.
+    see :func:`convert_graph` and :func:`neurodeploy.ir.nir_reader.read_graph`.
     ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
     for the inpainter, a folder of photos or one photo, from which at most
     :data:`CALIBRATION_TILES` seeded windows of :data:`CALIBRATION_TILE` pixels are cut

@@ -42,7 +42,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import bundle_config, bundle_host_cnn
 from neurodeploy.inpainter.data import to_tensors
 from neurodeploy.inpainter.evaluate import psnr_from_mse, to_uint8
-from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, composite, host_halo, network_input
+from neurodeploy.inpainter.holes import composite, network_input
+from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, host_halo
 from neurodeploy.inpainter.tiling import SpikeBridge, TileGrid
 from neurodeploy.runtime.backends import Backend, LavaModels
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings

@@ -98,7 +98,7 @@ class ImageResult:
 
 def float_model(bundle: Bundle) -> HybridInpainter:
     """The trained float model, rebuilt from the bundle: graph.nir's float weights and host.pt's CNN."""
-    from neurodeploy.converters.nir_stack import stack_weights
+    from neurodeploy.inpainter.nir_stack import stack_weights
 
     config = bundle_config(bundle)
     model = HybridInpainter(config)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from neurodeploy.errors import UserError
+from neurodeploy.ir.shapes import conv_output_size
 
 
 class QuantizedChipLayer(Protocol):
@@ -173,7 +174,8 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
                         raise ValueError(f"layer {i}: dilation and groups must be 1")
                     weight, stride, padding = weight[..., 0], pair(g["stride"][()]), pair(g["padding"][()])
                     (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], stride, padding
-                    want = (weight.shape[0], (shape[1] + 2 * ph - kh) // sh + 1, (shape[2] + 2 * pw - kw) // sw + 1)
+                    want = (weight.shape[0], conv_output_size(shape[1], kh, sh, ph),
+                            conv_output_size(shape[2], kw, sw, pw))
                     if out_shape != want:
                         raise ValueError(f"layer {i}: conv shape {out_shape}, its weights give {want}")
                 else:

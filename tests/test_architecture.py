@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lowest first. A "unit" is a folder of neurodeploy/ (or converters/) or one of the root's modules.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "io", "text", "spike_metrics"),  # shared by every layer
-    ("converters",),  # NIR and netx file formats
     ("ir",),  # the normalized graph, its op and neuron tables, float execution
+    ("converters",),  # the netx file format (reads and writes chip segments)
     ("chip",),  # partition, layers, neuron mapping, fixed-point arithmetic, quantization, calibration
     ("bundle",),  # the bundle format and its manifest
     ("runtime",),  # backends: reference, torch, Lava; graph runs, cluster, run options

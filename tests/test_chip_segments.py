@@ -28,9 +28,10 @@ import pytest
 import torch
 
 from benchmarks.fidelity_nets import train
+from neurodeploy.chip.cuba import STATE_LIMIT
 from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import ChipSegment, plan
-from neurodeploy.chip.quantize import STATE_LIMIT, quantize_segment
+from neurodeploy.chip.quantize import quantize_segment
 from neurodeploy.chip.reference import run_segment, run_segment_batch
 from neurodeploy.converters.netx_io import read_segment, write_segment
 from neurodeploy.ir.float_run import run_float

@@ -61,9 +61,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neurodeploy.chip.cuba import DECAY_UNITY, STATE_SHIFT
 from neurodeploy.chip.encoding import to_payload
 from neurodeploy.chip.layers import ChipLayer, RecurrentDenseLayer
-from neurodeploy.chip.neuron_mapping import DECAY_UNITY, STATE_SHIFT
 from neurodeploy.chip.partition import ChipSegment, Partition
 from neurodeploy.chip.quantize import (
     BIAS_MANT_MAX,

@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
-STATE_LIMIT = 1 << 23  # M
-DECAY_UNITY = 1 << 12
+STATE_LIMIT = 1 << 23  # M: currents wrap and voltages clip at 24 bits
+DECAY_UNITY = 1 << 12  # 12-bit decays: a decay d keeps (4096 - d) / 4096
+STATE_SHIFT = 6  # Loihi MSB-aligns synaptic input, bias and threshold by 6 bits
+STATE_SCALE = 1 << STATE_SHIFT  # 64
 FLOAT32_EXACT = 1 << 24
 
 
@@ -119,11 +121,11 @@ def cuba_step(state: CubaState, a_in: np.ndarray, p: CubaParams, bias: np.ndarra
     scratch, below = state.scratch, state.below
     assert below is not None
     if p.current_keep == 0.0:  # the current forgets everything each step (iDecay = 4096)
-        np.multiply(a_in, 64.0, out=u)
+        np.multiply(a_in, float(STATE_SCALE), out=u)
     else:
         u *= p.current_keep
         np.trunc(u, out=u)
-        np.multiply(a_in, 64.0, out=scratch)
+        np.multiply(a_in, float(STATE_SCALE), out=scratch)
         u += scratch
     if u.max(initial=0.0) > STATE_LIMIT or u.min(initial=0.0) <= -STATE_LIMIT:
         wrapped = np.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
@@ -136,7 +138,7 @@ def cuba_step(state: CubaState, a_in: np.ndarray, p: CubaParams, bias: np.ndarra
         v += bias
     if v.max(initial=0.0) > STATE_LIMIT - 1 or v.min(initial=0.0) < -(STATE_LIMIT - 1):
         np.clip(v, -(STATE_LIMIT - 1), STATE_LIMIT - 1, out=v)
-    np.less_equal(v, p.vth * 64, out=below)
+    np.less_equal(v, p.vth * STATE_SCALE, out=below)
     v *= below  # reset to 0 where the neuron spiked
     return ~below
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.ir.graph import Neuron, Shape
+from neurodeploy.ir.shapes import conv_output_size
 
 
 def _check_common(kind: str, neuron: Neuron, bias: np.ndarray | None, outputs: int) -> None:
@@ -57,7 +58,7 @@ class ConvLayer:
     def output_shape(self) -> Shape:
         _, h, w = self.input_shape
         (kh, kw), (sh, sw), (ph, pw) = self.weight.shape[2:], self.stride, self.padding
-        return (self.weight.shape[0], (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1)
+        return (self.weight.shape[0], conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw))
 
 
 @dataclass(frozen=True)

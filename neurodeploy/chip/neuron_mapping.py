@@ -49,8 +49,6 @@ from dataclasses import dataclass
 
 from neurodeploy.ir.graph import Neuron
 
-DECAY_UNITY = 4096  # 12-bit decays
-STATE_SHIFT = 6  # Loihi MSB-aligns synaptic input and threshold by 6 bits
 CONV_DELAY_STEPS = 1  # PyConvModelFixed sends last step's result first
 NETX_RESET_OFFSET = 1  # netx adds 1 ("time starts at 1") and 1 per earlier layer
 

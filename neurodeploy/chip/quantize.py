@@ -75,14 +75,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neurodeploy.chip.cuba import BIAS_SITES
-from neurodeploy.chip.neuron_mapping import DECAY_UNITY, STATE_SHIFT
+from neurodeploy.chip.cuba import BIAS_SITES, DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
 
 if TYPE_CHECKING:
     from neurodeploy.chip.layers import ChipLayer
 
 VTH_MAX = (1 << 17) - 1
-STATE_LIMIT = 1 << 23
 SCALE_STEPS_PER_OCTAVE = 32
 SCALE_OCTAVES = range(-8, 25)  # s from 2^-8 to 2^24
 SEARCH_WEIGHTS = 1 << 16

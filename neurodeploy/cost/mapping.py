@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from neurodeploy.cost.hw import EnergyProfile
+from neurodeploy.ir.shapes import conv_output_size
 
 SYNAPSE_BITS = 8  # netx stores int8 weight mantissas
 
@@ -280,7 +281,7 @@ def resize_conv_chain(layers: list[ChipLayerInfo]) -> Callable[[int], list[ChipL
         for layer in layers:
             o, c, kh, kw = layer.weight_shape
             (sh, sw), (ph, pw) = layer.stride, layer.padding
-            oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+            oh, ow = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
             if oh < 1 or ow < 1:
                 oh, ow = 1, 1
             out.append(replace(layer, input_shape=(c, h, w), output_shape=(o, oh, ow)))

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from neurodeploy.cost.counting import conv_synops
+from neurodeploy.ir.shapes import conv_output_size
 
 
 def _binary(x: np.ndarray) -> torch.Tensor:
@@ -87,7 +88,7 @@ def layer_operations(kind: str, events: np.ndarray, weight: np.ndarray, stride: 
 
 def _out_hw(in_hw: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, int],
             padding: tuple[int, int]) -> tuple[int, int]:
-    return tuple((n + 2 * p - k) // s + 1 for n, k, s, p in zip(in_hw, kernel, stride, padding, strict=True))  # type: ignore[return-value]
+    return tuple(conv_output_size(n, k, s, p) for n, k, s, p in zip(in_hw, kernel, stride, padding, strict=True))  # type: ignore[return-value]
 
 
 def inpainter_operations(synops: float, weight: np.ndarray, graded_input: bool, timesteps: int,

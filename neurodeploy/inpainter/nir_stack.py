@@ -26,6 +26,7 @@ import numpy as np
 
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.model import LIFConfig
+from neurodeploy.ir.shapes import conv_output_size
 
 
 def stack_graph(weights: Sequence[np.ndarray], strides: Sequence[int], lif: LIFConfig,
@@ -40,7 +41,7 @@ def stack_graph(weights: Sequence[np.ndarray], strides: Sequence[int], lif: LIFC
     for k, (weight, stride) in enumerate(zip(weights, strides, strict=True)):
         c_out, _, kernel, _ = weight.shape
         pad = kernel // 2
-        out = (c_out, *[(n + 2 * pad - kernel) // stride + 1 for n in shape[1:]])
+        out = (c_out, *[conv_output_size(n, kernel, stride, pad) for n in shape[1:]])
 
         def per_neuron(value: float, out: tuple[int, ...] = out) -> np.ndarray:
             # NIR's type check wants the neuron shape; constant arrays compress to almost nothing.

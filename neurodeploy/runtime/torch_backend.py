@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from neurodeploy.chip.cuba import FLOAT32_EXACT, STATE_LIMIT, CubaParams, conv_bound
+from neurodeploy.chip.cuba import FLOAT32_EXACT, STATE_LIMIT, STATE_SCALE, CubaParams, conv_bound
 from neurodeploy.errors import UserError
 
 if TYPE_CHECKING:
@@ -147,12 +147,12 @@ def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
     if bias is not None and layer.bias_site == "current":  # the always-on bias axon: part of a, in float64
         base = (a[:, :1] if constant else a).to(torch.float64) + bias
         a, bias = (base.expand(a.shape) if constant else base), None
-    if constant and rec is None and p.current_keep == 0.0 and 64 * (p.vth + 1) < STATE_LIMIT:
+    if constant and rec is None and p.current_keep == 0.0 and STATE_SCALE * (p.vth + 1) < STATE_LIMIT:
         drive = _constant_drive(a[:, 0], bias)
         if drive is not None:
             return _drive_table_neurons(drive, p, a.shape[1])
     a = a[:, :1].to(torch.float64).expand(a.shape) if constant else a.to(torch.float64)
-    return _step_neurons(a, p, None if bias is None else bias * 64.0, rec)
+    return _step_neurons(a, p, None if bias is None else bias * float(STATE_SCALE), rec)
 
 
 def _constant_drive(a0: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor | None:
@@ -162,7 +162,7 @@ def _constant_drive(a0: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor
     largest = max(float(a0.max()), -float(a0.min())) if a0.numel() else 0.0
     bias_largest = float(bias.abs().max()) if bias is not None else 0.0
     exact = FLOAT32_EXACT if a0.dtype == torch.float32 else 1 << 53
-    if 64.0 * largest >= STATE_LIMIT or largest + bias_largest >= exact:
+    if STATE_SCALE * largest >= STATE_LIMIT or largest + bias_largest >= exact:
         return None
     return a0 + bias.to(a0.dtype) if bias is not None else a0
 
@@ -207,7 +207,7 @@ def _step_neurons(a: torch.Tensor, p: CubaParams, bias: torch.Tensor | None, rec
     v = torch.zeros_like(u)
     out = torch.empty((batch, steps, *a.shape[2:]), dtype=torch.uint8, device=a.device)
     spikes = torch.empty(shape, dtype=torch.bool, device=a.device)
-    threshold = float(p.vth * 64)
+    threshold = float(p.vth * STATE_SCALE)
     wrap, clip = _needs_wrap_and_clip(a, p, bias, rec)
     for t in range(steps):  # in place: fresh tensors each step would cost a page fault per page on CPU
         a_t = a[:, t]
@@ -216,12 +216,12 @@ def _step_neurons(a: torch.Tensor, p: CubaParams, bias: torch.Tensor | None, rec
         if p.voltage_keep != 1.0:
             _trunc_(v.mul_(p.voltage_keep))
         if p.current_keep == 0.0 and not wrap:  # u = 64·a: add it to v without keeping it
-            v.add_(a_t, alpha=64.0)
+            v.add_(a_t, alpha=float(STATE_SCALE))
         else:
             if p.current_keep == 0.0:
-                torch.mul(a_t, 64.0, out=u)
+                torch.mul(a_t, float(STATE_SCALE), out=u)
             else:
-                _trunc_(u.mul_(p.current_keep)).add_(a_t, alpha=64.0)
+                _trunc_(u.mul_(p.current_keep)).add_(a_t, alpha=float(STATE_SCALE))
             if wrap:
                 wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
                 u.copy_(torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped))
@@ -262,8 +262,8 @@ def _needs_wrap_and_clip(a: torch.Tensor, p: CubaParams, bias: torch.Tensor | No
     largest = max(float(base.max()), -float(base.min())) if a.numel() else 0.0
     if rec is not None:
         largest += float(rec.abs().sum(dim=1).max()) if rec.numel() else 0.0
-    current = 64.0 * largest if p.current_keep == 0.0 else 64.0 * largest * a.shape[1]
+    current = STATE_SCALE * largest if p.current_keep == 0.0 else STATE_SCALE * largest * a.shape[1]
     wrap = current >= STATE_LIMIT
     drive = min(current, float(STATE_LIMIT)) + (float(bias.abs().max()) if bias is not None else 0.0)
-    clip = wrap or max(64.0 * p.vth + drive, a.shape[1] * drive) > STATE_LIMIT - 1
+    clip = wrap or max(STATE_SCALE * p.vth + drive, a.shape[1] * drive) > STATE_LIMIT - 1
     return wrap, clip

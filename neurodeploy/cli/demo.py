@@ -14,6 +14,7 @@ from neurodeploy.cli.inputs import read_model_config, share
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.demo import StageProgress, run_demo
 from neurodeploy.inpainter.sweep import SweepConfig, run_sweep
+from neurodeploy.runtime.backends import backend_help
 from neurodeploy.text import plural
 
 
@@ -24,7 +25,7 @@ def demo(
     = None,
     train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
     size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 0,
-    backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
+    backend: Annotated[str, typer.Option(help=backend_help())] = "lava",
 ) -> None:
     """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""
     import time
@@ -48,7 +49,7 @@ def sweep(
                                                "1: the paper's SC-NN).")] = "0,1,2,3",
     data: Annotated[str, typer.Option(help="'builtin' (photos in scikit-image) or a folder of images.")] = "builtin",
     device: Annotated[str, typer.Option(help="Training device: cpu, cuda, cuda:N or auto.")] = "auto",
-    backend: Annotated[str, typer.Option(help="Deployment backend: lava, reference or loihi2.")] = "lava",
+    backend: Annotated[str, typer.Option(help=backend_help())] = "lava",
     samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
     crop: Annotated[int, typer.Option(help="Training crop size in pixels (evaluation: 128).")] = 128,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,

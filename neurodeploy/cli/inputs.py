@@ -16,10 +16,9 @@ from neurodeploy.inpainter.data import random_mask as draw_mask
 from neurodeploy.inpainter.model import ModelConfig
 from neurodeploy.inpainter.simulator import SimulationInput
 from neurodeploy.io import list_images, read_image, read_mask
-from neurodeploy.runtime.backends import BACKENDS
+from neurodeploy.runtime.backends import BACKENDS, check_backend_device
 from neurodeploy.runtime.cluster import ResultsLog, parse_cluster
-from neurodeploy.runtime.graph_run import GRAPH_BACKENDS
-from neurodeploy.runtime.torch_backend import DEVICES, check_device
+from neurodeploy.runtime.torch_backend import DEVICES
 from neurodeploy.text import plural
 
 
@@ -105,8 +104,8 @@ def graph_input(image: Path | None, input_path: Path | None, backend: str, lava_
     if image is None and input_path is None:
         raise UserError("--image or --input is needed", "pass --image PHOTO for an inpainter bundle, "
                                                         "--input X.npy for a graph bundle")
-    if input_path is not None and backend not in GRAPH_BACKENDS:
-        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    if input_path is not None and backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(BACKENDS)}")
     check_backend(backend, lava_models)
     return input_path is not None
 
@@ -137,10 +136,7 @@ def check_scale(backend: str, device: str, cluster: str | None, results: Path | 
 
     if device not in DEVICES:
         raise UserError(f"unknown --device {device!r}", f"pass one of {', '.join(DEVICES)}")
-    if device != "cpu" and backend != "torch":
-        raise UserError(f"`device={device}` runs only on the torch backend", "add `backend=torch`")
-    if backend == "torch":
-        check_device(device)
+    check_backend_device(backend, device)
     parse_cluster(cluster)
     if results is not None:
         ResultsLog(results)

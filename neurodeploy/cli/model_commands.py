@@ -21,6 +21,7 @@ from neurodeploy.inpainter.simulation import deployed_inpainter
 from neurodeploy.inpainter.train import TrainConfig
 from neurodeploy.inpainter.train import train as run_training
 from neurodeploy.io import atomic_path, check_output_file, read_image, read_mask
+from neurodeploy.runtime.backends import backend_help
 from neurodeploy.text import plural
 
 
@@ -74,8 +75,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the crops and masks.")] = 0,
     deployed: Annotated[bool, typer.Option(help="Also convert the model and score it deployed (spiking stage "
                                                 "in Loihi fixed point, --backend).")] = True,
-    backend: Annotated[str, typer.Option(help="Chip backend of the deployed model: reference (bit-exact with "
-                                              "lava, faster), lava or torch.")] = "reference",
+    backend: Annotated[str, typer.Option(help="Chip backend of the deployed model: " + backend_help())] = "reference",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
 ) -> None:
     """Score the SC-NN, float and deployed, against Telea, Navier-Stokes, biharmonic and harmonic inpainting

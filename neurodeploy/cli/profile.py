@@ -33,6 +33,7 @@ from neurodeploy.inpainter.profile import inpainter_view
 from neurodeploy.inpainter.profile import profile as run_profile
 from neurodeploy.inpainter.sweep import read_sweep
 from neurodeploy.io import atomic_path, check_output_file, check_output_folder
+from neurodeploy.runtime.backends import backend_help
 from neurodeploy.runtime.cluster import ItemProgress, run_items, sample_items
 from neurodeploy.runtime.graph_run import read_input
 from neurodeploy.runtime.run_options import plan_threads, sized_threads
@@ -52,7 +53,7 @@ def profile(
     hw: Annotated[str | None, typer.Option(help="Profiles (names or .toml paths), comma-separated (default: all).")]
     = None,
     host: Annotated[str, typer.Option(help="Host profile that runs the CNN stage.")] = "gpu",
-    backend: Annotated[str, typer.Option(help="lava, reference (fast, bit-exact) or loihi2.")] = "lava",
+    backend: Annotated[str, typer.Option(help=backend_help())] = "lava",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
     report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,

@@ -28,6 +28,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.simulation import SimulationReport, TileProgress
 from neurodeploy.inpainter.simulation import simulate as run_simulation
 from neurodeploy.io import atomic_path, check_output_file, check_output_folder, write_png
+from neurodeploy.runtime.backends import backend_help
 from neurodeploy.runtime.cluster import ItemProgress, run_items, sample_items
 from neurodeploy.runtime.graph_run import compare_scores, fidelity, read_compare, read_input, report, run_graph
 from neurodeploy.runtime.run_options import fidelity_mode, plan_threads, sized_threads
@@ -48,7 +49,7 @@ def simulate(
     = None,
     random_mask: Annotated[int | None, typer.Option(help="Seed of a random mask to draw instead of --mask: "
                                                          "rectangles or strokes over 10-30% of the image.")] = None,
-    backend: Annotated[str, typer.Option(help="lava (CPU simulation), reference (NumPy) or loihi2.")] = "lava",
+    backend: Annotated[str, typer.Option(help=backend_help())] = "lava",
     lava_models: Annotated[str, typer.Option(help="neurodeploy (fast, bit-exact) or stock lava-dl models.")]
     = "neurodeploy",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output PNG (a folder for a folder of images).")]

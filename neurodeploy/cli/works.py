@@ -18,6 +18,7 @@ from neurodeploy.bundle.format import Bundle
 from neurodeploy.cost.profile import count_graph_sample
 from neurodeploy.inpainter.profile import count_result
 from neurodeploy.inpainter.simulator import Simulator
+from neurodeploy.runtime.backends import LAVA_BACKENDS
 from neurodeploy.runtime.graph_run import LavaSegments, run_graph
 
 
@@ -72,7 +73,7 @@ class SampleWork:
         loaded = Bundle.load(self.bundle_path).require("graph")
         self.deployment, self.cuts = loaded.deployment, loaded.manifest["cuts"]
         # compiled on the first sample, kept for the others
-        self.lava = LavaSegments(self.models, self.backend) if self.backend in ("lava", "loihi2") else None
+        self.lava = LavaSegments(self.models, self.backend) if self.backend in LAVA_BACKENDS else None
 
     def close(self) -> None:
         if getattr(self, "lava", None) is not None:

@@ -45,7 +45,8 @@ from neurodeploy.inpainter.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.inpainter.holes import composite, network_input
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, host_halo
 from neurodeploy.inpainter.tiling import SpikeBridge, TileGrid
-from neurodeploy.runtime.backends import Backend, LavaModels
+from neurodeploy.runtime.backends import REFERENCE, Backend, LavaModels
+from neurodeploy.runtime.backends import backend as backend_spec
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings
 
 TILE_BATCH = 8  # spiking tiles per batch on the torch backend (its memory: B·T·neurons float64 synaptic inputs)
@@ -334,7 +335,7 @@ class Simulator:
         """Run the row of spiking tiles at y, in batches of :data:`TILE_BATCH` tiles on the torch backend
         (:meth:`SpikeBridge.run_tiles`), else one by one; per tile, :meth:`_spiking_tile`'s counts, and the
         fidelity check's float spikes (:meth:`_check_tiles`)."""
-        batch = TILE_BATCH if self.backend == "torch" else 1
+        batch = TILE_BATCH if backend_spec(self.backend).batched else 1
         columns = list(tiles.column_starts())
         counts = []
         for first in range(0, len(columns), batch):
@@ -372,7 +373,7 @@ class Simulator:
         assert model is not None and model.snn is not None
         floats: list[list[torch.Tensor]] = []
         for i, (snn_input, x) in enumerate(zip(inputs, columns, strict=True)):
-            if self.backend != "reference" and run.exact:
+            if self.backend != REFERENCE and run.exact:
                 run.exact = all(np.array_equal(a, b[i]) for a, b in
                                 zip(run_segment(self.bridge.layers, frames[i]), every, strict=True))
             window = encode_window(snn_input, config.encoding, config.timesteps, self.seed,

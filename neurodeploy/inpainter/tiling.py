@@ -47,12 +47,11 @@ import numpy as np
 import torch
 
 from neurodeploy.bundle.format import Bundle
-from neurodeploy.chip.reference import run_segment
 from neurodeploy.converters.netx_io import read_segment
 from neurodeploy.errors import UserError
-from neurodeploy.runtime.backends import BACKENDS, SIMULATED, Backend, LavaModels
+from neurodeploy.runtime.backends import Backend, LavaModels, check_backend_device
+from neurodeploy.runtime.backends import backend as backend_spec
 from neurodeploy.runtime.lava.segment_run import LavaSegment
-from neurodeploy.runtime.torch_backend import check_device, run_segment_batch
 
 
 @dataclass(frozen=True)
@@ -153,8 +152,7 @@ class SpikeBridge:
         self.device = device
         self.compile_seconds = 0.0  # of the Lava segment, kept after close
         self._segment: Any = None
-        if backend not in BACKENDS:
-            raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
+        self.spec = backend_spec(backend)  # an unknown name is a UserError
 
     @classmethod
     def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
@@ -172,9 +170,8 @@ class SpikeBridge:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> SpikeBridge:
-        if self.backend == "torch":
-            check_device(self.device)
-        if self.backend not in SIMULATED:
+        check_backend_device(self.backend, self.device)
+        if self.spec.lava:
             segment = LavaSegment(self.netx_path, self.timesteps, self.input_message_bits, self.models,
                                   backend=self.backend)
             self._segment = segment.__enter__()
@@ -226,17 +223,18 @@ class SpikeBridge:
 
         The torch backend runs them as one batch; the others one after another.
         """
-        if self.backend == "torch":
-            return list(run_segment_batch(self.layers, windows, self.device))
+        if self.spec.batched:
+            assert self.spec.run_batch is not None
+            return list(self.spec.run_batch(self.layers, windows, self.device))
         per_tile = [self.run_tile(window) for window in windows]
         return [np.stack(layer) for layer in zip(*per_tile, strict=True)]
 
     def run_tile(self, window: np.ndarray) -> list[np.ndarray]:
         """One tile-sized window (T, C, H, W) -> every layer's spikes (T, C_k, H, W), uint8, aligned with the input."""
-        if self.backend == "torch":
+        if self.spec.batched:
             return [layer[0] for layer in self.run_tiles(window[None])]
-        if self.backend == "reference":
-            return run_segment(self.layers, window)
+        if self.spec.run_batch is not None:
+            return [layer[0] for layer in self.spec.run_batch(self.layers, window[None], self.device)]
         if self._segment is None:
             raise RuntimeError("SpikeBridge.run needs the bridge to be entered (use `with`)")
         return list(self._segment.run(window))

@@ -74,12 +74,9 @@ from neurodeploy.errors import UserError
 from neurodeploy.io import read_samples
 from neurodeploy.ir.float_run import run_chip_layer, run_float
 from neurodeploy.ir.host_ops import run_host_segment
+from neurodeploy.runtime.backends import BACKENDS, LAVA_BACKENDS, REFERENCE, TABLE
 from neurodeploy.runtime.lava.segment_run import LavaSegment, check_stock_netx
-from neurodeploy.runtime.torch_backend import run_segment_batch as run_torch
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores, spike_scores
-
-GRAPH_BACKENDS = ("reference", "lava", "loihi2", "torch")
-
 
 # -- input ----------------------------------------------------------------------------------------
 
@@ -206,12 +203,13 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
     ``lava``: compiled segments to run on and keep open (backends lava and loihi2); by default the
     segments are compiled for this call and closed after it.
     """
-    if lava is None and backend in ("lava", "loihi2"):
+    if lava is None and backend in LAVA_BACKENDS:
         with LavaSegments(models, backend) as own:
             return run_graph(deployment, x, backend, models, device, check, own)
 
-    if backend not in GRAPH_BACKENDS:
-        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(GRAPH_BACKENDS)}")
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r} for a graph bundle", f"pass one of {', '.join(BACKENDS)}")
+    spec = TABLE[backend]
     if lava is not None and not (lava.backend == "lava" and lava.models == "neurodeploy"):  # the netx graph runs
 
         for part in deployment.parts:
@@ -232,16 +230,15 @@ def run_graph(deployment: GraphDeployment, x: np.ndarray, backend: str = "refere
             continue
         clipped[part.index] = clipped_payloads(values[part.source].numpy(), part.payload_max)
         frames = payloads[part.index] = to_payload(values[part.source].numpy(), part)
-        if backend == "torch":
-
-            got = run_torch(part.layers, frames, device)
+        if spec.run_batch is not None:
+            got = spec.run_batch(part.layers, frames, device)
         elif lava is not None:
             compiled = lava.compile_seconds
             got = lava.run(part, frames)
             seconds["compile"] += lava.compile_seconds - compiled
         else:
-            got = run_segment_batch(part.layers, frames)
-        if backend != "reference" and check:
+            raise ValueError(f"backend {backend} runs in Lava: pass its compiled segments")
+        if backend != REFERENCE and check:
             checked = None if check is True else int(check)
             reference = run_segment_batch(part.layers, frames[:checked])
             exact = exact and all(np.array_equal(a[:checked], b) for a, b in zip(got, reference, strict=True))

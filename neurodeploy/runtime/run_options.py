@@ -42,8 +42,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from neurodeploy.errors import UserError
+from neurodeploy.runtime.backends import LAVA_BACKENDS
 
-LAVA_BACKENDS = ("lava", "loihi2")
 # The fidelity check: on every image or sample, on the first one only, or on none.
 FIDELITY_MODES = ("all", "first", "none")
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.errors import UserError
-from neurodeploy.runtime.backends import BACKENDS, LavaModels
+from neurodeploy.runtime.backends import BACKENDS, LAVA_BACKENDS, LavaModels
 from neurodeploy.runtime.lava import compat as _lava_compat
 from neurodeploy.runtime.lava import reaper as _reaper
 
@@ -39,7 +39,7 @@ def loihi_available() -> bool:
 def select_run_config(backend: str, models: LavaModels = "neurodeploy",
                       loihi_installed: bool | None = None) -> Any:
     """The Lava RunConfig for a backend; ``loihi2`` without lava-loihi is a UserError."""
-    if backend not in ("lava", "loihi2"):
+    if backend not in LAVA_BACKENDS:
         raise UserError(f"backend {backend!r} does not run in Lava", f"pass one of {', '.join(BACKENDS)}")
     from neurodeploy.runtime.lava.processes.io import IO_MODELS
 

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neurodeploy.ir.graph import Neuron
+from neurodeploy.ir.graph import NEURON_KINDS, Neuron
 
 CONV_DELAY_STEPS = 1  # PyConvModelFixed sends last step's result first
 NETX_RESET_OFFSET = 1  # netx adds 1 ("time starts at 1") and 1 per earlier layer
@@ -148,9 +148,10 @@ def map_neuron(neuron: Neuron) -> CubaMapping:
     if neuron.v_leak != 0:
         raise ValueError(f"{neuron.kind}: v_leak = {neuron.v_leak:g}; neurodeploy maps only v_leak = 0")
     a = neuron.voltage_decay
-    b = neuron.current_decay if neuron.kind == "CubaLIF" else 1.0
-    w_in = neuron.w_in if neuron.kind == "CubaLIF" else 1.0
-    gain = neuron.r if neuron.kind == "IF" else a * neuron.r
+    kind = NEURON_KINDS[neuron.kind]
+    b = neuron.current_decay if kind.filtered else 1.0
+    w_in = neuron.w_in if kind.filtered else 1.0
+    gain = a * neuron.r if kind.leaky else neuron.r
     if not neuron.r * w_in > 0:
         raise ValueError(f"{neuron.kind}: r·w_in = {neuron.r * w_in:g} is not positive")
     return CubaMapping(kind=neuron.kind, current_decay=b, voltage_decay=a,

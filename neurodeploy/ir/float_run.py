@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neurodeploy.ir.graph import Conv, Dense, Flatten, Graph, Neuron, Pool
+from neurodeploy.ir.graph import NEURON_KINDS, Conv, Dense, Flatten, Graph, Neuron, Pool
 
 
 def topological_order(graph: Graph) -> list[str]:
@@ -62,14 +62,11 @@ class _NeuronState:
         self.i: torch.Tensor | float = 0.0
 
     def step(self, current: torch.Tensor) -> torch.Tensor:
-        n = self.n
-        if n.kind in ("IF", "I"):
-            v = self.v + n.r * current
-        elif n.kind in ("LIF", "LI"):
-            v = self.v + n.voltage_decay * (n.v_leak - self.v + n.r * current)
-        else:  # CubaLIF, CubaLI
+        n, kind = self.n, NEURON_KINDS[self.n.kind]
+        if kind.filtered:
             self.i = self.i + n.current_decay * (-self.i + n.w_in * current)
-            v = self.v + n.voltage_decay * (n.v_leak - self.v + n.r * self.i)
+            current = self.i
+        v = self.v + (n.voltage_decay * (n.v_leak - self.v + n.r * current) if kind.leaky else n.r * current)
         if not n.spiking:
             self.v = v
             return v

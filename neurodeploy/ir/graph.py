@@ -4,8 +4,8 @@
 says what it normalizes, and why); the partitioner (:mod:`neurodeploy.chip.partition`),
 the float execution (:mod:`neurodeploy.ir.float_run`) and the host ops
 (:mod:`neurodeploy.ir.host_ops`) walk it. The kinds of node it knows are the
-tables below: the neuron kinds (:data:`NEURONS`, their parameters), the host-only
-kinds, and every kind the reader accepts (:data:`KNOWN`).
+tables below: the neuron kinds (:data:`NEURON_KINDS`, their fields and step), the
+host-only kinds, and the structural ones (:func:`is_known`).
 """
 
 from __future__ import annotations
@@ -16,20 +16,61 @@ from typing import Any, Literal
 import numpy as np
 
 TauConvention = Literal["auto", "seconds", "norse-1.1", "rockpool-3.1"]
-SPIKING = ("CubaLIF", "LIF", "IF")
-NEURONS = (*SPIKING, "CubaLI", "LI", "I")
-CONTINUOUS = ("CubaLIF", "LIF", "CubaLI", "LI")  # neurons with time constants: they need dt
-HOST_ONLY = ("Conv1d", "Scale", "Threshold")  # a PyTorch equivalent, no Loihi one
-KNOWN = (*NEURONS, *HOST_ONLY, "Input", "Output", "Conv2d", "Linear", "Affine", "SumPool2d", "AvgPool2d",
-         "Flatten")
-_NEURON_PARAMS = {
-    "CubaLIF": ("tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
-    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
-    "IF": ("r", "v_threshold", "v_reset"),
-    "CubaLI": ("tau_mem", "tau_syn", "r", "v_leak", "w_in"),
-    "LI": ("tau", "r", "v_leak"),
-    "I": ("r",),
+
+
+@dataclass(frozen=True)
+class NeuronKind:
+    """A NIR neuron kind: the fields read from its node, and which parts of the step it has.
+
+    The step (forward Euler, NIR's units; :mod:`neurodeploy.ir.float_run` runs it), with
+    ``a = dt/tau_mem`` and ``b = dt/tau_syn``::
+
+        filtered:  i_t = i + b·(-i + w_in·S_t)          else i_t = S_t
+        leaky:     v_t = v + a·(v_leak - v + r·i_t)     else v_t = v + r·i_t
+        spiking:   z_t = [v_t > v_threshold];  v_t <- v_reset where z_t      else the output is v_t
+
+    A spiking kind maps onto Loihi's CUBA neuron with current decay ``b`` (1 when
+    not filtered) and voltage decay ``a`` (0 when not leaky)
+    (:func:`neurodeploy.chip.neuron_mapping.map_neuron`). A new kind that fits
+    this step is one entry of :data:`NEURON_KINDS`.
+    """
+
+    params: tuple[str, ...]  # the NIR fields read ("tau" is read as tau_mem)
+    spiking: bool
+    leaky: bool
+    filtered: bool
+
+    @property
+    def continuous(self) -> bool:
+        """Has a time constant, so the graph needs ``dt``."""
+        return self.leaky or self.filtered
+
+
+NEURON_KINDS: dict[str, NeuronKind] = {
+    "CubaLIF": NeuronKind(("tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
+                          spiking=True, leaky=True, filtered=True),
+    "LIF": NeuronKind(("tau", "r", "v_leak", "v_threshold", "v_reset"), spiking=True, leaky=True, filtered=False),
+    "IF": NeuronKind(("r", "v_threshold", "v_reset"), spiking=True, leaky=False, filtered=False),
+    "CubaLI": NeuronKind(("tau_mem", "tau_syn", "r", "v_leak", "w_in"), spiking=False, leaky=True, filtered=True),
+    "LI": NeuronKind(("tau", "r", "v_leak"), spiking=False, leaky=True, filtered=False),
+    "I": NeuronKind(("r",), spiking=False, leaky=False, filtered=False),
 }
+HOST_ONLY = ("Conv1d", "Scale", "Threshold")  # a PyTorch equivalent, no Loihi one
+STRUCTURAL = ("Input", "Output", "Conv2d", "Linear", "Affine", "SumPool2d", "AvgPool2d", "Flatten")
+
+
+def is_neuron(kind: str) -> bool:
+    return kind in NEURON_KINDS
+
+
+def is_continuous(kind: str) -> bool:
+    """A neuron kind with a time constant (it needs ``dt``)."""
+    return kind in NEURON_KINDS and NEURON_KINDS[kind].continuous
+
+
+def is_known(kind: str) -> bool:
+    """A NIR kind the reader accepts: a neuron of the table, a host-only kind, or a structural one."""
+    return kind in NEURON_KINDS or kind in HOST_ONLY or kind in STRUCTURAL
 Shape = tuple[int, ...]
 
 
@@ -37,7 +78,7 @@ Shape = tuple[int, ...]
 class Neuron:
     """One layer's neuron parameters (equal across the layer), NIR's units; ``dt`` in seconds."""
 
-    kind: str  # one of NEURONS
+    kind: str  # a key of NEURON_KINDS
     v_threshold: float | None = None  # None for the non-spiking kinds
     tau_mem: float | None = None  # seconds; None for IF and I
     tau_syn: float | None = None  # seconds; CubaLIF and CubaLI only
@@ -48,9 +89,9 @@ class Neuron:
     dt: float | None = None  # the graph's time step; None when no neuron has a time constant
 
     def __post_init__(self) -> None:
-        if self.kind not in NEURONS:
+        if self.kind not in NEURON_KINDS:
             raise ValueError(f"unknown neuron kind {self.kind!r}")
-        if (self.kind in SPIKING) != (self.v_threshold is not None):
+        if NEURON_KINDS[self.kind].spiking != (self.v_threshold is not None):
             raise ValueError(f"{self.kind}: v_threshold must be given exactly for spiking neurons")
         for name in ("tau_mem", "tau_syn"):
             tau = getattr(self, name)
@@ -60,7 +101,7 @@ class Neuron:
 
     @property
     def spiking(self) -> bool:
-        return self.kind in SPIKING
+        return NEURON_KINDS[self.kind].spiking
 
     @property
     def voltage_decay(self) -> float:

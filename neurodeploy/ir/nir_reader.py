@@ -80,10 +80,7 @@ import numpy as np
 
 from neurodeploy.errors import UserError
 from neurodeploy.ir.graph import (
-    _NEURON_PARAMS,
-    CONTINUOUS,
-    KNOWN,
-    NEURONS,
+    NEURON_KINDS,
     Conv,
     Dense,
     Flatten,
@@ -92,10 +89,15 @@ from neurodeploy.ir.graph import (
     Node,
     Pool,
     TauConvention,
+    is_continuous,
+    is_known,
+    is_neuron,
 )
 from neurodeploy.ir.shapes import MAX_NEURONS, as_array, infer_shapes, node_fields, recurrences
 
 MAX_WEIGHTS = 2**28
+
+
 # -- reading -------------------------------------------------------------------------------------------
 
 def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauConvention = "auto") -> Graph:
@@ -113,7 +115,7 @@ def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauC
     nodes, edges, _ = _flatten(raw, "", source)
     for name, node in nodes.items():
         kind = type(node).__name__
-        if kind not in KNOWN:
+        if not is_known(kind):
             raise UserError(f"{source}: node {name!r} is a {kind}, which neither Loihi nor neurodeploy's "
                             "host runtime implements", "replace it with NIR primitives")
         for key, value in node_fields(node).items():
@@ -158,7 +160,7 @@ def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> str:
     every tau of its continuous-time neurons."""
     if asked == ROCKPOOL or (asked == "auto" and _is_rockpool(nodes, dt)):
         return ROCKPOOL
-    taus = [as_array(value) for node in nodes.values() if type(node).__name__ in CONTINUOUS
+    taus = [as_array(value) for node in nodes.values() if is_continuous(type(node).__name__)
             for key, value in node_fields(node).items() if key in TAU_FIELDS and value is not None]
     return tau_convention_of(asked, dt, taus)
 
@@ -284,7 +286,7 @@ def _text(value: Any) -> str:
 
 def _time_step(raw: Any, nodes: dict[str, Any], dt: float | None, source: str) -> float | None:
     """``dt`` if given, else the graph's ``metadata["dt"]``; a UserError if a neuron needs it and neither has it."""
-    timed = [(name, type(node).__name__) for name, node in nodes.items() if type(node).__name__ in CONTINUOUS]
+    timed = [(name, type(node).__name__) for name, node in nodes.items() if is_continuous(type(node).__name__)]
     if dt is None:
         value = (getattr(raw, "metadata", None) or {}).get("dt")
         if value is not None:
@@ -316,11 +318,11 @@ def _scalar(name: str, kind: str, param: str, value: Any, source: str) -> float:
 
 def _neuron(name: str, kind: str, fields: dict[str, Any], dt: float | None, source: str,
             tau_unit: float = 1.0, rockpool: bool = False) -> Neuron:
-    values = {p: _scalar(name, kind, p, fields[p], source) for p in _NEURON_PARAMS[kind]
+    values = {p: _scalar(name, kind, p, fields[p], source) for p in NEURON_KINDS[kind].params
               if fields.get(p) is not None}
     if "tau" in values:
         values["tau_mem"] = values.pop("tau")
-    if rockpool and kind in CONTINUOUS:
+    if rockpool and is_continuous(kind):
         assert dt is not None  # _is_rockpool or _time_step asked for it
         values = _from_rockpool(name, kind, values, dt, source)
     for param in ("tau_mem", "tau_syn"):
@@ -340,7 +342,7 @@ def _neuron(name: str, kind: str, fields: dict[str, Any], dt: float | None, sour
             if dt / tau > 1:
                 raise UserError(f"{source}: node {name!r} ({kind}): dt / {param} = {dt / tau:.3g} is above 1, "
                                 "not a forward Euler step", "pass a smaller `dt`, or store tau in seconds")
-    return Neuron(kind=kind, dt=dt if kind in CONTINUOUS else None, **values)
+    return Neuron(kind=kind, dt=dt if is_continuous(kind) else None, **values)
 
 
 def _pair(value: Any, what: str, name: str, source: str) -> tuple[int, int]:
@@ -377,7 +379,7 @@ def _op(name: str, node: Any, dt: float | None, source: str, tau_unit: float = 1
     f = node_fields(node)
     if kind in ("Input", "Output"):
         return None
-    if kind in NEURONS:
+    if is_neuron(kind):
         return _neuron(name, kind, f, dt, source, tau_unit, rockpool)
     if kind == "Conv2d":
         weight = _weight(f["weight"], 4, name, kind, source)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.errors import UserError
-from neurodeploy.ir.graph import HOST_ONLY, NEURONS, Conv, Dense, Flatten, Neuron, Pool, Shape
+from neurodeploy.ir.graph import HOST_ONLY, Conv, Dense, Flatten, Neuron, Pool, Shape, is_neuron
 
 MAX_NEURONS = 2**26
 
@@ -43,7 +43,7 @@ def recurrences(nodes: dict[str, Any], edges: list[tuple[str, str]], source: str
             continue
         if len(members) == 2:
             kinds = {n: type(nodes[n]).__name__ for n in members}
-            neurons = [n for n in members if kinds[n] in NEURONS]
+            neurons = [n for n in members if is_neuron(kinds[n])]
             synapses = [n for n in members if kinds[n] in ("Linear", "Affine")]
             if len(neurons) == 1 and len(synapses) == 1 and list(g.predecessors(synapses[0])) == neurons:
                 recurrent.add((synapses[0], neurons[0]))

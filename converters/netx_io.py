@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from neurodeploy.errors import UserError
-from neurodeploy.ir.shapes import conv_output_size
+from neurodeploy.ir.graph import conv_output_size
 
 
 class QuantizedChipLayer(Protocol):

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurodeploy.ir.graph import Neuron, Shape
-from neurodeploy.ir.shapes import conv_output_size
+from neurodeploy.ir.graph import Neuron, Shape, conv_output_size
 
 
 def _check_common(kind: str, neuron: Neuron, bias: np.ndarray | None, outputs: int) -> None:

@@ -69,6 +69,8 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.ir.host_only import HOST_OPS
+
 
 @dataclass(frozen=True)
 class LayerCounts:
@@ -376,9 +378,9 @@ def host_node_macs(kind: str, op: Any, output_shape: tuple[int, ...]) -> int:
     """MACs per step of one host node of a graph (module docstring); ``op`` as :mod:`neurodeploy.ir.graph` holds it."""
     if kind in ("Linear", "Affine"):
         return int(np.asarray(op.weight).size)
-    if kind in ("Conv2d", "Conv1d"):
+    if kind == "Conv2d":
         return math.prod(output_shape) * math.prod(np.shape(op.weight)[1:])
-    return 0
+    return HOST_OPS[kind].macs(op, output_shape) if kind in HOST_OPS else 0
 
 
 def cut_bits(events: np.ndarray, neurons: int, payload: str) -> int:

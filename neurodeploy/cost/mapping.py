@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from neurodeploy.cost.hw import EnergyProfile
-from neurodeploy.ir.shapes import conv_output_size
+from neurodeploy.ir.graph import conv_output_size
 
 SYNAPSE_BITS = 8  # netx stores int8 weight mantissas
 

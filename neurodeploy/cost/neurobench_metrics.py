@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 
 from neurodeploy.cost.counting import conv_synops
-from neurodeploy.ir.shapes import conv_output_size
+from neurodeploy.ir.graph import conv_output_size
 
 
 def _binary(x: np.ndarray) -> torch.Tensor:

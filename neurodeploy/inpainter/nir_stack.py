@@ -26,7 +26,7 @@ import numpy as np
 
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.model import LIFConfig
-from neurodeploy.ir.shapes import conv_output_size
+from neurodeploy.ir.graph import conv_output_size
 
 
 def stack_graph(weights: Sequence[np.ndarray], strides: Sequence[int], lif: LIFConfig,

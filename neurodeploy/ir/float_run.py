@@ -14,7 +14,7 @@ Operations (per sample, a leading batch axis)::
     Linear     W x;  Affine: W x + b
     SumPool2d  Σ over the window (zero padding);  AvgPool2d: that sum / (kh·kw)
     Flatten    the per-sample axes start..end joined
-    Scale      s·x;  Threshold: [x > θ];  Conv1d: F.conv1d
+    host-only kinds: their entry of :data:`neurodeploy.ir.host_only.HOST_OPS`
 
 Neurons, forward Euler with the graph's dt (``a = dt/tau_mem``, ``b = dt/tau_syn``)::
 
@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from neurodeploy.ir.graph import NEURON_KINDS, Conv, Dense, Flatten, Graph, Neuron, Pool
+from neurodeploy.ir.host_only import HOST_OPS
 
 
 def topological_order(graph: Graph) -> list[str]:
@@ -90,14 +91,8 @@ def _apply(op: Any, kind: str, x: torch.Tensor) -> torch.Tensor:
         return total * (op.kernel[0] * op.kernel[1]) if op.kind == "sum" else total
     if isinstance(op, Flatten):
         return torch.flatten(x, op.start_dim + 1, op.end_dim + 1)
-    if kind == "Scale":
-        return x * torch.as_tensor(op.scale, dtype=x.dtype)
-    if kind == "Threshold":
-        return (x > torch.as_tensor(op.threshold, dtype=x.dtype)).to(x.dtype)
-    if kind == "Conv1d":
-        bias = None if op.bias is None else torch.as_tensor(op.bias, dtype=x.dtype)
-        return F.conv1d(x, torch.as_tensor(op.weight, dtype=x.dtype), bias, stride=int(op.stride),
-                        padding=int(op.padding), dilation=int(op.dilation), groups=int(op.groups))
+    if kind in HOST_OPS:
+        return HOST_OPS[kind].apply(op, x)
     if kind in ("Input", "Output"):
         return x
     raise ValueError(f"no float execution for a {kind} node")

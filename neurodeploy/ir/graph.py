@@ -5,7 +5,7 @@ says what it normalizes, and why); the partitioner (:mod:`neurodeploy.chip.parti
 the float execution (:mod:`neurodeploy.ir.float_run`) and the host ops
 (:mod:`neurodeploy.ir.host_ops`) walk it. The kinds of node it knows are the
 tables below: the neuron kinds (:data:`NEURON_KINDS`, their fields and step), the
-host-only kinds, and the structural ones (:func:`is_known`).
+structural kinds; the host-only kinds are the table of :mod:`neurodeploy.ir.host_only`.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ NEURON_KINDS: dict[str, NeuronKind] = {
     "LI": NeuronKind(("tau", "r", "v_leak"), spiking=False, leaky=True, filtered=False),
     "I": NeuronKind(("r",), spiking=False, leaky=False, filtered=False),
 }
-HOST_ONLY = ("Conv1d", "Scale", "Threshold")  # a PyTorch equivalent, no Loihi one
 STRUCTURAL = ("Input", "Output", "Conv2d", "Linear", "Affine", "SumPool2d", "AvgPool2d", "Flatten")
+Shape = tuple[int, ...]
 
 
 def is_neuron(kind: str) -> bool:
@@ -66,12 +66,6 @@ def is_neuron(kind: str) -> bool:
 def is_continuous(kind: str) -> bool:
     """A neuron kind with a time constant (it needs ``dt``)."""
     return kind in NEURON_KINDS and NEURON_KINDS[kind].continuous
-
-
-def is_known(kind: str) -> bool:
-    """A NIR kind the reader accepts: a neuron of the table, a host-only kind, or a structural one."""
-    return kind in NEURON_KINDS or kind in HOST_ONLY or kind in STRUCTURAL
-Shape = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -163,7 +157,7 @@ class Node:
 
     ``op`` is a :class:`Neuron`, :class:`Conv`, :class:`Dense`, :class:`Pool`
     or :class:`Flatten`; ``None`` for Input and Output; the NIR node itself
-    (arrays as numpy) for the HOST_ONLY kinds.
+    (arrays as numpy) for the host-only kinds (:data:`neurodeploy.ir.host_only.HOST_OPS`).
     """
 
     name: str
@@ -188,3 +182,8 @@ class Graph:
 
     def outputs(self, name: str) -> list[str]:
         return [b for a, b in self.edges if a == name]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """Output length of a convolution (or pool) along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1

@@ -54,7 +54,7 @@ def host_params(graph: Graph, nodes: list[str]) -> dict[str, Any]:
         elif type(op) in _OPS.values():  # not any dataclass: NIR's nodes are dataclasses too
             kind = type(op).__name__
             fields = {f.name: _plain(getattr(op, f.name)) for f in dataclasses.fields(op)}
-        else:  # a HOST_ONLY node: the NIR node's own fields
+        else:  # a host-only node (ir/host_only.HOST_OPS): the NIR node's own fields
             kind = "NIR"
             fields = {k: _plain(v) for k, v in vars(op).items()
                       if k not in ("input_type", "output_type", "metadata")}

@@ -81,6 +81,7 @@ import numpy as np
 from neurodeploy.errors import UserError
 from neurodeploy.ir.graph import (
     NEURON_KINDS,
+    STRUCTURAL,
     Conv,
     Dense,
     Flatten,
@@ -90,9 +91,9 @@ from neurodeploy.ir.graph import (
     Pool,
     TauConvention,
     is_continuous,
-    is_known,
     is_neuron,
 )
+from neurodeploy.ir.host_only import HOST_OPS
 from neurodeploy.ir.shapes import MAX_NEURONS, as_array, infer_shapes, node_fields, recurrences
 
 MAX_WEIGHTS = 2**28
@@ -115,7 +116,7 @@ def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauC
     nodes, edges, _ = _flatten(raw, "", source)
     for name, node in nodes.items():
         kind = type(node).__name__
-        if not is_known(kind):
+        if not (is_neuron(kind) or kind in STRUCTURAL or kind in HOST_OPS):
             raise UserError(f"{source}: node {name!r} is a {kind}, which neither Loihi nor neurodeploy's "
                             "host runtime implements", "replace it with NIR primitives")
         for key, value in node_fields(node).items():

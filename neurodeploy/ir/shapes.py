@@ -1,8 +1,4 @@
-"""The structure of a graph being read: recurrences, and every node's per-sample shape, inferred from its inputs.
-
-:func:`conv_output_size` is the one convolution output-size formula of the
-package; the partitioner, the cost model and the inpainter use it too.
-"""
+"""The structure of a graph being read: recurrences, and every node's per-sample shape, inferred from its inputs."""
 
 from __future__ import annotations
 
@@ -12,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.errors import UserError
-from neurodeploy.ir.graph import HOST_ONLY, Conv, Dense, Flatten, Neuron, Pool, Shape, is_neuron
+from neurodeploy.ir.graph import Conv, Dense, Flatten, Neuron, Pool, Shape, conv_output_size, is_neuron
+from neurodeploy.ir.host_only import HOST_OPS
 
 MAX_NEURONS = 2**26
 
@@ -74,9 +71,10 @@ def _rank_taken(node: Any, op: Any) -> int | None:
         return 3
     if isinstance(op, Dense):
         return 1
-    if type(node).__name__ == "Conv1d":
-        return 2
-    shape = _param_shape(node) if isinstance(op, Neuron) or type(node).__name__ in HOST_ONLY else None
+    host = HOST_OPS.get(type(node).__name__)
+    if host is not None and host.rank is not None:
+        return host.rank
+    shape = _param_shape(node) if isinstance(op, Neuron) or host is not None else None
     return None if shape is None else len(shape)
 
 
@@ -106,11 +104,6 @@ def _flatten_dims(name: str, raw: Flatten, shape: Shape, declared: Any, target: 
                     f"do not fit its input of shape {shape}", "fix the Flatten's dims")
 
 
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """Output length of a convolution (or pool) along one axis: floor((size + 2p - d(k-1) - 1) / s) + 1."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _output_shape(name: str, node: Any, op: Any, shape: Shape, source: str) -> Shape:
     """A node's per-sample output shape from its input shape; a UserError where they do not fit."""
     kind = type(node).__name__
@@ -138,12 +131,12 @@ def _output_shape(name: str, node: Any, op: Any, shape: Shape, source: str) -> S
                             for i in range(2)))
     if isinstance(op, Flatten):
         return (*shape[:op.start_dim], math.prod(shape[op.start_dim:op.end_dim + 1]), *shape[op.end_dim + 1:])
-    if kind == "Conv1d":
-        weight = np.asarray(op.weight)
-        if len(shape) != 2 or shape[0] != weight.shape[1] * int(op.groups):
-            raise refuse(f"({weight.shape[1] * int(op.groups)}, L)")
-        stride, padding, dilation = (int(np.asarray(v).reshape(-1)[0]) for v in (op.stride, op.padding, op.dilation))
-        return (weight.shape[0], conv_output_size(shape[1], weight.shape[2], stride, padding, dilation))
+    host = HOST_OPS.get(kind)
+    if host is not None and host.output_shape is not None:
+        out = host.output_shape(op, shape)
+        if isinstance(out, str):
+            raise refuse(out)
+        return out
     declared = _param_shape(node) if kind not in ("Input", "Output") else None
     if declared is not None and declared != shape:
         raise refuse(f"shape {declared}")

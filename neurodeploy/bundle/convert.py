@@ -85,7 +85,6 @@ def _input_entry(graph: Any, segment: Any, payload: str) -> dict[str, Any]:
 
 
 def layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
-
     return {
         "name": layer.name, "kind": quantized.kind, "nodes": list(layer.nodes),
         "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),

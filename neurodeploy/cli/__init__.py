@@ -1,1 +1,2 @@
-"""cli"""
+"""The ``neurodeploy`` command: one module per group of commands, thin over the API; main.py registers them.
+"""

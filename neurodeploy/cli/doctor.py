@@ -58,7 +58,6 @@ def lava_smoke(steps: int = 10) -> SmokeResult:
     """Run one fixed-point Lava LIF neuron for ``steps`` steps and count its spikes."""
     start = time.perf_counter()
     try:
-
         _lava_compat.import_lava()
         import numpy as np
         from lava.magma.core.run_conditions import RunSteps
@@ -95,7 +94,6 @@ def versions() -> dict[str, str]:
 def loihi_installed() -> bool:
     """Whether lava-loihi (Intel's Loihi 2 hardware backend) is importable."""
     try:
-
         _lava_compat.import_lava()
         from lava.utils import loihi
 

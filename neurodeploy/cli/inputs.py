@@ -111,7 +111,6 @@ def graph_input(image: Path | None, input_path: Path | None, backend: str, lava_
 
 
 def check_backend(backend: str, lava_models: str = "neurodeploy") -> None:
-
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}", f"pass one of {', '.join(BACKENDS)}")
     if lava_models not in ("neurodeploy", "stock"):

@@ -82,7 +82,6 @@ def profile(
         raise UserError("--sweep adds a section to the report", "pass `report=FOLDER` too")
     sweep_document = None
     if sweep is not None:
-
         sweep_document = read_sweep(sweep)
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
@@ -93,7 +92,6 @@ def profile(
                                              names, host, cluster, workers, results)
         summary["threads"] = plan.as_dict()
     elif graph:
-
         loaded = Bundle.load(bundle).require("graph")
         summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host, device=device,  # type: ignore[arg-type]
@@ -108,7 +106,6 @@ def profile(
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
     if report:
-
         page = write_report(report, summary, spikes, seed=seed, sweep=sweep_document)
         console.print(f"report: {page}")
 
@@ -124,7 +121,6 @@ def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: lis
     last: list[Any] = [np.zeros((1, 1, 1, 1), np.uint8)]
     work: Any
     if graph:
-
         loaded = Bundle.load(bundle).require("graph")
         x = read_input(input_path, loaded.deployment)  # type: ignore[arg-type]
         work, items = SampleWork(bundle, backend, "neurodeploy", device, profile=True), sample_items(x)

@@ -1,1 +1,3 @@
-"""cost"""
+"""What a deployment costs: event counting, energy on hardware profiles, core mapping, latency, NeuroBench
+metrics, the graph profile and the HTML report. See docs/ARCHITECTURE.md.
+"""

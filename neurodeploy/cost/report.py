@@ -25,8 +25,6 @@ import numpy as np
 from neurodeploy.io import atomic_path
 from neurodeploy.text import plural
 
-PLOTS = ("spikes_per_step", "firing_rate_per_channel", "raster", "energy")
-
 
 def _figure() -> Any:
     import matplotlib

@@ -76,7 +76,6 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
         model = model_or_path
         source = {"kind": "model", "path": None, "sha256": None}
     else:
-
         path = Path(model_or_path)
         if not path.is_file():
             raise UserError(f"{path} does not exist", "pass a checkpoint (.pt) or a NIR graph (.nir)")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from neurodeploy.inpainter.data import EvalSample, to_tensors
-from neurodeploy.inpainter.holes import composite
+from neurodeploy.inpainter.holes import composite, smooth_fill
 from neurodeploy.inpainter.model import HybridInpainter
 
 METHODS = ("scnn", "deployed", "telea", "ns", "biharmonic", "harmonic")
@@ -102,8 +102,6 @@ def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def inpaint_harmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    from neurodeploy.inpainter.holes import smooth_fill
-
     img, msk = to_tensors(image, mask)
     return to_uint8(composite(img, smooth_fill(img[None] * (1.0 - msk[None]), 1.0 - msk[None])[0], msk))
 

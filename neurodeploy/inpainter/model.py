@@ -4,7 +4,6 @@ Sanaullah, Roy, Rückert, Jungeblut (NLDL 2024) inpaint images with one
 ``SNNConv2d`` layer (a convolution feeding leaky integrate-and-fire neurons)
 followed by five ordinary ``Conv2d`` layers, ReLU after each layer, trained
 with MSE and Adam. ``HybridInpainter`` is that network:
-
     masked image (+ mask) --encode--> SNNConv2d (Conv2d -> Norse LIFCell, T steps)
         --spikes (T, B, C, H, W)--> rate = mean over T --> 5 x [Conv2d -> ReLU]
 

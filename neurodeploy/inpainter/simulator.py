@@ -37,6 +37,7 @@ import torch
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.bundle.manifest import GRAPH_FILE
 from neurodeploy.chip.encoding import PAYLOAD_MAX, count_rate, encode_window, input_frames
+from neurodeploy.chip.reference import run_segment
 from neurodeploy.cost.counting import EventTally
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import bundle_config, bundle_host_cnn
@@ -44,6 +45,7 @@ from neurodeploy.inpainter.data import to_tensors
 from neurodeploy.inpainter.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.inpainter.holes import composite, network_input
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, host_halo
+from neurodeploy.inpainter.nir_stack import stack_weights
 from neurodeploy.inpainter.tiling import SpikeBridge, TileGrid
 from neurodeploy.runtime.backends import REFERENCE, Backend, LavaModels
 from neurodeploy.runtime.backends import backend as backend_spec
@@ -99,7 +101,6 @@ class ImageResult:
 
 def float_model(bundle: Bundle) -> HybridInpainter:
     """The trained float model, rebuilt from the bundle: graph.nir's float weights and host.pt's CNN."""
-    from neurodeploy.inpainter.nir_stack import stack_weights
 
     config = bundle_config(bundle)
     model = HybridInpainter(config)
@@ -367,7 +368,6 @@ class Simulator:
 
         Tile by tile, not as one batch: on a CPU both run memory bound, and a batch of 5 tiles (14 MB per
         float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
-        from neurodeploy.chip.reference import run_segment
 
         config, model = self.config, self.reference_model
         assert model is not None and model.snn is not None

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import UserError
+from neurodeploy.ir.float_run import run_nodes
 from neurodeploy.ir.graph import Conv, Dense, Flatten, Graph, Neuron, Pool
 
 HOST_GRAPH_FORMAT = "neurodeploy-graph-host"
@@ -109,7 +110,6 @@ def run_host_segment(graph: Graph, nodes: tuple[str, ...], values: dict[str, tor
     Input nodes are read from ``values`` as they are. Returns the segment's
     nodes' outputs (N, T, *shape), float64.
     """
-    from neurodeploy.ir.float_run import run_nodes
 
     names = [n for n in nodes if graph.nodes[n].kind != "Input"]
     needed = {a for n in names for a in graph.inputs(n) if a not in names}

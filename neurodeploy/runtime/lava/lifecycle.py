@@ -41,6 +41,7 @@ def select_run_config(backend: str, models: LavaModels = "neurodeploy",
     """The Lava RunConfig for a backend; ``loihi2`` without lava-loihi is a UserError."""
     if backend not in LAVA_BACKENDS:
         raise UserError(f"backend {backend!r} does not run in Lava", f"pass one of {', '.join(BACKENDS)}")
+    # lazy: the processes import Lava, whose start-up costs seconds; only a Lava backend pays it
     from neurodeploy.runtime.lava.processes.io import IO_MODELS
 
     io_models = dict(IO_MODELS)

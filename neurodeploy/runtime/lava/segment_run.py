@@ -97,12 +97,14 @@ class LavaSegment:
 
     def _fused(self) -> Any:
         """The segment as one ChipSegment process."""
+        # lazy: the process module imports Lava (seconds of start-up), paid only when a segment compiles
         from neurodeploy.runtime.lava.processes.segment import ChipSegment
 
         return ChipSegment(self.layers, self.timesteps, self.input_message_bits)
 
     def _netx(self) -> Any:
         """The file in stock netx, a FrameSource into its input and a SpikeSink on every block."""
+        # lazy: Lava and the process modules cost seconds to import, paid only when a segment compiles
         from lava.lib.dl.netx.hdf5 import Network
 
         from neurodeploy.runtime.lava.processes.io import FrameSource, SpikeSink

@@ -4,6 +4,5 @@ Lava's compiler finds the models of a process by importing every module in
 that process's directory, so only Lava code lives here:
 
 * :mod:`.io` - ``FrameSource`` and ``SpikeSink``, the bridge's two ends;
-* :mod:`.models` - faster bit-exact models for Lava's Conv and LIF processes;
 * :mod:`.segment` - ``ChipSegment``, a whole multi-layer chip segment as one process.
 """

@@ -3,7 +3,9 @@
 A neuron kind that maps to CUBA is one entry of ``neurodeploy.ir.graph.NEURON_KINDS``:
 the test below adds a toy kind through that entry alone and runs it through the
 reader, the partition, the quantizer, the chip arithmetic and the float graph.
-A backend is one row of ``neurodeploy.runtime.backends.TABLE``, which the CLI's help reads.
+A host op is one entry of ``neurodeploy.ir.host_only.HOST_OPS``: a toy one is read, run on the
+host and counted through its entry alone. A backend is one row of ``neurodeploy.runtime.backends.TABLE``,
+which the CLI's help reads.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import numpy as np
 import pytest
 import torch
 
+from neurodeploy.chip.partition import HostSegment, plan
 from neurodeploy.chip.reference import run_segment_batch
+from neurodeploy.cost.counting import host_node_macs
 from neurodeploy.errors import UserError
 from neurodeploy.ir.float_run import run_float
 from neurodeploy.ir.graph import NEURON_KINDS, NeuronKind
+from neurodeploy.ir.host_only import HOST_OPS, HostOp
 from neurodeploy.ir.nir_reader import read_graph
 from neurodeploy.runtime.backends import BACKENDS
 from neurodeploy.spike_metrics import spike_scores
@@ -64,6 +69,31 @@ def test_a_toy_neuron_kind_runs_through_its_table_entry_alone(monkeypatch: pytes
         assert np.array_equal(toy_float[name], lif_float[name])
         assert toy_deployed[name].any()
         assert spike_scores(toy_deployed[name], toy_float[name])["spike_f1"] >= 0.95
+
+
+# A host op of the toy kind: minus the scaled input, counted as one multiply per element.
+ToyNegate = type("ToyNegate", (nir.Scale,), {})
+NEGATE = HostOp(lambda op, x: -x * torch.as_tensor(op.scale, dtype=x.dtype), macs=lambda op, out: int(np.prod(out)))
+
+
+def test_a_toy_host_op_runs_through_its_table_entry_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    weight, scale = rng.standard_normal((3, 4)), np.array([0.5, 2.0, -1.0])
+    graph = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([4])}),
+                                "fc": nir.Affine(weight=weight, bias=np.zeros(3)), "neg": ToyNegate(scale=scale),
+                                "output": nir.Output(output_type={"output": np.array([3])})},
+                         edges=[("input", "fc"), ("fc", "neg"), ("neg", "output")])
+    with pytest.raises(UserError, match="is a ToyNegate"):  # without its entry the kind is unknown
+        read_graph(graph)
+
+    monkeypatch.setitem(HOST_OPS, "ToyNegate", NEGATE)
+    read = read_graph(graph)
+    assert read.nodes["neg"].output_shape == (3,)
+    x = rng.standard_normal((2, 5, 4))
+    out = run_float(read, torch.from_numpy(x))["neg"].numpy()
+    assert np.allclose(out, -(x @ weight.T) * scale)
+    assert any(isinstance(s, HostSegment) and "neg" in s.nodes for s in plan(read).segments)
+    assert host_node_macs("ToyNegate", read.nodes["neg"].op, (3,)) == 3
 
 
 def test_the_backend_help_lists_every_backend_of_the_table() -> None:

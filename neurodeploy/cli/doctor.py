@@ -15,6 +15,7 @@ import platform
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -59,7 +60,6 @@ def lava_smoke(steps: int = 10) -> SmokeResult:
     start = time.perf_counter()
     try:
         _lava_compat.import_lava()
-        import numpy as np
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.io.sink import RingBuffer

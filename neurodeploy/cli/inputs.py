@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from neurodeploy.errors import UserError
@@ -80,9 +81,6 @@ def plan_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list
 
 def read_inputs(jobs: list[Job], random_mask: int | None) -> Iterator[Any]:
     """The planned images, read one at a time as the simulation reaches them."""
-    import numpy as np
-
-
     for job in jobs:
         rgb = read_image(job.image)
         if job.mask is None:

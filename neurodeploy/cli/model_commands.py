@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -81,7 +82,6 @@ def evaluate(
     """Score the SC-NN, float and deployed, against Telea, Navier-Stokes, biharmonic and harmonic inpainting
     on the same holes: on 128-px crops and on whole photos."""
     import contextlib
-    import json
     import tempfile
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich import box
 from rich.table import Table
@@ -66,9 +68,6 @@ def profile(
     threads: ThreadsOption = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
-    import json
-
-
     graph = graph_input(image, input_path, backend)
     check_scale(backend, device, cluster, results)
     plan = plan_threads(backend, threads)
@@ -115,9 +114,6 @@ def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: lis
                    workers: int, results: Path | None) -> tuple[dict[str, Any], Any]:
     """``profile`` item by item (:func:`neurodeploy.runtime.cluster.run_items`): each image's or sample's counts, then
     the summary over all of them; the raster's spikes are the last item run here (zeros if all resumed)."""
-    import numpy as np
-
-
     last: list[Any] = [np.zeros((1, 1, 1, 1), np.uint8)]
     work: Any
     if graph:

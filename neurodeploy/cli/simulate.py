@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from neurodeploy.bundle.format import Bundle
@@ -67,11 +69,6 @@ def simulate(
     fidelity: FidelityOption = "all",
 ) -> None:
     """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
-    import json
-
-    import numpy as np
-
-
     graph = graph_input(image, input_path, backend, lava_models)
     check_scale(backend, device, cluster, results)
     large = cluster is not None or results is not None
@@ -81,15 +78,27 @@ def simulate(
     if mode == "first" and large:
         raise UserError("--fidelity first checks the first item of one process; it does not combine with "
                         "--cluster or --results", "pass --fidelity all or --fidelity none")
+    scale = (cluster, workers, results) if large else None
     if graph:
         assert input_path is not None
         with sized_threads(plan):
-            _simulate_graph(bundle, input_path, out, json_out, backend, lava_models, device,
-                            (cluster, workers, results) if large else None, compare, mode, plan.as_dict())
+            _simulate_graph(bundle, input_path, out, json_out, backend, lava_models, device, scale, compare, mode,
+                            plan.as_dict())
         return
     if compare is not None:
         raise UserError("--compare scores a graph bundle's output", "pass it with --input, not --image")
     assert image is not None
+    report = _simulate_images(bundle, image, mask, random_mask, out, spikes, json_out, skip_existing, seed, backend,
+                              lava_models, device, scale, threads, mode, plan)
+    _print_image_report(report, json_out)
+
+
+def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: int | None, out: Path | None,
+                     spikes: Path | None, json_out: Path | None, skip_existing: bool, seed: int, backend: str,
+                     lava_models: str, device: str, scale: tuple[str | None, int, Path | None] | None,
+                     threads: int | None, mode: str, plan: Any) -> SimulationReport:
+    """``simulate --image``: every planned image inpainted and written, in this process or over the cluster."""
+    large = scale is not None
     jobs = plan_inputs(image, mask, random_mask)
     folder = image.is_dir()
     target = out or (Path(f"{image.name}-inpainted") if folder else image.with_name(f"{image.stem}-inpainted.png"))
@@ -127,7 +136,8 @@ def simulate(
         for note in result.fidelity.get("warnings", []):
             err_console.print(f"warning: {result.name}: {note}", highlight=False, soft_wrap=True)
 
-    if pending and large:
+    if pending and scale is not None:
+        cluster, workers, results = scale
         with sized_threads(plan):
             report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend, lava_models,
                                      device, seed, cluster, workers, results, loaded.timesteps, mode == "all")
@@ -144,6 +154,11 @@ def simulate(
     if spikes is not None:
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)
+    return report
+
+
+def _print_image_report(report: SimulationReport, json_out: Path | None) -> None:
+    """The fidelity of one image, or the throughput of many; the report as JSON if asked."""
     if report.images == 1 and report.results[0]["fidelity"]:
         f = report.results[0]["fidelity"]
         console.print("fidelity of the run against the float model:")
@@ -188,12 +203,7 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     """``simulate --input``: a graph bundle on X; OUT.npz gets ``output``, the JSON timings and fidelity (of
     every sample, the first one or none: ``mode``; with ``--compare Y.npy``, the output against Y under
     ``fidelity["vs_compare"]``) and the threads."""
-    import json
     import warnings
-
-    import numpy as np
-
-
     target = out or input_path.with_name(f"{input_path.stem}-output.npz")
     check_output_file(target, "npz archive", ".npz")
     if json_out is not None:
@@ -246,11 +256,6 @@ def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None,
                       compare: Any = None, check: bool = True, threads: dict[str, Any] | None = None) -> None:
     """``simulate --input`` sample by sample (:func:`neurodeploy.runtime.cluster.run_items`): OUT.npz gets ``output``
     in input order, the JSON each sample's record (and ``fidelity.vs_compare`` against ``compare``)."""
-    import json
-
-    import numpy as np
-
-
     with ItemProgress(err_console) as progress:
         records = run_items(SampleWork(bundle, backend, lava_models, device, check=check), sample_items(x),
                             cluster=cluster, workers=workers, results=results, progress=progress)

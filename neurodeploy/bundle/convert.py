@@ -21,6 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import nir
+
 from neurodeploy.bundle import manifest as bundle_format
 from neurodeploy.bundle.format import Bundle, check_target
 from neurodeploy.chip.calibration import COARSE_OCTAVES, COARSE_STEPS_PER_OCTAVE, SIGNIFICANCE_Z
@@ -106,8 +108,6 @@ def _rewrite(graph_or_path: Any, path: Path, graph: Any) -> None:
     import contextlib
     import copy
 
-    import nir
-
     raw = copy.deepcopy(graph_or_path) if isinstance(graph_or_path, nir.NIRGraph) \
         else nir.read(graph_or_path, type_check=False)
     _storable(raw)
@@ -126,7 +126,6 @@ def _typed(raw: Any, graph: Any) -> None:
     graph's per-sample shapes. Norse 1.1 writes a Conv2d with ``input_shape`` and its types None, which
     ``nir.write`` cannot store, and with a batch axis on the Input ``infer_types`` stops part way, leaving
     the first conv an ``input_shape`` with the channel axis, which ``nir.read`` cannot read back."""
-    import nir
     import numpy as np
 
     for name, node in raw.nodes.items():
@@ -144,7 +143,6 @@ def _typed(raw: Any, graph: Any) -> None:
 def _storable(graph: Any) -> None:
     """In place: torch tensors to numpy, 0-d arrays to one element (Norse 1.1's scalars): ``nir.write``
     stores neither, and a one-element parameter reads back as the same layer-wide value."""
-    import nir
     import numpy as np
 
     for node in graph.nodes.values():
@@ -181,9 +179,6 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     chosen scale and the spike F1 before (static) and after. Without it the
     scales are the static ones.
     """
-    import nir
-
-
     if payload not in PAYLOADS:
         raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
     check_target(out_dir, force)
@@ -226,21 +221,8 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         quantized = (quantize_segment(segment.layers, entry["payload_max"]) if calibrated is None
                      else calibrated.segments[k])
         files[k] = quantized
-        depth = len(segment.layers)
-        segments.append({
-            "place": "chip", "file": bundle_format.segment_file(k), "nodes": list(segment.nodes), "input": entry,
-            "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
-                     "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
-                     "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(quantized)},
-            "layers": [layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)],
-        })
-    cuts = []
-    for cut in result.cuts:
-        places = (segments[cut.src_segment]["place"], segments[cut.dst_segment]["place"])
-        carried = (f"{payload_of[cut.dst_segment]}" if places[1] == CHIP and places[0] != CHIP
-                   else "spikes" if places[0] == CHIP else "values")
-        cuts.append({"src": cut.src, "dst": cut.dst, "shape": list(cut.shape), "src_segment": cut.src_segment,
-                     "dst_segment": cut.dst_segment, "direction": f"{places[0]}->{places[1]}", "payload": carried})
+        segments.append(_chip_segment_entry(k, segment, entry, quantized))
+    cuts = _cut_entries(result, segments, payload_of)
     host_nodes = [p.node for p in result.placement if p.place != CHIP]
     with atomic_directory(out_dir, force=force) as tmp:
         _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE, graph)
@@ -272,6 +254,30 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
             manifest["calibration"] = _calibration_entry(calibrate, samples, calibrated)
         write_manifest(tmp, manifest)
     return Bundle.load(out_dir)
+
+
+def _chip_segment_entry(k: int, segment: ChipSegment, entry: dict[str, Any], quantized: Any) -> dict[str, Any]:
+    """The manifest's record of chip segment ``k``: its file, nodes, input, Lava timing and layers."""
+    depth = len(segment.layers)
+    return {
+        "place": "chip", "file": bundle_format.segment_file(k), "nodes": list(segment.nodes), "input": entry,
+        "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
+                 "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
+                 "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(quantized)},
+        "layers": [layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)],
+    }
+
+
+def _cut_entries(result: Any, segments: list[dict[str, Any]], payload_of: dict[int, str]) -> list[dict[str, Any]]:
+    """The manifest's record of every cut: its ends, shape, direction and what crosses it."""
+    cuts = []
+    for cut in result.cuts:
+        places = (segments[cut.src_segment]["place"], segments[cut.dst_segment]["place"])
+        carried = (f"{payload_of[cut.dst_segment]}" if places[1] == CHIP and places[0] != CHIP
+                   else "spikes" if places[0] == CHIP else "values")
+        cuts.append({"src": cut.src, "dst": cut.dst, "shape": list(cut.shape), "src_segment": cut.src_segment,
+                     "dst_segment": cut.dst_segment, "direction": f"{places[0]}->{places[1]}", "payload": carried})
+    return cuts
 
 
 def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:

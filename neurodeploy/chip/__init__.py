@@ -1,0 +1,1 @@
+"""Chip layers: the neuron models a layer becomes on Loihi 2, in its fixed point."""

@@ -1,4 +1,4 @@
-"""Sigma-delta chip segments as netx HDF5 files (neuron type ``SDNN``): :func:`write_sdnn_segment`, :func:`read_sdnn_segment`.
+"""Sigma-delta chip segments as netx HDF5 files (neuron type ``SDNN``): a write and a read.
 
 A file of its own module rather than a branch in :mod:`converters.netx_io`:
 the layers are another dataclass (:class:`~neurodeploy.chip.sigma_delta.SigmaDeltaLayer`),

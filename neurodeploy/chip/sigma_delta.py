@@ -296,7 +296,7 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
     w_int = np.clip(np.rint(weight * 64.0 * input_step / q), -WEIGHT_LIMIT, WEIGHT_LIMIT).astype(np.int64)
     unit = 2.0 ** spike_exp * q
     if kind == "conv":
-        c, h, w = input_shape
+        _, h, w = input_shape
         o, _, kh, kw = weight.shape
         output_shape: tuple[int, ...] = (o, (h + 2 * padding[0] - kh) // stride[0] + 1,
                                          (w + 2 * padding[1] - kw) // stride[1] + 1)
@@ -304,7 +304,7 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
         output_shape = (weight.shape[0],)
     return SigmaDeltaLayer(
         kind=kind, input_shape=tuple(input_shape), output_shape=output_shape, weight=w_int,
-        bias=np.rint(bias_f / unit).astype(np.int64), vth=int(round(delta_threshold * act_scale / unit)),
+        bias=np.rint(bias_f / unit).astype(np.int64), vth=round(delta_threshold * act_scale / unit),
         stride=tuple(stride), padding=tuple(padding), spike_exp=spike_exp, message_step=q, input_step=input_step)
 
 

@@ -1,4 +1,4 @@
-"""Run a sigma-delta netx file (:func:`neurodeploy.converters.netx_sdnn.write_sdnn_segment`) in stock lava-dl netx on Lava's CPU.
+"""Run a sigma-delta netx file (:mod:`neurodeploy.converters.netx_sdnn`) in stock lava-dl netx on Lava's CPU.
 
 The file is loaded as stock ``netx.hdf5.Network(path, skip_layers=1,
 spike_exp=...)`` and run with Lava's own fixed-point models
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy.converters.netx_sdnn import read_sdnn_segment
 from neurodeploy import _lava_compat
+from neurodeploy.converters.netx_sdnn import read_sdnn_segment
 
 
 def _to_lava(x: np.ndarray) -> np.ndarray:

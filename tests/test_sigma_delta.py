@@ -1,4 +1,4 @@
-"""Sigma-delta chip layers: the arithmetic by hand, NumPy vs torch vs stock Lava-DL netx bit for bit, traffic, refusals."""
+"""Sigma-delta chip layers: by hand, NumPy vs torch vs stock Lava-DL netx bit for bit, traffic, refusals."""
 
 from __future__ import annotations
 
@@ -161,7 +161,12 @@ def test_the_quantized_stack_follows_the_float_stack() -> None:
     assert error < 0.02, f"relative activation error {error:.4f}"
 
 
-def test_bad_layers_are_refused_in_one_line() -> None:
+def test_bad_layers_are_refused_in_one_line(tmp_path: Path) -> None:
+    # stock Lava's conv ignores a weight exponent: such a layer runs on the reference and torch, not in a netx file
+    shifted = SigmaDeltaLayer(kind="dense", input_shape=(1,), output_shape=(1,), weight=np.array([[2]]),
+                              bias=np.array([0]), vth=0, weight_exp=6)
+    with pytest.raises(UserError, match="weight exponent"):
+        write_sdnn_segment(tmp_path / "shifted.net", [shifted])
     weight = np.ones((2, 3))
     with pytest.raises(UserError, match="delta_threshold"):
         quantize_relu_layer(weight, None, kind="dense", input_shape=(3,), input_step=1.0, input_scale=1.0,

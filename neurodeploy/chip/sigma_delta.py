@@ -251,19 +251,21 @@ def messages_sent(payloads: np.ndarray) -> int:
 # -- quantization of a float ReLU layer ------------------------------------------------------------
 
 def message_step(weight: np.ndarray, bias: np.ndarray, input_step: float, input_scale: float,
-                 act_scale: float, spike_exp: int = SPIKE_EXP) -> float:
-    """The finest output step q_l the fixed point allows (all bounds for |inputs| <= input_scale)::
+                 act_scale: float, spike_exp: int = SPIKE_EXP, weight_exp: int = 0,
+                 max_payload: float = SUM_LIMIT) -> float:
+    """The finest output step q_l the fixed point allows (all bounds for |inputs| <= input_scale; e = weight_exp)::
 
-        weights fit 8 bits:    64 · max|w| · q_{l-1} / q_l <= 127
-        sums stay small:       64 · max_o Σ|w_o| · input_scale / q_l <= 2^21   (Σ|W|·max payload)
-        payloads fit:          act_scale / q_l <= 2^21
+        weights fit 8 bits:    64 · max|w| · q_{l-1} / (2^e · q_l) <= 127
+        sums stay small:       64 · max_o Σ|w_o| · input_scale / (2^e · q_l) <= 2^21   (Σ|W|·max payload)
+        payloads fit:          act_scale / q_l <= max_payload (at most 2^21)
         bias fits 16 bits:     max|b| / (2^spike_exp · q_l) < 2^15
     """
     w = np.abs(np.asarray(weight, dtype=np.float64)).reshape(len(weight), -1)
     b = float(np.abs(bias).max(initial=0.0))
-    candidates = [64.0 * w.max(initial=0.0) * input_step / WEIGHT_LIMIT,
-                  64.0 * w.sum(axis=1).max(initial=0.0) * input_scale / SUM_LIMIT,
-                  act_scale / SUM_LIMIT,
+    gain = 2.0 ** weight_exp
+    candidates = [64.0 * w.max(initial=0.0) * input_step / (WEIGHT_LIMIT * gain),
+                  64.0 * w.sum(axis=1).max(initial=0.0) * input_scale / (SUM_LIMIT * gain),
+                  act_scale / min(max_payload, SUM_LIMIT),
                   b / (2.0 ** spike_exp * (BIAS_LIMIT - 1))]
     step = max(candidates)
     if not step > 0:
@@ -274,12 +276,15 @@ def message_step(weight: np.ndarray, bias: np.ndarray, input_step: float, input_
 def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Kind, input_shape: tuple[int, ...],
                         input_step: float, input_scale: float, act_scale: float, delta_threshold: float,
                         stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
-                        spike_exp: int = SPIKE_EXP, activation: str = "relu") -> SigmaDeltaLayer:
+                        spike_exp: int = SPIKE_EXP, weight_exp: int = 0, max_payload: float = SUM_LIMIT,
+                        activation: str = "relu") -> SigmaDeltaLayer:
     """A float ReLU conv/dense layer -> :class:`SigmaDeltaLayer` (the units are the module docstring's).
 
     ``input_step``: float value of one input payload unit; ``input_scale``: the largest |input| the
     layer is calibrated for; ``act_scale``: the largest activation (calibrated); ``delta_threshold``:
-    a fraction of ``act_scale`` below which a change of activation is not sent.
+    a fraction of ``act_scale`` below which a change of activation is not sent. ``weight_exp`` > 0
+    makes the state 2^weight_exp finer for the same 8-bit weights (Loihi 2's weight exponent; stock
+    Lava's conv ignores it, so netx files take 0 only).
     """
     if activation != "relu":
         raise UserError(f"a sigma-delta layer computes ReLU, this layer {activation!r}",
@@ -292,8 +297,9 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
                         "calibrate the layer on data that activates it")
     weight = np.asarray(weight, dtype=np.float64)
     bias_f = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
-    q = message_step(weight, bias_f, input_step, input_scale, act_scale, spike_exp)
-    w_int = np.clip(np.rint(weight * 64.0 * input_step / q), -WEIGHT_LIMIT, WEIGHT_LIMIT).astype(np.int64)
+    q = message_step(weight, bias_f, input_step, input_scale, act_scale, spike_exp, weight_exp, max_payload)
+    w_int = np.clip(np.rint(weight * 64.0 * input_step / (q * 2.0 ** weight_exp)),
+                    -WEIGHT_LIMIT, WEIGHT_LIMIT).astype(np.int64)
     unit = 2.0 ** spike_exp * q
     if kind == "conv":
         _, h, w = input_shape
@@ -305,7 +311,8 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
     return SigmaDeltaLayer(
         kind=kind, input_shape=tuple(input_shape), output_shape=output_shape, weight=w_int,
         bias=np.rint(bias_f / unit).astype(np.int64), vth=round(delta_threshold * act_scale / unit),
-        stride=tuple(stride), padding=tuple(padding), spike_exp=spike_exp, message_step=q, input_step=input_step)
+        stride=tuple(stride), padding=tuple(padding), weight_exp=weight_exp, spike_exp=spike_exp, message_step=q,
+        input_step=input_step)
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
@@ -314,7 +321,7 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 
 def quantize_relu_stack(modules: Sequence[nn.Module], input_shape: tuple[int, ...], input_step: float,
                         input_scale: float, act_scales: Sequence[float], delta_threshold: float,
-                        spike_exp: int = SPIKE_EXP) -> list[SigmaDeltaLayer]:
+                        spike_exp: int = SPIKE_EXP, weight_exp: int = 0) -> list[SigmaDeltaLayer]:
     """``[Conv2d|Linear, ReLU, ...]`` -> sigma-delta layers; anything but a layer then a ReLU is refused.
 
     ``act_scales``: one calibrated activation scale per layer. A dense layer after a conv reads its
@@ -344,7 +351,7 @@ def quantize_relu_stack(modules: Sequence[nn.Module], input_shape: tuple[int, ..
         sd = quantize_relu_layer(layer.weight.detach().cpu().numpy(), bias, kind=kind, input_shape=shape,
                                  input_step=step, input_scale=scale, act_scale=float(act_scale),
                                  delta_threshold=delta_threshold, stride=stride, padding=padding,
-                                 spike_exp=spike_exp)
+                                 spike_exp=spike_exp, weight_exp=weight_exp)
         layers.append(sd)
         shape, step, scale = sd.output_shape, sd.message_step, float(act_scale)
     return layers

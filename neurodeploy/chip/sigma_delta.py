@@ -250,22 +250,24 @@ def messages_sent(payloads: np.ndarray) -> int:
 
 # -- quantization of a float ReLU layer ------------------------------------------------------------
 
-def message_step(weight: np.ndarray, bias: np.ndarray, input_step: float, input_scale: float,
-                 act_scale: float, spike_exp: int = SPIKE_EXP, weight_exp: int = 0,
-                 max_payload: float = SUM_LIMIT) -> float:
-    """The finest output step q_l the fixed point allows (all bounds for |inputs| <= input_scale; e = weight_exp)::
+def message_step(weight: np.ndarray, bias: np.ndarray, input_step: float, sum_scale: float,
+                 act_scale: float, spike_exp: int = SPIKE_EXP, weight_exp: int = 0) -> float:
+    """The finest output step q_l the fixed point allows (e = weight_exp)::
 
         weights fit 8 bits:    64 · max|w| · q_{l-1} / (2^e · q_l) <= 127
-        sums stay small:       64 · max_o Σ|w_o| · input_scale / (2^e · q_l) <= 2^21   (Σ|W|·max payload)
-        payloads fit:          act_scale / q_l <= max_payload (at most 2^21)
+        sums stay small:       64 · sum_scale / (2^e · q_l) <= 2^21          (Σ|W|·|payload| in the synapse)
+        payloads fit:          act_scale / q_l <= 2^21
         bias fits 16 bits:     max|b| / (2^spike_exp · q_l) < 2^15
+
+    ``sum_scale`` bounds ``Σ_j |w_oj|·|x_j|`` (float) over the outputs o: then every partial sum
+    of the integer synapse is below 2^21 (8x under Lava's float32-exact 2^24, 4x under the 2^23 wrap).
     """
     w = np.abs(np.asarray(weight, dtype=np.float64)).reshape(len(weight), -1)
     b = float(np.abs(bias).max(initial=0.0))
     gain = 2.0 ** weight_exp
     candidates = [64.0 * w.max(initial=0.0) * input_step / (WEIGHT_LIMIT * gain),
-                  64.0 * w.sum(axis=1).max(initial=0.0) * input_scale / (SUM_LIMIT * gain),
-                  act_scale / min(max_payload, SUM_LIMIT),
+                  64.0 * sum_scale / (SUM_LIMIT * gain),
+                  act_scale / SUM_LIMIT,
                   b / (2.0 ** spike_exp * (BIAS_LIMIT - 1))]
     step = max(candidates)
     if not step > 0:
@@ -276,13 +278,15 @@ def message_step(weight: np.ndarray, bias: np.ndarray, input_step: float, input_
 def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Kind, input_shape: tuple[int, ...],
                         input_step: float, input_scale: float, act_scale: float, delta_threshold: float,
                         stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
-                        spike_exp: int = SPIKE_EXP, weight_exp: int = 0, max_payload: float = SUM_LIMIT,
+                        spike_exp: int = SPIKE_EXP, weight_exp: int = 0, sum_scale: float | None = None,
                         activation: str = "relu") -> SigmaDeltaLayer:
     """A float ReLU conv/dense layer -> :class:`SigmaDeltaLayer` (the units are the module docstring's).
 
     ``input_step``: float value of one input payload unit; ``input_scale``: the largest |input| the
     layer is calibrated for; ``act_scale``: the largest activation (calibrated); ``delta_threshold``:
-    a fraction of ``act_scale`` below which a change of activation is not sent. ``weight_exp`` > 0
+    a fraction of ``act_scale`` below which a change of activation is not sent. ``sum_scale``: the
+    largest ``Σ_j |w_oj|·|x_j|`` (:func:`calibrate_relu_stack`; default: the worst case
+    ``max_o Σ|w_o| · input_scale``). ``weight_exp`` > 0
     makes the state 2^weight_exp finer for the same 8-bit weights (Loihi 2's weight exponent; stock
     Lava's conv ignores it, so netx files take 0 only).
     """
@@ -297,7 +301,9 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
                         "calibrate the layer on data that activates it")
     weight = np.asarray(weight, dtype=np.float64)
     bias_f = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
-    q = message_step(weight, bias_f, input_step, input_scale, act_scale, spike_exp, weight_exp, max_payload)
+    if sum_scale is None:  # the worst case: every input at input_scale with the weights' signs
+        sum_scale = float(np.abs(weight).reshape(len(weight), -1).sum(axis=1).max()) * input_scale
+    q = message_step(weight, bias_f, input_step, sum_scale, act_scale, spike_exp, weight_exp)
     w_int = np.clip(np.rint(weight * 64.0 * input_step / (q * 2.0 ** weight_exp)),
                     -WEIGHT_LIMIT, WEIGHT_LIMIT).astype(np.int64)
     unit = 2.0 ** spike_exp * q
@@ -319,14 +325,43 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[-1]))
 
 
+def _apply(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return layer(x.flatten(1) if isinstance(layer, nn.Linear) else x)
+
+
+def calibrate_relu_stack(modules: Sequence[nn.Module], x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Float calibration batch through ``[layer, ReLU, ...]`` -> (activation scales, sum scales), one per layer.
+
+    The activation scale is the layer's largest ReLU output; the sum scale the largest
+    ``Σ_j |w_oj|·|x_j|`` (the layer with |w| on |input|, no bias), which bounds its synapse's sums.
+    """
+    act_scales, sum_scales = [], []
+    with torch.no_grad():
+        for layer, act in zip(modules[0::2], modules[1::2], strict=True):
+            sum_scales.append(float(_abs_sum(layer, x).max()))
+            x = act(_apply(layer, x))
+            act_scales.append(float(x.max()))
+    return act_scales, sum_scales
+
+
+def _abs_sum(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``Σ_j |w_oj|·|x_j|`` for every output of a Conv2d or Linear."""
+    if isinstance(layer, nn.Linear):
+        return x.flatten(1).abs() @ layer.weight.abs().T
+    return F.conv2d(x.abs(), layer.weight.abs(), None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+
 def quantize_relu_stack(modules: Sequence[nn.Module], input_shape: tuple[int, ...], input_step: float,
                         input_scale: float, act_scales: Sequence[float], delta_threshold: float,
-                        spike_exp: int = SPIKE_EXP, weight_exp: int = 0) -> list[SigmaDeltaLayer]:
+                        spike_exp: int = SPIKE_EXP, weight_exp: int | Sequence[int] = 0,
+                        sum_scales: Sequence[float] | None = None) -> list[SigmaDeltaLayer]:
     """``[Conv2d|Linear, ReLU, ...]`` -> sigma-delta layers; anything but a layer then a ReLU is refused.
 
-    ``act_scales``: one calibrated activation scale per layer. A dense layer after a conv reads its
-    output flattened in (C, H, W) order (netx's flatten).
+    ``act_scales`` (and optionally ``sum_scales``): one per layer, e.g. from :func:`calibrate_relu_stack`.
+    ``weight_exp``: one for all layers or one per layer. A dense layer after a conv reads its output
+    flattened in (C, H, W) order (netx's flatten).
     """
+    weight_exps = [weight_exp] * len(act_scales) if isinstance(weight_exp, int) else list(weight_exp)
     pairs = list(zip(modules[0::2], modules[1::2], strict=False))
     if len(modules) % 2 or len(pairs) != len(act_scales):
         raise UserError(f"{len(modules)} modules and {len(act_scales)} activation scales",
@@ -351,7 +386,8 @@ def quantize_relu_stack(modules: Sequence[nn.Module], input_shape: tuple[int, ..
         sd = quantize_relu_layer(layer.weight.detach().cpu().numpy(), bias, kind=kind, input_shape=shape,
                                  input_step=step, input_scale=scale, act_scale=float(act_scale),
                                  delta_threshold=delta_threshold, stride=stride, padding=padding,
-                                 spike_exp=spike_exp, weight_exp=weight_exp)
+                                 spike_exp=spike_exp, weight_exp=weight_exps[k],
+                                 sum_scale=None if sum_scales is None else float(sum_scales[k]))
         layers.append(sd)
         shape, step, scale = sd.output_shape, sd.message_step, float(act_scale)
     return layers

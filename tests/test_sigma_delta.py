@@ -114,6 +114,22 @@ def test_conv_strided_conv_and_dense_equal_stock_netx_in_lava(tmp_path: Path) ->
         assert messages_sent(lv) > 0
 
 
+def test_neurodeploys_segment_process_equals_the_reference_with_a_weight_exponent_too() -> None:
+    from neurodeploy.chip.sigma_delta_lava import run_segment_process
+
+    modules, _ = small_stack(0.0)
+    x = torch.rand(16, 2, 8, 8, generator=torch.Generator().manual_seed(5))
+    scales, sums = calibrate_relu_stack(modules, x)
+    payloads = random_payloads(4, 3, (2, 8, 8), seed=8)
+    for weight_exp in (0, (6, 0, -2)):  # 0: what stock netx runs; a weight exponent: what only this process runs
+        layers = quantize_relu_stack(modules, (2, 8, 8), 1 / 255, 1.0, scales, 1 / 256, weight_exp=weight_exp,
+                                     sum_scales=sums)
+        lava = run_segment_process(layers, payloads)
+        for k, (ref, lv) in enumerate(zip(run_segment(layers, payloads[:, None]), lava, strict=True)):
+            assert np.array_equal(ref[:, 0], lv), f"layer {k}, weight_exp {weight_exp}: Lava differs"
+            assert messages_sent(lv) > 0
+
+
 def test_the_netx_file_reads_back_the_same_layers(tmp_path: Path) -> None:
     _, layers = small_stack(1 / 16)
     path = tmp_path / "sdnn.net"

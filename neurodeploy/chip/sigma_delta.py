@@ -14,7 +14,8 @@ One layer, per Lava step s, batch axis first, integers throughout
 
     synapse (sends last step's sum, then sums this step's input messages m_in):
         a[s]      = buffer[s - 1]                                    buffer[-1] = 0
-        buffer[s] = shift(wrap24(Σ W · m_in[s]), weight_exp)          conv: W ⋆ m_in (stride, zero padding)
+        buffer[s] = shift(wrap24(W ⋆ m_in[s]), weight_exp)            conv (stride, zero padding)
+        buffer[s] = shift(W · m_in[s], weight_exp)                    dense (Lava sums in int32, no wrap)
     neuron:
         sigma[s]    = sigma[s-1] + a[s]                               sigma dendrite
         act[s]      = max(sigma[s] + (bias << S), 0)                  ReLU
@@ -57,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurodeploy.cuba import conv_strided, wrap24
+from neurodeploy.cuba import conv_strided
 from neurodeploy.errors import UserError
 
 STATE_EXP = 6  # netx builds every SigmaDelta with state_exp = 6
@@ -168,11 +169,12 @@ def _per_channel(values: np.ndarray, output_shape: tuple[int, ...]) -> np.ndarra
 
 
 def synapse(layer: SigmaDeltaLayer, m_in: np.ndarray) -> np.ndarray:
-    """``shift(wrap24(Σ W · m_in), weight_exp)`` of a batch of input payloads (B, *input_shape), int64."""
+    """``shift(wrap24(W ⋆ m_in), weight_exp)`` (conv) or ``shift(W · m_in, weight_exp)`` (dense) of a batch
+    of input payloads (B, *input_shape), int64."""
     if layer.kind == "conv":
         total = conv_strided(m_in, layer.weight, layer.stride, layer.padding)
     else:
-        total = wrap24(m_in.reshape(m_in.shape[0], -1).astype(np.float64) @ layer.weight.astype(np.float64).T)
+        total = m_in.reshape(m_in.shape[0], -1).astype(np.float64) @ layer.weight.astype(np.float64).T
     out = np.rint(total).astype(np.int64)  # float64 sums of integers below 2^53 are exact
     return out << layer.weight_exp if layer.weight_exp >= 0 else out >> -layer.weight_exp
 
@@ -196,7 +198,8 @@ def synapse_torch(layer: SigmaDeltaLayer, m_in: torch.Tensor) -> torch.Tensor:
     else:
         total = m_in.reshape(m_in.shape[0], -1).to(torch.float64) @ weight.T
     out = torch.round(total).to(torch.int64)
-    out = torch.remainder(out + PAYLOAD_LIMIT, 2 * PAYLOAD_LIMIT) - PAYLOAD_LIMIT  # wrap24
+    if layer.kind == "conv":  # wrap24: Lava's conv buffer (its Dense sums in int32 and does not wrap)
+        out = torch.remainder(out + PAYLOAD_LIMIT, 2 * PAYLOAD_LIMIT) - PAYLOAD_LIMIT
     return out << layer.weight_exp if layer.weight_exp >= 0 else out >> -layer.weight_exp
 
 

@@ -9,15 +9,21 @@ block's payloads come out through a ``sink.RingBuffer``, all steps in one
 ``run``. Lava's layout is (W, H, C); the host's (C, H, W) is transposed at
 both ends. Every step's payloads of every layer come back, so the run can be
 compared with :func:`neurodeploy.chip.sigma_delta.run_segment` step by step.
+
+:func:`run_segment_process` runs the same layers as neurodeploy's own
+one-process segment (:mod:`neurodeploy.lava_processes.sigma_delta_segment`),
+which also runs what netx cannot load (a weight exponent).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from neurodeploy import _lava_compat
+from neurodeploy.chip.sigma_delta import SigmaDeltaLayer
 from neurodeploy.converters.netx_sdnn import read_sdnn_segment
 
 
@@ -65,3 +71,32 @@ def run_stock_netx(path: str | Path, messages: np.ndarray) -> list[np.ndarray]:
         per_step = np.moveaxis(np.asarray(got), -1, 0).astype(np.int64)  # (steps, *lava shape)
         outs.append(per_step.transpose(0, 3, 2, 1) if len(layer.output_shape) == 3 else per_step)
     return outs
+
+
+def run_segment_process(layers: Sequence[SigmaDeltaLayer], payloads: np.ndarray) -> list[np.ndarray]:
+    """The layers as one :class:`~neurodeploy.lava_processes.sigma_delta_segment.SigmaDeltaSegment` in Lava.
+
+    Input payloads (steps, *input_shape) -> every layer's payloads (steps, *output_shape), int64, as
+    :func:`run_stock_netx` returns them; runs layers netx cannot load too (a weight exponent).
+    """
+    from lava.magma.core.run_conditions import RunSteps  # Lava imports: see run_stock_netx
+
+    from neurodeploy.bridge import receive, select_run_config, shut_down, start_runtime
+    from neurodeploy.lava_processes.sigma_delta_segment import SigmaDeltaSegment
+
+    payloads = np.asarray(payloads, dtype=np.int64)
+    segment = SigmaDeltaSegment(layers, steps=payloads.shape[0])
+    reaper = start_runtime(segment, select_run_config("lava", "neurodeploy"))
+    failed = False
+    try:
+        segment.send(payloads)
+        segment.run(condition=RunSteps(num_steps=payloads.shape[0], blocking=False))
+        try:
+            outs: list[np.ndarray] = receive(segment, segment)
+        except Exception:
+            failed = True
+            raise
+        segment.wait()
+        return outs
+    finally:
+        shut_down(segment, failed, reaper)

@@ -17,7 +17,11 @@ largest float activation on the whole photo: the calibration), per layer:
 * ``messages_per_neuron_step``: graded messages sent (nonzero payloads) over
   neurons x steps; 1.0 would be a message from every neuron at every step.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_sigma_delta.py [--json out.json]
+With ``--check-lava`` every configuration also runs in Lava (CPU, fixed point) and must equal
+the reference bit for bit: stock netx where every weight exponent is 0, neurodeploy's
+``SigmaDeltaSegment`` otherwise (``lava_equal`` in the JSON)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_sigma_delta.py [--json out.json] [--check-lava]
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from neurodeploy.checkpoint import load_model
 from neurodeploy.chip.sigma_delta import calibrate_relu_stack, messages_sent, quantize_relu_stack, run_segment
+from neurodeploy.chip.sigma_delta_lava import run_segment_process, run_stock_netx
+from neurodeploy.converters.netx_sdnn import write_sdnn_segment
 from neurodeploy.data import PHOTO_MASKS, builtin_paths, random_mask, to_tensors
 from neurodeploy.demo import SHIPPED_MODEL
 from neurodeploy.io import read_image
@@ -46,6 +54,9 @@ SEED = 0
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", help="write the table as JSON here")
+    parser.add_argument("--check-lava", action="store_true",
+                        help="also run every configuration in Lava (stock netx for weight exponents 0, "
+                             "neurodeploy's SigmaDeltaSegment otherwise) and check it equals the reference")
     args = parser.parse_args()
     torch.manual_seed(SEED)
     model, _ = load_model(SHIPPED_MODEL)
@@ -79,10 +90,21 @@ def main() -> None:
         layers = quantize_relu_stack(modules, tuple(window.shape[1:]), input_step, 1.0, scales, threshold,
                                      weight_exp=weight_exp, sum_scales=sums if bound == "calibrated" else None)
         outs = run_segment(layers, payloads[:, None])
+        lava_equal = None
+        if args.check_lava:
+            if any(layer.weight_exp for layer in layers):
+                lava = run_segment_process(layers, payloads)
+            else:
+                with tempfile.TemporaryDirectory() as tmp:
+                    write_sdnn_segment(Path(tmp) / "sdnn.net", layers)
+                    lava = run_stock_netx(Path(tmp) / "sdnn.net", payloads)
+            lava_equal = all(np.array_equal(o[:, 0], lv) for o, lv in zip(outs, lava, strict=True))
+            if not lava_equal:
+                raise SystemExit(f"Lava differs from the reference: {mode}, {bound}, {weight_exp}, {threshold}")
         for k, (layer, out, ref) in enumerate(zip(layers, outs, floats, strict=True)):
             rebuilt = out[:, 0].sum(axis=0) * layer.message_step
             rows.append({
-                "input": mode, "sum_bound": bound, "weight_exp": list(weight_exp),
+                "input": mode, "sum_bound": bound, "weight_exp": list(weight_exp), "lava_equal": lava_equal,
                 "delta_threshold": threshold, "layer": k, "vth_mantissa": layer.vth,
                 "relative_error": float(np.linalg.norm(rebuilt - ref) / np.linalg.norm(ref)),
                 "messages": messages_sent(out), "neurons": int(np.prod(layer.output_shape)),

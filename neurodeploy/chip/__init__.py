@@ -1,1 +1,1 @@
-"""chip"""
+"""The chip layer: partition, chip layers, neuron mappings, Loihi fixed point, quantization."""

@@ -1,9 +1,18 @@
 """Sigma-delta chip segments as netx HDF5 files (neuron type ``SDNN``): a write and a read.
 
 A file of its own module rather than a branch in :mod:`converters.netx_io`:
-the layers are another dataclass (:class:`~neurodeploy.chip.sigma_delta.SigmaDeltaLayer`),
+the layers are another kind (:class:`~neurodeploy.chip.sigma_delta.SigmaDeltaLayer`),
 the neuron group has other fields, and netx loads the file with other
-arguments, so the CUBA reader stays as strict as it is.
+arguments, so the CUBA reader stays as strict as it is. As netx_io does, the
+format does not import the chip layer above it: it writes anything with the
+fields of :class:`SigmaDeltaFileLayer` and reads back :class:`NetxSigmaDeltaLayer`
+(``neurodeploy.chip.sigma_delta.read_sigma_delta_file`` makes chip layers of them).
+
+A layer with a weight exponent (Loihi 2's synaptic shift; stock Lava's conv
+ignores it and netx re-derives it for dense) is written only when asked
+(``stock_netx=False``): it keeps the exponent as ``weightExp`` in its block,
+which only neurodeploy's own sigma-delta segment process runs
+(:func:`runs_in_stock_netx`).
 
 Stock lava-dl loads a file as::
 
@@ -31,15 +40,57 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from neurodeploy.chip.sigma_delta import SigmaDeltaLayer
 from neurodeploy.errors import UserError
 
 
-def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDeltaLayer]) -> None:
-    """Write sigma-delta layers (each reading the previous one) as one netx network; see the module docstring."""
+class SigmaDeltaFileLayer(Protocol):
+    """What the format needs of a sigma-delta layer (:class:`neurodeploy.chip.sigma_delta.SigmaDeltaLayer`
+    has it): a file format does not import the chip layer above it."""
+
+    kind: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    weight: np.ndarray
+    bias: np.ndarray
+    vth: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    weight_exp: int
+    spike_exp: int
+
+
+@dataclass(frozen=True, eq=False)
+class NetxSigmaDeltaLayer:
+    """One SDNN block of a file as read back (integers only; the fields of :class:`SigmaDeltaFileLayer`)."""
+
+    kind: str  # conv or dense
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    weight: np.ndarray  # int64 mantissas: conv (O, C, kh, kw), dense (O, I)
+    bias: np.ndarray  # int64 mantissas (O,)
+    vth: int
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    weight_exp: int
+    spike_exp: int
+
+
+def runs_in_stock_netx(layers: Sequence[SigmaDeltaFileLayer]) -> bool:
+    """Whether stock ``netx.hdf5.Network`` computes these layers: no weight exponent."""
+    return all(layer.weight_exp == 0 for layer in layers)
+
+
+def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDeltaFileLayer],
+                       stock_netx: bool = True) -> None:
+    """Write sigma-delta layers (each reading the previous one) as one netx network; see the module docstring.
+
+    ``stock_netx=False`` admits layers with a weight exponent (kept as ``weightExp``: a file only
+    neurodeploy's segment process runs)."""
     import h5py  # h5py comes with lava-dl; imported here as netx_io does, so the package imports without it
 
     if not layers:
@@ -49,10 +100,11 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
         raise UserError(f"sigma-delta layers with spike exponents {sorted(spike_exps)} in one segment",
                         "netx takes one spike_exp per network: quantize them with one")
     for k, layer in enumerate(layers):
-        if layer.weight_exp != 0:
+        if stock_netx and layer.weight_exp != 0:
             raise UserError(f"sigma-delta layer {k} has weight exponent {layer.weight_exp}, which stock "
                             "Lava's conv ignores and netx re-derives for dense",
-                            "quantize with quantize_relu_layer (weight exponent 0)")
+                            "quantize with quantize_relu_layer (weight exponent 0), or write with "
+                            "stock_netx=False for neurodeploy's own segment process")
     first = layers[0]
     with h5py.File(path, "w") as f:
         inp = f.create_group("layer/0")
@@ -61,7 +113,7 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
                                 dtype=np.int64)
         _write_neuron(inp, vth=0, spike_exp=first.spike_exp)
         index = 1
-        previous: SigmaDeltaLayer | None = None
+        previous: SigmaDeltaFileLayer | None = None
         for layer in layers:
             if previous is not None and layer.kind == "dense" and len(previous.output_shape) > 1:
                 f.create_group(f"layer/{index}")["type"] = np.bytes_("flatten")
@@ -79,6 +131,8 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
                 g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
                 g["weight"] = layer.weight.astype(np.int8)
             g["bias"] = np.asarray(layer.bias).astype(np.int32)
+            if layer.weight_exp != 0:
+                g["weightExp"] = np.int64(layer.weight_exp)
             _write_neuron(g, vth=layer.vth, spike_exp=layer.spike_exp)
             index += 1
             previous = layer
@@ -91,11 +145,8 @@ def _write_neuron(group: object, vth: int, spike_exp: int) -> None:
     neuron["spikeExp"] = np.int64(spike_exp)
 
 
-def read_sdnn_segment(path: str | os.PathLike[str]) -> tuple[SigmaDeltaLayer, ...]:
-    """Read a file of :func:`write_sdnn_segment`; anything else is a one-line UserError.
-
-    The file holds integers only: ``message_step`` and ``input_step`` come back as 1.0 (payload units).
-    """
+def read_sdnn_segment(path: str | os.PathLike[str]) -> tuple[NetxSigmaDeltaLayer, ...]:
+    """Read a file of :func:`write_sdnn_segment`; anything else is a one-line UserError."""
     import h5py  # see write_sdnn_segment
 
     def pair(value: np.ndarray) -> tuple[int, int]:
@@ -107,7 +158,7 @@ def read_sdnn_segment(path: str | os.PathLike[str]) -> tuple[SigmaDeltaLayer, ..
             if bytes(f["layer/0/type"][()]) != b"input" or bytes(f["layer/0/neuron/type"][()]) != b"SDNN":
                 raise ValueError("layer 0 is not an SDNN input")
             shape: tuple[int, ...] = tuple(int(x) for x in f["layer/0/shape"][()])
-            out: list[SigmaDeltaLayer] = []
+            out: list[NetxSigmaDeltaLayer] = []
             for i in range(1, len(f["layer"])):
                 g = f[f"layer/{i}"]
                 kind = bytes(g["type"][()]).decode()
@@ -120,10 +171,11 @@ def read_sdnn_segment(path: str | os.PathLike[str]) -> tuple[SigmaDeltaLayer, ..
                 stride, padding = (1, 1), (0, 0)
                 if kind == "conv":
                     weight, stride, padding = weight[..., 0], pair(g["stride"][()]), pair(g["padding"][()])
-                layer = SigmaDeltaLayer(
+                layer = NetxSigmaDeltaLayer(
                     kind=kind, input_shape=shape, output_shape=tuple(int(x) for x in g["shape"][()]),
                     weight=weight, bias=np.asarray(g["bias"][()]).astype(np.int64).reshape(-1),
                     vth=int(g["neuron/vThMant"][()]), stride=stride, padding=padding,
+                    weight_exp=int(g["weightExp"][()]) if "weightExp" in g else 0,
                     spike_exp=int(g["neuron/spikeExp"][()]))
                 out.append(layer)
                 shape = layer.output_shape

@@ -16,6 +16,7 @@ from neurodeploy.chip.sigma_delta import (
     messages_sent,
     quantize_relu_layer,
     quantize_relu_stack,
+    read_sigma_delta_file,
     run_segment,
     run_segment_torch,
     sigma_delta_step,
@@ -23,7 +24,7 @@ from neurodeploy.chip.sigma_delta import (
     zero_state,
     zero_state_torch,
 )
-from neurodeploy.converters.netx_sdnn import read_sdnn_segment, write_sdnn_segment
+from neurodeploy.converters.netx_sdnn import runs_in_stock_netx, write_sdnn_segment
 from neurodeploy.errors import UserError
 
 
@@ -134,12 +135,17 @@ def test_the_netx_file_reads_back_the_same_layers(tmp_path: Path) -> None:
     _, layers = small_stack(1 / 16)
     path = tmp_path / "sdnn.net"
     write_sdnn_segment(path, layers)
-    back = read_sdnn_segment(path)
+    back = read_sigma_delta_file(str(path))
     for a, b in zip(layers, back, strict=True):
-        assert (a.kind, a.input_shape, a.output_shape, a.stride, a.padding, a.vth, a.spike_exp) == \
-               (b.kind, b.input_shape, b.output_shape, b.stride, b.padding, b.vth, b.spike_exp)
+        assert (a.kind, a.input_shape, a.output_shape, a.stride, a.padding, a.vth, a.spike_exp, a.weight_exp) == \
+               (b.kind, b.input_shape, b.output_shape, b.stride, b.padding, b.vth, b.spike_exp, b.weight_exp)
         assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
-    assert layers[0].vth > 0
+    assert layers[0].vth > 0 and runs_in_stock_netx(back)
+    # a weight exponent is written only for neurodeploy's own process, and reads back as such
+    shifted = [SigmaDeltaLayer(**{**vars(layers[0]), "weight_exp": 6}), *layers[1:]]
+    write_sdnn_segment(path, shifted, stock_netx=False)
+    back = read_sigma_delta_file(str(path))
+    assert [b.weight_exp for b in back] == [6, 0, 0] and not runs_in_stock_netx(back)
 
 
 def test_unchanged_activations_send_no_message() -> None:

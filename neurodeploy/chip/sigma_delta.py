@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neurodeploy.chip.cuba import conv_strided
+from neurodeploy.converters.netx_sdnn import read_sdnn_segment
 from neurodeploy.errors import UserError
 
 STATE_EXP = 6  # netx builds every SigmaDelta with state_exp = 6
@@ -162,6 +163,17 @@ def zero_state_torch(layer: SigmaDeltaLayer, batch: int = 1, device: str | torch
     """:func:`zero_state` as torch int64 tensors."""
     z = torch.zeros((batch, *layer.output_shape), dtype=torch.int64, device=device)
     return SigmaDeltaState(z, z.clone(), z.clone(), z.clone())
+
+
+def read_sigma_delta_file(path: str) -> tuple[SigmaDeltaLayer, ...]:
+    """A netx SDNN file (:func:`neurodeploy.converters.netx_sdnn.write_sdnn_segment`) as chip layers.
+
+    The file holds integers only: ``message_step`` and ``input_step`` come back as 1.0 (payload units).
+    """
+    return tuple(SigmaDeltaLayer(kind=b.kind, input_shape=b.input_shape, output_shape=b.output_shape,  # type: ignore[arg-type]
+                                 weight=b.weight, bias=b.bias, vth=b.vth, stride=b.stride, padding=b.padding,
+                                 weight_exp=b.weight_exp, spike_exp=b.spike_exp)
+                 for b in read_sdnn_segment(path))
 
 
 def _per_channel(values: np.ndarray, output_shape: tuple[int, ...]) -> np.ndarray:

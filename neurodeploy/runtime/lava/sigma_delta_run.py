@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy.chip.sigma_delta import SigmaDeltaLayer
-from neurodeploy.converters.netx_sdnn import read_sdnn_segment
+from neurodeploy.chip.sigma_delta import SigmaDeltaLayer, read_sigma_delta_file
 from neurodeploy.runtime.lava import compat as _lava_compat
 
 
@@ -45,7 +44,7 @@ def run_stock_netx(path: str | Path, messages: np.ndarray) -> list[np.ndarray]:
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    layers = read_sdnn_segment(path)
+    layers = read_sigma_delta_file(str(path))
     messages = np.asarray(messages, dtype=np.int64)
     steps = messages.shape[0]
     if messages.shape[1:] != layers[0].input_shape:

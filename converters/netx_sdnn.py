@@ -8,11 +8,13 @@ format does not import the chip layer above it: it writes anything with the
 fields of :class:`SigmaDeltaFileLayer` and reads back :class:`NetxSigmaDeltaLayer`
 (``neurodeploy.chip.sigma_delta.read_sigma_delta_file`` makes chip layers of them).
 
-A layer with a weight exponent (Loihi 2's synaptic shift; stock Lava's conv
-ignores it and netx re-derives it for dense) is written only when asked
-(``stock_netx=False``): it keeps the exponent as ``weightExp`` in its block,
-which only neurodeploy's own sigma-delta segment process runs
-(:func:`runs_in_stock_netx`).
+A layer stock netx cannot run is written only when asked (``stock_netx=False``)
+and runs on neurodeploy's own sigma-delta segment process only
+(:func:`runs_in_stock_netx`): a weight exponent (Loihi 2's synaptic shift;
+stock Lava's conv ignores it and netx re-derives it for dense) kept as
+``weightExp``, an upsampled input (a transposed conv) as ``upsample``, a
+dilation other than 1 in ``dilation``, and a linear readout as the neuron's
+``activation = b"none"``.
 
 Stock lava-dl loads a file as::
 
@@ -62,6 +64,9 @@ class SigmaDeltaFileLayer(Protocol):
     padding: tuple[int, int]
     weight_exp: int
     spike_exp: int
+    activation: str
+    dilation: tuple[int, int]
+    upsample: int
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,18 +83,27 @@ class NetxSigmaDeltaLayer:
     padding: tuple[int, int]
     weight_exp: int
     spike_exp: int
+    activation: str = "relu"
+    dilation: tuple[int, int] = (1, 1)
+    upsample: int = 1
+
+
+def _stock(layer: SigmaDeltaFileLayer) -> bool:
+    return (layer.weight_exp == 0 and layer.activation == "relu" and tuple(layer.dilation) == (1, 1)
+            and layer.upsample == 1)
 
 
 def runs_in_stock_netx(layers: Sequence[SigmaDeltaFileLayer]) -> bool:
-    """Whether stock ``netx.hdf5.Network`` computes these layers: no weight exponent."""
-    return all(layer.weight_exp == 0 for layer in layers)
+    """Whether stock ``netx.hdf5.Network`` computes these layers: ReLU, no weight exponent, dilation or
+    upsampling."""
+    return all(_stock(layer) for layer in layers)
 
 
 def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDeltaFileLayer],
                        stock_netx: bool = True) -> None:
     """Write sigma-delta layers (each reading the previous one) as one netx network; see the module docstring.
 
-    ``stock_netx=False`` admits layers with a weight exponent (kept as ``weightExp``: a file only
+    ``stock_netx=False`` admits what stock netx cannot run (see the module docstring: a file only
     neurodeploy's segment process runs)."""
     import h5py  # h5py comes with lava-dl; imported here as netx_io does, so the package imports without it
 
@@ -100,9 +114,9 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
         raise UserError(f"sigma-delta layers with spike exponents {sorted(spike_exps)} in one segment",
                         "netx takes one spike_exp per network: quantize them with one")
     for k, layer in enumerate(layers):
-        if stock_netx and layer.weight_exp != 0:
-            raise UserError(f"sigma-delta layer {k} has weight exponent {layer.weight_exp}, which stock "
-                            "Lava's conv ignores and netx re-derives for dense",
+        if stock_netx and not _stock(layer):
+            raise UserError(f"sigma-delta layer {k} has weight exponent {layer.weight_exp} (or a dilation, "
+                            "upsampling or linear readout), which stock netx does not run",
                             "quantize with quantize_relu_layer (weight exponent 0), or write with "
                             "stock_netx=False for neurodeploy's own segment process")
     first = layers[0]
@@ -125,7 +139,9 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
                 g["weight"] = layer.weight.astype(np.int8)[..., None]
                 g["stride"] = np.array(layer.stride, dtype=np.int64)
                 g["padding"] = np.array(layer.padding, dtype=np.int64)
-                g["dilation"] = np.array([1, 1], dtype=np.int64)
+                g["dilation"] = np.array(layer.dilation, dtype=np.int64)
+                if layer.upsample != 1:
+                    g["upsample"] = np.int64(layer.upsample)
                 g["groups"] = np.int64(1)
             else:
                 g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
@@ -134,6 +150,8 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
             if layer.weight_exp != 0:
                 g["weightExp"] = np.int64(layer.weight_exp)
             _write_neuron(g, vth=layer.vth, spike_exp=layer.spike_exp)
+            if layer.activation != "relu":
+                g["neuron/activation"] = np.bytes_(layer.activation)
             index += 1
             previous = layer
 
@@ -168,15 +186,18 @@ def read_sdnn_segment(path: str | os.PathLike[str]) -> tuple[NetxSigmaDeltaLayer
                 if kind not in ("conv", "dense") or bytes(g["neuron/type"][()]) != b"SDNN":
                     raise ValueError(f"layer {i} is not an SDNN conv or dense block")
                 weight = np.asarray(g["weight"][()]).astype(np.int64)
-                stride, padding = (1, 1), (0, 0)
+                stride, padding, dilation = (1, 1), (0, 0), (1, 1)
                 if kind == "conv":
                     weight, stride, padding = weight[..., 0], pair(g["stride"][()]), pair(g["padding"][()])
+                    dilation = pair(g["dilation"][()])
                 layer = NetxSigmaDeltaLayer(
                     kind=kind, input_shape=shape, output_shape=tuple(int(x) for x in g["shape"][()]),
                     weight=weight, bias=np.asarray(g["bias"][()]).astype(np.int64).reshape(-1),
                     vth=int(g["neuron/vThMant"][()]), stride=stride, padding=padding,
                     weight_exp=int(g["weightExp"][()]) if "weightExp" in g else 0,
-                    spike_exp=int(g["neuron/spikeExp"][()]))
+                    spike_exp=int(g["neuron/spikeExp"][()]),
+                    activation=bytes(g["neuron/activation"][()]).decode() if "activation" in g["neuron"] else "relu",
+                    dilation=dilation, upsample=int(g["upsample"][()]) if "upsample" in g else 1)
                 out.append(layer)
                 shape = layer.output_shape
             if not out:

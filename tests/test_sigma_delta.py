@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from neurodeploy.chip.sigma_delta import (
@@ -21,6 +22,7 @@ from neurodeploy.chip.sigma_delta import (
     run_segment_torch,
     sigma_delta_step,
     sigma_delta_step_torch,
+    transposed_as_conv,
     zero_state,
     zero_state_torch,
 )
@@ -206,3 +208,40 @@ def test_bad_layers_are_refused_in_one_line(tmp_path: Path) -> None:
         SigmaDeltaLayer(kind="dense", input_shape=(3,), output_shape=(2,), weight=np.full((2, 3), 300),
                         bias=np.zeros(2), vth=0)
     assert "\n" not in str(info.value)
+
+
+def test_dilated_transposed_and_linear_readout_layers_run_alike_everywhere(tmp_path: Path) -> None:
+    from neurodeploy.runtime.lava.sigma_delta_run import run_segment_process
+
+    gen = torch.Generator().manual_seed(11)
+    up = nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1)
+    weight, padding = transposed_as_conv(up.weight.detach().numpy(), 1)
+    x = torch.rand(1, 3, 5, 5, generator=gen)
+    # the transposed conv is the conv of the zero-upsampled input with the flipped, swapped kernel
+    upsampled = torch.zeros(1, 3, 9, 9)
+    upsampled[..., ::2, ::2] = x
+    as_conv = F.conv2d(upsampled, torch.as_tensor(weight), up.bias, padding=padding)
+    assert torch.allclose(as_conv, up(x), atol=1e-6)
+
+    dilated = quantize_relu_layer(np.random.default_rng(0).normal(size=(3, 2, 3, 3)), np.full(3, 0.1), kind="conv",
+                                  input_shape=(2, 5, 5), input_step=1 / 8, input_scale=1.0, act_scale=2.0,
+                                  delta_threshold=1 / 256, padding=(2, 2), dilation=(2, 2), weight_exp=6)
+    upsampling = quantize_relu_layer(weight, up.bias.detach().numpy(), kind="conv", input_shape=(3, 5, 5),
+                                     input_step=dilated.message_step, input_scale=2.0, act_scale=1.0,
+                                     delta_threshold=1 / 256, padding=(padding, padding), upsample=2,
+                                     activation="none")
+    assert upsampling.output_shape == (2, 10, 10) and not (dilated.stock_netx or upsampling.stock_netx)
+    layers = [dilated, upsampling]
+    spikes = (np.random.default_rng(3).random((8, 2, 5, 5)) < 0.3).astype(np.int64)
+    payloads = np.concatenate([spikes, np.zeros((3, 2, 5, 5), np.int64)])
+    reference = run_segment(layers, payloads[:, None])
+    torch_out = run_segment_torch(layers, torch.as_tensor(payloads[:, None]))
+    lava = run_segment_process(layers, payloads)
+    for k, (ref, tor, lv) in enumerate(zip(reference, torch_out, lava, strict=True)):
+        assert np.array_equal(ref, tor.numpy()) and np.array_equal(ref[:, 0], lv), f"layer {k} differs"
+    assert (reference[1] < 0).any(), "the linear readout sends negative payloads too"
+    # the file keeps what only our process runs, and marks it
+    write_sdnn_segment(tmp_path / "ours.net", layers, stock_netx=False)
+    back = read_sigma_delta_file(str(tmp_path / "ours.net"))
+    assert [(b.dilation, b.upsample, b.activation, b.weight_exp) for b in back] == \
+        [((2, 2), 1, "relu", 6), ((1, 1), 2, "none", 0)] and not runs_in_stock_netx(back)

@@ -14,16 +14,23 @@ One layer, per Lava step s, batch axis first, integers throughout
 
     synapse (sends last step's sum, then sums this step's input messages m_in):
         a[s]      = buffer[s - 1]                                    buffer[-1] = 0
-        buffer[s] = shift(wrap24(W ⋆ m_in[s]), weight_exp)            conv (stride, zero padding)
+        buffer[s] = shift(wrap24(W ⋆ up(m_in[s])), weight_exp)        conv (stride, dilation, zero padding)
         buffer[s] = shift(W · m_in[s], weight_exp)                    dense (Lava sums in int32, no wrap)
     neuron:
         sigma[s]    = sigma[s-1] + a[s]                               sigma dendrite
-        act[s]      = max(sigma[s] + (bias << S), 0)                  ReLU
+        act[s]      = max(sigma[s] + (bias << S), 0)                  ReLU (activation "none": no max,
+                                                                      a linear sigma readout)
         delta       = act[s] - act[s-1] + residue[s-1]                delta encoding
         sent        = delta  if |delta| >= (vth << S)  else 0         graded message, or none
         residue[s]  = delta - sent
         m_out[s]    = sent >> state_exp                               payload, signed, < 2^23
 
+``up(m)`` is ``m`` itself, or for ``upsample = 2`` the input with a zero
+between every two pixels (size 2H - 1): a transposed conv of stride 2 is
+this conv of its flipped, in/out-swapped kernel with padding k - 1 - p
+(:func:`transposed_as_conv`). Dilation, upsampling and the linear readout run
+on neurodeploy's own segment process only (not stock netx, whose files hold
+neither), as does a weight exponent.
 ``wrap24(z) = ((z + 2^23) mod 2^24) - 2^23`` is Lava's 24-bit conv buffer
 (``signed_clamp``); the quantizer keeps every sum below 2^21, so it never
 wraps and Lava's float32 conv stays exact (below 2^24). ``shift(z, e)`` is
@@ -95,12 +102,17 @@ class SigmaDeltaLayer:
     state_exp: int = STATE_EXP
     message_step: float = 1.0
     input_step: float = 1.0
-    activation: str = field(default="relu")
+    activation: str = field(default="relu")  # or "none": a linear sigma readout (our segment process only)
+    dilation: tuple[int, int] = (1, 1)
+    upsample: int = 1  # 2: the input with zeros between its pixels (a transposed conv, see transposed_as_conv)
 
     def __post_init__(self) -> None:
-        if self.activation != "relu":
-            raise UserError(f"a sigma-delta layer computes ReLU, this one {self.activation!r}",
+        if self.activation not in ("relu", "none"):
+            raise UserError(f"a sigma-delta layer computes ReLU or nothing, this one {self.activation!r}",
                             "keep the layer on the host or give it a ReLU")
+        if self.upsample not in (1, 2) or min(self.dilation) < 1:
+            raise UserError(f"upsampling {self.upsample}, dilation {self.dilation}",
+                            "upsample by 1 or 2, dilate by 1 or more")
         if self.kind not in ("conv", "dense"):
             raise UserError(f"a sigma-delta layer is a conv or dense layer, not {self.kind!r}",
                             "keep the layer on the host")
@@ -122,9 +134,8 @@ class SigmaDeltaLayer:
             if any(s not in (1, 2) for s in self.stride):
                 raise UserError(f"conv stride {self.stride}: sigma-delta layers take stride 1 or 2",
                                 "keep the layer on the host")
-            (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], self.stride, self.padding
-            want = (weight.shape[0], (self.input_shape[1] + 2 * ph - kh) // sh + 1,
-                    (self.input_shape[2] + 2 * pw - kw) // sw + 1)
+            want = conv_output_shape(self.input_shape, weight.shape, self.stride, self.padding, self.dilation,
+                                     self.upsample)
             if tuple(self.output_shape) != want:
                 raise UserError(f"conv output shape {self.output_shape}, its weights give {want}",
                                 "pass the shape the conv makes")
@@ -141,6 +152,50 @@ class SigmaDeltaLayer:
     def shift(self) -> int:
         """``spike_exp + state_exp``: how far Lava shifts the bias and the threshold into the state."""
         return self.spike_exp + self.state_exp
+
+    @property
+    def stock_netx(self) -> bool:
+        """Whether stock netx runs this layer (else neurodeploy's segment process only)."""
+        return (self.weight_exp == 0 and self.activation == "relu" and self.dilation == (1, 1)
+                and self.upsample == 1)
+
+
+def conv_output_shape(input_shape: tuple[int, ...], weight_shape: tuple[int, ...], stride: tuple[int, int],
+                      padding: tuple[int, int], dilation: tuple[int, int] = (1, 1), upsample: int = 1
+                      ) -> tuple[int, int, int]:
+    """(O, Ho, Wo) of the conv ``W ⋆ up(m)``: ``(u·(H-1) + 1 + 2p - d·(k-1) - 1) // s + 1`` per axis."""
+    sides = [(upsample * (n - 1) + 1 + 2 * p - d * (k - 1) - 1) // st + 1 for n, k, st, p, d in
+             zip(input_shape[1:], weight_shape[2:], stride, padding, dilation, strict=True)]
+    return (int(weight_shape[0]), *sides)  # type: ignore[return-value]
+
+
+def transposed_as_conv(weight: np.ndarray, padding: int) -> tuple[np.ndarray, int]:
+    """A stride-2 ``ConvTranspose2d``'s weight (C, O, kh, kw) and padding p -> the weight (O, C, kh, kw) and
+    padding k - 1 - p of the same map as a conv of the input upsampled by zeros (``upsample = 2``)."""
+    return np.ascontiguousarray(np.flip(np.asarray(weight), axis=(2, 3)).transpose(1, 0, 2, 3)), \
+        weight.shape[-1] - 1 - padding
+
+
+def _upsampled(m_in: Any, factor: int) -> Any:
+    """``up(m)``: zeros between the pixels of a (B, C, H, W) batch (NumPy or torch), or m itself."""
+    if factor == 1:
+        return m_in
+    b, c, h, w = m_in.shape
+    shape = (b, c, factor * (h - 1) + 1, factor * (w - 1) + 1)
+    out = torch.zeros(shape, dtype=m_in.dtype, device=m_in.device) if isinstance(m_in, torch.Tensor) \
+        else np.zeros(shape, dtype=m_in.dtype)
+    out[..., ::factor, ::factor] = m_in
+    return out
+
+
+def _dilated(weight: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
+    """The kernel with d - 1 zeros between its taps: a conv with it is the dilated conv."""
+    if dilation == (1, 1):
+        return weight
+    o, c, kh, kw = weight.shape
+    out = np.zeros((o, c, dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1), dtype=weight.dtype)
+    out[..., ::dilation[0], ::dilation[1]] = weight
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,7 +227,8 @@ def read_sigma_delta_file(path: str) -> tuple[SigmaDeltaLayer, ...]:
     """
     return tuple(SigmaDeltaLayer(kind=b.kind, input_shape=b.input_shape, output_shape=b.output_shape,  # type: ignore[arg-type]
                                  weight=b.weight, bias=b.bias, vth=b.vth, stride=b.stride, padding=b.padding,
-                                 weight_exp=b.weight_exp, spike_exp=b.spike_exp)
+                                 weight_exp=b.weight_exp, spike_exp=b.spike_exp, activation=b.activation,
+                                 dilation=b.dilation, upsample=b.upsample)
                  for b in read_sdnn_segment(path))
 
 
@@ -184,7 +240,8 @@ def synapse(layer: SigmaDeltaLayer, m_in: np.ndarray) -> np.ndarray:
     """``shift(wrap24(W ⋆ m_in), weight_exp)`` (conv) or ``shift(W · m_in, weight_exp)`` (dense) of a batch
     of input payloads (B, *input_shape), int64."""
     if layer.kind == "conv":
-        total = conv_strided(m_in, layer.weight, layer.stride, layer.padding)
+        total = conv_strided(_upsampled(m_in, layer.upsample), _dilated(layer.weight, layer.dilation),
+                             layer.stride, layer.padding)
     else:
         total = m_in.reshape(m_in.shape[0], -1).astype(np.float64) @ layer.weight.astype(np.float64).T
     out = np.rint(total).astype(np.int64)  # float64 sums of integers below 2^53 are exact
@@ -195,7 +252,9 @@ def sigma_delta_step(layer: SigmaDeltaLayer, state: SigmaDeltaState, m_in: np.nd
                      ) -> tuple[np.ndarray, SigmaDeltaState]:
     """One Lava step of the layer (NumPy): input payloads (B, *input_shape) -> output payloads, new state."""
     sigma = state.sigma + state.buffer
-    act = np.maximum(sigma + (_per_channel(layer.bias, layer.output_shape) << layer.shift), 0)
+    act = sigma + (_per_channel(layer.bias, layer.output_shape) << layer.shift)
+    if layer.activation == "relu":
+        act = np.maximum(act, 0)
     delta = act - state.act + state.residue
     sent = np.where(np.abs(delta) >= (layer.vth << layer.shift), delta, 0)
     m_out = sent >> layer.state_exp
@@ -206,7 +265,8 @@ def synapse_torch(layer: SigmaDeltaLayer, m_in: torch.Tensor) -> torch.Tensor:
     """:func:`synapse` in torch: float64 sums (exact below 2^53), int64 out."""
     weight = torch.as_tensor(layer.weight, dtype=torch.float64, device=m_in.device)
     if layer.kind == "conv":
-        total = F.conv2d(m_in.to(torch.float64), weight, stride=layer.stride, padding=layer.padding)
+        total = F.conv2d(_upsampled(m_in, layer.upsample).to(torch.float64), weight, stride=layer.stride,
+                         padding=layer.padding, dilation=layer.dilation)
     else:
         total = m_in.reshape(m_in.shape[0], -1).to(torch.float64) @ weight.T
     out = torch.round(total).to(torch.int64)
@@ -220,7 +280,9 @@ def sigma_delta_step_torch(layer: SigmaDeltaLayer, state: SigmaDeltaState, m_in:
     """:func:`sigma_delta_step` in torch (int64 tensors; ``>>`` on int64 is the arithmetic shift)."""
     bias = torch.as_tensor(_per_channel(layer.bias, layer.output_shape), device=m_in.device)
     sigma = state.sigma + state.buffer
-    act = torch.clamp(sigma + (bias << layer.shift), min=0)
+    act = sigma + (bias << layer.shift)
+    if layer.activation == "relu":
+        act = torch.clamp(act, min=0)
     delta = act - state.act + state.residue
     sent = torch.where(delta.abs() >= (layer.vth << layer.shift), delta, torch.zeros_like(delta))
     m_out = sent >> layer.state_exp
@@ -294,7 +356,8 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
                         input_step: float, input_scale: float, act_scale: float, delta_threshold: float,
                         stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
                         spike_exp: int = SPIKE_EXP, weight_exp: int = 0, sum_scale: float | None = None,
-                        activation: str = "relu") -> SigmaDeltaLayer:
+                        activation: str = "relu", dilation: tuple[int, int] = (1, 1),
+                        upsample: int = 1) -> SigmaDeltaLayer:
     """A float ReLU conv/dense layer -> :class:`SigmaDeltaLayer` (the units are the module docstring's).
 
     ``input_step``: float value of one input payload unit; ``input_scale``: the largest |input| the
@@ -305,8 +368,8 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
     makes the state 2^weight_exp finer for the same 8-bit weights (Loihi 2's weight exponent; stock
     Lava's conv ignores it, so netx files take 0 only).
     """
-    if activation != "relu":
-        raise UserError(f"a sigma-delta layer computes ReLU, this layer {activation!r}",
+    if activation not in ("relu", "none"):
+        raise UserError(f"a sigma-delta layer computes ReLU (or nothing), this layer {activation!r}",
                         "keep the layer on the host")
     if not delta_threshold >= 0:
         raise UserError(f"`delta_threshold={delta_threshold}` is below 0",
@@ -323,17 +386,15 @@ def quantize_relu_layer(weight: np.ndarray, bias: np.ndarray | None, *, kind: Ki
                     -WEIGHT_LIMIT, WEIGHT_LIMIT).astype(np.int64)
     unit = 2.0 ** spike_exp * q
     if kind == "conv":
-        _, h, w = input_shape
-        o, _, kh, kw = weight.shape
-        output_shape: tuple[int, ...] = (o, (h + 2 * padding[0] - kh) // stride[0] + 1,
-                                         (w + 2 * padding[1] - kw) // stride[1] + 1)
+        output_shape: tuple[int, ...] = conv_output_shape(input_shape, weight.shape, stride, padding, dilation,
+                                                          upsample)
     else:
         output_shape = (weight.shape[0],)
     return SigmaDeltaLayer(
         kind=kind, input_shape=tuple(input_shape), output_shape=output_shape, weight=w_int,
         bias=np.rint(bias_f / unit).astype(np.int64), vth=round(delta_threshold * act_scale / unit),
         stride=tuple(stride), padding=tuple(padding), weight_exp=weight_exp, spike_exp=spike_exp, message_step=q,
-        input_step=input_step)
+        input_step=input_step, activation=activation, dilation=tuple(dilation), upsample=upsample)
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:

@@ -305,3 +305,23 @@ def segment_entry(layers: Sequence[SigmaDeltaLayer], places: Sequence[LayerPlace
                     "act_scale": act, "sum_scale": total, "stock_netx": layer.stock_netx}
                    for p, layer, act, total in zip(places, layers, act_scales, sum_scales, strict=True)],
     }
+
+
+def sigma_delta_host(layers: Sequence[SigmaDeltaLayer], cnn: nn.Module, spikes: np.ndarray, snn_input: torch.Tensor,
+                     backend: str, tallies: list[SigmaDeltaTally] | None = None, device: str = "cpu") -> torch.Tensor:
+    """A host block under placement "all": the LIF stage's spikes (T, C, h, w) through the sigma-delta
+    layers (padded at the bottom and right to the CNN's multiple and cropped, as HostCNN does), the host
+    layers left after them, then the residual add of the fill: the prediction (1, 3, H, W).
+
+    ``cnn``: the float HostCNN (its layers after the chip's run on the host; with ``tallies``, its
+    layers on the chip's rates are what each sigma-delta layer is compared with)."""
+    h, w = spikes.shape[-2:]
+    m = cnn.multiple
+    padded = np.pad(spikes, ((0, 0), (0, 0), (0, (-h) % m), (0, (-w) % m)))
+    blocks = list(cnn.layers)
+    x = sigma_delta_block(layers, padded, backend, tallies, blocks if tallies is not None else (), device)
+    with torch.no_grad():
+        for block in blocks[len(layers):]:
+            x = block(x)
+    x = x[..., :snn_input.shape[-2], :snn_input.shape[-1]]
+    return x + snn_input[:, :cnn.image_channels] if cnn.residual else x

@@ -16,9 +16,11 @@ from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
 from neurodeploy.inpainter.sd_placement import (
     DEFAULT_DELTA_THRESHOLD,
     FIRST_WEIGHT_EXP,
+    SigmaDeltaTally,
     plan_layers,
     reshaped,
     run_sigma_delta,
+    sigma_delta_block,
 )
 from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 from tests.conftest import TINY, run_cli
@@ -105,3 +107,24 @@ def test_the_cli_explains_and_refuses_in_one_line(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--chip all" in bad.stderr and not (tmp_path / "x").exists()
     with pytest.raises(UserError, match="delta threshold"):
         convert(SHIPPED, tmp_path / "y", chip="all", delta_threshold=-1.0)
+
+
+def test_blocks_with_their_halo_count_what_the_whole_image_does(all_on_chip) -> None:
+    # two 32-row blocks of a 64 x 32 spike image, each read with the CNN's halo (20 px): their owned rows
+    # give the whole image's messages, input events and synaptic operations, step by step
+    layers, halo = all_on_chip.sigma_delta_layers, 20
+    spikes = (np.random.default_rng(6).random((all_on_chip.timesteps, 32, 64, 32)) < 0.2).astype(np.int64)
+    whole = [SigmaDeltaTally(f"cnn{k + 1}") for k in range(len(layers))]
+    whole_out = sigma_delta_block(layers, spikes, "torch", whole)
+    tiled = [SigmaDeltaTally(f"cnn{k + 1}") for k in range(len(layers))]
+    for top in (0, 32):
+        start, stop = max(0, top - halo), min(64, top + 32 + halo)
+        window = spikes[..., start:stop, :]
+        pad = (-window.shape[-2]) % 4
+        out = sigma_delta_block(layers, np.pad(window, ((0, 0), (0, 0), (0, pad), (0, 0))), "torch", tiled,
+                                owned=(slice(top - start, top - start + 32), slice(0, 32)))
+        assert torch.equal(out[..., top - start:top - start + 32, :], whole_out[..., top:top + 32, :])
+    for a, b in zip(whole, tiled, strict=True):
+        assert np.array_equal(a.messages, b.messages) and np.array_equal(a.synops, b.synops)
+        assert np.array_equal(a.input_events, b.input_events) and a.neurons == b.neurons
+        assert a.synops.sum() > 0

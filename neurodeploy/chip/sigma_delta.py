@@ -176,7 +176,7 @@ def transposed_as_conv(weight: np.ndarray, padding: int) -> tuple[np.ndarray, in
         weight.shape[-1] - 1 - padding
 
 
-def _upsampled(m_in: Any, factor: int) -> Any:
+def upsampled(m_in: Any, factor: int) -> Any:
     """``up(m)``: zeros between the pixels of a (B, C, H, W) batch (NumPy or torch), or m itself."""
     if factor == 1:
         return m_in
@@ -240,7 +240,7 @@ def synapse(layer: SigmaDeltaLayer, m_in: np.ndarray) -> np.ndarray:
     """``shift(wrap24(W ⋆ m_in), weight_exp)`` (conv) or ``shift(W · m_in, weight_exp)`` (dense) of a batch
     of input payloads (B, *input_shape), int64."""
     if layer.kind == "conv":
-        total = conv_strided(_upsampled(m_in, layer.upsample), _dilated(layer.weight, layer.dilation),
+        total = conv_strided(upsampled(m_in, layer.upsample), _dilated(layer.weight, layer.dilation),
                              layer.stride, layer.padding)
     else:
         total = m_in.reshape(m_in.shape[0], -1).astype(np.float64) @ layer.weight.astype(np.float64).T
@@ -265,7 +265,7 @@ def synapse_torch(layer: SigmaDeltaLayer, m_in: torch.Tensor) -> torch.Tensor:
     """:func:`synapse` in torch: float64 sums (exact below 2^53), int64 out."""
     weight = torch.as_tensor(layer.weight, dtype=torch.float64, device=m_in.device)
     if layer.kind == "conv":
-        total = F.conv2d(_upsampled(m_in, layer.upsample).to(torch.float64), weight, stride=layer.stride,
+        total = F.conv2d(upsampled(m_in, layer.upsample).to(torch.float64), weight, stride=layer.stride,
                          padding=layer.padding, dilation=layer.dilation)
     else:
         total = m_in.reshape(m_in.shape[0], -1).to(torch.float64) @ weight.T

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -46,11 +46,11 @@ from torch import nn
 from neurodeploy.chip.sigma_delta import (
     SigmaDeltaLayer,
     conv_output_shape,
-    messages_sent,
     quantize_relu_layer,
     run_segment,
     run_segment_torch,
     transposed_as_conv,
+    upsampled,
 )
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, conv_specs
@@ -202,18 +202,33 @@ def reshaped(layers: Sequence[SigmaDeltaLayer], input_hw: tuple[int, int]) -> li
 
 @dataclass
 class SigmaDeltaTally:
-    """One sigma-delta layer's traffic and fidelity, summed over host blocks."""
+    """One sigma-delta layer's traffic and fidelity over an image, summed over the pixels host blocks own.
+
+    Per Lava step s of the segment (T + n steps): ``messages`` the graded messages it sent (a changed
+    activation sends one, an unchanged one none), ``input_events`` those it received, ``synops`` the
+    synaptic operations they made (each input message times the outputs its weights reach).
+    """
 
     name: str
-    messages: int = 0  # graded messages sent (nonzero payloads)
-    slots: int = 0  # neurons x steps: the messages it could have sent
-    steps: int = 0  # Lava steps per block (T + depth), the last block's
+    messages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    input_events: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    synops: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    neurons: int = 0  # output neurons of the owned pixels, summed over blocks
     error_sq: float = 0.0  # ||rebuilt activation - float activation||^2 (float layer on the chip's rates)
     reference_sq: float = 0.0  # ||float activation||^2
 
+    def add(self, messages: np.ndarray, input_events: np.ndarray, synops: np.ndarray, neurons: int) -> None:
+        if not len(self.messages):
+            self.messages, self.input_events, self.synops = (np.zeros(len(messages), np.int64) for _ in range(3))
+        self.messages += messages
+        self.input_events += input_events
+        self.synops += synops
+        self.neurons += neurons
+
     def scores(self) -> dict[str, Any]:
-        return {"name": self.name, "messages": self.messages,
-                "fraction_sent": self.messages / self.slots if self.slots else None,
+        slots = self.neurons * len(self.messages)
+        return {"name": self.name, "messages": int(self.messages.sum()),
+                "fraction_sent": int(self.messages.sum()) / slots if slots else None,
                 "relative_activation_error": (self.error_sq / self.reference_sq) ** 0.5 if self.reference_sq else None}
 
 
@@ -238,31 +253,75 @@ def run_sigma_delta(layers: Sequence[SigmaDeltaLayer], spikes: np.ndarray, backe
     return [o[:, 0] for o in run_segment(layers, payloads[:, None])]
 
 
+def fan_in_events(layer: SigmaDeltaLayer, m_in: np.ndarray) -> torch.Tensor:
+    """Per step and output pixel, how many input messages its weights read: (steps, Ho, Wo); times the
+    output channels, the synaptic operations those messages make there."""
+    nz = upsampled(torch.from_numpy(np.count_nonzero(m_in, axis=1).astype(np.float64))[:, None], layer.upsample)
+    ones = torch.ones((1, 1, *layer.weight.shape[2:]), dtype=nz.dtype)
+    return F.conv2d(nz, ones, stride=layer.stride, padding=layer.padding, dilation=layer.dilation)[:, 0]
+
+
+def _owned(x: Any, owned: tuple[slice, slice], of: int, at: int) -> Any:
+    """The owned region (given on a grid of side ``of``) of ``x`` (..., at, at'), scaled to its grid of side ``at``."""
+    rows, cols = owned
+    f = at / of
+    return x[..., round(rows.start * f):round(rows.stop * f), round(cols.start * f):round(cols.stop * f)]
+
+
 def sigma_delta_block(layers: Sequence[SigmaDeltaLayer], spikes: np.ndarray, backend: str,
-                      tallies: list[SigmaDeltaTally] | None = None, float_layers: Sequence[nn.Module] = (),
-                      device: str = "cpu") -> torch.Tensor:
+                      tallies: Sequence[SigmaDeltaTally] = (), float_layers: Sequence[nn.Module] = (),
+                      device: str = "cpu", owned: tuple[slice, slice] | None = None) -> torch.Tensor:
     """One host block: spikes (T, C, h, w) -> the last layer's activation rebuilt in float (1, O, h', w').
 
     ``h, w`` are padded at the bottom and right to the CNN's size multiple by the caller, as HostCNN does.
-    With ``tallies`` (one per layer), each layer's messages are counted, and with ``float_layers`` (the
-    float host blocks) its rebuilt activation is compared with the float layer run on the chip's rates.
+    With ``tallies`` (one per layer), each layer's messages, input events and synaptic operations in the
+    ``owned`` pixels of the block (rows, columns of the spike grid; default all) are added, and with
+    ``float_layers`` (the float host blocks) its rebuilt activation there is compared with the float
+    layer run on the chip's rates.
     """
     sized = reshaped(layers, spikes.shape[-2:])
     outs = run_sigma_delta(sized, spikes, backend, device)
     rebuilt = [o.sum(axis=0) * layer.message_step for o, layer in zip(outs, sized, strict=True)]
-    if tallies is not None:
+    side = spikes.shape[-2]
+    owned = owned or (slice(0, side), slice(0, spikes.shape[-1]))
+    if tallies:
         x = torch.from_numpy(spikes.astype(np.float32)).mean(dim=0, keepdim=True)
-        for k, (tally, out) in enumerate(zip(tallies, outs, strict=True)):
-            tally.messages += messages_sent(out)
-            tally.slots += out.size
-            tally.steps = out.shape[0]
+        m_in = np.concatenate([spikes, np.zeros((len(layers), *spikes.shape[1:]), spikes.dtype)])
+        for k, (tally, out, layer) in enumerate(zip(tallies, outs, sized, strict=True)):
+            mine = _owned(out, owned, side, out.shape[-2])
+            tally.add(np.count_nonzero(mine.reshape(len(mine), -1), axis=1),
+                      np.count_nonzero(_owned(m_in, owned, side, m_in.shape[-2]).reshape(len(m_in), -1), axis=1),
+                      _owned(fan_in_events(layer, m_in), owned, side, out.shape[-2]).sum(dim=(1, 2)).numpy()
+                      .astype(np.int64) * layer.output_shape[0], mine[0].size)
+            m_in = out
             if k < len(float_layers):
                 with torch.no_grad():
                     x = float_layers[k](x)
-                ref = x[0].double().numpy()
-                tally.error_sq += float(((rebuilt[k] - ref) ** 2).sum())
+                ref = _owned(x[0].double().numpy(), owned, side, out.shape[-2])
+                tally.error_sq += float(((_owned(rebuilt[k], owned, side, out.shape[-2]) - ref) ** 2).sum())
                 tally.reference_sq += float((ref ** 2).sum())
     return torch.from_numpy(rebuilt[-1]).float()[None]
+
+
+def sigma_delta_host(layers: Sequence[SigmaDeltaLayer], cnn: nn.Module, spikes: np.ndarray, snn_input: torch.Tensor,
+                     backend: str, tallies: Sequence[SigmaDeltaTally] = (), compare: bool = False,
+                     device: str = "cpu", owned: tuple[slice, slice] | None = None) -> torch.Tensor:
+    """A host block under placement "all": the LIF stage's spikes (T, C, h, w) through the sigma-delta
+    layers (padded at the bottom and right to the CNN's multiple and cropped, as HostCNN does), the host
+    layers left after them, then the residual add of the fill: the prediction (1, 3, H, W).
+
+    ``cnn``: the float HostCNN (its layers after the chip's run on the host; with ``compare``, its
+    layers on the chip's rates are what each sigma-delta layer is compared with)."""
+    h, w = spikes.shape[-2:]
+    m = cnn.multiple
+    padded = np.pad(spikes, ((0, 0), (0, 0), (0, (-h) % m), (0, (-w) % m)))
+    blocks = list(cnn.layers)
+    x = sigma_delta_block(layers, padded, backend, tallies, blocks if compare else (), device, owned)
+    with torch.no_grad():
+        for block in blocks[len(layers):]:
+            x = block(x)
+    x = x[..., :snn_input.shape[-2], :snn_input.shape[-1]]
+    return x + snn_input[:, :cnn.image_channels] if cnn.residual else x
 
 
 # -- the bundle's sigma-delta segment ------------------------------------------------------------------
@@ -306,22 +365,3 @@ def segment_entry(layers: Sequence[SigmaDeltaLayer], places: Sequence[LayerPlace
                    for p, layer, act, total in zip(places, layers, act_scales, sum_scales, strict=True)],
     }
 
-
-def sigma_delta_host(layers: Sequence[SigmaDeltaLayer], cnn: nn.Module, spikes: np.ndarray, snn_input: torch.Tensor,
-                     backend: str, tallies: list[SigmaDeltaTally] | None = None, device: str = "cpu") -> torch.Tensor:
-    """A host block under placement "all": the LIF stage's spikes (T, C, h, w) through the sigma-delta
-    layers (padded at the bottom and right to the CNN's multiple and cropped, as HostCNN does), the host
-    layers left after them, then the residual add of the fill: the prediction (1, 3, H, W).
-
-    ``cnn``: the float HostCNN (its layers after the chip's run on the host; with ``tallies``, its
-    layers on the chip's rates are what each sigma-delta layer is compared with)."""
-    h, w = spikes.shape[-2:]
-    m = cnn.multiple
-    padded = np.pad(spikes, ((0, 0), (0, 0), (0, (-h) % m), (0, (-w) % m)))
-    blocks = list(cnn.layers)
-    x = sigma_delta_block(layers, padded, backend, tallies, blocks if tallies is not None else (), device)
-    with torch.no_grad():
-        for block in blocks[len(layers):]:
-            x = block(x)
-    x = x[..., :snn_input.shape[-2], :snn_input.shape[-1]]
-    return x + snn_input[:, :cnn.image_channels] if cnn.residual else x

@@ -446,9 +446,11 @@ class Simulator:
 
         if self.sd_layers:  # the sigma-delta layers read the spikes of every step; the float model the counts
             spikes, counts = counts[-self.config.timesteps:].numpy(), counts[:-self.config.timesteps]
+            st = self.config.spiking_stride  # the owned pixels on the spike grid: counted once over the blocks
+            owned = (slice((own_rows.start - rows.start) // st, -(-(own_rows.stop - rows.start) // st)),
+                     slice((own_cols.start - cols.start) // st, -(-(own_cols.stop - cols.start) // st)))
             output = inpaint(lambda _, x: sigma_delta_host(self.sd_layers, self.host, spikes, x, self.backend,
-                                                           run.sd_tallies if run.check else None, self.device),
-                             counts[0])
+                                                           run.sd_tallies, run.check, self.device, owned), counts[0])
         else:
             output = inpaint(self.host, counts[0])
         run.output[own_rows, own_cols] = output

@@ -280,7 +280,9 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
             "model_config": config.to_dict(),
             "equations": {"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping",
                           "float": "neurodeploy.inpainter.model.SpikingStack",
-                          "timing": "neurodeploy.chip.reference.run_segment_batch"},
+                          "timing": "neurodeploy.chip.reference.run_segment_batch",
+                          **({"sigma_delta": "neurodeploy.chip.sigma_delta",
+                              "placement": "neurodeploy.inpainter.sd_placement"} if sd_entry else {})},
             "versions": versions(),
         }
         if calibrated is not None:

@@ -26,6 +26,8 @@ def test_wheel_installs_and_ships_converters_and_profiles(tmp_path: Path) -> Non
         "assert 'site-packages' in neurodeploy.converters.__file__\n"
         "assert u.find_spec('neurodeploy.converters.netx_io') is not None\n"
         "assert u.find_spec('neurodeploy.inpainter.nir_stack') is not None\n"
+        "assert u.find_spec('neurodeploy.converters.netx_sdnn') is not None\n"
+        "assert u.find_spec('neurodeploy.chip.sigma_delta') is not None\n"
         "files = sorted(p.name for p in r.files('neurodeploy.hw_profiles').iterdir() if p.name.endswith('.toml'))\n"
         "text = r.files('neurodeploy.hw_profiles').joinpath(files[0]).read_text()\n"
         "print(len(files), len(text))\n"

@@ -48,6 +48,12 @@ def test_tiny_sweep_writes_the_json_the_plot_and_the_report(tmp_path: Path) -> N
         # the twin is the same six convs on the host: the SC-NN's all-CNN baseline, measured apart
         assert twin["energy_j"][profile]["total"] == pytest.approx(scnn["baseline_j"]["gpu"], rel=1e-6)
         assert scnn["energy_vs_twin"][profile] == pytest.approx(e["total"] / twin["energy_j"][profile]["total"])
+        # the same models with every conv on the chip (convert --chip all): no host part left
+        for variant in (scnn, document["variants"]["spiking2"]):
+            on_chip = variant["energy_all_on_chip_j"][profile]["total"]
+            assert on_chip > 0 and variant["energy_all_on_chip_vs_twin"][profile] == \
+                pytest.approx(on_chip / twin["energy_j"][profile]["total"])
+        assert all(run["deployment"]["energy_all_on_chip_j"][profile]["host"] == 0 for run in scnn["per_seed"])
     # two spiking layers, the second of stride 2: deployed through the general partitioner as a graph
     deeper = document["variants"]["spiking2"]
     assert deeper["deployed"] and len(deeper["spikes_per_layer"]) == 2 and min(deeper["spikes_per_layer"]) > 0

@@ -42,6 +42,7 @@ Format 2, a directory::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ from neurodeploy.bundle.manifest import (
     validate_manifest,
     validate_segments,
 )
+from neurodeploy.chip.sigma_delta import SigmaDeltaLayer, read_sigma_delta_file
 from neurodeploy.converters.netx_io import read_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import check_output_folder, sha256_file
@@ -152,6 +154,27 @@ class Bundle:
             raise UserError(f"bundle {self.path}: {self.chip_segment['file']} does not hold the manifest's "
                             f"{len(self.chip_segment['layers'])} conv layers", "re-create it with neurodeploy convert")
         return layers
+
+
+    @cached_property
+    def sigma_delta_segment(self) -> dict[str, Any] | None:
+        """The inpainter's sigma-delta segment (placement ``all``): its manifest entry, or None."""
+        return next((s for s in self.require("inpainter").manifest["segments"]
+                     if s.get("neurons") == "sigma_delta"), None)
+
+    @cached_property
+    def sigma_delta_layers(self) -> tuple[SigmaDeltaLayer, ...]:
+        """The sigma-delta layers from their netx file, with the float steps the manifest keeps."""
+        entry = self.sigma_delta_segment
+        if entry is None:
+            return ()
+        layers = read_sigma_delta_file(str(self.file(entry["file"])))
+        if len(layers) != len(entry["layers"]):
+            raise UserError(f"bundle {self.path}: {entry['file']} does not hold the manifest's "
+                            f"{len(entry['layers'])} sigma-delta layers", "re-create it with neurodeploy convert")
+        return tuple(dataclasses.replace(layer, message_step=float(e["message_step"]),
+                                         input_step=float(e["input_step"]))
+                     for layer, e in zip(layers, entry["layers"], strict=True))
 
 
 def check_target(path: str | os.PathLike[str], force: bool = False) -> Path:

@@ -86,8 +86,11 @@ def validate_manifest(manifest: dict[str, Any], where: Path | str) -> None:
     fix = "re-create the bundle with neurodeploy convert"
     _check_fields(manifest, REQUIRED, where)
     places = [s["place"] for s in manifest["segments"]]
-    if places != ["chip", "host"]:
-        raise UserError(f"{where}: an inpainter is one chip segment then one host segment, not {places}", fix)
+    # ["chip", "chip", "host"]: placement "all", the spiking stack, then its CNN's sigma-delta layers
+    if places not in (["chip", "host"], ["chip", "chip", "host"]) or (
+            len(places) == 3 and manifest["segments"][1].get("neurons") != "sigma_delta"):
+        raise UserError(f"{where}: an inpainter is one chip segment (and a sigma-delta one) then one host "
+                        f"segment, not {places}", fix)
     if not 1 <= manifest["timesteps"] <= 4096:
         raise UserError(f"{where}: timesteps {manifest['timesteps']} out of range", fix)
     encoding = manifest["input"].get("encoding")

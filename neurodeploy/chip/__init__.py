@@ -1,4 +1,4 @@
 """The chip backend: partition into chip and host segments, chip layers, the neuron mapping onto Loihi's CUBA
-neuron, the fixed-point arithmetic and its constants (cuba), quantization, calibration, payload encoding and the
-chip arithmetic on NumPy (reference). See docs/ARCHITECTURE.md.
+neuron, the fixed-point arithmetic and its constants (cuba), quantization, calibration, sigma-delta layers
+(sigma_delta), payload encoding and the chip arithmetic on NumPy (reference). See docs/ARCHITECTURE.md.
 """

@@ -12,7 +12,10 @@ from rich.table import Table
 
 from neurodeploy.chip.partition import HOST, plan
 from neurodeploy.cli.app import app, console, err_console
+from neurodeploy.errors import UserError
+from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
+from neurodeploy.inpainter.sd_placement import DEFAULT_DELTA_THRESHOLD, PLACEMENTS, plan_layers
 
 
 @app.command()
@@ -27,8 +30,16 @@ def convert(
                                                   "graph's metadata).")] = None,
     payload: Annotated[str, typer.Option(help="NIR input only: the graph's input is spikes (0/1 events) or "
                                               "graded (frames in [0, 1], 8-bit payloads).")] = "spikes",
-    plan: Annotated[bool, typer.Option(help="NIR input only: print where each node would run; write nothing.")]
+    plan: Annotated[bool, typer.Option(help="Print where each node (layer) would run and why; write nothing.")]
     = False,
+    chip: Annotated[str, typer.Option(help="Checkpoint only: what goes on the chip: 'spiking' (the LIF layers; "
+                                           "the CNN on the host) or 'all' (every layer the chip runs: the CNN's "
+                                           "ReLU convs as sigma-delta layers).")] = "spiking",
+    delta_threshold: Annotated[float, typer.Option(help="Checkpoint with --chip all: a sigma-delta layer sends a "
+                                                        "change of its activation only from this fraction of its "
+                                                        "activation scale on (fidelity against traffic; default "
+                                                        "measured in docs/BENCHMARKS.md).")]
+    = DEFAULT_DELTA_THRESHOLD,
     host: Annotated[str | None, typer.Option(help="NIR input only: nodes to keep on the host, comma-separated.")]
     = None,
     tau_convention: Annotated[str, typer.Option(help="NIR input only: how tau is stored: auto, seconds (NIR), "
@@ -42,13 +53,19 @@ def convert(
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
 
+    if chip not in PLACEMENTS:
+        raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
     if plan:
-        _print_plan(model, host, dt, tau_convention)
+        if model.suffix == ".nir":
+            _print_plan(model, host, dt, tau_convention)
+        else:
+            _print_inpainter_plan(model, chip)
         return
     target = out or model.with_suffix(".bundle")
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
-                         tau_convention=tau_convention, calibrate=calibrate)  # type: ignore[arg-type]
+                         tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
+                         delta_threshold=delta_threshold)
     _print_bundle(bundle)
 
 
@@ -59,6 +76,8 @@ def _print_bundle(bundle: Any) -> None:
                 "threshold error"):
         table.add_column(col, justify="right")
     for k, segment in enumerate(bundle.manifest["segments"]):
+        if segment.get("neurons") == "sigma_delta":
+            continue
         for layer in segment.get("layers", []):
             q = layer["quantization"]
             table.add_row(str(k), escape(layer["name"]), layer["kind"], segment["input"]["payload"],
@@ -67,6 +86,18 @@ def _print_bundle(bundle: Any) -> None:
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)
+    sd = bundle.sigma_delta_segment
+    if sd is not None:
+        table = Table(title=f"sigma-delta layers (delta threshold {sd['delta_threshold']:.4g} of each activation "
+                            f"scale; {'stock netx loads them' if sd['stock_netx'] else 'neurodeploy process only'})",
+                      box=box.SIMPLE_HEAD)
+        for col in ("layer", "runs as", "output", "weight exp", "vth", "activation scale", "why"):
+            table.add_column(col, justify="right")
+        for layer in sd["layers"]:
+            table.add_row(layer["name"], layer["runs_as"], "x".join(map(str, layer["output_shape"])),
+                          str(layer["weight_exp"]), str(layer["vth"]), f"{layer['act_scale']:.4g}",
+                          escape(layer["reason"]))
+        console.print(table)
     calibration = bundle.manifest.get("calibration")
     if calibration:
         shape = "x".join(map(str, calibration["samples"]["shape"]))
@@ -100,3 +131,18 @@ def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention:
         table.add_row(escape(row.node), row.kind, shape, place, escape(row.reason))
     console.print(table)
     console.print(f"{result.summary()}; nothing written", highlight=False)
+
+
+def _print_inpainter_plan(checkpoint: Path, chip: str) -> None:
+    """``convert --plan`` of a checkpoint: each layer's place under ``--chip`` and why."""
+    model, _ = load_model(checkpoint)
+    table = Table(title=f"placement of {checkpoint.name} (--chip {chip})", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("layer", "computes", "place", "runs as", "reason"):
+        table.add_column(col, overflow="fold")
+    rows = plan_layers(model.config, chip)  # type: ignore[arg-type]
+    for row in rows:
+        place = f"[yellow]{row.place}[/yellow]" if row.place == HOST else f"[green]{row.place}[/green]"
+        table.add_row(row.name, escape(row.what), place, row.runs_as, escape(row.reason))
+    console.print(table)
+    on_chip = sum(row.place != HOST for row in rows)
+    console.print(f"{on_chip} of {len(rows)} layers on the chip; nothing written", highlight=False)

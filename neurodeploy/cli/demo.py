@@ -83,16 +83,20 @@ def _print_sweep(document: dict[str, Any]) -> None:
     table = Table(title=f"sweep ({document['protocol']['epochs']} epochs, "
                         f"{plural(len(document['protocol']['seeds']), 'seed')}; energy: {profile} + "
                         f"{document['protocol']['host_profile']} host)", box=box.SIMPLE_HEAD)
-    for col in ("variant", "hole PSNR dB", "SSIM", "spike F1", "energy J", "/ twin"):
+    for col in ("variant", "hole PSNR dB", "SSIM", "spike F1", "energy J", "/ twin", "all on chip J", "/ twin"):
         table.add_column(col, justify="right", no_wrap=True)
     for name, v in document["variants"].items():
         energy = v.get("energy_j", {}).get(profile)
         agreement = v["fidelity"].get("spike_f1")
         ratio = v.get("energy_vs_twin", {}).get(profile)
+        on_chip = v.get("energy_all_on_chip_j", {}).get(profile)  # convert --chip all of the same model
+        on_chip_ratio = v.get("energy_all_on_chip_vs_twin", {}).get(profile)
         table.add_row(name, f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}", f"{v['ssim']:.4f}",
                       share(agreement),
                       "not measured" if energy is None else f"{energy['total']:.3e}",
-                      "" if ratio is None else f"{ratio:.3f}")
+                      "" if ratio is None else f"{ratio:.3f}",
+                      "" if on_chip is None else f"{on_chip['total']:.3e}",
+                      "" if on_chip_ratio is None else f"{on_chip_ratio:.3f}")
     for name, s in document["classical"].items():
-        table.add_row(name, f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "", "", "")
+        table.add_row(name, f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "", "", "", "", "")
     console.print(table)

@@ -165,6 +165,10 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
         console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {share(f['spike_f1'])} "
                       f"(precision {share(f['spike_precision'])}, recall {share(f['spike_recall'])})")
         console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}")
+        for layer in f.get("sigma_delta", []):  # placement "all": the CNN's sigma-delta layers
+            console.print(f"  {layer['name']} (sigma-delta): {layer['messages']:,} graded messages, "
+                          f"{share(layer['fraction_sent'])} of neurons x steps; activation error "
+                          f"{share(layer['relative_activation_error'])} vs the float layer")
     elif report.images_per_second:
         console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "
                       f"{report.images_per_second:.2f} images/s")

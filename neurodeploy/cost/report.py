@@ -286,18 +286,21 @@ def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
             f"<td>{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}</td><td>{v['ssim']:.4f}</td>"
             f"<td>{_number(fid, '.4%')}</td><td>{_number(v.get('spikes'), '.4g')}</td>"
             f"<td>{'not measured' if energy is None else f'{energy[0]:.3e} ± {energy[1]:.1e}'}</td>"
-            f"<td>{_number(v.get('energy_vs_twin', {}).get(profile), '.3f')}</td></tr>")
+            f"<td>{_number(v.get('energy_vs_twin', {}).get(profile), '.3f')}</td>"
+            f"<td>{_number(v.get('energy_all_on_chip_j', {}).get(profile, {}).get('total'), '.3e')}</td>"
+            f"<td>{_number(v.get('energy_all_on_chip_vs_twin', {}).get(profile), '.3f')}</td></tr>")
     rows += [f"<tr><td>{html.escape(name)}</td><td></td><td>{s['psnr_hole']:.2f}</td><td>{s['ssim']:.4f}</td>"
-             f"<td></td><td></td><td></td><td></td></tr>" for name, s in sweep["classical"].items()]
+             f"<td></td><td></td><td></td><td></td><td></td><td></td></tr>" for name, s in sweep["classical"].items()]
     image = base64.b64encode(png).decode()
     return f"""<h2>Sweep: the SC-NN against its all-CNN twin and deeper spiking variants</h2>
 <p>{int(protocol['epochs'])} epochs, seeds {html.escape(str(protocol['seeds']))}, data
 {html.escape(str(protocol['data']))}, trained on {html.escape(str(protocol['device']))}; hole PSNR and SSIM of the
 float model on {int(protocol['evaluation']['images'])} evaluation images (mean ± spread over the seeds); spike
 F1 of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
-inference on {html.escape(profile)} with the host part on {html.escape(str(protocol['host_profile']))}.</p>
+inference on {html.escape(profile)} with the host part on {html.escape(str(protocol['host_profile']))}, and
+with every conv the chip runs on it (<code>convert --chip all</code>: the CNN as sigma-delta layers).</p>
 <table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike F1</th>
-<th>spikes</th><th>energy J</th><th>/ twin</th></tr>{''.join(rows)}</table>
+<th>spikes</th><th>energy J</th><th>/ twin</th><th>all on chip J</th><th>/ twin</th></tr>{''.join(rows)}</table>
 <figure><img alt="sweep" src="data:image/png;base64,{image}"><figcaption>sweep</figcaption></figure>
 """
 

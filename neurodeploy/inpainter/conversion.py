@@ -34,10 +34,12 @@ from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET
 from neurodeploy.chip.partition import CHIP, ChipSegment, partition
 from neurodeploy.chip.quantize import quantize_segment
 from neurodeploy.converters.netx_io import write_segment
+from neurodeploy.converters.netx_sdnn import write_sdnn_segment
 from neurodeploy.errors import UserError
+from neurodeploy.inpainter import sd_placement as sd
 from neurodeploy.inpainter.checkpoint import load_model
-from neurodeploy.inpainter.data import _fit_to_crop, random_mask
-from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, conv_specs, spiking_halo
+from neurodeploy.inpainter.data import _fit_to_crop, builtin_paths, random_mask
+from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, conv_specs, host_halo, spiking_halo
 from neurodeploy.inpainter.nir_stack import stack_graph
 from neurodeploy.inpainter.simulator import SnnInput
 from neurodeploy.io import atomic_directory, list_images, read_image, save_torch, sha256_file
@@ -51,7 +53,8 @@ DEFAULT_TILE = 128
 def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_dir: str | os.PathLike[str],
             *, force: bool = False, tile: int = DEFAULT_TILE, dt: float | None = None,
             host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto",
-            calibrate: str | os.PathLike[str] | None = None) -> Bundle:
+            calibrate: str | os.PathLike[str] | None = None, chip: sd.Placement = "spiking",
+            delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD) -> Bundle:
     """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph (format 2), into a bundle.
 
     ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
@@ -60,7 +63,10 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
     for the inpainter, a folder of photos or one photo, from which at most
     :data:`CALIBRATION_TILES` seeded windows of :data:`CALIBRATION_TILE` pixels are cut
-    (:func:`calibration_frames`).
+    (:func:`calibration_frames`). ``chip`` (inpainter): ``"spiking"`` (default) keeps the CNN on the host,
+    ``"all"`` puts every host layer the chip runs on it as sigma-delta layers (:mod:`.sd_placement`),
+    calibrated on the builtin training photos, with ``delta_threshold`` a fraction of each layer's
+    activation scale.
     """
     import nir
 
@@ -70,6 +76,11 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
                              tau_convention=tau_convention, calibrate=calibrate)
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
+    if chip not in sd.PLACEMENTS:
+        raise UserError(f"unknown placement `chip={chip!r}`", "pass `chip='spiking'` (default) or `chip='all'`")
+    if not delta_threshold >= 0:
+        raise UserError(f"delta threshold {delta_threshold} is below 0",
+                        "pass a fraction of the activation scale, 0 or more (0 sends every change)")
     check_target(out_dir, force)
     source: dict[str, Any]
     if isinstance(model_or_path, HybridInpainter):
@@ -82,7 +93,7 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
         source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
         model, _ = load_model(path)
     photos = None if calibrate is None else calibration_photos(calibrate)
-    return _convert_inpainter(model, out_dir, source, tile, force, photos)
+    return _convert_inpainter(model, out_dir, source, tile, force, photos, chip, delta_threshold)
 
 
 def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, int]:
@@ -172,7 +183,9 @@ def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, 
 
 
 def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], source: dict[str, Any],
-                       tile: int, force: bool, photos: Sequence[tuple[Path, Any]] | None = None) -> Bundle:
+                       tile: int, force: bool, photos: Sequence[tuple[Path, Any]] | None = None,
+                       placement: sd.Placement = "spiking", delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD
+                       ) -> Bundle:
     """The inpainter as one chip segment (its spiking stack) and one host segment (its CNN), format 3.
 
     ``photos`` (:func:`calibration_photos`): calibrate the stack's scales on
@@ -204,6 +217,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
     depth = len(quantized)
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     last = chip.layers[-1]
+    sd_entry, sd_layers = _sigma_delta_part(model, chip, placement, tile, delta_threshold)
     segments = [
         {"place": "chip", "file": bundle_format.segment_file(0), "nodes": list(chip.nodes), "input": entry,
          "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
@@ -212,6 +226,10 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
          "layers": [layer_entry(layer, q) for layer, q in zip(chip.layers, quantized, strict=True)]},
         {"place": "host", "nodes": ["host_cnn"], "file": bundle_format.HOST_FILE},
     ]
+    if sd_entry is not None:
+        segments.insert(1, sd_entry)
+        segments[2]["nodes"] = [n for n in ("host_cnn", "residual", "composite") if n != "host_cnn"
+                                or len(sd_layers) < len(model.cnn.layers)]
     cuts = [
         {"src": "input", "dst": chip.layers[0].name, "direction": "host->chip", "payload": entry["payload"],
          "shape": [config.snn_in_channels, "H", "W"], "src_segment": None, "dst_segment": 0},
@@ -219,8 +237,15 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
          "shape": [last.output_shape[0], f"H / {config.spiking_stride}", f"W / {config.spiking_stride}"]
          if config.spiking_stride > 1 else [last.output_shape[0], "H", "W"], "src_segment": 0, "dst_segment": 1},
     ]
+    if sd_entry is not None:
+        cuts[1].update(dst=sd_entry["nodes"][0], direction="chip->chip")
+        cuts.append({"src": sd_entry["nodes"][-1], "dst": segments[2]["nodes"][0], "direction": "chip->host",
+                     "payload": "graded", "shape": [sd_layers[-1].output_shape[0], "H", "W"], "src_segment": 1,
+                     "dst_segment": 2})
     with atomic_directory(out_dir, force=force) as tmp:
         write_segment(tmp / bundle_format.segment_file(0), quantized)
+        if sd_entry is not None:
+            write_sdnn_segment(tmp / sd_entry["file"], sd_layers, stock_netx=sd_entry["stock_netx"])
         nir.write(tmp / bundle_format.GRAPH_FILE, nir_graph)
         save_torch({"format": bundle_format.HOST_FORMAT, "version": 1,
                     "model_config": config.to_dict(), "state_dict": host_state}, tmp / bundle_format.HOST_FILE)
@@ -247,11 +272,16 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
             "segments": segments,
             "cuts": cuts,
             "summary": f"{plural(depth, 'chip layer')} in 1 chip segment, "
-                       f"{plural(len(model.cnn.layers), 'conv layer')} on the host",
+                       f"{plural(len(model.cnn.layers), 'conv layer')} on the host" if sd_entry is None else
+                       f"{plural(depth, 'LIF layer')} and {plural(len(sd_layers), 'sigma-delta layer')} on the chip, "
+                       f"{plural(len(model.cnn.layers) - len(sd_layers), 'conv layer')} on the host",
+            "placement": placement,
             "model_config": config.to_dict(),
             "equations": {"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping",
                           "float": "neurodeploy.inpainter.model.SpikingStack",
-                          "timing": "neurodeploy.chip.reference.run_segment_batch"},
+                          "timing": "neurodeploy.chip.reference.run_segment_batch",
+                          **({"sigma_delta": "neurodeploy.chip.sigma_delta",
+                              "placement": "neurodeploy.inpainter.sd_placement"} if sd_entry else {})},
             "versions": versions(),
         }
         if calibrated is not None:
@@ -259,6 +289,28 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
             manifest["calibration"] = _photo_calibration_entry(photos, frames, calibrated)
         write_manifest(tmp, manifest)
     return Bundle.load(out_dir)
+
+
+def _sigma_delta_part(model: HybridInpainter, chip: Any, placement: sd.Placement, tile: int,
+                      delta_threshold: float) -> tuple[dict[str, Any] | None, list[Any]]:
+    """The sigma-delta segment of ``chip="all"`` (None and no layers for the default placement): its
+    manifest entry and layers, built for one host block's window, calibrated on seeded windows of the
+    builtin training photos (the calibration's rule: :func:`calibration_frames`)."""
+    config = model.config
+    count = sd.chip_host_layers(config, placement)
+    if not count:
+        return None, []
+    photos = [(p, read_image(p)) for p in builtin_paths("train")]
+    frames = calibration_frames(photos, config, sd.SD_CALIBRATION_WINDOW, sd.SD_CALIBRATION_TILES)
+    acts, sums = sd.calibrate_host_layers(model, sd.calibration_rates(model, frames), count)
+    multiple = config.size_multiple
+    block = -(-max(tile, sd.SD_HOST_BLOCK) // multiple) * multiple
+    side = (block + 2 * host_halo(config)) // config.spiking_stride
+    layers = sd.quantize_host_layers(model, acts, sums, delta_threshold, (side, side))
+    places = [p for p in sd.plan_layers(config, "all") if p.place == "chip" and p.name.startswith("cnn")]
+    entry = sd.segment_entry(layers, places, acts, sums, delta_threshold, block, config.timesteps,
+                             bundle_format.segment_file(1), chip.layers[-1].name)
+    return entry, layers
 
 
 def _photo_calibration_entry(photos: Sequence[tuple[Path, Any]], frames: Any, calibrated: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from neurodeploy.cost.neurobench_metrics import inpainter_operations, metrics
 from neurodeploy.cost.profile import DEFAULT_HOST, add_deployment, profile_graph, select_profiles, summarize
 from neurodeploy.inpainter.checkpoint import bundle_config
 from neurodeploy.inpainter.model import host_conv_shapes
+from neurodeploy.inpainter.sd_profile import add_sigma_delta_counts, sigma_delta_infos, sigma_delta_operations
 from neurodeploy.inpainter.simulator import ImageResult, SimulationInput, Simulator
 from neurodeploy.runtime.backends import Backend, LavaModels
 from neurodeploy.runtime.run_options import plan_threads, sized_threads
@@ -32,9 +33,13 @@ def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
     """The exact counts of one simulated image, summed tile by tile as it streamed (see
     :func:`neurodeploy.cost.counting.count_tallies`)."""
     names = [layer["name"] for layer in bundle.chip_segment["layers"]]
+    config, on_chip = bundle_config(bundle), len(bundle.sigma_delta_layers)  # placement "all": the CNN's on the chip
     counts = count_tallies(result.tallies, names, int(bundle.manifest["input"]["payload_bits"]),
-                           host_conv_shapes(bundle_config(bundle))).as_dict()
-    return {**counts, "input_hw": [result.tallies[0].height, result.tallies[0].width]}
+                           host_conv_shapes(config)[on_chip:]).as_dict()
+    height, width = result.tallies[0].height, result.tallies[0].width
+    if on_chip:
+        counts = add_sigma_delta_counts(counts, result.sigma_delta, config, height, width)
+    return {**counts, "input_hw": [height, width]}
 
 
 def profile(bundle: Bundle, items: Iterable[SimulationInput] | np.ndarray, backend: Backend = "lava",
@@ -89,7 +94,8 @@ def inpainter_view(bundle: Bundle, per_image: list[dict[str, Any]], summary: dic
     infos, ops = [], []
     spikes = outputs = 0.0
     weights = []
-    for k, (conv, layer) in enumerate(zip(bundle.segment_layers, summary["layers"], strict=True)):
+    lif = len(bundle.segment_layers)
+    for k, (conv, layer) in enumerate(zip(bundle.segment_layers, summary["layers"][:lif], strict=True)):
         (sh, sw), (ph, pw) = conv.stride, conv.padding
         out_hw = (-(-height // sh), -(-width // sw))
         infos.append(ChipLayerInfo(layer["name"], "conv", (conv.input_shape[0], height, width),
@@ -102,5 +108,12 @@ def inpainter_view(bundle: Bundle, per_image: list[dict[str, Any]], summary: dic
         outputs += layer["neurons"] * layer["timesteps"]
         weights.append(conv.weight)
         height, width = out_hw
+    if bundle.sigma_delta_layers:  # placement "all"
+        counted = summary["layers"][lif:]
+        infos += sigma_delta_infos(bundle.sigma_delta_layers, counted, height, width)
+        ops += sigma_delta_operations(bundle.sigma_delta_layers, counted, height, width)
+        spikes += sum(layer["spikes"] for layer in counted)
+        outputs += sum(layer["neurons"] * layer["timesteps"] for layer in counted)
+        weights += [layer.weight for layer in bundle.sigma_delta_layers]
     add_deployment(summary, infos, metrics(ops, spikes, outputs, weights, [None] * len(weights)), hw, host)
     return summary

@@ -46,6 +46,7 @@ from neurodeploy.inpainter.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.inpainter.holes import composite, network_input
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, host_halo
 from neurodeploy.inpainter.nir_stack import stack_weights
+from neurodeploy.inpainter.sd_placement import SigmaDeltaTally, sigma_delta_host
 from neurodeploy.inpainter.tiling import SpikeBridge, TileGrid
 from neurodeploy.runtime.backends import REFERENCE, Backend, LavaModels
 from neurodeploy.runtime.backends import backend as backend_spec
@@ -80,6 +81,7 @@ class ImageResult:
     fidelity: dict[str, Any] = field(default_factory=dict)
     spikes: torch.Tensor | None = None  # uint8 (T, C, H, W), the last layer's, whole image: only with keep_spikes
     frames: np.ndarray | None = None  # the spiking stage's input (T, C, H, W): only with keep_spikes
+    sigma_delta: list[Any] = field(default_factory=list)  # per sigma-delta layer: SigmaDeltaTally (placement all)
 
     @property
     def total_spikes(self) -> int:
@@ -227,6 +229,7 @@ class _Run:
     frames: np.ndarray | None = None
     tiles_done: int = 0
     spike_tallies: list[SpikeTally] = field(default_factory=list)  # per chip layer, against the float model
+    sd_tallies: list[SigmaDeltaTally] = field(default_factory=list)  # per sigma-delta layer (placement "all")
     squared_error: int = 0  # sum over pixels and colours of (output - float output)^2
     exact: bool = True
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("encode", "snn", "host",
@@ -261,6 +264,13 @@ class Simulator:
         self.config = bundle_config(bundle)
         self.reference_model = float_model(bundle) if fidelity else None
         self.bridge = SpikeBridge.of(bundle, backend, models, device)
+        # placement "all": the CNN's sigma-delta layers, run on host blocks of the segment's own size
+        self.sd_layers, self.device = bundle.sigma_delta_layers, device
+        if self.sd_layers:
+            self.host_block = int(bundle.sigma_delta_segment["block"])  # type: ignore[index]
+            if backend not in ("reference", "torch", "lava"):
+                raise UserError(f"the sigma-delta layers do not run on backend {backend!r}",
+                                "pass --backend reference, torch or lava")
 
     def __enter__(self) -> Simulator:
         self.bridge.__enter__()
@@ -297,7 +307,8 @@ class Simulator:
         run = _Run(item, SnnInput(item.image, item.mask, self.config), np.zeros((height, width, 3), np.uint8),
                    [EventTally.empty(steps, layer.input_shape[0], layer.output_shape[0], source.height,
                                      source.width, layer.weight.shape[-1], layer.stride[0])
-                    for layer, source in zip(layers, [tiles, *grids], strict=False)], check=check)
+                    for layer, source in zip(layers, [tiles, *grids], strict=False)], check=check,
+                   sd_tallies=[SigmaDeltaTally(f"cnn{k + 1}") for k in range(len(self.sd_layers))])
         if self.keep_spikes:
             run.spikes = np.zeros((steps, c_out, grids[-1].height, grids[-1].width), np.uint8)
             run.frames = np.zeros((steps, c_in, tiles.height, tiles.width), np.uint8)
@@ -317,7 +328,8 @@ class Simulator:
         assert run.raster is not None
         result = ImageResult(item.name, run.output, run.tallies, run.raster, seconds,
                              spikes=None if run.spikes is None else torch.from_numpy(run.spikes),
-                             frames=None if run.frames is None else run.frames[..., :height, :width])
+                             frames=None if run.frames is None else run.frames[..., :height, :width],
+                             sigma_delta=run.sd_tallies)
         if check:
             overall = SpikeTally()
             for tally in run.spike_tallies:
@@ -326,6 +338,7 @@ class Simulator:
                 "psnr_vs_float": psnr_of_squared_error(run.squared_error, run.output.size),
                 **overall.scores(),
                 "layers": [{"name": f"lif{k}", **tally.scores()} for k, tally in enumerate(run.spike_tallies)],
+                **({"sigma_delta": [tally.scores() for tally in run.sd_tallies]} if run.sd_tallies else {}),
                 "exact_vs_reference": run.exact,
                 "warnings": [note for k, tally in enumerate(run.spike_tallies)
                              for note in firing_warnings(f"lif{k}", tally.deployed, tally.cells)],
@@ -416,7 +429,8 @@ class Simulator:
         run.tiles_done += 1
         if self.progress is not None:
             self.progress(run.tiles_done, len(tiles))
-        return np.stack(counts)
+        # placement "all": the last layer's spikes of every step too, for the sigma-delta layers
+        return np.concatenate([np.stack(counts), own.astype(count_type)]) if self.sd_layers else np.stack(counts)
 
     def _host_block(self, run: _Run, blocks: TileGrid, band: _Band, y: int, x: int) -> None:
         """The host CNN on one block read with its halo; composite its pixels into the output."""
@@ -427,11 +441,19 @@ class Simulator:
         counts = torch.from_numpy(band.read(rows, cols))
         image, mask = to_tensors(run.item.image[own_rows, own_cols], run.item.mask[own_rows, own_cols])
 
-        def inpaint(cnn: torch.nn.Module, counts: torch.Tensor) -> np.ndarray:
+        def inpaint(cnn: Callable[..., torch.Tensor], counts: torch.Tensor) -> np.ndarray:
             prediction = cnn(count_rate(counts, self.config.timesteps)[None], snn_input)[0]
             return to_uint8(composite(image, blocks.crop(prediction, y, x, rows.start, cols.start), mask))
 
-        output = inpaint(self.host, counts[0])
+        if self.sd_layers:  # the sigma-delta layers read the spikes of every step; the float model the counts
+            spikes, counts = counts[-self.config.timesteps:].numpy(), counts[:-self.config.timesteps]
+            st = self.config.spiking_stride  # the owned pixels on the spike grid: counted once over the blocks
+            owned = (slice((own_rows.start - rows.start) // st, -(-(own_rows.stop - rows.start) // st)),
+                     slice((own_cols.start - cols.start) // st, -(-(own_cols.stop - cols.start) // st)))
+            output = inpaint(lambda _, x: sigma_delta_host(self.sd_layers, self.host, spikes, x, self.backend,
+                                                           run.sd_tallies, run.check, self.device, owned), counts[0])
+        else:
+            output = inpaint(self.host, counts[0])
         run.output[own_rows, own_cols] = output
         started = run.clock("host", started)
         if run.check:

@@ -230,6 +230,10 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
     deployed = mean_scores([score(item.image, report.outputs[item.name], item.mask) for item in items])
     summary, _ = profile(bundle, items, backend=config.backend, hw=config.hw, host=config.host,  # type: ignore
                          seed=seed)
+    # the same model with every layer the chip runs on it (convert --chip all): its energy beside the hybrid's
+    on_chip = convert(model, bundle_dir.with_name(f"{bundle_dir.name}_all"), force=True, tile=config.tile, chip="all")
+    all_summary, _ = profile(on_chip, items, backend=config.backend, hw=config.hw, host=config.host,  # type: ignore
+                             seed=seed)
     return {
         "psnr_hole_deployed": deployed.psnr_hole,
         "fidelity": {
@@ -244,6 +248,8 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
         "energy_j": {name: {"chip": e["snn"], "host": e["host"], "bridge": e["bridge"], "total": e["total"]}
                      for name, e in summary["energy_j"].items()},
         "baseline_j": summary["baseline_j"],
+        "energy_all_on_chip_j": {name: {"chip": e["snn"], "host": e["host"], "bridge": e["bridge"],
+                                        "total": e["total"]} for name, e in all_summary["energy_j"].items()},
         "simulate_seconds": report.seconds["total"],
     }
 
@@ -289,6 +295,9 @@ def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]
         parts = {part: _stats([x["energy_j"][profile][part] for x in d])[0] for part in ("chip", "host", "bridge")}
         total, total_std = _stats([x["energy_j"][profile]["total"] for x in d])
         out["energy_j"][profile] = {**parts, "total": total, "total_std": total_std}
+    if all("energy_all_on_chip_j" in x for x in d):  # convert --chip all of the same models
+        out["energy_all_on_chip_j"] = {p: {"total": _stats([x["energy_all_on_chip_j"][p]["total"] for x in d])[0]}
+                                       for p in d[0]["energy_all_on_chip_j"]}
     if all("baseline_j" in x for x in d):  # the image pipeline's all-CNN baseline (section 7 of BENCHMARKS)
         out["baseline_j"] = {h: _stats([x["baseline_j"][h] for x in d])[0] for h in d[0]["baseline_j"]}
     return out
@@ -303,6 +312,9 @@ def compare_to_twin(variants: dict[str, Any]) -> None:
         v["psnr_vs_twin"] = v["psnr_hole"] - twin["psnr_hole"]
         v["energy_vs_twin"] = {p: e["total"] / twin["energy_j"][p]["total"]
                                for p, e in v.get("energy_j", {}).items() if p in twin["energy_j"]}
+        v["energy_all_on_chip_vs_twin"] = {p: e["total"] / twin["energy_j"][p]["total"]
+                                           for p, e in v.get("energy_all_on_chip_j", {}).items()
+                                           if p in twin["energy_j"]}
 
 
 def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import nir
 import numpy as np
 import pytest
 import torch
@@ -17,13 +18,13 @@ from benchmarks import fidelity_nets as nets
 from neurodeploy.calibration import ROUNDINGS, choose_rounding
 from neurodeploy.chip_layers import ChipLayer
 from neurodeploy.conversion import convert_graph
-from neurodeploy.errors import UserError
 from neurodeploy.graph_run import run_graph
 from neurodeploy.lif_mapping import map_neuron
 from neurodeploy.partition import ChipSegment, plan
 from neurodeploy.quantize import QuantizedChipLayer, quantize_segment, with_mantissas
 from neurodeploy.reference import run_segment_batch
 
+from .conftest import run_cli
 from .test_chip_segments import _binary, _mlp_net, _sinabs_net
 
 CALIBRATION_SAMPLES = 400  # enough held-out samples (200) for the paired rule to see the rounding's gain
@@ -121,8 +122,18 @@ def test_calibrated_rounding_is_recorded_deterministic_and_bit_exact_in_lava(mlp
     assert reference.output.sum() > 0
 
 
-def test_unknown_rounding_is_one_line(mlp) -> None:
+def test_cli_takes_the_rounding_and_refuses_an_unknown_one_in_one_line(mlp) -> None:
     trained, cal, _, root = mlp
-    with pytest.raises(UserError, match="unknown rounding"):
-        convert_graph(trained.graph, root / "bad", dt=trained.dt, calibrate=cal, rounding="stochastic")
-    assert "stochastic" not in ROUNDINGS
+    graph = root / "mlp.nir"
+    nir.write(graph, trained.graph)
+    bad = run_cli("convert", str(graph), "--dt", str(trained.dt), "--calibrate", str(cal), "--rounding",
+                  "stochastic", "-o", str(root / "bad"))
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+    assert "unknown rounding 'stochastic'" in bad.stderr and "end_to_end" in bad.stderr, bad.stderr
+    assert not (root / "bad").exists() and "stochastic" not in ROUNDINGS
+    run = run_cli("convert", str(graph), "--dt", str(trained.dt), "--calibrate", str(cal), "--rounding",
+                  "end_to_end", "-o", str(root / "cli"))
+    assert run.returncode == 0, run.stderr
+    assert "rounding" in run.stdout
+    record = json.loads((root / "cli" / "manifest.json").read_text())["calibration"]
+    assert record["rounding"] == "end_to_end" and {r["rounding_tried"] for r in record["layers"]} == {"end_to_end"}

@@ -354,8 +354,8 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
     _, chosen, spikes, f1, z = best
     record = LayerCalibration(layer.name, static.weight_scale, chosen.weight_scale, static_f1, f1, len(tried), z,
                               spike_f1_scale=f1)
-    if rounding == "nearest" or isinstance(layer, RecurrentDenseLayer) or n < 4:
-        return chosen, record, spikes
+    if rounding == "nearest" or isinstance(layer, RecurrentDenseLayer) or n < 4:  # n < 4: halves of 1 sample
+        return chosen, record, spikes                                              # cannot show a paired gain
     fit, held = slice(0, n // 2), slice(n // 2, n)
     target_frames, target_spikes = (frames, target) if rounding == "local" else trajectory
     chosen_rounding = choose_rounding(layer, chosen, frames[fit], target_frames[fit])

@@ -19,7 +19,10 @@ held-out samples the script measures, per network:
   what ``simulate --compare`` reports), and the float graph against the library
   (where the export and the forward disagree, and on how many samples' argmax);
 * the same with calibrated quantization, ``convert_graph(..., calibrate=X_cal)``,
-  when that keyword exists (otherwise "not run").
+  when that keyword exists (otherwise "not run"), once per rounding mode
+  (``rounding=``: ``nearest``, the scale alone; ``local`` and ``end_to_end``,
+  the mantissas rounded for the layer's outputs, :mod:`neurodeploy.chip.calibration`),
+  with each layer's rounding record from the manifest.
 
 Plus one single LIF neuron (NIR ``Affine([[1]]) -> LIF(tau 2.5 ms, r 1, v_th 0.1)``
 at dt 0.1 ms) driven by seeded spikes: float spikes against deployed spikes.
@@ -50,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
 
 from neurodeploy.bundle.convert import convert_graph  # noqa: E402
+from neurodeploy.chip.calibration import DEFAULT_ROUNDING, ROUNDINGS  # noqa: E402
 from neurodeploy.ir.float_run import run_float  # noqa: E402
 from neurodeploy.ir.nir_reader import read_graph  # noqa: E402
 from neurodeploy.runtime.graph_run import compare_scores, fidelity, run_graph  # noqa: E402
@@ -74,18 +78,26 @@ def can_calibrate() -> bool:
     return "calibrate" in inspect.signature(convert_graph).parameters
 
 
+def roundings() -> tuple[str, ...]:
+    """The rounding modes convert_graph takes with ``calibrate`` (none before the keyword existed)."""
+    return ROUNDINGS if "rounding" in inspect.signature(convert_graph).parameters else ()
+
+
 def deploy(graph: Any, dt: float | None, x: np.ndarray, lava_samples: int, folder: Path,
-           calibrate: np.ndarray | None = None) -> dict[str, Any]:
+           calibrate: np.ndarray | None = None, rounding: str | None = None) -> dict[str, Any]:
     """Convert, run every sample on the reference and the first ``lava_samples`` on Lava; compare them."""
     started = time.perf_counter()
-    options = {}
+    options: dict[str, Any] = {}
     if calibrate is not None:  # convert_graph reads the calibration samples from a file, as the CLI does
         np.save(folder.with_suffix(".calibration.npy"), calibrate)
         options["calibrate"] = folder.with_suffix(".calibration.npy")
+    if rounding is not None:
+        options["rounding"] = rounding
     bundle = convert_graph(graph, folder, dt=dt, **options)
     deployment = bundle.deployment
     reference = run_graph(deployment, x, "reference")
     out: dict[str, Any] = {"deployment": deployment, "reference": reference,
+                           "calibration": bundle.manifest.get("calibration"),
                            "chip_kinds": [layer["kind"] for s in bundle.manifest["segments"] if s["place"] == "chip"
                                           for layer in s["layers"]]}
     if lava_samples:
@@ -105,7 +117,8 @@ def layer_f1(got: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
     return {layer["name"]: layer for layer in fid["layers"]}
 
 
-def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[str, Any]:
+def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int,
+            calibration_samples: int = CALIBRATION_SAMPLES) -> dict[str, Any]:
     x = trained.inputs(d.x_test).astype(np.float64)
     library = trained.forward(x).astype(np.float64)
     graph = read_graph(trained.graph, dt=trained.dt)
@@ -133,13 +146,19 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[st
             "layers_vs_float": layer_f1(got, x),
             "vs_compare": {**compare_scores(deployed, library), "argmax_differs": argmax_differs(deployed, library)},
         })
+        row["calibrated"], row["calibrated_by_rounding"] = None, {}
         if can_calibrate():
-            cal = trained.inputs(d.x_train[:CALIBRATION_SAMPLES]).astype(np.float64)
-            got = deploy(trained.graph, trained.dt, x, 0, Path(tmp) / "calibrated", calibrate=cal)
-            row["calibrated"] = {"deployed_accuracy": accuracy(got["reference"].output, d.y_test),
-                                 "layers_vs_float": layer_f1(got, x)}
-        else:
-            row["calibrated"] = None
+            cal = trained.inputs(d.x_train[:calibration_samples]).astype(np.float64)
+            for mode in roundings() or (None,):
+                got = deploy(trained.graph, trained.dt, x, lava_samples if mode == DEFAULT_ROUNDING else 0,
+                             Path(tmp) / f"calibrated-{mode}", calibrate=cal, rounding=mode)
+                result = {"deployed_accuracy": accuracy(got["reference"].output, d.y_test),
+                          "layers_vs_float": layer_f1(got, x), "lava_exact_vs_reference": got.get("lava_exact"),
+                          "calibration_layers": got["calibration"]["layers"]}
+                if mode is None or mode == DEFAULT_ROUNDING:  # what `convert --calibrate` does
+                    row["calibrated"] = result
+                if mode is not None:
+                    row["calibrated_by_rounding"][mode] = result
     row["accuracy_gap_points"] = 100 * (row["deployed_accuracy"] - row["float_graph_accuracy"])
     return row
 
@@ -183,8 +202,17 @@ def table(rows: list[dict[str, Any]]) -> str:
              "(points) | Lava = reference | spike F1 per chip layer vs float: end to end (own) | vs library: "
              "output F1 / argmax agreement | float graph vs library: argmax differs | calibrated: acc / F1 per layer |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    modes = [m for m in ROUNDINGS if any(m in r.get("calibrated_by_rounding", {}) for r in rows)]
+    if modes:
+        lines[0] = lines[0][:-1] + "".join(f"| calibrated, rounding {m}: acc / F1 per layer (rounding kept) "
+                                           for m in modes) + "|"
+        lines[1] += "---|" * len(modes)
     def f1s(layers: dict[str, Any]) -> str:
         return ", ".join(f"{_f(s['spike_f1'])} ({_f(s['local']['spike_f1'])})" for s in layers.values())
+
+    def rounded(cal: dict[str, Any]) -> str:
+        kept = "".join("r" if c["rounding"] != "nearest" else "n" for c in cal["calibration_layers"])
+        return f"{cal['deployed_accuracy']:.3f} / {f1s(cal['layers_vs_float'])} ({kept})"
 
     for r in rows:
         f1 = f1s(r["layers_vs_float"])
@@ -195,14 +223,16 @@ def table(rows: list[dict[str, Any]]) -> str:
         lava = f"{_yes(r['lava_exact_vs_reference'])} ({r['lava_samples']} samples)"
         if "deployed_accuracy" not in r:  # the single LIF: spikes only
             lines.append(f"| {r['network']} | {r['library']} | 1 | - | - | - | - | {lava} | {f1} | - | - | "
-                         f"{calibrated} |")
+                         f"{calibrated} |" + " - |" * len(modes))
             continue
         v, fl = r["vs_compare"], r["float_graph_vs_library"]
+        by_mode = r.get("calibrated_by_rounding", {})
+        extra = "".join(f" {rounded(by_mode[m])} |" if m in by_mode else " - |" for m in modes)
         lines.append(
             f"| {r['network']} | {r['library']} | {', '.join(r['chip_kinds'])} | {r['library_accuracy']:.3f} | "
             f"{r['float_graph_accuracy']:.3f} | {r['deployed_accuracy']:.3f} | {r['accuracy_gap_points']:+.1f} | "
             f"{lava} | {f1} | {_f(v.get('spike_f1'))} / {_f(v['output_agreement_vs_float'])} | "
-            f"{fl['argmax_differs']} of {r['test_samples']} (F1 {_f(fl.get('spike_f1'))}) | {calibrated} |")
+            f"{fl['argmax_differs']} of {r['test_samples']} (F1 {_f(fl.get('spike_f1'))}) | {calibrated} |" + extra)
     return "\n".join(lines)
 
 
@@ -216,6 +246,8 @@ def main() -> None:
     parser.add_argument("--lava-samples", type=int, default=None,
                         help="held-out samples also run on Lava (default: every one)")
     parser.add_argument("--only", nargs="*", choices=list(nets.BUILDERS), help="networks to run (default: all)")
+    parser.add_argument("--calibration-samples", type=int, default=CALIBRATION_SAMPLES,
+                        help=f"training samples the calibrated quantization sees (default {CALIBRATION_SAMPLES})")
     args = parser.parse_args()
     torch.manual_seed(0)
     started = time.perf_counter()
@@ -228,7 +260,8 @@ def main() -> None:
         trained = nets.BUILDERS[name](d)
         print(f"{name}: trained in {time.perf_counter() - t0:.1f} s (train accuracy {trained.train_accuracy:.3f})",
               flush=True)
-        rows.append(measure(trained, d, len(d.x_test) if args.lava_samples is None else args.lava_samples))
+        rows.append(measure(trained, d, len(d.x_test) if args.lava_samples is None else args.lava_samples,
+                            args.calibration_samples))
         r = rows[-1]
         print(f"{name}: library {r['library_accuracy']:.3f}, NIR float {r['float_graph_accuracy']:.3f}, deployed "
               f"{r['deployed_accuracy']:.3f}, Lava = reference {_yes(r['lava_exact_vs_reference'])} "
@@ -239,7 +272,8 @@ def main() -> None:
           flush=True)
     print(table(rows))
     args.json.write_text(json.dumps({"seconds": seconds, "torch_threads": torch.get_num_threads(),
-                                     "calibration_available": can_calibrate(), "rows": rows}, indent=2))
+                                     "calibration_available": can_calibrate(),
+                                     "calibration_samples": args.calibration_samples, "rows": rows}, indent=2))
     print(f"JSON: {args.json}")
 
 

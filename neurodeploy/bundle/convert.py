@@ -25,7 +25,13 @@ import nir
 
 from neurodeploy.bundle import manifest as bundle_format
 from neurodeploy.bundle.format import Bundle, check_target
-from neurodeploy.chip.calibration import COARSE_OCTAVES, COARSE_STEPS_PER_OCTAVE, SIGNIFICANCE_Z
+from neurodeploy.chip.calibration import (
+    COARSE_OCTAVES,
+    COARSE_STEPS_PER_OCTAVE,
+    DEFAULT_ROUNDING,
+    ROUNDINGS,
+    SIGNIFICANCE_Z,
+)
 from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.chip.neuron_mapping import map_neuron
@@ -159,7 +165,8 @@ def _storable(graph: Any) -> None:
 
 def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),
                   dt: float | None = None, payload: str = "spikes", force: bool = False,
-                  tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None) -> Bundle:
+                  tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None,
+                  rounding: str | None = None) -> Bundle:
     """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
 
     ``host`` keeps nodes on the host, ``dt`` is the time step in seconds
@@ -177,10 +184,15 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     layer's spikes (:mod:`neurodeploy.chip.calibration`), and the manifest's
     ``calibration`` records the samples' sha256 and shape and per layer the
     chosen scale and the spike F1 before (static) and after. Without it the
-    scales are the static ones.
+    scales are the static ones. ``rounding`` (with ``calibrate``): how the
+    mantissas are rounded after the scale, one of
+    :data:`neurodeploy.chip.calibration.ROUNDINGS` (default ``DEFAULT_ROUNDING``).
     """
     if payload not in PAYLOADS:
         raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
+    rounding = DEFAULT_ROUNDING if rounding is None else rounding
+    if rounding not in ROUNDINGS:
+        raise UserError(f"unknown rounding {rounding!r}", f"pass `rounding=` one of {', '.join(ROUNDINGS)}")
     check_target(out_dir, force)
     if isinstance(graph_or_path, nir.NIRGraph):
         source: dict[str, Any] = {"kind": "nir", "path": None, "sha256": None}
@@ -207,7 +219,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     entries = {k: _input_entry(graph, segment, payload) for k, segment in enumerate(result.segments)
                if isinstance(segment, ChipSegment)}
     calibrated = None if samples is None else calibrate_on(
-        result, samples, {k: entry["payload_max"] for k, entry in entries.items()})
+        result, samples, {k: entry["payload_max"] for k, entry in entries.items()}, rounding)
     segments: list[dict[str, Any]] = []
     files: dict[int, tuple[Any, ...]] = {}
     payload_of: dict[int, str] = {}
@@ -251,7 +263,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         }
         if calibrated is not None:
             assert samples is not None and calibrate is not None
-            manifest["calibration"] = _calibration_entry(calibrate, samples, calibrated)
+            manifest["calibration"] = {**_calibration_entry(calibrate, samples, calibrated), "rounding": rounding}
         write_manifest(tmp, manifest)
     return Bundle.load(out_dir)
 

@@ -158,9 +158,10 @@ class Bundle:
 
     @cached_property
     def sigma_delta_segment(self) -> dict[str, Any] | None:
-        """The inpainter's sigma-delta segment (placement ``all``): its manifest entry, or None."""
-        return next((s for s in self.require("inpainter").manifest["segments"]
-                     if s.get("neurons") == "sigma_delta"), None)
+        """The inpainter's sigma-delta segment (placement ``all``): its manifest entry, or None (a graph has none)."""
+        if self.kind != "inpainter":
+            return None
+        return next((s for s in self.manifest["segments"] if s.get("neurons") == "sigma_delta"), None)
 
     @cached_property
     def sigma_delta_layers(self) -> tuple[SigmaDeltaLayer, ...]:

@@ -48,6 +48,37 @@ layer's spikes on X:
   always a candidate, so on X calibration never makes a layer's F1 worse
   than the static one under the same upstream.
 
+Rounding chosen for the layer's outputs (``rounding="local"`` or
+``"end_to_end"``; ``"nearest"`` skips it), after the scale, for conv and
+dense layers (a recurrent layer keeps nearest rounding: its recurrent input
+is its own output, which this least-squares target does not model). The
+scale fixes which integers are near; each weight mantissa (and bias
+mantissa) then goes to the floor or the ceiling of its target, and the
+threshold mantissa to the floor or the ceiling of ``θ·s·P``, so that the
+layer's synaptic input over the calibration samples matches the float one,
+in units of the threshold (the spike condition compares the two)::
+
+    E(W_q, b_q, vth) = Σ_o Σ_{n,t,position} ((W_q[o]·x_d + b_q[o]) / vth - (W[o]·x_f + P·B[o]) / (θ·P))²
+
+``x_d`` the layer's input as deployed (payloads, or the calibrated previous
+layer's spikes), ``x_f`` the target's: the same ``x_d`` (``local``: the
+float layer fed the deployed upstream) or the float graph's own input to the
+layer, times P (``end_to_end``: the rounding may compensate upstream drift).
+For a fixed ``vth`` this is ``|X_d q - X_f t|²`` per output neuron with
+``t = (vth/(θP))·(W[o], P·B[o])``, a quadratic in the integers ``q``;
+:func:`choose_rounding` minimises it by coordinate descent from the nearest
+rounding (one mantissa moved by ±1 at a time within ``[min(⌊t⌋, q0),
+max(⌈t⌉, q0)]``, a move kept only when it lowers E; sweeps in a fixed order
+until none does), for each of the two threshold roundings, and keeps the
+lower E. Starting from the nearest rounding and moving only downhill, E never
+ends above nearest rounding's. Deterministic: no random choice.
+
+The rounding is fitted on the first half of the calibration samples and kept
+only if, on the second half, its per-sample spike F1 gains over the nearest
+rounding at the same scale by the paired rule above (z >= ``SIGNIFICANCE_Z``);
+the F1 is against the same target (``local``: the float layer on the
+deployed upstream; ``end_to_end``: the float graph's spikes of that layer).
+
 Host segments between chip segments run in float (:func:`neurodeploy.ir.host_ops.run_host_segment`),
 as in the deployed runtime, reading the calibrated chip segments' spikes.
 """
@@ -56,7 +87,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -64,17 +95,20 @@ import torch
 from neurodeploy.chip.cuba import DECAY_UNITY, STATE_SHIFT
 from neurodeploy.chip.encoding import to_payload
 from neurodeploy.chip.layers import ChipLayer, RecurrentDenseLayer
+from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import ChipSegment, Partition
 from neurodeploy.chip.quantize import (
     BIAS_MANT_MAX,
+    CHIP_WEIGHT_MAX,
     STATE_LIMIT,
     VTH_MAX,
     QuantizedChipLayer,
     candidate_scales,
     quantize_chip_layer,
+    with_mantissas,
 )
 from neurodeploy.chip.reference import run_segment_batch
-from neurodeploy.ir.float_run import run_chip_layer
+from neurodeploy.ir.float_run import run_chip_layer, run_float
 from neurodeploy.ir.graph import Graph
 from neurodeploy.ir.host_ops import run_host_segment
 from neurodeploy.spike_metrics import spike_scores
@@ -82,6 +116,9 @@ from neurodeploy.spike_metrics import spike_scores
 COARSE_OCTAVES = 3  # the coarse search spans s0/8 .. 8·s0
 COARSE_STEPS_PER_OCTAVE = 4
 SIGNIFICANCE_Z = 3.0  # paired z-score a candidate's F1 gain over the static scale needs (module docstring)
+ROUNDINGS = ("nearest", "local", "end_to_end")  # the rounding modes (module docstring)
+DEFAULT_ROUNDING = "local"  # what `convert --calibrate` uses (BENCHMARKS 15 measures the modes)
+ROUNDING_SWEEPS = 100  # coordinate descent stops earlier when a sweep moves nothing
 
 
 @dataclass(frozen=True)
@@ -95,6 +132,13 @@ class LayerCalibration:
     spike_f1: float | None
     candidates: int  # scales tried (those breaking a constraint the static scale keeps included)
     gain_z: float  # the chosen scale's paired z-score of its per-sample F1 gain over the static (0: static)
+    spike_f1_scale: float | None = None  # after the scale, before the rounding (spike_f1: after both)
+    rounding: str = "nearest"  # the mantissas' rounding kept: "nearest", or the mode tried when it won
+    rounding_tried: str = "nearest"  # the mode tried ("nearest": none; ROUNDINGS)
+    rounding_objective_nearest: float | None = None  # E on the fitting half at nearest rounding (None: not tried)
+    rounding_objective: float | None = None  # E of the chosen rounding on the fitting half
+    rounding_f1_held_out: tuple[float, float] | None = None  # held-out half: F1 nearest, F1 chosen rounding
+    rounding_gain_z: float = 0.0  # paired z of the held-out per-sample F1 gain (kept only if >= SIGNIFICANCE_Z)
 
 
 @dataclass(frozen=True)
@@ -166,14 +210,117 @@ def gain_z(candidate: np.ndarray, static: np.ndarray) -> float:
     return math.inf if spread == 0 else float(gains.mean() / (spread / math.sqrt(len(gains))))
 
 
+@dataclass(frozen=True)
+class Rounding:
+    """A layer's mantissas chosen for its outputs (:func:`choose_rounding`) and the objective E before/after."""
+
+    weight: np.ndarray  # int64, the quantized layer's weight shape
+    bias: np.ndarray | None  # int64 (O,)
+    vth_mant: int
+    objective_nearest: float  # E at the nearest rounding (the static quantizer's mantissas)
+    objective: float  # E at these mantissas: never above objective_nearest
+
+
+def layer_inputs(q: QuantizedChipLayer, frames: np.ndarray) -> np.ndarray:
+    """What each output neuron's weights read, one row per (sample, step, output position): (M, K).
+
+    A dense layer's input flattened (K = its fan-in); a conv layer's patches
+    (K = C·kh·kw, in the weight's order), zero padded, at its stride; a
+    column of ones appended for a layer with a bias (the bias as an input).
+    """
+    n, steps = frames.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(frames, np.float64).reshape(n * steps, *q.input_shape))
+    if q.kind == "conv":
+        _, _, kh, kw = q.weight.shape
+        rows = torch.nn.functional.unfold(x, (kh, kw), padding=q.padding, stride=q.stride)  # (NT, K, L)
+        rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
+    else:
+        rows = x.reshape(n * steps, -1)
+    rows = rows.numpy()
+    return rows if q.bias is None else np.hstack([rows, np.ones((len(rows), 1))])
+
+
+def _objective(q: np.ndarray, target: np.ndarray, x_deployed: np.ndarray, x_target: np.ndarray) -> float:
+    """|X_d qᵀ - X_t tᵀ|² summed over output neurons (rows of q and t)."""
+    return float(np.sum((x_deployed @ q.T - x_target @ target.T) ** 2))
+
+
+def _descend(q: np.ndarray, lo: np.ndarray, hi: np.ndarray, gram: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    """Coordinate descent on ``qᵀGq - 2qᵀb`` per row (b = ``linear``'s row), q integer within [lo, hi], by
+    moves of ±1 kept only when they lower it; all rows at once, columns in order, until a sweep moves none."""
+    q = q.copy()
+    slope = q @ gram - linear  # half the gradient, per row
+    diag = np.diag(gram)
+    for _ in range(ROUNDING_SWEEPS):
+        moved = False
+        for k in range(q.shape[1]):
+            tolerance = 1e-9 * (diag[k] + 1.0)  # a float-noise gain is no gain: no endless swaps
+            up = np.where(q[:, k] < hi[:, k], diag[k] + 2 * slope[:, k], np.inf)
+            down = np.where(q[:, k] > lo[:, k], diag[k] - 2 * slope[:, k], np.inf)
+            step = np.where(np.minimum(up, down) < -tolerance, np.where(up <= down, 1, -1), 0)
+            if step.any():
+                moved = True
+                q[:, k] += step
+                slope += step[:, None] * gram[k][None, :]
+        if not moved:
+            break
+    return q
+
+
+def choose_rounding(layer: ChipLayer, q: QuantizedChipLayer, frames: np.ndarray,
+                    target_frames: np.ndarray) -> Rounding:
+    """The mantissas of ``q``'s layer (conv or dense) rounded for its outputs (module docstring): ``frames``
+    (N, T, *input) the layer's deployed input, ``target_frames`` the target's input in the same units."""
+    mapping = map_neuron(layer.neuron)
+    p = q.payload_max
+    out = q.weight.shape[0]
+    exact = np.asarray(layer.weight, np.float64).reshape(out, -1)
+    nearest = q.weight.astype(np.int64).reshape(out, -1)
+    limit = np.full(exact.shape[1], CHIP_WEIGHT_MAX)
+    if q.bias is not None:
+        exact = np.hstack([exact, p * mapping.bias_per_unit * np.asarray(layer.bias, np.float64).reshape(out, 1)])
+        nearest = np.hstack([nearest, q.bias.astype(np.int64).reshape(out, 1)])
+        limit = np.append(limit, BIAS_MANT_MAX)
+    x_d, x_t = layer_inputs(q, frames), layer_inputs(q, target_frames)
+    gram, cross = x_d.T @ x_d, x_d.T @ x_t
+    per_unit = mapping.threshold_per_unit * p  # vth = per_unit · s
+    scaled = per_unit * q.weight_scale
+    thresholds = [q.vth_mant] + [v for v in (math.floor(scaled), math.ceil(scaled))
+                                 if v != q.vth_mant and 1 <= v <= VTH_MAX]
+    best: tuple[float, np.ndarray, int] | None = None
+    objective_nearest = 0.0
+    for vth in thresholds:  # the nearest first: of equal E it stays
+        target = exact * (vth / per_unit)
+        lo = np.clip(np.minimum(np.floor(target), nearest), -limit, limit).astype(np.int64)
+        hi = np.clip(np.maximum(np.ceil(target), nearest), -limit, limit).astype(np.int64)
+        chosen = _descend(nearest, lo, hi, gram, target @ cross.T)
+        e = _objective(chosen, target, x_d, x_t) / vth ** 2
+        if vth == q.vth_mant:
+            objective_nearest = _objective(nearest, target, x_d, x_t) / vth ** 2
+            e = min(e, objective_nearest)  # coordinate descent only moves downhill; exact sums can tie
+            chosen = chosen if e < objective_nearest else nearest
+        if best is None or e < best[0]:
+            best = (e, chosen, vth)
+    assert best is not None
+    e, chosen, vth = best
+    bias = None if q.bias is None else chosen[:, -1]
+    weight = (chosen if q.bias is None else chosen[:, :-1]).reshape(q.weight.shape)
+    return Rounding(weight, bias, vth, objective_nearest, e)
+
+
 def float_layer(graph: Graph, layer: ChipLayer, source: str, upstream: np.ndarray) -> np.ndarray:
     """The float layer's spikes (N, T, *out) on ``upstream`` (N, T, *source shape), the value of node ``source``."""
     return run_chip_layer(graph, layer.name, layer.nodes, source, upstream)
 
 
-def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarray, payload_max: int
+def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarray, payload_max: int,
+                    rounding: str = "nearest", trajectory: tuple[np.ndarray, np.ndarray] | None = None
                     ) -> tuple[QuantizedChipLayer, LayerCalibration, np.ndarray]:
-    """One layer on its integer input ``frames`` (N, T, *input_shape): (chosen, record, its spikes)."""
+    """One layer on its integer input ``frames`` (N, T, *input_shape): (chosen, record, its spikes).
+
+    ``rounding``: one of ROUNDINGS; ``end_to_end`` needs ``trajectory``, the
+    float graph's own (input in payload units, spikes) of this layer.
+    """
     n, steps = frames.shape[:2]
     upstream = (frames / payload_max).reshape(n, steps, *graph.nodes[source].output_shape)
     target = float_layer(graph, layer, source, upstream)
@@ -206,19 +353,44 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
         if s not in tried:
             consider(s)
     _, chosen, spikes, f1, z = best
-    record = LayerCalibration(layer.name, static.weight_scale, chosen.weight_scale, static_f1, f1, len(tried), z)
+    record = LayerCalibration(layer.name, static.weight_scale, chosen.weight_scale, static_f1, f1, len(tried), z,
+                              spike_f1_scale=f1)
+    if rounding == "nearest" or isinstance(layer, RecurrentDenseLayer) or n < 4:  # n < 4: halves of 1 sample
+        return chosen, record, spikes                                              # cannot show a paired gain
+    fit, held = slice(0, n // 2), slice(n // 2, n)
+    target_frames, target_spikes = (frames, target) if rounding == "local" else trajectory
+    chosen_rounding = choose_rounding(layer, chosen, frames[fit], target_frames[fit])
+    rounded = with_mantissas(chosen, layer, chosen_rounding.weight, chosen_rounding.bias, chosen_rounding.vth_mant)
+    rounded_spikes = run_segment_batch([rounded], frames)[0]
+    before = _per_sample_f1(spikes[held], target_spikes[held])
+    after = _per_sample_f1(rounded_spikes[held], target_spikes[held])
+    z_rounding = gain_z(after, before)
+    keep = z_rounding >= SIGNIFICANCE_Z and not broken_constraints(rounded) - broken_constraints(chosen)
+    if keep:
+        chosen, spikes = rounded, rounded_spikes
+    record = replace(
+        record, spike_f1=spike_scores(spikes, target)["spike_f1"], rounding=rounding if keep else "nearest",
+        rounding_tried=rounding, rounding_objective_nearest=chosen_rounding.objective_nearest,
+        rounding_objective=chosen_rounding.objective,
+        rounding_f1_held_out=(float(before.mean()), float(after.mean())), rounding_gain_z=z_rounding)
     return chosen, record, spikes
 
 
-def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int]) -> Calibration:
+def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int],
+              rounding: str = "nearest") -> Calibration:
     """Calibrate every chip segment of ``partition`` on samples ``x`` (N, T, *input) (module docstring).
 
     ``payload_max``: per chip segment (its index in ``partition.segments``)
     the P of its input payloads (1 for spikes, 255 for 8-bit graded values).
+    ``rounding``: one of ROUNDINGS, how each layer's mantissas are rounded after its scale.
     """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
     graph = partition.graph
     (input_name,) = [n for n, node in graph.nodes.items() if node.kind == "Input"]
     values: dict[str, torch.Tensor] = {input_name: torch.from_numpy(np.asarray(x, np.float64))}
+    trajectory = ({k: v.numpy() for k, v in run_float(graph, values[input_name]).items()}
+                  if rounding == "end_to_end" else {})
     segments: dict[int, tuple[QuantizedChipLayer, ...]] = {}
     records: list[LayerCalibration] = []
     for k, segment in enumerate(partition.segments):
@@ -231,7 +403,10 @@ def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int
         frames = to_payload(upstream, p).reshape(*upstream.shape[:2], *segment.layers[0].input_shape)
         chosen: list[QuantizedChipLayer] = []
         for i, layer in enumerate(segment.layers):
-            q, record, spikes = calibrate_layer(graph, layer, source, frames, p if i == 0 else 1)
+            p_layer = p if i == 0 else 1
+            own = None if not trajectory else (
+                trajectory[source].reshape(frames.shape) * p_layer, trajectory[layer.name])
+            q, record, spikes = calibrate_layer(graph, layer, source, frames, p_layer, rounding, own)
             chosen.append(q)
             records.append(record)
             values[layer.name] = torch.from_numpy(spikes.astype(np.float64))

@@ -70,12 +70,13 @@ layer, the parameter and the error.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neurodeploy.chip.cuba import BIAS_SITES, DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
+from neurodeploy.chip.neuron_mapping import map_neuron
 
 if TYPE_CHECKING:
     from neurodeploy.chip.layers import ChipLayer
@@ -198,6 +199,12 @@ def _chip_fit(weight: np.ndarray, weight_rec: np.ndarray | None, bias: np.ndarra
     wq = q(weight)
     wrq = None if weight_rec is None else q(weight_rec)
     bq = None if bias is None else np.rint(bias * s * payload_max).astype(np.int64)
+    return wq, wrq, bq, round(threshold * s * payload_max), largest_input(wq, wrq, bq, payload_max)
+
+
+def largest_input(wq: np.ndarray, wrq: np.ndarray | None, bq: np.ndarray | None, payload_max: int) -> int:
+    """The largest |a_in + bias_mant| any input can produce: per output neuron, its positive (negative)
+    mantissas times the largest payload P (1 for the recurrent spikes), plus its bias."""
     w = wq.astype(np.int64).reshape(wq.shape[0], -1)
     pos, neg = np.clip(w, 0, None).sum(1) * payload_max, np.clip(-w, 0, None).sum(1) * payload_max
     if wrq is not None:  # recurrent input: the layer's own binary spikes
@@ -205,7 +212,7 @@ def _chip_fit(weight: np.ndarray, weight_rec: np.ndarray | None, bias: np.ndarra
         pos, neg = pos + np.clip(r, 0, None).sum(1), neg + np.clip(-r, 0, None).sum(1)
     if bq is not None:
         pos, neg = pos + np.clip(bq, 0, None), neg + np.clip(-bq, 0, None)
-    return wq, wrq, bq, round(threshold * s * payload_max), int(np.maximum(pos, neg).max(initial=0))
+    return int(np.maximum(pos, neg).max(initial=0))
 
 
 def _input_bound(weight: np.ndarray, weight_rec: np.ndarray | None,
@@ -328,3 +335,23 @@ def quantize_segment(layers: Sequence[ChipLayer], payload_max: int,
     chosen = [None] * len(layers) if scales is None else scales
     return tuple(quantize_chip_layer(layer, payload_max if i == 0 else 1, scale)
                  for i, (layer, scale) in enumerate(zip(layers, chosen, strict=True)))
+
+
+def with_mantissas(q: QuantizedChipLayer, layer: ChipLayer, weight: np.ndarray, bias: np.ndarray | None,
+                   vth_mant: int) -> QuantizedChipLayer:
+    """``q`` with its weight mantissas (``q.weight``'s shape), bias mantissas and threshold mantissa replaced
+    (e.g. rounded for the layer's outputs, :mod:`neurodeploy.chip.calibration`), its error figures and largest
+    input recomputed at the same scale ``s``. A recurrent layer's recurrent weights are kept."""
+    _, w, w_rec = _chip_weights(layer)
+    mapping = map_neuron(layer.neuron)
+    s, p = q.weight_scale, q.payload_max
+    wq = np.asarray(weight).astype(np.int8).reshape(q.weight.shape)
+    exact = w.reshape(-1) if w_rec is None else np.concatenate([w.reshape(-1), w_rec.reshape(-1)])
+    got = wq.reshape(-1) if q.weight_rec is None else np.concatenate([wq.reshape(-1), q.weight_rec.reshape(-1)])
+    bq = None if bias is None else np.asarray(bias).astype(np.int32)
+    exact_bias = None if layer.bias is None else np.asarray(layer.bias, np.float64) * mapping.bias_per_unit * s * p
+    return replace(
+        q, weight=wq, bias=bq, vth_mant=int(vth_mant), max_input=largest_input(wq, q.weight_rec, bq, p),
+        weight_error=float(np.sum((exact - got / s) ** 2)) / (float(np.sum(exact ** 2)) or 1.0),
+        threshold_error=relative_error(mapping.threshold_per_unit * s * p, vth_mant),
+        bias_error=0.0 if exact_bias is None or bq is None else relative_error(exact_bias, bq))

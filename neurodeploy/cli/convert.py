@@ -50,6 +50,10 @@ def convert(
                                                         "seeded holes. Each chip layer's scale is chosen on them "
                                                         "to reproduce the float spikes.")]
     = None,
+    rounding: Annotated[str | None, typer.Option(help="NIR input with --calibrate: after the scale, round each "
+                                                      "weight to floor or ceil for the layer's outputs: local "
+                                                      "(default), end_to_end, or nearest (the scale only).")]
+    = None,
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
 
@@ -65,7 +69,7 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
-                         delta_threshold=delta_threshold)
+                         delta_threshold=delta_threshold, rounding=rounding)
     _print_bundle(bundle)
 
 
@@ -103,11 +107,11 @@ def _print_bundle(bundle: Any) -> None:
         shape = "x".join(map(str, calibration["samples"]["shape"]))
         table = Table(title=f"calibrated on {escape(calibration['samples']['file'])} ({shape}): spike F1 vs the "
                             "float layer", box=box.SIMPLE_HEAD)
-        for col in ("layer", "static scale", "F1 static", "scale", "F1"):
+        for col in ("layer", "static scale", "F1 static", "scale", "F1", "rounding"):
             table.add_column(col, justify="right")
         for row in calibration["layers"]:
             table.add_row(escape(row["name"]), f"{row['static_scale']:.4g}", _score(row["spike_f1_static"]),
-                          f"{row['scale']:.4g}", _score(row["spike_f1"]))
+                          f"{row['scale']:.4g}", _score(row["spike_f1"]), row.get("rounding", "nearest"))
         console.print(table)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
 

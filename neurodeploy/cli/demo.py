@@ -25,14 +25,20 @@ def demo(
     train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
     size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 0,
     backend: Annotated[str, typer.Option(help="lava, reference or loihi2.")] = "lava",
+    chip: Annotated[str, typer.Option(help="'all': also run the photo with the CNN on the chip (sigma-delta "
+                                           "layers) and show the three placements side by side (about a "
+                                           "minute more).")] = "spiking",
 ) -> None:
     """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""
     import time
 
 
     started = time.perf_counter()
-    with StageProgress(console, stages=5 + int(train)) as stages:
-        summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages)
+    if chip not in ("spiking", "all"):
+        raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
+    with StageProgress(console, stages=5 + int(train) + int(chip == "all")) as stages:
+        summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages,
+                           chip=chip)
     console.print(f"\n[bold]neurodeploy demo[/bold] ({time.perf_counter() - started:.1f} s), outputs in {out}/:")
     for line in summary.lines():
         console.print(f"  {line}", highlight=False, soft_wrap=True)  # one line each, whatever the width

@@ -15,6 +15,7 @@ host profile), cores and chips (and cores with shared conv weights). For ``all``
 the mean of the five layers', graded messages per Lava step, Loihi 2 energy::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sd_placement.py --json docs/bench_sd_placement.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_sd_placement.py --model other.pt --thresholds 0,0.00390625
 """
 
 from __future__ import annotations
@@ -94,19 +95,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", help="write the tables as JSON here")
     parser.add_argument("--backend", default="torch", help="reference, torch or lava (bit-exact with each other)")
+    parser.add_argument("--model", default=str(SHIPPED_MODEL), help="checkpoint (default: the shipped one)")
+    parser.add_argument("--thresholds", default=",".join(map(str, THRESHOLDS)),
+                        help="delta thresholds of the sweep, comma-separated")
     args = parser.parse_args()
+    model, thresholds = args.model, [float(v) for v in args.thresholds.split(",")]
     out: dict[str, Any] = {"protocol": "16 validation crops 128x128 (EvalSet(builtin_paths('val')))",
-                           "backend": args.backend, "host_profile": HOST}
+                           "backend": args.backend, "host_profile": HOST, "model": model}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        hybrid = run(convert(SHIPPED_MODEL, Path(tmp) / "hybrid"), args.backend)
+        hybrid = run(convert(model, Path(tmp) / "hybrid"), args.backend)
         s = hybrid["summary"]["energy_j"]["loihi2"]
         gpu = {"placement": "gpu", "hole_psnr": hybrid["float_hole_psnr"], "psnr_vs_float": None,
                "energy_j": s["all_cnn_baseline"], "latency_s": s["all_cnn_latency_s"]}
         rows = [gpu, placement_row("hybrid", hybrid)]
         sweep = []
-        for threshold in THRESHOLDS:
-            bundle = convert(SHIPPED_MODEL, Path(tmp) / f"all{threshold}", chip="all", delta_threshold=threshold)
+        for threshold in thresholds:
+            bundle = convert(model, Path(tmp) / f"all{threshold}", chip="all", delta_threshold=threshold)
             measured = run(bundle, args.backend)
             e = measured["summary"]["energy_j"]["loihi2"]
             sweep.append({"delta_threshold": threshold, "psnr_vs_float": measured["psnr_vs_float"],

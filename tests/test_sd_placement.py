@@ -128,3 +128,15 @@ def test_blocks_with_their_halo_count_what_the_whole_image_does(all_on_chip) -> 
         assert np.array_equal(a.messages, b.messages) and np.array_equal(a.synops, b.synops)
         assert np.array_equal(a.input_events, b.input_events) and a.neurons == b.neurons
         assert a.synops.sum() > 0
+
+
+def test_the_demo_shows_the_three_placements_side_by_side(tmp_path: Path) -> None:
+    from neurodeploy.inpainter.demo import run_demo
+
+    summary = run_demo(tmp_path / "demo", size=64, backend="reference", chip="all")
+    lines = "\n".join(summary.lines())
+    assert "all on the GPU (twin)" in lines and "hybrid (LIF on chip)" in lines and "all on the chip" in lines
+    on_chip = summary.all_on_chip
+    assert on_chip is not None and 0 < on_chip["energy_loihi2"] < summary.energy_loihi2
+    assert on_chip["psnr_vs_float"] >= 35 and (tmp_path / "demo" / "all-on-chip.png").is_file()
+    assert "all on the chip" not in "\n".join(run_demo(tmp_path / "plain", size=64, backend="reference").lines())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from neurodeploy.cli.app import app, console
 from neurodeploy.cli.inputs import read_model_config, share
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.demo import StageProgress, run_demo
+from neurodeploy.inpainter.sd_placement import PLACEMENTS
 from neurodeploy.inpainter.sweep import SweepConfig, run_sweep
 from neurodeploy.runtime.backends import backend_help
 from neurodeploy.text import plural
@@ -26,14 +28,17 @@ def demo(
     train: Annotated[bool, typer.Option(help="Train a small model from scratch instead (minutes).")] = False,
     size: Annotated[int, typer.Option(help="Side of the centre crop of the demo photo (0: whole photo).")] = 0,
     backend: Annotated[str, typer.Option(help=backend_help())] = "lava",
+    chip: Annotated[str, typer.Option(help="'all': also run the photo with the CNN on the chip (sigma-delta "
+                                           "layers) and show the three placements side by side (about a "
+                                           "minute more).")] = "spiking",
 ) -> None:
     """The whole journey: convert the shipped model, inpaint a held-out photo in Lava, compare, profile."""
-    import time
-
-
     started = time.perf_counter()
-    with StageProgress(console, stages=5 + int(train)) as stages:
-        summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages)
+    if chip not in PLACEMENTS:
+        raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
+    with StageProgress(console, stages=5 + int(train) + int(chip == "all")) as stages:
+        summary = run_demo(out, model=model, train=train, size=size or None, backend=backend, stage=stages,
+                           chip=chip)
     console.print(f"\n[bold]neurodeploy demo[/bold] ({time.perf_counter() - started:.1f} s), outputs in {out}/:")
     for line in summary.lines():
         console.print(f"  {line}", highlight=False, soft_wrap=True)  # one line each, whatever the width

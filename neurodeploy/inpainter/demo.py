@@ -7,7 +7,10 @@
    large hole (10-30% of the photo, :data:`~neurodeploy.inpainter.data.PHOTO_MASKS`):
    the spiking stage in Lava, through the spike bridge, the CNN on the host,
 4. OpenCV Telea on the same image and hole, for comparison,
-5. ``profile`` the same inference: counts, energy, report.
+5. ``profile`` the same inference: counts, energy, report,
+6. with ``chip="all"`` (``neurodeploy demo --chip all``), the same photo once more with the
+   CNN on the chip too (``convert --chip all``: sigma-delta layers), and the three placements
+   side by side: all on the GPU (the twin), hybrid, all on the chip.
 
 The headline compares the deployment with its all-CNN twin (the same six
 layers as a CNN, all on the GPU): the energy of both is measured here (the
@@ -55,6 +58,25 @@ class DemoSummary:
     energy_gpu_cnn: float
     report: Path
     twin_quality: dict[str, Any] | None = None  # from a sweep: neurodeploy.inpainter.sweep.twin_quality
+    all_on_chip: dict[str, Any] | None = None  # chip="all": energy_loihi2, latency_s, psnr_hole, psnr_vs_float, chips
+    hybrid_latency_s: float | None = None
+    gpu_latency_s: float | None = None
+
+    def placement_lines(self) -> list[str]:
+        """The three placements side by side (``chip="all"`` only)."""
+        a = self.all_on_chip
+        if a is None:
+            return []
+
+        def seconds(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.2e} s"
+
+        return ["placements of this inference (energy: Loihi 2 chip + GPU host; latency):",
+                f"  all on the GPU (twin) {self.energy_gpu_cnn:.3e} J  {seconds(self.gpu_latency_s)}",
+                f"  hybrid (LIF on chip)  {self.energy_loihi2:.3e} J  {seconds(self.hybrid_latency_s)}  "
+                f"hole {self.psnr_scnn:.2f} dB",
+                f"  all on the chip       {a['energy_loihi2']:.3e} J  {seconds(a['latency_s'])}  "
+                f"hole {a['psnr_hole']:.2f} dB, vs float {a['psnr_vs_float']:.1f} dB, {a['chips']} chips"]
 
     def twin_lines(self) -> list[str]:
         """The headline: what the deployment saves and costs against its all-CNN twin."""
@@ -80,6 +102,7 @@ class DemoSummary:
             f"  (spike precision {f['spike_precision']:.4f}, recall {f['spike_recall']:.4f})",
             f"bit-exact with the reference backend: {exact}",
             f"spikes: {self.spikes:,} in the spiking layer for this inference",
+            *self.placement_lines(),
             f"report: {self.report}",
         ]
 
@@ -114,8 +137,9 @@ def side_by_side(panels: list[tuple[str, np.ndarray]]) -> np.ndarray:
 
 def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, train: bool = False,
              size: int | None = None, backend: str = "lava",
-             stage: Callable[[str], Any] | None = None) -> DemoSummary:
-    """Run every step; ``stage(name)`` returns a context manager shown while a step runs."""
+             stage: Callable[[str], Any] | None = None, chip: str = "spiking") -> DemoSummary:
+    """Run every step; ``stage(name)`` returns a context manager shown while a step runs. ``chip="all"``:
+    also the CNN on the chip (step 6 of the module docstring)."""
     import contextlib
 
     from neurodeploy.bundle.format import Bundle
@@ -173,11 +197,28 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
     for name, document in (("simulate.json", simulate_json), ("profile.json", summary)):
         with atomic_path(out / name) as tmp:
             tmp.write_text(json.dumps(document, indent=2))
+    loihi2 = summary["energy_j"]["loihi2"]
+    on_chip = None
+    if chip == "all":
+        with show(f"the CNN on the chip too (convert --chip all), {DEMO_IMAGE} again"):
+            everything = convert(model_path, out / "bundle-all", force=True, chip="all")
+            with Simulator(everything, backend) as sim:  # type: ignore[arg-type]
+                moved = sim.run(SimulationInput(Path(DEMO_IMAGE).stem, image, mask))
+            counted = [count_result(everything, moved)]
+            all_summary = inpainter_view(everything, counted, summarize(counted, backend), None, DEFAULT_HOST)
+            write_png(out / "all-on-chip.png", moved.output)
+            with atomic_path(out / "profile-all-on-chip.json") as tmp:
+                tmp.write_text(json.dumps(all_summary, indent=2))
+        on_chip = {"energy_loihi2": all_summary["energy_j"]["loihi2"]["total"],
+                   "latency_s": all_summary["energy_j"]["loihi2"]["latency_s"],
+                   "psnr_hole": score(image, moved.output, mask).psnr_hole,
+                   "psnr_vs_float": moved.fidelity["psnr_vs_float"],
+                   "chips": (all_summary["mapping"].get("loihi2") or {}).get("chips")}
     return DemoSummary(scnn_scores.psnr_hole, telea_scores.psnr_hole, result.fidelity,
-                       result.total_spikes, summary["energy_j"]["loihi2"]["total"],
-                       summary["baseline_j"]["gpu"], report,
+                       result.total_spikes, loihi2["total"], summary["baseline_j"]["gpu"], report,
                        None if sweep is None else twin_quality(sweep, bundle_config(bundle).spiking_layers,
-                                                               SHIPPED_SWEEP.relative_to(ROOT).as_posix()))
+                                                               SHIPPED_SWEEP.relative_to(ROOT).as_posix()),
+                       on_chip, loihi2["latency_s"], loihi2["all_cnn_latency_s"])
 
 
 class StageProgress:

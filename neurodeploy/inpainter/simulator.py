@@ -369,33 +369,34 @@ class Simulator:
             run.clock("fidelity", started)
             for i, x in enumerate(columns[first:first + batch]):
                 counts.append(self._spiking_tile(run, tiles, grids, y, x, frames[i], [layer[i] for layer in every],
-                                                 None if floats is None else [layer[i] for layer in floats]))
+                                                 None if floats is None else floats[i]))
         return counts
 
     def _check_tiles(self, run: _Run, tiles: TileGrid, y: int, columns: list[int], inputs: list[torch.Tensor],
-                     frames: list[np.ndarray], every: list[np.ndarray]) -> list[torch.Tensor]:
+                     frames: list[np.ndarray], every: list[np.ndarray]) -> list[list[np.ndarray]]:
         """The fidelity check of a batch of tiles of one row: the reference backend's re-run
         (``exact_vs_reference``; not on the reference backend itself, and no more once a tile differed)
         and the float model's spiking stage (float32, as trained) on the same windows; returns the float
-        model's spikes per layer (B, T, C_k, H_k, W_k).
+        model's spikes per tile and layer, (T, C_k, H_k, W_k) uint8 (a quarter of float32's memory,
+        and nothing stacked: stacking the batch's float spikes cost more than the float model).
 
         Tile by tile, not as one batch: on a CPU both run memory bound, and a batch of 5 tiles (14 MB per
         float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
 
         config, model = self.config, self.reference_model
         assert model is not None and model.snn is not None
-        floats: list[list[torch.Tensor]] = []
+        floats: list[list[np.ndarray]] = []
         for i, (snn_input, x) in enumerate(zip(inputs, columns, strict=True)):
             if self.backend != REFERENCE and run.exact:
                 run.exact = all(np.array_equal(a, b[i]) for a, b in
                                 zip(run_segment(self.bridge.layers, frames[i]), every, strict=True))
             window = encode_window(snn_input, config.encoding, config.timesteps, self.seed,
                                    (y - tiles.halo, x - tiles.halo))
-            floats.append([s[:, 0] for s in model.snn(window, every_layer=True)])
-        return [torch.stack(layer) for layer in zip(*floats, strict=True)]
+            floats.append([s[:, 0].to(torch.uint8).numpy() for s in model.snn(window, every_layer=True)])
+        return floats
 
     def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int, frames: np.ndarray,
-                      every: list[np.ndarray], floats: list[torch.Tensor] | None) -> np.ndarray:
+                      every: list[np.ndarray], floats: list[np.ndarray] | None) -> np.ndarray:
         """One spiking tile's results: its pixels' last-layer spike counts (K, C, h, w), the backend's, then (with
         ``floats``, the float model's spikes of the tile per layer) the float model's; every chip layer's events
         and spikes tallied and compared with the float model's."""
@@ -423,8 +424,8 @@ class Simulator:
             if not run.spike_tallies:
                 run.spike_tallies = [SpikeTally() for _ in cropped]
             for tally, float_spikes, chip_spikes in zip(run.spike_tallies, cropped, owned, strict=True):
-                tally.add(chip_spikes, float_spikes.to(torch.uint8).numpy(), time_axis=0)
-            counts.append(cropped[-1].sum(dim=0).numpy().astype(count_type))
+                tally.add(chip_spikes, float_spikes, time_axis=0)
+            counts.append(cropped[-1].sum(axis=0, dtype=count_type))
             run.clock("fidelity", started)
         run.tiles_done += 1
         if self.progress is not None:

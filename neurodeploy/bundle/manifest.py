@@ -170,7 +170,7 @@ class Segment:
     place: str  # "chip" or "host"
     nodes: tuple[str, ...]
     file: str | None  # a chip segment's netx file (an inpainter's host segment names host.pt)
-    neurons: str  # "cuba" (Loihi's CUBA LIF) or "sigma_delta" (the inpainter's CNN under placement "all")
+    neurons: str | None  # chip: "cuba" (Loihi's CUBA LIF) or "sigma_delta" (the inpainter's CNN, placement "all")
     input: SegmentInput | None  # for a chip segment
     layers: tuple[Mapping[str, Any], ...]  # a chip segment's per-layer records (name, kind, quantization, ...)
 
@@ -279,10 +279,11 @@ def _typed(data: dict[str, Any]) -> Manifest:
 
 
 def _segment(index: int, entry: dict[str, Any]) -> Segment:
-    spec = entry.get("input") if entry["place"] == "chip" else None
+    chip = entry["place"] == "chip"
+    spec = entry.get("input") if chip else None
     return Segment(
         index=index, place=entry["place"], nodes=tuple(map(str, entry["nodes"])), file=entry.get("file"),
-        neurons=str(entry.get("neurons", "cuba")),
+        neurons=str(entry.get("neurons", "cuba")) if chip else None,
         input=None if spec is None else SegmentInput(str(spec["node"]), str(spec["payload"]),
                                                      int(spec["payload_max"]), int(spec["input_message_bits"])),
         layers=tuple(MappingProxyType(layer) for layer in entry.get("layers", ())),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -174,11 +175,18 @@ def _starts_with(path: Path, signatures: tuple[bytes, ...]) -> bool:
 
 
 def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    import torch
+    """``torch.save`` into memory, then the bytes through a temporary file and a rename.
 
+    Saved to a path, torch names the zip's records after the file's stem, which
+    for a temporary file is random; saved to a buffer, the records are named
+    ``archive/...`` always, so the same object gives the same bytes every run.
+    """
+    import torch  # lazy: every layer imports this module, and torch takes seconds to import
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_torch(path: str | os.PathLike[str], what: str = "checkpoint") -> dict[str, Any]:

@@ -9,6 +9,8 @@ import is still a dependency. docs/ARCHITECTURE.md draws the same layers.
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -126,3 +128,19 @@ def test_import_levels_between_units() -> None:
 def test_no_module_over_500_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)}: {lines} lines"
+
+
+def test_the_readme_layout_paragraph_names_every_folder_and_only_folders_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("\nLayout: "):].split("\n\n")[0]
+    named = set(re.findall(r"`([\w/]+/)`", paragraph))
+    package = ROOT / "neurodeploy"
+    folders = {f"{p.parent.relative_to(package).as_posix()}/" for p in package.rglob("__init__.py")} - {"./"}
+    # the repository's own folders (git's list, not the disk: outputs and venvs are not part of the layout)
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    top = {f"{f.split('/')[0]}/" for f in files if "/" in f and not f.startswith(".")}
+    examples = {f"{f.split('/')[1]}/" for f in files if f.startswith("examples/") and f.count("/") >= 2}
+    wanted = folders | top | examples
+    assert wanted <= named, sorted(wanted - named)
+    for name in named:
+        assert any((base / name).is_dir() for base in (ROOT, package, ROOT / "examples")), name

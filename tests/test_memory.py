@@ -16,7 +16,7 @@ from rich.console import Console
 
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.chip.encoding import encode_window, input_frames, poisson_spikes, spike_rate
-from neurodeploy.cost.counting import count_inference, count_tallies
+from neurodeploy.cost.counting import EventTally, count_tallies
 from neurodeploy.inpainter.checkpoint import bundle_host_cnn, save_checkpoint
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import to_tensors
@@ -91,8 +91,9 @@ def test_streamed_simulation_equals_the_whole_image_computation(tmp_path: Path, 
     assert {k: result.fidelity[k] for k in whole} == pytest.approx(whole)  # the tiles' tally is the whole image's
     assert result.fidelity["layers"][0]["spike_f1"] == result.fidelity["spike_f1"] and not result.fidelity["warnings"]
     kernel, shapes = bundle.segment_layers[0].weight.shape[-1], []
-    assert count_tallies(result.tallies, ["lif0"], 8, shapes).as_dict() == count_inference(
-        frames, spikes.numpy(), kernel, 8, shapes).as_dict()
+    whole_image = EventTally.of(frames, spikes.numpy(), kernel)
+    assert count_tallies(result.tallies, ["lif0"], 8, shapes).as_dict() == count_tallies(
+        [whole_image], ["lif0"], 8, shapes).as_dict()
     assert np.array_equal(result.raster, spikes.numpy()[:, :, 48:72, 24:48])  # the tile holding (50, 38)
 
 

@@ -14,7 +14,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from neurodeploy.cost.counting import InferenceCounts, LayerCounts, count_inference, host_macs, synaptic_ops
+from neurodeploy.cost.counting import (
+    EventTally,
+    InferenceCounts,
+    LayerCounts,
+    count_tallies,
+    host_macs,
+    synaptic_ops,
+)
 from neurodeploy.cost.energy import estimate
 from neurodeploy.cost.hw import list_profiles, load_profile
 from neurodeploy.errors import UserError
@@ -43,8 +50,8 @@ def test_synops_equal_a_ones_kernel_convolution_on_an_image_with_graded_events()
     payload = np.transpose(rgb, (2, 0, 1))[None].repeat(4, axis=0)  # graded: every nonzero pixel is an event
     payload[:, :, 20:30, 10:40] = 0  # a hole: no events there
     assert np.array_equal(synaptic_ops(payload, 32, 3), ones_kernel_synops(payload, 32, 3))
-    counts = count_inference(payload, np.zeros((4, 32, 64, 80), np.uint8), 3, 8,
-                             host_conv_shapes(ModelConfig()))
+    tally = EventTally.of(payload, np.zeros((4, 32, 64, 80), np.uint8), 3)
+    counts = count_tallies([tally], ["lif0"], 8, host_conv_shapes(ModelConfig()))
     layer = counts.layers[0]
     assert layer.synop_payload_bits == layer.synops * 8
     assert layer.neuron_updates == 32 * 64 * 80 * 4 and layer.spikes == 0 and layer.sparsity == 1.0

@@ -74,34 +74,36 @@ class GraphDeployment:
 
     @classmethod
     def _read(cls, bundle: Any) -> GraphDeployment:
-        m, fix = bundle.manifest, "re-create the bundle with neurodeploy convert"
-        float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m["dt"], tau_convention=m["tau_convention"])
+        m, fix = bundle.typed_manifest, "re-create the bundle with neurodeploy convert"
+        float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m.dt, tau_convention=m.tau_convention)
         try:
-            replanned = partition(float_graph, host=m["host_requested"])
+            replanned = partition(float_graph, host=list(m.host_requested))
         except UserError as exc:
             raise UserError(f"bundle {bundle.path}: its graph does not partition as when converted ({exc})",
                             fix) from None
         planned = [("chip" if isinstance(s, ChipSegment) else "host", list(s.nodes)) for s in replanned.segments]
-        if planned != [(s["place"], s["nodes"]) for s in m["segments"]]:
+        if planned != [(s.place, list(s.nodes)) for s in m.segments]:
             raise UserError(f"bundle {bundle.path}: the manifest's segments are not the partition of its "
                             f"{GRAPH_FILE}", fix)
         host_file = bundle.file(HOST_FILE)
         graph = with_host_ops(float_graph, host_ops(load_torch(host_file, what="host file"), str(host_file)),
                               str(host_file))
         parts: list[ChipPart | HostPart] = []
-        for k, (segment, entry) in enumerate(zip(replanned.segments, m["segments"], strict=True)):
+        for k, (segment, entry) in enumerate(zip(replanned.segments, m.segments, strict=True)):
             if not isinstance(segment, ChipSegment):
                 parts.append(HostPart(k, tuple(segment.nodes)))
                 continue
-            path = bundle.file(entry["file"])
+            path = bundle.file(str(entry.file))
             layers = read_segment(path)
-            if [layer.kind for layer in layers] != [e.get("kind") for e in entry["layers"]]:
-                raise UserError(f"bundle {bundle.path}: {entry['file']} does not hold the layers its manifest "
+            if [layer.kind for layer in layers] != [e.get("kind") for e in entry.layers]:
+                raise UserError(f"bundle {bundle.path}: {entry.file} does not hold the layers its manifest "
                                 "lists", fix)
-            spec = entry["input"]
+            spec = entry.input
+            assert spec is not None  # validate_segments: every chip segment names its input
             parts.append(ChipPart(k, path, layers, tuple(layer.name for layer in segment.layers),
-                                  tuple(tuple(layer.nodes) for layer in segment.layers), str(spec["node"]),
-                                  str(spec["payload"]), int(spec["payload_max"]), int(spec["input_message_bits"])))
-        return cls(graph=graph, float_graph=float_graph, parts=tuple(parts), input_node=m["input"]["node"],
-                   input_shape=tuple(m["input"]["shape"]), input_payload=m["input"]["payload"],
-                   output_node=m["output"]["node"], output_shape=tuple(m["output"]["shape"]))
+                                  tuple(tuple(layer.nodes) for layer in segment.layers), spec.node,
+                                  spec.payload, spec.payload_max, spec.input_message_bits))
+        assert m.output is not None and m.input.shape is not None and m.output.shape is not None  # format 2
+        return cls(graph=graph, float_graph=float_graph, parts=tuple(parts), input_node=str(m.input.node),
+                   input_shape=m.input.shape, input_payload=str(m.input.payload),
+                   output_node=str(m.output.node), output_shape=m.output.shape)

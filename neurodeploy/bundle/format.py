@@ -51,17 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from neurodeploy.bundle.deployment import GraphDeployment
-from neurodeploy.bundle.manifest import (
-    FORMAT,
-    GRAPH_FORMAT_VERSION,
-    KINDS,
-    MANIFEST_FILE,
-    check_manifest_digest,
-    check_version,
-    validate_graph_manifest,
-    validate_manifest,
-    validate_segments,
-)
+from neurodeploy.bundle.manifest import FORMAT, MANIFEST_FILE, Manifest, Segment, read_manifest
 from neurodeploy.chip.sigma_delta import SigmaDeltaLayer, read_sigma_delta_file
 from neurodeploy.converters.netx_io import read_segment
 from neurodeploy.errors import UserError
@@ -70,10 +60,11 @@ from neurodeploy.io import check_output_folder, sha256_file
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle directory and its manifest."""
+    """A verified bundle directory and its manifest: the JSON object as written, and typed."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: dict[str, Any]  # manifest.json as read (its digest verified); records shown as written read from it
+    typed_manifest: Manifest  # the same, checked and typed: read by attribute
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Bundle:
@@ -89,14 +80,8 @@ class Bundle:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"{manifest_path} is not valid JSON ({type(exc).__name__})",
                             "re-create the bundle with neurodeploy convert") from None
-        check_version(manifest, manifest_path)
-        check_manifest_digest(manifest, manifest_path)
-        validate_segments(manifest, manifest_path)
-        if manifest["format_version"] == GRAPH_FORMAT_VERSION:
-            validate_graph_manifest(manifest, manifest_path)
-        else:
-            validate_manifest(manifest, manifest_path)
-        for name, digest in manifest["files"].items():
+        typed = read_manifest(manifest, manifest_path)
+        for name, digest in typed.files.items():
             file = root / name
             if Path(name).name != name:
                 raise UserError(f"{manifest_path} lists a file outside the bundle: {name!r}",
@@ -106,7 +91,7 @@ class Bundle:
             if sha256_file(file) != digest:
                 raise UserError(f"bundle {root}: {name} does not match the sha256 in its manifest "
                                 "(changed or corrupted)", "re-create it with neurodeploy convert")
-        bundle = cls(root, manifest)
+        bundle = cls(root, manifest, typed)
         if bundle.kind == "graph":
             _ = bundle.deployment  # read and cross-checked now, not at the first run
         return bundle
@@ -117,15 +102,16 @@ class Bundle:
     @property
     def kind(self) -> str:
         """``"inpainter"`` (format 3) or ``"graph"`` (format 2)."""
-        return KINDS[self.manifest["format_version"]]
+        return self.typed_manifest.kind
 
     def require(self, kind: str) -> Bundle:
         """This bundle if it is of ``kind``; else a one-line UserError saying which input it takes."""
         if self.kind != kind:
             what = {"inpainter": "the inpainter", "graph": "a NIR graph"}
             how = {"inpainter": "--image PHOTO", "graph": "--input X.npy"}
-            raise UserError(f"bundle {self.path} holds {what[self.kind]} (format {self.manifest['format_version']}), "
-                            f"not {what[kind]}", f"run it with {how[self.kind]}")
+            version = self.typed_manifest.format_version
+            raise UserError(f"bundle {self.path} holds {what[self.kind]} (format {version}), not {what[kind]}",
+                            f"run it with {how[self.kind]}")
         return self
 
     @cached_property
@@ -135,33 +121,45 @@ class Bundle:
 
     @property
     def timesteps(self) -> int:
-        return int(self.manifest["timesteps"])
+        timesteps = self.require("inpainter").typed_manifest.timesteps
+        assert timesteps is not None  # validate_manifest: format 3 has T
+        return timesteps
+
+    @property
+    def payload_bits(self) -> int:
+        """The inpainter's bits per graded input payload (0: Poisson spikes)."""
+        bits = self.require("inpainter").typed_manifest.input.payload_bits
+        assert bits is not None  # read_manifest: format 3 has them
+        return bits
 
     @property
     def encoding(self) -> str:
-        return str(self.manifest["input"]["encoding"])
+        return str(self.require("inpainter").typed_manifest.input.encoding)
 
     @cached_property
-    def chip_segment(self) -> dict[str, Any]:
-        """The inpainter's chip segment: its manifest entry (the spiking stack)."""
-        return next(s for s in self.require("inpainter").manifest["segments"] if s["place"] == "chip")
+    def chip_segment(self) -> Segment:
+        """The inpainter's chip segment: the spiking stack (validated: there is one)."""
+        segment = self.require("inpainter").typed_manifest.segment("cuba")
+        assert segment is not None  # validate_manifest: an inpainter's first segment is on the chip
+        return segment
 
     @cached_property
     def segment_layers(self) -> tuple[Any, ...]:
         """The inpainter's spiking stack as quantized layers, read from its netx file (NetxSegmentLayer)."""
-        layers = read_segment(self.file(self.chip_segment["file"]))
-        if len(layers) != len(self.chip_segment["layers"]) or any(layer.kind != "conv" for layer in layers):
-            raise UserError(f"bundle {self.path}: {self.chip_segment['file']} does not hold the manifest's "
-                            f"{len(self.chip_segment['layers'])} conv layers", "re-create it with neurodeploy convert")
+        segment = self.chip_segment
+        layers = read_segment(self.file(str(segment.file)))
+        if len(layers) != len(segment.layers) or any(layer.kind != "conv" for layer in layers):
+            raise UserError(f"bundle {self.path}: {segment.file} does not hold the manifest's "
+                            f"{len(segment.layers)} conv layers", "re-create it with neurodeploy convert")
         return layers
 
 
     @cached_property
     def sigma_delta_segment(self) -> dict[str, Any] | None:
-        """The inpainter's sigma-delta segment (placement ``all``): its manifest entry, or None (a graph has none)."""
-        if self.kind != "inpainter":
-            return None
-        return next((s for s in self.manifest["segments"] if s.get("neurons") == "sigma_delta"), None)
+        """The inpainter's sigma-delta segment (placement ``all``): its manifest entry as written (block, delta
+        threshold, per layer the scales), or None (a graph has none)."""
+        segment = self.typed_manifest.segment("sigma_delta") if self.kind == "inpainter" else None
+        return None if segment is None else self.manifest["segments"][segment.index]
 
     @cached_property
     def sigma_delta_layers(self) -> tuple[SigmaDeltaLayer, ...]:

@@ -1,14 +1,22 @@
-"""The bundle manifest: its format constants, file names, digest and validation, in one place.
+"""The bundle manifest: its format constants, file names, digest, validation and typed form, in one place.
 
 Both kinds (format 2, a NIR graph; format 3, the inpainter) are described in
-:mod:`neurodeploy.bundle.format`.
+:mod:`neurodeploy.bundle.format`. :func:`read_manifest` checks the JSON object
+read from ``manifest.json`` and returns it as a :class:`Manifest`, the parts
+the code reads (segments, cuts, the input and output, the tile, T) as frozen
+dataclasses read by attribute. The JSON itself is what ``convert`` writes and
+the digest covers; records shown as they are (each chip layer's quantization,
+the calibration) stay mappings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from neurodeploy.errors import UserError
@@ -142,3 +150,154 @@ def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None
             raise UserError(f"{where}: {key!r} needs a node name and a shape", fix)
     if manifest["input"].get("payload") not in ("spikes", "graded"):
         raise UserError(f"{where}: unknown input payload {manifest['input'].get('payload')!r}", fix)
+
+
+@dataclass(frozen=True)
+class SegmentInput:
+    """What a chip segment reads: payload p = x for spikes, p = clip(round(payload_max · x)) for graded values."""
+
+    node: str  # the graph node whose output the segment reads
+    payload: str  # "spikes" (0/1) or "graded"
+    payload_max: int  # the largest payload value: 1 for spikes, 255 for 8-bit graded
+    input_message_bits: int  # bits of a graded input message; 0 for spikes
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One segment of the partition, in order: on the chip (a netx file of layers) or on the host (graph nodes)."""
+
+    index: int  # its position in the partition; chip segment k is the file segment_k.net
+    place: str  # "chip" or "host"
+    nodes: tuple[str, ...]
+    file: str | None  # a chip segment's netx file (an inpainter's host segment names host.pt)
+    neurons: str | None  # chip: "cuba" (Loihi's CUBA LIF) or "sigma_delta" (the inpainter's CNN, placement "all")
+    input: SegmentInput | None  # for a chip segment
+    layers: tuple[Mapping[str, Any], ...]  # a chip segment's per-layer records (name, kind, quantization, ...)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(str(layer["name"]) for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """An edge of the graph that crosses segments: ``src`` in segment ``src_segment`` feeds ``dst``."""
+
+    src: str
+    dst: str
+    shape: tuple[int | str, ...]  # an inpainter's cuts name the image's sizes: (C, "H", "W")
+    src_segment: int | None  # None: the graph's input, outside every segment
+    dst_segment: int | None
+    direction: str  # "host->chip", "chip->host", "chip->chip" or "host->host"
+    payload: str  # what crosses: "spikes", "graded", or a host value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The graph's input or output (format 2: node, shape, payload) or the inpainter's input (format 3)."""
+
+    node: str | None
+    shape: tuple[int, ...] | None  # None for the inpainter: any H x W
+    payload: str | None  # the input's: "spikes" or "graded"
+    encoding: str | None = None  # the inpainter's: "constant" or "poisson"
+    payload_bits: int | None = None  # the inpainter's: bits of a graded payload
+
+
+@dataclass(frozen=True)
+class Tile:
+    """The inpainter's tile: an image is run in tiles of height x width, each read with a halo of pixels."""
+
+    height: int
+    width: int
+    halo: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A verified manifest, typed (format 2 fields are None for format 3 and the other way round)."""
+
+    format_version: int
+    files: Mapping[str, str]  # file name -> sha256, read-only
+    segments: tuple[Segment, ...]
+    cuts: tuple[Cut, ...]
+    input: Endpoint
+    output: Endpoint | None  # format 2
+    summary: str
+    dt: float | None
+    tau_convention: str | None
+    host_requested: tuple[str, ...]  # format 2: the nodes the user kept on the host
+    timesteps: int | None  # format 3
+    tile: Tile | None  # format 3
+    model_config: Mapping[str, Any] | None  # format 3
+    calibration: Mapping[str, Any] | None  # present when convert calibrated
+
+    @property
+    def kind(self) -> str:
+        """``"inpainter"`` (format 3) or ``"graph"`` (format 2)."""
+        return KINDS[self.format_version]
+
+    def segment(self, neurons: str, place: str = "chip") -> Segment | None:
+        """The first segment of ``place`` whose neurons are ``neurons``, or None."""
+        return next((s for s in self.segments if s.place == place and s.neurons == neurons), None)
+
+
+def read_manifest(data: Any, where: Path | str) -> Manifest:
+    """Check the JSON object of ``where`` (version, digest, fields) and return it typed; one-line UserError if not."""
+    check_version(data, where)
+    check_manifest_digest(data, where)
+    validate_segments(data, where)
+    if data["format_version"] == GRAPH_FORMAT_VERSION:
+        validate_graph_manifest(data, where)
+    else:
+        validate_manifest(data, where)
+    try:
+        return _typed(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UserError(f"{where}: a field does not have the form convert writes ({type(exc).__name__}: {exc})",
+                        "re-create the bundle with neurodeploy convert") from None
+
+
+def _typed(data: dict[str, Any]) -> Manifest:
+    graph = data["format_version"] == GRAPH_FORMAT_VERSION
+    tile = data.get("tile")
+    return Manifest(
+        format_version=data["format_version"],
+        files=MappingProxyType(dict(data["files"])),
+        segments=tuple(_segment(k, s) for k, s in enumerate(data["segments"])),
+        cuts=tuple(_cut(c) for c in data["cuts"]),
+        input=_endpoint(data["input"], inpainter=not graph),
+        output=_endpoint(data["output"]) if graph else None,
+        summary=str(data.get("summary", "")),
+        dt=None if data.get("dt") is None else float(data["dt"]),
+        tau_convention=data.get("tau_convention"),
+        host_requested=tuple(data.get("host_requested", ())),
+        timesteps=None if graph else int(data["timesteps"]),
+        tile=None if graph else Tile(int(tile["height"]), int(tile["width"]), int(tile["halo"])),
+        model_config=None if graph else MappingProxyType(data["model_config"]),
+        calibration=data.get("calibration"),
+    )
+
+
+def _segment(index: int, entry: dict[str, Any]) -> Segment:
+    chip = entry["place"] == "chip"
+    spec = entry.get("input") if chip else None
+    return Segment(
+        index=index, place=entry["place"], nodes=tuple(map(str, entry["nodes"])), file=entry.get("file"),
+        neurons=str(entry.get("neurons", "cuba")) if chip else None,
+        input=None if spec is None else SegmentInput(str(spec["node"]), str(spec["payload"]),
+                                                     int(spec["payload_max"]), int(spec["input_message_bits"])),
+        layers=tuple(MappingProxyType(layer) for layer in entry.get("layers", ())),
+    )
+
+
+def _cut(entry: dict[str, Any]) -> Cut:
+    return Cut(src=str(entry["src"]), dst=str(entry["dst"]), shape=tuple(entry["shape"]),
+               src_segment=entry.get("src_segment"), dst_segment=entry.get("dst_segment"),
+               direction=str(entry["direction"]), payload=str(entry["payload"]))
+
+
+def _endpoint(entry: dict[str, Any], inpainter: bool = False) -> Endpoint:
+    if inpainter:  # every format-3 manifest has written both
+        return Endpoint(node=None, shape=None, payload=entry.get("payload"), encoding=str(entry["encoding"]),
+                        payload_bits=int(entry["payload_bits"]))
+    return Endpoint(node=str(entry["node"]), shape=tuple(entry["shape"]), payload=entry.get("payload"))

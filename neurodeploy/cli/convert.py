@@ -75,16 +75,17 @@ def convert(
 
 def _print_bundle(bundle: Any) -> None:
     """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
-    table = Table(title=f"chip layers in Loihi fixed point ({bundle.manifest['summary']})", box=box.SIMPLE_HEAD)
+    manifest = bundle.typed_manifest
+    table = Table(title=f"chip layers in Loihi fixed point ({manifest.summary})", box=box.SIMPLE_HEAD)
     for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant",
                 "threshold error"):
         table.add_column(col, justify="right")
-    for k, segment in enumerate(bundle.manifest["segments"]):
-        if segment.get("neurons") == "sigma_delta":
+    for segment in manifest.segments:
+        if segment.neurons == "sigma_delta" or segment.input is None:  # host segments have neither input nor layers
             continue
-        for layer in segment.get("layers", []):
+        for layer in segment.layers:
             q = layer["quantization"]
-            table.add_row(str(k), escape(layer["name"]), layer["kind"], segment["input"]["payload"],
+            table.add_row(str(segment.index), escape(layer["name"]), layer["kind"], segment.input.payload,
                           f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]),
                           f"{q.get('threshold_error', 0.0):.3%}")
             for warning in q["warnings"]:
@@ -102,7 +103,7 @@ def _print_bundle(bundle: Any) -> None:
                           str(layer["weight_exp"]), str(layer["vth"]), f"{layer['act_scale']:.4g}",
                           escape(layer["reason"]))
         console.print(table)
-    calibration = bundle.manifest.get("calibration")
+    calibration = manifest.calibration
     if calibration:
         shape = "x".join(map(str, calibration["samples"]["shape"]))
         table = Table(title=f"calibrated on {escape(calibration['samples']['file'])} ({shape}): spike F1 vs the "
@@ -113,7 +114,7 @@ def _print_bundle(bundle: Any) -> None:
             table.add_row(escape(row["name"]), f"{row['static_scale']:.4g}", _score(row["spike_f1_static"]),
                           f"{row['scale']:.4g}", _score(row["spike_f1"]), row.get("rounding", "nearest"))
         console.print(table)
-    console.print(f"bundle written to {bundle.path} ({', '.join(sorted(bundle.manifest['files']))}, manifest.json)")
+    console.print(f"bundle written to {bundle.path} ({', '.join(sorted(manifest.files))}, manifest.json)")
 
 
 def _score(value: float | None) -> str:

@@ -71,7 +71,7 @@ class SampleWork:
 
     def setup(self) -> None:
         loaded = Bundle.load(self.bundle_path).require("graph")
-        self.deployment, self.cuts = loaded.deployment, loaded.manifest["cuts"]
+        self.deployment, self.cuts = loaded.deployment, loaded.typed_manifest.cuts
         # compiled on the first sample, kept for the others
         self.lava = LavaSegments(self.models, self.backend) if self.backend in LAVA_BACKENDS else None
 

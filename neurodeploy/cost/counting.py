@@ -4,7 +4,7 @@ Pure functions of the spiking stage's input events and output spikes (both
 (T, C, H, W), as the spike bridge moves them) and of the network's geometry.
 Every count is a sum over pixels, so an :class:`EventTally` adds them up tile
 by tile as ``simulate`` streams an image, and the totals equal those of the
-whole image (:func:`count_inference` is the one-tile case).
+whole image (one :meth:`EventTally.of` of the whole image is the one-tile case).
 
 * Synaptic operations: every input event times the synapses it reaches. A
   conv with a k x k kernel, stride 1 and 'same' padding p connects the input
@@ -261,12 +261,6 @@ def host_macs(conv_shapes: list[dict[str, Any]], height: int, width: int) -> int
         outputs = layer["out_channels"] * round(height * scale) * round(width * scale)
         total += outputs * layer["in_channels"] * layer["taps"]
     return int(total)
-
-
-def count_inference(events: np.ndarray, spikes: np.ndarray, kernel: int, payload_bits: int,
-                    conv_shapes: list[dict[str, Any]], name: str = "lif0") -> InferenceCounts:
-    """All counts of a one-layer inference from its whole input events and output spikes (T, C, H, W)."""
-    return count_tallies([EventTally.of(events, spikes, kernel)], [name], payload_bits, conv_shapes)
 
 
 def count_tallies(tallies: list[EventTally], names: list[str], payload_bits: int,

@@ -36,6 +36,7 @@ import numpy as np
 
 from neurodeploy.bundle.deployment import ChipPart, GraphDeployment
 from neurodeploy.bundle.format import Bundle
+from neurodeploy.bundle.manifest import Cut
 from neurodeploy.cost.counting import (
     InferenceCounts,
     LayerCounts,
@@ -118,7 +119,7 @@ def graph_view(deployment: GraphDeployment, summary: dict[str, Any], hw: Iterabl
 
 # -- NIR graphs (format-2 bundles) --------------------------------------------------------------
 
-def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[dict[str, Any]],
+def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: tuple[Cut, ...],
                        n: int) -> InferenceCounts:
     """The exact counts of sample ``n`` of ``run`` (:mod:`neurodeploy.cost.counting`'s rules for graphs)."""
 
@@ -151,21 +152,21 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: list[di
     counted = []
     sums = {"host_to_chip": [0, 0], "chip_to_host": [0, 0]}  # events, bits
     for cut in cuts:
-        direction = cut["direction"]
-        neurons = int(np.prod(cut["shape"]))
+        direction = cut.direction
+        neurons = int(np.prod(cut.shape))
         if direction == "host->chip":
-            events = events_per_step(first_payload[int(cut["dst_segment"])])
-        elif cut["src"] in run.spikes:
-            events = events_per_step(run.spikes[cut["src"]][n])
+            events = events_per_step(first_payload[int(cut.dst_segment or 0)])
+        elif cut.src in run.spikes:
+            events = events_per_step(run.spikes[cut.src][n])
         else:
             events = np.zeros(0, np.int64)
         crossing = direction in ("host->chip", "chip->host")
-        bits = cut_bits(events, neurons, cut["payload"]) if crossing else 0
+        bits = cut_bits(events, neurons, cut.payload) if crossing else 0
         if crossing:
             key = direction.replace("->", "_to_")
             sums[key][0] += int(events.sum())
             sums[key][1] += bits
-        counted.append({"src": cut["src"], "dst": cut["dst"], "direction": direction, "payload": cut["payload"],
+        counted.append({"src": cut.src, "dst": cut.dst, "direction": direction, "payload": cut.payload,
                         "neurons": neurons, "events": int(events.sum()), "bits": bits})
     return InferenceCounts(layers=layers, host_macs=int(host_total), dense_snn_macs=int(dense_total),
                            bridge_events={k: v[0] for k, v in sums.items()},
@@ -194,7 +195,7 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
     load_profile(host)
     deployment = bundle.require("graph").deployment
     run = run_graph(deployment, x, backend=backend, models=models, device=device)
-    per_sample = [count_graph_sample(deployment, run, bundle.manifest["cuts"], n).as_dict()
+    per_sample = [count_graph_sample(deployment, run, bundle.typed_manifest.cuts, n).as_dict()
                   for n in range(x.shape[0])]
     summary = summarize_graph(per_sample, backend, hw, host, int(x.shape[1]), bool(run.exact_vs_reference))
     graph_view(deployment, summary, hw, host)

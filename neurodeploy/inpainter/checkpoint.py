@@ -98,7 +98,9 @@ def load_model(path: str | os.PathLike[str]) -> tuple[HybridInpainter, dict[str,
 
 def bundle_config(bundle: Bundle) -> ModelConfig:
     """The inpainter's model config as its format-3 bundle's manifest records it."""
-    return ModelConfig.from_dict(dict(bundle.require("inpainter").manifest["model_config"]))
+    config = bundle.require("inpainter").typed_manifest.model_config
+    assert config is not None  # validate_manifest: format 3 has it
+    return ModelConfig.from_dict(dict(config))
 
 
 def bundle_host_cnn(bundle: Bundle) -> HostCNN:

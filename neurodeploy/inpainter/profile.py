@@ -32,9 +32,9 @@ from neurodeploy.runtime.run_options import plan_threads, sized_threads
 def count_result(bundle: Bundle, result: ImageResult) -> dict[str, Any]:
     """The exact counts of one simulated image, summed tile by tile as it streamed (see
     :func:`neurodeploy.cost.counting.count_tallies`)."""
-    names = [layer["name"] for layer in bundle.chip_segment["layers"]]
+    names = list(bundle.chip_segment.layer_names)
     config, on_chip = bundle_config(bundle), len(bundle.sigma_delta_layers)  # placement "all": the CNN's on the chip
-    counts = count_tallies(result.tallies, names, int(bundle.manifest["input"]["payload_bits"]),
+    counts = count_tallies(result.tallies, names, bundle.payload_bits,
                            host_conv_shapes(config)[on_chip:]).as_dict()
     height, width = result.tallies[0].height, result.tallies[0].width
     if on_chip:
@@ -90,7 +90,7 @@ def inpainter_view(bundle: Bundle, per_image: list[dict[str, Any]], summary: dic
     height = max(int(c["input_hw"][0]) for c in per_image)
     width = max(int(c["input_hw"][1]) for c in per_image)
     summary.pop("input_hw", None)
-    graded = int(bundle.manifest["input"]["payload_bits"]) > 1
+    graded = bundle.payload_bits > 1
     infos, ops = [], []
     spikes = outputs = 0.0
     weights = []

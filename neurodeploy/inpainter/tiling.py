@@ -158,9 +158,10 @@ class SpikeBridge:
     def of(cls, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
            device: str = "cpu") -> SpikeBridge:
         """The bridge for an inpainter bundle's chip segment."""
-        segment = bundle.chip_segment
-        return cls(bundle.file(segment["file"]), bundle.timesteps, segment["lava"]["input_message_bits"],
-                   bundle.manifest["tile"]["halo"], backend, models, device)
+        segment, tile = bundle.chip_segment, bundle.typed_manifest.tile
+        assert segment.input is not None and tile is not None  # validated: an inpainter's chip segment and tile
+        return cls(bundle.file(str(segment.file)), bundle.timesteps, segment.input.input_message_bits,
+                   tile.halo, backend, models, device)
 
     @property
     def strides(self) -> list[int]:

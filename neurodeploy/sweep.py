@@ -20,7 +20,19 @@ Protocol, the same for every variant:
 1. Train with :func:`neurodeploy.train.train` on the same data, budget
    (``epochs``, ``batch_size``, ``samples_per_epoch``) and seeds (``0 ..
    seeds - 1``; a seed fixes the weights, crops, masks and sample order, so
-   variant K and variant K' of seed s see the same batches).
+   variant K and variant K' of seed s see the same batches). With
+   ``converge`` (``--until-converged``) each model trains at a constant
+   learning rate until its validation MSE has converged by the
+   :class:`neurodeploy.train.ConvergenceRule` (the best validation MSE of
+   its last 20% of epochs is not 1% below the best before them), between
+   ``min_epochs`` and ``max_epochs``; every model's learning curves (train
+   and validation MSE per epoch) are kept in the JSON and plotted
+   (``learning_curves.png``). A progress line after every epoch gives the
+   time left for the whole campaign: for every model still to train, the
+   epochs it is expected to take (the mean of the finished models', at
+   least ``min_epochs`` and at least the epochs done) times its variant's
+   measured seconds per epoch (the mean of all variants' until it has one),
+   plus the measured seconds of scoring and deployment per model.
 2. Score the float model on the evaluation protocol of
    :mod:`neurodeploy.evaluate` (the validation photos, 4 seeded crops each,
    each with a seeded hole, seed 0): hole PSNR and SSIM, with the classical
@@ -44,15 +56,23 @@ Protocol, the same for every variant:
    differences to the twin: ``psnr_vs_twin = psnr_hole - psnr_hole(twin)``,
    ``energy_vs_twin.<profile> = total / total(twin)``.
 
+With a smooth hole fill (``hole_fill="smooth"``, the shipped model's), the
+fill alone, without any network, is the ``hole_fill_alone`` entry: the
+quality every variant gets for free.
+
 ``DIR/sweep.json`` holds it all (rewritten after every trained model, so an
 interrupted sweep leaves what it measured), ``DIR/sweep.png`` the plot of
-energy (Loihi 2 chip + GPU host) against hole PSNR, ``DIR/report.html`` both;
+energy (Loihi 2 chip + GPU host) against hole PSNR, ``DIR/learning_curves.png``
+the learning curves, ``DIR/report.html`` all of it;
 the checkpoints are in ``DIR/models`` (each with its training seconds, ``NAME.seconds.json``),
-the bundles in ``DIR/bundles``. ``resume=True`` continues the models of an earlier sweep in the folder.
+the bundles in ``DIR/bundles``. ``resume=True`` continues the models of an earlier sweep in the folder:
+every checkpoint is written atomically after every epoch with the optimizer's and the random generator's
+state, so a sweep interrupted at any point and resumed gives the same models and figures as one run through.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -66,6 +86,7 @@ import numpy as np
 
 from neurodeploy.errors import UserError
 from neurodeploy.model import ModelConfig
+from neurodeploy.train import ConvergenceRule
 
 VARIANTS = (0, 1, 2, 3)
 PLOT_PROFILE = "loihi2"  # the plot's energy: this chip profile's total, host part on `host`
@@ -106,6 +127,21 @@ class SweepConfig:
     force: bool = False  # replace the models of an earlier sweep in `out`
     resume: bool = False  # continue the models of an earlier sweep of the same settings (none retrained)
     model: ModelConfig = field(default_factory=ModelConfig)  # everything but spiking_layers
+    converge: ConvergenceRule | None = None  # train each model until converged (then `epochs` is unused)
+
+    @property
+    def max_epochs(self) -> int:
+        """The epochs a model trains at most: ``epochs``, or the convergence rule's maximum."""
+        return self.epochs if self.converge is None else self.converge.max_epochs
+
+    def train_config(self, spiking_layers: int, seed: int) -> Any:
+        """The :class:`neurodeploy.train.TrainConfig` of one model of the sweep."""
+        from neurodeploy.train import TrainConfig
+
+        return TrainConfig(data=self.data, out=str(model_path(self, spiking_layers, seed)), epochs=self.max_epochs,
+                           batch_size=self.batch_size, lr=self.lr, crop=self.crop,
+                           samples_per_epoch=self.samples_per_epoch, seed=seed, device=self.device,
+                           resume=self.resume, force=True, val_crop=self.eval_crop, converge=self.converge)
 
     def variant_config(self, spiking_layers: int) -> ModelConfig:
         return ModelConfig.from_dict({**self.model.to_dict(), "spiking_layers": spiking_layers})
@@ -134,8 +170,8 @@ def check(config: SweepConfig) -> None:
         raise UserError("`eval_crops_per_image` and `tile` must be at least 1", "pass positive numbers")
     if config.backend not in BACKENDS:
         raise UserError(f"unknown `backend={config.backend}`", f"pass one of {', '.join(BACKENDS)}")
-    TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, crop=config.crop,
-                samples_per_epoch=config.samples_per_epoch, val_crop=config.eval_crop)
+    TrainConfig(epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr, crop=config.crop,
+                samples_per_epoch=config.samples_per_epoch, val_crop=config.eval_crop, converge=config.converge)
     if config.samples_per_epoch < config.batch_size:
         raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
     resolve_device(config.device)
@@ -171,10 +207,11 @@ def check_resumable(config: SweepConfig, spiking_layers: int, seed: int) -> None
         return
     ckpt = read_checkpoint(path)
     wanted = {"data": config.data, "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
-              "samples_per_epoch": config.samples_per_epoch, "seed": seed, "val_crop": config.eval_crop}
+              "samples_per_epoch": config.samples_per_epoch, "seed": seed, "val_crop": config.eval_crop,
+              "converge": None if config.converge is None else dataclasses.asdict(config.converge)}
     had = {key: ckpt.get("train_config", {}).get(key) for key in wanted}
     same_model = ModelConfig.from_dict(dict(ckpt["model_config"])) == config.variant_config(spiking_layers)
-    if not same_model or had != wanted or int(ckpt.get("epoch", 0)) > config.epochs:
+    if not same_model or had != wanted or int(ckpt.get("epoch", 0)) > config.max_epochs:
         raise UserError(f"{path} was trained with other settings ({int(ckpt.get('epoch', 0))} epochs, {had}) "
                         "than this sweep asks for", "pass the same settings, or `force=True` to retrain")
 
@@ -258,8 +295,9 @@ def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]
     """A variant's figures over its seeds: mean and spread (module docstring)."""
     out: dict[str, Any] = {"spiking_layers": spiking_layers, "label": variant_label(spiking_layers),
                            "seeds": [r["seed"] for r in runs]}
-    for key in ("psnr_hole", "ssim", "mse_hole", "val_mse", "train_seconds"):
+    for key in ("psnr_hole", "ssim", "mse_hole", "val_mse", "train_seconds", "epochs_trained"):
         out[key], out[f"{key}_std"] = _stats([r[key] for r in runs])
+    out["converged"] = [r["converged"] for r in runs]
     deployed = [r for r in runs if r.get("deployment", {}).get("measured")]
     if spiking_layers == 0:
         out["deployed"] = False
@@ -305,17 +343,62 @@ def compare_to_twin(variants: dict[str, Any]) -> None:
                                for p, e in v.get("energy_j", {}).items() if p in twin["energy_j"]}
 
 
+class CampaignClock:
+    """The time left for the whole sweep, from what it has measured so far (module docstring, step 1)."""
+
+    def __init__(self, config: SweepConfig) -> None:
+        self.config = config
+        self.started = time.perf_counter()
+        self.epoch_seconds: dict[int, list[float]] = {}  # spiking layers -> seconds of each epoch trained
+        self.finished_epochs: list[int] = []  # epochs each finished model took
+        self.after_training: list[float] = []  # seconds of scoring, deploying and pricing each model
+
+    def expected_epochs(self, done: int = 0) -> int:
+        """The epochs a model is expected to take in all, ``done`` of them already trained."""
+        if self.config.converge is None:
+            return self.config.epochs
+        guess = round(float(np.mean(self.finished_epochs))) if self.finished_epochs else self.config.converge.min_epochs
+        return min(self.config.converge.max_epochs, max(guess, self.config.converge.min_epochs, done))
+
+    def seconds_per_epoch(self, spiking_layers: int) -> float | None:
+        measured = self.epoch_seconds.get(spiking_layers)
+        if measured:
+            return float(np.mean(measured))
+        every = [s for seconds in self.epoch_seconds.values() for s in seconds]
+        return float(np.mean(every)) if every else None
+
+    def left(self, current: tuple[int, int], epochs_done: int, queued: list[int]) -> float | None:
+        """Seconds left: the rest of the current model (``current`` = (spiking layers, seed)), then every
+        model in ``queued`` (their spiking-layer counts); None until an epoch has been timed."""
+        per_epoch = self.seconds_per_epoch(current[0])
+        if per_epoch is None:
+            return None
+        after = float(np.mean(self.after_training)) if self.after_training else 0.0
+        seconds = (self.expected_epochs(epochs_done) - epochs_done) * per_epoch + after
+        for k in queued:
+            seconds += self.expected_epochs() * (self.seconds_per_epoch(k) or per_epoch) + after
+        return seconds
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
 def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
-    """Train, score, deploy and price every variant for every seed; write ``sweep.json``, ``sweep.png`` and
-    ``report.html`` into ``config.out``; return the JSON document."""
+    """Train, score, deploy and price every variant for every seed; write ``sweep.json``, ``sweep.png``,
+    ``learning_curves.png`` and ``report.html`` into ``config.out``; return the JSON document."""
+    from neurodeploy.checkpoint import load_model
     from neurodeploy.data import EvalSet, resolve_paths
     from neurodeploy.evaluate import classical_methods, mean_scores, scnn_inpainter, score
     from neurodeploy.profiling import select_profiles
     from neurodeploy.simulation import SimulationInput
-    from neurodeploy.train import TrainConfig, resolve_device, train
+    from neurodeploy.train import resolve_device, train
 
     check(config)
-    started = time.perf_counter()
+    clock = CampaignClock(config)
     out = Path(config.out)
     (out / "models").mkdir(parents=True, exist_ok=True)
     samples = list(EvalSet(resolve_paths(config.data, "val"), crop=config.eval_crop,
@@ -328,7 +411,10 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
     device = resolve_device(config.device)
     document: dict[str, Any] = {
         "protocol": {
-            "variants": list(config.variants), "seeds": list(range(config.seeds)), "epochs": config.epochs,
+            "variants": list(config.variants), "seeds": list(range(config.seeds)),
+            "epochs": "until converged" if config.converge else config.epochs,
+            "convergence": None if config.converge is None else config.converge.to_dict(),
+            "learning_rate_schedule": "constant" if config.converge else "cosine from lr to 0 over the epochs",
             "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
             "samples_per_epoch": config.samples_per_epoch, "data": config.data, "device": str(device),
             "backend": config.backend, "host_profile": config.host, "plot_profile": PLOT_PROFILE,
@@ -336,62 +422,89 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
                            "crops_per_image": config.eval_crops_per_image, "seed": 0,
                            "measure": "neurodeploy.evaluate: hole PSNR per image from its hole MSE, then "
                                       "averaged; SSIM of the whole image"},
+            "validation_mse": "after every epoch: whole-image MSE of the inpainted result on the validation "
+                              "photos' crops (neurodeploy.train.validation_mse, holes seeded by the model's seed)",
             "spread": "sample standard deviation over the seeds (ddof = 1); 0 for one seed",
             "resumed": config.resume,  # True: the models were continued from an earlier sweep in the folder
             "model_config": config.model.to_dict(),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device)},
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device),
+                        "load_average_at_start": _load_average()},
         },
         "classical": classical,
         "not_variants": not_variants(config),
         "variants": {},
         "complete": False,
     }
+    if config.model.hole_fill == "smooth":  # the fill the network starts from is the classical harmonic fill
+        document["hole_fill_alone"] = {**classical["harmonic"], "method": "harmonic",
+                                       "note": "the hole fill of hole_fill=smooth alone, no network: every "
+                                               "variant's output starts from it"}
+    queue = [(k, seed) for k in config.variants for seed in range(config.seeds)]
     runs: dict[int, list[dict[str, Any]]] = {k: [] for k in config.variants}
-    total, done = len(config.variants) * config.seeds, 0
-    for k in config.variants:
+    for done, (k, seed) in enumerate(queue, start=1):
         model_config = config.variant_config(k)
-        for seed in range(config.seeds):
-            done += 1
-            name = f"{variant_name(k)}_seed{seed}"
-            log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: train {config.epochs} epochs")
-            path = model_path(config, k, seed)
-            result = train(TrainConfig(data=config.data, out=str(path), epochs=config.epochs,
-                                       batch_size=config.batch_size, lr=config.lr, crop=config.crop,
-                                       samples_per_epoch=config.samples_per_epoch, seed=seed, device=config.device,
-                                       resume=config.resume, force=True, val_crop=config.eval_crop),
-                           model_config, progress=progress)
-            from neurodeploy.checkpoint import load_model
+        name = f"{variant_name(k)}_seed{seed}"
+        budget = (f"train until converged ({config.converge.min_epochs} to {config.converge.max_epochs} epochs)"
+                  if config.converge else f"train {config.epochs} epochs")
+        log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: {budget}")
+        queued = [later for later, _ in queue[done:]]
 
-            model, _ = load_model(path)
-            scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask)
-                                  for s in samples])
-            seconds = record_training_seconds(path, result.seconds, config.resume)
-            run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
-                                   "train_seconds": seconds}
-            log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, "
-                f"SSIM {scores.ssim:.4f}")
-            if k == 0:
-                run.update(twin_energy(model_config, [s.mask.shape for s in samples], profiles, config.host))
-            else:
-                log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
-                try:
-                    run["deployment"] = {"measured": True, **deploy(model, out / "bundles" / name, items, config,
-                                                                      seed)}
-                except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
-                    run["deployment"] = {"measured": False, "reason": str(exc)}
-                    log(f"[{done}/{total}] not deployed: {exc}")
-            runs[k].append(run)
-            document["variants"][variant_name(k)] = {**aggregate(runs[k], k), "per_seed": runs[k]}
-            compare_to_twin(document["variants"])
-            document["seconds"] = time.perf_counter() - started
-            write_json(out / "sweep.json", document)
+        def on_epoch(epoch: int, train_mse: float, val_mse: float, seconds: float,
+                     k: int = k, seed: int = seed, done: int = done, queued: list[int] = queued) -> None:
+            clock.epoch_seconds.setdefault(k, []).append(seconds)
+            left = clock.left((k, seed), epoch, queued)
+            log(f"[{done}/{len(queue)}] {variant_name(k)} seed {seed} epoch {epoch}: train MSE {train_mse:.5f}, "
+                f"validation MSE {val_mse:.5f} ({seconds:.0f} s); sweep {_minutes(clock.elapsed())} so far, "
+                + ("time left not yet known" if left is None else f"about {_minutes(left)} left (estimate)"))
+
+        path = model_path(config, k, seed)
+        result = train(config.train_config(k, seed), model_config, progress=progress, on_epoch=on_epoch)
+        clock.finished_epochs.append(result.epochs)
+        scoring_started = time.perf_counter()
+        model, _ = load_model(path)
+        scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask)
+                              for s in samples])
+        seconds = record_training_seconds(path, result.seconds, config.resume)
+        run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
+                               "best_val_mse": min(result.val_losses), "train_seconds": seconds,
+                               "epochs_trained": result.epochs, "converged": result.converged,
+                               "train_mse_curve": result.train_losses, "val_mse_curve": result.val_losses}
+        stop = ("" if result.converged is None else
+                f" (converged after {result.epochs} epochs)" if result.converged else
+                f" (NOT converged: stopped at the maximum, {result.epochs} epochs)")
+        log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, "
+            f"SSIM {scores.ssim:.4f}{stop}")
+        if k == 0:
+            run.update(twin_energy(model_config, [s.mask.shape for s in samples], profiles, config.host))
+        else:
+            log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
+            try:
+                run["deployment"] = {"measured": True, **deploy(model, out / "bundles" / name, items, config, seed)}
+            except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
+                run["deployment"] = {"measured": False, "reason": str(exc)}
+                log(f"[{done}/{len(queue)}] not deployed: {exc}")
+        clock.after_training.append(time.perf_counter() - scoring_started)
+        runs[k].append(run)
+        document["variants"][variant_name(k)] = {**aggregate(runs[k], k), "per_seed": runs[k]}
+        compare_to_twin(document["variants"])
+        document["seconds"] = clock.elapsed()
+        write_json(out / "sweep.json", document)
     document["complete"] = True
-    document["seconds"] = time.perf_counter() - started
+    document["seconds"] = clock.elapsed()
+    document["protocol"]["machine"]["load_average_at_end"] = _load_average()
     write_json(out / "sweep.json", document)
     from neurodeploy.report import write_sweep_report
 
     write_sweep_report(out, document)
     return document
+
+
+def _load_average() -> list[float] | None:
+    """The machine's load average over 1, 5 and 15 minutes (what else ran beside the sweep), where the OS has one."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def record_training_seconds(model: Path, seconds: float, resume: bool) -> float:
@@ -415,9 +528,27 @@ def twin_quality(sweep: dict[str, Any], spiking_layers: int, source: str) -> dic
     variant, twin = sweep["variants"].get(variant_name(spiking_layers)), sweep["variants"].get(variant_name(0))
     if variant is None or twin is None or spiking_layers == 0:
         return None
+    fill = sweep.get("hole_fill_alone")
     return {"psnr_hole": variant["psnr_hole"], "twin_psnr_hole": twin["psnr_hole"],
             "psnr_vs_twin": variant["psnr_hole"] - twin["psnr_hole"], "epochs": sweep["protocol"]["epochs"],
-            "seeds": len(sweep["protocol"]["seeds"]), "source": source}
+            "budget": training_budget(sweep), "seeds": len(sweep["protocol"]["seeds"]), "source": source,
+            "fill_psnr_hole": None if fill is None else fill["psnr_hole"]}
+
+
+def training_budget(sweep: dict[str, Any]) -> str:
+    """How long the sweep's models trained, in words: ``10 epochs``, or ``converged in 12-40 epochs``."""
+    epochs = sweep["protocol"]["epochs"]
+    if isinstance(epochs, int):
+        return f"{epochs} epochs"
+    trained = [run["epochs_trained"] for v in sweep["variants"].values() for run in v.get("per_seed", [])]
+    if not trained:
+        return "until converged"
+    span = f"{min(trained)}" if min(trained) == max(trained) else f"{min(trained)}-{max(trained)}"
+    return f"{'converged' if all(_all_converged(sweep)) else 'trained'} in {span} epochs"
+
+
+def _all_converged(sweep: dict[str, Any]) -> list[bool]:
+    return [bool(run.get("converged")) for v in sweep["variants"].values() for run in v.get("per_seed", [])]
 
 
 def _device_name(device: Any) -> str:

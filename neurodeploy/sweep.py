@@ -458,7 +458,8 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
                 + ("time left not yet known" if left is None else f"about {_minutes(left)} left (estimate)"))
 
         path = model_path(config, k, seed)
-        result = train(config.train_config(k, seed), model_config, progress=progress, on_epoch=on_epoch)
+        result = train(config.train_config(k, seed), model_config, progress=progress and config.converge is None,
+                       on_epoch=on_epoch)
         clock.finished_epochs.append(result.epochs)
         scoring_started = time.perf_counter()
         model, _ = load_model(path)

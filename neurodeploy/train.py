@@ -302,9 +302,10 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
                     train_config=dataclasses.asdict(config),
                     rng={"torch": torch.get_rng_state()},
                 )
-                bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
-                                  f"validation MSE {val:.5f}")
-                if on_epoch is not None:
+                if on_epoch is None:
+                    bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
+                                      f"validation MSE {val:.5f}")
+                else:  # the caller reports the epoch its own way (the sweep: with the time left)
                     on_epoch(epoch + 1, train_losses[-1], val, time.perf_counter() - epoch_started)
     checksums = _gather_checksums(model, world)
     if world > 1 and rank == 0:

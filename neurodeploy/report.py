@@ -252,9 +252,11 @@ def sweep_figure(sweep: dict[str, Any]) -> Any:
             continue
         ax.errorbar(v["psnr_hole"], energy[0], xerr=v["psnr_hole_std"], yerr=energy[1], fmt="o", capsize=4,
                     color=f"C{i}", label=f"{v.get('label', name)} ({len(v.get('seeds', []))} seeds)")
+    fill = sweep.get("hole_fill_alone", {}).get("method")
     for j, (name, scores) in enumerate(sweep["classical"].items()):
+        kind = "the variants' hole fill alone, no network" if name == fill else "classical"
         ax.axvline(scores["psnr_hole"], linestyle=["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))][j % 4],
-                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB (classical)")
+                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB ({kind})")
     if missing:
         ax.text(0.0, -0.2, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
     ax.margins(x=0.05, y=0.2)

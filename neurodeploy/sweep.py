@@ -86,7 +86,7 @@ import numpy as np
 
 from neurodeploy.errors import UserError
 from neurodeploy.model import ModelConfig
-from neurodeploy.train import ConvergenceRule
+from neurodeploy.train import ConvergenceRule, TrainConfig
 
 VARIANTS = (0, 1, 2, 3)
 PLOT_PROFILE = "loihi2"  # the plot's energy: this chip profile's total, host part on `host`
@@ -134,10 +134,8 @@ class SweepConfig:
         """The epochs a model trains at most: ``epochs``, or the convergence rule's maximum."""
         return self.epochs if self.converge is None else self.converge.max_epochs
 
-    def train_config(self, spiking_layers: int, seed: int) -> Any:
+    def train_config(self, spiking_layers: int, seed: int) -> TrainConfig:
         """The :class:`neurodeploy.train.TrainConfig` of one model of the sweep."""
-        from neurodeploy.train import TrainConfig
-
         return TrainConfig(data=self.data, out=str(model_path(self, spiking_layers, seed)), epochs=self.max_epochs,
                            batch_size=self.batch_size, lr=self.lr, crop=self.crop,
                            samples_per_epoch=self.samples_per_epoch, seed=seed, device=self.device,
@@ -154,7 +152,7 @@ def check(config: SweepConfig) -> None:
     from neurodeploy.hw import load_profile
     from neurodeploy.io import check_output_folder
     from neurodeploy.profiling import select_profiles
-    from neurodeploy.train import TrainConfig, resolve_device
+    from neurodeploy.train import resolve_device
 
     if not config.variants or len(set(config.variants)) != len(config.variants):
         raise UserError(f"`variants={','.join(map(str, config.variants))}` must list distinct spiking-layer counts",

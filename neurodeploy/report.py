@@ -354,6 +354,6 @@ def plot_learning_curves(sweep: dict[str, Any]) -> bytes:
     for ax in list(axes.flat)[len(variants):]:
         ax.set_visible(False)
     rule = sweep["protocol"].get("convergence")
-    fig.suptitle("learning curves" + (f" (stop: {rule['rule']})" if rule else ""), fontsize=7, wrap=True)
+    fig.suptitle("learning curves" + (f" (rule: {rule['rule']})" if rule else ""), fontsize=7, wrap=True)
     fig.tight_layout()
     return _png(fig)

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from neurodeploy.errors import UserError
-from neurodeploy.inpainter.sweep import SweepConfig, read_sweep, run_sweep, twin_quality
+from neurodeploy.inpainter.sweep import SweepConfig, run_sweep
+from neurodeploy.inpainter.sweep_results import read_sweep, twin_quality
 from tests.conftest import TINY, run_cli
 
 
@@ -105,6 +106,14 @@ def test_demo_headline_compares_with_the_twin() -> None:
     lines = DemoSummary(16.13, 17.14, fidelity, 997_889, 2.413e-1, 2.517e-1, Path("r.html"), quality).lines()
     assert all(len(f"  {line}") <= 80 for line in lines), lines
     assert lines[0].startswith("against its all-CNN twin") and "saves 4.1%" in lines[1]
-    assert "2 epochs x 2 seeds" in lines[2] and "12.50 vs twin 13.00 dB (-0.50 dB;" in lines[3]
+    assert "(2 epochs, 2 seeds)" in lines[2] and "12.50 vs twin 13.00 dB (-0.50 dB)" in lines[3]
+    assert lines[4] == "  (sweep: examples/sweep/sweep.json)"
+    filled = twin_quality({**sweep, "hole_fill_alone": {"psnr_hole": 19.59}}, 1, "s.json")
+    assert "; hole fill alone 19.59 dB" in DemoSummary(16.13, 17.14, fidelity, 1, 1.0, 2.0, Path("r.html"),
+                                                       filled).lines()[3]
     costly = DemoSummary(16.13, 17.14, fidelity, 1, 3e-1, 2.5e-1, Path("r.html")).lines()
     assert "costs 20.0% more" in costly[1] and "not measured here" in costly[2]
+    converged = {"protocol": {"epochs": "until converged", "seeds": [0, 1]},
+                 "variants": {name: {**v, "per_seed": [{"epochs_trained": e, "converged": True} for e in (10, 14)]}
+                              for name, v in sweep["variants"].items()}}
+    assert twin_quality(converged, 1, "x")["budget"] == "converged in 10-14 epochs"  # type: ignore[index]

@@ -71,15 +71,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neurodeploy.chip.cuba import BIAS_SITES, DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
+from neurodeploy.chip.layers import ChipLayer, ConvLayer, RecurrentDenseLayer
 from neurodeploy.chip.neuron_mapping import map_neuron
-
-if TYPE_CHECKING:
-    from neurodeploy.chip.layers import ChipLayer
 
 VTH_MAX = (1 << 17) - 1
 SCALE_STEPS_PER_OCTAVE = 32
@@ -180,8 +177,6 @@ class QuantizedChipLayer:
 
 
 def _chip_weights(layer: ChipLayer) -> tuple[str, np.ndarray, np.ndarray | None]:
-    from neurodeploy.chip.layers import ConvLayer, RecurrentDenseLayer
-
     if isinstance(layer, ConvLayer):
         return "conv", np.asarray(layer.weight, np.float64), None
     if isinstance(layer, RecurrentDenseLayer):
@@ -247,8 +242,6 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
     """Quantize one chip layer for input payloads in [0, ``payload_max``]; ``scale=None`` chooses s
     (module docstring: the least total relative rounding error J among the scales where the state fits,
     the threshold and bias within ``SCALAR_TOLERANCE`` where any such scale exists)."""
-    from neurodeploy.chip.neuron_mapping import map_neuron
-
     kind, weight, weight_rec = _chip_weights(layer)
     mapping = map_neuron(layer.neuron)
     bias = None if layer.bias is None else np.asarray(layer.bias, np.float64) * mapping.bias_per_unit

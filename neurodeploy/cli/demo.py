@@ -12,10 +12,12 @@ from rich.table import Table
 
 from neurodeploy.cli.app import app, console
 from neurodeploy.cli.inputs import read_model_config, share
+from neurodeploy.cost.report import training_budget
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.demo import StageProgress, run_demo
 from neurodeploy.inpainter.sd_placement import PLACEMENTS
 from neurodeploy.inpainter.sweep import SweepConfig, run_sweep
+from neurodeploy.inpainter.train import ConvergenceRule
 from neurodeploy.runtime.backends import backend_help
 from neurodeploy.text import plural
 
@@ -48,7 +50,15 @@ def demo(
 def sweep(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep.json, sweep.png, report.html, "
                                                           "models/ and bundles/.")],
-    epochs: Annotated[int, typer.Option(help="Epochs to train every model.")] = 10,
+    epochs: Annotated[int | None, typer.Option(help="Epochs to train every model (default 10).")] = None,
+    until_converged: Annotated[bool, typer.Option(
+        "--until-converged", help="Train every model at a constant learning rate until its validation MSE has "
+                                  "not improved by 1% over its last 20% of epochs (between --min-epochs and "
+                                  "--max-epochs).")] = False,
+    min_epochs: Annotated[int | None, typer.Option(help="With --until-converged: epochs at least (default 10).")]
+    = None,
+    max_epochs: Annotated[int | None, typer.Option(help="With --until-converged: epochs at most (default 60).")]
+    = None,
     seeds: Annotated[int, typer.Option(help="Seeds 0 .. N-1: every variant is trained once per seed.")] = 2,
     variants: Annotated[str, typer.Option(help="Spiking-layer counts, comma-separated (0: the all-CNN twin, "
                                                "1: the paper's SC-NN).")] = "0,1,2,3",
@@ -66,17 +76,25 @@ def sweep(
                                               "finished ones are not retrained.")] = False,
 ) -> None:
     """Train the all-CNN twin, the SC-NN and deeper spiking variants alike; compare quality and energy."""
-
+    converge = None
+    if until_converged:
+        if epochs is not None:
+            raise UserError("--epochs and --until-converged both given",
+                            "pass one: a fixed number of epochs, or --min-epochs/--max-epochs for the rule")
+        converge = ConvergenceRule(**{k: v for k, v in (("min_epochs", min_epochs), ("max_epochs", max_epochs))
+                                      if v is not None})
+    elif min_epochs is not None or max_epochs is not None:
+        raise UserError("--min-epochs/--max-epochs bound a run to convergence", "pass --until-converged too")
     model = read_model_config(config)
     try:
         counts = tuple(int(v) for v in variants.split(",") if v.strip())
     except ValueError:
         raise UserError(f"`variants={variants}` is not a list of integers", "pass e.g. `variants=0,1,2,3`") from None
     names = tuple(n.strip() for n in hw.split(",") if n.strip()) if hw else None
-    document = run_sweep(SweepConfig(out=str(out), variants=counts, seeds=seeds, epochs=epochs, data=data,
+    document = run_sweep(SweepConfig(out=str(out), variants=counts, seeds=seeds, epochs=epochs or 10, data=data,
                                      device=device, backend=backend, hw=names, host=host, batch_size=batch_size,
                                      crop=crop, samples_per_epoch=samples_per_epoch, force=force, resume=resume,
-                                     model=model),
+                                     model=model, converge=converge),
                          log=lambda line: console.print(line, highlight=False, soft_wrap=True))
     _print_sweep(document)
     console.print(f"sweep.json, sweep.png and report.html in {out}/")
@@ -85,7 +103,7 @@ def sweep(
 def _print_sweep(document: dict[str, Any]) -> None:
     """One row per variant: quality, fidelity, spikes, energy on the plot profile and against the twin."""
     profile = document["protocol"]["plot_profile"]
-    table = Table(title=f"sweep ({document['protocol']['epochs']} epochs, "
+    table = Table(title=f"sweep ({training_budget(document)}, "
                         f"{plural(len(document['protocol']['seeds']), 'seed')}; energy: {profile} + "
                         f"{document['protocol']['host_profile']} host)", box=box.SIMPLE_HEAD)
     for col in ("variant", "hole PSNR dB", "SSIM", "spike F1", "energy J", "/ twin", "all on chip J", "/ twin"):
@@ -102,6 +120,9 @@ def _print_sweep(document: dict[str, Any]) -> None:
                       "" if ratio is None else f"{ratio:.3f}",
                       "" if on_chip is None else f"{on_chip['total']:.3e}",
                       "" if on_chip_ratio is None else f"{on_chip_ratio:.3f}")
+    fill = document.get("hole_fill_alone")
+    if fill is not None:  # what every variant gets from the fill it starts from, with no network at all
+        table.add_row("hole fill alone", f"{fill['psnr_hole']:.2f}", f"{fill['ssim']:.4f}", "", "", "", "", "")
     for name, s in document["classical"].items():
         table.add_row(name, f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "", "", "", "", "")
     console.print(table)

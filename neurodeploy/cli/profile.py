@@ -33,7 +33,7 @@ from neurodeploy.cost.report import write_report
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.profile import inpainter_view
 from neurodeploy.inpainter.profile import profile as run_profile
-from neurodeploy.inpainter.sweep import read_sweep
+from neurodeploy.inpainter.sweep_results import read_sweep
 from neurodeploy.io import atomic_path, check_output_file, check_output_folder
 from neurodeploy.runtime.backends import backend_help
 from neurodeploy.runtime.cluster import ItemProgress, run_items, sample_items

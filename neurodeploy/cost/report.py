@@ -146,7 +146,7 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
                  seed: int = 0, sweep: dict[str, Any] | None = None) -> Path:
     """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path.
 
-    ``sweep``: a ``sweep.json`` document (:func:`neurodeploy.inpainter.sweep.read_sweep`), shown as a section of
+    ``sweep``: a ``sweep.json`` document (:func:`neurodeploy.inpainter.sweep_results.read_sweep`), shown as a section of
     its own.
     """
     out = Path(directory)
@@ -250,16 +250,18 @@ def sweep_figure(sweep: dict[str, Any]) -> Any:
             continue
         ax.errorbar(v["psnr_hole"], energy[0], xerr=v["psnr_hole_std"], yerr=energy[1], fmt="o", capsize=4,
                     color=f"C{i}", label=f"{v.get('label', name)} ({len(v.get('seeds', []))} seeds)")
+    fill = sweep.get("hole_fill_alone", {}).get("method")
     for j, (name, scores) in enumerate(sweep["classical"].items()):
+        kind = "the variants' hole fill alone, no network" if name == fill else "classical"
         ax.axvline(scores["psnr_hole"], linestyle=["--", ":", "-.", (0, (5, 1, 1, 1, 1, 1))][j % 4],
-                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB (classical)")
+                   color=f"C{j + 5}", linewidth=1.2, label=f"{name} {scores['psnr_hole']:.2f} dB ({kind})")
     if missing:
         ax.text(0.0, -0.2, "energy not measured: " + ", ".join(missing), transform=ax.transAxes, fontsize=7)
     ax.margins(x=0.05, y=0.2)
     ax.set(xlabel="hole PSNR (dB), evaluation protocol, float model",
            ylabel="J per inference",
            title=f"Energy ({profile} chip + {host} host; twin: all on {host}) vs quality\n"
-                 f"{protocol['epochs']} epochs x {protocol['samples_per_epoch']} crops of {protocol['crop']} px, "
+                 f"{training_budget(sweep)} x {protocol['samples_per_epoch']} crops of {protocol['crop']} px, "
                  f"seeds {', '.join(map(str, protocol['seeds']))}")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
@@ -273,7 +275,7 @@ def _number(value: Any, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
 
-def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
+def sweep_section(sweep: dict[str, Any], png: bytes, curves_png: bytes | None = None) -> str:
     """The sweep's table (one row per variant, then the classical methods) and its plot, as HTML."""
     protocol = sweep["protocol"]
     profile = protocol.get("plot_profile", "loihi2")
@@ -289,11 +291,19 @@ def sweep_section(sweep: dict[str, Any], png: bytes) -> str:
             f"<td>{_number(v.get('energy_vs_twin', {}).get(profile), '.3f')}</td>"
             f"<td>{_number(v.get('energy_all_on_chip_j', {}).get(profile, {}).get('total'), '.3e')}</td>"
             f"<td>{_number(v.get('energy_all_on_chip_vs_twin', {}).get(profile), '.3f')}</td></tr>")
+    baselines = dict(sweep["classical"])
+    if "hole_fill_alone" in sweep:
+        baselines = {"hole fill alone (no network)": sweep["hole_fill_alone"], **baselines}
     rows += [f"<tr><td>{html.escape(name)}</td><td></td><td>{s['psnr_hole']:.2f}</td><td>{s['ssim']:.4f}</td>"
-             f"<td></td><td></td><td></td><td></td><td></td><td></td></tr>" for name, s in sweep["classical"].items()]
+             f"<td></td><td></td><td></td><td></td><td></td><td></td></tr>" for name, s in baselines.items()]
     image = base64.b64encode(png).decode()
+    curves = ""
+    if curves_png is not None:
+        encoded = base64.b64encode(curves_png).decode()
+        curves = (f'<figure><img alt="learning curves" src="data:image/png;base64,{encoded}">'
+                  "<figcaption>learning curves: train and validation MSE per epoch</figcaption></figure>")
     return f"""<h2>Sweep: the SC-NN against its all-CNN twin and deeper spiking variants</h2>
-<p>{int(protocol['epochs'])} epochs, seeds {html.escape(str(protocol['seeds']))}, data
+<p>{html.escape(training_budget(sweep))}, seeds {html.escape(str(protocol['seeds']))}, data
 {html.escape(str(protocol['data']))}, trained on {html.escape(str(protocol['device']))}; hole PSNR and SSIM of the
 float model on {int(protocol['evaluation']['images'])} evaluation images (mean ± spread over the seeds); spike
 F1 of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
@@ -302,6 +312,7 @@ with every conv the chip runs on it (<code>convert --chip all</code>: the CNN as
 <table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike F1</th>
 <th>spikes</th><th>energy J</th><th>/ twin</th><th>all on chip J</th><th>/ twin</th></tr>{''.join(rows)}</table>
 <figure><img alt="sweep" src="data:image/png;base64,{image}"><figcaption>sweep</figcaption></figure>
+{curves}
 """
 
 
@@ -309,10 +320,57 @@ def write_sweep_report(directory: str | os.PathLike[str], sweep: dict[str, Any])
     """Write ``sweep.png`` and ``report.html`` (the sweep's section alone) into ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    png = plot_sweep(sweep)
+    png, curves = plot_sweep(sweep), plot_learning_curves(sweep)
     with atomic_path(out / "sweep.png") as tmp:
         tmp.write_bytes(png)
+    with atomic_path(out / "learning_curves.png") as tmp:
+        tmp.write_bytes(curves)
     target = out / "report.html"
     with atomic_path(target) as tmp:
-        tmp.write_text(_page("neurodeploy sweep", sweep_section(sweep, png)))
+        tmp.write_text(_page("neurodeploy sweep", sweep_section(sweep, png, curves)))
     return target
+
+
+def plot_learning_curves(sweep: dict[str, Any]) -> bytes:
+    """One panel per variant: train (dashed) and validation (solid) MSE per epoch, one colour per seed, log
+    scale; a cross marks where each model stopped (by the convergence rule, or at its last epoch)."""
+    plt = _figure()
+    variants = list(sweep["variants"].items())
+    columns = min(2, len(variants))
+    rows = -(-len(variants) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.2 * rows), squeeze=False, sharey=True)
+    for ax, (name, v) in zip(axes.flat, variants, strict=False):  # spare panels stay empty
+        for run in v.get("per_seed", []):
+            val, train = run.get("val_mse_curve", []), run.get("train_mse_curve", [])
+            epochs = np.arange(1, len(val) + 1)
+            colour = f"C{run['seed']}"
+            ax.plot(epochs, val, color=colour, label=f"seed {run['seed']} validation")
+            ax.plot(epochs, train, color=colour, linestyle="--", linewidth=0.9, label=f"seed {run['seed']} train")
+            if val:
+                stop = "converged" if run.get("converged") else "stopped"
+                ax.plot(epochs[-1], val[-1], "x", color=colour, markersize=8, label=f"seed {run['seed']} {stop}")
+        ax.set_yscale("log")
+        ax.set(title=v.get("label", name), xlabel="epoch", ylabel="MSE (whole image)")
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(variants):]:
+        ax.set_visible(False)
+    rule = sweep["protocol"].get("convergence")
+    fig.suptitle("learning curves" + (f" (rule: {rule['rule']})" if rule else ""), fontsize=7, wrap=True)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def training_budget(sweep: dict[str, Any]) -> str:
+    """How long the sweep's models trained, in words: ``10 epochs``, or ``converged in 12-40 epochs``."""
+    epochs = sweep["protocol"]["epochs"]
+    if isinstance(epochs, int):
+        return f"{epochs} epochs"
+    trained = [run["epochs_trained"] for v in sweep["variants"].values() for run in v.get("per_seed", [])]
+    if not trained:
+        return "until converged"
+    span = f"{min(trained)}" if min(trained) == max(trained) else f"{min(trained)}-{max(trained)}"
+    return f"{'converged' if all(_all_converged(sweep)) else 'trained'} in {span} epochs"
+
+
+def _all_converged(sweep: dict[str, Any]) -> list[bool]:
+    return [bool(run.get("converged")) for v in sweep["variants"].values() for run in v.get("per_seed", [])]

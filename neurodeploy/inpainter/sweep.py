@@ -20,7 +20,19 @@ Protocol, the same for every variant:
 1. Train with :func:`neurodeploy.inpainter.train.train` on the same data, budget
    (``epochs``, ``batch_size``, ``samples_per_epoch``) and seeds (``0 ..
    seeds - 1``; a seed fixes the weights, crops, masks and sample order, so
-   variant K and variant K' of seed s see the same batches).
+   variant K and variant K' of seed s see the same batches). With
+   ``converge`` (``--until-converged``) each model trains at a constant
+   learning rate until its validation MSE has converged by the
+   :class:`neurodeploy.inpainter.train.ConvergenceRule` (the best validation MSE of
+   its last 20% of epochs is not 1% below the best before them), between
+   ``min_epochs`` and ``max_epochs``; every model's learning curves (train
+   and validation MSE per epoch) are kept in the JSON and plotted
+   (``learning_curves.png``). A progress line after every epoch gives the
+   time left for the whole campaign: for every model still to train, the
+   epochs it is expected to take (the mean of the finished models', at
+   least ``min_epochs`` and at least the epochs done) times its variant's
+   measured seconds per epoch (the mean of all variants' until it has one),
+   plus the measured seconds of scoring and deployment per model.
 2. Score the float model on the evaluation protocol of
    :mod:`neurodeploy.inpainter.evaluate` (the validation photos, 4 seeded crops each,
    each with a seeded hole, seed 0): hole PSNR and SSIM, with the classical
@@ -44,15 +56,23 @@ Protocol, the same for every variant:
    differences to the twin: ``psnr_vs_twin = psnr_hole - psnr_hole(twin)``,
    ``energy_vs_twin.<profile> = total / total(twin)``.
 
+With a smooth hole fill (``hole_fill="smooth"``, the shipped model's), the
+fill alone, without any network, is the ``hole_fill_alone`` entry: the
+quality every variant gets for free.
+
 ``DIR/sweep.json`` holds it all (rewritten after every trained model, so an
 interrupted sweep leaves what it measured), ``DIR/sweep.png`` the plot of
-energy (Loihi 2 chip + GPU host) against hole PSNR, ``DIR/report.html`` both;
+energy (Loihi 2 chip + GPU host) against hole PSNR, ``DIR/learning_curves.png``
+the learning curves, ``DIR/report.html`` all of it;
 the checkpoints are in ``DIR/models`` (each with its training seconds, ``NAME.seconds.json``),
-the bundles in ``DIR/bundles``. ``resume=True`` continues the models of an earlier sweep in the folder.
+the bundles in ``DIR/bundles``. ``resume=True`` continues the models of an earlier sweep in the folder:
+every checkpoint is written atomically after every epoch with the optimizer's and the random generator's
+state, so a sweep interrupted at any point and resumed gives the same models and figures as one run through.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -63,24 +83,39 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from neurodeploy.cost.counting import InferenceCounts, host_macs
+from neurodeploy.cost.energy import all_cnn
+from neurodeploy.cost.hw import load_profile
+from neurodeploy.cost.profile import select_profiles
+from neurodeploy.cost.report import write_sweep_report
 from neurodeploy.errors import UserError
-from neurodeploy.inpainter.model import ModelConfig
+from neurodeploy.inpainter.checkpoint import load_model, read_checkpoint
+from neurodeploy.inpainter.conversion import convert
+from neurodeploy.inpainter.data import EvalSet, resolve_paths
+from neurodeploy.inpainter.evaluate import classical_methods, mean_scores, scnn_inpainter, score
+from neurodeploy.inpainter.model import ModelConfig, host_conv_shapes
+from neurodeploy.inpainter.profile import profile
+from neurodeploy.inpainter.simulation import simulate
+from neurodeploy.inpainter.simulator import SimulationInput
+from neurodeploy.inpainter.sweep_results import (
+    aggregate,
+    compare_to_twin,
+    mean_defined,
+    variant_label,
+    variant_name,
+    write_json,
+)
+from neurodeploy.inpainter.train import ConvergenceRule, TrainConfig, resolve_device, train
+from neurodeploy.io import atomic_path, check_output_folder
+from neurodeploy.runtime.backends import BACKENDS
 
 VARIANTS = (0, 1, 2, 3)
 PLOT_PROFILE = "loihi2"  # the plot's energy: this chip profile's total, host part on `host`
 ALL_SPIKING_REASON = ("all six layers spiking cannot deploy: layers 4 and 5 are transposed convs (upsampling) "
                       "and Lava-DL netx has no transposed conv layer; layer 3 is a dilated conv, which a chip "
                       "layer cannot be either")
-
-
-def variant_name(spiking_layers: int) -> str:
-    """``all_cnn`` (0), ``scnn`` (1, the paper's), ``spikingK`` (K >= 2)."""
-    return {0: "all_cnn", 1: "scnn"}.get(spiking_layers, f"spiking{spiking_layers}")
-
-
-def variant_label(spiking_layers: int) -> str:
-    return {0: "all-CNN twin", 1: "SC-NN (1 spiking)"}.get(spiking_layers, f"{spiking_layers} spiking layers")
 
 
 @dataclass(frozen=True)
@@ -106,6 +141,19 @@ class SweepConfig:
     force: bool = False  # replace the models of an earlier sweep in `out`
     resume: bool = False  # continue the models of an earlier sweep of the same settings (none retrained)
     model: ModelConfig = field(default_factory=ModelConfig)  # everything but spiking_layers
+    converge: ConvergenceRule | None = None  # train each model until converged (then `epochs` is unused)
+
+    @property
+    def max_epochs(self) -> int:
+        """The epochs a model trains at most: ``epochs``, or the convergence rule's maximum."""
+        return self.epochs if self.converge is None else self.converge.max_epochs
+
+    def train_config(self, spiking_layers: int, seed: int) -> TrainConfig:
+        """The :class:`neurodeploy.inpainter.train.TrainConfig` of one model of the sweep."""
+        return TrainConfig(data=self.data, out=str(model_path(self, spiking_layers, seed)), epochs=self.max_epochs,
+                           batch_size=self.batch_size, lr=self.lr, crop=self.crop,
+                           samples_per_epoch=self.samples_per_epoch, seed=seed, device=self.device,
+                           resume=self.resume, force=True, val_crop=self.eval_crop, converge=self.converge)
 
     def variant_config(self, spiking_layers: int) -> ModelConfig:
         return ModelConfig.from_dict({**self.model.to_dict(), "spiking_layers": spiking_layers})
@@ -113,12 +161,6 @@ class SweepConfig:
 
 def check(config: SweepConfig) -> None:
     """Every check that needs no work, as one-line UserErrors, before the first model trains."""
-    from neurodeploy.cost.hw import load_profile
-    from neurodeploy.cost.profile import select_profiles
-    from neurodeploy.inpainter.data import resolve_paths
-    from neurodeploy.inpainter.train import TrainConfig, resolve_device
-    from neurodeploy.io import check_output_folder
-    from neurodeploy.runtime.backends import BACKENDS
 
     if not config.variants or len(set(config.variants)) != len(config.variants):
         raise UserError(f"`variants={','.join(map(str, config.variants))}` must list distinct spiking-layer counts",
@@ -134,8 +176,8 @@ def check(config: SweepConfig) -> None:
         raise UserError("`eval_crops_per_image` and `tile` must be at least 1", "pass positive numbers")
     if config.backend not in BACKENDS:
         raise UserError(f"unknown `backend={config.backend}`", f"pass one of {', '.join(BACKENDS)}")
-    TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, crop=config.crop,
-                samples_per_epoch=config.samples_per_epoch, val_crop=config.eval_crop)
+    TrainConfig(epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr, crop=config.crop,
+                samples_per_epoch=config.samples_per_epoch, val_crop=config.eval_crop, converge=config.converge)
     if config.samples_per_epoch < config.batch_size:
         raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
     resolve_device(config.device)
@@ -164,17 +206,17 @@ def model_path(config: SweepConfig, spiking_layers: int, seed: int) -> Path:
 
 def check_resumable(config: SweepConfig, spiking_layers: int, seed: int) -> None:
     """With `resume`, an existing checkpoint must be of the same variant, seed and training settings."""
-    from neurodeploy.inpainter.checkpoint import read_checkpoint
 
     path = model_path(config, spiking_layers, seed)
     if not path.exists():
         return
     ckpt = read_checkpoint(path)
     wanted = {"data": config.data, "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
-              "samples_per_epoch": config.samples_per_epoch, "seed": seed, "val_crop": config.eval_crop}
+              "samples_per_epoch": config.samples_per_epoch, "seed": seed, "val_crop": config.eval_crop,
+              "converge": None if config.converge is None else dataclasses.asdict(config.converge)}
     had = {key: ckpt.get("train_config", {}).get(key) for key in wanted}
     same_model = ModelConfig.from_dict(dict(ckpt["model_config"])) == config.variant_config(spiking_layers)
-    if not same_model or had != wanted or int(ckpt.get("epoch", 0)) > config.epochs:
+    if not same_model or had != wanted or int(ckpt.get("epoch", 0)) > config.max_epochs:
         raise UserError(f"{path} was trained with other settings ({int(ckpt.get('epoch', 0))} epochs, {had}) "
                         "than this sweep asks for", "pass the same settings, or `force=True` to retrain")
 
@@ -192,22 +234,12 @@ def not_variants(config: SweepConfig) -> dict[str, str]:
     return reasons
 
 
-def _stats(values: list[float]) -> tuple[float, float]:
-    """(mean, sample standard deviation; 0 for one value)."""
-    array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
-
-
 def twin_energy(config: ModelConfig, shapes: list[tuple[int, int]], profiles: list[str], host: str) -> dict[str, Any]:
     """The all-CNN twin's energy per inference: the whole network on ``host`` (no chip part), for every profile.
 
     The twin's MACs are those of its six convs (:func:`neurodeploy.cost.counting.host_macs`), averaged over the
     images' sizes, priced by :func:`neurodeploy.cost.energy.all_cnn`.
     """
-    from neurodeploy.cost.counting import InferenceCounts, host_macs
-    from neurodeploy.cost.energy import all_cnn
-    from neurodeploy.cost.hw import load_profile
-    from neurodeploy.inpainter.model import host_conv_shapes
 
     macs = float(np.mean([host_macs(host_conv_shapes(config), h, w) for h, w in shapes]))
     counts = InferenceCounts(layers=[], host_macs=round(macs), dense_snn_macs=0, bridge_events={},
@@ -219,10 +251,6 @@ def twin_energy(config: ModelConfig, shapes: list[tuple[int, int]], profiles: li
 
 def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, seed: int) -> dict[str, Any]:
     """Convert, simulate (fidelity, deployed PSNR) and profile (spikes, energy) one trained model."""
-    from neurodeploy.inpainter.conversion import convert
-    from neurodeploy.inpainter.evaluate import mean_scores, score
-    from neurodeploy.inpainter.profile import profile
-    from neurodeploy.inpainter.simulation import simulate
 
     bundle = convert(model, bundle_dir, force=True, tile=config.tile)
     report = simulate(bundle, items, backend=config.backend, seed=seed)  # type: ignore[arg-type]
@@ -237,7 +265,7 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
     return {
         "psnr_hole_deployed": deployed.psnr_hole,
         "fidelity": {
-            "spike_f1": _mean_defined([f["spike_f1"] for f in fidelity]),
+            "spike_f1": mean_defined([f["spike_f1"] for f in fidelity]),
             "psnr_vs_float": float(np.mean([f["psnr_vs_float"] for f in fidelity])),
             "exact_vs_reference": all(bool(f["exact_vs_reference"]) for f in fidelity),
         },
@@ -254,80 +282,56 @@ def deploy(model: Any, bundle_dir: Path, items: list[Any], config: SweepConfig, 
     }
 
 
-def _mean_defined(values: list[float | None]) -> float | None:
-    """The mean of the values that are defined (a score is None where it has no spikes to score)."""
-    defined = [v for v in values if v is not None]
-    return float(np.mean(defined)) if defined else None
+class CampaignClock:
+    """The time left for the whole sweep, from what it has measured so far (module docstring, step 1)."""
+
+    def __init__(self, config: SweepConfig) -> None:
+        self.config = config
+        self.started = time.perf_counter()
+        self.epoch_seconds: dict[int, list[float]] = {}  # spiking layers -> seconds of each epoch trained
+        self.finished_epochs: list[int] = []  # epochs each finished model took
+        self.after_training: list[float] = []  # seconds of scoring, deploying and pricing each model
+
+    def expected_epochs(self, done: int = 0) -> int:
+        """The epochs a model is expected to take in all, ``done`` of them already trained."""
+        if self.config.converge is None:
+            return self.config.epochs
+        guess = round(float(np.mean(self.finished_epochs))) if self.finished_epochs else self.config.converge.min_epochs
+        return min(self.config.converge.max_epochs, max(guess, self.config.converge.min_epochs, done))
+
+    def seconds_per_epoch(self, spiking_layers: int) -> float | None:
+        measured = self.epoch_seconds.get(spiking_layers)
+        if measured:
+            return float(np.mean(measured))
+        every = [s for seconds in self.epoch_seconds.values() for s in seconds]
+        return float(np.mean(every)) if every else None
+
+    def left(self, current: tuple[int, int], epochs_done: int, queued: list[int]) -> float | None:
+        """Seconds left: the rest of the current model (``current`` = (spiking layers, seed)), then every
+        model in ``queued`` (their spiking-layer counts); None until an epoch has been timed."""
+        per_epoch = self.seconds_per_epoch(current[0])
+        if per_epoch is None:
+            return None
+        after = float(np.mean(self.after_training)) if self.after_training else 0.0
+        seconds = (self.expected_epochs(epochs_done) - epochs_done) * per_epoch + after
+        for k in queued:
+            seconds += self.expected_epochs() * (self.seconds_per_epoch(k) or per_epoch) + after
+        return seconds
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
 
-def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]:
-    """A variant's figures over its seeds: mean and spread (module docstring)."""
-    out: dict[str, Any] = {"spiking_layers": spiking_layers, "label": variant_label(spiking_layers),
-                           "seeds": [r["seed"] for r in runs]}
-    for key in ("psnr_hole", "ssim", "mse_hole", "val_mse", "train_seconds"):
-        out[key], out[f"{key}_std"] = _stats([r[key] for r in runs])
-    deployed = [r for r in runs if r.get("deployment", {}).get("measured")]
-    if spiking_layers == 0:
-        out["deployed"] = False
-        out["fidelity"] = {"spike_f1": None, "note": "n/a: the twin has no spikes"}
-        out["spikes"] = 0.0
-        out["energy_j"] = {p: {**e, "total_std": 0.0} for p, e in runs[0]["energy_j"].items()}
-        out["energy_note"] = "the whole network on the host profile; no chip part, so the same for every chip profile"
-        return out
-    out["deployed"] = bool(deployed) and len(deployed) == len(runs)
-    if not deployed:
-        reasons = {r.get("deployment", {}).get("reason", "not run") for r in runs}
-        out["fidelity"] = {"spike_f1": None, "note": "not measured: " + "; ".join(sorted(reasons))}
-        out["energy_j"] = {}
-        out["spikes"] = None
-        return out
-    d = [r["deployment"] for r in deployed]
-    out["psnr_hole_deployed"], out["psnr_hole_deployed_std"] = _stats([x["psnr_hole_deployed"] for x in d])
-    f1 = [x["fidelity"]["spike_f1"] for x in d if x["fidelity"]["spike_f1"] is not None]
-    f1_mean, f1_std = _stats(f1) if f1 else (None, None)
-    out["fidelity"] = {"spike_f1": f1_mean, "spike_f1_std": f1_std,
-                       "psnr_vs_float": _stats([x["fidelity"]["psnr_vs_float"] for x in d])[0],
-                       "exact_vs_reference": all(x["fidelity"]["exact_vs_reference"] for x in d)}
-    out["spikes"], out["spikes_std"] = _stats([x["spikes"] for x in d])
-    out["spikes_per_layer"] = [float(v) for v in np.mean([x["spikes_per_layer"] for x in d], axis=0)]
-    out["energy_j"] = {}
-    for profile in d[0]["energy_j"]:
-        parts = {part: _stats([x["energy_j"][profile][part] for x in d])[0] for part in ("chip", "host", "bridge")}
-        total, total_std = _stats([x["energy_j"][profile]["total"] for x in d])
-        out["energy_j"][profile] = {**parts, "total": total, "total_std": total_std}
-    if all("energy_all_on_chip_j" in x for x in d):  # convert --chip all of the same models
-        out["energy_all_on_chip_j"] = {p: {"total": _stats([x["energy_all_on_chip_j"][p]["total"] for x in d])[0]}
-                                       for p in d[0]["energy_all_on_chip_j"]}
-    if all("baseline_j" in x for x in d):  # the image pipeline's all-CNN baseline (section 7 of BENCHMARKS)
-        out["baseline_j"] = {h: _stats([x["baseline_j"][h] for x in d])[0] for h in d[0]["baseline_j"]}
-    return out
-
-
-def compare_to_twin(variants: dict[str, Any]) -> None:
-    """Add ``psnr_vs_twin`` and ``energy_vs_twin`` to every variant, where the twin was run."""
-    twin = variants.get(variant_name(0))
-    if twin is None:
-        return
-    for v in variants.values():
-        v["psnr_vs_twin"] = v["psnr_hole"] - twin["psnr_hole"]
-        v["energy_vs_twin"] = {p: e["total"] / twin["energy_j"][p]["total"]
-                               for p, e in v.get("energy_j", {}).items() if p in twin["energy_j"]}
-        v["energy_all_on_chip_vs_twin"] = {p: e["total"] / twin["energy_j"][p]["total"]
-                                           for p, e in v.get("energy_all_on_chip_j", {}).items()
-                                           if p in twin["energy_j"]}
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
 
 
 def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
-    """Train, score, deploy and price every variant for every seed; write ``sweep.json``, ``sweep.png`` and
-    ``report.html`` into ``config.out``; return the JSON document."""
-    from neurodeploy.cost.profile import select_profiles
-    from neurodeploy.inpainter.data import EvalSet, resolve_paths
-    from neurodeploy.inpainter.evaluate import classical_methods, mean_scores, scnn_inpainter, score
-    from neurodeploy.inpainter.simulator import SimulationInput
-    from neurodeploy.inpainter.train import TrainConfig, resolve_device, train
+    """Train, score, deploy and price every variant for every seed; write ``sweep.json``, ``sweep.png``,
+    ``learning_curves.png`` and ``report.html`` into ``config.out``; return the JSON document."""
 
     check(config)
-    started = time.perf_counter()
+    clock = CampaignClock(config)
     out = Path(config.out)
     (out / "models").mkdir(parents=True, exist_ok=True)
     samples = list(EvalSet(resolve_paths(config.data, "val"), crop=config.eval_crop,
@@ -340,7 +344,10 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
     device = resolve_device(config.device)
     document: dict[str, Any] = {
         "protocol": {
-            "variants": list(config.variants), "seeds": list(range(config.seeds)), "epochs": config.epochs,
+            "variants": list(config.variants), "seeds": list(range(config.seeds)),
+            "epochs": "until converged" if config.converge else config.epochs,
+            "convergence": None if config.converge is None else config.converge.to_dict(),
+            "learning_rate_schedule": "constant" if config.converge else "cosine from lr to 0 over the epochs",
             "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
             "samples_per_epoch": config.samples_per_epoch, "data": config.data, "device": str(device),
             "backend": config.backend, "host_profile": config.host, "plot_profile": PLOT_PROFILE,
@@ -348,67 +355,94 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
                            "crops_per_image": config.eval_crops_per_image, "seed": 0,
                            "measure": "neurodeploy.inpainter.evaluate: hole PSNR per image from its hole MSE, then "
                                       "averaged; SSIM of the whole image"},
+            "validation_mse": "after every epoch: whole-image MSE of the inpainted result on the validation "
+                              "photos' crops (neurodeploy.inpainter.train.validation_mse, holes seeded by the "
+                              "model's seed)",
             "spread": "sample standard deviation over the seeds (ddof = 1); 0 for one seed",
             "resumed": config.resume,  # True: the models were continued from an earlier sweep in the folder
             "model_config": config.model.to_dict(),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device)},
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device),
+                        "load_average_at_start": _load_average()},
         },
         "classical": classical,
         "not_variants": not_variants(config),
         "variants": {},
         "complete": False,
     }
+    if config.model.hole_fill == "smooth":  # the fill the network starts from is the classical harmonic fill
+        document["hole_fill_alone"] = {**classical["harmonic"], "method": "harmonic",
+                                       "note": "the hole fill of hole_fill=smooth alone, no network: every "
+                                               "variant's output starts from it"}
+    queue = [(k, seed) for k in config.variants for seed in range(config.seeds)]
     runs: dict[int, list[dict[str, Any]]] = {k: [] for k in config.variants}
-    total, done = len(config.variants) * config.seeds, 0
-    for k in config.variants:
+    for done, (k, seed) in enumerate(queue, start=1):
         model_config = config.variant_config(k)
-        for seed in range(config.seeds):
-            done += 1
-            name = f"{variant_name(k)}_seed{seed}"
-            log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: train {config.epochs} epochs")
-            path = model_path(config, k, seed)
-            result = train(TrainConfig(data=config.data, out=str(path), epochs=config.epochs,
-                                       batch_size=config.batch_size, lr=config.lr, crop=config.crop,
-                                       samples_per_epoch=config.samples_per_epoch, seed=seed, device=config.device,
-                                       resume=config.resume, force=True, val_crop=config.eval_crop),
-                           model_config, progress=progress)
-            from neurodeploy.inpainter.checkpoint import load_model
+        name = f"{variant_name(k)}_seed{seed}"
+        budget = (f"train until converged ({config.converge.min_epochs} to {config.converge.max_epochs} epochs)"
+                  if config.converge else f"train {config.epochs} epochs")
+        log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: {budget}")
+        queued = [later for later, _ in queue[done:]]
 
-            model, _ = load_model(path)
-            scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask)
-                                  for s in samples])
-            seconds = record_training_seconds(path, result.seconds, config.resume)
-            run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
-                                   "train_seconds": seconds}
-            log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, "
-                f"SSIM {scores.ssim:.4f}")
-            if k == 0:
-                run.update(twin_energy(model_config, [s.mask.shape for s in samples], profiles, config.host))
-            else:
-                log(f"[{done}/{total}] {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
-                try:
-                    run["deployment"] = {"measured": True, **deploy(model, out / "bundles" / name, items, config,
-                                                                      seed)}
-                except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
-                    run["deployment"] = {"measured": False, "reason": str(exc)}
-                    log(f"[{done}/{total}] not deployed: {exc}")
-            runs[k].append(run)
-            document["variants"][variant_name(k)] = {**aggregate(runs[k], k), "per_seed": runs[k]}
-            compare_to_twin(document["variants"])
-            document["seconds"] = time.perf_counter() - started
-            write_json(out / "sweep.json", document)
+        def on_epoch(epoch: int, train_mse: float, val_mse: float, seconds: float,
+                     k: int = k, seed: int = seed, done: int = done, queued: list[int] = queued) -> None:
+            clock.epoch_seconds.setdefault(k, []).append(seconds)
+            left = clock.left((k, seed), epoch, queued)
+            log(f"[{done}/{len(queue)}] {variant_name(k)} seed {seed} epoch {epoch}: train MSE {train_mse:.5f}, "
+                f"validation MSE {val_mse:.5f} ({seconds:.0f} s); sweep {_minutes(clock.elapsed())} so far, "
+                + ("time left not yet known" if left is None else f"about {_minutes(left)} left (estimate)"))
+
+        path = model_path(config, k, seed)
+        result = train(config.train_config(k, seed), model_config, progress=progress and config.converge is None,
+                       on_epoch=on_epoch)
+        clock.finished_epochs.append(result.epochs)
+        scoring_started = time.perf_counter()
+        model, _ = load_model(path)
+        scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask)
+                              for s in samples])
+        seconds = record_training_seconds(path, result.seconds, config.resume)
+        run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
+                               "best_val_mse": min(result.val_losses), "train_seconds": seconds,
+                               "epochs_trained": result.epochs, "converged": result.converged,
+                               "train_mse_curve": result.train_losses, "val_mse_curve": result.val_losses}
+        stop = ("" if result.converged is None else
+                f" (converged after {result.epochs} epochs)" if result.converged else
+                f" (NOT converged: stopped at the maximum, {result.epochs} epochs)")
+        log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, "
+            f"SSIM {scores.ssim:.4f}{stop}")
+        if k == 0:
+            run.update(twin_energy(model_config, [s.mask.shape for s in samples], profiles, config.host))
+        else:
+            log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
+            try:
+                run["deployment"] = {"measured": True, **deploy(model, out / "bundles" / name, items, config, seed)}
+            except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
+                run["deployment"] = {"measured": False, "reason": str(exc)}
+                log(f"[{done}/{len(queue)}] not deployed: {exc}")
+        clock.after_training.append(time.perf_counter() - scoring_started)
+        runs[k].append(run)
+        document["variants"][variant_name(k)] = {**aggregate(runs[k], k), "per_seed": runs[k]}
+        compare_to_twin(document["variants"])
+        document["seconds"] = clock.elapsed()
+        write_json(out / "sweep.json", document)
     document["complete"] = True
-    document["seconds"] = time.perf_counter() - started
+    document["seconds"] = clock.elapsed()
+    document["protocol"]["machine"]["load_average_at_end"] = _load_average()
     write_json(out / "sweep.json", document)
-    from neurodeploy.cost.report import write_sweep_report
 
     write_sweep_report(out, document)
     return document
 
 
+def _load_average() -> list[float] | None:
+    """The machine's load average over 1, 5 and 15 minutes (what else ran beside the sweep), where the OS has one."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def record_training_seconds(model: Path, seconds: float, resume: bool) -> float:
     """A model's training seconds in all, kept beside it (``NAME.seconds.json``): a resumed run adds its own."""
-    from neurodeploy.io import atomic_path
 
     path = model.with_suffix(".seconds.json")
     earlier = 0.0
@@ -422,42 +456,7 @@ def record_training_seconds(model: Path, seconds: float, resume: bool) -> float:
     return earlier + seconds
 
 
-def twin_quality(sweep: dict[str, Any], spiking_layers: int, source: str) -> dict[str, Any] | None:
-    """The quality of the variant with ``spiking_layers`` against the twin in a sweep, or None if it lacks one."""
-    variant, twin = sweep["variants"].get(variant_name(spiking_layers)), sweep["variants"].get(variant_name(0))
-    if variant is None or twin is None or spiking_layers == 0:
-        return None
-    return {"psnr_hole": variant["psnr_hole"], "twin_psnr_hole": twin["psnr_hole"],
-            "psnr_vs_twin": variant["psnr_hole"] - twin["psnr_hole"], "epochs": sweep["protocol"]["epochs"],
-            "seeds": len(sweep["protocol"]["seeds"]), "source": source}
-
-
 def _device_name(device: Any) -> str:
-    import torch
-
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"cpu ({platform.processor() or platform.machine()})"
-
-
-def write_json(path: Path, document: dict[str, Any]) -> None:
-    from neurodeploy.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(document, indent=2))
-
-
-def read_sweep(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A ``sweep.json`` written by :func:`run_sweep`, checked for the keys the report and the demo read."""
-    try:
-        document = json.loads(Path(path).read_text())
-        missing = [key for key in ("protocol", "classical", "variants") if key not in document]
-        missing += [f"variants.{name}.{key}" for name, v in document["variants"].items()
-                    for key in ("spiking_layers", "psnr_hole", "psnr_hole_std", "energy_j") if key not in v]
-        if missing:
-            raise KeyError(", ".join(missing))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UserError(f"{path} is not a sweep.json written by neurodeploy sweep ({type(exc).__name__}: {exc})",
-                        "pass the sweep.json of a `neurodeploy sweep` run") from None
-    return document
-

@@ -2,6 +2,9 @@
 
 Adam's learning rate follows a cosine from ``lr`` to 0 over the epochs,
 computed from the epoch number alone, so a resumed run keeps the schedule.
+With a :class:`ConvergenceRule` (``TrainConfig.converge``) the number of
+epochs is not known in advance: the rate stays at ``lr`` and training stops
+when the rule says the validation MSE has converged, or at its maximum.
 The loss is the paper's measure: the MSE over the whole image between the
 ground truth and the inpainted image (known pixels kept, the network's output
 in the hole). Known pixels then contribute zero, so the gradient comes from
@@ -31,6 +34,7 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +47,64 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.inpainter.data import EvalSet, ImageFolder, resolve_paths, stack_pairs, to_tensors
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
-from neurodeploy.io import check_output_file
+from neurodeploy.io import check_output_file, save_torch
+
+
+@dataclass(frozen=True)
+class ConvergenceRule:
+    """When a run to convergence stops, from its validation MSE per epoch ``v_1 .. v_n`` alone.
+
+    After epoch ``n`` the window is its last ``w = ceil(window * n)`` epochs
+    (20% of them by default). The run has converged when ``n >= min_epochs``
+    and the best validation MSE inside the window is not ``improvement`` (1%)
+    below the best before it::
+
+        min(v_{n-w+1} .. v_n) > (1 - improvement) * min(v_1 .. v_{n-w})
+
+    It stops at ``max_epochs`` whether or not it has converged. Being a
+    function of the curve, the rule gives the same stop on a resumed run.
+    """
+
+    min_epochs: int = 10
+    max_epochs: int = 60
+    improvement: float = 0.01
+    window: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.min_epochs < 2:
+            raise UserError(f"`min_epochs={self.min_epochs}` must be at least 2: the rule compares the last "
+                            "epochs with earlier ones", "pass e.g. `min_epochs=10`")
+        if self.max_epochs < self.min_epochs:
+            raise UserError(f"`max_epochs={self.max_epochs}` is below `min_epochs={self.min_epochs}`",
+                            "pass a `max_epochs` at least as large as `min_epochs`")
+        if not 0 < self.improvement < 1 or not 0 < self.window < 1:
+            raise UserError("`improvement` and `window` must lie strictly between 0 and 1",
+                            "pass e.g. improvement=0.01, window=0.2")
+
+    def window_epochs(self, epochs: int) -> int:
+        # round() first, so that 0.2 * 15 = 3.0000000000000004 gives a window of 3, not 4
+        return max(1, math.ceil(round(self.window * epochs, 9)))
+
+    def converged(self, val_losses: list[float]) -> bool:
+        """Whether the curve ``val_losses`` (one value per epoch) has converged by the rule."""
+        n = len(val_losses)
+        if n < self.min_epochs:
+            return False
+        w = self.window_epochs(n)
+        return min(val_losses[n - w:]) > (1 - self.improvement) * min(val_losses[:n - w])
+
+    def finished(self, val_losses: list[float]) -> bool:
+        """Converged, or at the maximum epoch count."""
+        return len(val_losses) >= self.max_epochs or self.converged(val_losses)
+
+    def describe(self) -> str:
+        return (f"stop after epoch n (n >= {self.min_epochs}) when the best validation MSE of the last "
+                f"ceil({self.window:g} n) epochs is not {self.improvement:.0%} below the best before them, "
+                f"i.e. min(last) > {1 - self.improvement:g} x min(before); at {self.max_epochs} epochs in any "
+                "case (then not converged); constant learning rate")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "rule": self.describe()}
 
 
 @dataclass(frozen=True)
@@ -62,11 +123,15 @@ class TrainConfig:
     resume: bool = False
     force: bool = False  # replace an existing model at `out` (without `resume`)
     val_crop: int = 128
+    converge: ConvergenceRule | None = None  # train until converged; `epochs` is then its max_epochs
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "crop", "samples_per_epoch", "val_crop"):
             if getattr(self, name) < 1:
                 raise UserError(f"`{name}` must be at least 1", "pass a positive number")
+        if self.converge is not None and self.epochs != self.converge.max_epochs:
+            raise UserError(f"`epochs={self.epochs}` with a convergence rule of at most "
+                            f"{self.converge.max_epochs} epochs", "pass `epochs` equal to its `max_epochs`")
         if not self.lr > 0:
             raise UserError("`lr` must be positive", "pass e.g. `lr=2e-3`")
 
@@ -88,6 +153,7 @@ class TrainResult:
     seconds: float
     world_size: int
     rank_checksums: list[str]
+    converged: bool | None = None  # by `TrainConfig.converge`; None without one
 
 
 def resolve_device(name: str) -> torch.device:
@@ -138,8 +204,12 @@ def _distributed() -> tuple[int, int]:
     return world, rank
 
 
-def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True) -> TrainResult:
-    """Train (or resume) and write ``config.out`` after every epoch; rank 0 writes."""
+def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
+          on_epoch: Callable[[int, float, float, float], None] | None = None) -> TrainResult:
+    """Train (or resume) and write ``config.out`` after every epoch; rank 0 writes.
+
+    ``on_epoch(epoch, train_mse, val_mse, seconds)`` is called on rank 0 after each epoch's checkpoint.
+    """
     config.check_output()
     world, rank = _distributed()
     device = resolve_device(config.device)
@@ -195,8 +265,12 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
     with bar:
         task = bar.add_task("train", total=(config.epochs - start_epoch) * steps)
         for epoch in range(start_epoch, config.epochs):
+            if config.converge is not None and config.converge.finished(val_losses):
+                break  # a resumed run that had already converged
+            epoch_started = time.perf_counter()
             for group in optimizer.param_groups:  # cosine decay, a function of the epoch alone
-                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+                group["lr"] = config.lr if config.converge is not None else \
+                    config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
             dataset.epoch = epoch
             order = np.random.default_rng([config.seed, epoch]).permutation(config.samples_per_epoch)
             running = 0.0
@@ -228,20 +302,22 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True)
                     train_config=dataclasses.asdict(config),
                     rng={"torch": torch.get_rng_state()},
                 )
-                bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
-                                  f"validation MSE {val:.5f}")
+                if on_epoch is None:
+                    bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
+                                      f"validation MSE {val:.5f}")
+                else:  # the caller reports the epoch its own way (the sweep: with the time left)
+                    on_epoch(epoch + 1, train_losses[-1], val, time.perf_counter() - epoch_started)
     checksums = _gather_checksums(model, world)
     if world > 1 and rank == 0:
         ckpt = read_checkpoint(config.out)
         ckpt["rank_checksums"] = checksums
-        from neurodeploy.io import save_torch
-
         save_torch(ckpt, config.out)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    return TrainResult(config.epochs, train_losses, val_losses, time.perf_counter() - started, world,
-                       checksums)
+    converged = None if config.converge is None else config.converge.converged(val_losses)
+    return TrainResult(len(val_losses), train_losses, val_losses, time.perf_counter() - started, world,
+                       checksums, converged)
 
 
 def _hash_seed(*parts: int) -> int:

@@ -75,6 +75,19 @@ def test_compat_layer_leaves_site_packages_unchanged() -> None:
     assert _site_packages_hashes() == before
 
 
+def test_lava_runs_after_the_process_has_used_multiprocessing() -> None:
+    """Lava sets the start method when imported, which fails once a process has started a worker."""
+    code = ("import multiprocessing as mp\n"
+            "if __name__ == '__main__':\n"
+            "    worker = mp.get_context('spawn').Process(target=print); worker.start(); worker.join()\n"
+            "    from neurodeploy.cli.doctor import lava_smoke\n"
+            "    import neurodeploy.runtime.lava.compat as c\n"
+            "    print(lava_smoke(), c.APPLIED['fork_start_method'])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("True")
+
+
 def test_rewrite_targets_only_mutable_dataclass_defaults() -> None:
     src = "from __future__ import annotations\n@dataclass\nclass A:\n    x: Enc = Enc()\n    n: int = 3\n"
     fixed = _lava_compat.rewrite_mutable_defaults(src)

@@ -1,7 +1,7 @@
 """Let lava-nc 0.10 and lava-dl 0.6 import and run on Python 3.11+.
 
 Import this module before anything from ``lava``; every neurodeploy module
-that needs Lava does so through :func:`import_lava`. Two things are fixed, both
+that needs Lava does so through :func:`import_lava`. Three things are fixed, all
 at import time and without touching a file in site-packages:
 
 1. ``lava.magma.compiler.var_model`` declares dataclass fields with a mutable
@@ -15,6 +15,11 @@ at import time and without touching a file in site-packages:
    needs OpenCV's GUI build and torchvision. neurodeploy never uses object
    detection, so a placeholder module is registered under that name; any
    attribute access on it raises an ImportError that says why.
+3. Lava's message infrastructure calls ``multiprocessing.set_start_method("fork")``
+   when it is imported, which raises "context has already been set" in a process
+   that has already used multiprocessing (started a worker, even with a spawn
+   context). :func:`import_lava` imports that module first, with the start method
+   set to ``fork`` (what Lava sets in a fresh process and needs) instead of failing.
 
 ``APPLIED`` records which fixes were actually needed, for ``neurodeploy doctor``.
 """
@@ -24,21 +29,25 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import multiprocessing
 import re
 import sys
 import types
 from typing import Any
 
 VAR_MODEL = "lava.magma.compiler.var_model"
+MESSAGE_INFRASTRUCTURE = "lava.magma.runtime.message_infrastructure.multiprocessing"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
 
 # `name: ByteEncoder = ByteEncoder()` -> `name: ByteEncoder = field(default_factory=ByteEncoder)`
 _MUTABLE_DEFAULT = re.compile(r"^(\s+\w+\s*:\s*(\w+)\s*=\s*)\2\(\)\s*$", re.MULTILINE)
 
-APPLIED: dict[str, bool] = {"var_model_default_factory": False, "object_detection_placeholder": False}
+APPLIED: dict[str, bool] = {"var_model_default_factory": False, "object_detection_placeholder": False,
+                             "fork_start_method": False}
 DESCRIPTIONS = {  # what each fix means, in words, for `neurodeploy doctor`
     "var_model_default_factory": "lava-nc made importable on Python 3.11+ (a dataclass default rewritten in memory)",
     "object_detection_placeholder": "lava-dl loads without OpenCV/torchvision (its unused object detection stubbed)",
+    "fork_start_method": "Lava imported after multiprocessing was used (start method set to fork, as Lava needs)",
 }
 
 
@@ -98,6 +107,16 @@ def import_lava() -> None:
     """Install the fixes and import Lava's core, so later ``import lava...`` just works."""
     install()
     importlib.import_module(VAR_MODEL)
+    if MESSAGE_INFRASTRUCTURE not in sys.modules and multiprocessing.get_start_method(allow_none=True) is not None:
+        # the start method is already fixed in this process: Lava's own set_start_method("fork") would raise
+        multiprocessing.set_start_method("fork", force=True)
+        original = multiprocessing.set_start_method
+        multiprocessing.set_start_method = lambda method, force=False: None  # type: ignore[assignment]
+        try:
+            importlib.import_module(MESSAGE_INFRASTRUCTURE)
+        finally:
+            multiprocessing.set_start_method = original
+        APPLIED["fork_start_method"] = True
 
 
 install()

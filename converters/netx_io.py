@@ -137,13 +137,15 @@ def runs_in_stock_netx(layers: Sequence[QuantizedChipLayer | NetxSegmentLayer]) 
     return all(layer.bias is None or layer.bias_site == "voltage" for layer in layers)
 
 
+def pair(value: np.ndarray) -> tuple[int, int]:
+    """A netx stride, padding or dilation read back as a pair of ints (a scalar means both)."""
+    arr = np.atleast_1d(np.asarray(value)).astype(int)
+    return (int(arr[0]), int(arr[-1]))
+
+
 def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
     """Read a file of :func:`write_segment`; anything else is a one-line UserError."""
     import h5py
-
-    def pair(value: np.ndarray) -> tuple[int, int]:
-        arr = np.atleast_1d(np.asarray(value)).astype(int)
-        return (int(arr[0]), int(arr[-1]))
 
     try:
         with h5py.File(path, "r") as f:

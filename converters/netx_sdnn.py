@@ -47,6 +47,7 @@ from typing import Protocol
 
 import numpy as np
 
+from neurodeploy.converters.netx_io import pair
 from neurodeploy.errors import UserError
 
 
@@ -166,10 +167,6 @@ def _write_neuron(group: object, vth: int, spike_exp: int) -> None:
 def read_sdnn_segment(path: str | os.PathLike[str]) -> tuple[NetxSigmaDeltaLayer, ...]:
     """Read a file of :func:`write_sdnn_segment`; anything else is a one-line UserError."""
     import h5py  # see write_sdnn_segment
-
-    def pair(value: np.ndarray) -> tuple[int, int]:
-        arr = np.atleast_1d(np.asarray(value)).astype(int)
-        return (int(arr[0]), int(arr[-1]))
 
     try:
         with h5py.File(path, "r") as f:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.console import Console
 
@@ -13,10 +11,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Deploy the spiking stage of a hybrid SNN-CNN trained with Norse onto Lava / Loihi 2.",
 )
-# Piped into a file or a log, rich would assume 80 columns and cut the tables' columns to "…";
-# 160 keeps every table a command prints whole.
-PIPED_WIDTH = 160
-console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+console = Console()
 
 
 @app.callback()

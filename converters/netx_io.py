@@ -13,7 +13,7 @@ neurodeploy's backends only.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -81,37 +81,51 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[QuantizedChipLa
 
     if not layers:
         raise ValueError("a chip segment has at least one layer")
-    first = layers[0]
     with h5py.File(path, "w") as f:
-        inp = f.create_group("layer/0")
-        inp["type"] = np.bytes_("input")
-        shape = first.input_shape if first.kind == "conv" else (int(np.prod(first.input_shape)),)
-        inp["shape"] = np.array(shape, dtype=np.int64)
-        index = 1
-        previous: QuantizedChipLayer | None = None
-        for layer in layers:
-            if previous is not None and layer.kind != "conv" and len(previous.output_shape) > 1:
-                f.create_group(f"layer/{index}")["type"] = np.bytes_("flatten")
-                index += 1
-            g = f.create_group(f"layer/{index}")
-            g["type"] = np.bytes_(layer.kind)
+        input_group(f, layers[0])
+        for g, layer in layer_groups(f, layers):
             if layer.kind == "conv":
-                g["shape"] = np.array(layer.output_shape, dtype=np.int64)
-                g["weight"] = layer.weight.astype(np.int8)[..., None]
-                g["stride"] = np.array(layer.stride, dtype=np.int64)
-                g["padding"] = np.array(layer.padding, dtype=np.int64)
                 g["dilation"] = np.array([1, 1], dtype=np.int64)
                 g["groups"] = np.int64(1)
-            else:
-                g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
-                g["weight"] = layer.weight.astype(np.int8)
-                if layer.weight_rec is not None:
-                    g["weight_rec"] = layer.weight_rec.astype(np.int8)
+            elif layer.weight_rec is not None:
+                g["weight_rec"] = layer.weight_rec.astype(np.int8)
             if layer.bias is not None:
                 g["bias_current" if layer.bias_site == "current" else "bias"] = layer.bias.astype(np.int32)
             _write_cuba(g, layer.i_decay, layer.v_decay, layer.vth_mant)
+
+
+def input_group(f: Any, first: Any) -> Any:
+    """netx's block ``layer/0``: the input, its shape the first layer's input (a dense layer's flattened)."""
+    inp = f.create_group("layer/0")
+    inp["type"] = np.bytes_("input")
+    shape = first.input_shape if first.kind == "conv" else (int(np.prod(first.input_shape)),)
+    inp["shape"] = np.array(shape, dtype=np.int64)
+    return inp
+
+
+def layer_groups(f: Any, layers: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
+    """netx's blocks ``layer/1 ..`` of ``layers``, a ``flatten`` block before a dense one that follows a conv:
+    yields (group, layer) with the group's type, shape and int8 weight (a conv's with netx's trailing axis, its
+    stride and padding) written; the caller writes the rest of the block before the next one starts."""
+    index = 1
+    previous = None
+    for layer in layers:
+        if previous is not None and layer.kind != "conv" and len(previous.output_shape) > 1:
+            f.create_group(f"layer/{index}")["type"] = np.bytes_("flatten")
             index += 1
-            previous = layer
+        g = f.create_group(f"layer/{index}")
+        g["type"] = np.bytes_(layer.kind)
+        if layer.kind == "conv":
+            g["shape"] = np.array(layer.output_shape, dtype=np.int64)
+            g["weight"] = layer.weight.astype(np.int8)[..., None]
+            g["stride"] = np.array(layer.stride, dtype=np.int64)
+            g["padding"] = np.array(layer.padding, dtype=np.int64)
+        else:
+            g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
+            g["weight"] = layer.weight.astype(np.int8)
+        yield g, layer
+        index += 1
+        previous = layer
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from typing import Protocol
 
 import numpy as np
 
-from neurodeploy.converters.netx_io import pair
+from neurodeploy.converters.netx_io import input_group, layer_groups, pair
 from neurodeploy.errors import UserError
 
 
@@ -120,41 +120,20 @@ def write_sdnn_segment(path: str | os.PathLike[str], layers: Sequence[SigmaDelta
                             "upsampling or linear readout), which stock netx does not run",
                             "quantize with quantize_relu_layer (weight exponent 0), or write with "
                             "stock_netx=False for neurodeploy's own segment process")
-    first = layers[0]
     with h5py.File(path, "w") as f:
-        inp = f.create_group("layer/0")
-        inp["type"] = np.bytes_("input")
-        inp["shape"] = np.array(first.input_shape if first.kind == "conv" else (int(np.prod(first.input_shape)),),
-                                dtype=np.int64)
-        _write_neuron(inp, vth=0, spike_exp=first.spike_exp)
-        index = 1
-        previous: SigmaDeltaFileLayer | None = None
-        for layer in layers:
-            if previous is not None and layer.kind == "dense" and len(previous.output_shape) > 1:
-                f.create_group(f"layer/{index}")["type"] = np.bytes_("flatten")
-                index += 1
-            g = f.create_group(f"layer/{index}")
-            g["type"] = np.bytes_(layer.kind)
+        _write_neuron(input_group(f, layers[0]), vth=0, spike_exp=layers[0].spike_exp)
+        for g, layer in layer_groups(f, layers):
             if layer.kind == "conv":
-                g["shape"] = np.array(layer.output_shape, dtype=np.int64)
-                g["weight"] = layer.weight.astype(np.int8)[..., None]
-                g["stride"] = np.array(layer.stride, dtype=np.int64)
-                g["padding"] = np.array(layer.padding, dtype=np.int64)
                 g["dilation"] = np.array(layer.dilation, dtype=np.int64)
                 if layer.upsample != 1:
                     g["upsample"] = np.int64(layer.upsample)
                 g["groups"] = np.int64(1)
-            else:
-                g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
-                g["weight"] = layer.weight.astype(np.int8)
             g["bias"] = np.asarray(layer.bias).astype(np.int32)
             if layer.weight_exp != 0:
                 g["weightExp"] = np.int64(layer.weight_exp)
             _write_neuron(g, vth=layer.vth, spike_exp=layer.spike_exp)
             if layer.activation != "relu":
                 g["neuron/activation"] = np.bytes_(layer.activation)
-            index += 1
-            previous = layer
 
 
 def _write_neuron(group: object, vth: int, spike_exp: int) -> None:

@@ -164,7 +164,8 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
         console.print("fidelity of the run against the float model:")
         console.print(f"  output image PSNR {f['psnr_vs_float']:.2f} dB, spike F1 {share(f['spike_f1'])} "
                       f"(precision {share(f['spike_precision'])}, recall {share(f['spike_recall'])})")
-        console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}")
+        where = " (the tile at the image's centre, re-run)" if f.get("exact_vs_reference_tiles") else ""
+        console.print(f"  spikes bit-exact with the reference backend: {_yes(f['exact_vs_reference'])}{where}")
         for layer in f.get("sigma_delta", []):  # placement "all": the CNN's sigma-delta layers
             console.print(f"  {layer['name']} (sigma-delta): {layer['messages']:,} graded messages, "
                           f"{share(layer['fraction_sent'])} of neurons x steps; activation error "

@@ -27,11 +27,11 @@ from neurodeploy.inpainter.simulation import TileProgress
 from neurodeploy.inpainter.simulator import (
     SimulationInput,
     Simulator,
-    SnnInput,
     float_model,
     psnr_of_squared_error,
     squared_error,
 )
+from neurodeploy.inpainter.snn_input import SnnInput
 from neurodeploy.inpainter.tiling import SpikeBridge
 from neurodeploy.spike_metrics import spike_scores
 

@@ -22,7 +22,12 @@ def test_the_default_threads_leave_a_core_free_and_one_more_beside_lava() -> Non
     assert [plan_threads(b, cores=2).threads for b in ("reference", "torch", "lava", "loihi2")] == [1, 1, 1, 1]
     assert [plan_threads(b, cores=8).threads for b in ("reference", "torch", "lava")] == [7, 7, 6]
     assert plan_threads("torch", cores=1).threads == 1
-    assert plan_threads("lava", 3, cores=2).as_dict() == {"threads": 3, "cores": 2, "chosen_by": "--threads"}
+    assert plan_threads("lava", 3, cores=2).as_dict() == {"threads": 3, "cores": 2, "chosen_by": "--threads",
+                                                          "check_thread": False}
+    # the core left free takes the fidelity check's thread, except beside Lava's process
+    assert [plan_threads(b, cores=2).check_thread for b in ("reference", "torch", "lava", "loihi2")] == [
+        True, True, False, False]
+    assert not plan_threads("torch", cores=1).check_thread and not plan_threads("torch", 2, cores=2).check_thread
     with pytest.raises(UserError, match="at least one thread"):
         plan_threads("torch", 0)
     assert [fidelity_mode(v) for v in ("all", "first", "none", True, False)] == ["all", "first", "none", "all", "none"]

@@ -13,7 +13,7 @@ from neurodeploy.inpainter import holes
 from neurodeploy.inpainter.data import random_mask, to_tensors
 from neurodeploy.inpainter.holes import network_input, smooth_fill
 from neurodeploy.inpainter.model import ModelConfig
-from neurodeploy.inpainter.simulator import SnnInput
+from neurodeploy.inpainter.snn_input import SnnInput
 
 
 def reference_smooth_fill(image: torch.Tensor, known: torch.Tensor, iterations: int = 10) -> torch.Tensor:

@@ -41,7 +41,7 @@ from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.data import _fit_to_crop, builtin_paths, random_mask
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, conv_specs, host_halo, spiking_halo
 from neurodeploy.inpainter.nir_stack import stack_graph
-from neurodeploy.inpainter.simulator import SnnInput
+from neurodeploy.inpainter.snn_input import SnnInput
 from neurodeploy.io import atomic_directory, list_images, read_image, save_torch, sha256_file
 from neurodeploy.ir.graph import TauConvention
 from neurodeploy.ir.nir_reader import read_graph
@@ -164,7 +164,7 @@ def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, 
     Window i comes from photo i mod len(photos) (upscaled to at least ``window`` on its short side,
     as the evaluation crops are), with ``rng = default_rng([seed, i])`` choosing its place and its
     hole (:func:`neurodeploy.inpainter.data.random_mask`, the evaluation's 5-25 %); then
-    :class:`neurodeploy.inpainter.simulator.SnnInput` (masking, fill, mask channel) and
+    :class:`neurodeploy.inpainter.snn_input.SnnInput` (masking, fill, mask channel) and
     :func:`neurodeploy.chip.encoding.input_frames` (payloads ``round(255·x)``, or the seeded Poisson
     spikes), as for a tile of the window's size inside a larger image. The hole fill sees the
     window only, not the whole photo.

@@ -129,7 +129,7 @@ def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend 
     results: list[dict[str, Any]] = []
     outputs: dict[str, np.ndarray] = {}
     with sized_threads(plan), Simulator(bundle, backend, models, seed, mode != "none", keep_spikes, progress,
-                                        device) as sim:
+                                        device, check_thread=plan.check_thread) as sim:
         for index, item in enumerate(items):
             result = sim.run(item, check=checked(mode, index))
             if on_result is not None:

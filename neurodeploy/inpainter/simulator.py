@@ -11,7 +11,7 @@ Fidelity is measured against the trained float model rebuilt from the bundle
 draws for ``poisson`` encoding): PSNR between the two output images, the
 spike scores of :mod:`neurodeploy.spike_metrics` per chip layer, and whether the
 backend's spikes equal the reference backend's bit for bit on the tile at the
-image's centre (:meth:`Simulator._check_tiles` says why one tile).
+image's centre (:meth:`Simulator._check_exact` says why one tile).
 
 Memory is bounded by the tile, not by the image: the image streams through
 the spiking stage tile by tile (the bundle's tiles, :meth:`SpikeBridge.grid`),
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ import torch
 
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.bundle.manifest import GRAPH_FILE
-from neurodeploy.chip.encoding import PAYLOAD_MAX, count_rate, encode_window, input_frames
+from neurodeploy.chip.encoding import count_rate, encode_window, input_frames
 from neurodeploy.chip.reference import run_segment
 from neurodeploy.cost.counting import EventTally
 from neurodeploy.errors import UserError
@@ -45,10 +46,11 @@ from neurodeploy.inpainter.checkpoint import bundle_config, bundle_host_cnn
 from neurodeploy.inpainter.data import to_tensors
 from neurodeploy.inpainter.evaluate import psnr_from_mse, to_uint8
 from neurodeploy.inpainter.float_spikes import stack_spikes
-from neurodeploy.inpainter.holes import composite, network_input
-from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, host_halo
+from neurodeploy.inpainter.holes import composite
+from neurodeploy.inpainter.model import HybridInpainter, host_halo
 from neurodeploy.inpainter.nir_stack import stack_weights
 from neurodeploy.inpainter.sd_placement import SigmaDeltaTally, sigma_delta_host
+from neurodeploy.inpainter.snn_input import SnnInput
 from neurodeploy.inpainter.tiling import SpikeBridge, TileGrid
 from neurodeploy.runtime.backends import REFERENCE, Backend, LavaModels
 from neurodeploy.runtime.backends import backend as backend_spec
@@ -120,6 +122,23 @@ def float_model(bundle: Bundle) -> HybridInpainter:
     return model.eval()
 
 
+def _without_grad(work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)`` with autograd off (torch's grad mode is per thread: the check's thread needs its own)."""
+    with torch.no_grad():
+        return work(*args)
+
+
+@dataclass(frozen=True)
+class _WhenAsked:
+    """Work for the check, done when :meth:`result` is called (a Simulator without a check thread)."""
+
+    work: Callable[..., Any]
+    args: tuple[Any, ...]
+
+    def result(self) -> Any:
+        return _without_grad(self.work, *self.args)
+
+
 def _at_centre(tiles: TileGrid, y: int, x: int) -> bool:
     """Whether the tile at (y, x) owns the image's centre pixel."""
     rows, cols = tiles.tile(y, x)
@@ -134,57 +153,6 @@ def squared_error(a: np.ndarray, b: np.ndarray) -> int:
 def psnr_of_squared_error(total: int, values: int) -> float:
     """PSNR in dB of ``values`` uint8 values whose squared differences sum to ``total``."""
     return psnr_from_mse(total / values / 255.0**2)
-
-
-class SnnInput:
-    """The spiking stage's input x (C, H, W) of one image (:func:`~neurodeploy.inpainter.model.network_input`),
-    read window by window.
-
-    With ``hole_fill="zero"`` each pixel of x depends on that pixel alone, so
-    a window of x is computed from the same window of the image. ``mean`` and
-    ``smooth`` look at the whole image: x is computed once and kept as its
-    8-bit payloads p, from which p / 255 gives x back bit for bit (every
-    channel of x is k / 255 in float32). The smooth fill treats the colours
-    independently and takes them one at a time (a third of the float copies
-    of the image); the mean is a float sum whose rounding depends on the
-    tensor's shape, so it takes all colours at once, as in training. The mask
-    goes in as bool (the same values as its 0/1 float copy, a quarter of the
-    bytes), and the image's float plane is freed once masked: the smooth fill
-    of one colour then holds three float planes at its peak, the masked image
-    and the fill's two (docs/BENCHMARKS.md section 10).
-    """
-
-    def __init__(self, image: np.ndarray, mask: np.ndarray, config: ModelConfig) -> None:
-        self.image, self.mask, self.config = image, mask, config
-        self.payload: np.ndarray | None = None
-        if config.hole_fill == "zero":
-            return
-        colours = list(range(config.image_channels))
-        self.payload = np.empty((config.snn_in_channels, *mask.shape), np.uint8)
-        # the mask as bool, not float: it selects the same values and spares a float plane
-        hole = torch.from_numpy(np.asarray(mask, dtype=bool))[None, None]
-        for group in [[c] for c in colours] if config.hole_fill == "smooth" else [colours]:
-            self.payload[group] = _filled_payload(image[..., group], hole, config)
-        if config.mask_input:
-            self.payload[-1] = mask * np.uint8(PAYLOAD_MAX)
-
-    def window(self, rows: slice, cols: slice) -> torch.Tensor:
-        """x[:, rows, cols], float32 (C, h, w)."""
-        if self.payload is not None:
-            return torch.from_numpy(self.payload[:, rows, cols]).float() / float(PAYLOAD_MAX)
-        img, hole = to_tensors(self.image[rows, cols], self.mask[rows, cols])
-        return network_input(img[None], hole[None], self.config.mask_input, "zero")[0]
-
-
-def _filled_payload(image: np.ndarray, hole: torch.Tensor, config: ModelConfig) -> np.ndarray:
-    """The payloads (C, H, W) of network_input's masked and filled image, of uint8 (H, W, C) ``image``
-    and bool (1, 1, H, W) ``hole``; a function of its own, so that its float planes are freed on return,
-    before the next colour's are made."""
-    # the image as to_tensors makes it, without its float mask; handed over without a name here, so
-    # that network_input frees it once it has the masked copy
-    x = network_input((torch.from_numpy(np.asarray(image, np.uint8)).permute(2, 0, 1).float() / 255.0)[None],
-                      hole, False, config.hole_fill)[0]
-    return x.mul_(PAYLOAD_MAX).round_().to(torch.uint8).numpy()
 
 
 class _Band:
@@ -256,12 +224,16 @@ class Simulator:
     ``keep_spikes``: also hand back each image's whole input frames and output
     spikes (T, C, H, W) (memory grows with the image). ``progress``: called
     with (tiles done, tiles) after every spiking tile. ``host_block``: the host
-    CNN's least block side in pixels (:data:`HOST_BLOCK`).
+    CNN's least block side in pixels (:data:`HOST_BLOCK`). ``check_thread``:
+    run the fidelity check's float model in a thread of its own, beside the
+    deployed pipeline of the same tiles and blocks (for a core the pipeline
+    leaves free: :mod:`neurodeploy.runtime.run_options`); the results are the same.
     """
 
     def __init__(self, bundle: Bundle, backend: Backend = "lava", models: LavaModels = "neurodeploy",
                  seed: int = 0, fidelity: bool = True, keep_spikes: bool = False,
-                 progress: ProgressHook | None = None, device: str = "cpu", host_block: int = HOST_BLOCK) -> None:
+                 progress: ProgressHook | None = None, device: str = "cpu", host_block: int = HOST_BLOCK,
+                 check_thread: bool = False) -> None:
         self.bundle = bundle.require("inpainter")
         self.host_block = host_block
         self.backend = backend
@@ -272,6 +244,7 @@ class Simulator:
         self.host = bundle_host_cnn(bundle)
         self.config = bundle_config(bundle)
         self.reference_model = float_model(bundle) if fidelity else None
+        self.check_pool = ThreadPoolExecutor(1, "fidelity-check") if fidelity and check_thread else None
         self.bridge = SpikeBridge.of(bundle, backend, models, device)
         # placement "all": the CNN's sigma-delta layers, run on host blocks of the segment's own size
         self.sd_layers, self.device = bundle.sigma_delta_layers, device
@@ -287,6 +260,15 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.bridge.close()
+        if self.check_pool is not None:
+            self.check_pool.shutdown()
+
+    def _later(self, work: Callable[..., Any], *args: Any) -> Future[Any] | _WhenAsked:
+        """``work(*args)`` without autograd: started now in the check's thread if it has one, else run when
+        its result is asked for (so that its time is the check's, not the pipeline stage's around it)."""
+        if self.check_pool is not None:
+            return self.check_pool.submit(_without_grad, work, *args)
+        return _WhenAsked(work, args)
 
     @property
     def compile_seconds(self) -> float:
@@ -358,7 +340,7 @@ class Simulator:
     def _spiking_row(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int) -> list[np.ndarray]:
         """Run the row of spiking tiles at y, in batches of :data:`TILE_BATCH` tiles on the torch backend
         (:meth:`SpikeBridge.run_tiles`), else one by one; per tile, :meth:`_spiking_tile`'s counts, and the
-        fidelity check's float spikes (:meth:`_check_tiles`)."""
+        fidelity check's float spikes (:meth:`_float_tiles`)."""
         batch = TILE_BATCH if backend_spec(self.backend).batched else 1
         columns = list(tiles.column_starts())
         counts = []
@@ -372,42 +354,50 @@ class Simulator:
                 frames.append(np.ascontiguousarray(input_frames(snn_input, self.config.encoding,
                                                                 self.config.timesteps, self.seed, origin)))
             started = run.clock("encode", started)
+            batch_columns = columns[first:first + batch]
+            later = self._later(self._float_tiles, tiles, y, batch_columns, inputs) if run.check else None
             every = self.bridge.run_tiles(np.stack(frames))
             started = run.clock("snn", started)
-            floats = self._check_tiles(run, tiles, y, columns[first:first + batch], inputs, frames, every) \
-                if run.check else None
+            floats = None
+            if later is not None:
+                self._check_exact(run, tiles, y, batch_columns, frames, every)
+                floats = later.result()
             run.clock("fidelity", started)
             for i, x in enumerate(columns[first:first + batch]):
                 counts.append(self._spiking_tile(run, tiles, grids, y, x, frames[i], [layer[i] for layer in every],
                                                  None if floats is None else floats[i]))
         return counts
 
-    def _check_tiles(self, run: _Run, tiles: TileGrid, y: int, columns: list[int], inputs: list[torch.Tensor],
-                     frames: list[np.ndarray], every: list[np.ndarray]) -> list[list[np.ndarray]]:
-        """The fidelity check of a batch of tiles of one row: the reference backend's re-run of the tile at
-        the image's centre (``exact_vs_reference``; not on the reference backend itself) and the float
-        model's spiking stage (float32, as trained; :func:`~neurodeploy.inpainter.float_spikes.stack_spikes`,
-        Norse's step in place) on every window; returns the float model's spikes per tile and layer,
-        (T, C_k, H_k, W_k) uint8 (nothing stacked: stacking the batch's float spikes cost more than the
-        float model).
+    def _check_exact(self, run: _Run, tiles: TileGrid, y: int, columns: list[int], frames: list[np.ndarray],
+                     every: list[np.ndarray]) -> None:
+        """``exact_vs_reference``: the reference backend's re-run of the tile at the image's centre, if it is in
+        this batch (not on the reference backend itself).
 
         One tile, not all: the backends compute the same integer arithmetic on every tile, so one tile
         per image shows a backend that does not (a broken install, a wrong model choice), while a re-run
         of every tile cost more than the whole deployed pipeline (the reference's float64 state:
         0.30 s for the 16 tiles of a 512x512 photo, against 0.22 s for the pipeline; docs/BENCHMARKS.md,
-        section 16). The tests hold every backend to the reference on whole images.
-
-        Tile by tile, not as one batch: on a CPU both run memory bound, and a batch of 5 tiles (14 MB per
-        float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
-
-        config, model = self.config, self.reference_model
-        assert model is not None and model.snn is not None
-        floats: list[list[np.ndarray]] = []
-        for i, (snn_input, x) in enumerate(zip(inputs, columns, strict=True)):
+        section 16). The tests hold every backend to the reference on whole images."""
+        for i, x in enumerate(columns):
             if self.backend != REFERENCE and _at_centre(tiles, y, x):
                 run.exact_tiles += 1
                 run.exact &= all(np.array_equal(a, b[i]) for a, b in
                                  zip(run_segment(self.bridge.layers, frames[i]), every, strict=True))
+
+    def _float_tiles(self, tiles: TileGrid, y: int, columns: list[int],
+                     inputs: list[torch.Tensor]) -> list[list[np.ndarray]]:
+        """The float model's spiking stage (float32, as trained; Norse's step in place,
+        :func:`~neurodeploy.inpainter.float_spikes.stack_spikes`) on the windows of a batch of tiles of one
+        row: its spikes per tile and layer, (T, C_k, H_k, W_k) uint8 (nothing stacked: stacking the batch's
+        float spikes cost more than the float model). A function of its inputs alone, so that it can run in
+        the check's thread.
+
+        Tile by tile, not as one batch: on a CPU it runs memory bound, and a batch of 5 tiles (14 MB per
+        float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
+        config, model = self.config, self.reference_model
+        assert model is not None and model.snn is not None
+        floats: list[list[np.ndarray]] = []
+        for snn_input, x in zip(inputs, columns, strict=True):
             window = encode_window(snn_input, config.encoding, config.timesteps, self.seed,
                                    (y - tiles.halo, x - tiles.halo))
             floats.append([s[:, 0].numpy().view(np.uint8) for s in stack_spikes(model.snn, window)])
@@ -462,6 +452,10 @@ class Simulator:
             prediction = cnn(count_rate(counts, self.config.timesteps)[None], snn_input)[0]
             return to_uint8(composite(image, blocks.crop(prediction, y, x, rows.start, cols.start), mask))
 
+        float_output = None
+        if run.check:  # the float model's block, beside the deployed one when the check has its thread
+            assert self.reference_model is not None
+            float_output = self._later(inpaint, self.reference_model.cnn, counts[1])
         if self.sd_layers:  # the sigma-delta layers read the spikes of every step; the float model the counts
             spikes, counts = counts[-self.config.timesteps:].numpy(), counts[:-self.config.timesteps]
             st = self.config.spiking_stride  # the owned pixels on the spike grid: counted once over the blocks
@@ -473,7 +467,6 @@ class Simulator:
             output = inpaint(self.host, counts[0])
         run.output[own_rows, own_cols] = output
         started = run.clock("host", started)
-        if run.check:
-            assert self.reference_model is not None
-            run.squared_error += squared_error(output, inpaint(self.reference_model.cnn, counts[1]))
+        if float_output is not None:
+            run.squared_error += squared_error(output, float_output.result())
             run.clock("fidelity", started)

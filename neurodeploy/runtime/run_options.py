@@ -14,12 +14,16 @@ runs the chip segment in processes of its own, which want a core while they step
 The default therefore leaves cores free instead of filling them::
 
     threads = max(1, cores - 1 - lava)
+    check_thread = cores - threads - lava >= 1
 
 ``cores`` is the number of CPUs this process may run on, ``lava`` is 1 when
 the backend runs in Lava (``lava``, ``loihi2``: its segment process), else
 0. One core is left for everything else (the operating system, another job);
-on 2 cores that is one thread whatever the backend. ``threads`` (the
-``--threads`` option) overrides it. The count applies to torch's intra-op
+on 2 cores that is one thread whatever the backend. Where that core is
+there (``check_thread``), the fidelity check's float model runs in a thread
+of its own beside the pipeline, as one torch thread: on 2 cores for the
+reference and torch backends, not beside Lava's process. ``threads`` (the
+``--threads`` option) overrides the count. The count applies to torch's intra-op
 pool and to the BLAS pools of this process; Lava's processes are forked from
 it and inherit the BLAS limit. torch's inter-op pool is left as it is: the
 pipeline runs no inter-op parallel work (no ``torch.jit.fork``).
@@ -63,10 +67,12 @@ class ThreadPlan:
     threads: int
     cores: int
     chosen_by: str
+    check_thread: bool = False  # the fidelity check's float model in a thread of its own (module docstring)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON record: threads, cores and how the count was chosen."""
-        return {"threads": self.threads, "cores": self.cores, "chosen_by": self.chosen_by}
+        """The JSON record: threads, cores, how the count was chosen, and whether the check has its thread."""
+        return {"threads": self.threads, "cores": self.cores, "chosen_by": self.chosen_by,
+                "check_thread": self.check_thread}
 
 
 def plan_threads(backend: str, threads: int | None = None, cores: int | None = None) -> ThreadPlan:
@@ -75,12 +81,12 @@ def plan_threads(backend: str, threads: int | None = None, cores: int | None = N
     A count below 1 is a :class:`UserError`.
     """
     cores = available_cores() if cores is None else cores
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: a run needs at least one thread",
-                            "pass --threads 1 or more, or leave it out for the default")
-        return ThreadPlan(threads, cores, "--threads")
-    return ThreadPlan(max(1, cores - 1 - int(backend in LAVA_BACKENDS)), cores, "default")
+    lava = int(backend in LAVA_BACKENDS)
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads}: a run needs at least one thread",
+                        "pass --threads 1 or more, or leave it out for the default")
+    count = max(1, cores - 1 - lava) if threads is None else threads
+    return ThreadPlan(count, cores, "default" if threads is None else "--threads", cores - count - lava >= 1)
 
 
 @contextlib.contextmanager

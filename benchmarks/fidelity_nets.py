@@ -41,21 +41,39 @@ class Digits:
     y_test: np.ndarray
 
 
-def digits_events(train: int = 1000, test: int = 300, steps: int = 20, seed: int = 0) -> Digits:
-    """The seeded split of scikit-learn's digits into ``train`` and ``test`` samples of ``steps`` spike frames."""
+def _split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
+    """The digits' intensities (1797, 8, 8) in [0, 1], labels, the seeded order, and the generator after it."""
     from sklearn.datasets import load_digits  # scikit-learn is imported only where the data is made
 
     data = load_digits()
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(data.target))
-    intensity = data.images / 16.0  # the pixels are 0..16
+    return data.images / 16.0, data.target, order, rng  # the pixels are 0..16
 
-    def events(index: np.ndarray) -> np.ndarray:
-        rate = MAX_RATE * intensity[index][:, None, None]  # (n, 1, 1, 8, 8)
-        return (rng.random((len(index), steps, 1, 8, 8)) < rate).astype(np.uint8)
 
+def _events(intensity: np.ndarray, steps: int, rng: np.random.Generator) -> np.ndarray:
+    rate = MAX_RATE * intensity[:, None, None]  # (n, 1, 1, 8, 8)
+    return (rng.random((len(intensity), steps, 1, 8, 8)) < rate).astype(np.uint8)
+
+
+def digits_events(train: int = 1000, test: int = 300, steps: int = 20, seed: int = 0) -> Digits:
+    """The seeded split of scikit-learn's digits into ``train`` and ``test`` samples of ``steps`` spike frames."""
+    intensity, target, order, rng = _split(seed)
     tr, te = order[:train], order[train:train + test]
-    return Digits(events(tr), data.target[tr], events(te), data.target[te])
+    return Digits(_events(intensity[tr], steps, rng), target[tr], _events(intensity[te], steps, rng), target[te])
+
+
+def redraw_test_events(draw: int, train: int = 1000, test: int = 300, steps: int = 20, seed: int = 0) -> np.ndarray:
+    """Another seeded event draw (``draw`` >= 1) of the test digits of ``digits_events(train, test, steps, seed)``.
+
+    The same digits in the same order (labels ``y_test``), never trained on;
+    fresh Bernoulli spikes from the generator seeded ``[seed, draw]``, a
+    stream apart from the one that drew the training and the first test events.
+    """
+    if draw < 1:
+        raise ValueError("draw 0 is digits_events' own test events; further draws count from 1")
+    intensity, _, order, _ = _split(seed)
+    return _events(intensity[order[train:train + test]], steps, np.random.default_rng([seed, draw]))
 
 
 @dataclass(frozen=True)

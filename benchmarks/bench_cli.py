@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from neurodeploy import convert  # noqa: E402
 from neurodeploy.bundle.format import Bundle  # noqa: E402
 from neurodeploy.inpainter.data import MaskSpec, builtin_paths, random_mask  # noqa: E402
+from neurodeploy.inpainter.float_spikes import stack_spikes  # noqa: E402
 from neurodeploy.inpainter.simulator import SimulationInput, Simulator  # noqa: E402
 from neurodeploy.io import read_image, read_mask, write_png  # noqa: E402
 from neurodeploy.runtime.graph_run import LavaSegments, read_input, run_graph  # noqa: E402
@@ -184,8 +185,8 @@ def check_batching(bundle: Path, rounds: int = 3) -> dict:
     x = torch.rand(TILE_BATCH, *layers[0].input_shape, generator=torch.Generator().manual_seed(0))
     frames = np.broadcast_to(np.rint(x.numpy() * 255).astype(np.uint8)[:, None],
                              (TILE_BATCH, loaded.timesteps, *layers[0].input_shape))
-    runs = {"float model, one by one": lambda: [model.snn(x[i:i + 1], every_layer=True) for i in range(len(x))],
-            "float model, one batch": lambda: model.snn(x, every_layer=True),
+    runs = {"float model, one by one": lambda: [stack_spikes(model.snn, x[i:i + 1]) for i in range(len(x))],
+            "float model, one batch": lambda: stack_spikes(model.snn, x),
             "reference, one by one": lambda: [run_segment_batch(layers, frames[i:i + 1]) for i in range(len(x))],
             "reference, one batch": lambda: run_segment_batch(layers, frames)}
     best = {}

@@ -37,7 +37,7 @@ from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import CHIP, ChipSegment, HostSegment, plan
-from neurodeploy.chip.quantize import quantize_segment
+from neurodeploy.chip.quantize import QuantizedChipLayer, fixed_point, quantize_segment
 from neurodeploy.converters.netx_io import runs_in_stock_netx, write_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_directory, read_samples, save_torch, sha256_file
@@ -87,16 +87,18 @@ def _input_entry(graph: Any, segment: Any, payload: str) -> SegmentInput:
     return payload_entry(_binary(graph, source_node, payload), source_node)
 
 
-def layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
+def layer_entry(layer: Any, quantized: QuantizedChipLayer) -> dict[str, Any]:
+    """The manifest's record of one chip layer: its nodes and shapes, the quantizer's report, its neuron."""
+    fixed = quantized.layer
     return {
-        "name": layer.name, "kind": quantized.kind, "nodes": list(layer.nodes),
+        "name": layer.name, "kind": fixed.kind, "nodes": list(layer.nodes),
         "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
         "quantization": {"weight_scale": quantized.weight_scale, "payload_max": quantized.payload_max,
                          "weight_error": quantized.weight_error, "threshold_error": quantized.threshold_error,
                          "bias_error": quantized.bias_error, "saturated_weights": quantized.saturated_weights,
-                         "max_input": quantized.max_input, "i_decay": quantized.i_decay,
-                         "v_decay": quantized.v_decay, "vth_mant": quantized.vth_mant,
-                         "bias": quantized.bias is not None, "bias_site": quantized.bias_site,
+                         "max_input": quantized.max_input, "i_decay": fixed.i_decay,
+                         "v_decay": fixed.v_decay, "vth_mant": fixed.vth_mant,
+                         "bias": fixed.bias is not None, "bias_site": fixed.bias_site,
                          "warnings": list(quantized.warnings)},
         "neuron": asdict(layer.neuron),
         "mapping": asdict(map_neuron(layer.neuron)),
@@ -234,7 +236,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     with atomic_directory(out_dir, force=force) as tmp:
         _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE, graph)
         for k, quantized in files.items():
-            write_segment(tmp / bundle_format.segment_file(k), quantized)
+            write_segment(tmp / bundle_format.segment_file(k), fixed_point(quantized))
         save_torch(host_params(graph, host_nodes), tmp / bundle_format.HOST_FILE)
         calibration = None
         if calibrated is not None:
@@ -265,7 +267,8 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     return Bundle.load(out_dir)
 
 
-def _chip_segment_entry(k: int, segment: ChipSegment, entry: SegmentInput, quantized: Any) -> Segment:
+def _chip_segment_entry(k: int, segment: ChipSegment, entry: SegmentInput,
+                        quantized: Sequence[QuantizedChipLayer]) -> Segment:
     """The manifest's record of chip segment ``k``: its file, nodes, input, Lava timing and layers."""
     depth = len(segment.layers)
     return Segment(
@@ -274,7 +277,7 @@ def _chip_segment_entry(k: int, segment: ChipSegment, entry: SegmentInput, quant
         layers=tuple(layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)),
         lava={"input_message_bits": entry.input_message_bits, "depth": depth,
               "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
-              "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(quantized)},
+              "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(fixed_point(quantized))},
     )
 
 

@@ -32,7 +32,7 @@ from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, input_frames
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET
 from neurodeploy.chip.partition import CHIP, ChipSegment, partition
-from neurodeploy.chip.quantize import quantize_segment
+from neurodeploy.chip.quantize import fixed_point, quantize_segment
 from neurodeploy.converters.netx_io import write_segment
 from neurodeploy.converters.netx_sdnn import write_sdnn_segment
 from neurodeploy.errors import UserError
@@ -246,7 +246,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
         cuts.append(Cut(src=sd_entry.nodes[-1], dst=host.nodes[0], shape=(sd_layers[-1].output_shape[0], "H", "W"),
                         src_segment=1, dst_segment=2, direction="chip->host", payload="graded"))
     with atomic_directory(out_dir, force=force) as tmp:
-        write_segment(tmp / bundle_format.segment_file(0), quantized)
+        write_segment(tmp / bundle_format.segment_file(0), fixed_point(quantized))
         if sd_entry is not None:
             assert sd_entry.file is not None
             write_sdnn_segment(tmp / sd_entry.file, sd_layers, stock_netx=sd_entry.details["stock_netx"])

@@ -36,24 +36,21 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.chip.quantize import QuantizedChipLayer
 from neurodeploy.chip.reference import run_segment
-from neurodeploy.converters.netx_io import read_segment, write_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
 from neurodeploy.inpainter.tiling import SpikeBridge
 
 SIZES = ((64, 32), (128, 64))  # (height = width, output channels)
 C_IN = 4
 
 
-def make_layer(size: int, c_out: int, graded: bool, rng: np.random.Generator) -> QuantizedChipLayer:
+def make_layer(size: int, c_out: int, graded: bool, rng: np.random.Generator) -> FixedPointLayer:
     """Random weights in the range neurodeploy's quantizer allows: the 24-bit current cannot wrap."""
     low, high = (-10, 14) if graded else (-60, 90)
     weight = rng.integers(low, high, size=(c_out, C_IN, 3, 3)).astype(np.int8)
     scale = 255 if graded else 1
-    return QuantizedChipLayer("conv", "conv", (C_IN, size, size), (c_out, size, size), weight, None, None, (1, 1),
-                              (1, 1), i_decay=4096, v_decay=1024, vth_mant=60 * scale, weight_scale=1.0,
-                              payload_max=scale, weight_error=0.0, saturated_weights=0,
-                              max_input=int(np.abs(weight.astype(np.int64)).sum(axis=(1, 2, 3)).max()) * scale)
+    return FixedPointLayer("conv", (C_IN, size, size), (c_out, size, size), weight, None, None, (1, 1), (1, 1),
+                           i_decay=4096, v_decay=1024, vth_mant=60 * scale)
 
 
 def make_frames(size: int, steps: int, graded: bool, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +59,7 @@ def make_frames(size: int, steps: int, graded: bool, rng: np.random.Generator) -
     return (rng.random((steps, C_IN, size, size)) < 0.3).astype(np.int32)
 
 
-def numpy_floor(layer: QuantizedChipLayer, frames: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
+def numpy_floor(layer: FixedPointLayer, frames: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
     """The bare NumPy step, no Lava (neurodeploy.chip.reference.run_segment): seconds per step, spikes."""
     best = float("inf")
     out = np.empty(0)
@@ -73,7 +70,7 @@ def numpy_floor(layer: QuantizedChipLayer, frames: np.ndarray, repeats: int) -> 
     return best, out
 
 
-def lava_run(path: Path, layer: QuantizedChipLayer, frames: np.ndarray, graded: bool, models: str,
+def lava_run(path: Path, layer: FixedPointLayer, frames: np.ndarray, graded: bool, models: str,
              repeats: int) -> tuple[float, float, np.ndarray]:
     """Seconds per Lava step (T+1 steps per image, compile excluded), compile seconds, spikes."""
     bridge = SpikeBridge(path, frames.shape[0], 8 if graded else 0, halo=0, backend="lava", models=models)
@@ -86,27 +83,26 @@ def lava_run(path: Path, layer: QuantizedChipLayer, frames: np.ndarray, graded: 
     return best, bridge.compile_seconds, spikes
 
 
-def _chip_layer(name: str, kind: str, inp: tuple[int, ...], out: tuple[int, ...], fan_in: int,
-                rng: np.random.Generator) -> QuantizedChipLayer:
+def _chip_layer(kind: str, inp: tuple[int, ...], out: tuple[int, ...], fan_in: int,
+                rng: np.random.Generator) -> FixedPointLayer:
     shape = (out[0], inp[0], 3, 3) if kind == "conv" else (out[0], int(np.prod(inp)))
     weight = rng.integers(-75, 76, size=shape).astype(np.int8)  # zero mean: no layer saturates
-    return QuantizedChipLayer(name, kind, inp, out, weight, None, None, (1, 1), (1, 1) if kind == "conv" else (0, 0),
-                              i_decay=4096, v_decay=1024, vth_mant=fan_in // 2, weight_scale=1.0, payload_max=1,
-                              weight_error=0.0, saturated_weights=0, max_input=75 * fan_in)
+    return FixedPointLayer(kind, inp, out, weight, None, None, (1, 1), (1, 1) if kind == "conv" else (0, 0),
+                           i_decay=4096, v_decay=1024, vth_mant=fan_in // 2)
 
 
 SEGMENTS = ("conv", "dense", "tiny")
 
 
-def make_segment(kind: str, rng: np.random.Generator) -> list[QuantizedChipLayer]:
+def make_segment(kind: str, rng: np.random.Generator) -> list[FixedPointLayer]:
     """A 3-layer conv segment (64x64, 4 -> 16 -> 32 -> 32), a 3-layer dense one (1024 -> 1024 -> 1024 -> 256),
     or a tiny dense one (16 -> 16 -> 16 -> 16: next to no arithmetic, so its step is Lava's fixed cost)."""
     if kind == "conv":
         chans = (4, 16, 32, 32)
-        return [_chip_layer(f"conv{i}", "conv", (chans[i], 64, 64), (chans[i + 1], 64, 64), 9 * chans[i], rng)
+        return [_chip_layer("conv", (chans[i], 64, 64), (chans[i + 1], 64, 64), 9 * chans[i], rng)
                 for i in range(3)]
     sizes = (1024, 1024, 1024, 256) if kind == "dense" else (16, 16, 16, 16)
-    return [_chip_layer(f"dense{i}", "dense", (sizes[i],), (sizes[i + 1],), sizes[i], rng) for i in range(3)]
+    return [_chip_layer("dense", (sizes[i],), (sizes[i + 1],), sizes[i], rng) for i in range(3)]
 
 
 ROUND_SECONDS = 0.25  # a segment contender's round: whole samples, until this long has passed

@@ -15,29 +15,60 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from neurodeploy.errors import UserError
 from neurodeploy.ir.graph import conv_output_size
 
+LAYER_KINDS = ("conv", "dense", "dense_rec")  # the netx blocks a chip layer is
 
-class QuantizedChipLayer(Protocol):
-    """What the format needs of a quantized chip layer (:class:`neurodeploy.chip.quantize.QuantizedChipLayer`
-    has it): a file format does not import the chip layer above it."""
 
-    kind: str
-    weight: np.ndarray
-    weight_rec: np.ndarray | None
-    bias: np.ndarray | None
-    bias_site: str
+@dataclass(frozen=True)
+class FixedPointLayer:
+    r"""One chip layer in Loihi fixed point: its integer parameters, as one netx block holds them.
+
+    The quantizer (:func:`neurodeploy.chip.quantize.quantize_chip_layer`) makes it,
+    :func:`write_segment` writes it, :func:`read_segment` reads it back, and
+    every backend (reference, torch, Lava) runs it. Each step, with ``p`` the
+    layer's integer input (payloads for the first layer of a segment, 0/1
+    spikes after it) and ``z`` its own spikes::
+
+        a_in_t = W p_t  (+ W_rec z_{t-1})       integers: weight ∈ [-127, 127]
+        CUBA(a_in_t, bias_mant)                 (neurodeploy.chip.neuron_mapping.CubaMapping)
+
+    ``bias_site`` says where ``bias_mant`` goes: ``"voltage"``, Loihi's bias
+    register (``v += bias_mant << 6``), or ``"current"``, an always-on input
+    axon into the synaptic current (``a_in_t += bias_mant``), for a layer with
+    a bias whose neuron filters its current. ``weight`` is (O, C, kh, kw) for a
+    conv (cross-correlation, zero padding, ``stride`` and ``padding`` per
+    (H, W)) and (O, prod(input_shape)) for a dense block, which reads its input
+    flattened in C order. The registers' ranges and the bias sites are the
+    chip's (:class:`neurodeploy.chip.quantize.QuantizedChipLayer` checks them).
+    """
+
+    kind: str  # one of LAYER_KINDS
+    input_shape: tuple[int, ...]  # conv: (C, H, W); dense: any, read flattened
+    output_shape: tuple[int, ...]
+    weight: np.ndarray  # int8 mantissas
+    weight_rec: np.ndarray | None  # int8 (O, O), dense_rec only
+    bias: np.ndarray | None  # int32 bias mantissas (O,)
     stride: tuple[int, int]
     padding: tuple[int, int]
-    output_shape: tuple[int, ...]
     i_decay: int
     v_decay: int
     vth_mant: int
+    bias_site: str = "voltage"  # "voltage" (Loihi's bias register) or "current" (an always-on bias axon)
+
+    def __post_init__(self) -> None:
+        if self.kind not in LAYER_KINDS:
+            raise ValueError(f"unknown chip layer kind {self.kind!r}")
+        want = 4 if self.kind == "conv" else 2
+        if self.weight.dtype != np.int8 or self.weight.ndim != want:
+            raise ValueError(f"a {self.kind} layer's weight must be int8 with {want} axes")
+        if (self.weight_rec is not None) != (self.kind == "dense_rec"):
+            raise ValueError("weight_rec is given exactly for dense_rec layers")
 
 
 def _write_cuba(layer_group: Any, i_decay: int, v_decay: int, vth_mant: int) -> None:
@@ -53,7 +84,7 @@ def _write_cuba(layer_group: Any, i_decay: int, v_decay: int, vth_mant: int) -> 
 
 # -- a chip segment: several layers in one file ------------------------------------------------------
 
-def write_segment(path: str | os.PathLike[str], layers: Sequence[QuantizedChipLayer]) -> None:
+def write_segment(path: str | os.PathLike[str], layers: Sequence[FixedPointLayer]) -> None:
     """Write a chip segment (quantized layers, each reading the previous one) as one netx HDF5 network.
 
     Layout, as ``lava.lib.dl.netx.hdf5.Network`` reads it (shapes C, H, W)::
@@ -128,25 +159,7 @@ def layer_groups(f: Any, layers: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
         previous = layer
 
 
-@dataclass(frozen=True)
-class NetxSegmentLayer:
-    """One block of a netx segment file as read back: what the reference and the Lava runner need."""
-
-    kind: str  # conv, dense or dense_rec
-    input_shape: tuple[int, ...]  # conv: (C, H, W); dense: (N,)
-    output_shape: tuple[int, ...]
-    weight: np.ndarray  # int8: conv (O, C, kh, kw), dense (O, I)
-    weight_rec: np.ndarray | None
-    bias: np.ndarray | None  # int32 mantissas (O,)
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    i_decay: int
-    v_decay: int
-    vth_mant: int
-    bias_site: str = "voltage"  # "current": the file's bias_current, an always-on bias axon
-
-
-def runs_in_stock_netx(layers: Sequence[QuantizedChipLayer | NetxSegmentLayer]) -> bool:
+def runs_in_stock_netx(layers: Sequence[FixedPointLayer]) -> bool:
     """Whether stock ``netx.hdf5.Network`` computes these layers: no bias into a filtered current."""
     return all(layer.bias is None or layer.bias_site == "voltage" for layer in layers)
 
@@ -157,7 +170,7 @@ def pair(value: np.ndarray) -> tuple[int, int]:
     return (int(arr[0]), int(arr[-1]))
 
 
-def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
+def read_segment(path: str | os.PathLike[str]) -> tuple[FixedPointLayer, ...]:
     """Read a file of :func:`write_segment`; anything else is a one-line UserError."""
     import h5py
 
@@ -167,7 +180,7 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
             if count < 2 or bytes(f["layer/0/type"][()]) != b"input":
                 raise ValueError("the first layer is not an input")
             shape: tuple[int, ...] = tuple(int(x) for x in f["layer/0/shape"][()])
-            out: list[NetxSegmentLayer] = []
+            out: list[FixedPointLayer] = []
             for i in range(1, count):
                 g = f[f"layer/{i}"]
                 kind = bytes(g["type"][()]).decode()
@@ -208,7 +221,7 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[NetxSegmentLayer, ...]:
                 bias = np.asarray(g[key][()]).astype(np.int32).reshape(-1) if key in g else None
                 if bias is not None and bias.shape != (out_shape[0],):
                     raise ValueError(f"layer {i}: {key} of shape {bias.shape} for {out_shape[0]} channels")
-                out.append(NetxSegmentLayer(
+                out.append(FixedPointLayer(
                     kind=kind, input_shape=shape, output_shape=out_shape, weight=weight.astype(np.int8),
                     weight_rec=rec, bias=bias, stride=stride, padding=padding,
                     i_decay=int(neuron["iDecay"][()]), v_decay=int(neuron["vDecay"][()]),

@@ -72,7 +72,7 @@ def _held_out_f1(bundle: Bundle, x: np.ndarray) -> dict[str, tuple[float | None,
         for name in part.names:
             upstream = (frames / payload_max).reshape(*frames.shape[:2], *dep.float_graph.nodes[source].output_shape)
             target = float_layer(dep.float_graph, layers[name], source, upstream)
-            static = run_segment_batch([quantize_chip_layer(layers[name], payload_max)], frames)[0]
+            static = run_segment_batch([quantize_chip_layer(layers[name], payload_max).layer], frames)[0]
             out[name] = (spike_scores(static, target)["spike_f1"], spike_scores(run.spikes[name], target)["spike_f1"])
             frames, source, payload_max = run.spikes[name], name, 1
     return out

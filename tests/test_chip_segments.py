@@ -31,9 +31,9 @@ from benchmarks.fidelity_nets import train
 from neurodeploy.chip.cuba import STATE_LIMIT
 from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import ChipSegment, plan
-from neurodeploy.chip.quantize import quantize_segment
+from neurodeploy.chip.quantize import fixed_point, quantize_segment
 from neurodeploy.chip.reference import run_segment, run_segment_batch
-from neurodeploy.converters.netx_io import read_segment, write_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
 from neurodeploy.ir.float_run import run_float
 
 SAMPLES, STEPS = 64, 16
@@ -380,15 +380,15 @@ def test_the_three_networks_plan_into_one_chip_segment_with_exact_fixed_point(si
     for name, case in (("sinabs", sinabs_case), ("mlp", mlp_case), ("recurrent", recurrent_case)):
         _, graph, _, _, dt = case
         _, segment, quantized = _chip(graph, dt)
-        assert [q.kind for q in quantized] == kinds[name]
+        assert [q.layer.kind for q in quantized] == kinds[name]
         for layer, q in zip(segment.layers, quantized, strict=True):
             assert all("saturate" in w for w in q.warnings), q.warnings  # an outlier may clip; nothing else
-            assert (q.max_input << 6) * 4096 / q.i_decay < STATE_LIMIT  # u cannot wrap for any input
+            assert (q.max_input << 6) * 4096 / q.layer.i_decay < STATE_LIMIT  # u cannot wrap for any input
             # snnTorch Leaky / Synaptic and Sinabs IAF all map to vThMant = s·P·v_th
             assert map_neuron(layer.neuron).threshold_per_unit == pytest.approx(1.0, rel=1e-5)
-            assert q.vth_mant == round(q.weight_scale)
-    _, _, quantized = _chip(recurrent_case[1], 1e-4)
-    assert quantized[0].bias is not None and quantized[1].i_decay == 2048 and quantized[1].v_decay == 819
+            assert q.layer.vth_mant == round(q.weight_scale)
+    recurrent = fixed_point(_chip(recurrent_case[1], 1e-4)[2])
+    assert recurrent[0].bias is not None and recurrent[1].i_decay == 2048 and recurrent[1].v_decay == 819
 
 
 def test_subtractive_or_leaky_neurons_are_refused_by_the_mapping() -> None:
@@ -403,7 +403,7 @@ def test_subtractive_or_leaky_neurons_are_refused_by_the_mapping() -> None:
 # -- netx files: several layers, and the old one-layer files -----------------------------------
 
 def test_segment_files_read_back_what_was_written(tmp_path: Path, sinabs_case) -> None:
-    _, _, quantized = _chip(sinabs_case[1])
+    quantized = fixed_point(_chip(sinabs_case[1])[2])
     path = tmp_path / "segment.net"
     write_segment(path, quantized)
     back = read_segment(path)
@@ -433,7 +433,7 @@ def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path
     from neurodeploy.runtime.lava.segment_run import LavaSegment
 
     _, graph, x, _, dt = request.getfixturevalue(case)
-    _, _, quantized = _chip(graph, dt)
+    quantized = fixed_point(_chip(graph, dt)[2])
     path = tmp_path / "segment.net"
     write_segment(path, quantized)
     layers = read_segment(path)
@@ -458,10 +458,8 @@ def test_lava_runs_each_segment_bit_exact_with_the_reference(case: str, tmp_path
 def _layer(kind: str, inp: tuple[int, ...], out: tuple[int, ...], weight: np.ndarray, vth: int, *,
            rec: np.ndarray | None = None, bias: np.ndarray | None = None, stride: int = 1, padding: int = 0,
            i_decay: int = 4096, v_decay: int = 1024):
-    from neurodeploy.chip.quantize import QuantizedChipLayer
-
-    return QuantizedChipLayer(kind, kind, inp, out, weight.astype(np.int8), rec, bias, (stride, stride),
-                              (padding, padding), i_decay, v_decay, vth, 1.0, 255, 0.0, 0, 0)
+    return FixedPointLayer(kind, inp, out, weight.astype(np.int8), rec, bias, (stride, stride), (padding, padding),
+                           i_decay, v_decay, vth)
 
 
 @pytest.mark.parametrize("first", ["conv", "dense"])
@@ -535,7 +533,7 @@ def _measure(case) -> dict[str, float]:
     _, graph, x, library, dt = case
     p, segment, quantized = _chip(graph, dt)
     names = [layer.name for layer in segment.layers]
-    chip = dict(zip(names, run_segment_batch(quantized, x), strict=True))
+    chip = dict(zip(names, run_segment_batch(fixed_point(quantized), x), strict=True))
     flt = {n: v.numpy() for n, v in run_float(p.graph, torch.from_numpy(x)).items() if n in names}
     return {
         "float_vs_library": min(_agreement(flt[n], library[n]) for n in names),
@@ -596,7 +594,7 @@ def test_norse_lif_graph_is_read_in_norse_units_at_its_own_time_step(trained_nor
 def test_trained_norse_lif_mlp_matches_norse(trained_norse_case) -> None:
     case, labels, train_accuracy = trained_norse_case
     _, _, quantized = _chip(case[1], case[4])  # one chip segment, Lava-free
-    assert [q.kind for q in quantized] == ["dense", "dense"] and all(q.bias is not None for q in quantized)
+    assert [q.layer.kind for q in quantized] == ["dense", "dense"] and all(q.layer.bias is not None for q in quantized)
     m = _measure(case)
     accuracy = _accuracy(case[3]["3"], labels)
     assert train_accuracy >= 0.9 and accuracy >= 0.9, (train_accuracy, accuracy)  # chance: 1 / CLASSES
@@ -628,7 +626,7 @@ def test_trained_rockpool_lif_mlp_matches_rockpool(trained_rockpool_case) -> Non
     case, labels, train_accuracy = trained_rockpool_case
     assert read_graph(case[1], dt=ROCKPOOL_DT).tau_convention == "rockpool-3.1"
     _, _, quantized = _chip(case[1], case[4])
-    assert [q.kind for q in quantized] == ["dense", "dense"]
+    assert [q.layer.kind for q in quantized] == ["dense", "dense"]
     m = _measure(case)
     accuracy = _accuracy(case[3]["3_LIFTorch"], labels)
     assert train_accuracy >= 0.6 and accuracy >= 0.6, (train_accuracy, accuracy)  # chance: 1 / CLASSES
@@ -664,7 +662,8 @@ def test_rockpool_linear_bias_behind_the_current_filter_goes_on_the_chip() -> No
     p, segment, quantized = _chip(case[1], ROCKPOOL_DT)
     assert p.graph.tau_convention == "rockpool-3.1" and p.graph.nodes["1_LIFTorch"].op.filters_current
     assert [layer.name for layer in segment.layers] == ["1_LIFTorch", "3_LIFTorch"]
-    assert quantized[0].bias_site == "current" and np.any(quantized[0].bias) and quantized[1].bias is None
+    first, second = fixed_point(quantized)
+    assert first.bias_site == "current" and np.any(first.bias) and second.bias is None
     m = _measure(case)
     assert m["float_vs_library"] >= 0.999 and m["first_layer"] >= 0.99, m
     assert case[3]["1_LIFTorch"].mean() > 0.02, m

@@ -77,14 +77,15 @@ def test_quantization_follows_the_lif_mapping() -> None:
     q = quantize_chip_layer(layer, payload_max=255)
     a, b = lif.dt * lif.tau_mem_inv, lif.dt * lif.tau_syn_inv
     s = q.weight_scale
-    assert q.i_decay == round(b * 4096) and q.v_decay == round(a * 4096)
-    assert q.vth_mant == round(1.0 * s * 255 / a) <= VTH_MAX  # Norse's v_th / a, times s·P
-    assert np.array_equal(q.weight, np.clip(np.rint(weight.astype(np.float32) * s), -127, 127))
+    fixed = q.layer
+    assert fixed.i_decay == round(b * 4096) and fixed.v_decay == round(a * 4096)
+    assert fixed.vth_mant == round(1.0 * s * 255 / a) <= VTH_MAX  # Norse's v_th / a, times s·P
+    assert np.array_equal(fixed.weight, np.clip(np.rint(weight.astype(np.float32) * s), -127, 127))
     # no input in [0, 255] can wrap the state: the largest conv output, found by brute force
     # over the extreme inputs (all 255 where a weight is positive or all where it is negative)
-    w = q.weight.astype(np.int64).reshape(4, -1)
+    w = fixed.weight.astype(np.int64).reshape(4, -1)
     worst = max(int((w * (w > 0) * 255).sum(1).max()), int((-w * (w < 0) * 255).sum(1).max()))
-    assert worst == q.max_input and (worst << 6) * 4096 / q.i_decay < 2**23
+    assert worst == q.max_input and (worst << 6) * 4096 / fixed.i_decay < 2**23
     # the refinement beyond powers of two never loses to the best power of two that fits
     powers = [quantize_chip_layer(layer, payload_max=255, scale=2.0**e) for e in range(-8, 25)]
     fitting = [p.weight_error for p in powers if not p.warnings]

@@ -70,13 +70,14 @@ def test_training_on_cuda_is_deterministic_resumes_exactly_and_loads_on_the_cpu(
 def test_the_torch_backend_on_cuda_is_bit_exact_with_the_reference(case: str, request: pytest.FixtureRequest) -> None:
     import numpy as np
 
+    from neurodeploy.chip.quantize import fixed_point
     from neurodeploy.chip.reference import run_segment_batch
     from neurodeploy.runtime import torch_backend
 
     from .test_chip_segments import _chip
 
     _, graph, x, _, dt = request.getfixturevalue(case)
-    _, _, quantized = _chip(graph, dt)
+    quantized = fixed_point(_chip(graph, dt)[2])
     want = run_segment_batch(quantized, x)
     got = torch_backend.run_segment_batch(quantized, x, device="cuda")
     assert sum(int(w.sum()) for w in want) > 0

@@ -25,9 +25,9 @@ import torch
 from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.chip.cuba import CubaParams, CubaState, cuba_step
 from neurodeploy.chip.partition import CHIP, ChipSegment, plan
-from neurodeploy.chip.quantize import QuantizedChipLayer, quantize_chip_layer, quantize_segment
+from neurodeploy.chip.quantize import fixed_point, quantize_chip_layer, quantize_segment
 from neurodeploy.chip.reference import run_segment_batch
-from neurodeploy.converters.netx_io import read_segment, write_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
 from neurodeploy.cost.counting import bias_axons, chip_layer_counts
 from neurodeploy.cost.profile import profile_graph
 from neurodeploy.errors import UserError
@@ -79,7 +79,7 @@ def test_one_neuron_bias_into_a_filtered_current_by_hand() -> None:
     p = plan(_one_neuron_graph(), dt=1e-3)
     assert [row.place for row in p.placement] == ["host", CHIP, CHIP, "host"]
     (layer,) = p.layers
-    q = quantize_chip_layer(layer, payload_max=1, scale=256.0)
+    q = quantize_chip_layer(layer, payload_max=1, scale=256.0).layer
     assert (q.bias_site, q.bias.tolist(), q.vth_mant, q.i_decay, q.v_decay) == ("current", [64], 256, 2048, 1024)
     steps = 12
     hand = np.zeros(steps, np.uint8)
@@ -155,7 +155,7 @@ def test_a_recurrent_cubalif_classifier_with_filtered_biases_goes_wholly_on_the_
     (segment,) = [s for s in p.segments if isinstance(s, ChipSegment)]
     assert [layer.name for layer in segment.layers] == ["1.lif", "3"]
     assert all(layer.neuron.filters_current and layer.bias is not None for layer in segment.layers)
-    quantized = quantize_segment(segment.layers, payload_max=1)
+    quantized = fixed_point(quantize_segment(segment.layers, payload_max=1))
     assert [q.kind for q in quantized] == ["dense_rec", "dense"]
     assert all(q.bias_site == "current" and np.any(q.bias) for q in quantized)
     out = run_cli("convert", str(path), "--plan", "--dt", str(DT)).stdout
@@ -173,7 +173,7 @@ def test_the_deployed_classifier_follows_the_float_graph_and_torch_is_bit_exact(
     net, path, x, labels, train_accuracy = classifier
     p = plan(path, dt=DT)
     (segment,) = [s for s in p.segments if isinstance(s, ChipSegment)]
-    quantized = quantize_segment(segment.layers, payload_max=1)
+    quantized = fixed_point(quantize_segment(segment.layers, payload_max=1))
     names = [layer.name for layer in segment.layers]
     chip = dict(zip(names, run_segment_batch(quantized, x), strict=True))
     assert all(np.array_equal(a, chip[n]) for a, n in zip(run_torch(quantized, x), names, strict=True))
@@ -227,8 +227,7 @@ def test_netx_files_keep_the_voltage_bias_and_read_the_current_bias_back(tmp_pat
     rng = np.random.default_rng(3)
     weight = rng.integers(-30, 31, (5, 6)).astype(np.int8)
     bias = rng.integers(-200, 200, 5).astype(np.int32)
-    layer = QuantizedChipLayer("d", "dense", (6,), (5,), weight, None, bias, (1, 1), (0, 0), 1024, 512, 90,
-                               1.0, 1, 0.0, 0, 0)
+    layer = FixedPointLayer("dense", (6,), (5,), weight, None, bias, (1, 1), (0, 0), 1024, 512, 90)
     for site in ("voltage", "current"):
         path = tmp_path / f"{site}.net"
         write_segment(path, [dataclasses.replace(layer, bias_site=site)])
@@ -249,9 +248,8 @@ def test_torch_backend_fast_paths_add_the_current_bias_exactly(kind: str, i_deca
     else:
         shape, out, weight = (12,), (7,), rng.integers(-40, 41, (7, 12))
     bias = rng.integers(-60, 120, out[0]).astype(np.int32)
-    layer = QuantizedChipLayer("l", kind, shape, out, weight.astype(np.int8), None, bias, (1, 1),
-                               (1, 1) if kind == "conv" else (0, 0), i_decay, 700, 300, 1.0, 1, 0.0, 0, 0,
-                               bias_site="current")
+    layer = FixedPointLayer(kind, shape, out, weight.astype(np.int8), None, bias, (1, 1),
+                            (1, 1) if kind == "conv" else (0, 0), i_decay, 700, 300, bias_site="current")
     changing = (rng.random((4, 10, *shape)) < 0.3).astype(np.uint8)
     constant = np.repeat(changing[:, :1], 10, axis=1)
     for x in (changing, constant):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from neurodeploy.chip.partition import HostSegment, plan
+from neurodeploy.chip.quantize import fixed_point
 from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.cost.counting import host_node_macs
 from neurodeploy.errors import UserError
@@ -46,7 +47,7 @@ def _deployed_and_float(graph: nir.NIRGraph, x: np.ndarray) -> tuple[dict[str, n
     """Every chip layer's spikes: the quantized segment on the chip arithmetic, and the float graph."""
     p, chip, quantized = _chip(graph, dt=DT)
     names = [layer.name for layer in chip.layers]
-    deployed = dict(zip(names, run_segment_batch(quantized, x), strict=True))
+    deployed = dict(zip(names, run_segment_batch(fixed_point(quantized), x), strict=True))
     flt = {n: v.numpy() for n, v in run_float(p.graph, torch.from_numpy(x.astype(np.float64))).items() if n in names}
     return deployed, flt
 

@@ -46,7 +46,7 @@ def test_the_threshold_is_rounded_with_the_weights_not_after_them() -> None:
     (layer,) = partition(graph).layers
     q = quantize_chip_layer(layer, payload_max=1)
     assert q.threshold_error <= SCALAR_TOLERANCE and not q.warnings
-    assert q.weight_error == 0.0 and q.weight[0, 0] >= 64  # the mantissa's range is used
+    assert q.weight_error == 0.0 and q.layer.weight[0, 0] >= 64  # the mantissa's range is used
     at_one = quantize_chip_layer(layer, payload_max=1, scale=1.0)
     assert at_one.threshold_error > 0.15  # what the weights-only objective chose: 2.5 -> 2
 
@@ -72,7 +72,7 @@ def test_a_wrong_spike_train_fails_f1_where_cell_agreement_passes(tmp_path: Path
     from neurodeploy.chip.reference import run_segment_batch
 
     x = _drive(rate=0.1)
-    wrong = run_segment_batch((quantize_chip_layer(layer, payload_max=1, scale=1.0),),
+    wrong = run_segment_batch((quantize_chip_layer(layer, payload_max=1, scale=1.0).layer,),
                               x.astype(np.uint8))[0]
     flt = run_float(graph, torch.from_numpy(x))["lif"].numpy()
     s = spike_scores(wrong, flt)

@@ -31,15 +31,13 @@ def test_netx_loads_and_runs_a_tiny_conv_network(tmp_path: Path) -> None:
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
-    from neurodeploy.chip.quantize import QuantizedChipLayer
-    from neurodeploy.converters.netx_io import write_segment
+    from neurodeploy.converters.netx_io import FixedPointLayer, write_segment
 
     rng = np.random.default_rng(0)
     weight = rng.integers(-20, 60, size=(3, 2, 3, 3)).astype(np.int8)
     path = tmp_path / "tiny.net"
-    write_segment(path, [QuantizedChipLayer("conv", "conv", (2, 5, 4), (3, 5, 4), weight, None, None, (1, 1), (1, 1),
-                                            i_decay=4096, v_decay=1024, vth_mant=40, weight_scale=1.0, payload_max=1,
-                                            weight_error=0.0, saturated_weights=0, max_input=0)])
+    write_segment(path, [FixedPointLayer("conv", (2, 5, 4), (3, 5, 4), weight, None, None, (1, 1), (1, 1),
+                                         i_decay=4096, v_decay=1024, vth_mant=40)])
     net = Network(str(path))
     steps = 4
     spikes_in = (rng.random((*net.inp.shape, steps)) < 0.6).astype(np.int8)

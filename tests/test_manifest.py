@@ -1,4 +1,5 @@
-"""The typed manifest: read_manifest gives the JSON's parts as frozen dataclasses; a malformed part is one line.
+"""The typed manifest: read_manifest gives the JSON's parts as frozen dataclasses; a malformed part is one line;
+write_manifest writes a Manifest back to the same bytes and refuses one that read_manifest would refuse.
 
 Bundles are written by ``convert`` from a Sinabs conv net read from a NIR file
 (two chip segments, host segments between them) and from the tiny inpainter.
@@ -15,7 +16,15 @@ import pytest
 
 from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.bundle.format import Bundle
-from neurodeploy.bundle.manifest import MANIFEST_FILE, Cut, Segment, manifest_digest, read_manifest
+from neurodeploy.bundle.manifest import (
+    DIGEST_FIELD,
+    MANIFEST_FILE,
+    Cut,
+    Segment,
+    manifest_digest,
+    read_manifest,
+    write_manifest,
+)
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.conversion import convert
 
@@ -41,8 +50,7 @@ def test_a_graph_manifest_reads_by_attribute_what_its_json_holds(graph_bundle: B
         None, "cuba", None, "cuba", None]
     for segment in chips:
         entry = raw["segments"][segment.index]
-        assert segment.input is not None and dataclasses.asdict(segment.input) == {
-            k: entry["input"][k] for k in ("node", "payload", "payload_max", "input_message_bits")}
+        assert segment.input is not None and dataclasses.asdict(segment.input) == entry["input"]
         assert list(segment.layer_names) == [layer["name"] for layer in entry["layers"]]
     assert [dataclasses.asdict(c) for c in typed.cuts] == [{**c, "shape": tuple(c["shape"])} for c in raw["cuts"]]
     assert (typed.input.node, list(typed.input.shape or ()), typed.input.payload) == (
@@ -81,3 +89,24 @@ def test_a_signed_manifest_with_a_malformed_cut_is_one_line(graph_bundle: Bundle
     with pytest.raises(UserError) as caught:
         read_manifest(data, "m.json")
     assert "m.json" in str(caught.value) and "\n" not in str(caught.value) and field in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["graph", "inpainter"])
+def test_a_manifest_read_and_written_again_is_the_same_bytes(graph_bundle: Bundle, tiny_bundle: Path,
+                                                               tmp_path: Path, kind: str) -> None:
+    bundle = graph_bundle if kind == "graph" else Bundle.load(tiny_bundle)
+    written = (bundle.path / MANIFEST_FILE).read_bytes()
+    assert bundle.typed_manifest.to_json() == {k: v for k, v in bundle.manifest.items() if k != DIGEST_FIELD}
+    write_manifest(tmp_path, bundle.typed_manifest)
+    assert (tmp_path / MANIFEST_FILE).read_bytes() == written
+
+
+def test_writing_a_manifest_the_reader_would_refuse_is_one_line(graph_bundle: Bundle, tmp_path: Path) -> None:
+    typed = graph_bundle.typed_manifest
+    chip = next(s for s in typed.segments if s.place == "chip")
+    moved = dataclasses.replace(chip, file="elsewhere.net")  # not segment_k.net
+    broken = dataclasses.replace(typed, segments=tuple(moved if s is chip else s for s in typed.segments))
+    with pytest.raises(UserError) as caught:
+        write_manifest(tmp_path, broken)
+    assert f"segment {chip.index} is malformed" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / MANIFEST_FILE).exists()

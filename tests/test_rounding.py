@@ -22,6 +22,7 @@ from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import ChipSegment, plan
 from neurodeploy.chip.quantize import QuantizedChipLayer, quantize_segment, with_mantissas
 from neurodeploy.chip.reference import run_segment_batch
+from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.runtime.graph_run import run_graph
 
 from .conftest import run_cli
@@ -30,7 +31,7 @@ from .test_chip_segments import _binary, _mlp_net, _sinabs_net
 CALIBRATION_SAMPLES = 400  # enough held-out samples (200) for the paired rule to see the rounding's gain
 
 
-def _synaptic_input(weight: np.ndarray, q: QuantizedChipLayer, frames: np.ndarray) -> np.ndarray:
+def _synaptic_input(weight: np.ndarray, q: FixedPointLayer, frames: np.ndarray) -> np.ndarray:
     """What ``weight`` (the layer's weight shape, float) makes of ``frames`` (N, T, *input) per neuron and step."""
     x = torch.from_numpy(frames.reshape(-1, *q.input_shape).astype(np.float64))
     w = torch.from_numpy(np.asarray(weight, np.float64))
@@ -44,9 +45,9 @@ def _objective(layer: ChipLayer, q: QuantizedChipLayer, frames: np.ndarray, weig
     """E = Σ ((W_q x + b_q)/vth - (W x + P·B)/(θ·P))² over samples, steps and neurons (calibration's docstring)."""
     mapping = map_neuron(layer.neuron)
     p = q.payload_max
-    shape = (1, -1) + (1,) * (len(q.output_shape) - 1)  # the bias per output channel
-    deployed = _synaptic_input(weight, q, frames) + (0 if bias is None else np.reshape(bias, shape))
-    exact = _synaptic_input(layer.weight, q, frames) + (
+    shape = (1, -1) + (1,) * (len(q.layer.output_shape) - 1)  # the bias per output channel
+    deployed = _synaptic_input(weight, q.layer, frames) + (0 if bias is None else np.reshape(bias, shape))
+    exact = _synaptic_input(layer.weight, q.layer, frames) + (
         0 if layer.bias is None else np.reshape(np.asarray(layer.bias) * mapping.bias_per_unit * p, shape))
     return float(np.sum((deployed / vth - exact / (mapping.threshold_per_unit * p)) ** 2))
 
@@ -62,7 +63,7 @@ def test_rounding_never_raises_its_objective_above_nearest_rounding(build) -> No
     lowered = 0
     for layer, q in zip(layers, static, strict=True):
         chosen = choose_rounding(layer, q, frames, frames)
-        nearest = _objective(layer, q, frames, q.weight, q.bias, q.vth_mant)
+        nearest = _objective(layer, q, frames, q.layer.weight, q.layer.bias, q.layer.vth_mant)
         after = _objective(layer, q, frames, chosen.weight, chosen.bias, chosen.vth_mant)
         assert chosen.objective_nearest == pytest.approx(nearest, rel=1e-9)
         assert chosen.objective == pytest.approx(after, rel=1e-9)
@@ -71,11 +72,11 @@ def test_rounding_never_raises_its_objective_above_nearest_rounding(build) -> No
         # every mantissa is the floor or the ceiling of its target at the chosen threshold, or the nearest one
         target = np.asarray(layer.weight) * chosen.vth_mant / (map_neuron(layer.neuron).threshold_per_unit * 1)
         near = np.abs(chosen.weight.reshape(target.shape) - target) < 1
-        assert np.all(near | (chosen.weight.reshape(target.shape) == q.weight.reshape(target.shape)))
+        assert np.all(near | (chosen.weight.reshape(target.shape) == q.layer.weight.reshape(target.shape)))
         assert np.abs(chosen.weight).max() <= 127
         rounded = with_mantissas(q, layer, chosen.weight, chosen.bias, chosen.vth_mant)
-        assert rounded.weight.dtype == np.int8 and rounded.weight.shape == q.weight.shape
-        frames = run_segment_batch([q], frames)[0]  # the next layer reads the deployed spikes
+        assert rounded.layer.weight.dtype == np.int8 and rounded.layer.weight.shape == q.layer.weight.shape
+        frames = run_segment_batch([q.layer], frames)[0]  # the next layer reads the deployed spikes
     assert lowered >= 1, "the descent never lowered the objective by 10 %"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neurodeploy.chip.quantize import fixed_point
 from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.converters.netx_io import read_segment, write_segment
 from neurodeploy.errors import UserError
@@ -27,7 +28,7 @@ def test_torch_runs_each_test_network_bit_exact_with_the_reference(case: str, tm
                                                                    request: pytest.FixtureRequest) -> None:
     """Quantized layers and the same layers read back from the netx file; every layer's spikes."""
     _, graph, x, _, dt = request.getfixturevalue(case)
-    _, _, quantized = _chip(graph, dt)
+    quantized = fixed_point(_chip(graph, dt)[2])
     want = run_segment_batch(quantized, x)
     assert sum(int(w.sum()) for w in want) > 0
     _equal(want, torch_backend.run_segment_batch(quantized, x))
@@ -41,11 +42,11 @@ def test_graded_payloads_wrapping_currents_biases_and_constant_frames(request: p
     import dataclasses
 
     _, graph, _, _, dt = request.getfixturevalue("sinabs_case")
-    _, _, quantized = _chip(graph, dt)
+    quantized = fixed_point(_chip(graph, dt)[2])
     rng = np.random.default_rng(0)
     first = quantized[0]
     loud = dataclasses.replace(first, weight=np.full_like(first.weight, 127), i_decay=1, v_decay=0,
-                               vth_mant=1 << 16, payload_max=255)
+                               vth_mant=1 << 16)
     layers = (loud, *quantized[1:])
     frames = rng.integers(0, 256, (3, 6, *first.input_shape)).astype(np.uint8)
     frames[1] = frames[1, :1]  # sample 1: the same frame every step
@@ -68,7 +69,7 @@ def test_constant_input_neurons_read_their_train_from_the_drive_table(
     import dataclasses
 
     _, graph, _, _, dt = request.getfixturevalue("sinabs_case")
-    _, _, quantized = _chip(graph, dt)
+    quantized = fixed_point(_chip(graph, dt)[2])
     first = quantized[0]
     rng = np.random.default_rng(vth + v_decay + steps)
     fan_in = int(np.prod(first.weight.shape[1:]))
@@ -76,8 +77,7 @@ def test_constant_input_neurons_read_their_train_from_the_drive_table(
     weight = rng.integers(-top // 4, top + 1, first.weight.shape).astype(first.weight.dtype)
     reach = min(3 * vth + 5, 4095)  # bias mantissas fit 13 bits
     bias = rng.integers(-reach, reach + 1, first.output_shape[0]).astype(np.int32)
-    layer = dataclasses.replace(first, weight=weight, bias=bias, i_decay=4096, v_decay=v_decay, vth_mant=vth,
-                                payload_max=255)
+    layer = dataclasses.replace(first, weight=weight, bias=bias, i_decay=4096, v_decay=v_decay, vth_mant=vth)
     frames = np.repeat(rng.integers(0, 256, (4, 1, *first.input_shape)).astype(np.uint8), steps, axis=1)
     frames[0] //= 64  # small drives: most neurons between 0 and the threshold
     tables = []

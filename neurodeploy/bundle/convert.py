@@ -7,14 +7,14 @@ the host segments' parameters go to ``host.pt`` (:mod:`neurodeploy.ir.host_ops`)
 Everything is written into a temporary directory renamed into place at the end,
 so a failed or interrupted conversion leaves no bundle behind. The inpainter's
 conversion (:mod:`neurodeploy.inpainter.conversion`) writes its format 3 with
-the same entries (:func:`layer_entry`, :func:`payload_entry`, :func:`write_manifest`).
+the same entries (:func:`layer_entry`, :func:`payload_entry`); both build the typed
+:class:`~neurodeploy.bundle.manifest.Manifest`, which :func:`~neurodeploy.bundle.manifest.write_manifest` writes.
 See :mod:`neurodeploy.bundle.format` for the layout.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -25,6 +25,7 @@ import nir
 
 from neurodeploy.bundle import manifest as bundle_format
 from neurodeploy.bundle.format import Bundle, check_target
+from neurodeploy.bundle.manifest import Cut, Endpoint, Manifest, Segment, SegmentInput, write_manifest
 from neurodeploy.chip.calibration import (
     COARSE_OCTAVES,
     COARSE_STEPS_PER_OCTAVE,
@@ -36,7 +37,7 @@ from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import CHIP, ChipSegment, HostSegment, plan
-from neurodeploy.chip.quantize import quantize_segment
+from neurodeploy.chip.quantize import QuantizedChipLayer, fixed_point, quantize_segment
 from neurodeploy.converters.netx_io import runs_in_stock_netx, write_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_directory, read_samples, save_torch, sha256_file
@@ -52,12 +53,6 @@ def versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             out[dist] = "missing"
     return out
-
-
-def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    """Sign the manifest with its own digest (:func:`neurodeploy.bundle.manifest.manifest_digest`) and write it."""
-    manifest[bundle_format.DIGEST_FIELD] = bundle_format.manifest_digest(manifest)
-    (folder / bundle_format.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
 PAYLOADS = ("spikes", "graded")
@@ -78,30 +73,32 @@ def _binary(graph: Any, name: str, payload: str) -> bool:
     return False
 
 
-def payload_entry(spikes: bool, source: str) -> dict[str, Any]:
+def payload_entry(spikes: bool, source: str) -> SegmentInput:
+    """What a chip segment reading node ``source`` takes: 0/1 spikes, or 8-bit graded payloads."""
     if spikes:
-        return {"node": source, "payload": "spikes", "payload_max": 1, "input_message_bits": 0,
-                "rule": "p = x (x must be 0 or 1)"}
-    return {"node": source, "payload": "graded", "payload_max": PAYLOAD_MAX, "input_message_bits": PAYLOAD_BITS,
-            "rule": f"p = clip(round({PAYLOAD_MAX}·x), 0, {PAYLOAD_MAX}) (x in [0, 1]; beyond is clipped)"}
+        return SegmentInput(source, "spikes", 1, 0, "p = x (x must be 0 or 1)")
+    return SegmentInput(source, "graded", PAYLOAD_MAX, PAYLOAD_BITS,
+                        f"p = clip(round({PAYLOAD_MAX}·x), 0, {PAYLOAD_MAX}) (x in [0, 1]; beyond is clipped)")
 
 
-def _input_entry(graph: Any, segment: Any, payload: str) -> dict[str, Any]:
+def _input_entry(graph: Any, segment: Any, payload: str) -> SegmentInput:
     """The manifest's ``input`` of a chip segment: the node it reads and the payload that carries it."""
     source_node = graph.inputs(segment.layers[0].nodes[0])[0]
     return payload_entry(_binary(graph, source_node, payload), source_node)
 
 
-def layer_entry(layer: Any, quantized: Any) -> dict[str, Any]:
+def layer_entry(layer: Any, quantized: QuantizedChipLayer) -> dict[str, Any]:
+    """The manifest's record of one chip layer: its nodes and shapes, the quantizer's report, its neuron."""
+    fixed = quantized.layer
     return {
-        "name": layer.name, "kind": quantized.kind, "nodes": list(layer.nodes),
+        "name": layer.name, "kind": fixed.kind, "nodes": list(layer.nodes),
         "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
         "quantization": {"weight_scale": quantized.weight_scale, "payload_max": quantized.payload_max,
                          "weight_error": quantized.weight_error, "threshold_error": quantized.threshold_error,
                          "bias_error": quantized.bias_error, "saturated_weights": quantized.saturated_weights,
-                         "max_input": quantized.max_input, "i_decay": quantized.i_decay,
-                         "v_decay": quantized.v_decay, "vth_mant": quantized.vth_mant,
-                         "bias": quantized.bias is not None, "bias_site": quantized.bias_site,
+                         "max_input": quantized.max_input, "i_decay": fixed.i_decay,
+                         "v_decay": fixed.v_decay, "vth_mant": fixed.vth_mant,
+                         "bias": fixed.bias is not None, "bias_site": fixed.bias_site,
                          "warnings": list(quantized.warnings)},
         "neuron": asdict(layer.neuron),
         "mapping": asdict(map_neuron(layer.neuron)),
@@ -219,18 +216,18 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     entries = {k: _input_entry(graph, segment, payload) for k, segment in enumerate(result.segments)
                if isinstance(segment, ChipSegment)}
     calibrated = None if samples is None else calibrate_on(
-        result, samples, {k: entry["payload_max"] for k, entry in entries.items()}, rounding)
-    segments: list[dict[str, Any]] = []
+        result, samples, {k: entry.payload_max for k, entry in entries.items()}, rounding)
+    segments: list[Segment] = []
     files: dict[int, tuple[Any, ...]] = {}
     payload_of: dict[int, str] = {}
     for k, segment in enumerate(result.segments):
         if isinstance(segment, HostSegment):
-            segments.append({"place": "host", "nodes": list(segment.nodes)})
+            segments.append(Segment(k, "host", tuple(segment.nodes), None, None, None, ()))
             continue
         assert isinstance(segment, ChipSegment)
         entry = entries[k]
-        payload_of[k] = entry["payload"]
-        quantized = (quantize_segment(segment.layers, entry["payload_max"]) if calibrated is None
+        payload_of[k] = entry.payload
+        quantized = (quantize_segment(segment.layers, entry.payload_max) if calibrated is None
                      else calibrated.segments[k])
         files[k] = quantized
         segments.append(_chip_segment_entry(k, segment, entry, quantized))
@@ -239,57 +236,61 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     with atomic_directory(out_dir, force=force) as tmp:
         _rewrite(graph_or_path, tmp / bundle_format.GRAPH_FILE, graph)
         for k, quantized in files.items():
-            write_segment(tmp / bundle_format.segment_file(k), quantized)
+            write_segment(tmp / bundle_format.segment_file(k), fixed_point(quantized))
         save_torch(host_params(graph, host_nodes), tmp / bundle_format.HOST_FILE)
-        manifest = {
-            "format": bundle_format.FORMAT,
-            "format_version": bundle_format.GRAPH_FORMAT_VERSION,
-            "source": source,
-            "files": {name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))},
-            "dt": graph.dt,
-            "tau_convention": graph.tau_convention,
-            "host_requested": sorted(host),
-            "input": {"node": input_name, "shape": list(graph.nodes[input_name].output_shape), "payload": payload,
-                      "layout": "(N, T, *shape): N samples of T time steps; T is the input's"},
-            "output": {"node": output_name, "shape": list(graph.nodes[output_name].output_shape),
-                       "layout": "(N, T, *shape), aligned to the input's time steps"},
-            "segments": segments,
-            "cuts": cuts,
-            "host_nodes": host_nodes,
-            "summary": result.summary(),
-            "equations": {"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping", "float": "neurodeploy.ir.float_run",
-                          "timing": "neurodeploy.chip.reference.run_segment_batch"},
-            "versions": versions(),
-        }
+        calibration = None
         if calibrated is not None:
             assert samples is not None and calibrate is not None
-            manifest["calibration"] = {**_calibration_entry(calibrate, samples, calibrated), "rounding": rounding}
-        write_manifest(tmp, manifest)
+            calibration = {**_calibration_entry(calibrate, samples, calibrated), "rounding": rounding}
+        write_manifest(tmp, Manifest(
+            format_version=bundle_format.GRAPH_FORMAT_VERSION,
+            files={name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))},
+            segments=tuple(segments),
+            cuts=cuts,
+            input=Endpoint(input_name, tuple(graph.nodes[input_name].output_shape), payload,
+                           layout="(N, T, *shape): N samples of T time steps; T is the input's"),
+            output=Endpoint(output_name, tuple(graph.nodes[output_name].output_shape), None,
+                            layout="(N, T, *shape), aligned to the input's time steps"),
+            summary=result.summary(),
+            dt=graph.dt,
+            tau_convention=graph.tau_convention,
+            host_requested=tuple(sorted(host)),
+            timesteps=None, tile=None, model_config=None,
+            calibration=calibration,
+            source=source,
+            equations={"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping", "float": "neurodeploy.ir.float_run",
+                       "timing": "neurodeploy.chip.reference.run_segment_batch"},
+            versions=versions(),
+            host_nodes=tuple(host_nodes),
+            placement=None,
+        ))
     return Bundle.load(out_dir)
 
 
-def _chip_segment_entry(k: int, segment: ChipSegment, entry: dict[str, Any], quantized: Any) -> dict[str, Any]:
+def _chip_segment_entry(k: int, segment: ChipSegment, entry: SegmentInput,
+                        quantized: Sequence[QuantizedChipLayer]) -> Segment:
     """The manifest's record of chip segment ``k``: its file, nodes, input, Lava timing and layers."""
     depth = len(segment.layers)
-    return {
-        "place": "chip", "file": bundle_format.segment_file(k), "nodes": list(segment.nodes), "input": entry,
-        "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
-                 "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
-                 "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(quantized)},
-        "layers": [layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)],
-    }
+    return Segment(
+        index=k, place="chip", nodes=tuple(segment.nodes), file=bundle_format.segment_file(k), neurons="cuba",
+        input=entry,
+        layers=tuple(layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)),
+        lava={"input_message_bits": entry.input_message_bits, "depth": depth,
+              "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
+              "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(fixed_point(quantized))},
+    )
 
 
-def _cut_entries(result: Any, segments: list[dict[str, Any]], payload_of: dict[int, str]) -> list[dict[str, Any]]:
+def _cut_entries(result: Any, segments: list[Segment], payload_of: dict[int, str]) -> tuple[Cut, ...]:
     """The manifest's record of every cut: its ends, shape, direction and what crosses it."""
     cuts = []
     for cut in result.cuts:
-        places = (segments[cut.src_segment]["place"], segments[cut.dst_segment]["place"])
+        places = (segments[cut.src_segment].place, segments[cut.dst_segment].place)
         carried = (f"{payload_of[cut.dst_segment]}" if places[1] == CHIP and places[0] != CHIP
                    else "spikes" if places[0] == CHIP else "values")
-        cuts.append({"src": cut.src, "dst": cut.dst, "shape": list(cut.shape), "src_segment": cut.src_segment,
-                     "dst_segment": cut.dst_segment, "direction": f"{places[0]}->{places[1]}", "payload": carried})
-    return cuts
+        cuts.append(Cut(src=cut.src, dst=cut.dst, shape=tuple(cut.shape), src_segment=cut.src_segment,
+                        dst_segment=cut.dst_segment, direction=f"{places[0]}->{places[1]}", payload=carried))
+    return tuple(cuts)
 
 
 def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:

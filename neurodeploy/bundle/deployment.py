@@ -15,7 +15,7 @@ from typing import Any
 
 from neurodeploy.bundle.manifest import GRAPH_FILE, HOST_FILE
 from neurodeploy.chip.partition import ChipSegment, partition
-from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, read_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import load_torch
 from neurodeploy.ir.graph import Graph
@@ -29,7 +29,7 @@ class ChipPart:
 
     index: int
     path: Path
-    layers: tuple[NetxSegmentLayer, ...]
+    layers: tuple[FixedPointLayer, ...]
     names: tuple[str, ...]  # the chip layers' (neuron) node names
     nodes: tuple[tuple[str, ...], ...]  # per chip layer, the graph nodes it computes (input side first)
     source: str

@@ -145,7 +145,7 @@ class Bundle:
 
     @cached_property
     def segment_layers(self) -> tuple[Any, ...]:
-        """The inpainter's spiking stack as quantized layers, read from its netx file (NetxSegmentLayer)."""
+        """The inpainter's spiking stack as quantized layers, read from its netx file (FixedPointLayer)."""
         segment = self.chip_segment
         layers = read_segment(self.file(str(segment.file)))
         if len(layers) != len(segment.layers) or any(layer.kind != "conv" for layer in layers):

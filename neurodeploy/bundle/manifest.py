@@ -1,12 +1,15 @@
 """The bundle manifest: its format constants, file names, digest, validation and typed form, in one place.
 
 Both kinds (format 2, a NIR graph; format 3, the inpainter) are described in
-:mod:`neurodeploy.bundle.format`. :func:`read_manifest` checks the JSON object
-read from ``manifest.json`` and returns it as a :class:`Manifest`, the parts
-the code reads (segments, cuts, the input and output, the tile, T) as frozen
-dataclasses read by attribute. The JSON itself is what ``convert`` writes and
-the digest covers; records shown as they are (each chip layer's quantization,
-the calibration) stay mappings.
+:mod:`neurodeploy.bundle.format`. The manifest is a :class:`Manifest`, its
+parts (segments, cuts, the input and output, the tile) frozen dataclasses,
+both ways: ``convert`` builds one and :func:`write_manifest` serializes it
+(:meth:`Manifest.to_json`, the only place that names the JSON's keys when
+writing), signs it with its digest and checks it as :func:`read_manifest`
+will; :func:`read_manifest` checks the JSON object read from ``manifest.json``
+and returns it typed. Records shown as they are (each chip layer's
+quantization, a segment's Lava timing, the calibration, the versions) stay
+mappings inside it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -160,6 +163,11 @@ class SegmentInput:
     payload: str  # "spikes" (0/1) or "graded"
     payload_max: int  # the largest payload value: 1 for spikes, 255 for 8-bit graded
     input_message_bits: int  # bits of a graded input message; 0 for spikes
+    rule: str = ""  # the payload rule in words, as written for the reader of the JSON
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "payload": self.payload, "payload_max": self.payload_max,
+                "input_message_bits": self.input_message_bits, "rule": self.rule}
 
 
 @dataclass(frozen=True)
@@ -173,10 +181,25 @@ class Segment:
     neurons: str | None  # chip: "cuba" (Loihi's CUBA LIF) or "sigma_delta" (the inpainter's CNN, placement "all")
     input: SegmentInput | None  # for a chip segment
     layers: tuple[Mapping[str, Any], ...]  # a chip segment's per-layer records (name, kind, quantization, ...)
+    lava: Mapping[str, Any] | None = None  # a chip segment's timing on Lava (depth, reset interval, ...)
+    details: Mapping[str, Any] = field(default_factory=dict)  # a segment kind's own fields (sigma-delta: block, ...)
 
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(str(layer["name"]) for layer in self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        """Its JSON entry (its index is its position). ``neurons`` is written where it is not ``"cuba"``:
+        the CUBA segments were written without it before the sigma-delta segment came, and still are."""
+        out: dict[str, Any] = {"place": self.place, "nodes": list(self.nodes)}
+        if self.file is not None:
+            out["file"] = self.file
+        if self.place == "chip":
+            if self.neurons != "cuba":
+                out["neurons"] = self.neurons
+            assert self.input is not None and self.lava is not None, "a chip segment has an input and a timing"
+            out.update(input=self.input.to_json(), lava=_plain(self.lava), layers=_plain(self.layers))
+        return {**out, **_plain(self.details)}
 
 
 @dataclass(frozen=True)
@@ -191,6 +214,10 @@ class Cut:
     direction: str  # "host->chip", "chip->host", "chip->chip" or "host->host"
     payload: str  # what crosses: "spikes", "graded", or a host value
 
+    def to_json(self) -> dict[str, Any]:
+        return {"src": self.src, "dst": self.dst, "shape": list(self.shape), "src_segment": self.src_segment,
+                "dst_segment": self.dst_segment, "direction": self.direction, "payload": self.payload}
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -201,6 +228,16 @@ class Endpoint:
     payload: str | None  # the input's: "spikes" or "graded"
     encoding: str | None = None  # the inpainter's: "constant" or "poisson"
     payload_bits: int | None = None  # the inpainter's: bits of a graded payload
+    channels: int | None = None  # the inpainter's input channels
+    layout: str | None = None  # the array layout, in words
+    shape_rule: str | None = None  # the inpainter's: which H x W it takes
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields this endpoint has (None: not one of this kind's)."""
+        fields = {"node": self.node, "shape": None if self.shape is None else list(self.shape),
+                  "payload": self.payload, "encoding": self.encoding, "payload_bits": self.payload_bits,
+                  "channels": self.channels, "layout": self.layout, "shape_rule": self.shape_rule}
+        return {key: value for key, value in fields.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -210,6 +247,9 @@ class Tile:
     height: int
     width: int
     halo: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"height": self.height, "width": self.width, "halo": self.halo}
 
 
 @dataclass(frozen=True)
@@ -230,6 +270,11 @@ class Manifest:
     tile: Tile | None  # format 3
     model_config: Mapping[str, Any] | None  # format 3
     calibration: Mapping[str, Any] | None  # present when convert calibrated
+    source: Mapping[str, Any]  # what was converted: kind, path, sha256
+    equations: Mapping[str, Any]  # the modules that state the equations (neurons, float run, timing)
+    versions: Mapping[str, str]  # the packages' versions at convert
+    host_nodes: tuple[str, ...] | None  # format 2: every node run on the host
+    placement: str | None  # format 3: "spiking" (the LIF stack on the chip) or "all"
 
     @property
     def kind(self) -> str:
@@ -239,6 +284,46 @@ class Manifest:
     def segment(self, neurons: str, place: str = "chip") -> Segment | None:
         """The first segment of ``place`` whose neurons are ``neurons``, or None."""
         return next((s for s in self.segments if s.place == place and s.neurons == neurons), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object ``manifest.json`` holds, its digest left out: the fields both kinds have, then
+        format 2's (output, the nodes on the host) or format 3's (T, tile, placement, model)."""
+        out: dict[str, Any] = {
+            "format": FORMAT, "format_version": self.format_version, "source": _plain(self.source),
+            "files": dict(self.files), "dt": self.dt, "tau_convention": self.tau_convention,
+            "input": self.input.to_json(), "segments": [s.to_json() for s in self.segments],
+            "cuts": [c.to_json() for c in self.cuts], "summary": self.summary,
+            "equations": _plain(self.equations), "versions": dict(self.versions),
+        }
+        if self.kind == "graph":
+            assert self.output is not None and self.host_nodes is not None
+            out.update(host_requested=list(self.host_requested), output=self.output.to_json(),
+                       host_nodes=list(self.host_nodes))
+        else:
+            assert self.tile is not None and self.model_config is not None
+            out.update(timesteps=self.timesteps, tile=self.tile.to_json(), placement=self.placement,
+                       model_config=_plain(self.model_config))
+        if self.calibration is not None:
+            out["calibration"] = _plain(self.calibration)
+        return out
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Write ``folder/manifest.json``: :meth:`Manifest.to_json` signed with its digest (:func:`manifest_digest`),
+    sorted keys, indented. It is first checked as :func:`read_manifest` will check it when the bundle loads."""
+    data = manifest.to_json()
+    data[DIGEST_FIELD] = manifest_digest(data)
+    read_manifest(data, folder / MANIFEST_FILE)
+    (folder / MANIFEST_FILE).write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON takes it: mappings (read-only proxies too) as dicts, tuples as lists."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def read_manifest(data: Any, where: Path | str) -> Manifest:
@@ -275,7 +360,15 @@ def _typed(data: dict[str, Any]) -> Manifest:
         tile=None if graph else Tile(int(tile["height"]), int(tile["width"]), int(tile["halo"])),
         model_config=None if graph else MappingProxyType(data["model_config"]),
         calibration=data.get("calibration"),
+        source=MappingProxyType(data["source"]),
+        equations=MappingProxyType(data.get("equations", {})),
+        versions=MappingProxyType(data["versions"]),
+        host_nodes=tuple(data["host_nodes"]) if graph else None,
+        placement=None if graph else data.get("placement"),
     )
+
+
+SEGMENT_FIELDS = ("place", "nodes", "file", "neurons", "input", "lava", "layers")  # the rest: Segment.details
 
 
 def _segment(index: int, entry: dict[str, Any]) -> Segment:
@@ -285,8 +378,11 @@ def _segment(index: int, entry: dict[str, Any]) -> Segment:
         index=index, place=entry["place"], nodes=tuple(map(str, entry["nodes"])), file=entry.get("file"),
         neurons=str(entry.get("neurons", "cuba")) if chip else None,
         input=None if spec is None else SegmentInput(str(spec["node"]), str(spec["payload"]),
-                                                     int(spec["payload_max"]), int(spec["input_message_bits"])),
+                                                     int(spec["payload_max"]), int(spec["input_message_bits"]),
+                                                     str(spec.get("rule", ""))),
         layers=tuple(MappingProxyType(layer) for layer in entry.get("layers", ())),
+        lava=MappingProxyType(entry["lava"]) if "lava" in entry else None,
+        details=MappingProxyType({k: v for k, v in entry.items() if k not in SEGMENT_FIELDS}),
     )
 
 
@@ -299,5 +395,7 @@ def _cut(entry: dict[str, Any]) -> Cut:
 def _endpoint(entry: dict[str, Any], inpainter: bool = False) -> Endpoint:
     if inpainter:  # every format-3 manifest has written both
         return Endpoint(node=None, shape=None, payload=entry.get("payload"), encoding=str(entry["encoding"]),
-                        payload_bits=int(entry["payload_bits"]))
-    return Endpoint(node=str(entry["node"]), shape=tuple(entry["shape"]), payload=entry.get("payload"))
+                        payload_bits=int(entry["payload_bits"]), channels=entry.get("channels"),
+                        layout=entry.get("layout"), shape_rule=entry.get("shape_rule"))
+    return Endpoint(node=str(entry["node"]), shape=tuple(entry["shape"]), payload=entry.get("payload"),
+                    layout=entry.get("layout"))

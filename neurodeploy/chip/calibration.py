@@ -108,6 +108,7 @@ from neurodeploy.chip.quantize import (
     with_mantissas,
 )
 from neurodeploy.chip.reference import run_segment_batch
+from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.ir.float_run import run_chip_layer, run_float
 from neurodeploy.ir.graph import Graph
 from neurodeploy.ir.host_ops import run_host_segment
@@ -182,11 +183,11 @@ def broken_constraints(q: QuantizedChipLayer) -> set[str]:
         wrap:      64·max_input·4096 / iDecay >= 2^23   (the current's steady state for the largest input)
     """
     broken = set()
-    if not 1 <= q.vth_mant < VTH_MAX:
+    if not 1 <= q.layer.vth_mant < VTH_MAX:
         broken.add("threshold")
-    if q.bias is not None and np.abs(q.bias).max(initial=0) >= BIAS_MANT_MAX:
+    if q.layer.bias is not None and np.abs(q.layer.bias).max(initial=0) >= BIAS_MANT_MAX:
         broken.add("bias")
-    if (q.max_input << STATE_SHIFT) * DECAY_UNITY / q.i_decay >= STATE_LIMIT:
+    if (q.max_input << STATE_SHIFT) * DECAY_UNITY / q.layer.i_decay >= STATE_LIMIT:
         broken.add("wrap")
     return broken
 
@@ -221,7 +222,7 @@ class Rounding:
     objective: float  # E at these mantissas: never above objective_nearest
 
 
-def layer_inputs(q: QuantizedChipLayer, frames: np.ndarray) -> np.ndarray:
+def layer_inputs(fixed: FixedPointLayer, frames: np.ndarray) -> np.ndarray:
     """What each output neuron's weights read, one row per (sample, step, output position): (M, K).
 
     A dense layer's input flattened (K = its fan-in); a conv layer's patches
@@ -229,15 +230,15 @@ def layer_inputs(q: QuantizedChipLayer, frames: np.ndarray) -> np.ndarray:
     column of ones appended for a layer with a bias (the bias as an input).
     """
     n, steps = frames.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(frames, np.float64).reshape(n * steps, *q.input_shape))
-    if q.kind == "conv":
-        _, _, kh, kw = q.weight.shape
-        rows = torch.nn.functional.unfold(x, (kh, kw), padding=q.padding, stride=q.stride)  # (NT, K, L)
+    x = torch.from_numpy(np.ascontiguousarray(frames, np.float64).reshape(n * steps, *fixed.input_shape))
+    if fixed.kind == "conv":
+        _, _, kh, kw = fixed.weight.shape
+        rows = torch.nn.functional.unfold(x, (kh, kw), padding=fixed.padding, stride=fixed.stride)  # (NT, K, L)
         rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])
     else:
         rows = x.reshape(n * steps, -1)
     rows = rows.numpy()
-    return rows if q.bias is None else np.hstack([rows, np.ones((len(rows), 1))])
+    return rows if fixed.bias is None else np.hstack([rows, np.ones((len(rows), 1))])
 
 
 def _objective(q: np.ndarray, target: np.ndarray, x_deployed: np.ndarray, x_target: np.ndarray) -> float:
@@ -272,21 +273,21 @@ def choose_rounding(layer: ChipLayer, q: QuantizedChipLayer, frames: np.ndarray,
     """The mantissas of ``q``'s layer (conv or dense) rounded for its outputs (module docstring): ``frames``
     (N, T, *input) the layer's deployed input, ``target_frames`` the target's input in the same units."""
     mapping = map_neuron(layer.neuron)
-    p = q.payload_max
-    out = q.weight.shape[0]
+    p, fixed = q.payload_max, q.layer
+    out = fixed.weight.shape[0]
     exact = np.asarray(layer.weight, np.float64).reshape(out, -1)
-    nearest = q.weight.astype(np.int64).reshape(out, -1)
+    nearest = fixed.weight.astype(np.int64).reshape(out, -1)
     limit = np.full(exact.shape[1], CHIP_WEIGHT_MAX)
-    if q.bias is not None:
+    if fixed.bias is not None:
         exact = np.hstack([exact, p * mapping.bias_per_unit * np.asarray(layer.bias, np.float64).reshape(out, 1)])
-        nearest = np.hstack([nearest, q.bias.astype(np.int64).reshape(out, 1)])
+        nearest = np.hstack([nearest, fixed.bias.astype(np.int64).reshape(out, 1)])
         limit = np.append(limit, BIAS_MANT_MAX)
-    x_d, x_t = layer_inputs(q, frames), layer_inputs(q, target_frames)
+    x_d, x_t = layer_inputs(fixed, frames), layer_inputs(fixed, target_frames)
     gram, cross = x_d.T @ x_d, x_d.T @ x_t
     per_unit = mapping.threshold_per_unit * p  # vth = per_unit · s
     scaled = per_unit * q.weight_scale
-    thresholds = [q.vth_mant] + [v for v in (math.floor(scaled), math.ceil(scaled))
-                                 if v != q.vth_mant and 1 <= v <= VTH_MAX]
+    thresholds = [fixed.vth_mant] + [v for v in (math.floor(scaled), math.ceil(scaled))
+                                     if v != fixed.vth_mant and 1 <= v <= VTH_MAX]
     best: tuple[float, np.ndarray, int] | None = None
     objective_nearest = 0.0
     for vth in thresholds:  # the nearest first: of equal E it stays
@@ -295,7 +296,7 @@ def choose_rounding(layer: ChipLayer, q: QuantizedChipLayer, frames: np.ndarray,
         hi = np.clip(np.maximum(np.ceil(target), nearest), -limit, limit).astype(np.int64)
         chosen = _descend(nearest, lo, hi, gram, target @ cross.T)
         e = _objective(chosen, target, x_d, x_t) / vth ** 2
-        if vth == q.vth_mant:
+        if vth == fixed.vth_mant:
             objective_nearest = _objective(nearest, target, x_d, x_t) / vth ** 2
             e = min(e, objective_nearest)  # coordinate descent only moves downhill; exact sums can tie
             chosen = chosen if e < objective_nearest else nearest
@@ -303,8 +304,8 @@ def choose_rounding(layer: ChipLayer, q: QuantizedChipLayer, frames: np.ndarray,
             best = (e, chosen, vth)
     assert best is not None
     e, chosen, vth = best
-    bias = None if q.bias is None else chosen[:, -1]
-    weight = (chosen if q.bias is None else chosen[:, :-1]).reshape(q.weight.shape)
+    bias = None if fixed.bias is None else chosen[:, -1]
+    weight = (chosen if fixed.bias is None else chosen[:, :-1]).reshape(fixed.weight.shape)
     return Rounding(weight, bias, vth, objective_nearest, e)
 
 
@@ -325,7 +326,7 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
     upstream = (frames / payload_max).reshape(n, steps, *graph.nodes[source].output_shape)
     target = float_layer(graph, layer, source, upstream)
     static = quantize_chip_layer(layer, payload_max)
-    static_spikes = run_segment_batch([static], frames)[0]
+    static_spikes = run_segment_batch([static.layer], frames)[0]
     static_f1 = spike_scores(static_spikes, target)["spike_f1"]
     static_per_sample = _per_sample_f1(static_spikes, target)
     allowed = broken_constraints(static)
@@ -339,7 +340,7 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
         tried.add(s)
         if not broken_constraints(q) <= allowed:
             return
-        spikes = run_segment_batch([q], frames)[0]
+        spikes = run_segment_batch([q.layer], frames)[0]
         f1 = spike_scores(spikes, target)["spike_f1"]
         center = max(center, (_rank(f1), s), key=lambda c: c[0])  # ties keep the earlier, nearer one
         if _rank(f1) > best[0]:  # ties keep the earlier: the static scale, then the nearest
@@ -361,7 +362,7 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
     target_frames, target_spikes = (frames, target) if rounding == "local" else trajectory
     chosen_rounding = choose_rounding(layer, chosen, frames[fit], target_frames[fit])
     rounded = with_mantissas(chosen, layer, chosen_rounding.weight, chosen_rounding.bias, chosen_rounding.vth_mant)
-    rounded_spikes = run_segment_batch([rounded], frames)[0]
+    rounded_spikes = run_segment_batch([rounded.layer], frames)[0]
     before = _per_sample_f1(spikes[held], target_spikes[held])
     after = _per_sample_f1(rounded_spikes[held], target_spikes[held])
     z_rounding = gain_z(after, before)

@@ -92,7 +92,7 @@ class CubaMapping:
         u_t = (1 - b)·u_{t-1} + 64·(a_in_t + s·P·B)
             -> u_t = trunc(u_{t-1}·(4096 - iDecay)/4096) + ((a_in_t + bias_mant) << 6)
 
-    Where it goes on the chip (``QuantizedChipLayer.bias_site``):
+    Where it goes on the chip (``FixedPointLayer.bias_site``, :mod:`neurodeploy.converters.netx_io`):
 
     * ``"voltage"``, without a current filter (b = 1, iDecay = 4096; IF, LIF,
       CubaLIF with dt = tau_syn): ``u_t = 64·(a_in_t + bias_mant)`` is used

@@ -77,6 +77,7 @@ import numpy as np
 from neurodeploy.chip.cuba import BIAS_SITES, DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
 from neurodeploy.chip.layers import ChipLayer, ConvLayer, RecurrentDenseLayer
 from neurodeploy.chip.neuron_mapping import map_neuron
+from neurodeploy.converters.netx_io import FixedPointLayer
 
 VTH_MAX = (1 << 17) - 1
 SCALE_STEPS_PER_OCTAVE = 32
@@ -112,42 +113,16 @@ def relative_error(exact: np.ndarray | float, rounded: np.ndarray | float) -> fl
 
 CHIP_WEIGHT_MAX = 127  # mantissas in [-127, 127]: netx's weight-bit optimisation is then lossless
 BIAS_MANT_MAX = (1 << 12) - 1  # bias_mant is a signed 13-bit register; netx fixes bias_exp = 6
-CHIP_KINDS = ("conv", "dense", "dense_rec")
 
 
 @dataclass(frozen=True)
 class QuantizedChipLayer:
-    r"""One chip layer in Loihi fixed point, as one netx block (``conv``, ``dense`` or ``dense_rec``).
-
-    Each step, with ``p`` the layer's integer input (payloads for the first
-    layer of a segment, 0/1 spikes after it) and ``z`` its own spikes::
-
-        a_in_t = W p_t  (+ W_rec z_{t-1})       integers: weight ∈ [-127, 127]
-        CUBA(a_in_t, bias_mant)                 (neurodeploy.chip.neuron_mapping.CubaMapping)
-
-    ``bias_site`` says where ``bias_mant`` goes: ``"voltage"``, Loihi's bias
-    register (``v += bias_mant << 6``), or ``"current"``, an always-on input
-    axon into the synaptic current (``a_in_t += bias_mant``), for a layer with
-    a bias whose neuron filters its current (:class:`~neurodeploy.chip.neuron_mapping.CubaMapping`
-    states both, and the axon's cost).
-
-    ``weight`` is (O, C, kh, kw) for a conv (cross-correlation, zero padding,
-    ``stride`` and ``padding`` per (H, W)) and (O, prod(input_shape)) for a
-    dense block, which reads its input flattened in C order.
-    """
+    """One chip layer quantized: its fixed-point record (``layer``: what the netx file holds and the backends
+    run, :class:`~neurodeploy.converters.netx_io.FixedPointLayer`) and the quantizer's report on it (the
+    scale, the rounding errors, the warnings), which the manifest shows and calibration reads."""
 
     name: str
-    kind: str  # one of CHIP_KINDS
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...]
-    weight: np.ndarray  # int8 mantissas
-    weight_rec: np.ndarray | None  # int8 (O, O), dense_rec only
-    bias: np.ndarray | None  # int32 bias mantissas (O,); Loihi adds bias << 6 to v
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    i_decay: int
-    v_decay: int
-    vth_mant: int
+    layer: FixedPointLayer
     weight_scale: float  # s: W_q ≈ s·W
     payload_max: int  # P of this layer's input
     weight_error: float  # relative squared error of the weights (recurrent ones included)
@@ -156,24 +131,24 @@ class QuantizedChipLayer:
     warnings: tuple[str, ...] = ()
     threshold_error: float = 0.0  # |vth_mant - θ·s·P| / (θ·s·P), θ with the decays as rounded
     bias_error: float = 0.0  # |bias_mant - s·P·B| / |s·P·B| (L2); 0 without a bias
-    bias_site: str = "voltage"  # "voltage" (Loihi's bias register) or "current" (an always-on bias axon)
 
     def __post_init__(self) -> None:
-        if self.kind not in CHIP_KINDS:
-            raise ValueError(f"{self.name}: unknown chip layer kind {self.kind!r}")
-        want = 4 if self.kind == "conv" else 2
-        if self.weight.dtype != np.int8 or self.weight.ndim != want:
-            raise ValueError(f"{self.name}: weight must be int8 with {want} axes")
-        if (self.weight_rec is not None) != (self.kind == "dense_rec"):
-            raise ValueError(f"{self.name}: weight_rec is given exactly for dense_rec layers")
-        if not 1 <= self.i_decay <= DECAY_UNITY or not 0 <= self.v_decay < DECAY_UNITY:
+        """The chip's registers: decays in 12 bits, the threshold in 17, bias mantissas in 13, a known site."""
+        layer = self.layer
+        if not 1 <= layer.i_decay <= DECAY_UNITY or not 0 <= layer.v_decay < DECAY_UNITY:
             raise ValueError(f"{self.name}: decays out of their 12-bit range")
-        if not 0 <= self.vth_mant <= VTH_MAX:
+        if not 0 <= layer.vth_mant <= VTH_MAX:
             raise ValueError(f"{self.name}: vth_mant out of its 17-bit range")
-        if self.bias is not None and np.abs(self.bias).max(initial=0) > BIAS_MANT_MAX:
+        if layer.bias is not None and np.abs(layer.bias).max(initial=0) > BIAS_MANT_MAX:
             raise ValueError(f"{self.name}: bias mantissas must fit 13 bits")
-        if self.bias_site not in BIAS_SITES:
+        if layer.bias_site not in BIAS_SITES:
             raise ValueError(f"{self.name}: bias_site must be one of {BIAS_SITES}")
+
+
+def fixed_point(quantized: Sequence[QuantizedChipLayer]) -> tuple[FixedPointLayer, ...]:
+    """The fixed-point records of a quantized segment: what :func:`~neurodeploy.converters.netx_io.write_segment`
+    writes and the backends run."""
+    return tuple(q.layer for q in quantized)
 
 
 def _chip_weights(layer: ChipLayer) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -311,14 +286,16 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
                          f"a {relative_error(fraction, got):.2%} error")
     stride = getattr(layer, "stride", (1, 1))
     padding = getattr(layer, "padding", (0, 0))
-    return QuantizedChipLayer(
-        name=layer.name, kind=kind, input_shape=tuple(layer.input_shape), output_shape=tuple(layer.output_shape),
+    fixed = FixedPointLayer(
+        kind=kind, input_shape=tuple(layer.input_shape), output_shape=tuple(layer.output_shape),
         weight=wq if kind == "conv" else wq.reshape(wq.shape[0], -1), weight_rec=wrq,
         bias=None if bq is None else bq.astype(np.int32), stride=tuple(stride), padding=tuple(padding),
-        i_decay=i_decay, v_decay=v_decay, vth_mant=int(np.clip(vth, 0, VTH_MAX)), weight_scale=s,
-        payload_max=payload_max, weight_error=err, saturated_weights=saturated, max_input=largest,
-        warnings=tuple(notes), threshold_error=e_threshold, bias_error=e_bias,
+        i_decay=i_decay, v_decay=v_decay, vth_mant=int(np.clip(vth, 0, VTH_MAX)),
         bias_site="current" if bq is not None and layer.neuron.filters_current else "voltage")
+    return QuantizedChipLayer(
+        name=layer.name, layer=fixed, weight_scale=s, payload_max=payload_max, weight_error=err,
+        saturated_weights=saturated, max_input=largest, warnings=tuple(notes), threshold_error=e_threshold,
+        bias_error=e_bias)
 
 
 def quantize_segment(layers: Sequence[ChipLayer], payload_max: int,
@@ -332,19 +309,21 @@ def quantize_segment(layers: Sequence[ChipLayer], payload_max: int,
 
 def with_mantissas(q: QuantizedChipLayer, layer: ChipLayer, weight: np.ndarray, bias: np.ndarray | None,
                    vth_mant: int) -> QuantizedChipLayer:
-    """``q`` with its weight mantissas (``q.weight``'s shape), bias mantissas and threshold mantissa replaced
+    """``q`` with its weight mantissas (``q.layer.weight``'s shape), bias mantissas and threshold mantissa replaced
     (e.g. rounded for the layer's outputs, :mod:`neurodeploy.chip.calibration`), its error figures and largest
     input recomputed at the same scale ``s``. A recurrent layer's recurrent weights are kept."""
     _, w, w_rec = _chip_weights(layer)
     mapping = map_neuron(layer.neuron)
     s, p = q.weight_scale, q.payload_max
-    wq = np.asarray(weight).astype(np.int8).reshape(q.weight.shape)
+    wq = np.asarray(weight).astype(np.int8).reshape(q.layer.weight.shape)
+    w_rec_q = q.layer.weight_rec
     exact = w.reshape(-1) if w_rec is None else np.concatenate([w.reshape(-1), w_rec.reshape(-1)])
-    got = wq.reshape(-1) if q.weight_rec is None else np.concatenate([wq.reshape(-1), q.weight_rec.reshape(-1)])
+    got = wq.reshape(-1) if w_rec_q is None else np.concatenate([wq.reshape(-1), w_rec_q.reshape(-1)])
     bq = None if bias is None else np.asarray(bias).astype(np.int32)
     exact_bias = None if layer.bias is None else np.asarray(layer.bias, np.float64) * mapping.bias_per_unit * s * p
     return replace(
-        q, weight=wq, bias=bq, vth_mant=int(vth_mant), max_input=largest_input(wq, q.weight_rec, bq, p),
+        q, layer=replace(q.layer, weight=wq, bias=bq, vth_mant=int(vth_mant)),
+        max_input=largest_input(wq, w_rec_q, bq, p),
         weight_error=float(np.sum((exact - got / s) ** 2)) / (float(np.sum(exact ** 2)) or 1.0),
         threshold_error=relative_error(mapping.threshold_per_unit * s * p, vth_mant),
         bias_error=0.0 if exact_bias is None or bq is None else relative_error(exact_bias, bq))

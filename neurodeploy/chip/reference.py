@@ -11,18 +11,14 @@ The arithmetic itself lives in :mod:`neurodeploy.chip.cuba`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 
 from neurodeploy.chip.cuba import CubaParams, CubaState, bias_terms, conv_strided, cuba_step, dense_synapse
-from neurodeploy.chip.quantize import QuantizedChipLayer
-from neurodeploy.converters.netx_io import NetxSegmentLayer
-
-SegmentLayer = Union[QuantizedChipLayer, NetxSegmentLayer]  # noqa: UP007  (a runtime alias on Python 3.10)
+from neurodeploy.converters.netx_io import FixedPointLayer
 
 
-def run_segment(layers: Sequence[SegmentLayer], frames: np.ndarray) -> list[np.ndarray]:
+def run_segment(layers: Sequence[FixedPointLayer], frames: np.ndarray) -> list[np.ndarray]:
     """Run a chip segment on one sample: frames (T, *input_shape) ints -> each layer's spikes (T, *out) uint8.
 
     See :func:`run_segment_batch`.
@@ -30,12 +26,12 @@ def run_segment(layers: Sequence[SegmentLayer], frames: np.ndarray) -> list[np.n
     return [out[0] for out in run_segment_batch(layers, np.asarray(frames)[None])]
 
 
-def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray) -> list[np.ndarray]:
+def run_segment_batch(layers: Sequence[FixedPointLayer], frames: np.ndarray) -> list[np.ndarray]:
     r"""Run a chip segment on a batch: frames (B, T, *input_shape) -> per layer spikes (B, T, *out) uint8.
 
-    ``layers`` are :class:`~neurodeploy.chip.quantize.QuantizedChipLayer` or the
-    :class:`~neurodeploy.converters.netx_io.NetxSegmentLayer` read back from
-    the file. Every sample starts from zero state (u, v, recurrent spikes).
+    ``layers`` are :class:`~neurodeploy.converters.netx_io.FixedPointLayer`
+    records, as quantized (``neurodeploy.chip.quantize.fixed_point``) or read back
+    from the file. Every sample starts from zero state (u, v, recurrent spikes).
     Per float time step t, layer k (1-based) computes from layer k-1's spikes
     of the same step (layer 0 = the frames)::
 

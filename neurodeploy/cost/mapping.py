@@ -51,10 +51,11 @@ neurons (one axon per presynaptic neuron).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.cost.hw import EnergyProfile
 from neurodeploy.ir.graph import conv_output_size
 
@@ -78,6 +79,14 @@ class ChipLayerInfo:
     synops_per_step: tuple[float, ...] = ()
     spikes_per_step: tuple[float, ...] = ()
     input_events_per_step: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, name: str, layer: FixedPointLayer, counts: Mapping[str, Any]) -> ChipLayerInfo:
+        """A deployed layer's kind and shapes from its fixed-point record, with its per-step ``counts``
+        (``synops_per_step``, ``spikes_per_step``, ``input_events_per_step``)."""
+        return cls(name, layer.kind, tuple(layer.input_shape), tuple(layer.output_shape), tuple(layer.weight.shape),
+                   tuple(layer.stride), tuple(layer.padding), tuple(counts["synops_per_step"]),
+                   tuple(counts["spikes_per_step"]), tuple(counts["input_events_per_step"]))
 
     @property
     def neurons(self) -> int:

@@ -216,10 +216,7 @@ def graph_chip_layers(deployment: GraphDeployment, layers: list[dict[str, Any]]
             continue
         for layer, name in zip(part.layers, part.names, strict=True):
             c = next(counted)
-            infos.append(ChipLayerInfo(name, layer.kind, tuple(layer.input_shape), tuple(layer.output_shape),
-                                       tuple(layer.weight.shape), tuple(layer.stride), tuple(layer.padding),
-                                       tuple(c["synops_per_step"]), tuple(c["spikes_per_step"]),
-                                       tuple(c["input_events_per_step"])))
+            infos.append(ChipLayerInfo.of(name, layer, c))
             weights += [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
             biases.append(layer.bias)
     return infos, weights, biases

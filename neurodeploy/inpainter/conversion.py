@@ -25,14 +25,14 @@ from neurodeploy.bundle.convert import (
     layer_entry,
     payload_entry,
     versions,
-    write_manifest,
 )
 from neurodeploy.bundle.format import Bundle, check_target
+from neurodeploy.bundle.manifest import Cut, Endpoint, Manifest, Segment, Tile, write_manifest
 from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, input_frames
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET
 from neurodeploy.chip.partition import CHIP, ChipSegment, partition
-from neurodeploy.chip.quantize import quantize_segment
+from neurodeploy.chip.quantize import fixed_point, quantize_segment
 from neurodeploy.converters.netx_io import write_segment
 from neurodeploy.converters.netx_sdnn import write_sdnn_segment
 from neurodeploy.errors import UserError
@@ -206,7 +206,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
     entry = payload_entry(encoding == "poisson", "input")
     calibrated, frames = None, None
     if photos is None:
-        quantized = quantize_segment(chip.layers, entry["payload_max"])
+        quantized = quantize_segment(chip.layers, entry.payload_max)
     else:
         # calibrated on the stack built for a small tile: a layer's fixed point depends on its weights and
         # neuron only, and windows of the bundle's tile (128 px) took 5 GB for the shipped model
@@ -215,87 +215,89 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
         _, small_result, small_chip, _ = _stack_partition(model, small)
         frames = calibration_frames(photos, config, small + 2 * halo)
         k = small_result.segments.index(small_chip)
-        calibrated = calibrate_on(small_result, frames / entry["payload_max"], {k: entry["payload_max"]})
-        quantized = quantize_segment(chip.layers, entry["payload_max"], [r.scale for r in calibrated.layers])
+        calibrated = calibrate_on(small_result, frames / entry.payload_max, {k: entry.payload_max})
+        quantized = quantize_segment(chip.layers, entry.payload_max, [r.scale for r in calibrated.layers])
     depth = len(quantized)
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     last = chip.layers[-1]
     sd_entry, sd_layers = _sigma_delta_part(model, chip, placement, tile, delta_threshold)
-    segments = [
-        {"place": "chip", "file": bundle_format.segment_file(0), "nodes": list(chip.nodes), "input": entry,
-         "lava": {"input_message_bits": entry["input_message_bits"], "depth": depth,
-                  "reset_interval": timesteps + depth, "reset_offset": NETX_RESET_OFFSET,
-                  "steps_per_tile": timesteps + depth, "output_delay_steps": 0},
-         "layers": [layer_entry(layer, q) for layer, q in zip(chip.layers, quantized, strict=True)]},
-        {"place": "host", "nodes": ["host_cnn"], "file": bundle_format.HOST_FILE},
-    ]
-    if sd_entry is not None:
-        segments.insert(1, sd_entry)
-        segments[2]["nodes"] = [n for n in ("host_cnn", "residual", "composite") if n != "host_cnn"
-                                or len(sd_layers) < len(model.cnn.layers)]
+    stack = Segment(
+        index=0, place="chip", nodes=tuple(chip.nodes), file=bundle_format.segment_file(0), neurons="cuba",
+        input=entry, layers=tuple(layer_entry(layer, q) for layer, q in zip(chip.layers, quantized, strict=True)),
+        lava={"input_message_bits": entry.input_message_bits, "depth": depth,
+              "reset_interval": timesteps + depth, "reset_offset": NETX_RESET_OFFSET,
+              "steps_per_tile": timesteps + depth, "output_delay_steps": 0})
+    # with the CNN's sigma-delta segment, the host keeps what the chip does not run, then the composite
+    host_nodes = ("host_cnn",) if sd_entry is None else tuple(
+        n for n in ("host_cnn", "residual", "composite") if n != "host_cnn" or len(sd_layers) < len(model.cnn.layers))
+    host = Segment(index=1 if sd_entry is None else 2, place="host", nodes=host_nodes, file=bundle_format.HOST_FILE,
+                   neurons=None, input=None, layers=())
+    segments = (stack, host) if sd_entry is None else (stack, sd_entry, host)
+    stack_out = ([last.output_shape[0], f"H / {config.spiking_stride}", f"W / {config.spiking_stride}"]
+                 if config.spiking_stride > 1 else [last.output_shape[0], "H", "W"])
     cuts = [
-        {"src": "input", "dst": chip.layers[0].name, "direction": "host->chip", "payload": entry["payload"],
-         "shape": [config.snn_in_channels, "H", "W"], "src_segment": None, "dst_segment": 0},
-        {"src": last.name, "dst": "host_cnn", "direction": "chip->host", "payload": "spikes",
-         "shape": [last.output_shape[0], f"H / {config.spiking_stride}", f"W / {config.spiking_stride}"]
-         if config.spiking_stride > 1 else [last.output_shape[0], "H", "W"], "src_segment": 0, "dst_segment": 1},
+        Cut(src="input", dst=chip.layers[0].name, shape=(config.snn_in_channels, "H", "W"), src_segment=None,
+            dst_segment=0, direction="host->chip", payload=entry.payload),
+        Cut(src=last.name, dst="host_cnn" if sd_entry is None else sd_entry.nodes[0], shape=tuple(stack_out),
+            src_segment=0, dst_segment=1, direction="chip->host" if sd_entry is None else "chip->chip",
+            payload="spikes"),
     ]
     if sd_entry is not None:
-        cuts[1].update(dst=sd_entry["nodes"][0], direction="chip->chip")
-        cuts.append({"src": sd_entry["nodes"][-1], "dst": segments[2]["nodes"][0], "direction": "chip->host",
-                     "payload": "graded", "shape": [sd_layers[-1].output_shape[0], "H", "W"], "src_segment": 1,
-                     "dst_segment": 2})
+        cuts.append(Cut(src=sd_entry.nodes[-1], dst=host.nodes[0], shape=(sd_layers[-1].output_shape[0], "H", "W"),
+                        src_segment=1, dst_segment=2, direction="chip->host", payload="graded"))
     with atomic_directory(out_dir, force=force) as tmp:
-        write_segment(tmp / bundle_format.segment_file(0), quantized)
+        write_segment(tmp / bundle_format.segment_file(0), fixed_point(quantized))
         if sd_entry is not None:
-            write_sdnn_segment(tmp / sd_entry["file"], sd_layers, stock_netx=sd_entry["stock_netx"])
+            assert sd_entry.file is not None
+            write_sdnn_segment(tmp / sd_entry.file, sd_layers, stock_netx=sd_entry.details["stock_netx"])
         nir.write(tmp / bundle_format.GRAPH_FILE, nir_graph)
         save_torch({"format": bundle_format.HOST_FORMAT, "version": 1,
                     "model_config": config.to_dict(), "state_dict": host_state}, tmp / bundle_format.HOST_FILE)
         files = {name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))}
-        manifest = {
-            "format": bundle_format.FORMAT,
-            "format_version": bundle_format.FORMAT_VERSION,
-            "source": source,
-            "files": files,
-            "timesteps": timesteps,
-            "dt": config.lif.dt,
-            "tau_convention": "seconds",
-            "input": {
-                "channels": config.snn_in_channels,
-                "encoding": encoding,
-                "payload": entry["payload"],
-                "payload_bits": PAYLOAD_BITS if encoding == "constant" else 0,
-                "layout": "(C, H, W); channels = masked RGB in [0, 1] then the mask (1 = missing)"
-                          if config.mask_input else "(C, H, W)",
-                "shape_rule": "any H x W: the image is cut into tiles of tile.height x tile.width, "
-                              "each read with a halo of tile.halo pixels (zeros beyond the image)",
-            },
-            "tile": {"height": int(tile), "width": int(tile), "halo": int(halo)},
-            "segments": segments,
-            "cuts": cuts,
-            "summary": f"{plural(depth, 'chip layer')} in 1 chip segment, "
-                       f"{plural(len(model.cnn.layers), 'conv layer')} on the host" if sd_entry is None else
-                       f"{plural(depth, 'LIF layer')} and {plural(len(sd_layers), 'sigma-delta layer')} on the chip, "
-                       f"{plural(len(model.cnn.layers) - len(sd_layers), 'conv layer')} on the host",
-            "placement": placement,
-            "model_config": config.to_dict(),
-            "equations": {"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping",
-                          "float": "neurodeploy.inpainter.model.SpikingStack",
-                          "timing": "neurodeploy.chip.reference.run_segment_batch",
-                          **({"sigma_delta": "neurodeploy.chip.sigma_delta",
-                              "placement": "neurodeploy.inpainter.sd_placement"} if sd_entry else {})},
-            "versions": versions(),
-        }
+        calibration = None
         if calibrated is not None:
             assert photos is not None and frames is not None
-            manifest["calibration"] = _photo_calibration_entry(photos, frames, calibrated)
-        write_manifest(tmp, manifest)
+            calibration = _photo_calibration_entry(photos, frames, calibrated)
+        write_manifest(tmp, Manifest(
+            format_version=bundle_format.FORMAT_VERSION,
+            files=files,
+            segments=segments,
+            cuts=tuple(cuts),
+            input=Endpoint(
+                node=None, shape=None, payload=entry.payload, encoding=encoding,
+                payload_bits=PAYLOAD_BITS if encoding == "constant" else 0,
+                channels=config.snn_in_channels,
+                layout="(C, H, W); channels = masked RGB in [0, 1] then the mask (1 = missing)"
+                       if config.mask_input else "(C, H, W)",
+                shape_rule="any H x W: the image is cut into tiles of tile.height x tile.width, "
+                           "each read with a halo of tile.halo pixels (zeros beyond the image)"),
+            output=None,
+            summary=f"{plural(depth, 'chip layer')} in 1 chip segment, "
+                    f"{plural(len(model.cnn.layers), 'conv layer')} on the host" if sd_entry is None else
+                    f"{plural(depth, 'LIF layer')} and {plural(len(sd_layers), 'sigma-delta layer')} on the chip, "
+                    f"{plural(len(model.cnn.layers) - len(sd_layers), 'conv layer')} on the host",
+            dt=config.lif.dt,
+            tau_convention="seconds",
+            host_requested=(),
+            timesteps=timesteps,
+            tile=Tile(int(tile), int(tile), int(halo)),
+            model_config=config.to_dict(),
+            calibration=calibration,
+            source=source,
+            equations={"neurons": "neurodeploy.chip.neuron_mapping.CubaMapping",
+                       "float": "neurodeploy.inpainter.model.SpikingStack",
+                       "timing": "neurodeploy.chip.reference.run_segment_batch",
+                       **({"sigma_delta": "neurodeploy.chip.sigma_delta",
+                           "placement": "neurodeploy.inpainter.sd_placement"} if sd_entry else {})},
+            versions=versions(),
+            host_nodes=None,
+            placement=placement,
+        ))
     return Bundle.load(out_dir)
 
 
 def _sigma_delta_part(model: HybridInpainter, chip: Any, placement: sd.Placement, tile: int,
-                      delta_threshold: float) -> tuple[dict[str, Any] | None, list[Any]]:
+                      delta_threshold: float) -> tuple[Segment | None, list[Any]]:
     """The sigma-delta segment of ``chip="all"`` (None and no layers for the default placement): its
     manifest entry and layers, built for one host block's window, calibrated on seeded windows of the
     builtin training photos (the calibration's rule: :func:`calibration_frames`)."""
@@ -311,8 +313,8 @@ def _sigma_delta_part(model: HybridInpainter, chip: Any, placement: sd.Placement
     side = (block + 2 * host_halo(config)) // config.spiking_stride
     layers = sd.quantize_host_layers(model, acts, sums, delta_threshold, (side, side))
     places = [p for p in sd.plan_layers(config, "all") if p.place == "chip" and p.name.startswith("cnn")]
-    entry = sd.segment_entry(layers, places, acts, sums, delta_threshold, block, config.timesteps,
-                             bundle_format.segment_file(1), chip.layers[-1].name)
+    entry = sd.segment_entry(layers, places, acts, sums, delta_threshold, block, config.timesteps, 1,
+                             chip.layers[-1].name)
     return entry, layers
 
 

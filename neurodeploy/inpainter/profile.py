@@ -11,6 +11,7 @@ stack (:func:`inpainter_view`). A format-2 bundle goes to
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -96,12 +97,11 @@ def inpainter_view(bundle: Bundle, per_image: list[dict[str, Any]], summary: dic
     weights = []
     lif = len(bundle.segment_layers)
     for k, (conv, layer) in enumerate(zip(bundle.segment_layers, summary["layers"][:lif], strict=True)):
-        (sh, sw), (ph, pw) = conv.stride, conv.padding
+        (sh, sw), ph = conv.stride, conv.padding[0]
         out_hw = (-(-height // sh), -(-width // sw))
-        infos.append(ChipLayerInfo(layer["name"], "conv", (conv.input_shape[0], height, width),
-                                   (conv.output_shape[0], *out_hw), tuple(conv.weight.shape), (sh, sw), (ph, pw),
-                                   tuple(layer["synops_per_step"]), tuple(layer["spikes_per_step"]),
-                                   tuple(layer["input_events_per_step"])))
+        infos.append(replace(ChipLayerInfo.of(layer["name"], conv, layer),  # sized for the largest image
+                             input_shape=(conv.input_shape[0], height, width),
+                             output_shape=(conv.output_shape[0], *out_hw)))
         ops.append(inpainter_operations(layer["synops"], conv.weight, graded and k == 0, layer["timesteps"],
                                         (height, width), ph, sh))
         spikes += layer["spikes"]

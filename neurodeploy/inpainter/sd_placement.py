@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurodeploy.bundle.manifest import Segment, SegmentInput, segment_file
 from neurodeploy.chip.sigma_delta import (
     SigmaDeltaLayer,
     conv_output_shape,
@@ -343,25 +344,25 @@ def calibration_rates(model: HybridInpainter, frames: np.ndarray) -> torch.Tenso
 
 def segment_entry(layers: Sequence[SigmaDeltaLayer], places: Sequence[LayerPlace], act_scales: Sequence[float],
                   sum_scales: Sequence[float], delta_threshold: float, block: int, timesteps: int,
-                  file: str, source: str) -> dict[str, Any]:
-    """The manifest's entry of the sigma-delta segment: what its netx file does not hold (float steps,
-    scales), the threshold, the block it runs on, whether stock netx loads it."""
+                  index: int, source: str) -> Segment:
+    """The manifest's entry of the sigma-delta segment (at ``index`` of the partition): what its netx file
+    does not hold (float steps, scales), the threshold, the block it runs on, whether stock netx loads it."""
     stock = all(layer.stock_netx for layer in layers)
-    return {
-        "place": "chip", "neurons": "sigma_delta", "file": file, "nodes": [p.name for p in places],
-        "input": {"node": source, "payload": "spikes", "payload_max": 1, "input_message_bits": 0,
-                  "rule": "the LIF stage's spikes of step t go in at step t"},
-        "stock_netx": stock,
-        "runs_on": "stock netx or neurodeploy's SigmaDeltaSegment" if stock else
-                   "neurodeploy's SigmaDeltaSegment only (a layer stock netx does not run: see layers)",
-        "delta_threshold": delta_threshold, "block": block,
-        "lava": {"steps_per_block": timesteps + len(layers), "depth": len(layers)},
-        "layers": [{"name": p.name, "runs_as": p.runs_as, "reason": p.reason, "kind": layer.kind,
-                    "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
-                    "stride": list(layer.stride), "padding": list(layer.padding), "dilation": list(layer.dilation),
-                    "upsample": layer.upsample, "activation": layer.activation, "weight_exp": layer.weight_exp,
-                    "vth": layer.vth, "message_step": layer.message_step, "input_step": layer.input_step,
-                    "act_scale": act, "sum_scale": total, "stock_netx": layer.stock_netx}
-                   for p, layer, act, total in zip(places, layers, act_scales, sum_scales, strict=True)],
-    }
+    return Segment(
+        index=index, place="chip", nodes=tuple(p.name for p in places), file=segment_file(index),
+        neurons="sigma_delta",
+        input=SegmentInput(source, "spikes", 1, 0, "the LIF stage's spikes of step t go in at step t"),
+        details={"stock_netx": stock,
+                 "runs_on": "stock netx or neurodeploy's SigmaDeltaSegment" if stock else
+                            "neurodeploy's SigmaDeltaSegment only (a layer stock netx does not run: see layers)",
+                 "delta_threshold": delta_threshold, "block": block},
+        lava={"steps_per_block": timesteps + len(layers), "depth": len(layers)},
+        layers=tuple({"name": p.name, "runs_as": p.runs_as, "reason": p.reason, "kind": layer.kind,
+                      "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
+                      "stride": list(layer.stride), "padding": list(layer.padding), "dilation": list(layer.dilation),
+                      "upsample": layer.upsample, "activation": layer.activation, "weight_exp": layer.weight_exp,
+                      "vth": layer.vth, "message_step": layer.message_step, "input_step": layer.input_step,
+                      "act_scale": act, "sum_scale": total, "stock_netx": layer.stock_netx}
+                     for p, layer, act, total in zip(places, layers, act_scales, sum_scales, strict=True)),
+    )
 

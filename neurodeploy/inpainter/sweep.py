@@ -326,6 +326,20 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+@dataclass(frozen=True)
+class _Campaign:
+    """What every model of a sweep is scored and deployed on: the evaluation images (as crops and as the
+    simulator's inputs), the neuromorphic profiles, the clock, the log and the queue of (variant, seed)."""
+
+    config: SweepConfig
+    samples: list[Any]
+    items: list[SimulationInput]
+    profiles: list[str]
+    clock: CampaignClock
+    log: Callable[[str], None]
+    queue: list[tuple[int, int]]
+
+
 def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
     """Train, score, deploy and price every variant for every seed; write ``sweep.json``, ``sweep.png``,
     ``learning_curves.png`` and ``report.html`` into ``config.out``; return the JSON document."""
@@ -341,29 +355,8 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
     log(f"classical methods on the {len(samples)} evaluation images")
     classical = {name: mean_scores([score(s.image, method(s.image, s.mask), s.mask) for s in samples]).as_dict()
                  for name, method in classical_methods().items()}
-    device = resolve_device(config.device)
     document: dict[str, Any] = {
-        "protocol": {
-            "variants": list(config.variants), "seeds": list(range(config.seeds)),
-            "epochs": "until converged" if config.converge else config.epochs,
-            "convergence": None if config.converge is None else config.converge.to_dict(),
-            "learning_rate_schedule": "constant" if config.converge else "cosine from lr to 0 over the epochs",
-            "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
-            "samples_per_epoch": config.samples_per_epoch, "data": config.data, "device": str(device),
-            "backend": config.backend, "host_profile": config.host, "plot_profile": PLOT_PROFILE,
-            "evaluation": {"images": len(samples), "crop": config.eval_crop,
-                           "crops_per_image": config.eval_crops_per_image, "seed": 0,
-                           "measure": "neurodeploy.inpainter.evaluate: hole PSNR per image from its hole MSE, then "
-                                      "averaged; SSIM of the whole image"},
-            "validation_mse": "after every epoch: whole-image MSE of the inpainted result on the validation "
-                              "photos' crops (neurodeploy.inpainter.train.validation_mse, holes seeded by the "
-                              "model's seed)",
-            "spread": "sample standard deviation over the seeds (ddof = 1); 0 for one seed",
-            "resumed": config.resume,  # True: the models were continued from an earlier sweep in the folder
-            "model_config": config.model.to_dict(),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device),
-                        "load_average_at_start": _load_average()},
-        },
+        "protocol": _protocol(config, len(samples), resolve_device(config.device)),
         "classical": classical,
         "not_variants": not_variants(config),
         "variants": {},
@@ -374,52 +367,10 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
                                        "note": "the hole fill of hole_fill=smooth alone, no network: every "
                                                "variant's output starts from it"}
     queue = [(k, seed) for k in config.variants for seed in range(config.seeds)]
+    campaign = _Campaign(config, samples, items, profiles, clock, log, queue)
     runs: dict[int, list[dict[str, Any]]] = {k: [] for k in config.variants}
-    for done, (k, seed) in enumerate(queue, start=1):
-        model_config = config.variant_config(k)
-        name = f"{variant_name(k)}_seed{seed}"
-        budget = (f"train until converged ({config.converge.min_epochs} to {config.converge.max_epochs} epochs)"
-                  if config.converge else f"train {config.epochs} epochs")
-        log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: {budget}")
-        queued = [later for later, _ in queue[done:]]
-
-        def on_epoch(epoch: int, train_mse: float, val_mse: float, seconds: float,
-                     k: int = k, seed: int = seed, done: int = done, queued: list[int] = queued) -> None:
-            clock.epoch_seconds.setdefault(k, []).append(seconds)
-            left = clock.left((k, seed), epoch, queued)
-            log(f"[{done}/{len(queue)}] {variant_name(k)} seed {seed} epoch {epoch}: train MSE {train_mse:.5f}, "
-                f"validation MSE {val_mse:.5f} ({seconds:.0f} s); sweep {_minutes(clock.elapsed())} so far, "
-                + ("time left not yet known" if left is None else f"about {_minutes(left)} left (estimate)"))
-
-        path = model_path(config, k, seed)
-        result = train(config.train_config(k, seed), model_config, progress=progress and config.converge is None,
-                       on_epoch=on_epoch)
-        clock.finished_epochs.append(result.epochs)
-        scoring_started = time.perf_counter()
-        model, _ = load_model(path)
-        scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask)
-                              for s in samples])
-        seconds = record_training_seconds(path, result.seconds, config.resume)
-        run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
-                               "best_val_mse": min(result.val_losses), "train_seconds": seconds,
-                               "epochs_trained": result.epochs, "converged": result.converged,
-                               "train_mse_curve": result.train_losses, "val_mse_curve": result.val_losses}
-        stop = ("" if result.converged is None else
-                f" (converged after {result.epochs} epochs)" if result.converged else
-                f" (NOT converged: stopped at the maximum, {result.epochs} epochs)")
-        log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, "
-            f"SSIM {scores.ssim:.4f}{stop}")
-        if k == 0:
-            run.update(twin_energy(model_config, [s.mask.shape for s in samples], profiles, config.host))
-        else:
-            log(f"[{done}/{len(queue)}] {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
-            try:
-                run["deployment"] = {"measured": True, **deploy(model, out / "bundles" / name, items, config, seed)}
-            except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
-                run["deployment"] = {"measured": False, "reason": str(exc)}
-                log(f"[{done}/{len(queue)}] not deployed: {exc}")
-        clock.after_training.append(time.perf_counter() - scoring_started)
-        runs[k].append(run)
+    for done, (k, _) in enumerate(queue, start=1):
+        runs[k].append(_run_variant(campaign, done, progress))
         document["variants"][variant_name(k)] = {**aggregate(runs[k], k), "per_seed": runs[k]}
         compare_to_twin(document["variants"])
         document["seconds"] = clock.elapsed()
@@ -431,6 +382,81 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
 
     write_sweep_report(out, document)
     return document
+
+
+def _protocol(config: SweepConfig, images: int, device: Any) -> dict[str, Any]:
+    """The JSON's ``protocol``: the settings every variant shares, the measures, the machine."""
+    return {
+        "variants": list(config.variants), "seeds": list(range(config.seeds)),
+        "epochs": "until converged" if config.converge else config.epochs,
+        "convergence": None if config.converge is None else config.converge.to_dict(),
+        "learning_rate_schedule": "constant" if config.converge else "cosine from lr to 0 over the epochs",
+        "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
+        "samples_per_epoch": config.samples_per_epoch, "data": config.data, "device": str(device),
+        "backend": config.backend, "host_profile": config.host, "plot_profile": PLOT_PROFILE,
+        "evaluation": {"images": images, "crop": config.eval_crop,
+                       "crops_per_image": config.eval_crops_per_image, "seed": 0,
+                       "measure": "neurodeploy.inpainter.evaluate: hole PSNR per image from its hole MSE, then "
+                                  "averaged; SSIM of the whole image"},
+        "validation_mse": "after every epoch: whole-image MSE of the inpainted result on the validation "
+                          "photos' crops (neurodeploy.inpainter.train.validation_mse, holes seeded by the "
+                          "model's seed)",
+        "spread": "sample standard deviation over the seeds (ddof = 1); 0 for one seed",
+        "resumed": config.resume,  # True: the models were continued from an earlier sweep in the folder
+        "model_config": config.model.to_dict(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_device": _device_name(device),
+                    "load_average_at_start": _load_average()},
+    }
+
+
+def _run_variant(campaign: _Campaign, done: int, progress: bool) -> dict[str, Any]:
+    """The ``done``-th model of the queue (1-based): train it, score it, deploy and price it (the twin:
+    its host energy); returns its entry of ``per_seed``."""
+    config, clock, log, queue = campaign.config, campaign.clock, campaign.log, campaign.queue
+    k, seed = queue[done - 1]
+    tag = f"[{done}/{len(queue)}]"
+    model_config = config.variant_config(k)
+    budget = (f"train until converged ({config.converge.min_epochs} to {config.converge.max_epochs} epochs)"
+              if config.converge else f"train {config.epochs} epochs")
+    log(f"{tag} {variant_label(k)}, seed {seed}: {budget}")
+    queued = [later for later, _ in queue[done:]]
+
+    def on_epoch(epoch: int, train_mse: float, val_mse: float, seconds: float) -> None:
+        clock.epoch_seconds.setdefault(k, []).append(seconds)
+        left = clock.left((k, seed), epoch, queued)
+        log(f"{tag} {variant_name(k)} seed {seed} epoch {epoch}: train MSE {train_mse:.5f}, "
+            f"validation MSE {val_mse:.5f} ({seconds:.0f} s); sweep {_minutes(clock.elapsed())} so far, "
+            + ("time left not yet known" if left is None else f"about {_minutes(left)} left (estimate)"))
+
+    path = model_path(config, k, seed)
+    result = train(config.train_config(k, seed), model_config, progress=progress and config.converge is None,
+                   on_epoch=on_epoch)
+    clock.finished_epochs.append(result.epochs)
+    scoring_started = time.perf_counter()
+    model, _ = load_model(path)
+    samples = campaign.samples
+    scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask) for s in samples])
+    seconds = record_training_seconds(path, result.seconds, config.resume)
+    run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
+                           "best_val_mse": min(result.val_losses), "train_seconds": seconds,
+                           "epochs_trained": result.epochs, "converged": result.converged,
+                           "train_mse_curve": result.train_losses, "val_mse_curve": result.val_losses}
+    stop = ("" if result.converged is None else
+            f" (converged after {result.epochs} epochs)" if result.converged else
+            f" (NOT converged: stopped at the maximum, {result.epochs} epochs)")
+    log(f"{tag} {variant_label(k)}, seed {seed}: hole PSNR {scores.psnr_hole:.2f} dB, SSIM {scores.ssim:.4f}{stop}")
+    if k == 0:
+        run.update(twin_energy(model_config, [s.mask.shape for s in samples], campaign.profiles, config.host))
+    else:
+        log(f"{tag} {variant_label(k)}, seed {seed}: deploy ({config.backend}) and profile")
+        bundle = Path(config.out) / "bundles" / f"{variant_name(k)}_seed{seed}"
+        try:
+            run["deployment"] = {"measured": True, **deploy(model, bundle, campaign.items, config, seed)}
+        except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
+            run["deployment"] = {"measured": False, "reason": str(exc)}
+            log(f"{tag} not deployed: {exc}")
+    clock.after_training.append(time.perf_counter() - scoring_started)
+    return run
 
 
 def _load_average() -> list[float] | None:

@@ -204,6 +204,29 @@ def _distributed() -> tuple[int, int]:
     return world, rank
 
 
+@dataclass(frozen=True)
+class _Session:
+    """A run's state between epochs: the model (``net`` is it, or its DistributedDataParallel wrapper), the
+    optimizer, the epoch to start from and the loss curves so far (appended to after every epoch)."""
+
+    model: HybridInpainter
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    start_epoch: int
+    train_losses: list[float]
+    val_losses: list[float]
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The training samples, the validation protocol and how a global batch splits over the processes."""
+
+    dataset: ImageFolder
+    evalset: EvalSet
+    local_batch: int  # samples per process in one step
+    steps: int  # optimizer steps per epoch
+
+
 def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
           on_epoch: Callable[[int, float, float, float], None] | None = None) -> TrainResult:
     """Train (or resume) and write ``config.out`` after every epoch; rank 0 writes.
@@ -212,6 +235,41 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
     """
     config.check_output()
     world, rank = _distributed()
+    device = _device_for(config, world)
+    if config.batch_size % world:
+        raise UserError(f"`batch_size={config.batch_size}` does not split over {world} processes",
+                        f"pass a multiple of {world}")
+    session = _start_session(config, model_config, device, world)
+    data = _load_data(config, world)
+
+    started = time.perf_counter()
+    bar = _progress(progress and rank == 0)
+    with bar:
+        task = bar.add_task("train", total=(config.epochs - session.start_epoch) * data.steps)
+        for epoch in range(session.start_epoch, config.epochs):
+            if config.converge is not None and config.converge.finished(session.val_losses):
+                break  # a resumed run that had already converged
+            epoch_started = time.perf_counter()
+            running = _train_epoch(config, session, data, epoch, rank, device,
+                                   lambda text: bar.update(task, advance=1, description=text))
+            session.train_losses.append(_mean_over_ranks(running, world, device))
+            val = validation_mse(session.model, data.evalset, device)
+            session.val_losses.append(val)
+            if rank == 0:
+                _save_epoch(config, session, data, epoch)
+                if on_epoch is None:
+                    bar.console.print(f"epoch {epoch + 1}: train MSE {session.train_losses[-1]:.5f}  "
+                                      f"validation MSE {val:.5f}")
+                else:  # the caller reports the epoch its own way (the sweep: with the time left)
+                    on_epoch(epoch + 1, session.train_losses[-1], val, time.perf_counter() - epoch_started)
+    checksums = _finish_processes(config, session.model, world, rank)
+    converged = None if config.converge is None else config.converge.converged(session.val_losses)
+    return TrainResult(len(session.val_losses), session.train_losses, session.val_losses,
+                       time.perf_counter() - started, world, checksums, converged)
+
+
+def _device_for(config: TrainConfig, world: int) -> torch.device:
+    """The device of this process (rank ``LOCAL_RANK``'s GPU under torchrun), the process group joined."""
     device = resolve_device(config.device)
     if world > 1:
         if device.type == "cuda":
@@ -226,10 +284,13 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
-    if config.batch_size % world:
-        raise UserError(f"`batch_size={config.batch_size}` does not split over {world} processes",
-                        f"pass a multiple of {world}")
+    return device
 
+
+def _start_session(config: TrainConfig, model_config: ModelConfig, device: torch.device,
+                   world: int) -> _Session:
+    """The model seeded by ``config.seed``, or the checkpoint at ``config.out`` with its optimizer, losses and
+    torch generator state when resuming."""
     torch.manual_seed(config.seed)
     model = HybridInpainter(model_config)
     start_epoch, train_losses, val_losses = 0, [], []
@@ -249,64 +310,64 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model)
+    return _Session(model, net, optimizer, start_epoch, train_losses, val_losses)
 
-    paths = resolve_paths(config.data, "train")
-    dataset = ImageFolder(paths, crop=config.crop, seed=config.seed,
+
+def _load_data(config: TrainConfig, world: int) -> _Data:
+    dataset = ImageFolder(resolve_paths(config.data, "train"), crop=config.crop, seed=config.seed,
                           samples_per_epoch=config.samples_per_epoch)
-    val_paths = resolve_paths(config.data, "val")
-    evalset = EvalSet(val_paths, crop=config.val_crop, seed=config.seed)
-    local_batch = config.batch_size // world
+    evalset = EvalSet(resolve_paths(config.data, "val"), crop=config.val_crop, seed=config.seed)
     steps = config.samples_per_epoch // config.batch_size
     if steps < 1:
         raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
+    return _Data(dataset, evalset, config.batch_size // world, steps)
 
-    started = time.perf_counter()
-    bar = _progress(progress and rank == 0)
-    with bar:
-        task = bar.add_task("train", total=(config.epochs - start_epoch) * steps)
-        for epoch in range(start_epoch, config.epochs):
-            if config.converge is not None and config.converge.finished(val_losses):
-                break  # a resumed run that had already converged
-            epoch_started = time.perf_counter()
-            for group in optimizer.param_groups:  # cosine decay, a function of the epoch alone
-                group["lr"] = config.lr if config.converge is not None else \
-                    config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
-            dataset.epoch = epoch
-            order = np.random.default_rng([config.seed, epoch]).permutation(config.samples_per_epoch)
-            running = 0.0
-            for step in range(steps):
-                first = step * config.batch_size + rank * local_batch
-                image, mask = stack_pairs([dataset[int(i)] for i in order[first:first + local_batch]], device)
-                generator = torch.Generator(device=device).manual_seed(
-                    _hash_seed(config.seed, epoch, step, rank))
-                pred = net(image, mask, generator)
-                loss = inpainting_loss(image, pred, mask)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                running += float(loss.detach())
-                bar.update(task, advance=1,
-                           description=f"epoch {epoch + 1}/{config.epochs} loss {running / (step + 1):.5f}")
-            train_losses.append(_mean_over_ranks(running / steps, world, device))
-            val = validation_mse(model, evalset, device)
-            val_losses.append(val)
-            if rank == 0:
-                save_checkpoint(
-                    config.out, model,
-                    optimizer=optimizer.state_dict(),
-                    epoch=epoch + 1,
-                    train_losses=train_losses,
-                    val_losses=val_losses,
-                    data={"source": config.data, "train_images": len(dataset.paths),
-                          "val_images": len(evalset.paths), "skipped_files": dataset.skipped},
-                    train_config=dataclasses.asdict(config),
-                    rng={"torch": torch.get_rng_state()},
-                )
-                if on_epoch is None:
-                    bar.console.print(f"epoch {epoch + 1}: train MSE {train_losses[-1]:.5f}  "
-                                      f"validation MSE {val:.5f}")
-                else:  # the caller reports the epoch its own way (the sweep: with the time left)
-                    on_epoch(epoch + 1, train_losses[-1], val, time.perf_counter() - epoch_started)
+
+def _train_epoch(config: TrainConfig, session: _Session, data: _Data, epoch: int, rank: int,
+                 device: torch.device, advance: Callable[[str], None]) -> float:
+    """One epoch of Adam steps on this process's share of each global batch; returns its mean training MSE.
+
+    The rate is ``lr`` (with a convergence rule) or the cosine ``lr/2 (1 + cos(pi epoch / epochs))``; the
+    sample order is the permutation of ``(seed, epoch)``, the input spikes of a step seeded by
+    ``(seed, epoch, step, rank)``. ``advance(text)`` moves the progress bar one step.
+    """
+    for group in session.optimizer.param_groups:  # cosine decay, a function of the epoch alone
+        group["lr"] = config.lr if config.converge is not None else \
+            config.lr * 0.5 * (1 + math.cos(math.pi * epoch / config.epochs))
+    data.dataset.epoch = epoch
+    order = np.random.default_rng([config.seed, epoch]).permutation(config.samples_per_epoch)
+    running = 0.0
+    for step in range(data.steps):
+        first = step * config.batch_size + rank * data.local_batch
+        image, mask = stack_pairs([data.dataset[int(i)] for i in order[first:first + data.local_batch]], device)
+        generator = torch.Generator(device=device).manual_seed(_hash_seed(config.seed, epoch, step, rank))
+        pred = session.net(image, mask, generator)
+        loss = inpainting_loss(image, pred, mask)
+        session.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        session.optimizer.step()
+        running += float(loss.detach())
+        advance(f"epoch {epoch + 1}/{config.epochs} loss {running / (step + 1):.5f}")
+    return running / data.steps
+
+
+def _save_epoch(config: TrainConfig, session: _Session, data: _Data, epoch: int) -> None:
+    """The checkpoint after ``epoch``: weights, optimizer, curves, data and the torch generator's state."""
+    save_checkpoint(
+        config.out, session.model,
+        optimizer=session.optimizer.state_dict(),
+        epoch=epoch + 1,
+        train_losses=session.train_losses,
+        val_losses=session.val_losses,
+        data={"source": config.data, "train_images": len(data.dataset.paths),
+              "val_images": len(data.evalset.paths), "skipped_files": data.dataset.skipped},
+        train_config=dataclasses.asdict(config),
+        rng={"torch": torch.get_rng_state()},
+    )
+
+
+def _finish_processes(config: TrainConfig, model: torch.nn.Module, world: int, rank: int) -> list[str]:
+    """Every rank's weight checksum (kept in the checkpoint when there are several), the process group left."""
     checksums = _gather_checksums(model, world)
     if world > 1 and rank == 0:
         ckpt = read_checkpoint(config.out)
@@ -315,9 +376,7 @@ def train(config: TrainConfig, model_config: ModelConfig, progress: bool = True,
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
-    converged = None if config.converge is None else config.converge.converged(val_losses)
-    return TrainResult(len(val_losses), train_losses, val_losses, time.perf_counter() - started, world,
-                       checksums, converged)
+    return checksums
 
 
 def _hash_seed(*parts: int) -> int:

@@ -1,9 +1,8 @@
 r"""The ``torch`` backend: any chip segment on a batch, Loihi's fixed point bit for bit, on CPU or CUDA.
 
 Same contract as :func:`neurodeploy.chip.reference.run_segment_batch` over the same
-layer list (:class:`~neurodeploy.chip.quantize.QuantizedChipLayer` or the
-:class:`~neurodeploy.converters.netx_io.NetxSegmentLayer` read back from a
-netx file, the inpainter's one conv layer included), and the same equations
+layer list (:class:`~neurodeploy.converters.netx_io.FixedPointLayer` records,
+as quantized or read back from a netx file, the inpainter's one conv layer included), and the same equations
 (:mod:`neurodeploy.chip.cuba`, whose constants and decay factors it imports)::
 
     a_t = wrap24(W x_t) (conv) | W x_t (dense)  (+ W_rec z_{t-1})  (+ bias: bias_site "current")
@@ -47,16 +46,13 @@ Why it is exact, on any device:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from neurodeploy.chip.cuba import FLOAT32_EXACT, STATE_LIMIT, STATE_SCALE, CubaParams, conv_bound
+from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.errors import UserError
-
-if TYPE_CHECKING:
-    from neurodeploy.chip.reference import SegmentLayer
 
 DEVICES = ("cpu", "cuda")
 
@@ -78,7 +74,7 @@ def check_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray | torch.Tensor,
+def run_segment_batch(layers: Sequence[FixedPointLayer], frames: np.ndarray | torch.Tensor,
                       device: str = "cpu") -> list[np.ndarray]:
     """Run a chip segment on a batch: frames (B, T, *input_shape) ints -> per layer spikes (B, T, *out) uint8.
 
@@ -99,7 +95,7 @@ def run_segment_batch(layers: Sequence[SegmentLayer], frames: np.ndarray | torch
     return [out.cpu().numpy() for out in outputs]
 
 
-def _synapse(x: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
+def _synapse(x: torch.Tensor, layer: FixedPointLayer) -> torch.Tensor:
     """The layer's feed-forward synaptic input for every (sample, step): (B, T, *out) holding integers.
 
     float32 when every partial sum is exact in it (see the module docstring), else float64; a constant
@@ -133,7 +129,7 @@ def _wrap24(a: torch.Tensor) -> torch.Tensor:
     return torch.remainder(a + STATE_LIMIT, 2 * STATE_LIMIT) - STATE_LIMIT
 
 
-def _neurons(a: torch.Tensor, layer: SegmentLayer) -> torch.Tensor:
+def _neurons(a: torch.Tensor, layer: FixedPointLayer) -> torch.Tensor:
     """T CUBA steps on the whole batch (:func:`neurodeploy.chip.cuba.cuba_step`): input (B, T, *out) -> spikes uint8."""
     p = CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
     bias = None

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET, segment_steps
-from neurodeploy.converters.netx_io import NetxSegmentLayer, read_segment, runs_in_stock_netx
+from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, runs_in_stock_netx
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.backends import LavaModels
 from neurodeploy.runtime.lava import reaper as _reaper
@@ -50,7 +50,7 @@ from neurodeploy.runtime.lava.lifecycle import (
 )
 
 
-def check_stock_netx(path: str | Path, layers: tuple[NetxSegmentLayer, ...]) -> None:
+def check_stock_netx(path: str | Path, layers: tuple[FixedPointLayer, ...]) -> None:
     """A segment stock ``netx.hdf5.Network`` would run wrong (a current bias it ignores) is a UserError."""
     if not runs_in_stock_netx(layers):
         k = next(k for k, layer in enumerate(layers) if not runs_in_stock_netx([layer]))
@@ -70,7 +70,7 @@ class LavaSegment:
     def __init__(self, path: str | Path, timesteps: int, input_message_bits: int = 0,
                  models: LavaModels = "neurodeploy", backend: str = "lava") -> None:
         self.path = Path(path)
-        self.layers: tuple[NetxSegmentLayer, ...] = read_segment(self.path)
+        self.layers: tuple[FixedPointLayer, ...] = read_segment(self.path)
         self.timesteps = int(timesteps)
         self.steps = segment_steps(self.timesteps, len(self.layers))
         self.input_message_bits = input_message_bits

@@ -84,7 +84,7 @@ from neurodeploy.chip.cuba import (
     cuba_step,
     dense_fixed,
 )
-from neurodeploy.converters.netx_io import NetxSegmentLayer
+from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.runtime.lava import compat as _lava_compat
 
 _lava_compat.import_lava()
@@ -107,7 +107,7 @@ class ChipSegment(AbstractProcess):
     layer's spikes, (T, *output_shape) uint8 per layer, output t for frame t.
     """
 
-    def __init__(self, layers: Sequence[NetxSegmentLayer], timesteps: int, input_message_bits: int = 0) -> None:
+    def __init__(self, layers: Sequence[FixedPointLayer], timesteps: int, input_message_bits: int = 0) -> None:
         layers = tuple(layers)
         in_size = math.prod(layers[0].input_shape) * timesteps
         out_sizes = [math.prod(layer.output_shape) * timesteps for layer in layers]
@@ -133,7 +133,7 @@ class ChipSegment(AbstractProcess):
 class _Block:
     """One block in the model: its synapse (with the one-step buffer), its CUBA neurons, their state."""
 
-    def __init__(self, layer: NetxSegmentLayer, graded: bool) -> None:
+    def __init__(self, layer: FixedPointLayer, graded: bool) -> None:
         self.layer, self.graded = layer, graded
         self.params = CubaParams.of(layer)  # type: ignore[arg-type]
         # a current bias is the always-on bias axon's input, joining the buffers every step
@@ -206,7 +206,7 @@ class _Block:
 class _Pipeline:
     """The segment's blocks advanced one Lava step at a time; ``out`` collects each layer's spikes per frame."""
 
-    def __init__(self, layers: Sequence[NetxSegmentLayer], timesteps: int, graded: bool) -> None:
+    def __init__(self, layers: Sequence[FixedPointLayer], timesteps: int, graded: bool) -> None:
         self.timesteps = timesteps
         self.steps = timesteps + len(layers)
         self.blocks = [_Block(layer, graded and k == 0) for k, layer in enumerate(layers)]
@@ -252,7 +252,7 @@ class PyChipSegmentModel(PyLoihiProcessModel):
 
     def __init__(self, proc_params: dict) -> None:
         super().__init__(proc_params)
-        layers: tuple[NetxSegmentLayer, ...] = proc_params["layers"]
+        layers: tuple[FixedPointLayer, ...] = proc_params["layers"]
         self.pipeline = _Pipeline(layers, int(proc_params["timesteps"]), int(proc_params["input_message_bits"]) > 0)
         self.frames = np.zeros((self.pipeline.timesteps, *layers[0].input_shape), dtype=np.uint8)
 

@@ -139,6 +139,19 @@ class _WhenAsked:
         return _without_grad(self.work, *self.args)
 
 
+def _tally(tallies: list[SpikeTally], deployed: list[np.ndarray], floats: list[np.ndarray]) -> None:
+    """Add one tile's spikes, per chip layer (T, C, h, w), to the layers' tallies against the float model."""
+    for tally, chip_spikes, float_spikes in zip(tallies, deployed, floats, strict=True):
+        tally.add(chip_spikes, float_spikes, time_axis=0)
+
+
+def _settle(pending: list[Any]) -> None:
+    """Wait for (or do) the work of ``pending`` (:meth:`Simulator._later`), in order; empty it."""
+    for work in pending:
+        work.result()
+    pending.clear()
+
+
 def _at_centre(tiles: TileGrid, y: int, x: int) -> bool:
     """Whether the tile at (y, x) owns the image's centre pixel."""
     rows, cols = tiles.tile(y, x)
@@ -205,6 +218,7 @@ class _Run:
     frames: np.ndarray | None = None
     tiles_done: int = 0
     spike_tallies: list[SpikeTally] = field(default_factory=list)  # per chip layer, against the float model
+    tallying: list[Any] = field(default_factory=list)  # tiles' spike tallies not yet settled (Simulator._later)
     sd_tallies: list[SigmaDeltaTally] = field(default_factory=list)  # per sigma-delta layer (placement "all")
     squared_error: int = 0  # sum over pixels and colours of (output - float output)^2
     exact: bool = True
@@ -313,6 +327,9 @@ class Simulator:
                     self._host_block(run, blocks, band, by, bx)
                 if pending:
                     band.drop_above(blocks.reach(pending[0], 0)[0].start)
+        settling = time.perf_counter()
+        _settle(run.tallying)
+        run.clock("fidelity", settling)
         seconds = {**run.seconds, "total": time.perf_counter() - started - run.seconds["fidelity"]}
         if not check:
             del seconds["fidelity"]
@@ -362,6 +379,7 @@ class Simulator:
             if later is not None:
                 self._check_exact(run, tiles, y, batch_columns, frames, every)
                 floats = later.result()
+                _settle(run.tallying)  # the tallies of the batch before: done by now in the check's thread
             run.clock("fidelity", started)
             for i, x in enumerate(columns[first:first + batch]):
                 counts.append(self._spiking_tile(run, tiles, grids, y, x, frames[i], [layer[i] for layer in every],
@@ -385,29 +403,33 @@ class Simulator:
                                  zip(run_segment(self.bridge.layers, frames[i]), every, strict=True))
 
     def _float_tiles(self, tiles: TileGrid, y: int, columns: list[int],
-                     inputs: list[torch.Tensor]) -> list[list[np.ndarray]]:
+                     inputs: list[torch.Tensor]) -> list[tuple[list[np.ndarray], np.ndarray]]:
         """The float model's spiking stage (float32, as trained; Norse's step in place,
         :func:`~neurodeploy.inpainter.float_spikes.stack_spikes`) on the windows of a batch of tiles of one
-        row: its spikes per tile and layer, (T, C_k, H_k, W_k) uint8 (nothing stacked: stacking the batch's
-        float spikes cost more than the float model). A function of its inputs alone, so that it can run in
-        the check's thread.
+        row: per tile, its spikes per layer, (T, C_k, H_k, W_k) uint8 (nothing stacked: stacking the batch's
+        float spikes cost more than the float model), and the last layer's counts over the window. A function
+        of its inputs alone, so that it can run in the check's thread.
 
         Tile by tile, not as one batch: on a CPU it runs memory bound, and a batch of 5 tiles (14 MB per
         float32 state) took 1.2-1.5x as long as its tiles one by one (docs/BENCHMARKS.md, section 16)."""
         config, model = self.config, self.reference_model
         assert model is not None and model.snn is not None
-        floats: list[list[np.ndarray]] = []
+        floats: list[tuple[list[np.ndarray], np.ndarray]] = []
+        count_type = np.min_scalar_type(config.timesteps)
         for snn_input, x in zip(inputs, columns, strict=True):
             window = encode_window(snn_input, config.encoding, config.timesteps, self.seed,
                                    (y - tiles.halo, x - tiles.halo))
-            floats.append([s[:, 0].numpy().view(np.uint8) for s in stack_spikes(model.snn, window)])
+            spikes = [s[:, 0].numpy().view(np.uint8) for s in stack_spikes(model.snn, window)]
+            # the last layer's counts over the whole window (a sum over a cropped view is 20x slower)
+            floats.append((spikes, spikes[-1].sum(axis=0, dtype=count_type)))
         return floats
 
     def _spiking_tile(self, run: _Run, tiles: TileGrid, grids: list[TileGrid], y: int, x: int, frames: np.ndarray,
-                      every: list[np.ndarray], floats: list[np.ndarray] | None) -> np.ndarray:
+                      every: list[np.ndarray], floats: tuple[list[np.ndarray], np.ndarray] | None) -> np.ndarray:
         """One spiking tile's results: its pixels' last-layer spike counts (K, C, h, w), the backend's, then (with
-        ``floats``, the float model's spikes of the tile per layer) the float model's; every chip layer's events
-        and spikes tallied and compared with the float model's."""
+        ``floats``, the float model's spikes of the tile per layer and its last layer's counts) the float
+        model's; every chip layer's events and spikes tallied, and compared with the float model's (in the
+        check's thread if it has one: :meth:`_later`, settled a batch later)."""
         started = time.perf_counter()
         # layer k's outputs of this tile lie at (y, x) / its stride on its own grid
         corners = [(y // (tiles.height // g.height), x // (tiles.width // g.width)) for g in grids]
@@ -426,12 +448,12 @@ class Simulator:
             run.raster = own.copy()
         started = run.clock("encode", started)
         if floats is not None:
-            cropped = [g.crop(s, *corner) for g, s, corner in zip(grids, floats, corners, strict=True)]
+            float_spikes, float_counts = floats
+            cropped = [g.crop(s, *corner) for g, s, corner in zip(grids, float_spikes, corners, strict=True)]
             if not run.spike_tallies:
                 run.spike_tallies = [SpikeTally() for _ in cropped]
-            for tally, float_spikes, chip_spikes in zip(run.spike_tallies, cropped, owned, strict=True):
-                tally.add(chip_spikes, float_spikes, time_axis=0)
-            counts.append(cropped[-1].sum(axis=0, dtype=count_type))
+            run.tallying.append(self._later(_tally, run.spike_tallies, owned, cropped))
+            counts.append(grids[-1].crop(float_counts, *corners[-1]))
             run.clock("fidelity", started)
         run.tiles_done += 1
         if self.progress is not None:

@@ -15,7 +15,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +294,33 @@ def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
 
     with atomic_path(path) as tmp:
         Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG", compress_level=1)
+
+
+class PngWriter:
+    """PNG files written by :func:`write_png` in a thread of their own, so that encoding one image overlaps
+    computing the next (zlib runs without the GIL): a 0.27 megapixel photo takes 0.075 s to write, a third
+    of the torch backend's time to inpaint it. At most ``backlog`` images wait in memory; leaving the
+    context waits for every write and raises the first error."""
+
+    def __init__(self, backlog: int = 2) -> None:
+        self.pool = ThreadPoolExecutor(1, "png-writer")
+        self.backlog = backlog
+        self.pending: deque[Future[None]] = deque()
+
+    def write(self, path: str | os.PathLike[str], rgb: np.ndarray) -> None:
+        while len(self.pending) >= self.backlog:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(write_png, path, rgb))
+
+    def __enter__(self) -> PngWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown()
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:

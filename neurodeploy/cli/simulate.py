@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from neurodeploy.cli.works import ImageWork, SampleWork
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.simulation import SimulationReport, TileProgress
 from neurodeploy.inpainter.simulation import simulate as run_simulation
-from neurodeploy.io import atomic_path, check_output_file, check_output_folder, write_png
+from neurodeploy.io import PngWriter, atomic_path, check_output_file, check_output_folder, write_png
 from neurodeploy.runtime.backends import backend_help
 from neurodeploy.runtime.cluster import ItemProgress, run_items, sample_items
 from neurodeploy.runtime.graph_run import compare_scores, fidelity, read_compare, read_input, report, run_graph
@@ -126,8 +127,8 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
                       f"{len(pending)} to simulate")
     saved: dict[str, np.ndarray] = {}
 
-    def write(result: Any) -> None:
-        write_png(output_path(result.name), result.output)
+    def write(result: Any, png: PngWriter) -> None:
+        png.write(output_path(result.name), result.output)
         if spikes is not None:
             saved[f"{result.name}/frames"] = result.frames
             saved[f"{result.name}/spikes"] = result.spikes.numpy()
@@ -142,9 +143,10 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
             report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend, lava_models,
                                      device, seed, cluster, workers, results, loaded.timesteps, mode == "all")
     elif pending:
-        with TileProgress(err_console) as progress:  # --spikes keeps whole-image arrays, as asked
+        with TileProgress(err_console) as progress, PngWriter() as png:  # --spikes keeps whole-image arrays
             report = run_simulation(loaded, read_inputs(pending, random_mask), backend=backend,  # type: ignore
-                                    models=lava_models, seed=seed, on_result=write,  # type: ignore[arg-type]
+                                    models=lava_models, seed=seed,  # type: ignore[arg-type]
+                                    on_result=lambda result: write(result, png),
                                     keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
                                     device=device, fidelity=mode, threads=threads)
     else:
@@ -184,8 +186,6 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
                     timesteps: int, fidelity: bool = True) -> Any:
     """Images as items (:func:`neurodeploy.runtime.cluster.run_items`), in this process or on Ray, each written as
     it finishes; the report over every item (those resumed from --results too)."""
-    import time
-
 
     def write(record: dict[str, Any], output: Any) -> None:
         write_png(output_path(record["id"]), output)

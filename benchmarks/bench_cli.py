@@ -183,8 +183,9 @@ def measure(root: Path, photos: Path, masks: Path, graph: Path, x_path: Path, lo
 
 
 def check_batching(bundle: Path, rounds: int = 3) -> dict:
-    """The fidelity check's two parts on 5 tiles of the shipped model (the torch backend's batch of a row):
-    one by one against as one batch, best of ``rounds``, one torch thread (``--batching``)."""
+    """The fidelity check's two parts on a batch of tiles of the shipped model (the torch backend's batch of a
+    row): one by one against as one batch, and the float model as the check runs it (Norse's step in place)
+    against Norse's own forward; best of ``rounds``, one torch thread (``--batching``)."""
     from neurodeploy.chip.reference import run_segment_batch
     from neurodeploy.inpainter.simulator import TILE_BATCH, float_model
 
@@ -194,7 +195,8 @@ def check_batching(bundle: Path, rounds: int = 3) -> dict:
     x = torch.rand(TILE_BATCH, *layers[0].input_shape, generator=torch.Generator().manual_seed(0))
     frames = np.broadcast_to(np.rint(x.numpy() * 255).astype(np.uint8)[:, None],
                              (TILE_BATCH, loaded.timesteps, *layers[0].input_shape))
-    runs = {"float model, one by one": lambda: [stack_spikes(model.snn, x[i:i + 1]) for i in range(len(x))],
+    runs = {"Norse's forward, one by one": lambda: [model.snn(x[i:i + 1], every_layer=True) for i in range(len(x))],
+            "float model, one by one": lambda: [stack_spikes(model.snn, x[i:i + 1]) for i in range(len(x))],
             "float model, one batch": lambda: stack_spikes(model.snn, x),
             "reference, one by one": lambda: [run_segment_batch(layers, frames[i:i + 1]) for i in range(len(x))],
             "reference, one batch": lambda: run_segment_batch(layers, frames)}

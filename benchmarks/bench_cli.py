@@ -26,6 +26,7 @@ pipeline's. Images/s (samples/s) and the ratio command / in-process, per load.
 
     python benchmarks/bench_cli.py [--json cli.json]
     python benchmarks/bench_cli.py --batching   # the fidelity check's tiles: one by one or as one batch
+    python benchmarks/bench_cli.py --backends torch --loads busy --images-only --repeats 7   # one cell, finer
 """
 
 from __future__ import annotations
@@ -145,8 +146,10 @@ def marginal(args: list[str], one: list[str], many: list[str], items: int, out: 
             "wall_seconds_each": walls, "wall_seconds_one_item_each": walls_one, "threads": doc["threads"]}
 
 
-def measure(root: Path, photos: Path, masks: Path, graph: Path, x_path: Path, load: str) -> dict:
-    """Every backend's commands and in-process figures, on images and on graph samples, under ``load``."""
+def measure(root: Path, photos: Path, masks: Path, graph: Path, x_path: Path, load: str,
+            backends: tuple[str, ...] = BACKENDS, graphs: bool = True, repeats: int = REPEATS) -> dict:
+    """Every backend's commands and in-process figures, on images and (``graphs``) on graph samples, under
+    ``load``."""
     image_bundle = root / "b.bundle"
     items = [SimulationInput(p.stem, image, read_mask(masks / p.name, image.shape[:2]))
              for p in sorted(photos.iterdir()) for image in [read_image(p)]]
@@ -158,23 +161,25 @@ def measure(root: Path, photos: Path, masks: Path, graph: Path, x_path: Path, lo
         np.save(root / "X1.npy", np.load(x_path)[:1])
     rows: dict[str, dict] = {}
     torch.set_num_threads(1)  # the in-process figures: one torch thread, as section 12
-    for backend in BACKENDS:
+    for backend in backends:
         # in-process on the images past the first, which the command's marginal rate covers
         ips, outputs = in_process_images(image_bundle, [i for i in items if i is not first], backend)
         row: dict = {"in_process": ips}
         for name, extra in CONFIGS:
             out = root / f"out-{load}-{backend}-{len(row)}"
             r = marginal(["simulate", str(image_bundle), "--mask", str(masks), "--backend", backend, *extra],
-                         ["--image", str(one / "photos")], ["--image", str(photos)], len(items), out)
+                         ["--image", str(one / "photos")], ["--image", str(photos)], len(items), out, repeats)
             same = sum(np.array_equal(read_image(out / f"{n}.png"), o) for n, o in outputs.items())
             row[name] = {**r, "ratio": r["rate"] / ips, "outputs_equal": f"{same}/{len(outputs)}"}
         rows[f"images, {backend}"] = row
+        if not graphs:
+            continue
         samples_per_second, output = in_process_samples(graph, x_path, backend)
         row = {"in_process": samples_per_second}
         for name, extra in CONFIGS:
             out = root / f"g-{load}-{backend}-{len(row)}.npz"
             r = marginal(["simulate", str(graph), "--backend", backend, *extra], ["--input", str(root / "X1.npy")],
-                         ["--input", str(x_path)], SAMPLES, out)
+                         ["--input", str(x_path)], SAMPLES, out, repeats)
             with np.load(out) as archive:
                 same = bool(np.array_equal(archive["output"], output))
             row[name] = {**r, "ratio": r["rate"] / samples_per_second, "outputs_equal": same}
@@ -223,6 +228,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "examples/models/scnn_inpaint.pt")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--loads", nargs="+", choices=("as-is", "busy"), default=["as-is", "busy"])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="runs per command (their median)")
+    parser.add_argument("--images-only", action="store_true", help="leave out the graph samples")
     parser.add_argument("--batching", action="store_true", help="only time the fidelity check's tiles one by one "
                                                                 "against one batch")
     args = parser.parse_args()
@@ -239,11 +248,13 @@ def main() -> None:
         graph, x_path = graph_input(root)
         document["megapixels"] = sum(read_image(p).shape[0] * read_image(p).shape[1]
                                      for p in photos.iterdir()) / 1e6
-        for load in ("as is", "a second CPU-bound process"):
+        loads = {"as-is": "as is", "busy": "a second CPU-bound process"}
+        for load in [loads[name] for name in args.loads]:
             busy = busy_loop() if load != "as is" else None
             try:
                 document[load] = {"load_average_before": os.getloadavg(),
-                                  **measure(root, photos, masks, graph, x_path, load.split()[0]),
+                                  **measure(root, photos, masks, graph, x_path, load.split()[0],
+                                            tuple(args.backends), not args.images_only, args.repeats),
                                   "load_average_after": os.getloadavg()}
             finally:
                 if busy is not None:

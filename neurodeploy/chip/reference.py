@@ -53,7 +53,7 @@ def run_segment_batch(layers: Sequence[FixedPointLayer], frames: np.ndarray) -> 
     states, params, biases = [], [], []
     for layer in layers:
         states.append(CubaState.zeros((batch, *layer.output_shape)))
-        params.append(CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant))
+        params.append(CubaParams.of(layer))
         biases.append(bias_terms(layer.bias, layer.bias_site, layer.output_shape))  # (into a, into v)
     first_input: np.ndarray | None = None
     for t in range(steps):

@@ -143,7 +143,8 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
             report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend, lava_models,
                                      device, seed, cluster, workers, results, loaded.timesteps, mode == "all")
     elif pending:
-        with TileProgress(err_console) as progress, PngWriter() as png:  # --spikes keeps whole-image arrays
+        # --spikes keeps whole-image arrays, as asked
+        with TileProgress(err_console) as progress, PngWriter() as png:
             report = run_simulation(loaded, read_inputs(pending, random_mask), backend=backend,  # type: ignore
                                     models=lava_models, seed=seed,  # type: ignore[arg-type]
                                     on_result=lambda result: write(result, png),

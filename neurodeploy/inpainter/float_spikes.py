@@ -3,11 +3,12 @@ r"""The trained spiking stage's float spikes at inference: Norse's LIF step, in 
 The fidelity check compares the deployed spikes with the trained float
 model's. :meth:`SpikingStack.forward <neurodeploy.inpainter.model.SpikingStack.forward>`
 runs Norse's ``lif_feed_forward_step``, which makes about ten new tensors
-per step; on a CPU at inference the allocations dominate (8 steps of
-32x148x148 neurons, one thread: 0.13-0.21 s against 0.015 s in place).
-:func:`stack_spikes` does Norse's operations in Norse's order on
-preallocated tensors, so every float is the same and so is every spike
-(tests/test_float_spikes.py holds it to ``forward`` bit for bit). Per step,
+per step; on a CPU at inference the allocations dominate (8 tiles of the
+shipped model, one thread: 193 ms against 59 ms in place; ``python
+benchmarks/bench_cli.py --batching``). :func:`stack_spikes` does Norse's
+operations in Norse's order on preallocated tensors, so every float is the
+same and so is every spike (tests/test_fidelity_check.py holds it to Norse's
+``LIFCell`` and to ``forward`` bit for bit). Per step,
 with ``x`` the layer's synaptic input (its conv of the step's input)::
 
     i ← i + x

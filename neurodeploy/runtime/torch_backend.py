@@ -131,7 +131,7 @@ def _wrap24(a: torch.Tensor) -> torch.Tensor:
 
 def _neurons(a: torch.Tensor, layer: FixedPointLayer) -> torch.Tensor:
     """T CUBA steps on the whole batch (:func:`neurodeploy.chip.cuba.cuba_step`): input (B, T, *out) -> spikes uint8."""
-    p = CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
+    p = CubaParams.of(layer)
     bias = None
     if layer.bias is not None and np.any(layer.bias):
         bias = torch.from_numpy(layer.bias.astype(np.float64)).to(a.device)

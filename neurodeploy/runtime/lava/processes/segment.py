@@ -135,7 +135,7 @@ class _Block:
 
     def __init__(self, layer: FixedPointLayer, graded: bool) -> None:
         self.layer, self.graded = layer, graded
-        self.params = CubaParams.of(layer)  # type: ignore[arg-type]
+        self.params = CubaParams.of(layer)
         # a current bias is the always-on bias axon's input, joining the buffers every step
         self.input_bias, self.bias = bias_terms(layer.bias, layer.bias_site, layer.output_shape)
         self.state = CubaState.zeros(layer.output_shape)

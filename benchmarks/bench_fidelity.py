@@ -38,7 +38,11 @@ at dt 0.1 ms) driven by seeded spikes: float spikes against deployed spikes.
 Seeds are fixed; the JSON goes next to the table (docs/bench_fidelity.json)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_fidelity.py [--json docs/bench_fidelity.json] [--lava-samples K]
-        [--draws K]
+        [--draws K] [--wide-weights]
+
+``--wide-weights`` deploys every network (static and calibrated) with wide
+weights, two synapses per connection (``convert --wide-weights``,
+:mod:`neurodeploy.chip.quantize`), into docs/bench_fidelity_wide.json.
 """
 
 from __future__ import annotations
@@ -132,10 +136,10 @@ def roundings() -> tuple[str, ...]:
 
 
 def deploy(graph: Any, dt: float | None, x: np.ndarray, lava_samples: int, folder: Path,
-           calibrate: np.ndarray | None = None, rounding: str | None = None) -> dict[str, Any]:
+           calibrate: np.ndarray | None = None, rounding: str | None = None, wide: bool = False) -> dict[str, Any]:
     """Convert, run every sample on the reference and the first ``lava_samples`` on Lava; compare them."""
     started = time.perf_counter()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"wide_weights": True} if wide else {}
     if calibrate is not None:  # convert_graph reads the calibration samples from a file, as the CLI does
         np.save(folder.with_suffix(".calibration.npy"), calibrate)
         options["calibrate"] = folder.with_suffix(".calibration.npy")
@@ -166,7 +170,7 @@ def layer_f1(got: dict[str, Any], x: np.ndarray) -> dict[str, Any]:
 
 
 def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int,
-            calibration_samples: int = CALIBRATION_SAMPLES, draws: int = 1) -> dict[str, Any]:
+            calibration_samples: int = CALIBRATION_SAMPLES, draws: int = 1, wide: bool = False) -> dict[str, Any]:
     x = trained.inputs(d.x_test).astype(np.float64)
     library = trained.forward(x).astype(np.float64)
     graph = read_graph(trained.graph, dt=trained.dt)
@@ -182,7 +186,7 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int,
                                    "argmax_differs": argmax_differs(float_out, library)},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        got = deploy(trained.graph, trained.dt, x, lava_samples, Path(tmp) / "bundle")
+        got = deploy(trained.graph, trained.dt, x, lava_samples, Path(tmp) / "bundle", wide=wide)
         names = got["deployment"].chip_layers
         deployed = got["reference"].output
         row.update({
@@ -200,7 +204,7 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int,
             cal = trained.inputs(d.x_train[:calibration_samples]).astype(np.float64)
             for mode in roundings() or (None,):
                 got = deploy(trained.graph, trained.dt, x, lava_samples if mode == DEFAULT_ROUNDING else 0,
-                             Path(tmp) / f"calibrated-{mode}", calibrate=cal, rounding=mode)
+                             Path(tmp) / f"calibrated-{mode}", calibrate=cal, rounding=mode, wide=wide)
                 result = {"deployed_accuracy": accuracy(got["reference"].output, d.y_test),
                           "layers_vs_float": layer_f1(got, x), "lava_exact_vs_reference": got.get("lava_exact"),
                           "calibration_layers": got["calibration"]["layers"]}
@@ -331,7 +335,8 @@ def _yes(flag: bool | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=ROOT.parent / "docs" / "bench_fidelity.json")
+    parser.add_argument("--json", type=Path, help="default docs/bench_fidelity.json, with --wide-weights "
+                                                  "docs/bench_fidelity_wide.json")
     parser.add_argument("--lava-samples", type=int, default=None,
                         help="held-out samples also run on Lava (default: every one)")
     parser.add_argument("--only", nargs="*", choices=list(nets.BUILDERS), help="networks to run (default: all)")
@@ -339,7 +344,10 @@ def main() -> None:
                         help=f"training samples the calibrated quantization sees (default {CALIBRATION_SAMPLES})")
     parser.add_argument("--draws", type=int, default=DRAWS,
                         help=f"seeded event draws of each test digit for the accuracy gap (default {DRAWS})")
+    parser.add_argument("--wide-weights", action="store_true",
+                        help="deploy with wide weights (two synapses per connection, convert --wide-weights)")
     args = parser.parse_args()
+    args.json = args.json or ROOT.parent / "docs" / f"bench_fidelity{'_wide' if args.wide_weights else ''}.json"
     if args.draws < 1:
         parser.error("--draws must be at least 1")
     torch.manual_seed(0)
@@ -354,7 +362,7 @@ def main() -> None:
         print(f"{name}: trained in {time.perf_counter() - t0:.1f} s (train accuracy {trained.train_accuracy:.3f})",
               flush=True)
         rows.append(measure(trained, d, len(d.x_test) if args.lava_samples is None else args.lava_samples,
-                            args.calibration_samples, args.draws))
+                            args.calibration_samples, args.draws, args.wide_weights))
         r = rows[-1]
         print(f"{name}: library {r['library_accuracy']:.3f}, NIR float {r['float_graph_accuracy']:.3f}, deployed "
               f"{r['deployed_accuracy']:.3f}, Lava = reference {_yes(r['lava_exact_vs_reference'])} "
@@ -373,6 +381,7 @@ def main() -> None:
     args.json.write_text(json.dumps({"seconds": seconds, "torch_threads": torch.get_num_threads(),
                                      "calibration_available": can_calibrate(),
                                      "calibration_samples": args.calibration_samples, "draws": args.draws,
+                                     "wide_weights": args.wide_weights,
                                      "rows": rows}, indent=2))
     print(f"JSON: {args.json}")
 

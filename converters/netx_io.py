@@ -38,6 +38,17 @@ class FixedPointLayer:
         a_in_t = W p_t  (+ W_rec z_{t-1})       integers: weight ∈ [-127, 127]
         CUBA(a_in_t, bias_mant)                 (neurodeploy.chip.neuron_mapping.CubaMapping)
 
+    Wide weights (``weight`` int16, :attr:`wide`): each connection is two
+    synapses into the same neuron, a high byte at weight exponent 7 and a low
+    byte at exponent 0, which the neuron's input sums::
+
+        W = W_high·2^7 + W_low,   W_high ∈ [-127, 127],  W_low ∈ [-64, 64]   (|W| <= WIDE_WEIGHT_MAX)
+
+    so ``a_in_t = W p_t`` as above, the same integer the two synapses add (no
+    partial sum wraps: the quantizer keeps the whole sum in range), at twice
+    the synaptic operations and synapse memory. :func:`split_wide` and
+    :func:`join_wide` convert between the two forms; the file holds the bytes.
+
     ``bias_site`` says where ``bias_mant`` goes: ``"voltage"``, Loihi's bias
     register (``v += bias_mant << 6``), or ``"current"``, an always-on input
     axon into the synaptic current (``a_in_t += bias_mant``), for a layer with
@@ -51,8 +62,8 @@ class FixedPointLayer:
     kind: str  # one of LAYER_KINDS
     input_shape: tuple[int, ...]  # conv: (C, H, W); dense: any, read flattened
     output_shape: tuple[int, ...]
-    weight: np.ndarray  # int8 mantissas
-    weight_rec: np.ndarray | None  # int8 (O, O), dense_rec only
+    weight: np.ndarray  # int8 mantissas, or int16 wide weights (two synapses per connection)
+    weight_rec: np.ndarray | None  # (O, O), dense_rec only, the dtype of ``weight``
     bias: np.ndarray | None  # int32 bias mantissas (O,)
     stride: tuple[int, int]
     padding: tuple[int, int]
@@ -65,10 +76,45 @@ class FixedPointLayer:
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"unknown chip layer kind {self.kind!r}")
         want = 4 if self.kind == "conv" else 2
-        if self.weight.dtype != np.int8 or self.weight.ndim != want:
-            raise ValueError(f"a {self.kind} layer's weight must be int8 with {want} axes")
+        if self.weight.dtype not in (np.int8, np.int16) or self.weight.ndim != want:
+            raise ValueError(f"a {self.kind} layer's weight must be int8 (or int16, wide) with {want} axes")
         if (self.weight_rec is not None) != (self.kind == "dense_rec"):
             raise ValueError("weight_rec is given exactly for dense_rec layers")
+        if self.weight_rec is not None and self.weight_rec.dtype != self.weight.dtype:
+            raise ValueError("weight_rec has the dtype of weight")
+        if self.wide and any(np.abs(w.astype(np.int32)).max(initial=0) > WIDE_WEIGHT_MAX for w in self.weights):
+            raise ValueError(f"wide weights must lie within ±{WIDE_WEIGHT_MAX}")
+
+    @property
+    def wide(self) -> bool:
+        """Two synapses per connection (``weight`` int16), else one (int8)."""
+        return self.weight.dtype == np.int16
+
+    @property
+    def synapses_per_connection(self) -> int:
+        return 2 if self.wide else 1
+
+    @property
+    def weights(self) -> tuple[np.ndarray, ...]:
+        """The weight arrays: feed-forward, and recurrent for dense_rec."""
+        return (self.weight,) if self.weight_rec is None else (self.weight, self.weight_rec)
+
+
+LOW_BITS = 7  # the high byte's weight exponent: W = W_high·2^7 + W_low
+WIDE_WEIGHT_MAX = 127 * (1 << LOW_BITS) + (1 << (LOW_BITS - 1)) - 1  # 16319: W_high <= 127, |W_low| <= 64
+
+
+def split_wide(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Wide weights as their two synapses' mantissas (high, low), int8: ``W_high = round(W / 2^7)``, the
+    remainder ``W_low = W - W_high·2^7`` in [-64, 64]."""
+    w = weight.astype(np.int32)
+    high = np.rint(w / (1 << LOW_BITS)).astype(np.int32)
+    return high.astype(np.int8), (w - high * (1 << LOW_BITS)).astype(np.int8)
+
+
+def join_wide(high: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """The wide weights two synapses make: ``W_high·2^7 + W_low``, int16."""
+    return (high.astype(np.int32) * (1 << LOW_BITS) + low.astype(np.int32)).astype(np.int16)
 
 
 def _write_cuba(layer_group: Any, i_decay: int, v_decay: int, vth_mant: int) -> None:
@@ -98,15 +144,19 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[FixedPointLayer
         neuron/  type=b"CUBA" iDecay vDecay vThMant refDelay=1 gradedSpike=False
         bias_current (O,)   instead of bias, for a bias into the filtered current
                             (``bias_site = "current"``; lif_mapping.CubaMapping)
+        weight_low, weight_rec_low
+                            beside weight and weight_rec for wide weights (two synapses per
+                            connection: FixedPointLayer); weight then holds the high bytes
 
     netx reads a conv kernel flipped and transposed to (O, kW, kH, C), and
     Lava's conv flips it back: the file holds the cross-correlation kernel in
     torch's order. A dense block after ``flatten`` reads the previous (W, H, C)
     output transposed to (C, H, W) and flattened: C order, as the float graph.
     A bias is ``bias_mant``; netx sets ``bias_exp = 6``. A current bias is
-    ``bias_mant`` added to the synaptic input every step; stock netx ignores the
-    dataset (it would run the layer without it), so the manifest marks the
-    segment as not runnable there and the stock runner refuses it.
+    ``bias_mant`` added to the synaptic input every step, and a low byte a
+    second synapse; stock netx ignores both datasets (it would run the layer
+    without them), so the manifest marks the segment as not runnable there and
+    the stock runner refuses it.
     """
     import h5py
 
@@ -119,7 +169,12 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[FixedPointLayer
                 g["dilation"] = np.array([1, 1], dtype=np.int64)
                 g["groups"] = np.int64(1)
             elif layer.weight_rec is not None:
-                g["weight_rec"] = layer.weight_rec.astype(np.int8)
+                g["weight_rec"] = _bytes(layer.weight_rec)[0]
+            if layer.wide:  # the second synapses' mantissas, shaped as the first's
+                low = split_wide(layer.weight)[1]
+                g["weight_low"] = low[..., None] if layer.kind == "conv" else low
+                if layer.weight_rec is not None:
+                    g["weight_rec_low"] = split_wide(layer.weight_rec)[1]
             if layer.bias is not None:
                 g["bias_current" if layer.bias_site == "current" else "bias"] = layer.bias.astype(np.int32)
             _write_cuba(g, layer.i_decay, layer.v_decay, layer.vth_mant)
@@ -148,20 +203,26 @@ def layer_groups(f: Any, layers: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
         g["type"] = np.bytes_(layer.kind)
         if layer.kind == "conv":
             g["shape"] = np.array(layer.output_shape, dtype=np.int64)
-            g["weight"] = layer.weight.astype(np.int8)[..., None]
+            g["weight"] = _bytes(layer.weight)[0][..., None]
             g["stride"] = np.array(layer.stride, dtype=np.int64)
             g["padding"] = np.array(layer.padding, dtype=np.int64)
         else:
             g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
-            g["weight"] = layer.weight.astype(np.int8)
+            g["weight"] = _bytes(layer.weight)[0]
         yield g, layer
         index += 1
         previous = layer
 
 
+def _bytes(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the file holds of a weight array: (the int8 mantissas, None), or a wide one's (high, low) bytes."""
+    return split_wide(weight) if weight.dtype == np.int16 else (weight.astype(np.int8), None)
+
+
 def runs_in_stock_netx(layers: Sequence[FixedPointLayer]) -> bool:
-    """Whether stock ``netx.hdf5.Network`` computes these layers: no bias into a filtered current."""
-    return all(layer.bias is None or layer.bias_site == "voltage" for layer in layers)
+    """Whether stock ``netx.hdf5.Network`` computes these layers: no bias into a filtered current, one synapse
+    per connection."""
+    return all((layer.bias is None or layer.bias_site == "voltage") and not layer.wide for layer in layers)
 
 
 def pair(value: np.ndarray) -> tuple[int, int]:
@@ -212,6 +273,12 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[FixedPointLayer, ...]:
                         raise ValueError(f"layer {i}: dense weight {weight.shape} does not read input {shape}")
                     stride, padding = (1, 1), (0, 0)
                 rec = np.asarray(g["weight_rec"][()]).astype(np.int8) if kind == "dense_rec" else None
+                if "weight_low" in g:  # two synapses per connection
+                    weight = join_wide(weight.astype(np.int8), _low_byte(g, "weight_low", weight.shape, i))
+                    if rec is not None:
+                        rec = join_wide(rec, _low_byte(g, "weight_rec_low", rec.shape, i))
+                else:
+                    weight = weight.astype(np.int8)
                 if rec is not None and rec.shape != (out_shape[0], out_shape[0]):
                     raise ValueError(f"layer {i}: weight_rec {rec.shape} is not square over {out_shape[0]}")
                 if "bias" in g and "bias_current" in g:
@@ -222,7 +289,7 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[FixedPointLayer, ...]:
                 if bias is not None and bias.shape != (out_shape[0],):
                     raise ValueError(f"layer {i}: {key} of shape {bias.shape} for {out_shape[0]} channels")
                 out.append(FixedPointLayer(
-                    kind=kind, input_shape=shape, output_shape=out_shape, weight=weight.astype(np.int8),
+                    kind=kind, input_shape=shape, output_shape=out_shape, weight=weight,
                     weight_rec=rec, bias=bias, stride=stride, padding=padding,
                     i_decay=int(neuron["iDecay"][()]), v_decay=int(neuron["vDecay"][()]),
                     vth_mant=int(neuron["vThMant"][()]), bias_site=site))
@@ -233,3 +300,13 @@ def read_segment(path: str | os.PathLike[str]) -> tuple[FixedPointLayer, ...]:
     except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
         raise UserError(f"{path} is not a neurodeploy netx network ({exc})",
                         "re-create it with neurodeploy convert") from None
+
+
+def _low_byte(group: Any, key: str, shape: tuple[int, ...], index: int) -> np.ndarray:
+    """A wide layer's low bytes ``key``, checked: the high bytes' shape (a conv's with netx's trailing axis
+    dropped by the caller alike), integers in [-64, 64]."""
+    low = np.asarray(group[key][()])
+    low = low[..., 0] if low.ndim == len(shape) + 1 else low
+    if low.shape != tuple(shape) or not np.array_equal(low, np.rint(low)) or np.abs(low).max(initial=0) > 64:
+        raise ValueError(f"layer {index}: {key} {low.shape} is not the low bytes of weights {tuple(shape)}")
+    return low.astype(np.int8)

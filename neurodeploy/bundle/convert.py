@@ -99,6 +99,8 @@ def layer_entry(layer: Any, quantized: QuantizedChipLayer) -> dict[str, Any]:
                          "max_input": quantized.max_input, "i_decay": fixed.i_decay,
                          "v_decay": fixed.v_decay, "vth_mant": fixed.vth_mant,
                          "bias": fixed.bias is not None, "bias_site": fixed.bias_site,
+                         "weight_max": quantized.weight_max,
+                         "synapses_per_connection": fixed.synapses_per_connection,
                          "warnings": list(quantized.warnings)},
         "neuron": asdict(layer.neuron),
         "mapping": asdict(map_neuron(layer.neuron)),
@@ -163,7 +165,7 @@ def _storable(graph: Any) -> None:
 def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),
                   dt: float | None = None, payload: str = "spikes", force: bool = False,
                   tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None,
-                  rounding: str | None = None) -> Bundle:
+                  rounding: str | None = None, wide_weights: bool = False) -> Bundle:
     """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
 
     ``host`` keeps nodes on the host, ``dt`` is the time step in seconds
@@ -184,6 +186,11 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     scales are the static ones. ``rounding`` (with ``calibrate``): how the
     mantissas are rounded after the scale, one of
     :data:`neurodeploy.chip.calibration.ROUNDINGS` (default ``DEFAULT_ROUNDING``).
+
+    ``wide_weights``: every chip layer's weights about 15 bits wide instead of
+    8, each connection two synapses (:mod:`neurodeploy.chip.quantize`): spike
+    times closer to the float graph's, at twice the synaptic operations; the
+    segment then runs on neurodeploy's backends, not in stock netx.
     """
     if payload not in PAYLOADS:
         raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
@@ -216,7 +223,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     entries = {k: _input_entry(graph, segment, payload) for k, segment in enumerate(result.segments)
                if isinstance(segment, ChipSegment)}
     calibrated = None if samples is None else calibrate_on(
-        result, samples, {k: entry.payload_max for k, entry in entries.items()}, rounding)
+        result, samples, {k: entry.payload_max for k, entry in entries.items()}, rounding, wide_weights)
     segments: list[Segment] = []
     files: dict[int, tuple[Any, ...]] = {}
     payload_of: dict[int, str] = {}
@@ -227,7 +234,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         assert isinstance(segment, ChipSegment)
         entry = entries[k]
         payload_of[k] = entry.payload
-        quantized = (quantize_segment(segment.layers, entry.payload_max) if calibrated is None
+        quantized = (quantize_segment(segment.layers, entry.payload_max, wide=wide_weights) if calibrated is None
                      else calibrated.segments[k])
         files[k] = quantized
         segments.append(_chip_segment_entry(k, segment, entry, quantized))

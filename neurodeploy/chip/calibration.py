@@ -165,10 +165,10 @@ def coarse_scales(static: float) -> list[float]:
     return [static * 2.0 ** (j / COARSE_STEPS_PER_OCTAVE) for j in steps]
 
 
-def fine_scales(center: float, weights: np.ndarray) -> list[float]:
-    """The static search's scales for ``weights`` within one coarse step of ``center`` (itself left out),
-    nearest first."""
-    every = candidate_scales(weights)
+def fine_scales(center: float, weights: np.ndarray, weight_max: int = CHIP_WEIGHT_MAX) -> list[float]:
+    """The static search's scales for ``weights`` (mantissas up to ``weight_max``) within one coarse step of
+    ``center`` (itself left out), nearest first."""
+    every = candidate_scales(weights, weight_max)
     near = np.abs(np.log2(every / center)) <= 1 / COARSE_STEPS_PER_OCTAVE + 1e-12
     return sorted((float(s) for s in every[near] if not math.isclose(s, center, rel_tol=1e-12)),
                   key=lambda s: abs(math.log2(s / center)))
@@ -277,7 +277,7 @@ def choose_rounding(layer: ChipLayer, q: QuantizedChipLayer, frames: np.ndarray,
     out = fixed.weight.shape[0]
     exact = np.asarray(layer.weight, np.float64).reshape(out, -1)
     nearest = fixed.weight.astype(np.int64).reshape(out, -1)
-    limit = np.full(exact.shape[1], CHIP_WEIGHT_MAX)
+    limit = np.full(exact.shape[1], q.weight_max)
     if fixed.bias is not None:
         exact = np.hstack([exact, p * mapping.bias_per_unit * np.asarray(layer.bias, np.float64).reshape(out, 1)])
         nearest = np.hstack([nearest, fixed.bias.astype(np.int64).reshape(out, 1)])
@@ -315,17 +315,17 @@ def float_layer(graph: Graph, layer: ChipLayer, source: str, upstream: np.ndarra
 
 
 def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarray, payload_max: int,
-                    rounding: str = "nearest", trajectory: tuple[np.ndarray, np.ndarray] | None = None
-                    ) -> tuple[QuantizedChipLayer, LayerCalibration, np.ndarray]:
+                    rounding: str = "nearest", trajectory: tuple[np.ndarray, np.ndarray] | None = None,
+                    wide: bool = False) -> tuple[QuantizedChipLayer, LayerCalibration, np.ndarray]:
     """One layer on its integer input ``frames`` (N, T, *input_shape): (chosen, record, its spikes).
 
     ``rounding``: one of ROUNDINGS; ``end_to_end`` needs ``trajectory``, the
-    float graph's own (input in payload units, spikes) of this layer.
+    float graph's own (input in payload units, spikes) of this layer; ``wide``: wide weights.
     """
     n, steps = frames.shape[:2]
     upstream = (frames / payload_max).reshape(n, steps, *graph.nodes[source].output_shape)
     target = float_layer(graph, layer, source, upstream)
-    static = quantize_chip_layer(layer, payload_max)
+    static = quantize_chip_layer(layer, payload_max, wide=wide)
     static_spikes = run_segment_batch([static.layer], frames)[0]
     static_f1 = spike_scores(static_spikes, target)["spike_f1"]
     static_per_sample = _per_sample_f1(static_spikes, target)
@@ -336,7 +336,7 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
 
     def consider(s: float) -> None:
         nonlocal best, center
-        q = quantize_chip_layer(layer, payload_max, scale=s)
+        q = quantize_chip_layer(layer, payload_max, scale=s, wide=wide)
         tried.add(s)
         if not broken_constraints(q) <= allowed:
             return
@@ -350,7 +350,7 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
 
     for s in coarse_scales(static.weight_scale):
         consider(s)
-    for s in fine_scales(center[1], _weights(layer)):
+    for s in fine_scales(center[1], _weights(layer), static.weight_max):
         if s not in tried:
             consider(s)
     _, chosen, spikes, f1, z = best
@@ -378,12 +378,13 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
 
 
 def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int],
-              rounding: str = "nearest") -> Calibration:
+              rounding: str = "nearest", wide: bool = False) -> Calibration:
     """Calibrate every chip segment of ``partition`` on samples ``x`` (N, T, *input) (module docstring).
 
     ``payload_max``: per chip segment (its index in ``partition.segments``)
     the P of its input payloads (1 for spikes, 255 for 8-bit graded values).
-    ``rounding``: one of ROUNDINGS, how each layer's mantissas are rounded after its scale.
+    ``rounding``: one of ROUNDINGS, how each layer's mantissas are rounded after its scale; ``wide``: wide
+    weights (two synapses per connection, :mod:`neurodeploy.chip.quantize`).
     """
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
@@ -407,7 +408,7 @@ def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int
             p_layer = p if i == 0 else 1
             own = None if not trajectory else (
                 trajectory[source].reshape(frames.shape) * p_layer, trajectory[layer.name])
-            q, record, spikes = calibrate_layer(graph, layer, source, frames, p_layer, rounding, own)
+            q, record, spikes = calibrate_layer(graph, layer, source, frames, p_layer, rounding, own, wide)
             chosen.append(q)
             records.append(record)
             values[layer.name] = torch.from_numpy(spikes.astype(np.float64))

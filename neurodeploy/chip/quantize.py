@@ -3,7 +3,15 @@
 What gets rounded (the mapping itself is in :mod:`neurodeploy.chip.neuron_mapping`):
 
 * weights: signed 8-bit mantissas, ``W_q = clip(round(s·W), -127, 127)``,
-  one scale ``s`` per layer (a recurrent layer's two weights share it);
+  one scale ``s`` per layer (a recurrent layer's two weights share it); or,
+  with ``wide=True``, wide weights ``clip(round(s·W), ±16319)`` that two
+  synapses per connection carry (a high byte at weight exponent 7 and a low
+  byte at 0: :class:`~neurodeploy.converters.netx_io.FixedPointLayer`), at
+  twice the synaptic operations, for a network whose spike times must follow
+  the float graph more closely than 8 bits allow (docs/BENCHMARKS.md section
+  15: a deep integrate-and-fire stack needs about 13 bits for a spike F1 of
+  0.9 at its last layer). Everything below holds for both, with 127 read as
+  the largest mantissa; the state's range then usually decides the scale;
 * a bias: ``bias_mant = round(s·P·B)``, signed 13 bits;
 * current decay ``iDecay = round(b·4096)`` in [1, 4096] (netx stores
   ``du = iDecay - 1`` in 12 bits) and voltage decay ``vDecay = round(a·4096)``
@@ -77,9 +85,10 @@ import numpy as np
 from neurodeploy.chip.cuba import BIAS_SITES, DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
 from neurodeploy.chip.layers import ChipLayer, ConvLayer, RecurrentDenseLayer
 from neurodeploy.chip.neuron_mapping import map_neuron
-from neurodeploy.converters.netx_io import FixedPointLayer
+from neurodeploy.converters.netx_io import WIDE_WEIGHT_MAX, FixedPointLayer
 
 VTH_MAX = (1 << 17) - 1
+CHIP_WEIGHT_MAX = 127  # mantissas in [-127, 127]: netx's weight-bit optimisation is then lossless
 SCALE_STEPS_PER_OCTAVE = 32
 SCALE_OCTAVES = range(-8, 25)  # s from 2^-8 to 2^24
 SEARCH_WEIGHTS = 1 << 16
@@ -87,15 +96,16 @@ FINE_STEPS = 512  # candidates in the octave below saturation, where the mantiss
 SCALAR_TOLERANCE = 0.005  # the relative rounding error a threshold, bias or decay may keep
 
 
-def candidate_scales(weights: np.ndarray | None = None) -> np.ndarray:
+def candidate_scales(weights: np.ndarray | None = None, weight_max: int = CHIP_WEIGHT_MAX) -> np.ndarray:
     """Every scale the search considers, ascending: 2^(k / SCALE_STEPS_PER_OCTAVE) over SCALE_OCTAVES, and
-    with ``weights`` also ``k / max|W|`` for k = 1..127 (the largest weight exactly on the mantissa grid)."""
+    with ``weights`` also ``k·m / max|W|`` for k = 1..127 (the largest weight exactly on the mantissa grid;
+    m = 1, or 2^7 for wide weights, whose largest mantissa is ``weight_max``)."""
     k = np.arange(SCALE_OCTAVES.start * SCALE_STEPS_PER_OCTAVE, SCALE_OCTAVES.stop * SCALE_STEPS_PER_OCTAVE + 1)
     grid = 2.0 ** (k / SCALE_STEPS_PER_OCTAVE)
     largest = 0.0 if weights is None else float(np.abs(weights).max(initial=0.0))
     if largest > 0:
-        exact = np.arange(1, CHIP_WEIGHT_MAX + 1) / largest
-        fine = (CHIP_WEIGHT_MAX + 0.5) / largest * 2.0 ** (-np.arange(FINE_STEPS) / FINE_STEPS)
+        exact = np.arange(1, CHIP_WEIGHT_MAX + 1) * (weight_max // CHIP_WEIGHT_MAX) / largest
+        fine = (weight_max + 0.5) / largest * 2.0 ** (-np.arange(FINE_STEPS) / FINE_STEPS)
         extra = np.concatenate([exact, fine])
         grid = np.concatenate([grid, extra[(extra >= grid[0]) & (extra <= grid[-1])]])
     return np.unique(grid)
@@ -111,7 +121,6 @@ def relative_error(exact: np.ndarray | float, rounded: np.ndarray | float) -> fl
 
 # -- chip layers of any kind (neurodeploy.chip.layers), for multi-layer netx segments -----------------
 
-CHIP_WEIGHT_MAX = 127  # mantissas in [-127, 127]: netx's weight-bit optimisation is then lossless
 BIAS_MANT_MAX = (1 << 12) - 1  # bias_mant is a signed 13-bit register; netx fixes bias_exp = 6
 
 
@@ -131,6 +140,11 @@ class QuantizedChipLayer:
     warnings: tuple[str, ...] = ()
     threshold_error: float = 0.0  # |vth_mant - θ·s·P| / (θ·s·P), θ with the decays as rounded
     bias_error: float = 0.0  # |bias_mant - s·P·B| / |s·P·B| (L2); 0 without a bias
+
+    @property
+    def weight_max(self) -> int:
+        """The largest weight mantissa: 127, or WIDE_WEIGHT_MAX for wide weights."""
+        return WIDE_WEIGHT_MAX if self.layer.wide else CHIP_WEIGHT_MAX
 
     def __post_init__(self) -> None:
         """The chip's registers: decays in 12 bits, the threshold in 17, bias mantissas in 13, a known site."""
@@ -160,11 +174,14 @@ def _chip_weights(layer: ChipLayer) -> tuple[str, np.ndarray, np.ndarray | None]
 
 
 def _chip_fit(weight: np.ndarray, weight_rec: np.ndarray | None, bias: np.ndarray | None,
-              threshold: float, payload_max: int, s: float
+              threshold: float, payload_max: int, s: float, weight_max: int = CHIP_WEIGHT_MAX
               ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int, int]:
-    """(W_q, W_rec_q, bias_mant, vThMant, largest |a_in + bias|) at scale ``s`` (bias unclipped)."""
+    """(W_q, W_rec_q, bias_mant, vThMant, largest |a_in + bias|) at scale ``s`` (bias unclipped); W_q int8, or
+    int16 (wide) when ``weight_max`` exceeds 127."""
+    dtype = np.int8 if weight_max <= CHIP_WEIGHT_MAX else np.int16
+
     def q(w: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(w * s), -CHIP_WEIGHT_MAX, CHIP_WEIGHT_MAX).astype(np.int8)
+        return np.clip(np.rint(w * s), -weight_max, weight_max).astype(dtype)
 
     wq = q(weight)
     wrq = None if weight_rec is None else q(weight_rec)
@@ -185,10 +202,11 @@ def largest_input(wq: np.ndarray, wrq: np.ndarray | None, bq: np.ndarray | None,
     return int(np.maximum(pos, neg).max(initial=0))
 
 
-def _input_bound(weight: np.ndarray, weight_rec: np.ndarray | None,
-                 payload_max: int) -> Callable[[float, np.ndarray | None], int]:
+def _input_bound(weight: np.ndarray, weight_rec: np.ndarray | None, payload_max: int,
+                 weight_max: int = CHIP_WEIGHT_MAX) -> Callable[[float, np.ndarray | None], int]:
     """An upper bound, cheap at any scale, of :func:`_chip_fit`'s largest input: a weight rounds to at most
-    ``|s·w| + 1/2`` (and at most 127), so a row's positive sum is at most ``min(s·Σw⁺ + n⁺/2, 127·n⁺)``."""
+    ``|s·w| + 1/2`` (and at most 127, the largest mantissa), so a row's positive sum is at most
+    ``min(s·Σw⁺ + n⁺/2, 127·n⁺)``."""
     def sums(w: np.ndarray, p: int) -> tuple[np.ndarray, ...]:
         w = w.reshape(w.shape[0], -1)
         return (np.clip(w, 0, None).sum(1) * p, np.count_nonzero(w > 0, axis=1) * p,
@@ -197,8 +215,8 @@ def _input_bound(weight: np.ndarray, weight_rec: np.ndarray | None,
     parts = [sums(weight, payload_max)] + ([] if weight_rec is None else [sums(weight_rec, 1)])
 
     def bound(s: float, bias: np.ndarray | None) -> int:
-        pos = sum(np.minimum(s * sp + n / 2, CHIP_WEIGHT_MAX * n) for sp, n, _, _ in parts)
-        neg = sum(np.minimum(s * sn + n / 2, CHIP_WEIGHT_MAX * n) for _, _, sn, n in parts)
+        pos = sum(np.minimum(s * sp + n / 2, weight_max * n) for sp, n, _, _ in parts)
+        neg = sum(np.minimum(s * sn + n / 2, weight_max * n) for _, _, sn, n in parts)
         if bias is not None:
             pos, neg = pos + np.clip(bias, 0, None), neg + np.clip(-bias, 0, None)
         return int(np.ceil(np.maximum(pos, neg).max(initial=0)))
@@ -213,11 +231,14 @@ def _chip_state_fits(vth: int, bias: np.ndarray | None, largest: int, i_decay: i
             and steady_u < STATE_LIMIT)
 
 
-def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None = None) -> QuantizedChipLayer:
+def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None = None,
+                        wide: bool = False) -> QuantizedChipLayer:
     """Quantize one chip layer for input payloads in [0, ``payload_max``]; ``scale=None`` chooses s
     (module docstring: the least total relative rounding error J among the scales where the state fits,
-    the threshold and bias within ``SCALAR_TOLERANCE`` where any such scale exists)."""
+    the threshold and bias within ``SCALAR_TOLERANCE`` where any such scale exists); ``wide``: wide
+    weights, two synapses per connection."""
     kind, weight, weight_rec = _chip_weights(layer)
+    weight_max = WIDE_WEIGHT_MAX if wide else CHIP_WEIGHT_MAX
     mapping = map_neuron(layer.neuron)
     bias = None if layer.bias is None else np.asarray(layer.bias, np.float64) * mapping.bias_per_unit
     i_decay = int(np.clip(round(mapping.current_decay * DECAY_UNITY), 1, DECAY_UNITY))
@@ -226,7 +247,7 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
     both = weight.reshape(-1) if weight_rec is None else np.concatenate([weight.reshape(-1), weight_rec.reshape(-1)])
 
     def fit(s: float) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int, int]:
-        return _chip_fit(weight, weight_rec, bias, theta, payload_max, s)
+        return _chip_fit(weight, weight_rec, bias, theta, payload_max, s, weight_max)
 
     # the search estimates the weights' error on at most SEARCH_WEIGHTS of them (evenly strided, the largest
     # kept): the candidates are many, a layer's weights can be millions; the chosen scale's error is exact
@@ -235,9 +256,9 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
 
     def weight_error(s: float, w: np.ndarray = both) -> tuple[float, int]:
         scaled = w * s
-        qd = np.clip(np.rint(scaled), -CHIP_WEIGHT_MAX, CHIP_WEIGHT_MAX)
+        qd = np.clip(np.rint(scaled), -weight_max, weight_max)
         return (float(np.sum((w - qd / s) ** 2)) / (float(np.sum(w ** 2)) or 1.0),
-                int(np.count_nonzero(np.abs(scaled) > CHIP_WEIGHT_MAX + 0.5)))
+                int(np.count_nonzero(np.abs(scaled) > weight_max + 0.5)))
 
     def scalar_errors(s: float, vth: int, bq: np.ndarray | None) -> tuple[float, float]:
         exact_bias = 0.0 if bias is None or bq is None else relative_error(bias * s * payload_max, bq)
@@ -245,8 +266,8 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
 
     if scale is None:
         rows = []  # (s, weight error, threshold error, J) of every candidate where the state fits
-        bound = _input_bound(weight, weight_rec, payload_max)
-        for s in candidate_scales(both):  # ascending: of equal J the larger s wins (finer state)
+        bound = _input_bound(weight, weight_rec, payload_max, weight_max)
+        for s in candidate_scales(both, weight_max):  # ascending: of equal J the larger s wins (finer state)
             bq = None if bias is None else np.rint(bias * s * payload_max).astype(np.int64)
             vth = round(theta * s * payload_max)
             if _chip_state_fits(vth, bq, bound(float(s), bq), i_decay) or (  # else the exact bound
@@ -266,7 +287,7 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
     e_threshold, e_bias = scalar_errors(s, vth, bq)
     notes: list[str] = []
     if saturated:
-        notes.append(f"{layer.name}: {saturated} weight(s) saturate the 8-bit mantissa at scale {s:.4g}")
+        notes.append(f"{layer.name}: {saturated} weight(s) saturate the mantissa (±{weight_max}) at scale {s:.4g}")
     if not 1 <= vth <= VTH_MAX:
         notes.append(f"{layer.name}: the threshold mantissa {vth} does not fit 1..{VTH_MAX}")
     elif e_threshold > SCALAR_TOLERANCE:
@@ -298,12 +319,12 @@ def quantize_chip_layer(layer: ChipLayer, payload_max: int, scale: float | None 
         bias_error=e_bias)
 
 
-def quantize_segment(layers: Sequence[ChipLayer], payload_max: int,
-                     scales: Sequence[float] | None = None) -> tuple[QuantizedChipLayer, ...]:
+def quantize_segment(layers: Sequence[ChipLayer], payload_max: int, scales: Sequence[float] | None = None,
+                     wide: bool = False) -> tuple[QuantizedChipLayer, ...]:
     """Quantize a chip segment: the first layer reads payloads in [0, P], every later one binary spikes;
-    ``scales``: each layer's scale (e.g. calibrated), else each chooses its own."""
+    ``scales``: each layer's scale (e.g. calibrated), else each chooses its own; ``wide``: wide weights."""
     chosen = [None] * len(layers) if scales is None else scales
-    return tuple(quantize_chip_layer(layer, payload_max if i == 0 else 1, scale)
+    return tuple(quantize_chip_layer(layer, payload_max if i == 0 else 1, scale, wide)
                  for i, (layer, scale) in enumerate(zip(layers, chosen, strict=True)))
 
 
@@ -315,7 +336,7 @@ def with_mantissas(q: QuantizedChipLayer, layer: ChipLayer, weight: np.ndarray, 
     _, w, w_rec = _chip_weights(layer)
     mapping = map_neuron(layer.neuron)
     s, p = q.weight_scale, q.payload_max
-    wq = np.asarray(weight).astype(np.int8).reshape(q.layer.weight.shape)
+    wq = np.asarray(weight).astype(q.layer.weight.dtype).reshape(q.layer.weight.shape)
     w_rec_q = q.layer.weight_rec
     exact = w.reshape(-1) if w_rec is None else np.concatenate([w.reshape(-1), w_rec.reshape(-1)])
     got = wq.reshape(-1) if w_rec_q is None else np.concatenate([wq.reshape(-1), w_rec_q.reshape(-1)])

@@ -54,6 +54,9 @@ def convert(
                                                       "weight to floor or ceil for the layer's outputs: local "
                                                       "(default), end_to_end, or nearest (the scale only).")]
     = None,
+    wide_weights: Annotated[bool, typer.Option(help="NIR input: ~15-bit weights, two synapses per connection "
+                                                    "(spike times closer to the float graph's, twice the "
+                                                    "synaptic operations; not for stock netx).")] = False,
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
 
@@ -69,7 +72,7 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
-                         delta_threshold=delta_threshold, rounding=rounding)
+                         delta_threshold=delta_threshold, rounding=rounding, wide_weights=wide_weights)
     _print_bundle(bundle)
 
 
@@ -86,11 +89,15 @@ def _print_bundle(bundle: Any) -> None:
         for layer in segment.layers:
             q = layer["quantization"]
             table.add_row(str(segment.index), escape(layer["name"]), layer["kind"], segment.input.payload,
-                          f"{q['weight_scale']:.4g}", f"{q['weight_error']:.2e}", str(q["vth_mant"]),
+                          _scale(q["weight_scale"]), f"{q['weight_error']:.2e}", str(q["vth_mant"]),
                           f"{q.get('threshold_error', 0.0):.3%}")
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)
+    if any(layer["quantization"].get("synapses_per_connection", 1) == 2
+           for segment in manifest.segments for layer in segment.layers or ()):
+        console.print("wide weights: two synapses per connection (weights up to ±16319), twice the synaptic "
+                      "operations; the toolkit's Lava process runs them, stock netx does not", highlight=False)
     sd = bundle.sigma_delta_segment
     if sd is not None:
         table = Table(title=f"sigma-delta layers (delta threshold {sd['delta_threshold']:.4g} of each activation "
@@ -115,6 +122,11 @@ def _print_bundle(bundle: Any) -> None:
                           f"{row['scale']:.4g}", _score(row["spike_f1"]), row.get("rounding", "nearest"))
         console.print(table)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(manifest.files))}, manifest.json)")
+
+
+def _scale(value: float) -> str:
+    """A weight scale in at most 9 characters: 4 significant digits, whole numbers from 10,000 on."""
+    return f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
 
 
 def _score(value: float | None) -> str:

@@ -322,10 +322,12 @@ def bias_axons(bias_mant: np.ndarray | None) -> int:
 
 def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarray, weight_shape: tuple[int, ...],
                       payload_bits: int, stride: tuple[int, int] = (1, 1),
-                      padding: tuple[int, int] = (0, 0), current_bias: np.ndarray | None = None) -> LayerCounts:
+                      padding: tuple[int, int] = (0, 0), current_bias: np.ndarray | None = None,
+                      synapses_per_connection: int = 1) -> LayerCounts:
     """Counts of one chip layer of a graph over one sample: ``events`` it reads (T, *input_shape), ``spikes``
     it fires (T, *output_shape); ``weight_shape`` (O, C, kh, kw) for conv, (O, I) for dense and dense_rec;
-    ``current_bias`` the bias mantissas (O,) of a bias into the filtered current (module docstring)."""
+    ``current_bias`` the bias mantissas (O,) of a bias into the filtered current (module docstring);
+    ``synapses_per_connection`` 2 for wide weights, whose every connection is two synaptic operations."""
     spikes = np.asarray(spikes) != 0
     t, out_shape = spikes.shape[0], spikes.shape[1:]
     c_out = int(weight_shape[0])
@@ -339,6 +341,7 @@ def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarr
     fired = events_per_step(spikes)
     if kind == "dense_rec":
         synops = synops + np.concatenate([[0], fired[:-1]]).astype(np.int64) * c_out
+    synops = synops * synapses_per_connection
     neurons = math.prod(out_shape)
     axons = bias_axons(current_bias)
     targets = int(np.count_nonzero(current_bias)) * (neurons // c_out) if axons else 0

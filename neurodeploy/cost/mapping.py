@@ -59,7 +59,7 @@ from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.cost.hw import EnergyProfile
 from neurodeploy.ir.graph import conv_output_size
 
-SYNAPSE_BITS = 8  # netx stores int8 weight mantissas
+SYNAPSE_BITS = 8  # netx stores int8 weight mantissas (wide weights: two per connection)
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class ChipLayerInfo:
     synops_per_step: tuple[float, ...] = ()
     spikes_per_step: tuple[float, ...] = ()
     input_events_per_step: tuple[float, ...] = ()
+    synapse_bits: int = SYNAPSE_BITS  # per connection: 8, or 16 for wide weights (two synapses)
 
     @classmethod
     def of(cls, name: str, layer: FixedPointLayer, counts: Mapping[str, Any]) -> ChipLayerInfo:
@@ -86,7 +87,8 @@ class ChipLayerInfo:
         (``synops_per_step``, ``spikes_per_step``, ``input_events_per_step``)."""
         return cls(name, layer.kind, tuple(layer.input_shape), tuple(layer.output_shape), tuple(layer.weight.shape),
                    tuple(layer.stride), tuple(layer.padding), tuple(counts["synops_per_step"]),
-                   tuple(counts["spikes_per_step"]), tuple(counts["input_events_per_step"]))
+                   tuple(counts["spikes_per_step"]), tuple(counts["input_events_per_step"]),
+                   SYNAPSE_BITS * layer.synapses_per_connection)
 
     @property
     def neurons(self) -> int:
@@ -153,15 +155,17 @@ def map_dense(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> Layer
     f_in, f_out = _limit(profile, "fan_in_per_core"), _limit(profile, "fan_out_per_core")
     outputs, inputs = layer.weight_shape[0], layer.fan_in_neurons
     bounds = {"layer size": outputs, "neurons_per_core": n_max,
-              "synapse_bits_per_core": _fits(m_max, inputs * SYNAPSE_BITS), "fan_out_per_core": _fits(f_out, reach)}
+              "synapse_bits_per_core": _fits(m_max, inputs * layer.synapse_bits),
+              "fan_out_per_core": _fits(f_out, reach)}
     binding = min(bounds, key=lambda k: bounds[k])
     n = int(bounds[binding])
     limiting = "fan_in_per_core" if inputs > f_in else (binding if n < 1 else None)
     if limiting:
         return LayerMapping(layer.name, layer.kind, 0, 0, (0,), inputs, 0, 0, 0.0, 0.0, limiting, limiting)
     cores = _ceil(outputs, n)
-    return LayerMapping(layer.name, layer.kind, cores, n, (n,), inputs, n * reach, n * inputs * SYNAPSE_BITS,
-                        outputs / (cores * n_max), outputs * inputs * SYNAPSE_BITS / (cores * m_max), binding)
+    bits = layer.synapse_bits
+    return LayerMapping(layer.name, layer.kind, cores, n, (n,), inputs, n * reach, n * inputs * bits,
+                        outputs / (cores * n_max), outputs * inputs * bits / (cores * m_max), binding)
 
 
 def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int, shared: bool = False) -> LayerMapping:
@@ -171,7 +175,7 @@ def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int, shared: b
     _, h, w = layer.input_shape
     _, oh, ow = layer.output_shape
     sh, sw = layer.stride
-    per_neuron_bits = c * kh * kw * SYNAPSE_BITS
+    per_neuron_bits = c * kh * kw * layer.synapse_bits
 
     def stored(co: int, neurons: int) -> int:  # synapse bits a block of co channels and this many neurons stores
         return co * per_neuron_bits if shared else neurons * per_neuron_bits

@@ -25,8 +25,8 @@ deployed (int8 weights, the spikes the chip fires), per sample:
   weights of the synaptic layers (NeuroBench rounds it to 4 decimals; this
   module does not).
 * **footprint** (``Footprint``): bytes of the parameters. ``footprint_bytes``
-  counts the synaptic parameters as deployed (int8 weights, 1 byte; int32
-  bias mantissas, 4 bytes); ``footprint_bytes_float32`` counts the same
+  counts the synaptic parameters as deployed (int8 weights, 1 byte, wide
+  weights 2; int32 bias mantissas, 4 bytes); ``footprint_bytes_float32`` counts the same
   parameters at 4 bytes, which is NeuroBench's ``Footprint`` of the float
   model's synaptic layers (neuron-state buffers, e.g. snnTorch's beta and
   threshold, left out).
@@ -120,7 +120,7 @@ def metrics(operations: list[dict[str, Any]], spikes: float, outputs: float, wei
         "activation_sparsity": 1.0 - spikes / outputs if outputs else 0.0,
         "connection_sparsity": zeros / weight_count if weight_count else 0.0,
         "parameter_count": weight_count + bias_count,
-        "footprint_bytes": weight_count + 4 * bias_count,
+        "footprint_bytes": int(sum(w.size * w.itemsize for w in weights)) + 4 * bias_count,  # int16: wide
         "footprint_bytes_float32": 4 * (weight_count + bias_count),
         "exact": all(o.get("exact", True) for o in operations),
         "definitions": "NeuroBench 2.3 neurobench.metrics: SynapticOperations, ActivationSparsity, "

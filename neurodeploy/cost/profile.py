@@ -138,7 +138,8 @@ def count_graph_sample(deployment: GraphDeployment, run: GraphRun, cuts: tuple[C
             spikes = run.spikes[name][n]
             layers.append(chip_layer_counts(name, layer.kind, events.reshape(steps, *layer.input_shape), spikes,
                                             tuple(layer.weight.shape), bits, layer.stride, layer.padding,
-                                            layer.bias if layer.bias_site == "current" else None))
+                                            layer.bias if layer.bias_site == "current" else None,
+                                            layer.synapses_per_connection))
             operations.append(layer_operations(layer.kind, events.reshape(steps, *layer.input_shape), layer.weight,
                                                layer.stride, layer.padding, layer.weight_rec, spikes))
             dense_total += chip_layer_dense_macs(layer.kind, tuple(layer.weight.shape), layer.output_shape) * steps

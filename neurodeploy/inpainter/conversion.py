@@ -54,7 +54,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             *, force: bool = False, tile: int = DEFAULT_TILE, dt: float | None = None,
             host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto",
             calibrate: str | os.PathLike[str] | None = None, chip: sd.Placement = "spiking",
-            delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD, rounding: str | None = None) -> Bundle:
+            delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD, rounding: str | None = None,
+            wide_weights: bool = False) -> Bundle:
     """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph (format 2), into a bundle.
 
     ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
@@ -63,7 +64,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
     for the inpainter, a folder of photos or one photo, from which at most
     :data:`CALIBRATION_TILES` seeded windows of :data:`CALIBRATION_TILE` pixels are cut
-    (:func:`calibration_frames`). ``rounding``: a NIR graph's, with ``calibrate`` (:func:`convert_graph`).
+    (:func:`calibration_frames`). ``rounding``: a NIR graph's, with ``calibrate``, and ``wide_weights``, a NIR
+    graph's (:func:`convert_graph`).
     ``chip`` (inpainter): ``"spiking"`` (default) keeps the CNN on the host,
     ``"all"`` puts every host layer the chip runs on it as sigma-delta layers (:mod:`.sd_placement`),
     calibrated on the builtin training photos, with ``delta_threshold`` a fraction of each layer's
@@ -74,9 +76,12 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     if isinstance(model_or_path, nir.NIRGraph) or (not isinstance(model_or_path, HybridInpainter)
                                                     and Path(model_or_path).suffix == ".nir"):
         return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
-                             tau_convention=tau_convention, calibrate=calibrate, rounding=rounding)
+                             tau_convention=tau_convention, calibrate=calibrate, rounding=rounding,
+                             wide_weights=wide_weights)
     if rounding is not None:  # the inpainter's calibration chooses scales only
         raise UserError("`rounding` applies to a NIR graph's calibration", "leave it out for a checkpoint")
+    if wide_weights:  # the inpainter's layer is fitted to its 8-bit mantissas (BENCHMARKS section 3)
+        raise UserError("wide weights apply to a NIR graph", "leave `wide_weights` out for a checkpoint")
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
     if chip not in sd.PLACEMENTS:

@@ -51,13 +51,15 @@ from neurodeploy.runtime.lava.lifecycle import (
 
 
 def check_stock_netx(path: str | Path, layers: tuple[FixedPointLayer, ...]) -> None:
-    """A segment stock ``netx.hdf5.Network`` would run wrong (a current bias it ignores) is a UserError."""
+    """A segment stock ``netx.hdf5.Network`` would run wrong (a current bias or a low byte it ignores) is a
+    UserError."""
     if not runs_in_stock_netx(layers):
-        k = next(k for k, layer in enumerate(layers) if not runs_in_stock_netx([layer]))
-        raise UserError(f"{path}: chip layer {k} adds its bias to a filtered synaptic current (an always-on "
-                        "bias axon), which stock lava-dl netx does not read and would run without",
-                        "run it with `models=neurodeploy` (--lava-models neurodeploy) on the lava backend, "
-                        "or on the reference or torch backend")
+        k, layer = next((k, layer) for k, layer in enumerate(layers) if not runs_in_stock_netx([layer]))
+        what = ("has wide weights (a second synapse per connection)" if layer.wide else
+                "adds its bias to a filtered synaptic current (an always-on bias axon)")
+        raise UserError(f"{path}: chip layer {k} {what}, which stock lava-dl netx does not read and would run "
+                        "without", "run it with `models=neurodeploy` (--lava-models neurodeploy) on the lava "
+                        "backend, or on the reference or torch backend")
 
 
 class LavaSegment:

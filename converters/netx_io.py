@@ -169,7 +169,7 @@ def write_segment(path: str | os.PathLike[str], layers: Sequence[FixedPointLayer
                 g["dilation"] = np.array([1, 1], dtype=np.int64)
                 g["groups"] = np.int64(1)
             elif layer.weight_rec is not None:
-                g["weight_rec"] = _bytes(layer.weight_rec)[0]
+                g["weight_rec"] = _first_synapse(layer.weight_rec)
             if layer.wide:  # the second synapses' mantissas, shaped as the first's
                 low = split_wide(layer.weight)[1]
                 g["weight_low"] = low[..., None] if layer.kind == "conv" else low
@@ -203,20 +203,20 @@ def layer_groups(f: Any, layers: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
         g["type"] = np.bytes_(layer.kind)
         if layer.kind == "conv":
             g["shape"] = np.array(layer.output_shape, dtype=np.int64)
-            g["weight"] = _bytes(layer.weight)[0][..., None]
+            g["weight"] = _first_synapse(layer.weight)[..., None]
             g["stride"] = np.array(layer.stride, dtype=np.int64)
             g["padding"] = np.array(layer.padding, dtype=np.int64)
         else:
             g["shape"] = np.array([layer.output_shape[0]], dtype=np.int64)
-            g["weight"] = _bytes(layer.weight)[0]
+            g["weight"] = _first_synapse(layer.weight)
         yield g, layer
         index += 1
         previous = layer
 
 
-def _bytes(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """What the file holds of a weight array: (the int8 mantissas, None), or a wide one's (high, low) bytes."""
-    return split_wide(weight) if weight.dtype == np.int16 else (weight.astype(np.int8), None)
+def _first_synapse(weight: np.ndarray) -> np.ndarray:
+    """The file's ``weight`` (``weight_rec``): the int8 mantissas, or a wide array's high bytes."""
+    return split_wide(weight)[0] if weight.dtype == np.int16 else weight.astype(np.int8)
 
 
 def runs_in_stock_netx(layers: Sequence[FixedPointLayer]) -> bool:

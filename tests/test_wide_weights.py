@@ -5,7 +5,7 @@ quantizer's wide scale keeps the state in range and rounds the weights 2^7
 finer than 8 bits where the state allows; the netx file holds the bytes and
 reads back the same layer, and stock netx refuses it in one line; the
 reference, torch and Lava backends compute one integer arithmetic on a wide
-bundle; on Sinabs's four integrate-and-fire layers (where 8-bit weights move
+bundle (feed-forward and recurrent); on Sinabs's four integrate-and-fire layers (where 8-bit weights move
 spikes that every later layer carries on) the wide deployment follows the
 float graph's spikes closer than the 8-bit one, layer by layer; the cost
 counts two synaptic operations and 16 synapse bits a connection; the CLI
@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from neurodeploy.bundle.convert import convert_graph
+from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.chip.partition import ChipSegment, plan
 from neurodeploy.chip.quantize import CHIP_WEIGHT_MAX, quantize_segment
 from neurodeploy.converters.netx_io import (
@@ -42,7 +43,7 @@ from neurodeploy.runtime.lava.segment_run import check_stock_netx
 from neurodeploy.spike_metrics import spike_scores
 
 from .conftest import run_cli
-from .test_chip_segments import _binary, _sinabs_net
+from .test_chip_segments import _binary, _recurrent_net, _sinabs_net
 from .test_shipped import SHIPPED
 
 
@@ -118,6 +119,22 @@ def test_backends_agree_and_wide_weights_follow_the_float_spikes(tmp_path: Path,
     assert all(w >= n for w, n in zip(f1[True], f1[False], strict=True)), f1
     assert f1[True][-1] > f1[False][-1] + 0.1, f1  # the last of four IF layers: 8-bit rounding's drift
     assert min(f1[True]) >= 0.9, f1
+
+
+def test_a_recurrent_classifier_with_biases_runs_wide_on_every_backend_alike(tmp_path: Path) -> None:
+    """snnTorch's RSynaptic with biases (dense_rec: the recurrent weights share the wide scale and the file
+    holds their two bytes too) and a Synaptic readout: reference = torch = Lava, spike for spike."""
+    _, graph = _recurrent_net()
+    bundle = convert_graph(graph, tmp_path / "rec", dt=1e-4, wide_weights=True)
+    (layers,) = [part.layers for part in bundle.deployment.parts if isinstance(part, ChipPart)]
+    assert [layer.kind for layer in layers] == ["dense_rec", "dense"] and all(layer.wide for layer in layers)
+    assert layers[0].weight_rec is not None and layers[0].weight_rec.dtype == np.int16
+    x = _binary((6, 16, 8), 0.3, seed=3).astype(np.float64)
+    reference = run_graph(bundle.deployment, x, "reference", check=False)
+    assert sum(int(s.sum()) for s in reference.spikes.values()) > 0
+    for backend in ("torch", "lava"):
+        got = run_graph(bundle.deployment, x, backend, check=False)
+        assert all(np.array_equal(got.spikes[n], reference.spikes[n]) for n in reference.spikes), backend
 
 
 def test_a_wide_connection_costs_two_synaptic_operations_and_16_bits() -> None:

@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_graphs.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_fidelity.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_fidelity.py --wide-weights
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info demo-out

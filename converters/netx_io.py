@@ -23,6 +23,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.ir.graph import conv_output_size
 
 LAYER_KINDS = ("conv", "dense", "dense_rec")  # the netx blocks a chip layer is
+LOW_BITS = 7  # the high byte's weight exponent: W = W_high·2^7 + W_low
+WIDE_WEIGHT_MAX = 127 * (1 << LOW_BITS) + (1 << (LOW_BITS - 1)) - 1  # 16319: W_high <= 127, |W_low| <= 64
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,11 @@ class FixedPointLayer:
 
     so ``a_in_t = W p_t`` as above, the same integer the two synapses add (no
     partial sum wraps: the quantizer keeps the whole sum in range), at twice
-    the synaptic operations and synapse memory. :func:`split_wide` and
-    :func:`join_wide` convert between the two forms; the file holds the bytes.
+    the synaptic operations and synapse memory. Why 7 and 0: 7 is the largest
+    weight exponent Loihi takes (-8..7), and Lava's Dense shifts a negative
+    exponent's sum right (a floor), which would drop the low byte's bits.
+    :func:`split_wide` and :func:`join_wide` convert between the two forms;
+    the file holds the bytes.
 
     ``bias_site`` says where ``bias_mant`` goes: ``"voltage"``, Loihi's bias
     register (``v += bias_mant << 6``), or ``"current"``, an always-on input
@@ -98,10 +103,6 @@ class FixedPointLayer:
     def weights(self) -> tuple[np.ndarray, ...]:
         """The weight arrays: feed-forward, and recurrent for dense_rec."""
         return (self.weight,) if self.weight_rec is None else (self.weight, self.weight_rec)
-
-
-LOW_BITS = 7  # the high byte's weight exponent: W = W_high·2^7 + W_low
-WIDE_WEIGHT_MAX = 127 * (1 << LOW_BITS) + (1 << (LOW_BITS - 1)) - 1  # 16319: W_high <= 127, |W_low| <= 64
 
 
 def split_wide(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

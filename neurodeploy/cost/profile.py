@@ -218,7 +218,7 @@ def graph_chip_layers(deployment: GraphDeployment, layers: list[dict[str, Any]]
         for layer, name in zip(part.layers, part.names, strict=True):
             c = next(counted)
             infos.append(ChipLayerInfo.of(name, layer, c))
-            weights += [layer.weight] + ([layer.weight_rec] if layer.weight_rec is not None else [])
+            weights += layer.weights
             biases.append(layer.bias)
     return infos, weights, biases
 

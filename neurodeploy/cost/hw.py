@@ -58,7 +58,7 @@ LATENCY = {"neuromorphic": ("step_s", "synop_s", "neuron_update_s", "spike_s", "
 LOIHI2_COMPILER = ("synmem_words_per_core", "memory_words_per_core", "words_per_neuron", "synapse_word_bits",
                    "dense_synapse_bits")
 RESOURCES = {"neuromorphic": ("neurons_per_core", "synapse_bits_per_core", "fan_in_per_core", "fan_out_per_core",
-                              "cores_per_chip") + LOIHI2_COMPILER, "host": ()}
+                              "cores_per_chip", *LOIHI2_COMPILER), "host": ()}
 UNITS = {"j": "J", "w": "W", "s": "s", "per_s": "1/s", "neurons_per_core": "neurons",
          "synapse_bits_per_core": "bit", "fan_in_per_core": "axons", "fan_out_per_core": "axons",
          "cores_per_chip": "cores", "synmem_words_per_core": "words", "memory_words_per_core": "words",

@@ -63,8 +63,9 @@ largest weight, ``weight_bits``)::
     conv / input  a core holds every channel and row of a block of output columns;
                   syn = C·kh·kw·ceil(O·b / w)        (weight sharing: one kernel per core; 0 for input)
                   the block starts at the whole width and halves to the power of two below
-                  until a·O·OH·width + syn <= M, syn <= S and O·OH·width <= N;
-                  cores = ceil(OW / width)
+                  until a·O·OH·width + syn <= M, syn <= S and O·OH·width <= N
+                  (a single column too big: its rows, then its channels halve alike;
+                  an ASSUMPTION, no printed table shows it); cores = ceil(OW / width)
     dense         r = 1; n = ceil(O / r); syn = I'·ceil(n·d / w) (every axon's row of n synapses)
                   while max(syn / S, (a·n + syn) / M, n / N) = ρ > 1:  r = r·ceil(ρ)
                   cores = ceil(O / n)
@@ -276,29 +277,33 @@ def _loihi2_over(lim: dict[str, float], neurons: int, syn: int) -> dict[str, flo
 
 
 def map_loihi2_columns(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerMapping:
-    """A conv or input layer by Lava's Loihi 2 compiler: blocks of whole channels and rows, the width halved."""
+    """A conv or input layer by Lava's Loihi 2 compiler: blocks of whole channels and rows, the width halved
+    (then the rows, then the channels, where one column is too big)."""
     lim = _loihi2_limits(profile)
     o, oh, ow = layer.output_shape
     syn = 0
     if layer.kind == "conv":
         _, c, kh, kw = layer.weight_shape
         syn = c * kh * kw * _ceil(o * layer.weight_bits, int(lim["synapse_word_bits"]))
-    width, binding = ow, "layer size"
+    block, binding = [o, oh, ow], "layer size"
     while True:
-        over = _loihi2_over(lim, o * oh * width, syn)
+        over = _loihi2_over(lim, math.prod(block), syn)
         worst = max(over, key=lambda k: over[k])
         if over[worst] <= 1:
             break
-        if width == 1:
+        axis = next((a for a in (2, 1, 0) if block[a] > 1), None)  # columns first, then rows, then channels
+        if axis is None:
             return LayerMapping(layer.name, layer.kind, 0, 0, (0, 0, 0), 0, 0, 0, 0.0, 0.0, worst, worst)
-        width, binding = 1 << ((width - 1).bit_length() - 1), worst  # the power of two below
-    cores, neurons = _ceil(ow, width), o * oh * width
+        block[axis], binding = 1 << ((block[axis] - 1).bit_length() - 1), worst  # the power of two below
+    co, th, width = block
+    cores, neurons = _ceil(o, co) * _ceil(oh, th) * _ceil(ow, width), co * th * width
     fan_in = 0
     if layer.kind == "conv":
         _, c, kh, kw = layer.weight_shape
-        fan_in = c * layer.input_shape[1] * min(layer.input_shape[2], (width - 1) * layer.stride[1] + kw)
+        fan_in = (c * min(layer.input_shape[1], (th - 1) * layer.stride[0] + kh)
+                  * min(layer.input_shape[2], (width - 1) * layer.stride[1] + kw))
     bits = syn * int(lim["synapse_word_bits"])
-    return LayerMapping(layer.name, layer.kind, cores, neurons, (o, oh, width), fan_in, neurons * reach, bits,
+    return LayerMapping(layer.name, layer.kind, cores, neurons, (co, th, width), fan_in, neurons * reach, bits,
                         layer.neurons / (cores * lim["neurons_per_core"]),
                         syn / lim["synmem_words_per_core"], binding)
 

@@ -184,7 +184,8 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     for col in ("profile", "cores", "chips", "1 chip", "s / step", "s / infer.", "static J"):
         table.add_column(col, justify="right", no_wrap=True)
     short = {"cores_per_chip": "no", "fan_in_per_core": "no: fan-in", "fan_out_per_core": "no: fan-out",
-             "synapse_bits_per_core": "no: memory", "neurons_per_core": "no: neurons"}
+             "synapse_bits_per_core": "no: memory", "neurons_per_core": "no: neurons",
+             "synmem_words_per_core": "no: synapse memory", "memory_words_per_core": "no: memory"}
     for name, e in summary["energy_j"].items():
         m, t = mapping.get(name) or {}, timing.get(name) or {}
         fits = "n/a" if not m else "yes" if m["fits"] else short.get(m["limiting"], "no")
@@ -192,6 +193,15 @@ def _print_deployment(summary: dict[str, Any]) -> None:
                       f"{t['per_step']:.2e}" if t else "n/a", f"{t['per_inference']:.2e}" if t else "n/a",
                       f"{e.get('snn_static', 0.0):.2e}")
     console.print(table)
+    for name, e in summary["energy_j"].items():  # the ranges the measurements support (profile bands)
+        t = timing.get(name) or {}
+        parts = [f"{label} {lo:.2e}-{hi:.2e}" for label, band in
+                 (("s / step (back to back)", t.get("streaming_per_step_band")),
+                  ("dynamic J", e.get("snn_dynamic_band")), ("static J", e.get("snn_static_band"))) if band
+                 for lo, hi in [band]]
+        if parts:
+            console.print(f"{name}, as far as its measured bands reach: {'; '.join(parts)}", highlight=False,
+                          soft_wrap=True)
     nb = summary.get("neurobench")
     if nb:
         ops = nb["synaptic_operations"]

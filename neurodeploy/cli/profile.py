@@ -199,9 +199,8 @@ def _print_deployment(summary: dict[str, Any]) -> None:
                  (("s / step (back to back)", t.get("streaming_per_step_band")),
                   ("dynamic J", e.get("snn_dynamic_band")), ("static J", e.get("snn_static_band"))) if band
                  for lo, hi in [band]]
-        if parts:
-            console.print(f"{name}, as far as its measured bands reach: {'; '.join(parts)}", highlight=False,
-                          soft_wrap=True)
+        if parts:  # wrapped at the terminal's width
+            console.print(f"{name}, as far as its measured bands reach: {'; '.join(parts)}", highlight=False)
     nb = summary.get("neurobench")
     if nb:
         ops = nb["synaptic_operations"]

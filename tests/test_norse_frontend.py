@@ -208,5 +208,5 @@ def test_a_bad_builder_or_state_is_one_line_and_exit_2(tmp_path: Path) -> None:
         done = run_cli("convert", *args, "-o", "x.bundle", cwd=tmp_path)
         assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
         assert not (tmp_path / "x.bundle").exists()
-    with pytest.raises(UserError, match=r"`state` is the state dict of a model built by FILE\.py:FUNCTION"):
+    with pytest.raises(UserError, match=r"state is the state dict of a model built by FILE\.py:FUNCTION"):
         convert(tmp_path / "net.nir", tmp_path / "y.bundle", state=tmp_path / "state.pt")

@@ -18,6 +18,7 @@ digits, T = 20) and converted with the defaults (``convert_module``, what
   (``SequentialState(return_hidden=True)``, end to end: not derived from the toolkit).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_norse_frontend.py [--json docs/bench_norse_frontend.json]
+        [--wide-weights] [--lava-samples K]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def norse_hidden(net: torch.nn.Module, x: np.ndarray) -> list[np.ndarray]:
     return [np.stack([s[k] for s in steps], 1) for k in range(len(steps[0]))]
 
 
-def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[str, Any]:
+def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int, wide: bool = False) -> dict[str, Any]:
     x = trained.inputs(d.x_test.astype(np.float64))
     labels = d.y_test
     library = trained.forward(x)
@@ -71,7 +72,7 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[st
     flt = run_float(graph, torch.from_numpy(x))[output].numpy()
     hidden = norse_hidden(trained.module, x)
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = convert_module(trained.module, Path(tmp) / "net.bundle", input_shape=shape)
+        bundle = convert_module(trained.module, Path(tmp) / "net.bundle", input_shape=shape, wide_weights=wide)
         deployment = bundle.deployment
         kinds = [layer["kind"] for s in bundle.typed_manifest.segments for layer in s.layers or ()]
         deployed = run_graph(deployment, x, "reference")
@@ -83,7 +84,7 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[st
     def accuracy(out: np.ndarray) -> float:
         return float(np.mean(out.sum(1).reshape(len(out), -1).argmax(1) == labels))
 
-    return {"network": trained.name, "chip_layers": list(deployment.chip_layers), "chip_kinds": kinds,
+    return {"network": trained.name, "wide_weights": wide, "chip_layers": list(deployment.chip_layers), "chip_kinds": kinds,
             "samples": len(x), "norse_accuracy": accuracy(library), "float_graph_accuracy": accuracy(flt),
             "deployed_accuracy": accuracy(deployed.output), "torch_exact_vs_reference": bool(torch_exact),
             "lava_samples": lava_samples,
@@ -97,15 +98,18 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=ROOT.parent / "docs" / "bench_norse_frontend.json")
+    parser.add_argument("--json", type=Path, help="default docs/bench_norse_frontend.json (_wide with --wide-weights)")
+    parser.add_argument("--wide-weights", action="store_true", help="convert with --wide-weights (two synapses "
+                                                                    "per connection)")
     parser.add_argument("--lava-samples", type=int, default=50, help="test samples also run on Lava (default 50)")
     args = parser.parse_args()
+    args.json = args.json or ROOT.parent / "docs" / f"bench_norse_frontend{'_wide' if args.wide_weights else ''}.json"
     started = time.perf_counter()
     d = nets.digits_events(test=TEST_SAMPLES)
     rows = []
     for name, build in BUILDERS.items():
         t0 = time.perf_counter()
-        r = measure(build(d), d, args.lava_samples)
+        r = measure(build(d), d, args.lava_samples, args.wide_weights)
         rows.append(r)
         f1 = ", ".join(f"{n} {s['spike_f1']:.3f}" for n, s in r["layers_vs_norse"].items())
         agreement = r["vs_norse"]["output_agreement_vs_float"]

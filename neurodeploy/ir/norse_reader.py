@@ -51,6 +51,11 @@ and are skipped. Parameters may be per-neuron tensors: they are broadcast to the
 layer's shape and written so; the graph reader then reads one value per layer
 (Loihi shares it) and names a parameter whose neurons differ.
 
+The graph's neurons start from ``v = 0``, Norse's cells from ``v = v_leak``: the same for
+Norse's default ``v_leak = 0`` (a non-zero ``v_leak`` does not map onto Loihi, and a host
+readout with one differs from Norse's by ``(1 - a)^t·v_leak``, fading). Norse 1.1 has no
+``LIFRecurrentBoxCell``.
+
 Anything else is a :class:`~neurodeploy.errors.UserError` naming the module and why.
 The time step is the cells' ``dt`` (every cell's must agree), or the ``dt``
 given, which they must then equal.

@@ -84,7 +84,8 @@ def measure(trained: nets.Trained, d: nets.Digits, lava_samples: int, wide: bool
     def accuracy(out: np.ndarray) -> float:
         return float(np.mean(out.sum(1).reshape(len(out), -1).argmax(1) == labels))
 
-    return {"network": trained.name, "wide_weights": wide, "chip_layers": list(deployment.chip_layers), "chip_kinds": kinds,
+    return {"network": trained.name, "wide_weights": wide, "chip_layers": list(deployment.chip_layers),
+            "chip_kinds": kinds,
             "samples": len(x), "norse_accuracy": accuracy(library), "float_graph_accuracy": accuracy(flt),
             "deployed_accuracy": accuracy(deployed.output), "torch_exact_vs_reference": bool(torch_exact),
             "lava_samples": lava_samples,

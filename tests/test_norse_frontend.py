@@ -131,6 +131,30 @@ def test_a_recurrent_cell_goes_on_the_chip_as_a_recurrent_dense_layer(tmp_path: 
         n: node.kind for n, node in read_norse(net, input_shape=shape).nodes.items()}
 
 
+def test_norses_time_looping_layers_read_as_their_cells() -> None:
+    """``LIF``, ``LIFRecurrent`` and ``LI`` (a cell looped over the outer axis) run as the graph read from them."""
+    torch.manual_seed(0)
+    net = _scaled(norse.SequentialState(torch.nn.Linear(12, 16), norse.LIFRecurrent(16, 16), torch.nn.Linear(16, 8),
+                                        norse.LIF(), torch.nn.Linear(8, 5), norse.LI()), 6.0)
+    x = (np.random.default_rng(2).random((4, T, 12)) < 0.3).astype(np.float64)
+    graph = read_norse(net)
+    assert [graph.nodes[n].kind for n in ("lifrecurrent_1", "lif_3", "li_5")] == ["CubaLIF", "CubaLIF", "CubaLI"]
+    with torch.no_grad():
+        norse_out, _ = net(torch.from_numpy(x).float().transpose(0, 1))  # Norse's layers take (T, B, ...)
+    floats = run_float(graph, torch.from_numpy(x))["output"].numpy()
+    hidden = run_float(graph, torch.from_numpy(x))["lif_3"].numpy()
+    assert hidden.sum() > 0.02 * hidden.size, hidden.sum()
+    assert np.allclose(floats, norse_out.transpose(0, 1).double().numpy(), atol=1e-4)
+
+
+def test_the_face_converts_a_module_with_an_example_input(tmp_path: Path) -> None:
+    """``neurodeploy.convert(module, out, dt=..., example_input=...)``: one step's batch gives the input shape."""
+    net, shape, gain = CASES["conv LIFBoxCell, sum pool, LIFBoxCell"]
+    bundle = convert(_scaled(net, gain), tmp_path / "conv.bundle", dt=1e-3, example_input=torch.zeros(4, *shape))
+    assert bundle.manifest["source"]["kind"] == "norse"
+    assert tuple(bundle.manifest["input"]["shape"]) == shape and bundle.manifest["dt"] == 1e-3
+
+
 def test_what_the_front_end_cannot_read_is_one_line_naming_the_module_and_why() -> None:
     with pytest.raises(UserError, match=r"model\.1 is a ReLU, which the Norse front end does not read"):
         norse_graph(norse.SequentialState(torch.nn.Linear(4, 4), torch.nn.ReLU(), norse.LIFCell()))

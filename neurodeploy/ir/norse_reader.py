@@ -41,6 +41,9 @@ The mappings, derived from Norse 1.1.0's step functions (``a = dt·tau_mem_inv``
   ``v_t = v + a·(v_leak - v + x_t)``): an **LI**. Both are non-spiking readouts:
   they run on the host, their output is the voltage.
 
+Norse's layers that loop these cells over time (``LIF``, ``LIFRecurrent``, ``LI``) step as their
+cell does and map as it does.
+
 Structure: ``Linear`` -> NIR Affine (Linear without a bias), ``Conv2d`` (zero
 padding) -> Conv2d, ``AvgPool2d`` (no ``ceil_mode``, no ``divisor_override``,
 padding counted) -> AvgPool2d, a sum pool (``LPPool2d`` of norm 1, Sinabs'
@@ -74,7 +77,7 @@ from typing import Any
 import nir
 import numpy as np
 import torch
-from norse.torch import LIBoxCell, LICell, LIFBoxCell, LIFCell, LIFRecurrentCell, SequentialState
+from norse.torch import LI, LIF, LIBoxCell, LICell, LIFBoxCell, LIFCell, LIFRecurrent, LIFRecurrentCell, SequentialState
 from norse.torch.functional.reset import reset_value
 
 from neurodeploy.errors import UserError
@@ -82,6 +85,16 @@ from neurodeploy.ir.graph import Graph, Shape, conv_output_size
 from neurodeploy.ir.nir_reader import read_graph
 
 CELLS = (LIFCell, LIFRecurrentCell, LIFBoxCell, LICell, LIBoxCell)
+# Norse's layers that loop a cell over the outer (time) axis: each step is the cell's, so is the mapping
+LOOPS = {LIF: LIFCell, LIFRecurrent: LIFRecurrentCell, LI: LICell}
+
+
+def cell_kind(module: Any) -> type | None:
+    """The Norse cell class whose step ``module`` computes (a cell, or a layer looping one), else None."""
+    for loop, cell in LOOPS.items():
+        if isinstance(module, loop):
+            return cell
+    return next((cell for cell in CELLS if isinstance(module, cell)), None)
 SKIPPED = (torch.nn.Dropout, torch.nn.Dropout1d, torch.nn.Dropout2d, torch.nn.Dropout3d, torch.nn.Identity)
 
 
@@ -119,7 +132,7 @@ def _modules(module: Any, path: str) -> Iterator[tuple[str, Any]]:
         for name, child in module.named_children():
             yield from _modules(child, f"{path}.{name}")
         return
-    if path == "model" and not isinstance(module, CELLS):
+    if path == "model" and cell_kind(module) is None:
         raise UserError(f"the model is a {type(module).__name__}; neurodeploy reads a Norse network as a "
                         "sequence of modules", "wrap its layers in norse.torch.SequentialState or nn.Sequential")
     yield path, module
@@ -133,7 +146,7 @@ def _node_name(path: str, module: Any, index: int) -> str:
 
 def _time_step(children: list[tuple[str, Any]], dt: float | None) -> float:
     """The graph's dt: the cells' (all equal), or the one given (the cells' must match it)."""
-    cells = [(path, float(child.dt)) for path, child in children if isinstance(child, CELLS)]
+    cells = [(path, float(child.dt)) for path, child in children if cell_kind(child) is not None]
     if not cells:
         raise UserError("the model has no Norse cell (LIFCell, LIFRecurrentCell, LIFBoxCell, LICell, LIBoxCell)",
                         "deploy a spiking network; a plain torch network has nothing for the chip")
@@ -156,7 +169,7 @@ def _input_shape(children: list[tuple[str, Any]], given: Shape | None) -> Shape:
     first = children[0][1]
     if isinstance(first, torch.nn.Linear):
         return (first.in_features,)
-    if isinstance(first, LIFRecurrentCell):
+    if cell_kind(first) is LIFRecurrentCell:
         return (int(first.input_size),)
     raise UserError(f"{children[0][0]} ({type(first).__name__}) does not say the size of its input",
                     "pass one sample's input shape (`input_shape=(1, 8, 8)`, --input-shape 1,8,8)")
@@ -211,12 +224,12 @@ class _Writer:
             self._pool(name, module, path)
         elif isinstance(module, torch.nn.Flatten):
             self._flatten(name, module, path)
-        elif isinstance(module, CELLS):
+        elif cell_kind(module) is not None:
             self._cell(name, module, path)
         else:
             raise UserError(f"{path} is a {type(module).__name__}, which the Norse front end does not read "
                             "(it reads Linear, Conv2d, AvgPool2d, sum pools, Flatten, Dropout and Norse's "
-                            "LIFCell, LIFRecurrentCell, LIFBoxCell, LICell, LIBoxCell)",
+                            "LIFCell, LIFRecurrentCell, LIFBoxCell, LICell, LIBoxCell, LIF, LIFRecurrent, LI)",
                             "replace it, or export the network with norse.torch.to_nir and convert the .nir")
 
     def _linear(self, name: str, module: torch.nn.Linear, path: str) -> None:
@@ -285,8 +298,8 @@ class _Writer:
                   shape)
 
     def _cell(self, name: str, cell: Any, path: str) -> None:
-        p = cell.p
-        if isinstance(cell, LIFRecurrentCell):
+        p, kind = cell.p, cell_kind(cell)
+        if kind is LIFRecurrentCell:
             self._recurrent_input(name, cell, path)
         one = float(self.dt)
 
@@ -303,25 +316,25 @@ class _Writer:
         if hasattr(p, "tau_syn_inv"):
             values["tau_syn"] = 1.0 / param("tau_syn_inv")
             values["w_in"] = 1.0 / (one * param("tau_syn_inv"))  # Norse's current jumps by the whole input
-        if isinstance(cell, (LIFCell, LIFRecurrentCell, LIFBoxCell)):
-            if isinstance(cell, LIFBoxCell) and p.reset_method is not reset_value:
+        if kind in (LIFCell, LIFRecurrentCell, LIFBoxCell):
+            if kind is LIFBoxCell and p.reset_method is not reset_value:
                 raise UserError(f"{path}: LIFBoxCell resets with {getattr(p.reset_method, '__name__', '?')}; "
                                 "Loihi and NIR reset the voltage to a value", "build it with reset_value (default)")
             values["v_threshold"], values["v_reset"] = param("v_th"), param("v_reset")
-        if isinstance(cell, (LIFCell, LIFRecurrentCell)):
+        if kind in (LIFCell, LIFRecurrentCell):
             node: Any = nir.CubaLIF(tau_syn=values["tau_syn"], tau_mem=values["tau_mem"], r=values["r"],
                                     v_leak=values["v_leak"], v_threshold=values["v_threshold"],
                                     v_reset=values["v_reset"], w_in=values["w_in"])
-        elif isinstance(cell, LIFBoxCell):
+        elif kind is LIFBoxCell:
             node = nir.LIF(tau=values["tau_mem"], r=values["r"], v_leak=values["v_leak"],
                            v_threshold=values["v_threshold"], v_reset=values["v_reset"])
-        elif isinstance(cell, LICell):
+        elif kind is LICell:
             node = nir.CubaLI(tau_syn=values["tau_syn"], tau_mem=values["tau_mem"], r=values["r"],
                               v_leak=values["v_leak"], w_in=values["w_in"])
         else:
             node = nir.LI(tau=values["tau_mem"], r=values["r"], v_leak=values["v_leak"])
         self._put(name, node, self.shape)
-        if isinstance(cell, LIFRecurrentCell):
+        if kind is LIFRecurrentCell:
             rec = f"{name}_rec"
             self.nodes[rec] = nir.Linear(weight=cell.recurrent_weights.detach().cpu().numpy().astype(np.float32))
             self.edges += [(name, rec), (rec, name)]

@@ -209,7 +209,9 @@ def test_a_norse_trained_classifier_converts_in_one_command_and_keeps_norses_arg
     deployment = Bundle.load(tmp_path / "net.bundle").deployment
     if case == "recurrent":  # the README's --plan: the recurrent cell on the chip, its weights with it
         plan = run_cli("convert", "model.py:build", "--state", "state.pt", "--plan", cwd=tmp_path)
-        assert plan.returncode == 0 and "recurrent weights of lifrecurrentcell_0" in plan.stdout, plan.stdout
+        shown = " ".join(plan.stdout.split())  # the table wraps its cells
+        assert plan.returncode == 0 and "recurrent weights of lifrecurrentcell_0" in shown, plan.stdout
+        assert "2 chip layers in 1 chip segment" in shown, plan.stdout
     x = trained.inputs(digits.x_test.astype(np.float64))
     library = trained.forward(x)
     assert np.mean(library.sum(1).argmax(1) == digits.y_test) >= 0.6, "the network did not learn the task"

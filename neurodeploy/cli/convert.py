@@ -1,4 +1,4 @@
-"""``neurodeploy convert``: a model or a NIR graph to a bundle, or its plan."""
+"""``neurodeploy convert``: a model, a NIR graph or a Norse module (FILE.py:FUNCTION) to a bundle, or its plan."""
 
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def convert(
                                                     "(spike times closer to the float graph's, twice the "
                                                     "synaptic operations; not for stock netx).")] = False,
 ) -> None:
-    """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
+    """Turn a trained model, a NIR graph or a Norse module into a bundle (netx files in Loihi fixed point + host
+    parameters)."""
 
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")

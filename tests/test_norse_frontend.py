@@ -165,6 +165,8 @@ def test_what_the_front_end_cannot_read_is_one_line_naming_the_module_and_why() 
         norse_graph(norse.SequentialState(torch.nn.Conv2d(1, 2, 3), norse.LIFCell()))
     with pytest.raises(UserError, match=r"model\.1: the cell steps dt = 0.001 s, not 0.0005 s"):
         norse_graph(norse.SequentialState(torch.nn.Linear(4, 4), norse.LIFCell()), dt=5e-4)
+    with pytest.raises(UserError, match=r"model\.1: dt·tau_mem_inv is not in \(0, 1\] at dt = 0.02 s"):
+        norse_graph(norse.SequentialState(torch.nn.Linear(4, 4), norse.LIFBoxCell(dt=0.02)))
     with pytest.raises(UserError, match=r"model\.0: Linear\(5, 4\) reads an input of shape \(4,\)"):
         norse_graph(norse.SequentialState(torch.nn.Linear(5, 4), norse.LIFCell()), input_shape=(4,))
     # per-neuron parameters are read; a layer whose neurons differ is named with the parameter

@@ -301,21 +301,21 @@ class _Writer:
         p, kind = cell.p, cell_kind(cell)
         if kind is LIFRecurrentCell:
             self._recurrent_input(name, cell, path)
-        one = float(self.dt)
+        dt = float(self.dt)
 
         def param(field: str) -> np.ndarray:
             return self.per_neuron(path, field, getattr(p, field))
 
-        values: dict[str, np.ndarray] = {"tau_mem": 1.0 / param("tau_mem_inv"), "r": np.ones(self.shape),
-                                         "v_leak": param("v_leak")}
         for field in ("tau_mem_inv", "tau_syn_inv"):
             inv = param(field) if hasattr(p, field) else np.ones(1)
-            if not np.all((inv > 0) & (inv * one <= 1)):
-                raise UserError(f"{path}: dt·{field} is not in (0, 1] at dt = {one:g} s (Norse's Euler step "
+            if not np.all((inv > 0) & (inv * dt <= 1)):
+                raise UserError(f"{path}: dt·{field} is not in (0, 1] at dt = {dt:g} s (Norse's Euler step "
                                 "would overshoot)", "pass a smaller dt or a larger time constant")
+        values: dict[str, np.ndarray] = {"tau_mem": 1.0 / param("tau_mem_inv"), "r": np.ones(self.shape),
+                                         "v_leak": param("v_leak")}
         if hasattr(p, "tau_syn_inv"):
             values["tau_syn"] = 1.0 / param("tau_syn_inv")
-            values["w_in"] = 1.0 / (one * param("tau_syn_inv"))  # Norse's current jumps by the whole input
+            values["w_in"] = 1.0 / (dt * param("tau_syn_inv"))  # Norse's current jumps by the whole input
         if kind in (LIFCell, LIFRecurrentCell, LIFBoxCell):
             if kind is LIFBoxCell and p.reset_method is not reset_value:
                 raise UserError(f"{path}: LIFBoxCell resets with {getattr(p.reset_method, '__name__', '?')}; "

@@ -12,6 +12,7 @@ keep Norse's argmax.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nir
@@ -28,7 +29,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.conversion import convert
 from neurodeploy.ir.float_run import run_float
 from neurodeploy.ir.nir_reader import read_graph
-from neurodeploy.ir.norse_reader import norse_graph, read_norse
+from neurodeploy.ir.norse_reader import load_built, norse_graph, read_norse
 from neurodeploy.runtime.graph_run import run_graph
 from neurodeploy.spike_metrics import output_scores, spike_scores
 
@@ -233,11 +234,13 @@ def test_a_norse_trained_classifier_converts_in_one_command_and_keeps_norses_arg
 def test_a_bad_builder_or_state_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "model.py").write_text(BUILDERS["recurrent"])
     torch.save({"0.input_weights": torch.zeros(3, 3)}, tmp_path / "state.pt")
-    for args, says in ((["model.py:nothing"], "has no function 'nothing'"),
-                       (["model.py:build", "--state", "state.pt"], "does not load into model.py:build()"),
-                       (["missing.py:build"], "missing.py is not a Python file")):
-        done = run_cli("convert", *args, "-o", "x.bundle", cwd=tmp_path)
-        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
-        assert not (tmp_path / "x.bundle").exists()
+    done = run_cli("convert", "model.py:build", "--state", "state.pt", "-o", "x.bundle", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "does not load into model.py:build()" in done.stderr and not (tmp_path / "x.bundle").exists()
+    for spec, says in ((f"{tmp_path}/model.py:nothing", "has no function 'nothing'"),
+                       (f"{tmp_path}/missing.py:build", "missing.py is not a Python file"),
+                       ("model.py", "is not FILE.py:FUNCTION")):
+        with pytest.raises(UserError, match=re.escape(says)):
+            load_built(spec)
     with pytest.raises(UserError, match=r"state is the state dict of a model built by FILE\.py:FUNCTION"):
         convert(tmp_path / "net.nir", tmp_path / "y.bundle", state=tmp_path / "state.pt")

@@ -1,4 +1,4 @@
-"""``neurodeploy convert``: a model or a NIR graph to a bundle, or its plan."""
+"""``neurodeploy convert``: a model, a NIR graph or a Norse module (FILE.py:FUNCTION) to a bundle, or its plan."""
 
 from __future__ import annotations
 
@@ -16,18 +16,25 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
 from neurodeploy.inpainter.sd_placement import DEFAULT_DELTA_THRESHOLD, PLACEMENTS, plan_layers
+from neurodeploy.ir.norse_reader import load_built, norse_graph
 
 
 @app.command()
 def convert(
-    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) or NIR graph (.nir).")],
+    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt), NIR graph (.nir), or a Norse model as "
+                                               "FILE.py:FUNCTION (a function that builds the module).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL with .bundle).")]
     = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle (never a file or another folder).")] = False,
     tile: Annotated[int, typer.Option(help="Checkpoint only: tile size (pixels) the netx network is built for.")]
     = 128,
-    dt: Annotated[float | None, typer.Option(help="NIR input only: the time step in seconds (default: the "
-                                                  "graph's metadata).")] = None,
+    dt: Annotated[float | None, typer.Option(help="NIR or Norse input: the time step in seconds (default: the "
+                                                  "graph's metadata, the Norse cells' dt).")] = None,
+    state: Annotated[Path | None, typer.Option(help="Norse input: the state dict to load into the built "
+                                                    "module (torch.save(model.state_dict()); read with "
+                                                    "weights_only=True).")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Norse input: one sample's input shape, e.g. 1,8,8 "
+                                                         "(needed when the first layer is a Conv2d).")] = None,
     payload: Annotated[str, typer.Option(help="NIR input only: the graph's input is spikes (0/1 events) or "
                                               "graded (frames in [0, 1], 8-bit payloads).")] = "spikes",
     plan: Annotated[bool, typer.Option(help="Print where each node (layer) would run and why; write nothing.")]
@@ -58,12 +65,16 @@ def convert(
                                                     "(spike times closer to the float graph's, twice the "
                                                     "synaptic operations; not for stock netx).")] = False,
 ) -> None:
-    """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
+    """Turn a trained model, a NIR graph or a Norse module into a bundle (netx files in Loihi fixed point + host
+    parameters)."""
 
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
+    shape = _shape(input_shape)
     if plan:
-        if model.suffix == ".nir":
+        if ".py:" in str(model):
+            _print_plan(model, host, dt, "seconds", norse_graph(load_built(str(model), state), dt, shape))
+        elif model.suffix == ".nir":
             _print_plan(model, host, dt, tau_convention)
         else:
             _print_inpainter_plan(model, chip)
@@ -72,8 +83,22 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
-                         delta_threshold=delta_threshold, rounding=rounding, wide_weights=wide_weights)
+                         delta_threshold=delta_threshold, rounding=rounding, wide_weights=wide_weights,
+                         state=state, input_shape=shape)
     _print_bundle(bundle)
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 1,8,8`` as a tuple; anything else a UserError."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(n) for n in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise UserError(f"--input-shape {text} is not a shape", "pass sizes separated by commas, e.g. 1,8,8")
+    return shape
 
 
 def _print_bundle(bundle: Any) -> None:
@@ -134,11 +159,14 @@ def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto") -> None:
-    """``convert --plan``: the placement table and a one-line summary."""
+def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto",
+                built: Any = None) -> None:
+    """``convert --plan``: the placement table and a one-line summary (``built``: the NIR graph a front end
+    made of ``graph``)."""
 
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
-    result = plan(graph, host=names, dt=dt, tau_convention=tau_convention)  # type: ignore[arg-type]
+    result = plan(graph if built is None else built, host=names, dt=dt if built is None else built.metadata["dt"],
+                  tau_convention=tau_convention)  # type: ignore[arg-type]
     table = Table(title=f"placement of {graph.name}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("node", "type", "shape", "place", "reason"):
         table.add_column(col, overflow="fold")

@@ -1,0 +1,60 @@
+"""A Lava-DL netx network (:mod:`neurodeploy.converters.netx_in`) run as stock ``lava.lib.dl.netx.hdf5.Network`` in Lava.
+
+What a Lava-DL user runs: ``Network(path)`` built by netx itself, the frame
+written into the input layer's bias (``net.in_layer.neuron.bias_mant.init``, as
+lava-dl's PilotNet benchmark does), no reset, Lava's fixed-point models
+(``Loihi2SimCfg(select_tag="fixed_pt")``); every block's spikes come out through
+a ``sink.RingBuffer``, all steps in one ``run``. Lava's layout is (W, H, C);
+the toolkit's (C, H, W) is transposed at both ends. Steps are Lava's: block k
+reads at step t what block k - 1 sent at step t - 1
+(:func:`neurodeploy.runtime.netx_run.run_netx` runs the same steps).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neurodeploy.converters.netx_in import NetxNetwork
+from neurodeploy.runtime.lava import compat as _lava_compat
+
+
+def _to_lava(x: np.ndarray) -> np.ndarray:
+    return x.transpose(2, 1, 0) if x.ndim == 3 else x.reshape(-1)
+
+
+def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, steps: int) -> list[np.ndarray]:
+    """One frame's bias mantissas (*input shape) for ``steps`` Lava steps -> every block's spikes
+    (steps, *shape) uint8, the input layer first."""
+    _lava_compat.import_lava()
+    # Lava is imported here, not at the top: its runtime machinery is paid only by a Lava run
+    from lava.lib.dl.netx.hdf5 import Network
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+
+    if network.input is None:
+        raise ValueError("run_stock drives a bias-driven input layer; this network has none")
+    net = Network(str(path))
+    if len(net.layers) != len(network.layers) + 1:
+        raise RuntimeError(f"netx built {len(net.layers)} blocks from {path}, expected {len(network.layers) + 1}")
+    net.in_layer.neuron.bias_mant.init = _to_lava(np.asarray(bias_mant)).astype(np.int32)
+    sinks = []
+    for block in net.layers:
+        sink = Sink(shape=block.out.shape, buffer=steps)
+        block.out.connect(sink.a_in)
+        sinks.append(sink)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        received = [sink.data.get() for sink in sinks]
+    finally:
+        net.stop()
+    shapes = [network.input.shape, *(layer.output_shape for layer in network.layers)]
+    outs = []
+    for shape, got in zip(shapes, received, strict=True):
+        per_step = np.moveaxis(np.asarray(got), -1, 0)  # (steps, *lava shape)
+        outs.append((per_step.transpose(0, 3, 2, 1) if len(shape) == 3 else per_step.reshape(steps, *shape))
+                    .astype(np.uint8))
+    return outs
+

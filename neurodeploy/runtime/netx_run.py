@@ -1,0 +1,71 @@
+r"""Run a Lava-DL netx network (:mod:`neurodeploy.converters.netx_in`) on the toolkit's backends.
+
+The bias-driven input layer (:class:`neurodeploy.converters.netx_in.BiasInput`) is
+stepped here, on NumPy: its neurons have no synapses, so each step is
+:func:`neurodeploy.chip.cuba.cuba_step` with no input and the frame as the
+voltage bias (``bias_mant << 6``). Its spikes are the frames of the chip
+layers, which run on any simulated row of :mod:`neurodeploy.runtime.backends`
+(reference or torch, bit-exact with each other), or, for ``lava``, the file
+itself runs as stock netx (:mod:`neurodeploy.runtime.lava.netx_stock`).
+
+Steps are Lava's, as stock netx runs the file from zero state with no reset:
+at step t the input layer integrates its bias and layer k reads the spikes
+layer k - 1 sent at step t - 1 (none at step 0), so layer k integrates only
+its bias for its first k steps, as in Lava. Each layer therefore runs on the
+backend by itself, on the previous layer's spikes delayed by one step
+(:func:`delayed`); every frame starts from zero state.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neurodeploy.converters.netx_in import BiasInput, NetxNetwork
+from neurodeploy.chip.cuba import STATE_SCALE, CubaParams, CubaState, cuba_step
+from neurodeploy.errors import UserError
+from neurodeploy.runtime.backends import backend
+
+
+def input_spikes(layer: BiasInput, bias_mant: np.ndarray, steps: int) -> np.ndarray:
+    """The input layer's spikes (B, T, *shape) uint8 for bias mantissas (B, *shape), from zero state."""
+    bias_mant = np.asarray(bias_mant)
+    state = CubaState.zeros(bias_mant.shape)
+    params = CubaParams(du=layer.i_decay - 1, dv=layer.v_decay, vth=layer.vth_mant)
+    zero = np.zeros(bias_mant.shape)
+    bias = bias_mant.astype(np.float64) * STATE_SCALE
+    out = np.zeros((bias_mant.shape[0], steps, *bias_mant.shape[1:]), dtype=np.uint8)
+    for t in range(steps):
+        out[:, t] = cuba_step(state, zero, params, bias)
+    return out
+
+
+def run_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backend_name: str = "torch",
+             device: str = "cpu", path: str | Path | None = None) -> list[np.ndarray]:
+    """Frames' bias mantissas (B, *input shape) for ``steps`` Lava steps -> every layer's spikes (B, T, *shape)
+    uint8, the input layer first, on ``backend_name`` (``lava``: stock netx on ``path``, frame by frame)."""
+    if network.input is None:
+        raise UserError("this netx network has no bias-driven input layer (its first layer reads spikes)",
+                        "run a network whose layer/0 has a neuron group, as SLAYER's export writes it")
+    bias_mant = np.asarray(bias_mant)
+    if bias_mant.shape[1:] != network.input.shape:
+        raise ValueError(f"bias of shape {bias_mant.shape[1:]} for input layer {network.input.shape}")
+    spec = backend(backend_name)
+    if spec.run_batch is None:
+        if backend_name != "lava" or path is None:
+            raise UserError(f"backend {backend_name!r} does not run a netx network here",
+                            "pass --backend torch, reference or lava")
+        from neurodeploy.runtime.lava.netx_stock import run_stock  # Lava only when asked for
+
+        runs = [run_stock(path, network, b, steps) for b in bias_mant]
+        return [np.stack([run[k] for run in runs]) for k in range(len(network.layers) + 1)]
+    outs = [input_spikes(network.input, bias_mant, steps)]
+    for layer in network.layers:
+        outs.append(spec.run_batch([layer], delayed(outs[-1]), device)[0])
+    return outs
+
+
+def delayed(spikes: np.ndarray) -> np.ndarray:
+    """Spikes (B, T, ...) as the next layer reads them in Lava: one step later, nothing at step 0."""
+    return np.concatenate([np.zeros_like(spikes[:, :1]), spikes[:, :-1]], axis=1)

@@ -103,7 +103,7 @@ def read_network(path: str | os.PathLike[str]) -> NetxNetwork:
     try:
         with h5py.File(path, "r") as f:
             return _read(f)
-    except _Refused as exc:
+    except _RefusedError as exc:
         raise UserError(f"{path}: {exc}", "re-export the network with only the blocks listed in neurodeploy's "
                                           "README (conv, dense, dense_rec, flatten; CUBA neurons)") from None
     except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
@@ -111,7 +111,7 @@ def read_network(path: str | os.PathLike[str]) -> NetxNetwork:
                         "pass a netx HDF5 file written by SLAYER's export_hdf5 or neurodeploy convert") from None
 
 
-class _Refused(ValueError):
+class _RefusedError(ValueError):
     """A block the toolkit cannot run, with the reason (the message names the layer)."""
 
 
@@ -124,28 +124,28 @@ def _text(value: Any) -> str:
 def _integers(g: Any, key: str, i: int, low: int, high: int) -> np.ndarray:
     values = np.asarray(g[key][()], dtype=np.float64)
     if not np.array_equal(values, np.rint(values)):
-        raise _Refused(f"layer {i}: {key} holds non-integer values (not a quantized export)")
+        raise _RefusedError(f"layer {i}: {key} holds non-integer values (not a quantized export)")
     if values.size and (values.min() < low or values.max() > high):
-        raise _Refused(f"layer {i}: {key} spans [{values.min():g}, {values.max():g}], beyond [{low}, {high}]")
+        raise _RefusedError(f"layer {i}: {key} spans [{values.min():g}, {values.max():g}], beyond [{low}, {high}]")
     return values
 
 
 def _neuron(g: Any, i: int) -> tuple[int, int, int]:
     """(iDecay, vDecay, vThMant) of a CUBA/LOIHI neuron group; other neurons are refused."""
     if "neuron" not in g:
-        raise _Refused(f"layer {i}: no neuron group (netx's default integrator, vThMant 2^17, exceeds Loihi's 17 "
+        raise _RefusedError(f"layer {i}: no neuron group (netx's default integrator, vThMant 2^17, exceeds Loihi's 17 "
                        "bits)")
     neuron = g["neuron"]
     kind = _text(neuron["type"][()])
     if kind == "SDNN":
-        raise _Refused(f"layer {i}: sigma-delta (SDNN) neurons; neurodeploy reads netx's CUBA/LOIHI networks")
+        raise _RefusedError(f"layer {i}: sigma-delta (SDNN) neurons; neurodeploy reads netx's CUBA/LOIHI networks")
     if kind not in CUBA_TYPES:
-        raise _Refused(f"layer {i}: neuron type {kind!r} (resonate-and-fire or other); neurodeploy runs CUBA/LOIHI")
+        raise _RefusedError(f"layer {i}: neuron type {kind!r} (resonate-and-fire?); neurodeploy runs CUBA/LOIHI")
     if "messageBits" in neuron and int(np.asarray(neuron["messageBits"][()])) != 0:
-        raise _Refused(f"layer {i}: graded-spike CUBA neurons (messageBits > 0)")
+        raise _RefusedError(f"layer {i}: graded-spike CUBA neurons (messageBits > 0)")
     i_decay, v_decay, vth = (int(np.asarray(neuron[k][()])) for k in ("iDecay", "vDecay", "vThMant"))
     if not (0 <= i_decay <= 4096 and 0 <= v_decay < 4096 and 0 <= vth < 1 << 17):
-        raise _Refused(f"layer {i}: iDecay {i_decay}, vDecay {v_decay}, vThMant {vth} outside Loihi's registers")
+        raise _RefusedError(f"layer {i}: iDecay {i_decay}, vDecay {v_decay}, vThMant {vth} outside Loihi's registers")
     return i_decay, v_decay, vth
 
 
@@ -154,7 +154,7 @@ def _bias(g: Any, i: int, channels: int) -> np.ndarray | None:
         return None
     bias = _integers(g, "bias", i, -(1 << 31), (1 << 31) - 1).reshape(-1)
     if bias.size != channels:
-        raise _Refused(f"layer {i}: a bias of {bias.size} values for {channels} channels (neuron-wise biases "
+        raise _RefusedError(f"layer {i}: a bias of {bias.size} values for {channels} channels (neuron-wise biases "
                        "are read for the input layer only)")
     return bias.astype(np.int32)
 
@@ -164,10 +164,10 @@ def _read(f: Any) -> NetxNetwork:
     count = len(blocks)
     first = blocks["0"]
     if count < 2 or _text(first["type"][()]) != "input":
-        raise _Refused("layer 0 is not an input block followed by a layer")
+        raise _RefusedError("layer 0 is not an input block followed by a layer")
     shape: tuple[int, ...] = tuple(int(x) for x in np.asarray(first["shape"][()]).reshape(-1))
     if len(shape) not in (1, 3):
-        raise _Refused(f"layer 0: input shape {shape}; neurodeploy reads (C, H, W) or (N,)")
+        raise _RefusedError(f"layer 0: input shape {shape}; neurodeploy reads (C, H, W) or (N,)")
     bias_input = None
     if "neuron" in first:
         i_decay, v_decay, vth = _neuron(first, 0)
@@ -182,29 +182,29 @@ def _read(f: Any) -> NetxNetwork:
         g = blocks[str(i)]
         kind = _text(g["type"][()])
         if kind in NOT_IN_NETX:
-            raise _Refused(f"layer {i}: a {kind!r} block, which lava-dl 0.6's netx does not build either")
+            raise _RefusedError(f"layer {i}: a {kind!r} block, which lava-dl 0.6's netx does not build either")
         if kind == "flatten":
             shape, flattened = (math.prod(shape),), True
             continue
         if kind not in ("conv", "dense", "dense_rec"):
-            raise _Refused(f"layer {i}: a {kind!r} block; neurodeploy runs conv, dense, dense_rec and flatten")
+            raise _RefusedError(f"layer {i}: a {kind!r} block; neurodeploy runs conv, dense, dense_rec and flatten")
         if "delay" in g:
-            raise _Refused(f"layer {i}: synaptic delays, which the toolkit's CUBA layers do not model")
+            raise _RefusedError(f"layer {i}: synaptic delays, which the toolkit's CUBA layers do not model")
         extra = [key for key in ("bias_current", "weight_low", "weight_rec_low") if key in g]
         if extra:
-            raise _Refused(f"layer {i}: {extra[0]}, a neurodeploy bundle's extension that stock netx ignores")
+            raise _RefusedError(f"layer {i}: {extra[0]}, a neurodeploy bundle's extension that stock netx ignores")
         i_decay, v_decay, vth = _neuron(g, i)
         if kind == "conv":
             layer = _conv(g, i, shape, i_decay, v_decay, vth)
         else:
             if len(shape) != 1 and not flattened:
-                raise _Refused(f"layer {i}: a {kind} block reads a {shape} output without a flatten block")
+                raise _RefusedError(f"layer {i}: a {kind} block reads a {shape} output without a flatten block")
             layer = _dense(g, i, kind, math.prod(shape), i_decay, v_decay, vth)
         layers.append(layer)
         names.append(f"layer{i}_{kind}")
         shape, flattened = layer.output_shape, False
     if not layers:
-        raise _Refused("no layer after the input")
+        raise _RefusedError("no layer after the input")
     steps = int(np.asarray(f["simulation/tSample"][()])) if "simulation/tSample" in f else DEFAULT_STEPS
     return NetxNetwork(bias_input, input_shape, tuple(layers), tuple(names), steps)
 
@@ -214,11 +214,11 @@ def _conv(g: Any, i: int, shape: tuple[int, ...], i_decay: int, v_decay: int, vt
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
     if weight.ndim != 4 or len(shape) != 3 or weight.shape[1] != shape[0]:
-        raise _Refused(f"layer {i}: conv weight {weight.shape} does not read input {shape}")
+        raise _RefusedError(f"layer {i}: conv weight {weight.shape} does not read input {shape}")
     if "dilation" in g and np.any(np.asarray(g["dilation"][()]) != 1):
-        raise _Refused(f"layer {i}: a dilated conv; neurodeploy's conv has dilation 1")
+        raise _RefusedError(f"layer {i}: a dilated conv; neurodeploy's conv has dilation 1")
     if "groups" in g and int(np.asarray(g["groups"][()])) != 1:
-        raise _Refused(f"layer {i}: a grouped conv (groups {int(np.asarray(g['groups'][()]))}); neurodeploy's "
+        raise _RefusedError(f"layer {i}: a grouped conv (groups {int(np.asarray(g['groups'][()]))}); neurodeploy's "
                        "conv has groups 1")
     stride = pair(g["stride"][()]) if "stride" in g else (1, 1)
     padding = pair(g["padding"][()]) if "padding" in g else (0, 0)
@@ -226,7 +226,7 @@ def _conv(g: Any, i: int, shape: tuple[int, ...], i_decay: int, v_decay: int, vt
     out = (weight.shape[0], conv_output_size(shape[1], kh, sh, ph), conv_output_size(shape[2], kw, sw, pw))
     written = tuple(int(x) for x in np.asarray(g["shape"][()]).reshape(-1))
     if written != out:
-        raise _Refused(f"layer {i}: conv shape {written}, its weights give {out}")
+        raise _RefusedError(f"layer {i}: conv shape {written}, its weights give {out}")
     return FixedPointLayer("conv", shape, out, weight.astype(np.int8), None, _bias(g, i, out[0]), stride,
                            padding, i_decay, v_decay, vth)
 
@@ -236,12 +236,12 @@ def _dense(g: Any, i: int, kind: str, inputs: int, i_decay: int, v_decay: int, v
     weight = _integers(g, "weight", i, -128, 127)
     weight = weight.reshape(outputs, -1) if weight.ndim == 1 else weight
     if weight.shape != (outputs, inputs):
-        raise _Refused(f"layer {i}: dense weight {weight.shape} does not map {inputs} inputs to {outputs} outputs")
+        raise _RefusedError(f"layer {i}: dense weight {weight.shape} does not map {inputs} inputs to {outputs} outputs")
     rec = None
     if kind == "dense_rec":
         rec = _integers(g, "weight_rec", i, -128, 127).reshape(outputs, -1)
         if rec.shape != (outputs, outputs):
-            raise _Refused(f"layer {i}: weight_rec {rec.shape} is not square over {outputs}")
+            raise _RefusedError(f"layer {i}: weight_rec {rec.shape} is not square over {outputs}")
         rec = rec.astype(np.int8)
     return FixedPointLayer(kind, (inputs,), (outputs,), weight.astype(np.int8), rec, _bias(g, i, outputs),
                            (1, 1), (0, 0), i_decay, v_decay, vth)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy.converters.netx_in import BiasInput, NetxNetwork
 from neurodeploy.chip.cuba import STATE_SCALE, CubaParams, CubaState, cuba_step
+from neurodeploy.converters.netx_in import BiasInput, NetxNetwork
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.backends import backend
 

@@ -1,4 +1,4 @@
-"""A Lava-DL netx network (:mod:`neurodeploy.converters.netx_in`) run as stock ``lava.lib.dl.netx.hdf5.Network`` in Lava.
+"""A Lava-DL netx network (:mod:`neurodeploy.converters.netx_in`) run as stock netx ``hdf5.Network`` in Lava.
 
 What a Lava-DL user runs: ``Network(path)`` built by netx itself, the frame
 written into the input layer's bias (``net.in_layer.neuron.bias_mant.init``, as

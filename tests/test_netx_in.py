@@ -1,0 +1,92 @@
+"""Lava-DL's own netx networks in (issue 34): read as SLAYER writes them, run spike for spike as stock netx.
+
+The files are written by :mod:`tests.netx_export` the way SLAYER's ``export_hdf5`` lays them out; stock
+``lava.lib.dl.netx.hdf5.Network`` builds and runs each one in Lava (the execution the toolkit is checked
+against), and the toolkit's reference and torch backends must give every layer's spikes, every step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodeploy.converters.netx_in import read_network
+from neurodeploy.errors import UserError
+from neurodeploy.runtime.netx_run import run_netx
+from tests.netx_export import edit, write_slayer_net
+
+
+def _frame(network, seed: int) -> np.ndarray:
+    """A frame's bias mantissas through the file's input transform (weight·x + bias, x in [-1, 1])."""
+    x = np.random.default_rng(seed).uniform(-1.0, 1.0, size=network.input.shape)
+    return network.input.bias_mant(x)
+
+
+@pytest.mark.parametrize("recurrent", [False, True], ids=["dense", "dense_rec"])
+def test_slayer_export_runs_spike_for_spike_as_stock_netx(tmp_path: Path, recurrent: bool) -> None:
+    path = write_slayer_net(tmp_path / "net.net", seed=3, recurrent=recurrent)
+    network = read_network(path)
+    assert [layer.kind for layer in network.layers] == ["conv", "dense_rec" if recurrent else "dense", "dense"]
+    bias = np.stack([_frame(network, 0), _frame(network, 1)])
+    stock = run_netx(network, bias[:1], network.steps, "lava", path=path)
+    for backend in ("reference", "torch"):
+        ours = run_netx(network, bias, network.steps, backend)
+        for k, (want, got) in enumerate(zip(stock, ours, strict=True)):
+            assert np.array_equal(want[0], got[0]), f"{backend}: layer {k} differs from stock netx"
+    for k, spikes in enumerate(stock):  # the comparison can fail: every layer fires, none saturates
+        assert 0 < spikes.mean() < 0.9, f"layer {k} firing rate {spikes.mean():.3f}"
+    # frames are independent: the second frame run alone gives what it gave in the batch
+    alone = run_netx(network, bias[1:], network.steps, "reference")
+    assert all(np.array_equal(a[0], b[1]) for a, b in zip(alone, ours, strict=True))
+
+
+def test_records_are_the_files_integers(tmp_path: Path) -> None:
+    network = read_network(write_slayer_net(tmp_path / "net.net", seed=5))
+    conv, dense, out = network.layers
+    assert network.input is not None and network.input.shape == (2, 12, 16) and network.steps == 12
+    assert (network.input.i_decay, network.input.v_decay, network.input.vth_mant) == (4096, 512, 40)
+    assert conv.weight.dtype == np.int8 and conv.weight.shape == (6, 2, 3, 3)
+    assert (conv.stride, conv.padding, conv.output_shape) == ((2, 2), (1, 1), (6, 6, 8))
+    assert dense.input_shape == (288,) and dense.output_shape == (20,)
+    assert (dense.i_decay, dense.v_decay, dense.vth_mant) == (2048, 256, 80) and out.bias is None
+    assert network.names == ("layer1_conv", "layer3_dense", "layer4_dense")
+    assert np.array_equal(network.input.bias_mant(np.array([1.0, -1.0, 0.3])), [58, -38, 24])
+
+
+@pytest.mark.parametrize(("key", "value", "says"), [
+    ("layer/1/type", np.array([b"pool"], dtype="S10"), "layer 1: a 'pool' block, which lava-dl 0.6's netx"),
+    ("layer/3/neuron/type", np.bytes_("SDNN"), "layer 3: sigma-delta (SDNN) neurons"),
+    ("layer/3/neuron/type", np.bytes_("RF_PHASE"), "layer 3: neuron type 'RF_PHASE'"),
+    ("layer/1/groups", np.int64(2), "layer 1: a grouped conv"),
+    ("layer/3/delay", np.zeros(20), "layer 3: synaptic delays"),
+    ("layer/4/weight", np.full((5, 20), 0.5, np.float32), "layer 4: weight holds non-integer values"),
+    ("layer/4/weight", np.full((5, 20), 200.0, np.float32), "layer 4: weight spans [200, 200]"),
+    ("layer/2", None, "layer 2: a dense block reads a (6, 6, 8) output without a flatten block"),
+    ("layer/4/neuron", None, "layer 4: no neuron group"),
+    ("layer/1/shape", np.array([6, 5, 8]), "layer 1: conv shape (6, 5, 8), its weights give (6, 6, 8)"),
+])
+def test_what_it_cannot_run_is_one_line_naming_the_layer(tmp_path: Path, key: str, value, says: str) -> None:
+    path = write_slayer_net(tmp_path / "net.net", seed=0)
+    if key == "layer/3/delay":
+        with h5py.File(path, "a") as f:
+            f[key] = value
+    elif key == "layer/2":  # no flatten block: renumber the blocks after it
+        with h5py.File(path, "a") as f:
+            del f["layer/2"]
+            f.move("layer/3", "layer/2")
+            f.move("layer/4", "layer/3")
+    else:
+        edit(path, key, value)
+    with pytest.raises(UserError) as caught:
+        read_network(path)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_not_a_netx_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.net"
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(UserError, match="is not a readable netx network"):
+        read_network(path)

@@ -25,6 +25,7 @@ import numpy as np
 from neurodeploy.chip.cuba import STATE_SCALE, CubaParams, CubaState, cuba_step
 from neurodeploy.converters.netx_in import BiasInput, NetxNetwork
 from neurodeploy.errors import UserError
+from neurodeploy.io import list_images, read_image
 from neurodeploy.runtime.backends import backend
 
 
@@ -69,3 +70,44 @@ def run_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backend_na
 def delayed(spikes: np.ndarray) -> np.ndarray:
     """Spikes (B, T, ...) as the next layer reads them in Lava: one step later, nothing at step 0."""
     return np.concatenate([np.zeros_like(spikes[:, :1]), spikes[:, :-1]], axis=1)
+
+
+def image_bias(layer: BiasInput, rgb: np.ndarray) -> np.ndarray:
+    """A photo (H, W, 3) uint8 as the input layer's bias mantissas (C, H, W), the way lava-dl's PilotNet
+    dataset makes them: resized to the layer's W x H (bilinear), p = pixel / 255, then
+    ``int32(2·weight·p - weight + bias)`` (the transform on p scaled to [-1, 1]); grey for one channel."""
+    from PIL import Image  # Pillow: only images need it
+
+    if len(layer.shape) != 3 or layer.shape[0] not in (1, 3):
+        raise UserError(f"the input layer is {layer.shape}, not an image of 1 or 3 channels",
+                        "pass the frames as .npy of that shape instead")
+    channels, height, width = layer.shape
+    image = Image.fromarray(np.asarray(rgb, dtype=np.uint8)).resize((width, height), resample=Image.BILINEAR)
+    if channels == 1:
+        image = image.convert("L")
+    pixels = np.asarray(image, dtype=np.float64).reshape(height, width, channels) / 255
+    value = 2 * layer.scale * pixels - layer.scale + layer.offset
+    return value.astype(np.int32).transpose(2, 0, 1)
+
+
+def read_frames(layer: BiasInput, path: Path) -> tuple[list[str], np.ndarray]:
+    """``--image`` for a netx network: a photo, a .npy of frames x (*shape or N, *shape; the network's input
+    units, ``weight·x + bias``), or a folder of photos -> (names, bias mantissas (N, *shape))."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist", "check the path")
+    if path.is_dir():
+        photos = list_images(path)
+        if not photos:
+            raise UserError(f"folder {path} holds no images", "pass a folder with PNG or JPEG files")
+        return [p.stem for p in photos], np.stack([image_bias(layer, read_image(p)) for p in photos])
+    if path.suffix != ".npy":
+        return [path.stem], image_bias(layer, read_image(path))[None]
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable .npy ({exc})", "save the frames with numpy.save") from None
+    x = x[None] if x.shape == layer.shape else x
+    if x.shape[1:] != layer.shape or not np.issubdtype(x.dtype, np.number):
+        raise UserError(f"{path} holds {x.shape}, not frames of the input layer's shape {layer.shape}",
+                        f"save an array of shape {layer.shape} or (N, {', '.join(map(str, layer.shape))})")
+    return [f"{path.stem}_{n}" for n in range(len(x))], layer.bias_mant(x)

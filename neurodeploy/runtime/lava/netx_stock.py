@@ -12,6 +12,7 @@ reads at step t what block k - 1 sent at step t - 1
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ def _to_lava(x: np.ndarray) -> np.ndarray:
     return x.transpose(2, 1, 0) if x.ndim == 3 else x.reshape(-1)
 
 
-def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, steps: int) -> list[np.ndarray]:
+def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, steps: int,
+              seconds: dict[str, float] | None = None) -> list[np.ndarray]:
     """One frame's bias mantissas (*input shape) for ``steps`` Lava steps -> every block's spikes
-    (steps, *shape) uint8, the input layer first."""
+    (steps, *shape) uint8, the input layer first. ``seconds``, if given, gets ``first_step`` (Lava's compile,
+    start and step 0) and ``steps`` (the other steps' run), for a steps-per-second figure."""
     _lava_compat.import_lava()
     # Lava is imported here, not at the top: its runtime machinery is paid only by a Lava run
     from lava.lib.dl.netx.hdf5 import Network
@@ -46,7 +49,13 @@ def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, ste
         block.out.connect(sink.a_in)
         sinks.append(sink)
     try:
-        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        started = time.perf_counter()
+        net.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        first = time.perf_counter()
+        if steps > 1:
+            net.run(condition=RunSteps(num_steps=steps - 1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        if seconds is not None:
+            seconds.update(first_step=first - started, steps=time.perf_counter() - first)
         received = [sink.data.get() for sink in sinks]
     finally:
         net.stop()

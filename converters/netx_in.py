@@ -245,3 +245,13 @@ def _dense(g: Any, i: int, kind: str, inputs: int, i_decay: int, v_decay: int, v
         rec = rec.astype(np.int8)
     return FixedPointLayer(kind, (inputs,), (outputs,), weight.astype(np.int8), rec, _bias(g, i, outputs),
                            (1, 1), (0, 0), i_decay, v_decay, vth)
+
+
+def is_netx_file(path: str | os.PathLike[str]) -> bool:
+    """A file (not a bundle folder) that starts as HDF5 does: what ``simulate`` and ``profile`` read as a netx
+    network."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+    except OSError:
+        return False

@@ -1,0 +1,104 @@
+"""``simulate`` and ``profile`` of a Lava-DL netx file (SLAYER's ``export_hdf5``, lava-dl's tutorial networks).
+
+The file is read as it is (:mod:`neurodeploy.converters.netx_in`), its frames are ``--image``: a photo, a
+folder of photos or a .npy of frames (:func:`neurodeploy.runtime.netx_run.read_frames`), written into the
+input layer's bias; each frame runs ``--steps`` Lava steps from zero state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.cli.app import console
+from neurodeploy.cli.inputs import check_backend, check_scale
+from neurodeploy.converters.netx_in import NetxNetwork, read_network
+from neurodeploy.cost.hw import load_profile
+from neurodeploy.cost.netx_profile import profile_netx
+from neurodeploy.cost.profile import select_profiles
+from neurodeploy.errors import UserError
+from neurodeploy.io import atomic_path, check_output_file, check_output_folder
+from neurodeploy.runtime.netx_run import read_frames, run_netx
+from neurodeploy.runtime.run_options import plan_threads, sized_threads
+from neurodeploy.text import plural
+
+
+def _read(path: Path, image: Path | None, input_path: Path | None, steps: int | None, backend: str, device: str,
+          large: bool) -> tuple[NetxNetwork, list[str], np.ndarray, int]:
+    """Every check before the run: the options, the network, its frames; (network, names, biases, steps)."""
+    if input_path is not None or image is None:
+        raise UserError(f"{path.name} is a netx network: its frames go into the input layer's bias",
+                        "pass --image PHOTO (a photo, a folder of photos or a .npy of frames)")
+    if large:
+        raise UserError("--cluster and --results run bundles", "run a netx network without them")
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps {steps}: a frame needs at least one step", "pass --steps 16")
+    check_backend(backend)
+    check_scale(backend, device, None, None)
+    if backend == "loihi2":
+        raise UserError("a netx network runs on loihi2 through Lava-DL itself", "pass --backend torch, reference "
+                                                                              "or lava (stock netx on the CPU)")
+    network = read_network(path)
+    if network.input is None:
+        raise UserError(f"{path.name}'s first layer reads spikes, not a frame (layer 0 has no neuron group)",
+                        "pass a netx file whose input layer is driven through its bias, as SLAYER exports it")
+    names, bias = read_frames(network.input, image)
+    return network, names, bias, steps or network.steps
+
+
+def simulate_netx(path: Path, image: Path | None, input_path: Path | None, out: Path | None, json_out: Path | None,
+                  backend: str, device: str, steps: int | None, threads: int | None, fidelity: str,
+                  large: bool) -> None:
+    """``simulate NET.net --image ...``: every layer's spikes of every frame to OUT.npz, a table of counts."""
+    target = out or path.with_name(f"{path.stem}-spikes.npz")
+    check_output_file(target, "npz archive", ".npz")
+    if json_out is not None:
+        check_output_file(json_out, "JSON")
+    network, names, bias, steps = _read(path, image, input_path, steps, backend, device, large)
+    with sized_threads(plan_threads(backend, threads)):
+        started = time.perf_counter()
+        spikes = run_netx(network, bias, steps, backend, device, path)
+        seconds = time.perf_counter() - started
+        exact = None
+        if fidelity != "none" and backend != "reference":
+            checked = len(bias) if fidelity == "all" else 1
+            want = run_netx(network, bias[:checked], steps, "reference")
+            exact = all(np.array_equal(a[:checked], b) for a, b in zip(spikes, want, strict=True))
+    layer_names = [network.input_name, *network.names]
+    with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, frames=np.array(names), **dict(zip(layer_names, spikes, strict=True)))
+    console.print(f"{plural(len(names), 'frame')} of {steps} steps on {backend} in {seconds:.2f} s "
+                  f"({len(names) * steps / seconds:.1f} steps/s) -> {target}", highlight=False, soft_wrap=True)
+    rows = []
+    for name, s in zip(layer_names, spikes, strict=True):
+        rate = float(s.mean())
+        rows.append({"layer": name, "shape": list(s.shape[2:]), "spikes": int(s.sum()) / len(names),
+                     "firing_rate": rate})
+        console.print(f"  {name:16s} {'x'.join(map(str, s.shape[2:])):>10s}  {int(s.sum()) / len(names):>12,.0f} "
+                      f"spikes per frame, firing rate {rate:.4f}", highlight=False)
+    if exact is not None:
+        console.print(f"  bit-exact with the reference backend: {'yes' if exact else 'NO'}")
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps({"network": str(path), "backend": backend, "frames": names, "steps": steps,
+                                       "seconds": seconds, "exact_vs_reference": exact, "layers": rows}, indent=2))
+        console.print(f"JSON: {json_out}")
+
+
+def profile_netx_file(path: Path, image: Path | None, input_path: Path | None, hw: list[str] | None, host: str,
+                      backend: str, device: str, steps: int | None, threads: int | None,
+                      json_out: Path | None, report: Path | None, large: bool) -> tuple[dict[str, Any], Any]:
+    """``profile NET.net --image ...``: the summary and the raster's spikes, every check before the run."""
+    if json_out is not None:
+        check_output_file(json_out, "JSON")
+    if report is not None:
+        check_output_folder(report)
+    select_profiles(hw)
+    load_profile(host)
+    network, _, bias, steps = _read(path, image, input_path, steps, backend, device, large)
+    with sized_threads(plan_threads(backend, threads)):
+        return profile_netx(network, bias, steps, backend, hw, host, device, str(path))

@@ -29,22 +29,22 @@ def _neuron(g: Any, i_decay: int, v_decay: int, vth: int) -> None:
 
 
 def write_slayer_net(path: Path, seed: int, recurrent: bool = False, steps: int = 12) -> Path:
-    """input (2, 12, 16) driven through its bias -> conv 6x3x3 stride 2 pad 1 -> flatten -> dense 20
+    """input (3, 12, 16) driven through its bias -> conv 6x3x3 stride 2 pad 1 -> flatten -> dense 20
     (dense_rec 20 if ``recurrent``) -> dense 5; seeded integer weights and biases, leaky neurons."""
     rng = np.random.default_rng(seed)
     with h5py.File(path, "w") as f:
         g = f.create_group("layer/0")
         _type(g, "input")
-        g["shape"] = np.array([2, 12, 16])
+        g["shape"] = np.array([3, 12, 16])
         _neuron(g, 4096, 512, 40)
         g["weight"], g["bias"] = np.float32(48.0), np.float32(10.0)
         g = f.create_group("layer/1")
         _type(g, "conv")
         g["shape"] = np.array([6, 6, 8])
-        for key, value in (("inChannels", 2), ("outChannels", 6), ("kernelSize", [3, 3]), ("stride", [2, 2]),
+        for key, value in (("inChannels", 3), ("outChannels", 6), ("kernelSize", [3, 3]), ("stride", [2, 2]),
                            ("padding", [1, 1]), ("dilation", [1, 1]), ("groups", 1)):
             g[key] = np.array(value)
-        g["weight"] = rng.integers(-40, 60, size=(6, 2, 3, 3)).astype(np.float32)
+        g["weight"] = rng.integers(-40, 60, size=(6, 3, 3, 3)).astype(np.float32)
         g["bias"] = rng.integers(-4, 8, size=6).astype(np.float32)
         _neuron(g, 3072, 1024, 60)
         g = f.create_group("layer/2")

@@ -7,16 +7,24 @@ against), and the toolkit's reference and torch backends must give every layer's
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
+from typer.testing import CliRunner
 
+from neurodeploy.cli.main import app
 from neurodeploy.converters.netx_in import read_network
 from neurodeploy.errors import UserError
-from neurodeploy.runtime.netx_run import run_netx
+from neurodeploy.runtime.netx_run import read_frames, run_netx
 from tests.netx_export import edit, write_slayer_net
+
+from .conftest import run_cli
 
 
 def _frame(network, seed: int) -> np.ndarray:
@@ -46,9 +54,9 @@ def test_slayer_export_runs_spike_for_spike_as_stock_netx(tmp_path: Path, recurr
 def test_records_are_the_files_integers(tmp_path: Path) -> None:
     network = read_network(write_slayer_net(tmp_path / "net.net", seed=5))
     conv, dense, out = network.layers
-    assert network.input is not None and network.input.shape == (2, 12, 16) and network.steps == 12
+    assert network.input is not None and network.input.shape == (3, 12, 16) and network.steps == 12
     assert (network.input.i_decay, network.input.v_decay, network.input.vth_mant) == (4096, 512, 40)
-    assert conv.weight.dtype == np.int8 and conv.weight.shape == (6, 2, 3, 3)
+    assert conv.weight.dtype == np.int8 and conv.weight.shape == (6, 3, 3, 3)
     assert (conv.stride, conv.padding, conv.output_shape) == ((2, 2), (1, 1), (6, 6, 8))
     assert dense.input_shape == (288,) and dense.output_shape == (20,)
     assert (dense.i_decay, dense.v_decay, dense.vth_mant) == (2048, 256, 80) and out.bias is None
@@ -90,3 +98,78 @@ def test_not_a_netx_file_is_one_line(tmp_path: Path) -> None:
     path.write_bytes(b"not hdf5")
     with pytest.raises(UserError, match="is not a readable netx network"):
         read_network(path)
+
+
+def _photo(path: Path, seed: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+README_COMMANDS = re.search(r"## A Lava-DL netx network.*?```sh\n(.*?)```",
+                            (Path(__file__).resolve().parents[1] / "README.md").read_text(), re.DOTALL)
+
+
+def test_the_readmes_netx_commands_run(tmp_path: Path) -> None:
+    """Every command of the README's netx section, as written, on a SLAYER-layout network.net."""
+    write_slayer_net(tmp_path / "network.net", seed=3)
+    _photo(tmp_path / "frame.png", 0)
+    _photo(tmp_path / "frames" / "a.png", 1)
+    _photo(tmp_path / "frames" / "b.png", 2)
+    assert README_COMMANDS is not None
+    commands = [line.split("#")[0].split() for line in README_COMMANDS.group(1).splitlines() if line.strip()]
+    assert len(commands) == 4
+    for words in commands:
+        assert words[0] == "neurodeploy"
+        result = _in_process(tmp_path, words[1:])
+        assert result.exit_code == 0, f"{words}: {result.output} {result.exception!r}"
+    network = read_network(tmp_path / "network.net")
+    saved = np.load(tmp_path / "spikes.npz")
+    want = run_netx(network, read_frames(network.input, tmp_path / "frame.png")[1], network.steps, "reference")
+    for name, spikes in zip((network.input_name, *network.names), want, strict=True):
+        assert np.array_equal(saved[name], spikes)
+    sim = json.loads((tmp_path / "sim.json").read_text())
+    assert sim["exact_vs_reference"] is True and sim["steps"] == 12
+    profile = json.loads((tmp_path / "profile.json").read_text())
+    assert [layer["kind"] for layer in profile["layers"]] == ["input", "conv", "dense", "dense"]
+    assert profile["layers"][0]["spikes"] == int(want[0].sum()) and profile["mapping"]["loihi2"]["cores"] >= 3
+
+
+def _in_process(cwd: Path, args: list[str]):
+    """``neurodeploy ARGS`` in this interpreter (the commands' own code, without a fresh start-up each)."""
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, args)
+    finally:
+        os.chdir(previous)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["simulate", "network.net", "--image", "bad.npy"], "not frames of the input layer's shape (3, 12, 16)"),
+    (["profile", "network.net", "--image", "frame.png", "--steps", "0"], "--steps 0"),
+    (["simulate", "pool.net", "--image", "frame.png"], "layer 1: a 'pool' block"),
+    (["convert", "pool.net"], "layer 1: a 'pool' block"),
+    (["profile", "network.net", "--input", "bad.npy"], "pass --image PHOTO"),
+])
+def test_bad_netx_input_is_refused_before_the_run(tmp_path: Path, args: list[str], says: str) -> None:
+    write_slayer_net(tmp_path / "network.net", seed=3)
+    edit(write_slayer_net(tmp_path / "pool.net", seed=3), "layer/1/type", np.array([b"pool"], dtype="S10"))
+    _photo(tmp_path / "frame.png", 0)
+    np.save(tmp_path / "bad.npy", np.zeros((2, 12, 16)))
+    out = ["-o", "out.npz"] if args[0] == "simulate" else ["--json", "out.json"] if args[0] == "profile" else []
+    result = _in_process(tmp_path, [*args, *out])
+    assert isinstance(result.exception, UserError), result.output
+    assert says in str(result.exception) and "\n" not in str(result.exception)
+    assert not (tmp_path / "out.npz").exists() and not (tmp_path / "out.json").exists()
+
+
+def test_the_command_line_says_it_in_one_line_with_exit_2(tmp_path: Path) -> None:
+    edit(write_slayer_net(tmp_path / "pool.net", seed=3), "layer/1/type", np.array([b"pool"], dtype="S10"))
+    _photo(tmp_path / "frame.png", 0)
+    run = run_cli("profile", "pool.net", "--image", "frame.png", cwd=tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "error: pool.net: layer 1: a 'pool' block, which lava-dl 0.6's netx does not build either; re-export the "
+        "network with only the blocks listed in neurodeploy's README (conv, dense, dense_rec, flatten; CUBA neurons)"]

@@ -102,3 +102,27 @@ def profile_netx_file(path: Path, image: Path | None, input_path: Path | None, h
     network, _, bias, steps = _read(path, image, input_path, steps, backend, device, large)
     with sized_threads(plan_threads(backend, threads)):
         return profile_netx(network, bias, steps, backend, hw, host, device, str(path))
+
+
+def print_netx(path: Path) -> None:
+    """``convert NET.net``: the network read and checked, one row per layer; nothing to write (the file is
+    already Loihi fixed point, and simulate and profile take it as it is)."""
+    from rich import box
+    from rich.table import Table
+
+    network = read_network(path)
+    table = Table(title=f"{path.name}: Lava-DL netx network, {network.steps} steps per frame (tSample)",
+                  box=box.SIMPLE_HEAD)
+    for col in ("layer", "kind", "output", "weights", "iDecay", "vDecay", "vThMant"):
+        table.add_column(col, justify="right", no_wrap=True)
+    if network.input is not None:
+        shape = "x".join(map(str, network.input.shape))
+        table.add_row(network.input_name, "input", shape, "bias", str(network.input.i_decay),
+                      str(network.input.v_decay), str(network.input.vth_mant))
+    for name, layer in zip(network.names, network.layers, strict=True):
+        table.add_row(name, layer.kind, "x".join(map(str, layer.output_shape)),
+                      f"{sum(w.size for w in layer.weights):,}",
+                      str(layer.i_decay), str(layer.v_decay), str(layer.vth_mant))
+    console.print(table)
+    console.print(f"every layer runs on the chip in Loihi fixed point as the file holds it; nothing to convert: "
+                  f"simulate and profile take {path.name} itself (--image FRAME)", highlight=False, soft_wrap=True)

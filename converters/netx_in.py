@@ -96,13 +96,39 @@ class NetxNetwork:
         return "layer0_input"
 
 
+@dataclass(frozen=True)
+class NetxLayout:
+    """One block's place in the network, whatever its neuron (:func:`read_layout`): what a core mapping needs."""
+
+    name: str  # "layer<i>_<kind>"
+    kind: str  # input, conv, dense, dense_rec
+    neuron: str  # the file's neuron type: CUBA, LOIHI, SDNN, ... ("" without a neuron group)
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...]  # conv (O, C, kh, kw); dense (O, I); () for the input layer
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+
 def read_network(path: str | os.PathLike[str]) -> NetxNetwork:
     """Read a Lava-DL netx network (module docstring); anything it cannot run is a one-line UserError."""
+    return _open(path, None)
+
+
+def read_layout(path: str | os.PathLike[str]) -> tuple[NetxLayout, ...]:
+    """Every block's layout, the input layer first, for any neuron type netx builds (CUBA, LOIHI, SDNN:
+    lava-dl's PilotNet SDNN too): the shapes the cost model maps, without running the network."""
+    layout: list[NetxLayout] = []
+    _open(path, layout)
+    return tuple(layout)
+
+
+def _open(path: str | os.PathLike[str], layout: list[NetxLayout] | None) -> NetxNetwork:
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            return _read(f)
+            return _read(f, layout)
     except _RefusedError as exc:
         raise UserError(f"{path}: {exc}", "re-export the network with only the blocks listed in neurodeploy's "
                                           "README (conv, dense, dense_rec, flatten; CUBA neurons)") from None
@@ -128,6 +154,11 @@ def _integers(g: Any, key: str, i: int, low: int, high: int) -> np.ndarray:
     if values.size and (values.min() < low or values.max() > high):
         raise _RefusedError(f"layer {i}: {key} spans [{values.min():g}, {values.max():g}], beyond [{low}, {high}]")
     return values
+
+
+def _neuron_type(g: Any) -> str:
+    """A block's neuron type ("CUBA", "LOIHI", "SDNN", ...; "" without a neuron group)."""
+    return _text(g["neuron/type"][()]) if "neuron" in g else ""
 
 
 def _neuron(g: Any, i: int) -> tuple[int, int, int]:
@@ -159,7 +190,9 @@ def _bias(g: Any, i: int, channels: int) -> np.ndarray | None:
     return bias.astype(np.int32)
 
 
-def _read(f: Any) -> NetxNetwork:
+def _read(f: Any, layout: list[NetxLayout] | None = None) -> NetxNetwork:
+    """The network; with ``layout`` a list, any neuron type is read and each block's layout appended to it
+    (the CUBA parameters of the records are then placeholders, 0)."""
     blocks = f["layer"]
     count = len(blocks)
     first = blocks["0"]
@@ -169,7 +202,9 @@ def _read(f: Any) -> NetxNetwork:
     if len(shape) not in (1, 3):
         raise _RefusedError(f"layer 0: input shape {shape}; neurodeploy reads (C, H, W) or (N,)")
     bias_input = None
-    if "neuron" in first:
+    if layout is not None:
+        layout.append(NetxLayout("layer0_input", "input", _neuron_type(first), shape, shape, (), (1, 1), (0, 0)))
+    elif "neuron" in first:
         i_decay, v_decay, vth = _neuron(first, 0)
         scale = float(np.asarray(first["weight"][()])) if "weight" in first else 64.0
         offset = float(np.asarray(first["bias"][()])) if "bias" in first else 0.0
@@ -193,7 +228,7 @@ def _read(f: Any) -> NetxNetwork:
         extra = [key for key in ("bias_current", "weight_low", "weight_rec_low") if key in g]
         if extra:
             raise _RefusedError(f"layer {i}: {extra[0]}, a neurodeploy bundle's extension that stock netx ignores")
-        i_decay, v_decay, vth = _neuron(g, i)
+        i_decay, v_decay, vth = _neuron(g, i) if layout is None else (0, 0, 0)
         if kind == "conv":
             layer = _conv(g, i, shape, i_decay, v_decay, vth)
         else:
@@ -202,6 +237,9 @@ def _read(f: Any) -> NetxNetwork:
             layer = _dense(g, i, kind, math.prod(shape), i_decay, v_decay, vth)
         layers.append(layer)
         names.append(f"layer{i}_{kind}")
+        if layout is not None:
+            layout.append(NetxLayout(names[-1], kind, _neuron_type(g), layer.input_shape, layer.output_shape,
+                                     tuple(layer.weight.shape), layer.stride, layer.padding))
         shape, flattened = layer.output_shape, False
     if not layers:
         raise _RefusedError("no layer after the input")

@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from neurodeploy.cli.main import app
-from neurodeploy.converters.netx_in import read_network
+from neurodeploy.converters.netx_in import read_layout, read_network
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.netx_run import read_frames, run_netx
 from tests.netx_export import edit, write_slayer_net
@@ -173,3 +173,18 @@ def test_the_command_line_says_it_in_one_line_with_exit_2(tmp_path: Path) -> Non
     assert run.stderr.strip().splitlines() == [
         "error: pool.net: layer 1: a 'pool' block, which lava-dl 0.6's netx does not build either; re-export the "
         "network with only the blocks listed in neurodeploy's README (conv, dense, dense_rec, flatten; CUBA neurons)"]
+
+
+def test_layout_reads_sigma_delta_networks_that_run_refuses(tmp_path: Path) -> None:
+    """read_layout gives the cost model every block's shapes, whatever its neuron (an SDNN export here)."""
+    path = write_slayer_net(tmp_path / "sdnn.net", seed=1)
+    for block in ("0", "1", "3", "4"):
+        edit(path, f"layer/{block}/neuron/type", np.bytes_("SDNN"))
+    layout = read_layout(path)
+    assert [(b.name, b.kind, b.neuron) for b in layout] == [
+        ("layer0_input", "input", "SDNN"), ("layer1_conv", "conv", "SDNN"), ("layer3_dense", "dense", "SDNN"),
+        ("layer4_dense", "dense", "SDNN")]
+    assert layout[1].weight_shape == (6, 3, 3, 3) and layout[1].output_shape == (6, 6, 8)
+    assert layout[2].input_shape == (288,) and layout[3].weight_shape == (5, 20)
+    with pytest.raises(UserError, match="layer 0: sigma-delta"):
+        read_network(path)

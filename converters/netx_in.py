@@ -286,10 +286,15 @@ def _dense(g: Any, i: int, kind: str, inputs: int, i_decay: int, v_decay: int, v
 
 
 def is_netx_file(path: str | os.PathLike[str]) -> bool:
-    """A file (not a bundle folder) that starts as HDF5 does: what ``simulate`` and ``profile`` read as a netx
-    network."""
+    """An HDF5 file (not a bundle folder) with netx's ``layer`` group: what ``convert``, ``simulate`` and
+    ``profile`` read as a netx network (a NIR graph is HDF5 too, with ``node`` instead)."""
+    import h5py
+
     try:
         with open(path, "rb") as handle:
-            return handle.read(8) == b"\x89HDF\r\n\x1a\n"
+            if handle.read(8) != b"\x89HDF\r\n\x1a\n":
+                return False
+        with h5py.File(path, "r") as f:
+            return "layer" in f
     except OSError:
         return False

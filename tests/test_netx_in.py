@@ -152,6 +152,7 @@ def _in_process(cwd: Path, args: list[str]):
     (["simulate", "pool.net", "--image", "frame.png"], "layer 1: a 'pool' block"),
     (["convert", "pool.net"], "layer 1: a 'pool' block"),
     (["profile", "network.net", "--input", "bad.npy"], "pass --image PHOTO"),
+    (["simulate", "network.net", "--image", "frame.png", "--random-mask", "3"], "--random-mask is not an option"),
 ])
 def test_bad_netx_input_is_refused_before_the_run(tmp_path: Path, args: list[str], says: str) -> None:
     write_slayer_net(tmp_path / "network.net", seed=3)
@@ -188,3 +189,18 @@ def test_layout_reads_sigma_delta_networks_that_run_refuses(tmp_path: Path) -> N
     assert layout[2].input_shape == (288,) and layout[3].weight_shape == (5, 20)
     with pytest.raises(UserError, match="layer 0: sigma-delta"):
         read_network(path)
+
+
+def test_frames_from_npy_photo_and_folder(tmp_path: Path) -> None:
+    network = read_network(write_slayer_net(tmp_path / "net.net", seed=0))
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 12, 16))
+    np.save(tmp_path / "x.npy", x)
+    names, bias = read_frames(network.input, tmp_path / "x.npy")
+    assert names == ["x_0", "x_1"] and np.array_equal(bias, (48.0 * x + 10.0).astype(np.int32))
+    rgb = np.zeros((12, 16, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0, 255, 51  # p = 0, 1, 0.2: 2·48·p - 48 + 10
+    (tmp_path / "frames").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "frames" / "f.png")
+    names, bias = read_frames(network.input, tmp_path / "frames")
+    assert names == ["f"] and bias.shape == (1, 3, 12, 16)
+    assert [int(bias[0, c, 0, 0]) for c in range(3)] == [-38, 58, int(2 * 48 * (51 / 255) - 48 + 10)]

@@ -79,6 +79,11 @@ def simulate(
     """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
     if is_netx_file(bundle):
         fidelity_mode(fidelity)
+        extra = [name for name, value in (("--mask", mask), ("--random-mask", random_mask), ("--compare", compare),
+                                          ("--spikes", spikes)) if value is not None]
+        if extra:
+            raise UserError(f"{extra[0]} is not an option of a netx network's simulation",
+                            "drop it: -o OUT.npz holds every layer's spikes")
         simulate_netx(bundle, image, input_path, out, json_out, backend, device, steps, threads, fidelity,
                       cluster is not None or results is not None)
         return

@@ -22,7 +22,7 @@ from neurodeploy.cost.netx_profile import profile_netx
 from neurodeploy.cost.profile import select_profiles
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_path, check_output_file, check_output_folder
-from neurodeploy.runtime.netx_run import read_frames, run_netx
+from neurodeploy.runtime.netx_run import FRAMES_PER_BATCH, read_frames, run_netx
 from neurodeploy.runtime.run_options import plan_threads, sized_threads
 from neurodeploy.text import plural
 
@@ -60,13 +60,17 @@ def simulate_netx(path: Path, image: Path | None, input_path: Path | None, out: 
         check_output_file(json_out, "JSON")
     network, names, bias, steps = _read(path, image, input_path, steps, backend, device, large)
     with sized_threads(plan_threads(backend, threads)):
-        started = time.perf_counter()
-        spikes = run_netx(network, bias, steps, backend, device, path)
-        seconds = time.perf_counter() - started
-        exact = None
+        seconds, batches, exact = 0.0, [], None
+        for start in range(0, len(bias), FRAMES_PER_BATCH):  # the backend's memory: one batch of frames
+            started = time.perf_counter()
+            batches.append(run_netx(network, bias[start:start + FRAMES_PER_BATCH], steps, backend, device, path))
+            seconds += time.perf_counter() - started
+        spikes = [np.concatenate(layer) for layer in zip(*batches, strict=True)]
         if fidelity != "none" and backend != "reference":
             checked = len(bias) if fidelity == "all" else 1
-            want = run_netx(network, bias[:checked], steps, "reference")
+            want = [np.concatenate(layer) for layer in zip(*(
+                run_netx(network, bias[start:min(start + FRAMES_PER_BATCH, checked)], steps, "reference")
+                for start in range(0, checked, FRAMES_PER_BATCH)), strict=True)]
             exact = all(np.array_equal(a[:checked], b) for a, b in zip(spikes, want, strict=True))
     layer_names = [network.input_name, *network.names]
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:

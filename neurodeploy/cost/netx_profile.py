@@ -29,7 +29,7 @@ from neurodeploy.cost.counting import (
 from neurodeploy.cost.mapping import ChipLayerInfo
 from neurodeploy.cost.neurobench_metrics import layer_operations, metrics
 from neurodeploy.cost.profile import add_deployment, summarize_graph
-from neurodeploy.runtime.netx_run import delayed, run_netx
+from neurodeploy.runtime.netx_run import FRAMES_PER_BATCH, delayed, run_netx
 
 
 def input_counts(name: str, spikes: np.ndarray) -> LayerCounts:
@@ -79,10 +79,14 @@ def profile_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backen
     """Profile frames' bias mantissas (N, *input shape); returns (summary JSON, the first chip layer's spikes
     of the last frame (T, *shape), for the raster)."""
     hw = None if hw is None else list(hw)
-    spikes = run_netx(network, bias_mant, steps, backend, device, path)
-    exact = backend == "reference" or all(
-        np.array_equal(a, b) for a, b in zip(spikes, run_netx(network, bias_mant, steps, "reference"), strict=True))
-    per_frame = [count_frame(network, [s[n] for s in spikes]).as_dict() for n in range(len(bias_mant))]
+    per_frame, exact = [], True
+    for start in range(0, len(bias_mant), FRAMES_PER_BATCH):  # memory: one batch of frames' spikes at a time
+        batch = bias_mant[start:start + FRAMES_PER_BATCH]
+        spikes = run_netx(network, batch, steps, backend, device, path)
+        if backend != "reference":
+            exact &= all(np.array_equal(a, b) for a, b in zip(spikes, run_netx(network, batch, steps, "reference"),
+                                                                strict=True))
+        per_frame += [count_frame(network, [s[n] for s in spikes]).as_dict() for n in range(len(batch))]
     summary = summarize_graph(per_frame, backend, hw, host, steps, exact)
     infos = netx_chip_layers(network, summary["layers"])
     total_spikes = sum(layer["spikes"] for layer in summary["layers"])

@@ -28,6 +28,8 @@ from neurodeploy.errors import UserError
 from neurodeploy.io import list_images, read_image
 from neurodeploy.runtime.backends import backend
 
+FRAMES_PER_BATCH = 8  # frames a command runs at once: its working memory is this batch's, not the folder's
+
 
 def input_spikes(layer: BiasInput, bias_mant: np.ndarray, steps: int) -> np.ndarray:
     """The input layer's spikes (B, T, *shape) uint8 for bias mantissas (B, *shape), from zero state."""

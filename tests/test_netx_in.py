@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from neurodeploy.cli.main import app
 from neurodeploy.converters.netx_in import read_layout, read_network
 from neurodeploy.errors import UserError
-from neurodeploy.runtime.netx_run import read_frames, run_netx
+from neurodeploy.runtime.netx_run import read_frames, run_netx, run_netx_spikes
 from tests.netx_export import edit, write_slayer_net
 
 from .conftest import run_cli
@@ -204,3 +204,18 @@ def test_frames_from_npy_photo_and_folder(tmp_path: Path) -> None:
     names, bias = read_frames(network.input, tmp_path / "frames")
     assert names == ["f"] and bias.shape == (1, 3, 12, 16)
     assert [int(bias[0, c, 0, 0]) for c in range(3)] == [-38, 58, int(2 * 48 * (51 / 255) - 48 + 10)]
+
+
+def test_an_input_layer_without_neurons_reads_spikes_as_stock_netx(tmp_path: Path) -> None:
+    """netx's other input: layer/0 gives only the shape, spikes go into the first block (a source in Lava)."""
+    path = write_slayer_net(tmp_path / "spikes.net", seed=4, recurrent=True)
+    edit(path, "layer/0/neuron")
+    network = read_network(path)
+    assert network.input is None and network.input_shape == (3, 12, 16)
+    x = (np.random.default_rng(0).random((2, 10, 3, 12, 16)) < 0.3).astype(np.uint8)
+    stock = run_netx_spikes(network, x[:1], "lava", path=path)
+    for backend in ("reference", "torch"):
+        ours = run_netx_spikes(network, x, backend)
+        for k, (want, got) in enumerate(zip(stock, ours, strict=True)):
+            assert np.array_equal(want[0], got[0]), f"{backend}: layer {k + 1} differs from stock netx"
+    assert all(0 < s.mean() < 0.9 for s in stock[:2])

@@ -69,6 +69,34 @@ def run_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backend_na
     return outs
 
 
+def run_netx_spikes(network: NetxNetwork, spikes: np.ndarray, backend_name: str = "torch", device: str = "cpu",
+                    path: str | Path | None = None) -> list[np.ndarray]:
+    """A network whose input layer has no neuron group, on input spikes (B, T, *input shape) 0/1 -> every
+    chip layer's spikes (B, T, *shape) uint8, in Lava's steps (the first layer reads step t's input at t + 1);
+    ``lava``: stock netx on ``path``, sample by sample."""
+    spikes = np.asarray(spikes)
+    if network.input is not None:
+        raise UserError("this netx network's input layer is driven through its bias", "pass frames, not spikes")
+    if spikes.shape[2:] != network.input_shape or not np.isin(spikes, (0, 1)).all():
+        raise UserError(f"input of shape {spikes.shape[2:]} (values {np.unique(spikes)[:4]}) for a network that "
+                        f"reads 0/1 spikes of shape {network.input_shape}",
+                        f"pass an array (N, T, {', '.join(map(str, network.input_shape))}) of 0 and 1")
+    spec = backend(backend_name)
+    if spec.run_batch is None:
+        if backend_name != "lava" or path is None:
+            raise UserError(f"backend {backend_name!r} does not run a netx network here",
+                            "pass --backend torch, reference or lava")
+        from neurodeploy.runtime.lava.netx_stock import run_stock_spikes  # Lava only when asked for
+
+        runs = [run_stock_spikes(path, network, x) for x in spikes]
+        return [np.stack([run[k] for run in runs]) for k in range(len(network.layers))]
+    outs, previous = [], spikes.astype(np.uint8)
+    for layer in network.layers:
+        previous = spec.run_batch([layer], delayed(previous), device)[0]
+        outs.append(previous)
+    return outs
+
+
 def delayed(spikes: np.ndarray) -> np.ndarray:
     """Spikes (B, T, ...) as the next layer reads them in Lava: one step later, nothing at step 0."""
     return np.concatenate([np.zeros_like(spikes[:, :1]), spikes[:, :-1]], axis=1)

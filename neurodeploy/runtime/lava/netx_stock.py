@@ -60,10 +60,39 @@ def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, ste
     finally:
         net.stop()
     shapes = [network.input.shape, *(layer.output_shape for layer in network.layers)]
-    outs = []
-    for shape, got in zip(shapes, received, strict=True):
-        per_step = np.moveaxis(np.asarray(got), -1, 0)  # (steps, *lava shape)
-        outs.append((per_step.transpose(0, 3, 2, 1) if len(shape) == 3 else per_step.reshape(steps, *shape))
-                    .astype(np.uint8))
-    return outs
+    return [_from_lava(got, shape, steps) for shape, got in zip(shapes, received, strict=True)]
 
+
+
+def run_stock_spikes(path: str | Path, network: NetxNetwork, spikes: np.ndarray) -> list[np.ndarray]:
+    """A network whose input layer has no neuron group: one sample's input spikes (steps, *input shape) sent
+    through a ``source.RingBuffer`` into ``net.inp`` -> every block's spikes (steps, *shape) uint8."""
+    _lava_compat.import_lava()
+    from lava.lib.dl.netx.hdf5 import Network  # Lava imports: see run_stock
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+
+    steps = spikes.shape[0]
+    net = Network(str(path))
+    if len(net.layers) != len(network.layers):
+        raise RuntimeError(f"netx built {len(net.layers)} blocks from {path}, expected {len(network.layers)}")
+    source = Source(data=np.stack([_to_lava(x) for x in np.asarray(spikes)], axis=-1).astype(np.int32))
+    source.s_out.connect(net.inp)
+    sinks = []
+    for block in net.layers:
+        sink = Sink(shape=block.out.shape, buffer=steps)
+        block.out.connect(sink.a_in)
+        sinks.append(sink)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        received = [sink.data.get() for sink in sinks]
+    finally:
+        net.stop()
+    return [_from_lava(got, layer.output_shape, steps) for layer, got in zip(network.layers, received, strict=True)]
+
+
+def _from_lava(got: np.ndarray, shape: tuple[int, ...], steps: int) -> np.ndarray:
+    per_step = np.moveaxis(np.asarray(got), -1, 0)  # (steps, *lava shape)
+    return (per_step.transpose(0, 3, 2, 1) if len(shape) == 3 else per_step.reshape(steps, *shape)).astype(np.uint8)

@@ -219,3 +219,18 @@ def test_an_input_layer_without_neurons_reads_spikes_as_stock_netx(tmp_path: Pat
         for k, (want, got) in enumerate(zip(stock, ours, strict=True)):
             assert np.array_equal(want[0], got[0]), f"{backend}: layer {k + 1} differs from stock netx"
     assert all(0 < s.mean() < 0.9 for s in stock[:2])
+
+
+def test_simulate_takes_spikes_for_a_network_without_input_neurons(tmp_path: Path) -> None:
+    path = edit(write_slayer_net(tmp_path / "spikes.net", seed=4), "layer/0/neuron")
+    x = (np.random.default_rng(1).random((3, 6, 3, 12, 16)) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "x.npy", x)
+    result = _in_process(tmp_path, ["simulate", "spikes.net", "--input", "x.npy", "--backend", "torch",
+                                    "-o", "out.npz"])
+    assert result.exit_code == 0, f"{result.output} {result.exception!r}"
+    saved = np.load(tmp_path / "out.npz")
+    network = read_network(path)
+    for name, want in zip(network.names, run_netx_spikes(network, x, "reference"), strict=True):
+        assert np.array_equal(saved[name], want)
+    refused = _in_process(tmp_path, ["simulate", "spikes.net", "--image", "x.npy"])
+    assert isinstance(refused.exception, UserError) and "pass --input X.npy" in str(refused.exception)

@@ -22,17 +22,16 @@ from neurodeploy.cost.netx_profile import profile_netx
 from neurodeploy.cost.profile import select_profiles
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_path, check_output_file, check_output_folder
-from neurodeploy.runtime.netx_run import FRAMES_PER_BATCH, read_frames, run_netx
+from neurodeploy.runtime.netx_run import FRAMES_PER_BATCH, read_frames, run_netx, run_netx_spikes
 from neurodeploy.runtime.run_options import plan_threads, sized_threads
 from neurodeploy.text import plural
 
 
 def _read(path: Path, image: Path | None, input_path: Path | None, steps: int | None, backend: str, device: str,
-          large: bool) -> tuple[NetxNetwork, list[str], np.ndarray, int]:
-    """Every check before the run: the options, the network, its frames; (network, names, biases, steps)."""
-    if input_path is not None or image is None:
-        raise UserError(f"{path.name} is a netx network: its frames go into the input layer's bias",
-                        "pass --image PHOTO (a photo, a folder of photos or a .npy of frames)")
+          large: bool, spikes_in: bool = False) -> tuple[NetxNetwork, list[str], np.ndarray, int]:
+    """Every check before the run: the options, the network, its input; (network, names, input, steps). The
+    input: the frames' bias mantissas (N, *shape), or, for a network whose input layer has no neurons (only
+    with ``spikes_in``), the spikes (N, T, *shape) of ``--input X.npy``."""
     if large:
         raise UserError("--cluster and --results run bundles", "run a netx network without them")
     if steps is not None and steps < 1:
@@ -44,10 +43,31 @@ def _read(path: Path, image: Path | None, input_path: Path | None, steps: int | 
                                                                               "or lava (stock netx on the CPU)")
     network = read_network(path)
     if network.input is None:
-        raise UserError(f"{path.name}'s first layer reads spikes, not a frame (layer 0 has no neuron group)",
-                        "pass a netx file whose input layer is driven through its bias, as SLAYER exports it")
+        if not spikes_in:
+            raise UserError(f"{path.name}'s first layer reads spikes, not a frame (layer 0 has no neuron group)",
+                            "profile a netx file whose input layer is driven through its bias, as SLAYER exports it")
+        if input_path is None or image is not None or steps is not None:
+            raise UserError(f"{path.name}'s first layer reads spikes (layer 0 has no neuron group)",
+                            "pass --input X.npy, 0/1 spikes (N, T, *input shape), without --image or --steps")
+        x = _spikes(input_path, network.input_shape)
+        return network, [f"{input_path.stem}_{n}" for n in range(len(x))], x, x.shape[1]
+    if input_path is not None or image is None:
+        raise UserError(f"{path.name} is a netx network: its frames go into the input layer's bias",
+                        "pass --image PHOTO (a photo, a folder of photos or a .npy of frames)")
     names, bias = read_frames(network.input, image)
     return network, names, bias, steps or network.steps
+
+
+def _spikes(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """``--input X.npy``: 0/1 spikes (N, T, *shape), checked."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable .npy ({exc})", "save the spikes with numpy.save") from None
+    if x.ndim != len(shape) + 2 or x.shape[2:] != shape or not np.isin(x, (0, 1)).all():
+        raise UserError(f"{path} holds {x.shape}, not 0/1 spikes (N, T, {', '.join(map(str, shape))})",
+                        "save 0/1 spikes of that shape")
+    return x.astype(np.uint8)
 
 
 def simulate_netx(path: Path, image: Path | None, input_path: Path | None, out: Path | None, json_out: Path | None,
@@ -58,21 +78,27 @@ def simulate_netx(path: Path, image: Path | None, input_path: Path | None, out: 
     check_output_file(target, "npz archive", ".npz")
     if json_out is not None:
         check_output_file(json_out, "JSON")
-    network, names, bias, steps = _read(path, image, input_path, steps, backend, device, large)
+    network, names, bias, steps = _read(path, image, input_path, steps, backend, device, large, spikes_in=True)
+
+    def run(batch: np.ndarray, on: str) -> list[np.ndarray]:
+        if network.input is None:  # bias holds input spikes
+            return run_netx_spikes(network, batch, on, device, path)
+        return run_netx(network, batch, steps, on, device, path)
+
     with sized_threads(plan_threads(backend, threads)):
         seconds, batches, exact = 0.0, [], None
         for start in range(0, len(bias), FRAMES_PER_BATCH):  # the backend's memory: one batch of frames
             started = time.perf_counter()
-            batches.append(run_netx(network, bias[start:start + FRAMES_PER_BATCH], steps, backend, device, path))
+            batches.append(run(bias[start:start + FRAMES_PER_BATCH], backend))
             seconds += time.perf_counter() - started
         spikes = [np.concatenate(layer) for layer in zip(*batches, strict=True)]
         if fidelity != "none" and backend != "reference":
             checked = len(bias) if fidelity == "all" else 1
             want = [np.concatenate(layer) for layer in zip(*(
-                run_netx(network, bias[start:min(start + FRAMES_PER_BATCH, checked)], steps, "reference")
+                run(bias[start:min(start + FRAMES_PER_BATCH, checked)], "reference")
                 for start in range(0, checked, FRAMES_PER_BATCH)), strict=True)]
             exact = all(np.array_equal(a[:checked], b) for a, b in zip(spikes, want, strict=True))
-    layer_names = [network.input_name, *network.names]
+    layer_names = [*([] if network.input is None else [network.input_name]), *network.names]
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, frames=np.array(names), **dict(zip(layer_names, spikes, strict=True)))
     console.print(f"{plural(len(names), 'frame')} of {steps} steps on {backend} in {seconds:.2f} s "

@@ -29,7 +29,7 @@ def _neuron(g: Any, i_decay: int, v_decay: int, vth: int) -> None:
 
 
 def write_slayer_net(path: Path, seed: int, recurrent: bool = False, steps: int = 12) -> Path:
-    """input (3, 12, 16) driven through its bias -> conv 6x3x3 stride 2 pad 1 -> flatten -> dense 20
+    """input (3, 12, 16) driven through its bias -> conv 6x3x(3x5) stride 2 pad (1, 2) -> flatten -> dense 20
     (dense_rec 20 if ``recurrent``) -> dense 5; seeded integer weights and biases, leaky neurons."""
     rng = np.random.default_rng(seed)
     with h5py.File(path, "w") as f:
@@ -41,10 +41,10 @@ def write_slayer_net(path: Path, seed: int, recurrent: bool = False, steps: int 
         g = f.create_group("layer/1")
         _type(g, "conv")
         g["shape"] = np.array([6, 6, 8])
-        for key, value in (("inChannels", 3), ("outChannels", 6), ("kernelSize", [3, 3]), ("stride", [2, 2]),
-                           ("padding", [1, 1]), ("dilation", [1, 1]), ("groups", 1)):
+        for key, value in (("inChannels", 3), ("outChannels", 6), ("kernelSize", [3, 5]), ("stride", [2, 2]),
+                           ("padding", [1, 2]), ("dilation", [1, 1]), ("groups", 1)):
             g[key] = np.array(value)
-        g["weight"] = rng.integers(-40, 60, size=(6, 3, 3, 3)).astype(np.float32)
+        g["weight"] = rng.integers(-40, 60, size=(6, 3, 3, 5)).astype(np.float32)
         g["bias"] = rng.integers(-4, 8, size=6).astype(np.float32)
         _neuron(g, 3072, 1024, 60)
         g = f.create_group("layer/2")

@@ -56,8 +56,8 @@ def test_records_are_the_files_integers(tmp_path: Path) -> None:
     conv, dense, out = network.layers
     assert network.input is not None and network.input.shape == (3, 12, 16) and network.steps == 12
     assert (network.input.i_decay, network.input.v_decay, network.input.vth_mant) == (4096, 512, 40)
-    assert conv.weight.dtype == np.int8 and conv.weight.shape == (6, 3, 3, 3)
-    assert (conv.stride, conv.padding, conv.output_shape) == ((2, 2), (1, 1), (6, 6, 8))
+    assert conv.weight.dtype == np.int8 and conv.weight.shape == (6, 3, 3, 5)
+    assert (conv.stride, conv.padding, conv.output_shape) == ((2, 2), (1, 2), (6, 6, 8))
     assert dense.input_shape == (288,) and dense.output_shape == (20,)
     assert (dense.i_decay, dense.v_decay, dense.vth_mant) == (2048, 256, 80) and out.bias is None
     assert network.names == ("layer1_conv", "layer3_dense", "layer4_dense")
@@ -185,7 +185,7 @@ def test_layout_reads_sigma_delta_networks_that_run_refuses(tmp_path: Path) -> N
     assert [(b.name, b.kind, b.neuron) for b in layout] == [
         ("layer0_input", "input", "SDNN"), ("layer1_conv", "conv", "SDNN"), ("layer3_dense", "dense", "SDNN"),
         ("layer4_dense", "dense", "SDNN")]
-    assert layout[1].weight_shape == (6, 3, 3, 3) and layout[1].output_shape == (6, 6, 8)
+    assert layout[1].weight_shape == (6, 3, 3, 5) and layout[1].output_shape == (6, 6, 8)
     assert layout[2].input_shape == (288,) and layout[3].weight_shape == (5, 20)
     with pytest.raises(UserError, match="layer 0: sigma-delta"):
         read_network(path)

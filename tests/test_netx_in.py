@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from neurodeploy.cli.main import app
 from neurodeploy.converters.netx_in import read_layout, read_network
+from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.netx_run import read_frames, run_netx, run_netx_spikes
 from tests.netx_export import edit, write_slayer_net
@@ -234,3 +235,21 @@ def test_simulate_takes_spikes_for_a_network_without_input_neurons(tmp_path: Pat
         assert np.array_equal(saved[name], want)
     refused = _in_process(tmp_path, ["simulate", "spikes.net", "--image", "x.npy"])
     assert isinstance(refused.exception, UserError) and "pass --input X.npy" in str(refused.exception)
+
+
+def test_the_toolkits_own_segments_read_alike_by_both_readers(tmp_path: Path) -> None:
+    """A segment file of neurodeploy convert (netx_io.write_segment) read by netx_in gives the same records."""
+    rng = np.random.default_rng(2)
+    layers = [
+        FixedPointLayer("conv", (2, 9, 11), (4, 5, 6), rng.integers(-127, 128, (4, 2, 3, 3)).astype(np.int8), None,
+                        rng.integers(-9, 9, 4).astype(np.int32), (2, 2), (1, 1), 3000, 900, 70),
+        FixedPointLayer("dense_rec", (120,), (7,), rng.integers(-127, 128, (7, 120)).astype(np.int8),
+                        rng.integers(-127, 128, (7, 7)).astype(np.int8), None, (1, 1), (0, 0), 4096, 0, 300),
+    ]
+    write_segment(tmp_path / "segment_0.net", layers)
+    ours, theirs = read_network(tmp_path / "segment_0.net").layers, read_segment(tmp_path / "segment_0.net")
+    for a, b in zip(ours, theirs, strict=True):
+        for field in ("kind", "input_shape", "output_shape", "stride", "padding", "i_decay", "v_decay", "vth_mant"):
+            assert getattr(a, field) == getattr(b, field), field
+        assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights, strict=True))
+        assert (a.bias is None and b.bias is None) or np.array_equal(a.bias, b.bias)

@@ -12,6 +12,8 @@ from rich.table import Table
 
 from neurodeploy.chip.partition import HOST, plan
 from neurodeploy.cli.app import app, console, err_console
+from neurodeploy.cli.netx import print_netx
+from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
@@ -21,8 +23,9 @@ from neurodeploy.ir.norse_reader import load_built, norse_graph
 
 @app.command()
 def convert(
-    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt), NIR graph (.nir), or a Norse model as "
-                                               "FILE.py:FUNCTION (a function that builds the module).")],
+    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt), NIR graph (.nir), a Norse model as FILE.py:FUNCTION "
+                                               "(a function that builds the module), or a Lava-DL netx file (.net: "
+                                               "read, checked and shown; simulate and profile take it as is).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL with .bundle).")]
     = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle (never a file or another folder).")] = False,
@@ -68,6 +71,9 @@ def convert(
     """Turn a trained model, a NIR graph or a Norse module into a bundle (netx files in Loihi fixed point + host
     parameters)."""
 
+    if is_netx_file(model):
+        print_netx(model)
+        return
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
     shape = _shape(input_shape)

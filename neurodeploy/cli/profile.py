@@ -26,7 +26,9 @@ from neurodeploy.cli.inputs import (
     plan_inputs,
     read_inputs,
 )
+from neurodeploy.cli.netx import profile_netx_file
 from neurodeploy.cli.works import ImageWork, SampleWork
+from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.cost.hw import load_profile
 from neurodeploy.cost.profile import graph_view, select_profiles, summarize, summarize_graph
 from neurodeploy.cost.report import write_report
@@ -44,9 +46,11 @@ from neurodeploy.text import plural
 
 @app.command()
 def profile(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert, or a Lava-DL "
+                                                "netx file (.net).")],
     image: Annotated[Path | None, typer.Option(help="Inpainter bundle: an image, or a folder of images (counts "
-                                                    "are averaged).")] = None,
+                                                    "are averaged). netx file: the frame written into its input "
+                                                    "layer's bias: a photo, a folder or a .npy.")] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
                                                                     ".npy or .npz (counts are averaged).")] = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of masks.")] = None,
@@ -66,8 +70,16 @@ def profile(
     sweep: Annotated[Path | None, typer.Option(help="A sweep.json (neurodeploy sweep) to add to the report.")]
     = None,
     threads: ThreadsOption = None,
+    steps: Annotated[int | None, typer.Option(help="netx file: Lava steps per frame (default: the file's "
+                                                   "tSample, else 16).")] = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
+    if is_netx_file(bundle):
+        names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
+        summary, spikes = profile_netx_file(bundle, image, input_path, names, host, backend, device, steps, threads,
+                                            json_out, report, cluster is not None or results is not None)
+        _finish(summary, spikes, json_out, report, seed, None)
+        return
     graph = graph_input(image, input_path, backend)
     check_scale(backend, device, cluster, results)
     plan = plan_threads(backend, threads)
@@ -100,6 +112,12 @@ def profile(
         summary, spikes = run_profile(loaded, read_inputs(jobs, random_mask),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host, seed=seed,  # type: ignore[arg-type]
                                       device=device, threads=threads)
+    _finish(summary, spikes, json_out, report, seed, sweep_document)
+
+
+def _finish(summary: dict[str, Any], spikes: Any, json_out: Path | None, report: Path | None, seed: int,
+            sweep_document: Any) -> None:
+    """The tables, the JSON and the report of a profile."""
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:

@@ -6,6 +6,10 @@ split into spiking stage, host CNN and bridge, beside the all-CNN baseline,
 and (where the profile maps the network, :mod:`neurodeploy.cost.mapping`) the
 chip layers mapped to cores with their utilisation; a table puts latency and
 energy (dynamic and static) side by side per profile.
+Under the report's first paragraph, the output and its fidelity
+(:mod:`neurodeploy.cost.report_output`): the inpainted image beside the masked
+input and the photo, hole PSNR, spike precision, recall and F1 per chip layer,
+bit-exactness with the reference backend.
 The HTML carries the plots as base64 data URIs: one file, no network. A
 small inline script counts the plots that decoded and writes the count into
 the page title, which the test of the report reads back from headless Chromium.
@@ -22,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.cost.report_output import picture_png, quality_section
 from neurodeploy.io import atomic_path
 from neurodeploy.text import plural
 
@@ -143,11 +148,14 @@ def plot_energy(energy: dict[str, dict[str, float]], baselines: dict[str, float]
 
 
 def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spikes: np.ndarray,
-                 seed: int = 0, sweep: dict[str, Any] | None = None) -> Path:
+                 seed: int = 0, sweep: dict[str, Any] | None = None,
+                 pictures: list[tuple[str, np.ndarray]] | None = None) -> Path:
     """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path.
 
     ``sweep``: a ``sweep.json`` document (:func:`neurodeploy.inpainter.sweep_results.read_sweep`), shown as a section of
-    its own.
+    its own. ``pictures``: (caption, uint8 (H, W, 3) image), shown side by side at the top (the masked
+    input, the inpainted output, the truth: :func:`quality_section`, with the summary's ``psnr_hole`` and
+    ``fidelity`` where it has them); the output is also written full size as ``inpainted.png``.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,6 +171,9 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
     for name, data in pngs.items():
         with atomic_path(out / f"{name}.png") as tmp:
             tmp.write_bytes(data)
+    if pictures and len(pictures) > 1:
+        with atomic_path(out / "inpainted.png") as tmp:
+            tmp.write_bytes(picture_png(pictures[1][1], max_side=None))
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{e['snn']:.3e}</td><td>{e['host']:.3e}</td>"
         f"<td>{e['bridge']:.3e}</td><td>{e['total']:.3e}</td><td>{e['all_cnn_baseline']:.3e}</td>"
@@ -190,6 +201,8 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
 {html.escape(str(summary.get("backend", "")))}. Per inference: {layer["spikes"]:.4g} spikes,
 {layer["synops"]:.4g} synaptic operations, {layer["neuron_updates"]:.4g} neuron updates,
 {summary["host_macs"]:.4g} host MACs, {summary["bridge_bits"]:.4g} bridge bits.</p>
+{quality_section(summary, pictures or [])}
+<h2>Energy per inference</h2>
 <table><tr><th>profile</th><th>SNN J</th><th>host J</th><th>bridge J</th><th>total J</th>
 <th>all-CNN J</th><th>ratio</th></tr>{rows}</table>
 <h2>Deployment: cores, latency and chip energy per profile</h2>
@@ -199,6 +212,7 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
 latency. Sources of every figure: <code>neurodeploy hw show PROFILE</code>.</p>
 {images}
 """
+
     if sweep is not None:
         body += sweep_section(sweep, plot_sweep(sweep))
     page = _page("neurodeploy profile", body)

@@ -73,8 +73,9 @@ def quality_section(summary: dict[str, Any], pictures: list[tuple[str, np.ndarra
                      + (f"<ul>{per_image}</ul>" if per_image else ""))
     fid = summary.get("fidelity")
     if fid is None:
-        parts.append("<p>Fidelity not measured: a run over <code>--cluster</code> or <code>--results</code> "
-                     "counts its items apart; run <code>neurodeploy simulate</code> for the check.</p>")
+        parts.append("<p>Fidelity not measured in this run (a run over <code>--cluster</code> or "
+                     "<code>--results</code> counts its items apart): <code>neurodeploy simulate</code> "
+                     "checks it.</p>")
         return "\n".join(parts)
     rows = [("all chip layers", fid), *[(layer["name"], layer) for layer in fid.get("layers", [])]]
     table = "".join(

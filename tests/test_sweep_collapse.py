@@ -156,3 +156,24 @@ def test_a_real_network_with_a_dead_final_relu_paints_a_constant() -> None:
     spread = hole_output_std(dead, [s.mask for s in samples])
     assert spread == 0.0 and all(np.all(d[s.mask] == 0) for d, s in zip(dead, samples, strict=True))
     assert collapse_of({"hole_output_std": spread, "val_mse_curve": [0.03, 0.02]})[0].startswith("constant output")
+
+
+# The collapsed seed of the README's smoke sweep as main a953f4a recorded it (spiking2, seed 1; its other
+# seed reached 9.62 dB): the means took it in, spike F1 and energy came from seed 0 alone, unsaid.
+SMOKE_COLLAPSED = {
+    "seed": 1, "mse": 0.04720260512564528, "mse_hole": 0.27026845264880744, "psnr_hole": 6.339086672802727,
+    "ssim": 0.7885672259624901, "val_mse": 0.04486704710870981, "best_val_mse": 0.04486704710870981,
+    "train_seconds": 127.106425478, "epochs_trained": 2, "converged": None,
+    "train_mse_curve": [0.03898726578336209, 0.03448329423554242],
+    "val_mse_curve": [0.04486704710870981, 0.04486704710870981],
+    "deployment": {"measured": False, "reason": "input step, input scale and activation scale must be positive; "
+                                                "calibrate the layer on data that activates it"}}
+
+
+def test_the_smoke_sweeps_collapsed_seed_is_flagged_and_out_of_the_means() -> None:
+    assert collapse_of(SMOKE_COLLAPSED) == ["no learning: validation MSE 0.04487 at all 2 epochs"]
+    good = copy.deepcopy(_shipped()["variants"]["spiking2"]["per_seed"][0])
+    v = aggregate([good, SMOKE_COLLAPSED], 2)
+    assert v["seeds_in_means"] == [0] and v["psnr_hole"] == pytest.approx(good["psnr_hole"])
+    assert v["deployed"] and "did not deploy" not in (v.get("energy_note") or "")
+    assert v["means_note"].startswith("means over seed 0 (1 of 2 seeds) only; left out, collapsed: seed 1")

@@ -81,3 +81,18 @@ def test_a_truncated_jpeg_is_found_by_the_check_not_only_when_decoded(tmp_path: 
         assert "cut.jpg" in str(exc) and "truncated" in str(exc)
     else:
         raise AssertionError("a truncated JPEG passed the check")
+
+
+def test_a_training_folder_skips_a_truncated_jpeg_up_front_not_mid_epoch(tmp_path: Path) -> None:
+    import pytest
+
+    from neurodeploy.inpainter.data import load_readable
+
+    paths = [_photo(tmp_path / f"a{k}.png", k, (64, 48)) for k in range(2)]
+    rgb = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "whole.jpg")
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        readable, skipped = load_readable([*paths, tmp_path / "cut.jpg", tmp_path / "whole.jpg"])
+    assert skipped == 1 and readable == [*paths, tmp_path / "whole.jpg"]

@@ -143,6 +143,7 @@ def test_a_fidelity_over_fewer_seeds_says_which() -> None:
     runs[1]["deployment"] = {"measured": False, "reason": "Lava failed"}
     v = aggregate(runs, 1)
     assert v["energy_seeds"] == [0] and "over seed 0 (1 of 2 seeds)" in v["energy_note"]
+    assert v["fidelity"]["note"] == "spike F1 over seed 0 (1 of 2 seeds): no deployment of the others"
 
 
 def test_a_real_network_with_a_dead_final_relu_paints_a_constant() -> None:

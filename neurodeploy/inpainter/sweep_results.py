@@ -148,7 +148,9 @@ def aggregate(runs: list[dict[str, Any]], spiking_layers: int) -> dict[str, Any]
                        "psnr_vs_float": _stats([x["fidelity"]["psnr_vs_float"] for x in d])[0],
                        "exact_vs_reference": all(x["fidelity"]["exact_vs_reference"] for x in d)}
     if len(scored) < len(kept):
-        out["fidelity"]["note"] = f"spike F1 over {_seeds(scored, len(kept))}: no spikes to score on the others"
+        why = [*(["no spikes to score on"] if len(scored) < len(deployed) else []),
+               *(["no deployment of"] if len(deployed) < len(kept) else [])]
+        out["fidelity"]["note"] = f"spike F1 over {_seeds(scored, len(kept))}: {' or '.join(why)} the others"
     out["spikes"], out["spikes_std"] = _stats([x["spikes"] for x in d])
     out["spikes_per_layer"] = [float(v) for v in np.mean([x["spikes_per_layer"] for x in d], axis=0)]
     out["energy_j"] = {}

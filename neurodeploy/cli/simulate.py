@@ -22,8 +22,10 @@ from neurodeploy.cli.inputs import (
     check_scale,
     graph_input,
     image_items,
+    item_keys,
     plan_inputs,
     read_inputs,
+    sample_keys,
     share,
 )
 from neurodeploy.cli.works import ImageWork, SampleWork
@@ -140,8 +142,11 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
     if pending and scale is not None:
         cluster, workers, results = scale
         with sized_threads(plan):
+            run = {"command": "simulate", "bundle": loaded.manifest["manifest_sha256"], "backend": backend,
+                   "models": lava_models, "device": device, "seed": seed, "fidelity": mode}
             report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend, lava_models,
-                                     device, seed, cluster, workers, results, loaded.timesteps, mode == "all")
+                                     device, seed, cluster, workers, results, loaded.timesteps, mode == "all",
+                                     item_keys(run, pending, random_mask, output_path))
     elif pending:
         # --spikes keeps whole-image arrays, as asked
         with TileProgress(err_console) as progress, PngWriter() as png:
@@ -173,9 +178,16 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
             console.print(f"  {layer['name']} (sigma-delta): {layer['messages']:,} graded messages, "
                           f"{share(layer['fraction_sent'])} of neurons x steps; activation error "
                           f"{share(layer['relative_activation_error'])} vs the float layer")
-    elif report.images_per_second:
-        console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "
-                      f"{report.images_per_second:.2f} images/s")
+    elif report.images_per_second or report.resumed:
+        here = report.images - len(report.resumed)
+        line = f"{plural(here, 'image')} simulated in this run"
+        if report.resumed:
+            line += f", {len(report.resumed)} resumed from --results"
+        if report.seconds["compile"] > 0:  # measured where this process compiled; a large run's workers do
+            line += f", compiled once in {report.seconds['compile']:.2f} s"
+        if report.images_per_second:
+            line += f", {report.images_per_second:.2f} images/s"
+        console.print(line)
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report.to_dict(), indent=2))
@@ -184,11 +196,14 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
 
 def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any, backend: str, lava_models: str,
                     device: str, seed: int, cluster: str | None, workers: int, results: Path | None,
-                    timesteps: int, fidelity: bool = True) -> Any:
+                    timesteps: int, fidelity: bool = True, keys: dict[str, str] | None = None) -> Any:
     """Images as items (:func:`neurodeploy.runtime.cluster.run_items`), in this process or on Ray, each written as
-    it finishes; the report over every item (those resumed from --results too)."""
+    it finishes; the report over every item (those resumed from --results too, named in ``resumed``; the time
+    and the rate are this run's). A logged image whose PNG is gone is simulated again."""
+    ran: set[str] = set()
 
     def write(record: dict[str, Any], output: Any) -> None:
+        ran.add(record["id"])
         write_png(output_path(record["id"]), output)
         console.print(f"{record['id']}: {record['seconds']['total']:.2f} s, {record['spikes']['total']:,} spikes "
                       f"-> {output_path(record['id'])}")
@@ -196,11 +211,14 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
     started = time.perf_counter()
     with ItemProgress(err_console) as progress:
         records = run_items(ImageWork(bundle, backend, lava_models, device, seed, fidelity), items, cluster=cluster,
-                            workers=workers, results=results, on_item=write, progress=progress)
+                            workers=workers, results=results, on_item=write, progress=progress, keys=keys,
+                            resumable=lambda name: output_path(name).exists())
     summaries = [{k: v for k, v in r.items() if k != "id"} for r in records]
-    return SimulationReport(backend, timesteps, summaries,
-                            {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in summaries),
-                             "total": time.perf_counter() - started})
+    report = SimulationReport(backend, timesteps, summaries,
+                              {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in records if r["id"] in ran),
+                               "total": time.perf_counter() - started})
+    report.resumed = [r["id"] for r in records if r["id"] not in ran]
+    return report
 
 
 def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
@@ -218,8 +236,10 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     x = read_input(input_path, loaded.deployment)
     y = None if compare is None else read_compare(compare, loaded.deployment, x)
     if large is not None:
+        run = {"command": "simulate", "bundle": loaded.manifest["manifest_sha256"], "backend": backend,
+               "models": lava_models, "device": device, "check": mode == "all"}
         _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large, compare=y,
-                          check=mode == "all", threads=threads)
+                          check=mode == "all", threads=threads, keys=sample_keys(run, x))
         return
     checked = {"all": len(x), "first": 1, "none": 0}[mode]
     with warnings.catch_warnings(record=True) as caught:
@@ -259,12 +279,13 @@ def _print_graph_fidelity(fid: dict[str, Any], checked: int, samples: int) -> No
 
 def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,
                       device: str, cluster: str | None, workers: int, results: Path | None,
-                      compare: Any = None, check: bool = True, threads: dict[str, Any] | None = None) -> None:
+                      compare: Any = None, check: bool = True, threads: dict[str, Any] | None = None,
+                      keys: dict[str, str] | None = None) -> None:
     """``simulate --input`` sample by sample (:func:`neurodeploy.runtime.cluster.run_items`): OUT.npz gets ``output``
     in input order, the JSON each sample's record (and ``fidelity.vs_compare`` against ``compare``)."""
     with ItemProgress(err_console) as progress:
         records = run_items(SampleWork(bundle, backend, lava_models, device, check=check), sample_items(x),
-                            cluster=cluster, workers=workers, results=results, progress=progress)
+                            cluster=cluster, workers=workers, results=results, progress=progress, keys=keys)
     output = np.stack([np.asarray(r["output"], dtype=np.float64) for r in records])
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=output)

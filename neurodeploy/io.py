@@ -65,6 +65,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
+    except OSError as exc:  # a disk full mid-run: name the file the user asked for, not a temporary one
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     finally:
         if tmp.exists():
             tmp.unlink()

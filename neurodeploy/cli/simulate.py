@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -128,8 +129,10 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
         console.print(f"--skip-existing: {plural(len(skipped), 'image')} skipped (output exists), "
                       f"{len(pending)} to simulate")
     saved: dict[str, np.ndarray] = {}
+    finished: list[dict[str, Any]] = []  # this run's summaries as they come: an interrupted run's --json
 
     def write(result: Any, png: PngWriter) -> None:
+        finished.append(result.summary(backend))
         png.write(output_path(result.name), result.output)
         if spikes is not None:
             saved[f"{result.name}/frames"] = result.frames
@@ -139,23 +142,32 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
         for note in result.fidelity.get("warnings", []):
             err_console.print(f"warning: {result.name}: {note}", highlight=False, soft_wrap=True)
 
-    if pending and scale is not None:
-        cluster, workers, results = scale
-        with sized_threads(plan):
-            run = {"command": "simulate", "bundle": loaded.manifest["manifest_sha256"], "backend": backend,
-                   "models": lava_models, "device": device, "seed": seed, "fidelity": mode}
-            report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend, lava_models,
-                                     device, seed, cluster, workers, results, loaded.timesteps, mode == "all",
-                                     item_keys(run, pending, random_mask, output_path))
-    elif pending:
-        # --spikes keeps whole-image arrays, as asked
-        with TileProgress(err_console) as progress, PngWriter() as png:
-            report = run_simulation(loaded, read_inputs(pending, random_mask), backend=backend,  # type: ignore
-                                    models=lava_models, seed=seed,  # type: ignore[arg-type]
-                                    on_result=lambda result: write(result, png),
-                                    keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
-                                    device=device, fidelity=mode, threads=threads)
-    else:
+    started = time.perf_counter()
+    try:
+        if pending and scale is not None:
+            cluster, workers, results = scale
+            with sized_threads(plan):
+                run = {"command": "simulate", "bundle": loaded.manifest["manifest_sha256"], "backend": backend,
+                       "models": lava_models, "device": device, "seed": seed, "fidelity": mode}
+                report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend,
+                                         lava_models, device, seed, cluster, workers, results, loaded.timesteps,
+                                         mode == "all", item_keys(run, pending, random_mask, output_path),
+                                         finished)
+        elif pending:
+            # --spikes keeps whole-image arrays, as asked
+            with TileProgress(err_console) as progress, PngWriter() as png:
+                report = run_simulation(loaded, read_inputs(pending, random_mask), backend=backend,  # type: ignore
+                                        models=lava_models, seed=seed,  # type: ignore[arg-type]
+                                        on_result=lambda result: write(result, png),
+                                        keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
+                                        device=device, fidelity=mode, threads=threads)
+    except (KeyboardInterrupt, SystemExit) as stop:  # SIGTERM, Ctrl-C (neurodeploy.cli.main.Stopped)
+        _keep_interrupted(stop, finished, json_out, SimulationReport(
+            backend, loaded.timesteps, finished, {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in finished),
+                                                  "total": time.perf_counter() - started},
+            skipped=skipped, fidelity=mode, threads=plan.as_dict()))
+        raise
+    if not pending:
         report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
         console.print("nothing to simulate: every output exists")
     report.skipped, report.fidelity, report.threads = skipped, mode, plan.as_dict()
@@ -163,6 +175,19 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)
     return report
+
+
+def _keep_interrupted(stop: BaseException, finished: list[dict[str, Any]], json_out: Path | None,
+                      report: SimulationReport) -> None:
+    """An interrupted ``simulate --image``: its --json covers the images that finished (``interrupted``: true),
+    and the one line :func:`neurodeploy.cli.main.main` prints says what was kept (``stop.note``)."""
+    kept = f"{plural(len(finished), 'image')} finished and written"
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps({**report.to_dict(), "interrupted": True}, indent=2))
+        kept += f", --json {json_out} covers them"
+    with contextlib.suppress(AttributeError):
+        stop.note = kept + "; nothing is half-written"  # type: ignore[attr-defined]
 
 
 def _print_image_report(report: SimulationReport, json_out: Path | None) -> None:
@@ -196,7 +221,8 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
 
 def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any, backend: str, lava_models: str,
                     device: str, seed: int, cluster: str | None, workers: int, results: Path | None,
-                    timesteps: int, fidelity: bool = True, keys: dict[str, str] | None = None) -> Any:
+                    timesteps: int, fidelity: bool = True, keys: dict[str, str] | None = None,
+                    finished: list[dict[str, Any]] | None = None) -> Any:
     """Images as items (:func:`neurodeploy.runtime.cluster.run_items`), in this process or on Ray, each written as
     it finishes; the report over every item (those resumed from --results too, named in ``resumed``; the time
     and the rate are this run's). A logged image whose PNG is gone is simulated again."""
@@ -205,6 +231,8 @@ def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any
     def write(record: dict[str, Any], output: Any) -> None:
         ran.add(record["id"])
         write_png(output_path(record["id"]), output)
+        if finished is not None:
+            finished.append({k: v for k, v in record.items() if k != "id"})
         console.print(f"{record['id']}: {record['seconds']['total']:.2f} s, {record['spikes']['total']:,} spikes "
                       f"-> {output_path(record['id'])}")
 

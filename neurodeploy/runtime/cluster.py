@@ -28,6 +28,7 @@ records in input order, whatever order they finished in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -149,8 +150,9 @@ def run_items(work: Work, items: Sequence[tuple[str, Callable[[], Any]]], *, clu
             progress.advance()
 
     stream = _run_local(work, pending) if address is None else _run_ray(work, pending, address, workers)
-    for record, array in stream:
-        finished(record, array)
+    with contextlib.closing(stream):  # an error here (the log's disk full) stops the work at once, not at exit
+        for record, array in stream:
+            finished(record, array)
     return [records[item_id] for item_id in ids]
 
 

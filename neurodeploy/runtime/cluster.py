@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from neurodeploy.errors import UserError
+from neurodeploy.io import check_writable
 
 
 class Work(Protocol):
@@ -77,6 +78,7 @@ class ResultsLog:
             raise UserError(f"--results {self.path} is not a file", "pass a .jsonl file path")
         if not self.path.parent.is_dir():
             raise UserError(f"--results {self.path}: its folder does not exist", "create the folder first")
+        check_writable(self.path)
 
     def done(self) -> dict[str, dict[str, Any]]:
         """The records already written, by id; a partial or unreadable last line is cut from the file."""

@@ -153,9 +153,11 @@ def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend 
 
 
 @contextlib.contextmanager
-def deployed_inpainter(bundle: Any, backend: str = "reference",
-                       seed: int = 0) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def deployed_inpainter(bundle: Any, backend: str = "reference", seed: int = 0, progress: ProgressHook | None = None
+                       ) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """The deployed SC-NN as an inpainting function, while the context lasts: ``bundle``
-    simulated on ``backend`` (no fidelity check), whole image, tiles and all."""
-    with Simulator(bundle, backend, seed=seed, fidelity=False) as simulator:  # type: ignore[arg-type]
+    simulated on ``backend`` (no fidelity check), whole image, tiles and all (``progress``: see
+    :class:`Simulator`)."""
+    with Simulator(bundle, backend, seed=seed, fidelity=False,  # type: ignore[arg-type]
+                   progress=progress) as simulator:
         yield lambda image, mask: simulator.run(SimulationInput("image", image, mask)).output

@@ -7,6 +7,7 @@ read-only tmpfs where mounting is allowed, else a path under /sys (where no file
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,8 +39,13 @@ def _run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *a
     from neurodeploy.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["neurodeploy", *args])
-    with pytest.raises(SystemExit) as stop:
-        main()
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main()
+    finally:  # main() takes SIGINT and SIGTERM over: give them back to pytest
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     return int(stop.value.code or 0), capsys.readouterr().err
 
 

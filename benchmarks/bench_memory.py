@@ -15,6 +15,11 @@ count once per process). "sampled RSS" is the largest sum of the current
 resident sets seen at one poll, for comparison. Linux only (``/proc``).
 
     python benchmarks/bench_memory.py [--sizes 256 1024 4000] [--backend lava] [--json out.json]
+
+``--against-evaluate SIDE`` instead runs ``neurodeploy simulate`` and ``neurodeploy evaluate`` side by side on
+the same SIDE x SIDE photo and the same mask file (a seeded random hole of 10-30%), each with its defaults
+(simulate: Lava; evaluate: the float SC-NN, the deployed one on the reference backend and the classical
+methods), and prints their peak tree RSS and the ratio evaluate / simulate (issue 33: at most 2).
 """
 
 from __future__ import annotations
@@ -80,13 +85,50 @@ def photo(side: int, path: Path) -> None:
     write_png(path, np.asarray(Image.fromarray(image).resize((side, side), Image.BICUBIC)))
 
 
+def against_evaluate(model: Path, side: int) -> dict[str, float]:
+    """Peak tree RSS of ``simulate`` and ``evaluate`` on one SIDE x SIDE photo and mask, and their ratio."""
+    from neurodeploy.inpainter.data import PHOTO_MASKS, random_mask
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = convert(model, Path(tmp) / "bundle")
+        image, mask = Path(tmp) / "photo.png", Path(tmp) / "mask.png"
+        photo(side, image)
+        write_png(mask, random_mask(np.random.default_rng(0), side, side, PHOTO_MASKS).astype(np.uint8) * 255)
+        runs = {
+            "simulate": [sys.executable, "-m", "neurodeploy", "simulate", str(bundle.path), "--image", str(image),
+                         "--mask", str(mask), "-o", str(Path(tmp) / "out.png")],
+            "evaluate": [sys.executable, "-m", "neurodeploy", "evaluate", str(model), "--image", str(image),
+                         "--mask", str(mask)],
+        }
+        found = {}
+        for name, command in runs.items():
+            found[name] = measure(command)
+            print(f"{name}: {found[name]['peak_tree_rss'] / MIB:.0f} MiB in {found[name]['seconds']:.1f} s",
+                  file=sys.stderr)
+    ratio = found["evaluate"]["peak_tree_rss"] / found["simulate"]["peak_tree_rss"]
+    print(f"\n{side} x {side} photo ({side * side / 1e6:.2f} MP), same mask, each command with its defaults\n")
+    print("| command | wall (s) | processes | peak tree RSS (MiB) | sampled RSS (MiB) |")
+    print("|---|---|---|---|---|")
+    for name, r in found.items():
+        print(f"| {name} | {r['seconds']:.1f} | {r['processes']} | {r['peak_tree_rss'] / MIB:.0f} | "
+              f"{r['sampled_rss'] / MIB:.0f} |")
+    print(f"\nevaluate / simulate peak: {ratio:.2f}")
+    return {"side": side, "simulate": found["simulate"], "evaluate": found["evaluate"], "ratio": ratio}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=ROOT / "examples/models/scnn_inpaint.pt")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4000])
     parser.add_argument("--backend", default="lava")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--against-evaluate", type=int, metavar="SIDE")
     args = parser.parse_args()
+    if args.against_evaluate:
+        found = against_evaluate(args.model, args.against_evaluate)
+        if args.json:
+            args.json.write_text(json.dumps(found, indent=2))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         bundle = convert(args.model, Path(tmp) / "bundle")

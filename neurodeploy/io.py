@@ -65,6 +65,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, target)
+    except OSError as exc:  # a disk full mid-run: name the file the user asked for, not a temporary one
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -167,7 +171,26 @@ def _check_parents(target: Path) -> None:
         if parent.exists():
             if not parent.is_dir():
                 raise UserError(f"cannot write {target}: {parent} is a file, not a folder", "choose another path")
-            return
+            break
+    check_writable(target)
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Check, before any work, that ``path`` (a file or a folder, existing or not) can be written.
+
+    Tried, not guessed: a file is created and removed in the nearest folder that exists (``path`` itself
+    when it is one). Permission bits and ``os.access`` say yes to root on a read-only mount, which refuses it
+    all the same; this refuses it before the work instead of after. A one-line :class:`UserError`.
+    """
+    target = Path(path)
+    folder = next((p for p in (target, *target.parents) if p.is_dir()), Path.cwd())
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".neurodeploy-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UserError(f"cannot write {target}: {folder} is not writable ({exc.strerror})",
+                        "choose a writable folder for it, or make that one writable") from None
 
 
 def _starts_with(path: Path, signatures: tuple[bytes, ...]) -> bool:

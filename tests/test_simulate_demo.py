@@ -13,8 +13,8 @@ from PIL import Image
 from .conftest import run_cli
 
 # the top-level keys of every simulate JSON document (neurodeploy.inpainter.simulation.SimulationReport.to_dict)
-SIMULATE_JSON_SCHEMA = ("backend", "timesteps", "images", "covers", "skipped", "seconds", "images_per_second",
-                        "fidelity_check", "threads", "results")
+SIMULATE_JSON_SCHEMA = ("backend", "timesteps", "images", "covers", "skipped", "resumed", "seconds",
+                        "images_per_second", "fidelity_check", "threads", "results")
 
 
 def _image(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 30)) -> Path:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +18,7 @@ from neurodeploy.inpainter.data import PHOTO_MASKS
 from neurodeploy.inpainter.data import random_mask as draw_mask
 from neurodeploy.inpainter.model import ModelConfig
 from neurodeploy.inpainter.simulator import SimulationInput
-from neurodeploy.io import image_size, list_images, read_image, read_mask
+from neurodeploy.io import image_size, list_images, read_image, read_mask, sha256_file
 from neurodeploy.runtime.backends import BACKENDS, check_backend_device
 from neurodeploy.runtime.cluster import ResultsLog, parse_cluster
 from neurodeploy.runtime.torch_backend import DEVICES
@@ -30,7 +32,6 @@ class Job:
     name: str
     image: Path
     mask: Path | None
-    index: int  # position in the whole folder: the random mask's seed is (--random-mask, index)
 
 
 def plan_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list[Job]:
@@ -77,8 +78,7 @@ def plan_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise UserError(f"{len(missing)} of {plural(len(paths), 'image')} have no same-named mask in "
                             f"{mask} ({shown})", "give every image a mask of the same name (white = missing)")
-    jobs = [Job(path.stem, path, masks.get(path.stem, mask) if mask is not None else None, index)
-            for index, path in enumerate(paths)]
+    jobs = [Job(path.stem, path, masks.get(path.stem, mask) if mask is not None else None) for path in paths]
     check_readable(jobs)
     return jobs
 
@@ -97,13 +97,20 @@ def check_readable(jobs: list[Job]) -> None:
                             "pass a mask of the same width and height as the image")
 
 
+def mask_seed(random_mask: int, name: str) -> list[int]:
+    """The seed of an image's drawn mask: ``--random-mask`` and the image's name, so that a photo gets the same
+    hole alone or in any folder. The name enters as the first 8 bytes of its UTF-8 sha256 (Python's ``hash()`` of
+    a string changes from one process to the next)."""
+    return [random_mask, int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")]
+
+
 def read_inputs(jobs: list[Job], random_mask: int | None) -> Iterator[Any]:
     """The planned images, read one at a time as the simulation reaches them."""
     for job in jobs:
         rgb = read_image(job.image)
         if job.mask is None:
-            hole = draw_mask(np.random.default_rng([random_mask or 0, job.index]), rgb.shape[0], rgb.shape[1],
-                             PHOTO_MASKS)
+            hole = draw_mask(np.random.default_rng(mask_seed(random_mask or 0, job.name)), rgb.shape[0],
+                             rgb.shape[1], PHOTO_MASKS)
         else:
             hole = read_mask(job.mask, rgb.shape[:2])
         yield SimulationInput(job.name, rgb, hole)
@@ -160,6 +167,29 @@ def check_scale(backend: str, device: str, cluster: str | None, results: Path | 
 def image_items(jobs: list[Job], random_mask: int | None) -> list[tuple[str, Any]]:
     """The planned images as (name, loader) items of :func:`neurodeploy.runtime.cluster.run_items`."""
     return [(job.name, (lambda job=job: next(read_inputs([job], random_mask)))) for job in jobs]
+
+
+def item_keys(run: dict[str, Any], jobs: list[Job], random_mask: int | None,
+              output_path: Callable[[str], Path] | None = None) -> dict[str, str]:
+    """Each image's key in a --results log: the sha256 of everything that determines its record: ``run`` (the
+    command, the bundle's manifest digest, backend, seed, ...), the image's and the mask's file digests (or the
+    drawn mask's seed) and the output file it is written to."""
+    return {job.name: run_key({**run, "image": sha256_file(job.image),
+                               "mask": sha256_file(job.mask) if job.mask is not None
+                               else mask_seed(random_mask or 0, job.name),
+                               "output": str(output_path(job.name).resolve()) if output_path else None})
+            for job in jobs}
+
+
+def sample_keys(run: dict[str, Any], x: np.ndarray) -> dict[str, str]:
+    """Each sample's key in a --results log (ids "0" .. "N-1"): ``run`` and the digest of the sample's values."""
+    return {str(n): run_key({**run, "sample": hashlib.sha256(np.ascontiguousarray(x[n]).tobytes()).hexdigest()})
+            for n in range(x.shape[0])}
+
+
+def run_key(fields: dict[str, Any]) -> str:
+    """The sha256 of ``fields`` as canonical JSON: what a --results record must match to be resumed."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def read_model_config(path: Path | None) -> Any:

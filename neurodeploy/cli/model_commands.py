@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from neurodeploy.cli.app import app, console
+from neurodeploy.cli.app import app, console, err_console
 from neurodeploy.cli.inputs import check_backend, read_model_config
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
@@ -18,7 +18,7 @@ from neurodeploy.inpainter.data import EvalSample, EvalSet, WholePhotoSet, resol
 from neurodeploy.inpainter.evaluate import METHODS
 from neurodeploy.inpainter.evaluate import evaluate as run_evaluation
 from neurodeploy.inpainter.model import ModelConfig
-from neurodeploy.inpainter.simulation import deployed_inpainter
+from neurodeploy.inpainter.simulation import TileProgress, deployed_inpainter
 from neurodeploy.inpainter.train import TrainConfig
 from neurodeploy.inpainter.train import train as run_training
 from neurodeploy.io import atomic_path, check_output_file, read_image, read_mask
@@ -110,12 +110,14 @@ def evaluate(
               "photos": "whole validation photos"}
     reports = {}
     with contextlib.ExitStack() as stack:
+        tiles = stack.enter_context(TileProgress(err_console))  # a large photo: a bar with the time left
         inpaint = None
         if deployed:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="neurodeploy-evaluate-")))
-            inpaint = stack.enter_context(deployed_inpainter(run_convert(model, folder / "bundle"), backend, seed))
+            inpaint = stack.enter_context(deployed_inpainter(run_convert(model, folder / "bundle"), backend, seed,
+                                                             progress=tiles))
         for name, samples in sets.items():
-            reports[name] = report = run_evaluation(net, samples, seed=seed, deployed=inpaint)
+            reports[name] = report = run_evaluation(net, samples, seed=seed, deployed=inpaint, tiles=tiles)
             table = Table(title=f"inpainting on {plural(report['images'], 'image')} ({titles[name]}; "
                                 "hole = masked pixels)")
             for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):

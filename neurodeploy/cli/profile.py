@@ -24,8 +24,10 @@ from neurodeploy.cli.inputs import (
     check_scale,
     graph_input,
     image_items,
+    item_keys,
     plan_inputs,
     read_inputs,
+    sample_keys,
 )
 from neurodeploy.cli.netx import profile_netx_file
 from neurodeploy.cli.works import ImageWork, SampleWork
@@ -175,13 +177,18 @@ def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: lis
         loaded = Bundle.load(bundle).require("graph")
         x = read_input(input_path, loaded.deployment)  # type: ignore[arg-type]
         work, items = SampleWork(bundle, backend, "neurodeploy", device, profile=True), sample_items(x)
+        keys = sample_keys({"command": "profile", "bundle": loaded.manifest["manifest_sha256"],
+                            "backend": backend, "device": device}, x)
     else:
-        Bundle.load(bundle).require("inpainter")
+        digest = Bundle.load(bundle).require("inpainter").manifest["manifest_sha256"]
         work, items = ImageWork(bundle, backend, "neurodeploy", device, seed, profile=True), \
             image_items(jobs, random_mask)
+        keys = item_keys({"command": "profile", "bundle": digest, "backend": backend, "device": device,
+                          "seed": seed}, jobs, random_mask)
     with ItemProgress(err_console) as progress:
         records = run_items(work, items, cluster=cluster, workers=workers, results=results,
-                            on_item=lambda record, spikes: last.__setitem__(0, spikes), progress=progress)
+                            on_item=lambda record, spikes: last.__setitem__(0, spikes), progress=progress,
+                            keys=keys)
     counts = [{k: v for k, v in r.items() if k not in ("id", "exact_vs_reference")} for r in records]
     if graph:
         summary = summarize_graph(counts, backend, names, host, int(x.shape[1]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -22,8 +23,10 @@ from neurodeploy.cli.inputs import (
     check_scale,
     graph_input,
     image_items,
+    item_keys,
     plan_inputs,
     read_inputs,
+    sample_keys,
     share,
 )
 from neurodeploy.cli.netx import simulate_netx
@@ -143,8 +146,10 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
         console.print(f"--skip-existing: {plural(len(skipped), 'image')} skipped (output exists), "
                       f"{len(pending)} to simulate")
     saved: dict[str, np.ndarray] = {}
+    finished: list[dict[str, Any]] = []  # this run's summaries as they come: an interrupted run's --json
 
     def write(result: Any, png: PngWriter) -> None:
+        finished.append(result.summary(backend))
         png.write(output_path(result.name), result.output)
         if spikes is not None:
             saved[f"{result.name}/frames"] = result.frames
@@ -154,20 +159,32 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
         for note in result.fidelity.get("warnings", []):
             err_console.print(f"warning: {result.name}: {note}", highlight=False, soft_wrap=True)
 
-    if pending and scale is not None:
-        cluster, workers, results = scale
-        with sized_threads(plan):
-            report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend, lava_models,
-                                     device, seed, cluster, workers, results, loaded.timesteps, mode == "all")
-    elif pending:
-        # --spikes keeps whole-image arrays, as asked
-        with TileProgress(err_console) as progress, PngWriter() as png:
-            report = run_simulation(loaded, read_inputs(pending, random_mask), backend=backend,  # type: ignore
-                                    models=lava_models, seed=seed,  # type: ignore[arg-type]
-                                    on_result=lambda result: write(result, png),
-                                    keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
-                                    device=device, fidelity=mode, threads=threads)
-    else:
+    started = time.perf_counter()
+    try:
+        if pending and scale is not None:
+            cluster, workers, results = scale
+            with sized_threads(plan):
+                run = {"command": "simulate", "bundle": loaded.manifest["manifest_sha256"], "backend": backend,
+                       "models": lava_models, "device": device, "seed": seed, "fidelity": mode}
+                report = _simulate_items(bundle, image_items(pending, random_mask), output_path, backend,
+                                         lava_models, device, seed, cluster, workers, results, loaded.timesteps,
+                                         mode == "all", item_keys(run, pending, random_mask, output_path),
+                                         finished)
+        elif pending:
+            # --spikes keeps whole-image arrays, as asked
+            with TileProgress(err_console) as progress, PngWriter() as png:
+                report = run_simulation(loaded, read_inputs(pending, random_mask), backend=backend,  # type: ignore
+                                        models=lava_models, seed=seed,  # type: ignore[arg-type]
+                                        on_result=lambda result: write(result, png),
+                                        keep_outputs=False, keep_spikes=spikes is not None, progress=progress,
+                                        device=device, fidelity=mode, threads=threads)
+    except (KeyboardInterrupt, SystemExit) as stop:  # SIGTERM, Ctrl-C (neurodeploy.cli.main.Stopped)
+        _keep_interrupted(stop, finished, json_out, SimulationReport(
+            backend, loaded.timesteps, finished, {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in finished),
+                                                  "total": time.perf_counter() - started},
+            skipped=skipped, fidelity=mode, threads=plan.as_dict()))
+        raise
+    if not pending:
         report = SimulationReport(backend, loaded.timesteps, [], {"compile": 0.0, "run": 0.0, "total": 0.0})
         console.print("nothing to simulate: every output exists")
     report.skipped, report.fidelity, report.threads = skipped, mode, plan.as_dict()
@@ -175,6 +192,19 @@ def _simulate_images(bundle: Path, image: Path, mask: Path | None, random_mask: 
         with atomic_path(spikes) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, **saved)
     return report
+
+
+def _keep_interrupted(stop: BaseException, finished: list[dict[str, Any]], json_out: Path | None,
+                      report: SimulationReport) -> None:
+    """An interrupted ``simulate --image``: its --json covers the images that finished (``interrupted``: true),
+    and the one line :func:`neurodeploy.cli.main.main` prints says what was kept (``stop.note``)."""
+    kept = f"{plural(len(finished), 'image')} finished and written"
+    if json_out is not None:
+        with atomic_path(json_out) as tmp:
+            tmp.write_text(json.dumps({**report.to_dict(), "interrupted": True}, indent=2))
+        kept += f", --json {json_out} covers them"
+    with contextlib.suppress(AttributeError):
+        stop.note = kept + "; nothing is half-written"  # type: ignore[attr-defined]
 
 
 def _print_image_report(report: SimulationReport, json_out: Path | None) -> None:
@@ -190,9 +220,16 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
             console.print(f"  {layer['name']} (sigma-delta): {layer['messages']:,} graded messages, "
                           f"{share(layer['fraction_sent'])} of neurons x steps; activation error "
                           f"{share(layer['relative_activation_error'])} vs the float layer")
-    elif report.images_per_second:
-        console.print(f"{plural(report.images, 'image')}, compiled once in {report.seconds['compile']:.2f} s, "
-                      f"{report.images_per_second:.2f} images/s")
+    elif report.images_per_second or report.resumed:
+        here = report.images - len(report.resumed)
+        line = f"{plural(here, 'image')} simulated in this run"
+        if report.resumed:
+            line += f", {len(report.resumed)} resumed from --results"
+        if report.seconds["compile"] > 0:  # measured where this process compiled; a large run's workers do
+            line += f", compiled once in {report.seconds['compile']:.2f} s"
+        if report.images_per_second:
+            line += f", {report.images_per_second:.2f} images/s"
+        console.print(line)
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(report.to_dict(), indent=2))
@@ -201,23 +238,32 @@ def _print_image_report(report: SimulationReport, json_out: Path | None) -> None
 
 def _simulate_items(bundle: Path, items: list[tuple[str, Any]], output_path: Any, backend: str, lava_models: str,
                     device: str, seed: int, cluster: str | None, workers: int, results: Path | None,
-                    timesteps: int, fidelity: bool = True) -> Any:
+                    timesteps: int, fidelity: bool = True, keys: dict[str, str] | None = None,
+                    finished: list[dict[str, Any]] | None = None) -> Any:
     """Images as items (:func:`neurodeploy.runtime.cluster.run_items`), in this process or on Ray, each written as
-    it finishes; the report over every item (those resumed from --results too)."""
+    it finishes; the report over every item (those resumed from --results too, named in ``resumed``; the time
+    and the rate are this run's). A logged image whose PNG is gone is simulated again."""
+    ran: set[str] = set()
 
     def write(record: dict[str, Any], output: Any) -> None:
+        ran.add(record["id"])
         write_png(output_path(record["id"]), output)
+        if finished is not None:
+            finished.append({k: v for k, v in record.items() if k != "id"})
         console.print(f"{record['id']}: {record['seconds']['total']:.2f} s, {record['spikes']['total']:,} spikes "
                       f"-> {output_path(record['id'])}")
 
     started = time.perf_counter()
     with ItemProgress(err_console) as progress:
         records = run_items(ImageWork(bundle, backend, lava_models, device, seed, fidelity), items, cluster=cluster,
-                            workers=workers, results=results, on_item=write, progress=progress)
+                            workers=workers, results=results, on_item=write, progress=progress, keys=keys,
+                            resumable=lambda name: output_path(name).exists())
     summaries = [{k: v for k, v in r.items() if k != "id"} for r in records]
-    return SimulationReport(backend, timesteps, summaries,
-                            {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in summaries),
-                             "total": time.perf_counter() - started})
+    report = SimulationReport(backend, timesteps, summaries,
+                              {"compile": 0.0, "run": sum(r["seconds"]["total"] for r in records if r["id"] in ran),
+                               "total": time.perf_counter() - started})
+    report.resumed = [r["id"] for r in records if r["id"] not in ran]
+    return report
 
 
 def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: Path | None, backend: str,
@@ -235,8 +281,10 @@ def _simulate_graph(bundle: Path, input_path: Path, out: Path | None, json_out: 
     x = read_input(input_path, loaded.deployment)
     y = None if compare is None else read_compare(compare, loaded.deployment, x)
     if large is not None:
+        run = {"command": "simulate", "bundle": loaded.manifest["manifest_sha256"], "backend": backend,
+               "models": lava_models, "device": device, "check": mode == "all"}
         _simulate_samples(bundle, x, target, json_out, backend, lava_models, device, *large, compare=y,
-                          check=mode == "all", threads=threads)
+                          check=mode == "all", threads=threads, keys=sample_keys(run, x))
         return
     checked = {"all": len(x), "first": 1, "none": 0}[mode]
     with warnings.catch_warnings(record=True) as caught:
@@ -276,12 +324,13 @@ def _print_graph_fidelity(fid: dict[str, Any], checked: int, samples: int) -> No
 
 def _simulate_samples(bundle: Path, x: Any, target: Path, json_out: Path | None, backend: str, lava_models: str,
                       device: str, cluster: str | None, workers: int, results: Path | None,
-                      compare: Any = None, check: bool = True, threads: dict[str, Any] | None = None) -> None:
+                      compare: Any = None, check: bool = True, threads: dict[str, Any] | None = None,
+                      keys: dict[str, str] | None = None) -> None:
     """``simulate --input`` sample by sample (:func:`neurodeploy.runtime.cluster.run_items`): OUT.npz gets ``output``
     in input order, the JSON each sample's record (and ``fidelity.vs_compare`` against ``compare``)."""
     with ItemProgress(err_console) as progress:
         records = run_items(SampleWork(bundle, backend, lava_models, device, check=check), sample_items(x),
-                            cluster=cluster, workers=workers, results=results, progress=progress)
+                            cluster=cluster, workers=workers, results=results, progress=progress, keys=keys)
     output = np.stack([np.asarray(r["output"], dtype=np.float64) for r in records])
     with atomic_path(target) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, output=output)

@@ -53,7 +53,7 @@ from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 from neurodeploy.inpainter.sweep_results import read_sweep, twin_quality
 from neurodeploy.inpainter.train import TrainConfig
 from neurodeploy.inpainter.train import train as run_training
-from neurodeploy.io import atomic_path, read_image, write_png
+from neurodeploy.io import atomic_path, check_output_folder, read_image, write_png
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: neurodeploy/inpainter/demo.py
 SHIPPED_MODEL = ROOT / "examples" / "models" / "scnn_inpaint.pt"
@@ -156,7 +156,7 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
              stage: Callable[[str], Any] | None = None, chip: str = "spiking") -> DemoSummary:
     """Run every step; ``stage(name)`` returns a context manager shown while a step runs. ``chip="all"``:
     also the CNN on the chip (step 6 of the module docstring)."""
-    out = Path(out_dir)
+    out = check_output_folder(out_dir)  # a file there, or a read-only place: refused before the work
     out.mkdir(parents=True, exist_ok=True)
     show = stage or (lambda name: contextlib.nullcontext())
     if train:

@@ -32,11 +32,12 @@ import torch
 
 from neurodeploy.inpainter.data import EvalSample, to_tensors
 from neurodeploy.inpainter.holes import composite, smooth_fill
-from neurodeploy.inpainter.model import HybridInpainter
+from neurodeploy.inpainter.model import HybridInpainter, host_halo, spiking_halo
 
 METHODS = ("scnn", "deployed", "telea", "ns", "biharmonic", "harmonic")
 PROTOCOLS = ("crops", "photos")
 PSNR_CAP = 100.0  # dB for identical images: JSON has no infinity
+EVAL_BLOCK = 256  # the float SC-NN's tile side in pixels (as simulate's host blocks, inpainter.simulator.HOST_BLOCK)
 
 
 def psnr_from_mse(mse: float) -> float:
@@ -111,17 +112,52 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return np.clip(np.rint(image.detach().cpu().permute(1, 2, 0).numpy() * 255.0), 0, 255).astype(np.uint8)
 
 
-def scnn_inpainter(model: HybridInpainter, seed: int = 0) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """The float SC-NN as an inpainting function (seeded for Poisson encoding)."""
+def scnn_inpainter(model: HybridInpainter, seed: int = 0, block: int = EVAL_BLOCK,
+                   progress: Callable[[int, int], None] | None = None
+                   ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """The float SC-NN as an inpainting function (seeded for Poisson encoding), run on ``block`` x ``block``
+    tiles read with the halo of its receptive field, as ``simulate`` runs the deployed one: memory bounded by
+    the tile, not the photo (whole-image arrays left: the image, the mask and the network's input, a few
+    bytes a pixel). With the constant encoding every pixel equals the whole-image computation's; the Poisson
+    encoding draws its spikes tile by tile. ``progress(done, tiles)`` after every tile."""
 
     @torch.no_grad()
     def run(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         img, msk = to_tensors(image, mask)
         generator = torch.Generator().manual_seed(seed)
-        pred = model(img[None], msk[None], generator)[0]
-        return to_uint8(composite(img, pred, msk))
+        x = model.network_input(img[None], msk[None])
+        return to_uint8(composite(img, tiled(model, x, generator, block, progress)[0], msk))
 
     return run
+
+
+def tiled(model: HybridInpainter, x: torch.Tensor, generator: torch.Generator | None = None,
+          block: int = EVAL_BLOCK, progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """``model.from_input(x)`` (x: (1, C, H, W)) computed on tiles of ``block`` pixels, each read with a halo of
+    the receptive field (:func:`spiking_halo` + :func:`host_halo`), all rounded to the strided layers' grid so
+    that each tile sees the whole image's sampling grid; an image of one tile runs whole."""
+    config = model.config
+    grid = math.lcm(config.size_multiple, config.spiking_stride)
+    halo = _round_up(spiking_halo(config) + host_halo(config), grid)
+    block = _round_up(block, grid)
+    height, width = x.shape[-2:]
+    if height <= block and width <= block:
+        return model.from_input(x, generator)
+    out = torch.empty(1, 3, height, width)
+    corners = [(y, left) for y in range(0, height, block) for left in range(0, width, block)]
+    for done, (y, left) in enumerate(corners, 1):
+        top, start = max(0, y - halo), max(0, left - halo)
+        part = x[..., top:min(height, y + block + halo), start:min(width, left + block + halo)]
+        pred = model.from_input(part, generator)
+        rows, cols = min(block, height - y), min(block, width - left)
+        out[..., y:y + rows, left:left + cols] = pred[..., y - top:y - top + rows, left - start:left - start + cols]
+        if progress is not None:
+            progress(done, len(corners))
+    return out
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
 
 
 def classical_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
@@ -131,10 +167,12 @@ def classical_methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarr
 
 def evaluate(model: HybridInpainter, samples: Iterable[EvalSample], seed: int = 0,
              progress: Callable[[str], None] | None = None,
-             deployed: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> dict[str, object]:
+             deployed: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+             tiles: Callable[[int, int], None] | None = None) -> dict[str, object]:
     """Score every method on every sample (``deployed``, e.g. :func:`deployed_inpainter`, as the
-    ``deployed`` method); returns the JSON-able report."""
-    methods = {"scnn": scnn_inpainter(model, seed), **({"deployed": deployed} if deployed else {}),
+    ``deployed`` method); returns the JSON-able report. ``tiles(done, total)``: the float SC-NN's progress
+    over the tiles of each image."""
+    methods = {"scnn": scnn_inpainter(model, seed, progress=tiles), **({"deployed": deployed} if deployed else {}),
                **classical_methods()}
     per_method: dict[str, list[Scores]] = {name: [] for name in methods}
     per_image: list[dict[str, object]] = []

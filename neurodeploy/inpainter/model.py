@@ -413,7 +413,11 @@ class HybridInpainter(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        x = self.network_input(image, mask)
+        return self.from_input(self.network_input(image, mask), generator)
+
+    def from_input(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The prediction from the network's input (:meth:`network_input`): each pixel depends only on the
+        input within :func:`spiking_halo` + :func:`host_halo` of it (a tile with that halo gives the same)."""
         if self.snn is None:
             return self.cnn(x, x)
         return self.host(self.snn(self.encode(self.padded(x), generator)), x)

@@ -80,6 +80,7 @@ class SimulationReport:
     skipped: list[str] = field(default_factory=list)
     fidelity: str = "all"  # which images the fidelity check ran on (neurodeploy.runtime.run_options.FIDELITY_MODES)
     threads: dict[str, Any] | None = None  # the run's ThreadPlan (neurodeploy.runtime.run_options), when it sized them
+    resumed: list[str] = field(default_factory=list)  # names of results taken from a --results log, not run here
 
     @property
     def images(self) -> int:
@@ -87,11 +88,16 @@ class SimulationReport:
 
     @property
     def images_per_second(self) -> float | None:
+        """Images simulated in this run (the resumed ones left out) per second of this run."""
         run = self.seconds.get("run", 0.0)
-        return self.images / run if run > 0 else None
+        here = self.images - len(self.resumed)
+        return here / run if run > 0 and here else None
 
     def to_dict(self) -> dict[str, Any]:
-        covers = f"the {plural(self.images, 'image')} simulated in this run"
+        covers = f"the {plural(self.images - len(self.resumed), 'image')} simulated in this run"
+        if self.resumed:
+            covers += (f"; {plural(len(self.resumed), 'image')} resumed from --results (listed in 'resumed'; "
+                       "seconds and images_per_second are this run's)")
         if self.skipped:
             covers += f"; {plural(len(self.skipped), 'image')} skipped (listed in 'skipped'): their output existed"
         return {
@@ -100,6 +106,7 @@ class SimulationReport:
             "images": self.images,
             "covers": covers,
             "skipped": list(self.skipped),
+            "resumed": list(self.resumed),
             "seconds": dict(self.seconds),
             "images_per_second": self.images_per_second,
             "fidelity_check": self.fidelity,
@@ -146,9 +153,11 @@ def simulate(bundle: Bundle, items: Iterable[SimulationInput], backend: Backend 
 
 
 @contextlib.contextmanager
-def deployed_inpainter(bundle: Any, backend: str = "reference",
-                       seed: int = 0) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def deployed_inpainter(bundle: Any, backend: str = "reference", seed: int = 0, progress: ProgressHook | None = None
+                       ) -> Iterator[Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """The deployed SC-NN as an inpainting function, while the context lasts: ``bundle``
-    simulated on ``backend`` (no fidelity check), whole image, tiles and all."""
-    with Simulator(bundle, backend, seed=seed, fidelity=False) as simulator:  # type: ignore[arg-type]
+    simulated on ``backend`` (no fidelity check), whole image, tiles and all (``progress``: see
+    :class:`Simulator`)."""
+    with Simulator(bundle, backend, seed=seed, fidelity=False,  # type: ignore[arg-type]
+                   progress=progress) as simulator:
         yield lambda image, mask: simulator.run(SimulationInput("image", image, mask)).output

@@ -16,24 +16,29 @@ per worker (one compiled network per worker).
   that item; the driver receives each item's result once.
 
 Results come back as items finish; the driver appends each record to the
-JSON lines file (``{"id": ..., ...}``, one line per item, flushed and synced
-as written) and hands the array to ``on_item``. A rerun with the same file
-resumes: ids already in it are skipped; a partial last line (a crash while
-writing) is cut off and its item redone. :func:`run_items` returns the
+JSON lines file (``{"id": ..., "key": ..., ...}``, one line per item, flushed
+and synced as written) and hands the array to ``on_item``. A rerun with the
+same file resumes: ids already in it are skipped; a partial last line (a crash
+while writing) is cut off and its item redone. ``key`` is the digest of
+everything that determines the item's record (its input, the bundle, the
+backend, the output path: the caller's ``keys``); a record of the same id under
+another key is another run's and is refused, never taken for this one. :func:`run_items` returns the
 records in input order, whatever order they finished in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from neurodeploy.errors import UserError
+from neurodeploy.io import check_writable
 
 
 class Work(Protocol):
@@ -73,6 +78,7 @@ class ResultsLog:
             raise UserError(f"--results {self.path} is not a file", "pass a .jsonl file path")
         if not self.path.parent.is_dir():
             raise UserError(f"--results {self.path}: its folder does not exist", "create the folder first")
+        check_writable(self.path)
 
     def done(self) -> dict[str, dict[str, Any]]:
         """The records already written, by id; a partial or unreadable last line is cut from the file."""
@@ -105,19 +111,32 @@ class ResultsLog:
 def run_items(work: Work, items: Sequence[tuple[str, Callable[[], Any]]], *, cluster: str | None = None,
               workers: int = 2, results: str | os.PathLike[str] | None = None,
               on_item: Callable[[dict[str, Any], np.ndarray], None] | None = None,
-              progress: Any = None) -> list[dict[str, Any]]:
+              progress: Any = None, keys: Mapping[str, str] | None = None,
+              resumable: Callable[[str], bool] | None = None) -> list[dict[str, Any]]:
     """Run ``items`` ((id, loader) pairs: the loader reads the item when it is sent) through ``work``.
 
     Returns every item's record in input order (those resumed from ``results``
     included). ``on_item`` sees each new (record, array) as it finishes;
-    ``progress`` (a :class:`ItemProgress`) is advanced per item.
+    ``progress`` (a :class:`ItemProgress`) is advanced per item. ``keys``: each
+    id's key (a digest of what determines its record), written with it; a record
+    of ``results`` under another key is a UserError, before any work.
+    ``resumable``: whether a logged item may be taken as done (False: its output
+    is gone; it is run again).
     """
     address = parse_cluster(cluster)
     ids = [item_id for item_id, _ in items]
     if len(set(ids)) != len(ids):
         raise UserError("two items have the same id", "give every image a distinct name")
+    keys = keys or {}
     log = ResultsLog(results) if results is not None else None
-    records = log.done() if log is not None else {}
+    logged = log.done() if log is not None else {}
+    for item_id in ids:
+        if item_id in logged and logged[item_id].get("key") != keys.get(item_id):
+            raise UserError(f"--results {log.path if log else ''} holds a result for {item_id} from another run "
+                            "(another bundle, input, mask, backend, seed or output path)",
+                            f"pass another --results path, or delete {log.path if log else ''} to start over")
+    records = {item_id: {k: v for k, v in record.items() if k != "key"} for item_id, record in logged.items()
+               if resumable is None or resumable(item_id)}
     pending = [(item_id, load) for item_id, load in items if item_id not in records]
     if progress is not None:
         progress.start(len(items), len(items) - len(pending))
@@ -125,15 +144,17 @@ def run_items(work: Work, items: Sequence[tuple[str, Callable[[], Any]]], *, clu
     def finished(record: dict[str, Any], array: np.ndarray) -> None:
         records[record["id"]] = record
         if log is not None:
-            log.append(record)
+            key = keys.get(record["id"])
+            log.append(record if key is None else {**record, "key": key})
         if on_item is not None:
             on_item(record, array)
         if progress is not None:
             progress.advance()
 
     stream = _run_local(work, pending) if address is None else _run_ray(work, pending, address, workers)
-    for record, array in stream:
-        finished(record, array)
+    with contextlib.closing(stream):  # an error here (the log's disk full) stops the work at once, not at exit
+        for record, array in stream:
+            finished(record, array)
     return [records[item_id] for item_id in ids]
 
 

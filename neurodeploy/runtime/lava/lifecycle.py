@@ -186,12 +186,9 @@ def _force_stop(runtime: Any) -> None:
     infrastructure = runtime._messaging_infrastructure
     for actor in infrastructure.actors:
         if actor.is_alive():
-            actor.terminate()
+            actor.kill()  # SIGKILL: they ignore SIGTERM (neurodeploy.runtime.lava.reaper); their memory is freed below
     for actor in infrastructure.actors:
         multiprocessing.Process.join(actor, 5)  # SystemProcess.join takes no timeout
-        if actor.is_alive():
-            actor.kill()
-            multiprocessing.Process.join(actor, 5)
     infrastructure._smm.shutdown()
     with contextlib.suppress(Exception):
         runtime._watchdog_manager.stop()

@@ -20,6 +20,11 @@ So the cleanup has to come from outside the killed process; two things do it:
    pid to the reaper, and asks the kernel to SIGKILL it when its parent dies
    (``prctl(PR_SET_PDEATHSIG)``), so it also dies if the reaper could not run.
    A shared-memory server killed that way unlinks nothing; the reaper does.
+   It also ignores SIGTERM, as it ignores SIGINT: a scheduler, systemd or a
+   container stop sends SIGTERM to the whole process group, and Lava's
+   processes killed by it under the parent leave its stop handshake waiting
+   forever and their segments held; the parent alone handles it and stops them
+   in order.
 
 Any forked child closes its copy of the pipe at once, or the end of file would
 wait for the last Lava process. Segments created before the parent told the
@@ -125,6 +130,7 @@ def _after_fork_in_child() -> None:
     if _watched is not None:
         reaper, parent, die_with_parent = _watched
         reaper.send(f"pid {os.getpid()}")
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the parent stops it (the docstring's 2.)
         if die_with_parent:
             _set_parent_death_signal(signal.SIGKILL)
             if os.getppid() != parent:  # the parent died before prctl took effect

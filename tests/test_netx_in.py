@@ -294,5 +294,7 @@ def test_profile_maps_the_input_layer_as_frames_run_back_to_back(tmp_path: Path)
                                 "reference")
     assert [layer["spikes"] for layer in summary["layers"]] == [int(s.sum()) for s in spikes]
     assert summary["exact_vs_reference"] is True
-    step = summary["latency_s"]["loihi2"]["streaming_per_step"]
-    assert f"{step:.2e}" in result.output
+    printed = " ".join(result.output.split())  # the terminal wraps the lines
+    step, energy = summary["latency_s"]["loihi2"], summary["energy_j"]["loihi2"]
+    assert f"s / step (back to back) {step['streaming_per_step']:.2e} (" in printed
+    assert f"dynamic J {energy['snn_dynamic']:.2e} ({energy['snn_dynamic_band'][0]:.2e}-" in printed

@@ -217,9 +217,10 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     console.print(table)
     for name, e in summary["energy_j"].items():  # the ranges the measurements support (profile bands)
         t = timing.get(name) or {}
-        parts = [f"{label} {lo:.2e}-{hi:.2e}" for label, band in
-                 (("s / step (back to back)", t.get("streaming_per_step_band")),
-                  ("dynamic J", e.get("snn_dynamic_band")), ("static J", e.get("snn_static_band"))) if band
+        parts = [f"{label} {value:.2e} ({lo:.2e}-{hi:.2e})" for label, value, band in
+                 (("s / step (back to back)", t.get("streaming_per_step"), t.get("streaming_per_step_band")),
+                  ("dynamic J", e.get("snn_dynamic"), e.get("snn_dynamic_band")),
+                  ("static J", e.get("snn_static"), e.get("snn_static_band"))) if band
                  for lo, hi in [band]]
         if parts:  # wrapped at the terminal's width
             console.print(f"{name}, as far as its measured bands reach: {'; '.join(parts)}", highlight=False)

@@ -84,7 +84,10 @@ def cli_figures(snn: Path, photo_png: Path) -> dict:
         subprocess.run([sys.executable, "-m", "neurodeploy", "profile", str(snn), "--image", str(photo_png),
                         "--hw", ",".join(name for _, name in BOARDS), "--json", str(out)], check=True,
                        stdout=subprocess.DEVNULL)
-        return figures(json.loads(out.read_text()))
+        summary = json.loads(out.read_text())
+    print(f"neurodeploy profile's run (stock netx in Lava) equals the reference backend spike for spike: "
+          f"{'yes' if summary['exact_vs_reference'] else 'NO'}")
+    return figures(summary)
 
 
 def row(figure: str, predicted: float, low: float, high: float, bar: str, holds: bool, unit: str = "") -> dict:

@@ -261,7 +261,7 @@ def test_pipelined_counts_are_stock_netx_with_its_reset(tmp_path: Path) -> None:
     ``reset_interval`` = the steps per frame, as lava-dl's PilotNet benchmark runs it: block k, reset at its
     step k, gives at steps k .. k + T - 1 the pipelined run's T steps, spike for spike."""
     path = write_slayer_net(tmp_path / "net.net", seed=3, steps=8)
-    edit(path, "layer/3/neuron/vThMant", np.float32(5000))  # a dense layer that does not fire every step
+    edit(path, "layer/3/neuron/vThMant", 5000)  # a dense layer that does not fire every step
     network = read_network(path)
     bias = _frame(network, 0)
     steps, depth = network.steps, len(network.layers)

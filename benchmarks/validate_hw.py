@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photo", default="astronaut", help="scikit-image photo for the frame (default astronaut)")
     ap.add_argument("--json", type=Path, help="write the rows here")
     ap.add_argument("--cli", action="store_true",
-                    help="also run neurodeploy profile (stock netx in Lava, minutes) and check its JSON's figures")
+                    help="also run neurodeploy profile (stock netx in Lava, ~1 min) and check its JSON's figures")
     args = ap.parse_args(argv)
     for p in [args.snn, args.sdnn] + ([args.oxford] if args.oxford else []):
         if not p.is_file():

@@ -8,40 +8,47 @@ PILOTNET_SNN and PILOTNET_SDNN are Lava-DL's two PilotNet netx files
 ``oxford/Trained/network.net`` (optional: a third compiler table). What Intel
 published for them (the printed outputs of each folder's ``benchmark.ipynb``
 and of ``oxford/run.ipynb``, runs of 2022-10-12 to 2023-01-10) is in
-``PUBLISHED`` below. The frame: a scikit-image photo (``--photo``, default
-astronaut) resized to 200 x 66, written into the input layer's bias as the
-notebook's dataset does (bias = 2·w·pixel - w + b with the input layer's
-``weight`` w and ``bias`` b, pixel in [0, 1]); the spike counts of its 16
-steps come from the toolkit's reference backend (``chip/reference.py``, the
-chip's CUBA arithmetic in NumPy). Every figure comes from the shipped
-profiles ``loihi2`` (Oheo Gulch) and ``loihi2_kapoho`` through the
-toolkit's own mapping, latency and energy model; the table gives predicted,
-measured and their ratio, and which of issue 34's bars hold.
+``PUBLISHED`` below.
+
+The LIF figures are what a user gets from
+
+    neurodeploy profile PILOTNET_SNN --image PHOTO.png --hw loihi2,loihi2_kapoho --backend reference
+
+computed by the same API (:func:`neurodeploy.cost.netx_profile.profile_netx` on
+:func:`neurodeploy.converters.netx_in.read_network`'s network, the frame made by
+``image_bias`` as ``--image`` makes it: a scikit-image photo, ``--photo``,
+default astronaut, resized to 200 x 66 and written into the input layer's bias
+as lava-dl's PilotNet dataset does). Its counts are one inference as the
+notebook runs them back to back (``reset_interval=16``, each block reset at its
+own offset; :func:`neurodeploy.runtime.netx_run.run_netx_pipelined`). The
+shipped profiles ``loihi2`` (Oheo Gulch) and ``loihi2_kapoho`` price them.
+With ``--cli`` the script also runs that command (``--backend lava``, the
+CLI's default, stock netx in Lava) and checks that its JSON gives the same
+cores, time per step and energy. The SDNN and Oxford networks' cores come from
+their layout (:func:`neurodeploy.converters.netx_in.read_layout`) through the
+same mapping.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import h5py
-import numpy as np
 import skimage.data
-import skimage.transform
+from PIL import Image
 
-from neurodeploy.chip.cuba import CubaParams, CubaState, cuba_step
-from neurodeploy.chip.reference import run_segment
-from neurodeploy.converters.netx_io import FixedPointLayer
-from neurodeploy.cost.counting import InferenceCounts, LayerCounts, chip_layer_counts
-from neurodeploy.cost.energy import estimate
+from neurodeploy.converters.netx_in import read_layout, read_network
 from neurodeploy.cost.hw import load_profile
-from neurodeploy.cost.latency import latency
-from neurodeploy.cost.mapping import ChipLayerInfo, map_network, weight_bits
+from neurodeploy.cost.mapping import map_network
+from neurodeploy.cost.netx_profile import layout_chip_layers, profile_netx
+from neurodeploy.runtime.netx_run import image_bias
 
 STEPS = 16  # the notebooks' reset_interval: steps per inference
+BOARDS = (("oheo", "loihi2"), ("kapoho", "loihi2_kapoho"))
 PUBLISHED = {  # lava-dl tutorials/lava/lib/dl/netx/*/benchmark.ipynb and oxford/run.ipynb, printed outputs
     "pilotnet_snn_cores": [13, 25, 13, 3, 3, 2, 12, 1, 1, 1],  # input; conv x5; dense x4 ("Per core distribution")
     "pilotnet_sdnn_cores": [25, 13, 3, 3, 2, 12, 1, 1, 1],  # no input layer (skip_layers=1): 61
@@ -51,78 +58,36 @@ PUBLISHED = {  # lava-dl tutorials/lava/lib/dl/netx/*/benchmark.ipynb and oxford
 }
 
 
-# ---- the netx file as the toolkit's records. TEMPORARY: t34a's netx reader (issue 34) replaces this function. ----
-def read_netx(path: Path) -> tuple[dict | None, list[ChipLayerInfo], list[FixedPointLayer] | None]:
-    """A Lava-DL netx file: its input layer (shape, neuron, transform) or None, every layer's ChipLayerInfo
-    (shapes, weight bits; the input layer first where there is one) and, for CUBA networks, the
-    FixedPointLayer records the reference backend runs (None for sigma-delta ones)."""
-    infos: list[ChipLayerInfo] = []
-    records: list[FixedPointLayer] | None = []
-    inp, shape = None, None
-    with h5py.File(path, "r") as f:
-        for i in range(len(f["layer"])):
-            g = f[f"layer/{i}"]
-            kind = bytes(np.asarray(g["type"][()]).reshape(-1)[0]).decode()
-            out = tuple(int(x) for x in np.asarray(g["shape"][()]).reshape(-1))
-            neuron = {k: g["neuron"][k][()] for k in g["neuron"]} if "neuron" in g else {}
-            if kind == "input":
-                inp = {"shape": out, "neuron": neuron, "weight": int(g["weight"][()]) if "weight" in g else 64,
-                       "bias": int(g["bias"][()]) if "bias" in g else 0}  # netx's defaults
-                infos.append(ChipLayerInfo("input", "input", out, out, ()))
-                shape = out
-                continue
-            if kind == "flatten":
-                shape = (math.prod(shape),)
-                continue
-            weight = np.asarray(g["weight"][()])
-            if shape is None:  # a netx file without an input layer starts with a dense block
-                shape = (int(g["inFeatures"][()]),)
-            if kind == "dense":
-                out = (int(g["outFeatures"][()]),)
-                weight = weight.reshape(out[0], -1)
-            stride = tuple(int(x) for x in g["stride"][()]) if kind == "conv" else (1, 1)
-            padding = tuple(int(x) for x in g["padding"][()]) if kind == "conv" else (0, 0)
-            infos.append(ChipLayerInfo(f"{kind}{i}", kind, shape, out, weight.shape, stride, padding,
-                                       weight_bits=weight_bits([weight.astype(np.int64)])))
-            if bytes(neuron["type"]) in (b"LOIHI", b"CUBA") and records is not None and np.abs(weight).max() < 128:
-                bias = np.asarray(g["bias"][()]).astype(np.int32).reshape(-1) if "bias" in g else None
-                records.append(FixedPointLayer(kind, shape, out, weight.astype(np.int8), None, bias, stride,
-                                               padding, int(neuron["iDecay"]), int(neuron["vDecay"]),
-                                               int(neuron["vThMant"])))
-            else:
-                records = None
-            shape = out
-    return inp, infos, records
-# ---- end of the temporary reader ----
+def figures(summary: dict) -> dict:
+    """The compared figures of a profile summary (the API's or the CLI's JSON): cores per layer, time per
+    step (pipelined) with its band, dynamic energy per inference with its band, static power, per board."""
+    out = {}
+    for board, name in BOARDS:
+        timing, energy = summary["latency_s"][name], summary["energy_j"][name]
+        out[board] = {"cores": [layer["cores"] for layer in summary["mapping"][name]["layers"]],
+                      "step": timing["streaming_per_step"], "step_band": _listed(timing.get("streaming_per_step_band")),
+                      "bottleneck": timing["bottleneck"], "dynamic": energy["snn_dynamic"],
+                      "dynamic_band": _listed(energy.get("snn_dynamic_band")),
+                      "static_w": load_profile(name).energy["static_w"].value}
+    return out
 
 
-def photo_bias(inp: dict, photo: str) -> np.ndarray:
-    """The input layer's bias for a scikit-image photo resized to the layer's (C, H, W)."""
-    c, h, w = inp["shape"]
-    image = skimage.transform.resize(getattr(skimage.data, photo)(), (h, w), anti_aliasing=True)[..., :c]
-    return np.rint(2 * inp["weight"] * image - inp["weight"] + inp["bias"]).transpose(2, 0, 1)
+def _listed(band: tuple | list | None) -> list | None:
+    """A band as the JSON holds it (a list), so the API's and the CLI's figures compare equal."""
+    return None if band is None else [float(x) for x in band]
 
 
-def count(inp: dict, infos: list[ChipLayerInfo], records: list[FixedPointLayer], bias: np.ndarray
-          ) -> tuple[list[ChipLayerInfo], InferenceCounts]:
-    """One inference of STEPS steps on the reference backend: the layers with their per-step counts."""
-    neuron = inp["neuron"]
-    params = CubaParams(du=int(neuron["iDecay"]) - 1, dv=int(neuron["vDecay"]), vth=int(neuron["vThMant"]))
-    state = CubaState.zeros(bias.shape)
-    frames = np.stack([cuba_step(state, np.zeros(bias.shape), params, bias * 64) for _ in range(STEPS)])
-    spikes = run_segment(records, frames)
-    fired = frames.reshape(STEPS, -1).sum(1).astype(int).tolist()
-    counts = [LayerCounts("input", STEPS, bias.size, 0, [0] * STEPS, 0, 0, [0] * STEPS, 0, sum(fired), fired,
-                          [], bias.size * STEPS, sum(fired) / (bias.size * STEPS), [], 0.0, "input")]
-    events = frames
-    for info, layer, out in zip(infos[1:], records, spikes, strict=True):
-        counts.append(chip_layer_counts(info.name, layer.kind, events, out, layer.weight.shape, 0, layer.stride,
-                                        layer.padding))
-        events = out
-    layers = [ChipLayerInfo(i.name, i.kind, i.input_shape, i.output_shape, i.weight_shape, i.stride, i.padding,
-                            tuple(c.synops_per_step), tuple(c.spikes_per_step), tuple(c.input_events_per_step),
-                            i.synapse_bits, i.weight_bits) for i, c in zip(infos, counts, strict=True)]
-    return layers, InferenceCounts(counts, 0, 0, {}, {})
+def cli_figures(snn: Path, photo_png: Path) -> dict:
+    """``neurodeploy profile`` as a user types it (default backend: stock netx in Lava), its JSON's figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "profile.json"
+        subprocess.run([sys.executable, "-m", "neurodeploy", "profile", str(snn), "--image", str(photo_png),
+                        "--hw", ",".join(name for _, name in BOARDS), "--json", str(out)], check=True,
+                       stdout=subprocess.DEVNULL)
+        summary = json.loads(out.read_text())
+    print(f"neurodeploy profile's run (stock netx in Lava) equals the reference backend spike for spike: "
+          f"{'yes' if summary['exact_vs_reference'] else 'NO'}")
+    return figures(summary)
 
 
 def row(figure: str, predicted: float, low: float, high: float, bar: str, holds: bool, unit: str = "") -> dict:
@@ -131,13 +96,10 @@ def row(figure: str, predicted: float, low: float, high: float, bar: str, holds:
             "bar": bar, "holds": bool(holds), "unit": unit}
 
 
-def cores_rows(name: str, infos: list[ChipLayerInfo], published: list[int]) -> list[dict]:
-    mapped = map_network(infos, load_profile("loihi2"))
-    per_layer = [m["cores"] for m in mapped["layers"]]
-    total = sum(published)
+def cores_rows(name: str, per_layer: list[int], published: list[int]) -> list[dict]:
+    total, cores = sum(published), sum(per_layer)
     every = all(abs(p - q) <= max(1, 0.2 * q) for p, q in zip(per_layer, published, strict=True))
-    return [row(f"{name}: cores", mapped["cores"], total, total, "within 10%",
-                abs(mapped["cores"] - total) <= 0.1 * total),
+    return [row(f"{name}: cores", cores, total, total, "within 10%", abs(cores - total) <= 0.1 * total),
             row(f"{name}: cores per layer {per_layer} vs {published}", sum(per_layer), total, total,
                 "every layer within 1 core or 20%", every)]
 
@@ -149,36 +111,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--oxford", type=Path, help="oxford/Trained/network.net (optional)")
     ap.add_argument("--photo", default="astronaut", help="scikit-image photo for the frame (default astronaut)")
     ap.add_argument("--json", type=Path, help="write the rows here")
+    ap.add_argument("--cli", action="store_true",
+                    help="also run neurodeploy profile (stock netx in Lava, ~1 min) and check its JSON's figures")
     args = ap.parse_args(argv)
     for p in [args.snn, args.sdnn] + ([args.oxford] if args.oxford else []):
         if not p.is_file():
             print(f"error: {p} is not a file; pass the downloaded netx files' paths", file=sys.stderr)
             return 2
-    inp, infos, records = read_netx(args.snn)
-    rows = cores_rows("PilotNet LIF", infos, PUBLISHED["pilotnet_snn_cores"])
-    sdnn = read_netx(args.sdnn)[1]  # its notebook runs it with skip_layers=1: the input layer on the host
-    rows += cores_rows("PilotNet SDNN", [i for i in sdnn if i.kind != "input"], PUBLISHED["pilotnet_sdnn_cores"])
+    rgb = getattr(skimage.data, args.photo)()
+    network = read_network(args.snn)
+    summary, _ = profile_netx(network, image_bias(network.input, rgb)[None], STEPS, "reference",
+                              hw=[name for _, name in BOARDS])
+    got = figures(summary)
+    rows = cores_rows("PilotNet LIF", got["oheo"]["cores"], PUBLISHED["pilotnet_snn_cores"])
+    loihi2 = load_profile("loihi2")
+    sdnn = [block for block in read_layout(args.sdnn) if block.kind != "input"]  # skip_layers=1: input on host
+    rows += cores_rows("PilotNet SDNN", [m["cores"] for m in map_network(layout_chip_layers(sdnn), loihi2)["layers"]],
+                       PUBLISHED["pilotnet_sdnn_cores"])
     if args.oxford:
-        rows += cores_rows("Oxford (dense)", read_netx(args.oxford)[1], PUBLISHED["oxford_cores"])
-    layers, counts = count(inp, infos, records, photo_bias(inp, args.photo))
-    for board, profile_name in (("oheo", "loihi2"), ("kapoho", "loihi2_kapoho")):
-        profile, pub = load_profile(profile_name), PUBLISHED[board]
-        mapping = map_network(layers, profile)
-        timing = latency(layers, mapping, profile)
-        step = timing["streaming_per_step"]
+        oxford = map_network(layout_chip_layers(read_layout(args.oxford)), loihi2)["layers"]
+        rows += cores_rows("Oxford (dense)", [m["cores"] for m in oxford], PUBLISHED["oxford_cores"])
+    for board, _ in BOARDS:
+        pub, fig = PUBLISHED[board], got[board]
         low, high = (1 / (STEPS * f) for f in reversed(pub["fps"]))
-        rows.append(row(f"{board}: time per step ({timing['bottleneck'] or 'busiest core'})", step, low, high,
-                        "within 35%", abs(step / ((low + high) / 2) - 1) <= 0.35, "s"))
-        rows[-1]["band"] = timing.get("streaming_per_step_band")
-        static = profile.energy["static_w"]
-        rows.append(row(f"{board}: static power per chip", static.value, *pub["static_w"],
-                        "within the measured range", pub["static_w"][0] <= static.value <= pub["static_w"][1], "W"))
-        e = estimate(counts, profile, load_profile("cpu"), STEPS * step, mapping["chips"] or 1)
+        rows.append(row(f"{board}: time per step ({fig['bottleneck'] or 'busiest core'})", fig["step"], low, high,
+                        "within 35%", abs(fig["step"] / ((low + high) / 2) - 1) <= 0.35, "s"))
+        rows[-1]["band"] = fig["step_band"]
+        rows.append(row(f"{board}: static power per chip", fig["static_w"], *pub["static_w"],
+                        "within the measured range", pub["static_w"][0] <= fig["static_w"] <= pub["static_w"][1],
+                        "W"))
         lo, hi = pub["dynamic_j"]
-        rows.append(row(f"{board}: dynamic energy per inference", e.snn_dynamic, lo, hi, "within 2x of the range",
-                        lo / 2 <= e.snn_dynamic <= 2 * hi, "J"))
-        rows[-1]["band"] = e.snn_dynamic_band
-    print(f"frame: skimage.data.{args.photo} resized to 200 x 66; {STEPS} steps per inference")
+        rows.append(row(f"{board}: dynamic energy per inference", fig["dynamic"], lo, hi, "within 2x of the range",
+                        lo / 2 <= fig["dynamic"] <= 2 * hi, "J"))
+        rows[-1]["band"] = fig["dynamic_band"]
+    print(f"frame: skimage.data.{args.photo} resized to 200 x 66; {STEPS} steps per inference, pipelined")
     print("| figure | predicted | measured | ratio | bar | holds |\n|---|---|---|---|---|---|")
     for r in rows:
         scale = {"s": 1e6, "J": 1e3}.get(r["unit"], 1)
@@ -190,6 +156,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['bar']} | {'yes' if r['holds'] else 'NO'} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, default=float))
+    if args.cli:
+        with tempfile.TemporaryDirectory() as tmp:
+            photo_png = Path(tmp) / f"{args.photo}.png"
+            Image.fromarray(rgb).save(photo_png)
+            cli = cli_figures(args.snn, photo_png)
+        print("\n| figure | this script (API) | neurodeploy profile (CLI, lava) |\n|---|---|---|")
+        for board, _ in BOARDS:
+            for key in ("cores", "step", "dynamic", "static_w"):
+                print(f"| {board}: {key} | {got[board][key]} | {cli[board][key]} |")
+        if cli != got:
+            print("error: the CLI's figures differ from this script's", file=sys.stderr)
+            return 1
+        print("the CLI's JSON gives the same figures")
     return 0
 
 

@@ -108,6 +108,7 @@ class NetxLayout:
     weight_shape: tuple[int, ...]  # conv (O, C, kh, kw); dense (O, I); () for the input layer
     stride: tuple[int, int]
     padding: tuple[int, int]
+    weight_range: tuple[int, int] = (0, 0)  # the smallest and largest weight (conv kernels pack by their width)
 
 
 def read_network(path: str | os.PathLike[str]) -> NetxNetwork:
@@ -239,7 +240,9 @@ def _read(f: Any, layout: list[NetxLayout] | None = None) -> NetxNetwork:
         names.append(f"layer{i}_{kind}")
         if layout is not None:
             layout.append(NetxLayout(names[-1], kind, _neuron_type(g), layer.input_shape, layer.output_shape,
-                                     tuple(layer.weight.shape), layer.stride, layer.padding))
+                                     tuple(layer.weight.shape), layer.stride, layer.padding,
+                                     (min(int(w.min()) for w in layer.weights),
+                                      max(int(w.max()) for w in layer.weights))))
         shape, flattened = layer.output_shape, False
     if not layers:
         raise _RefusedError("no layer after the input")

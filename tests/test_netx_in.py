@@ -22,7 +22,8 @@ from neurodeploy.cli.main import app
 from neurodeploy.converters.netx_in import read_layout, read_network
 from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
 from neurodeploy.errors import UserError
-from neurodeploy.runtime.netx_run import read_frames, run_netx, run_netx_spikes
+from neurodeploy.runtime.lava.netx_stock import run_stock
+from neurodeploy.runtime.netx_run import read_frames, run_netx, run_netx_pipelined, run_netx_spikes
 from tests.netx_export import edit, write_slayer_net
 
 from .conftest import run_cli
@@ -253,3 +254,47 @@ def test_the_toolkits_own_segments_read_alike_by_both_readers(tmp_path: Path) ->
             assert getattr(a, field) == getattr(b, field), field
         assert all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights, strict=True))
         assert (a.bias is None and b.bias is None) or np.array_equal(a.bias, b.bias)
+
+
+def test_pipelined_counts_are_stock_netx_with_its_reset(tmp_path: Path) -> None:
+    """What profile counts (one inference as frames run back to back) is stock netx in Lava with
+    ``reset_interval`` = the steps per frame, as lava-dl's PilotNet benchmark runs it: block k, reset at its
+    step k, gives at steps k .. k + T - 1 the pipelined run's T steps, spike for spike."""
+    path = write_slayer_net(tmp_path / "net.net", seed=3, steps=8)
+    edit(path, "layer/3/neuron/vThMant", 5000)  # a dense layer that does not fire every step
+    network = read_network(path)
+    bias = _frame(network, 0)
+    steps, depth = network.steps, len(network.layers)
+    stock = run_stock(path, network, bias, steps + depth, reset_interval=steps)
+    ours = run_netx_pipelined(network, bias[None], steps, "torch")
+    lava_steps = run_netx(network, bias[None], steps, "reference")
+    for k, (want, got) in enumerate(zip(stock, ours, strict=True)):
+        assert np.array_equal(want[k:k + steps], got[0]), f"layer {k} differs from stock netx with reset"
+        assert 0 < got.mean() < 0.9, f"layer {k} firing rate {got.mean():.3f}"
+    # the comparison can fail: without the reset (simulate's Lava steps) the deep layers fire otherwise
+    assert not all(np.array_equal(a, b) for a, b in zip(ours, lava_steps, strict=True))
+
+
+def test_profile_maps_the_input_layer_as_frames_run_back_to_back(tmp_path: Path) -> None:
+    """``profile NET.net``: the bias-driven input layer gets its mapping row (neurons on cores, no synapses),
+    the counts are the pipelined run's, the table's time per step is the back-to-back one."""
+    path = write_slayer_net(tmp_path / "network.net", seed=3)
+    _photo(tmp_path / "frame.png", 0)
+    result = _in_process(tmp_path, ["profile", "network.net", "--image", "frame.png", "--hw", "loihi2",
+                                    "--backend", "torch", "--json", "p.json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "p.json").read_text())
+    mapping = summary["mapping"]["loihi2"]
+    network = read_network(path)
+    assert [m["name"] for m in mapping["layers"]] == [network.input_name, *network.names]
+    first = mapping["layers"][0]
+    assert first["kind"] == "input" and first["cores"] >= 1 and first["synapse_bits_per_core"] == 0
+    assert mapping["cores"] == sum(m["cores"] for m in mapping["layers"])
+    spikes = run_netx_pipelined(network, read_frames(network.input, tmp_path / "frame.png")[1], network.steps,
+                                "reference")
+    assert [layer["spikes"] for layer in summary["layers"]] == [int(s.sum()) for s in spikes]
+    assert summary["exact_vs_reference"] is True
+    printed = " ".join(result.output.split())  # the terminal wraps the lines
+    step, energy = summary["latency_s"]["loihi2"], summary["energy_j"]["loihi2"]
+    assert f"s / step (back to back) {step['streaming_per_step']:.2e} (" in printed
+    assert f"dynamic J {energy['snn_dynamic']:.2e} ({energy['snn_dynamic_band'][0]:.2e}-" in printed

@@ -2,7 +2,8 @@
 
 The file is read as it is (:mod:`neurodeploy.converters.netx_in`), its frames are ``--image``: a photo, a
 folder of photos or a .npy of frames (:func:`neurodeploy.runtime.netx_run.read_frames`), written into the
-input layer's bias; each frame runs ``--steps`` Lava steps from zero state.
+input layer's bias; each frame runs ``--steps`` Lava steps from zero state (``simulate``), or one inference
+as frames run back to back (``profile``: :mod:`neurodeploy.cost.netx_profile`).
 """
 
 from __future__ import annotations

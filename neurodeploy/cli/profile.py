@@ -242,7 +242,10 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     mapping, timing = summary.get("mapping") or {}, summary.get("latency_s") or {}
     if not mapping and not timing:
         return
-    table = Table(title="deployment per profile (latency: busiest core)", box=box.SIMPLE_HEAD)
+    # s / step: inferences back to back (a deployment's throughput, what the Loihi 2 runs measured) where the
+    # model has it; s / infer.: one inference alone, filling and draining the layers
+    table = Table(title="deployment per profile (latency: busiest core; s / step: inferences back to back)",
+                  box=box.SIMPLE_HEAD)
     for col in ("profile", "cores", "chips", "1 chip", "s / step", "s / infer.", "static J"):
         table.add_column(col, justify="right", no_wrap=True)
     short = {"cores_per_chip": "no", "fan_in_per_core": "no: fan-in", "fan_out_per_core": "no: fan-out",
@@ -252,14 +255,16 @@ def _print_deployment(summary: dict[str, Any]) -> None:
         m, t = mapping.get(name) or {}, timing.get(name) or {}
         fits = "n/a" if not m else "yes" if m["fits"] else short.get(m["limiting"], "no")
         table.add_row(name, str(m.get("cores", "n/a")), str(m.get("chips") or "n/a"), fits,
-                      f"{t['per_step']:.2e}" if t else "n/a", f"{t['per_inference']:.2e}" if t else "n/a",
+                      f"{t.get('streaming_per_step', t['per_step']):.2e}" if t else "n/a",
+                      f"{t['per_inference']:.2e}" if t else "n/a",
                       f"{e.get('snn_static', 0.0):.2e}")
     console.print(table)
     for name, e in summary["energy_j"].items():  # the ranges the measurements support (profile bands)
         t = timing.get(name) or {}
-        parts = [f"{label} {lo:.2e}-{hi:.2e}" for label, band in
-                 (("s / step (back to back)", t.get("streaming_per_step_band")),
-                  ("dynamic J", e.get("snn_dynamic_band")), ("static J", e.get("snn_static_band"))) if band
+        parts = [f"{label} {value:.2e} ({lo:.2e}-{hi:.2e})" for label, value, band in
+                 (("s / step (back to back)", t.get("streaming_per_step"), t.get("streaming_per_step_band")),
+                  ("dynamic J", e.get("snn_dynamic"), e.get("snn_dynamic_band")),
+                  ("static J", e.get("snn_static"), e.get("snn_static_band"))) if band
                  for lo, hi in [band]]
         if parts:  # wrapped at the terminal's width
             console.print(f"{name}, as far as its measured bands reach: {'; '.join(parts)}", highlight=False)

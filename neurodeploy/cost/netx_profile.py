@@ -1,11 +1,17 @@
 """``neurodeploy profile NET.net``: a Lava-DL netx network's counts, energy and deployment, frame by frame.
 
-Each frame runs ``steps`` Lava steps from zero state (:func:`neurodeploy.runtime.netx_run.run_netx`) and
-every layer is counted exactly by :mod:`neurodeploy.cost.counting`'s rules on what it read in Lava's steps
-(the previous layer's spikes one step later). The bias-driven input layer
-(:class:`neurodeploy.converters.netx_in.BiasInput`) counts its neurons' updates and spikes, no synaptic
-operation (it has no synapses; the frame is in its biases, written once, so no bridge traffic either).
-Counts are averaged over the frames, priced on the profiles, and the chip layers
+What is counted is one inference as a deployed netx network runs frames back to back, the protocol of the
+only Loihi 2 measurements of a netx network (lava-dl's PilotNet benchmark: ``reset_interval`` = the steps
+per frame, each block reset at its own offset): every layer ``steps`` steps from zero state, layer k
+reading layer k - 1's spikes of the same step (:func:`neurodeploy.runtime.netx_run.run_netx_pipelined`),
+counted exactly by :mod:`neurodeploy.cost.counting`'s rules. (``simulate`` runs Lava's steps from zero
+state with no reset instead, where deep layers see the frame only after their depth in steps: fewer
+events than a deployed inference.) With ``--backend lava`` stock netx runs the frame in Lava's steps and is
+checked spike for spike against the reference backend; the counts then come from the reference backend,
+which equals it. The bias-driven input layer (:class:`neurodeploy.converters.netx_in.BiasInput`) counts
+its neurons' updates and spikes, no synaptic operation (it has no synapses; the frame is in its biases,
+written once, so no bridge traffic either), and is mapped onto cores like the other layers (kind
+``input``). Counts are averaged over the frames, priced on the profiles, and the chip layers
 (:func:`netx_chip_layers`) go through the same deployment view as a graph bundle's
 (:func:`neurodeploy.cost.profile.add_deployment`).
 """
@@ -18,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.converters.netx_in import NetxNetwork
+from neurodeploy.converters.netx_in import NetxLayout, NetxNetwork
 from neurodeploy.cost.counting import (
     InferenceCounts,
     LayerCounts,
@@ -26,10 +32,12 @@ from neurodeploy.cost.counting import (
     chip_layer_dense_macs,
     events_per_step,
 )
-from neurodeploy.cost.mapping import ChipLayerInfo
+from neurodeploy.cost.mapping import SYNAPSE_BITS, ChipLayerInfo, weight_bits
 from neurodeploy.cost.neurobench_metrics import layer_operations, metrics
 from neurodeploy.cost.profile import add_deployment, summarize_graph
-from neurodeploy.runtime.netx_run import FRAMES_PER_BATCH, delayed, run_netx
+from neurodeploy.runtime.backends import REFERENCE
+from neurodeploy.runtime.backends import backend as backend_spec
+from neurodeploy.runtime.netx_run import FRAMES_PER_BATCH, run_netx, run_netx_pipelined
 
 
 def input_counts(name: str, spikes: np.ndarray) -> LayerCounts:
@@ -50,12 +58,13 @@ def input_counts(name: str, spikes: np.ndarray) -> LayerCounts:
 
 
 def count_frame(network: NetxNetwork, spikes: Sequence[np.ndarray]) -> InferenceCounts:
-    """One frame's exact counts from every layer's spikes (T, *shape), the input layer first."""
+    """One frame's exact counts from every layer's spikes (T, *shape), the input layer first, in the
+    pipelined alignment (:func:`run_netx_pipelined`: layer k reads layer k - 1's spikes of the same step)."""
     layers = [input_counts(network.input_name, spikes[0])]
     operations, dense = [], 0
     steps = spikes[0].shape[0]
     for name, layer, read, fired in zip(network.names, network.layers, spikes[:-1], spikes[1:], strict=True):
-        events = delayed(np.asarray(read)[None])[0].reshape(steps, *layer.input_shape)
+        events = np.asarray(read).reshape(steps, *layer.input_shape)
         layers.append(chip_layer_counts(name, layer.kind, events, fired, tuple(layer.weight.shape), 0,
                                         layer.stride, layer.padding))
         operations.append(layer_operations(layer.kind, events, layer.weight, layer.stride, layer.padding,
@@ -67,10 +76,29 @@ def count_frame(network: NetxNetwork, spikes: Sequence[np.ndarray]) -> Inference
 
 
 def netx_chip_layers(network: NetxNetwork, layers: list[dict[str, Any]]) -> list[ChipLayerInfo]:
-    """The network's chip layers (conv, dense, dense_rec) as the cost model's records, with their averaged
-    counts (``layers``: the summary's, the input layer first, which has no FixedPointLayer and is left out)."""
-    return [ChipLayerInfo.of(name, layer, counts)
-            for name, layer, counts in zip(network.names, network.layers, layers[1:], strict=True)]
+    """The network's layers on the chip as the cost model's records, with their averaged counts (``layers``:
+    the summary's, the input layer first): the bias-driven input layer (kind ``input``: neurons, no
+    synapses) where the network has one, then every chip layer (conv, dense, dense_rec)."""
+    first: list[ChipLayerInfo] = []
+    if network.input is not None:
+        counts = layers[0]
+        shape = tuple(network.input.shape)
+        first.append(ChipLayerInfo(network.input_name, "input", shape, shape, (),
+                                   synops_per_step=tuple(counts["synops_per_step"]),
+                                   spikes_per_step=tuple(counts["spikes_per_step"]),
+                                   input_events_per_step=tuple(counts["input_events_per_step"])))
+    return first + [ChipLayerInfo.of(name, layer, counts)
+                    for name, layer, counts in zip(network.names, network.layers, layers[1:], strict=True)]
+
+
+def layout_chip_layers(layout: Sequence[NetxLayout]) -> list[ChipLayerInfo]:
+    """Any netx network's layers (:func:`neurodeploy.converters.netx_in.read_layout`, SDNN too) as the cost
+    model's records without counts: what the core mapping needs (the input layer included)."""
+    return [ChipLayerInfo(block.name, block.kind, block.input_shape, block.output_shape, block.weight_shape,
+                          block.stride, block.padding,
+                          weight_bits=weight_bits([np.array(block.weight_range)]) if block.weight_shape
+                          else SYNAPSE_BITS)
+            for block in layout]
 
 
 def profile_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backend: str = "torch",
@@ -82,10 +110,16 @@ def profile_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backen
     per_frame, exact = [], True
     for start in range(0, len(bias_mant), FRAMES_PER_BATCH):  # memory: one batch of frames' spikes at a time
         batch = bias_mant[start:start + FRAMES_PER_BATCH]
-        spikes = run_netx(network, batch, steps, backend, device, path)
-        if backend != "reference":
-            exact &= all(np.array_equal(a, b) for a, b in zip(spikes, run_netx(network, batch, steps, "reference"),
-                                                                strict=True))
+        if backend_spec(backend).run_batch is None:  # Lava: stock netx in Lava's steps, checked, not counted
+            exact &= all(np.array_equal(a, b) for a, b in zip(
+                run_netx(network, batch, steps, backend, device, path),
+                run_netx(network, batch, steps, REFERENCE), strict=True))
+            spikes = run_netx_pipelined(network, batch, steps, REFERENCE)
+        else:
+            spikes = run_netx_pipelined(network, batch, steps, backend, device)
+            if backend != REFERENCE:
+                exact &= all(np.array_equal(a, b) for a, b in zip(
+                    spikes, run_netx_pipelined(network, batch, steps, REFERENCE), strict=True))
         per_frame += [count_frame(network, [s[n] for s in spikes]).as_dict() for n in range(len(batch))]
     summary = summarize_graph(per_frame, backend, hw, host, steps, exact)
     infos = netx_chip_layers(network, summary["layers"])

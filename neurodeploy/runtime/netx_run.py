@@ -13,7 +13,10 @@ at step t the input layer integrates its bias and layer k reads the spikes
 layer k - 1 sent at step t - 1 (none at step 0), so layer k integrates only
 its bias for its first k steps, as in Lava. Each layer therefore runs on the
 backend by itself, on the previous layer's spikes delayed by one step
-(:func:`delayed`); every frame starts from zero state.
+(:func:`delayed`); every frame starts from zero state. ``profile`` counts
+instead what a deployed network does per inference when frames follow each
+other (:func:`run_netx_pipelined`: each layer reset at its own offset, as
+lava-dl's PilotNet benchmark on Loihi 2 runs it).
 """
 
 from __future__ import annotations
@@ -67,6 +70,24 @@ def run_netx(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backend_na
     for layer in network.layers:
         outs.append(spec.run_batch([layer], delayed(outs[-1]), device)[0])
     return outs
+
+
+def run_netx_pipelined(network: NetxNetwork, bias_mant: np.ndarray, steps: int, backend_name: str = "torch",
+                       device: str = "cpu") -> list[np.ndarray]:
+    """One inference per frame as a deployed netx network runs back to back (lava-dl's PilotNet benchmark:
+    ``reset_interval = steps``, each block reset at its own offset, one step after the block it reads):
+    every layer ``steps`` steps from zero state, layer k reading layer k - 1's spikes of the same step
+    (:func:`neurodeploy.chip.reference.run_segment_batch`'s alignment). Bias mantissas (B, *input shape)
+    -> every layer's spikes (B, T, *shape) uint8, the input layer first; a backend that runs in Lava
+    (no batch run) is refused, run it with :func:`run_netx`."""
+    if network.input is None:
+        raise UserError("this netx network has no bias-driven input layer (its first layer reads spikes)",
+                        "run a network whose layer/0 has a neuron group, as SLAYER's export writes it")
+    spec = backend(backend_name)
+    if spec.run_batch is None:
+        raise ValueError(f"backend {backend_name!r} has no batch run; pipelined counts run on torch or reference")
+    first = input_spikes(network.input, np.asarray(bias_mant), steps)
+    return [first, *spec.run_batch(list(network.layers), first, device)]
 
 
 def run_netx_spikes(network: NetxNetwork, spikes: np.ndarray, backend_name: str = "torch", device: str = "cpu",

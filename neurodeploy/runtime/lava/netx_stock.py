@@ -26,10 +26,11 @@ def _to_lava(x: np.ndarray) -> np.ndarray:
 
 
 def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, steps: int,
-              seconds: dict[str, float] | None = None) -> list[np.ndarray]:
+              seconds: dict[str, float] | None = None, reset_interval: int | None = None) -> list[np.ndarray]:
     """One frame's bias mantissas (*input shape) for ``steps`` Lava steps -> every block's spikes
     (steps, *shape) uint8, the input layer first. ``seconds``, if given, gets ``first_step`` (Lava's compile,
-    start and step 0) and ``steps`` (the other steps' run), for a steps-per-second figure."""
+    start and step 0) and ``steps`` (the other steps' run), for a steps-per-second figure. ``reset_interval``:
+    netx's own (``reset_offset`` 0: block k is reset at its step k, as lava-dl's PilotNet benchmark runs it)."""
     _lava_compat.import_lava()
     # Lava is imported here, not at the top: its runtime machinery is paid only by a Lava run
     from lava.lib.dl.netx.hdf5 import Network
@@ -39,7 +40,7 @@ def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, ste
 
     if network.input is None:
         raise ValueError("run_stock drives a bias-driven input layer; this network has none")
-    net = Network(str(path))
+    net = Network(str(path)) if reset_interval is None else Network(str(path), reset_interval=reset_interval)
     if len(net.layers) != len(network.layers) + 1:
         raise RuntimeError(f"netx built {len(net.layers)} blocks from {path}, expected {len(network.layers) + 1}")
     net.in_layer.neuron.bias_mant.init = _to_lava(np.asarray(bias_mant)).astype(np.int32)

@@ -94,7 +94,8 @@ def _print_bundle(bundle: Any) -> None:
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)
-    if any(layer["quantization"].get("synapses_per_connection", 1) == 2
+    # sigma-delta layers have no "quantization" record (their own table below): only CUBA layers can be wide
+    if any(layer.get("quantization", {}).get("synapses_per_connection", 1) == 2
            for segment in manifest.segments for layer in segment.layers or ()):
         console.print("wide weights: two synapses per connection (weights up to ±16319), twice the synaptic "
                       "operations; the toolkit's Lava process runs them, stock netx does not", highlight=False)

@@ -144,11 +144,12 @@ def image_items(jobs: list[Job], random_mask: int | None) -> list[tuple[str, Any
     return [(job.name, (lambda job=job: next(read_inputs([job], random_mask)))) for job in jobs]
 
 
-def read_model_config(path: Path | None) -> Any:
-    """The ModelConfig of ``--config`` (the defaults without one); a file that is none is a UserError."""
+def read_model_config(path: Path | None, default: ModelConfig | None = None) -> Any:
+    """The ModelConfig of ``--config`` (``default``, or ModelConfig's defaults, without one); a file that is none
+    is a UserError."""
 
     if path is None:
-        return ModelConfig()
+        return default or ModelConfig()
     try:
         return ModelConfig.from_json(path.read_text())
     except (OSError, ValueError, TypeError) as exc:

@@ -83,7 +83,7 @@ SHRUNK = {
     "neurodeploy evaluate examples/models/scnn_inpaint.pt --json eval.json": " --data ~/LSDIR/train --crop 32",
     "neurodeploy sweep --out sweep-out --config examples/configs/smooth_residual.json --until-converged "
     "--min-epochs 10 --max-epochs 30 --crop 64 --samples-per-epoch 256 --seeds 2":
-        _TINY_SWEEP + " --min-epochs 1 --max-epochs 2",  # 38 min
+        _TINY_SWEEP + " --min-epochs 2 --max-epochs 2",  # 38 min
     "neurodeploy sweep --out sweep-smoke --epochs 2 --crop 64 --samples-per-epoch 128 --seeds 2":
         _TINY_SWEEP + " --epochs 1",
 }
@@ -190,7 +190,7 @@ def _rockpool_graph() -> nir.NIRGraph:
     return to_nir(Sequential(LinearTorch((20, 8)), LIFTorch(8, tau_mem=0.02, tau_syn=0.01, dt=1e-3)))
 
 
-def _norse_graph() -> nir.NIRGraph:
+def norse_graph() -> nir.NIRGraph:
     """Norse 1.1's own export (Conv2d -> LIFCell, dt = 1e-3, tau stored as dt·tau): the README's norse.nir."""
     import norse.torch as norse
 
@@ -217,7 +217,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     nir.write(home / "net.nir", snntorch_mlp_graph())
     nir.write(home / "frames.nir", _sinabs_frames_graph())
     nir.write(home / "rockpool.nir", _rockpool_graph())
-    write_nir_graph(_norse_graph(), home / "norse.nir")  # Norse 1.1 leaves fields nir.write needs unset
+    write_nir_graph(norse_graph(), home / "norse.nir")  # Norse 1.1 leaves fields nir.write needs unset
     x = (np.random.default_rng(0).random((4, 12, 20)) < 0.3).astype(np.float32)  # (N, T, 20) events
     np.save(home / "X.npy", x)
     return home
@@ -244,7 +244,7 @@ def test_the_tables_name_only_readme_commands() -> None:
     assert not unknown, f"README commands neither run nor listed in SKIPPED with a reason: {unknown}"
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", COMMANDS, ids=[f"{k:02d}" for k in range(len(COMMANDS))])
 def test_readme_command_runs(workspace: Path, command: str) -> None:
     if command in SKIPPED:
         pytest.skip(SKIPPED[command])

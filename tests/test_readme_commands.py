@@ -85,7 +85,7 @@ SHRUNK = {
     "--min-epochs 10 --max-epochs 30 --crop 64 --samples-per-epoch 256 --seeds 2":
         _TINY_SWEEP + " --min-epochs 2 --max-epochs 2",  # 38 min
     "neurodeploy sweep --out sweep-smoke --epochs 2 --crop 64 --samples-per-epoch 128 --seeds 2":
-        _TINY_SWEEP + " --epochs 1",
+        _TINY_SWEEP + " --epochs 1 --variants 1",  # the twin's comparison is the sweep's above
 }
 
 # The README shows these as another way to do what the command before did: they start without these files.

@@ -148,6 +148,8 @@ def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None
         raise UserError(f"{where}: field 'dt' should be a positive number of seconds or null", fix)
     if manifest.get("tau_convention") not in ("seconds", "norse-1.1", "rockpool-3.1"):
         raise UserError(f"{where}: field 'tau_convention' should be seconds, norse-1.1 or rockpool-3.1", fix)
+    if not isinstance(manifest.get("tau_convention_reason", ""), str):
+        raise UserError(f"{where}: field 'tau_convention_reason' should be a text", fix)
     for key in ("input", "output"):
         if not isinstance(manifest[key].get("node"), str) or not isinstance(manifest[key].get("shape"), list):
             raise UserError(f"{where}: {key!r} needs a node name and a shape", fix)

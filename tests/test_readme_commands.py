@@ -224,7 +224,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOME": str(cwd), "COLUMNS": "160", "PYTHONWARNINGS": "ignore",
+    env = {**os.environ, "HOME": str(cwd), "COLUMNS": "160",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     return subprocess.run(["bash", "-c", command + SHRUNK.get(command, "")], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -244,7 +244,8 @@ def test_the_tables_name_only_readme_commands() -> None:
     assert not unknown, f"README commands neither run nor listed in SKIPPED with a reason: {unknown}"
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=[f"{k:02d}" for k in range(len(COMMANDS))])
+@pytest.mark.parametrize("command", COMMANDS, ids=[f"{k:02d} {' '.join(c.split()[:2])}"
+                                                    for k, c in enumerate(COMMANDS)])
 def test_readme_command_runs(workspace: Path, command: str) -> None:
     if command in SKIPPED:
         pytest.skip(SKIPPED[command])
@@ -253,7 +254,7 @@ def test_readme_command_runs(workspace: Path, command: str) -> None:
     outputs = outputs_of(command)
     for name in outputs:  # so that a file an earlier command wrote does not stand in for this one's
         target = workspace / name
-        if target.is_file() and not name.endswith(".pt") and name not in ("items.jsonl",):
+        if target.is_file() and not name.endswith(".pt"):  # a checkpoint stays: `--resume` goes on from it
             target.unlink()
     run = _run(command, workspace)
     assert run.returncode == 0, f"{command}: exit {run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
@@ -269,7 +270,8 @@ def test_readme_command_runs(workspace: Path, command: str) -> None:
 
 
 def test_a_readme_command_that_fails_is_caught(workspace: Path) -> None:
-    """The checks above can fail: a command that exits 2, and one that names an output it does not write."""
+    """The checks above can fail: a command that exits 2 is seen as such, and the outputs a command names are
+    read from its options."""
     refused = _run("neurodeploy convert missing.nir -o missing.bundle --dt 1e-4", workspace)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert not (workspace / "missing.bundle").exists()

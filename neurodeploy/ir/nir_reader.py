@@ -33,7 +33,10 @@ here, before any layer is built. What it normalizes, and why:
   ``tau_convention="auto"`` a graph where some ``dt/tau`` exceeds 1, not a
   forward Euler step in seconds, is read as Norse 1.1's and every tau is
   divided by ``dt`` (``"seconds"`` / ``"norse-1.1"`` say it outright; the
-  convention taken is kept in :attr:`Graph.tau_convention`). Norse's
+  convention taken is kept in :attr:`Graph.tau_convention`, and why in
+  :attr:`Graph.tau_convention_reason`: a norse-1.1 guess on a graph whose
+  neurons are not written as Norse's, a CubaLIF with ``r = w_in = 1``, says it
+  doubts it, since that is what a wrong ``dt`` does to an snnTorch graph). Norse's
   ``LIFCell`` / ``LICell`` add the whole input to the current
   (``i ← i + x``, then decay) and Norse 1.1 writes them as CubaLIF / CubaLI
   with ``w_in = 1``; in NIR's ``i += (dt/tau_syn)·(w_in·S - i)`` that jump

@@ -265,7 +265,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
                             layout="(N, T, *shape), aligned to the input's time steps"),
             summary=result.summary(),
             dt=graph.dt,
-            tau_convention=graph.tau_convention,
+            tau_convention=graph.tau_convention, tau_convention_reason=graph.tau_convention_reason,
             host_requested=tuple(sorted(host)),
             timesteps=None, tile=None, model_config=None,
             calibration=calibration,

@@ -9,7 +9,7 @@ can check it on load without importing the runtime; the runtime takes it from he
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class GraphDeployment:
     def _read(cls, bundle: Any) -> GraphDeployment:
         m, fix = bundle.typed_manifest, "re-create the bundle with neurodeploy convert"
         float_graph = read_graph(bundle.file(GRAPH_FILE), dt=m.dt, tau_convention=m.tau_convention)
+        float_graph = replace(float_graph, tau_convention_reason=m.tau_convention_reason or "given")  # convert's
         try:
             replanned = partition(float_graph, host=list(m.host_requested))
         except UserError as exc:

@@ -148,6 +148,8 @@ def validate_graph_manifest(manifest: dict[str, Any], where: Path | str) -> None
         raise UserError(f"{where}: field 'dt' should be a positive number of seconds or null", fix)
     if manifest.get("tau_convention") not in ("seconds", "norse-1.1", "rockpool-3.1"):
         raise UserError(f"{where}: field 'tau_convention' should be seconds, norse-1.1 or rockpool-3.1", fix)
+    if not isinstance(manifest.get("tau_convention_reason", ""), str):
+        raise UserError(f"{where}: field 'tau_convention_reason' should be a text", fix)
     for key in ("input", "output"):
         if not isinstance(manifest[key].get("node"), str) or not isinstance(manifest[key].get("shape"), list):
             raise UserError(f"{where}: {key!r} needs a node name and a shape", fix)
@@ -275,6 +277,7 @@ class Manifest:
     versions: Mapping[str, str]  # the packages' versions at convert
     host_nodes: tuple[str, ...] | None  # format 2: every node run on the host
     placement: str | None  # format 3: "spiking" (the LIF stack on the chip) or "all"
+    tau_convention_reason: str | None = None  # format 2: "given", or what auto-detection read it from
 
     @property
     def kind(self) -> str:
@@ -295,6 +298,8 @@ class Manifest:
             "cuts": [c.to_json() for c in self.cuts], "summary": self.summary,
             "equations": _plain(self.equations), "versions": dict(self.versions),
         }
+        if self.tau_convention_reason is not None:
+            out["tau_convention_reason"] = self.tau_convention_reason
         if self.kind == "graph":
             assert self.output is not None and self.host_nodes is not None
             out.update(host_requested=list(self.host_requested), output=self.output.to_json(),
@@ -355,6 +360,7 @@ def _typed(data: dict[str, Any]) -> Manifest:
         summary=str(data.get("summary", "")),
         dt=None if data.get("dt") is None else float(data["dt"]),
         tau_convention=data.get("tau_convention"),
+        tau_convention_reason=data.get("tau_convention_reason"),
         host_requested=tuple(data.get("host_requested", ())),
         timesteps=None if graph else int(data["timesteps"]),
         tile=None if graph else Tile(int(tile["height"]), int(tile["width"]), int(tile["halo"])),

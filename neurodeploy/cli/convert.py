@@ -18,6 +18,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
 from neurodeploy.inpainter.sd_placement import DEFAULT_DELTA_THRESHOLD, PLACEMENTS, plan_layers
+from neurodeploy.ir.nir_reader import DOUBTFUL
 from neurodeploy.ir.norse_reader import load_built, norse_graph
 
 
@@ -77,6 +78,11 @@ def convert(
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
     shape = _shape(input_shape)
+    is_graph = model.suffix == ".nir" or ".py:" in str(model)
+    if chip != "spiking" and is_graph:  # --plan too; convert() refuses it for the API
+        raise UserError(f"--chip {chip} places a checkpoint's CNN layers; a graph (NIR or Norse) puts every node "
+                        "the chip runs on the chip already",
+                        "leave --chip out for a graph (--host keeps nodes on the host)")
     if plan:
         if ".py:" in str(model):
             _print_plan(model, host, dt, "seconds", norse_graph(load_built(str(model), state), dt, shape))
@@ -125,7 +131,8 @@ def _print_bundle(bundle: Any) -> None:
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     console.print(table)
-    if any(layer["quantization"].get("synapses_per_connection", 1) == 2
+    # sigma-delta layers have no "quantization" record (their own table below): only CUBA layers can be wide
+    if any(layer.get("quantization", {}).get("synapses_per_connection", 1) == 2
            for segment in manifest.segments for layer in segment.layers or ()):
         console.print("wide weights: two synapses per connection (weights up to ±16319), twice the synaptic "
                       "operations; the toolkit's Lava process runs them, stock netx does not", highlight=False)
@@ -152,6 +159,8 @@ def _print_bundle(bundle: Any) -> None:
             table.add_row(escape(row["name"]), f"{row['static_scale']:.4g}", _score(row["spike_f1_static"]),
                           f"{row['scale']:.4g}", _score(row["spike_f1"]), row.get("rounding", "nearest"))
         console.print(table)
+    if manifest.kind == "graph":
+        _print_time_convention(manifest.tau_convention, manifest.tau_convention_reason, manifest.dt)
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(manifest.files))}, manifest.json)")
 
 
@@ -163,6 +172,20 @@ def _scale(value: float) -> str:
 def _score(value: float | None) -> str:
     """A score to 4 places; None (no spikes on either side) as a dash."""
     return "-" if value is None else f"{value:.4f}"
+
+
+def _print_time_convention(convention: str | None, reason: str | None, dt: float | None) -> None:
+    """Which convention the graph's time constants were read in, and why; a guess of Norse 1.1's is a warning,
+    since a graph of another library converted with a wrong --dt is read that way and then never fires."""
+    step = "no time step" if dt is None else f"dt = {dt:g} s"
+    console.print(f"time constants read as {convention} ({step}; {reason or 'given'})", highlight=False,
+                  soft_wrap=True)
+    if convention == "norse-1.1" and DOUBTFUL in (reason or ""):
+        err_console.print("[yellow]warning:[/yellow] the graph was read as Norse 1.1's export because some dt/tau "
+                          "exceeds 1, but its neurons are not written as Norse's: --dt is likely wrong, and its "
+                          "neurons would barely fire (snnTorch's time constants are for --dt 1e-4); convert "
+                          "again with the dt it was exported with, or pass --tau-convention seconds",
+                          highlight=False, soft_wrap=True)
 
 
 def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto",
@@ -181,6 +204,7 @@ def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention:
         shape = "x".join(str(d) for d in row.shape)
         table.add_row(escape(row.node), row.kind, shape, place, escape(row.reason))
     console.print(table)
+    _print_time_convention(result.graph.tau_convention, result.graph.tau_convention_reason, result.graph.dt)
     console.print(f"{result.summary()}; nothing written", highlight=False)
 
 

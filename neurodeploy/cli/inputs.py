@@ -192,11 +192,12 @@ def run_key(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def read_model_config(path: Path | None) -> Any:
-    """The ModelConfig of ``--config`` (the defaults without one); a file that is none is a UserError."""
+def read_model_config(path: Path | None, default: ModelConfig | None = None) -> Any:
+    """The ModelConfig of ``--config`` (``default``, or ModelConfig's defaults, without one); a file that is none
+    is a UserError."""
 
     if path is None:
-        return ModelConfig()
+        return default or ModelConfig()
     try:
         return ModelConfig.from_json(path.read_text())
     except (OSError, ValueError, TypeError) as exc:

@@ -17,7 +17,7 @@ from neurodeploy.inpainter.conversion import convert as run_convert
 from neurodeploy.inpainter.data import EvalSample, EvalSet, WholePhotoSet, resolve_paths
 from neurodeploy.inpainter.evaluate import METHODS
 from neurodeploy.inpainter.evaluate import evaluate as run_evaluation
-from neurodeploy.inpainter.model import ModelConfig
+from neurodeploy.inpainter.model import SHIPPED_CONFIG, ModelConfig
 from neurodeploy.inpainter.simulation import TileProgress, deployed_inpainter
 from neurodeploy.inpainter.train import TrainConfig
 from neurodeploy.inpainter.train import train as run_training
@@ -39,7 +39,9 @@ def train(
     samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed for every random choice.")] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
-    config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it.")] = None,
+    config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it "
+                                                     "(default: the shipped model's, "
+                                                     "examples/configs/smooth_residual.json).")] = None,
     spiking_layers: Annotated[int | None, typer.Option(
         help="LIF conv layers, from the first (1: the paper's, 0: the all-CNN twin); default 1.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --out if it exists.")] = False,
@@ -47,7 +49,7 @@ def train(
 ) -> None:
     """Train the hybrid SC-NN inpainter (Norse LIF + 5 conv layers) with MSE and Adam."""
 
-    base = read_model_config(config)
+    base = read_model_config(config, SHIPPED_CONFIG)
     try:
         chosen = {} if spiking_layers is None else {"spiking_layers": spiking_layers}
         model_config = ModelConfig.from_dict({**base.to_dict(), "timesteps": timesteps, "encoding": encoding,

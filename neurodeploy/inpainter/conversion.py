@@ -99,6 +99,10 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
                               force=force, calibrate=calibrate, rounding=rounding, wide_weights=wide_weights)
     if isinstance(model_or_path, nir.NIRGraph) or (not isinstance(model_or_path, HybridInpainter)
                                                     and Path(model_or_path).suffix == ".nir"):
+        if chip != "spiking":  # a graph's placement is node by node: every node the chip runs goes on it
+            raise UserError(f"`chip={chip}` places a checkpoint's CNN layers; a NIR graph puts every node the chip "
+                            "runs on the chip already", "leave `chip` out for a NIR graph (`host` keeps nodes "
+                            "on the host)")
         return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
                              tau_convention=tau_convention, calibrate=calibrate, rounding=rounding,
                              wide_weights=wide_weights)

@@ -477,3 +477,8 @@ def host_halo(config: ModelConfig) -> int:
     whole image and their cropped output equals the untiled one."""
     multiple = config.size_multiple
     return -(-host_receptive_radius(config) // multiple) * multiple
+
+
+# The shipped model's configuration (examples/configs/smooth_residual.json, examples/models/scnn_inpaint.pt):
+# a harmonic fill of the hole, the CNN adding a correction. `neurodeploy train` starts from it.
+SHIPPED_CONFIG = ModelConfig(hole_fill="smooth", residual=True, final_activation="none")

@@ -176,6 +176,7 @@ class Graph:
     recurrent: frozenset[tuple[str, str]]  # (synapse, neuron) edges that close a recurrence
     dt: float | None
     tau_convention: str = "seconds"  # how the file stored tau: "seconds" (NIR), "norse-1.1", "rockpool-3.1"
+    tau_convention_reason: str = "given"  # why: "given", or what auto-detection read it from
 
     def inputs(self, name: str) -> list[str]:
         return [a for a, b in self.edges if b == name]

@@ -33,7 +33,10 @@ here, before any layer is built. What it normalizes, and why:
   ``tau_convention="auto"`` a graph where some ``dt/tau`` exceeds 1, not a
   forward Euler step in seconds, is read as Norse 1.1's and every tau is
   divided by ``dt`` (``"seconds"`` / ``"norse-1.1"`` say it outright; the
-  convention taken is kept in :attr:`Graph.tau_convention`). Norse's
+  convention taken is kept in :attr:`Graph.tau_convention`, and why in
+  :attr:`Graph.tau_convention_reason`: a norse-1.1 guess on a graph whose
+  neurons are not written as Norse's, a CubaLIF with ``r = w_in = 1``, says it
+  doubts it, since that is what a wrong ``dt`` does to an snnTorch graph). Norse's
   ``LIFCell`` / ``LICell`` add the whole input to the current
   (``i ← i + x``, then decay) and Norse 1.1 writes them as CubaLIF / CubaLI
   with ``w_in = 1``; in NIR's ``i += (dt/tau_syn)·(w_in·S - i)`` that jump
@@ -126,18 +129,20 @@ def read_graph(graph_or_path: Any, dt: float | None = None, tau_convention: TauC
                                 f"neurodeploy handles ({MAX_WEIGHTS if key == 'weight' else MAX_NEURONS})",
                                 "split the layer")
     step = _time_step(raw, nodes, dt, source)
-    convention = _tau_convention(nodes, step, tau_convention)
+    convention, why = _tau_convention(nodes, step, tau_convention)
     tau_unit = 1.0 / step if convention == "norse-1.1" and step is not None else 1.0
     ops = {name: _op(name, node, step, source, tau_unit, convention == ROCKPOOL) for name, node in nodes.items()}
     recurrent = recurrences(nodes, edges, source)
     shapes = infer_shapes(nodes, ops, edges, recurrent, source)
     graph_nodes = {name: Node(name, type(nodes[name]).__name__, ops[name], *shapes[name]) for name in nodes}
     return Graph(nodes=graph_nodes, edges=tuple(edges), recurrent=frozenset(recurrent), dt=step,
-                 tau_convention=convention)
+                 tau_convention=convention, tau_convention_reason=why)
 
 
 TAU_FIELDS = ("tau", "tau_mem", "tau_syn")
 ROCKPOOL = "rockpool-3.1"
+NO_TIME_CONSTANTS = "auto: the graph has no time constants to read"
+DOUBTFUL = "but its neurons are not Norse 1.1's"  # in the reason of a norse-1.1 guess that looks wrong
 
 
 def tau_convention_of(asked: str, dt: float | None, taus: Iterable[Any]) -> str:
@@ -156,14 +161,38 @@ def tau_convention_of(asked: str, dt: float | None, taus: Iterable[Any]) -> str:
     return "seconds"
 
 
-def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> str:
-    """The graph's convention: Rockpool 3.1's (:func:`_is_rockpool`), else :func:`tau_convention_of` over
-    every tau of its continuous-time neurons."""
-    if asked == ROCKPOOL or (asked == "auto" and _is_rockpool(nodes, dt)):
-        return ROCKPOOL
-    taus = [as_array(value) for node in nodes.values() if is_continuous(type(node).__name__)
-            for key, value in node_fields(node).items() if key in TAU_FIELDS and value is not None]
-    return tau_convention_of(asked, dt, taus)
+def _tau_convention(nodes: dict[str, Any], dt: float | None, asked: str) -> tuple[str, str]:
+    """The graph's convention and why: Rockpool 3.1's (:func:`_is_rockpool`), else :func:`tau_convention_of`
+    over every tau of its continuous-time neurons."""
+    if asked != "auto" and asked in (ROCKPOOL, "seconds", "norse-1.1"):
+        return asked, "given"
+    if asked == "auto" and _is_rockpool(nodes, dt):
+        return ROCKPOOL, (f"auto-detected: every LIF's r is Rockpool 3.1's tau_mem·exp(-dt/tau_mem)/dt at "
+                          f"dt = {dt:g} s")
+    named = [(name, key, as_array(value)) for name, node in nodes.items() if is_continuous(type(node).__name__)
+             for key, value in node_fields(node).items() if key in TAU_FIELDS and value is not None]
+    convention = tau_convention_of(asked, dt, [tau for _, _, tau in named])
+    named = [(name, key, np.asarray(tau, np.float64)) for name, key, tau in named if np.any(np.asarray(tau) > 0)]
+    if dt is None or not named:
+        return convention, NO_TIME_CONSTANTS if not named else "auto: no time step"
+    name, key, tau = min(named, key=lambda item: float(np.min(np.where(item[2] > 0, item[2], np.inf))))
+    ratio = dt / float(np.min(np.where(tau > 0, tau, np.inf)))
+    if convention == "norse-1.1":
+        doubt = "" if _looks_like_norse(nodes) else f", {DOUBTFUL} (CubaLIF with r = w_in = 1): is dt right?"
+        return convention, (f"auto-detected: dt/{key} = {ratio:.3g} > 1 at node {name!r} with dt = {dt:g} s is no "
+                            f"forward Euler step in seconds, so each tau is read as Norse 1.1's dt·tau{doubt}")
+    return convention, f"auto-detected: every dt/tau <= 1 at dt = {dt:g} s (the largest {ratio:.3g}, node {name!r})"
+
+
+def _looks_like_norse(nodes: dict[str, Any]) -> bool:
+    """True when every continuous-time spiking neuron is written as Norse 1.1 writes its LIFCell: a CubaLIF
+    with ``r = 1`` and ``w_in = 1`` (snnTorch writes LIF with ``r = tau/dt``, Rockpool its own ``r``)."""
+    for node in nodes.values():
+        kind, f = type(node).__name__, node_fields(node)
+        if kind == "LIF" or (kind == "CubaLIF" and not all(
+                np.allclose(np.asarray(f.get(key, 1.0), np.float64), 1.0) for key in ("r", "w_in"))):
+            return False
+    return True
 
 
 def _rockpool_r(tau_mem: Any, dt: float) -> Any:

@@ -74,6 +74,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.io import read_samples
 from neurodeploy.ir.float_run import run_chip_layer, run_float
 from neurodeploy.ir.host_ops import run_host_segment
+from neurodeploy.ir.nir_reader import NO_TIME_CONSTANTS
 from neurodeploy.runtime.backends import BACKENDS, LAVA_BACKENDS, REFERENCE, TABLE
 from neurodeploy.runtime.lava.segment_run import LavaSegment, check_stock_netx
 from neurodeploy.spike_metrics import SpikeTally, firing_warnings, output_scores, spike_scores
@@ -278,6 +279,12 @@ def fidelity(deployment: GraphDeployment, x: np.ndarray, run: GraphRun) -> dict[
             overall.merge(tally)
             notes += firing_warnings(name, tally.deployed, tally.cells)
             source, upstream = name, run.spikes[name]
+    silent = [layer["name"] for layer in layers if layer["spikes_deployed"] == 0]
+    graph = deployment.float_graph
+    if silent and graph.dt is not None and graph.tau_convention_reason != NO_TIME_CONSTANTS:
+        notes.append(f"{', '.join(silent)} never fire{'s' if len(silent) == 1 else ''}: the graph's time constants "
+                     f"were read as {graph.tau_convention} at dt = {graph.dt:g} s ({graph.tau_convention_reason}); "
+                     "if it was exported for another time step (snnTorch's is 1e-4), convert it again with that dt")
     if deployment.output_node not in deployment.chip_layers and not np.any(run.output):
         notes.append(f"the output {deployment.output_node} is zero for every sample and step")
     cuts = []

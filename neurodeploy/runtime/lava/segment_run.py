@@ -58,8 +58,8 @@ def check_stock_netx(path: str | Path, layers: tuple[FixedPointLayer, ...]) -> N
         what = ("has wide weights (a second synapse per connection)" if layer.wide else
                 "adds its bias to a filtered synaptic current (an always-on bias axon)")
         raise UserError(f"{path}: chip layer {k} {what}, which stock lava-dl netx does not read and would run "
-                        "without", "run it with `models=neurodeploy` (--lava-models neurodeploy) on the lava "
-                        "backend, or on the reference or torch backend")
+                        "without", "run it on neurodeploy's Lava models (the default: --lava-models neurodeploy, "
+                        "in Python models=\"neurodeploy\") or on the reference or torch backend")
 
 
 class LavaSegment:

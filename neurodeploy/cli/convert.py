@@ -10,7 +10,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from neurodeploy.chip.partition import HOST, plan
+from neurodeploy.bundle.convert import plan_precision
+from neurodeploy.chip.partition import HOST
+from neurodeploy.chip.precision import DEFAULT_FIDELITY_TARGET, WEIGHT_MODES
 from neurodeploy.cli.app import app, console, err_console
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
@@ -54,17 +56,31 @@ def convert(
                                                       "weight to floor or ceil for the layer's outputs: local "
                                                       "(default), end_to_end, or nearest (the scale only).")]
     = None,
-    wide_weights: Annotated[bool, typer.Option(help="NIR input: ~15-bit weights, two synapses per connection "
-                                                    "(spike times closer to the float graph's, twice the "
-                                                    "synaptic operations; not for stock netx).")] = False,
+    weights: Annotated[str | None, typer.Option(help="NIR input: each chip layer's weight width: 'auto' (the cheapest "
+                                              "of 8 bits and wide weights whose spike F1 on a probe reaches "
+                                              "--fidelity-target), '8' or 'wide' (~15 bits, two synapses per "
+                                              "connection: twice the synaptic operations; not for stock netx) "
+                                              "everywhere. Default: auto.")] = None,
+    fidelity_target: Annotated[float | None, typer.Option(help="NIR input: the local spike F1 (the layer against its "
+                                                        "float self, fed the deployed upstream, on the probe: "
+                                                        "--calibrate samples, else seeded inputs) each chip layer "
+                                                        "should reach; below it, a warning. Default: "
+                                                        f"{DEFAULT_FIDELITY_TARGET}.")] = None,
+    stock_netx: Annotated[bool, typer.Option(help="NIR input: files stock lava.lib.dl.netx loads: 8-bit weights "
+                                                  "everywhere (prints their fidelity estimate).")] = False,
+    wide_weights: Annotated[bool, typer.Option(help="NIR input: the same as --weights wide.")] = False,
 ) -> None:
     """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
 
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
+    if weights is not None and weights not in WEIGHT_MODES:
+        raise UserError(f"unknown --weights {weights}", f"pass --weights {' or '.join(WEIGHT_MODES)}")
+    if wide_weights:
+        weights = "wide"
     if plan:
         if model.suffix == ".nir":
-            _print_plan(model, host, dt, tau_convention)
+            _print_plan(model, host, dt, tau_convention, payload, calibrate, weights, fidelity_target, stock_netx)
         else:
             _print_inpainter_plan(model, chip)
         return
@@ -72,7 +88,8 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
-                         delta_threshold=delta_threshold, rounding=rounding, wide_weights=wide_weights)
+                         delta_threshold=delta_threshold, rounding=rounding, weights=weights,
+                         fidelity_target=fidelity_target, stock_netx=stock_netx)
     _print_bundle(bundle)
 
 
@@ -80,20 +97,27 @@ def _print_bundle(bundle: Any) -> None:
     """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     manifest = bundle.typed_manifest
     table = Table(title=f"chip layers in Loihi fixed point ({manifest.summary})", box=box.SIMPLE_HEAD)
-    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant",
-                "threshold error"):
+    measured = manifest.fidelity is not None
+    for col in ("segment", "layer", "kind", "input", "weights", "weight scale", "weight rel. sq. error", "vThMant",
+                "threshold error") + (("local F1", "end-to-end F1") if measured else ()):
         table.add_column(col, justify="right")
     for segment in manifest.segments:
         if segment.neurons == "sigma_delta" or segment.input is None:  # host segments have neither input nor layers
             continue
         for layer in segment.layers:
             q = layer["quantization"]
+            f = layer.get("fidelity") or {}
             table.add_row(str(segment.index), escape(layer["name"]), layer["kind"], segment.input.payload,
+                          "wide" if q.get("synapses_per_connection", 1) == 2 else "8-bit",
                           _scale(q["weight_scale"]), f"{q['weight_error']:.2e}", str(q["vth_mant"]),
-                          f"{q.get('threshold_error', 0.0):.3%}")
+                          f"{q.get('threshold_error', 0.0):.3%}",
+                          *((_f1(f.get("local_spike_f1"), f.get("meets_target", True)),
+                             _score(f.get("end_to_end_spike_f1"))) if measured else ()))
             for warning in q["warnings"]:
-                err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+                err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(table)
+    if measured:
+        _print_fidelity_notes(manifest.fidelity)
     if any(layer["quantization"].get("synapses_per_connection", 1) == 2
            for segment in manifest.segments for layer in segment.layers or ()):
         console.print("wide weights: two synapses per connection (weights up to ±16319), twice the synaptic "
@@ -124,6 +148,26 @@ def _print_bundle(bundle: Any) -> None:
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(manifest.files))}, manifest.json)")
 
 
+def _print_fidelity_notes(fidelity: Any) -> None:
+    """Under the table: what the F1 was measured on; with --stock-netx, the 8-bit estimate; on stderr one
+    warning line per layer below the target."""
+    probe = fidelity["probe"]
+    console.print(f"spike F1 on {escape(probe['source'])} ({'x'.join(map(str, probe['shape']))}): local = the "
+                  "layer against its float self fed the deployed upstream, end-to-end = against the float graph; "
+                  f"weights {fidelity['weights']}, target local F1 >= {fidelity['target_local_spike_f1']:g}",
+                  highlight=False)
+    if fidelity["stock_netx"]:
+        console.print("--stock-netx: 8-bit weights on every layer (stock lava.lib.dl.netx loads the files); the "
+                      "local F1 column is their estimate", highlight=False)
+    for warning in fidelity["warnings"]:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def _f1(value: float | None, met: bool) -> str:
+    """A layer's local F1, in red below the target."""
+    return _score(value) if met else f"[red]{_score(value)}[/red]"
+
+
 def _scale(value: float) -> str:
     """A weight scale in at most 9 characters: 4 significant digits, whole numbers from 10,000 on."""
     return f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
@@ -134,11 +178,16 @@ def _score(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto") -> None:
-    """``convert --plan``: the placement table and a one-line summary."""
+def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str, payload: str,
+                calibrate: Path | None, weights: str | None, fidelity_target: float | None, stock_netx: bool) -> None:
+    """``convert --plan``: the placement table, each chip layer's weight width and spike F1 on the probe (what
+    convert would write), and a one-line summary."""
 
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
-    result = plan(graph, host=names, dt=dt, tau_convention=tau_convention)  # type: ignore[arg-type]
+    result, probe, chosen = plan_precision(
+        graph, host=names, dt=dt, tau_convention=tau_convention, payload=payload, calibrate=calibrate,  # type: ignore[arg-type]
+        weights=weights or "auto", stock_netx=stock_netx,
+        fidelity_target=DEFAULT_FIDELITY_TARGET if fidelity_target is None else fidelity_target)
     table = Table(title=f"placement of {graph.name}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("node", "type", "shape", "place", "reason"):
         table.add_column(col, overflow="fold")
@@ -147,6 +196,21 @@ def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention:
         shape = "x".join(str(d) for d in row.shape)
         table.add_row(escape(row.node), row.kind, shape, place, escape(row.reason))
     console.print(table)
+    if chosen.layers:
+        table = Table(title=f"chip layers' weights (--weights {chosen.mode}): spike F1 on the probe",
+                      box=box.SIMPLE_HEAD)
+        for col in ("layer", "weights", "local F1", "local F1 8-bit", "local F1 wide", "end-to-end F1"):
+            table.add_column(col, justify="right")
+        for r in chosen.layers:
+            table.add_row(escape(r.name), "wide" if r.width == "wide" else "8-bit", _f1(r.local_f1, r.meets_target),
+                          _score(r.local_f1_8) if "8" in r.tried else "not run",
+                          _score(r.local_f1_wide) if "wide" in r.tried else "not run", _score(r.end_to_end_f1))
+        console.print(table)
+        where = f"calibration samples {calibrate.name}" if calibrate is not None else "seeded probe inputs"
+        console.print(f"probe: {where} ({'x'.join(map(str, probe.shape))}); target local F1 >= {chosen.target:g}",
+                      highlight=False)
+        for warning in chosen.warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(f"{result.summary()}; nothing written", highlight=False)
 
 

@@ -96,10 +96,11 @@ def convert(
 def _print_bundle(bundle: Any) -> None:
     """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     manifest = bundle.typed_manifest
-    table = Table(title=f"chip layers in Loihi fixed point ({manifest.summary})", box=box.SIMPLE_HEAD)
+    table = Table(title=f"chip layers in Loihi fixed point ({manifest.summary})", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
     measured = manifest.fidelity is not None
-    for col in ("segment", "layer", "kind", "input", "weights", "weight scale", "weight rel. sq. error", "vThMant",
-                "threshold error") + (("local F1", "end-to-end F1") if measured else ()):
+    for col in ("seg", "layer", "kind", "input", "weights", "scale", "weight err²", "vThMant",
+                "vth err") + (("local F1", "e2e F1") if measured else ()):
         table.add_column(col, justify="right")
     for segment in manifest.segments:
         if segment.neurons == "sigma_delta" or segment.input is None:  # host segments have neither input nor layers
@@ -108,11 +109,11 @@ def _print_bundle(bundle: Any) -> None:
             q = layer["quantization"]
             f = layer.get("fidelity") or {}
             table.add_row(str(segment.index), escape(layer["name"]), layer["kind"], segment.input.payload,
-                          "wide" if q.get("synapses_per_connection", 1) == 2 else "8-bit",
+                          "wide" if q.get("synapses_per_connection", 1) == 2 else "8",
                           _scale(q["weight_scale"]), f"{q['weight_error']:.2e}", str(q["vth_mant"]),
-                          f"{q.get('threshold_error', 0.0):.3%}",
-                          *((_f1(f.get("local_spike_f1"), f.get("meets_target", True)),
-                             _score(f.get("end_to_end_spike_f1"))) if measured else ()))
+                          f"{q.get('threshold_error', 0.0):.2%}",
+                          *((_f1(f.get("local_spike_f1"), f.get("meets_target", True), 3),
+                             _score(f.get("end_to_end_spike_f1"), 3)) if measured else ()))
             for warning in q["warnings"]:
                 err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(table)
@@ -163,9 +164,9 @@ def _print_fidelity_notes(fidelity: Any) -> None:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
-def _f1(value: float | None, met: bool) -> str:
+def _f1(value: float | None, met: bool, places: int = 4) -> str:
     """A layer's local F1, in red below the target."""
-    return _score(value) if met else f"[red]{_score(value)}[/red]"
+    return _score(value, places) if met else f"[red]{_score(value, places)}[/red]"
 
 
 def _scale(value: float) -> str:
@@ -173,9 +174,9 @@ def _scale(value: float) -> str:
     return f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
 
 
-def _score(value: float | None) -> str:
-    """A score to 4 places; None (no spikes on either side) as a dash."""
-    return "-" if value is None else f"{value:.4f}"
+def _score(value: float | None, places: int = 4) -> str:
+    """A score to ``places`` places; None (no spikes on either side) as a dash."""
+    return "-" if value is None else f"{value:.{places}f}"
 
 
 def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str, payload: str,

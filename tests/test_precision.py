@@ -128,7 +128,7 @@ def test_a_recurrent_snntorch_classifier_with_current_biases_deploys_faithfully_
 def _unreachable() -> nir.NIRGraph:
     """One IF layer of 600 inputs: one weight 100 (never reached: it would need 100 steps), 599 of 0.002;
     the float neuron fires from the small ones (0.36 a step at rate 0.3, threshold 1), which round to 0 at
-    every scale that keeps the largest weight (15 bits: 0.002·16319/100 = 0.33)."""
+    every scale that keeps the largest weight (15 bits: 0.002·16319/100 = 0.33), so neither width reaches 0.95."""
     w = np.full((1, 600), 0.002)
     w[0, 0] = 100.0
     return nir.NIRGraph(
@@ -144,7 +144,7 @@ def test_a_layer_that_misses_the_target_prints_one_warning_line(tmp_path: Path) 
     lines = [line for line in done.stderr.splitlines() if "below the target" in line]
     assert len(lines) == 1, done.stderr
     (line,) = lines
-    assert line.startswith("warning: chip layer if: local spike F1 ") and "with wide weights" in line, line
+    assert line.startswith("warning: chip layer if: local spike F1 ") and "the other width: " in line, line
     assert "--calibrate" in line and "--host fc,if" in line, line
     estimate = float(line.split("local spike F1 ")[1].split()[0])
     manifest = (tmp_path / "hard.bundle" / "manifest.json").read_text()

@@ -126,16 +126,19 @@ def _rank(f1: float | None) -> float:
 
 def warning(record: LayerFidelity, mode: str, target: float, calibrated: bool, stock_netx: bool) -> str:
     """The one line a layer that misses ``target`` gets: the layer, its estimate, what would help."""
-    best = f"{record.width}-bit" if record.width == "8" else "wide"
+    best = "8-bit weights" if record.width == "8" else "wide weights"
     remedies = []
     if record.width == "8" and record.local_f1_wide is not None and _rank(record.local_f1_wide) > _rank(
             record.local_f1):
         how = "without --stock-netx" if stock_netx else "with --weights auto (or wide)"
         remedies.append(f"wide weights ({how}) measure {_f1(record.local_f1_wide)}")
+    elif len(record.tried) == 2:  # both widths miss it: say what the other one measured
+        other = record.local_f1_wide if record.width == "8" else record.local_f1_8
+        best += f" (the other width: {_f1(other)})"
     if not calibrated:
         remedies.append("--calibrate with samples of your data may choose a better scale")
     remedies.append(f"--host {','.join(record.nodes)} keeps it in float on the host")
-    return (f"chip layer {record.name}: local spike F1 {_f1(record.local_f1)} with {best} weights on the probe "
+    return (f"chip layer {record.name}: local spike F1 {_f1(record.local_f1)} with {best} on the probe "
             f"({record.local_f1_bound:.3f} less {MARGIN_SE:g} standard errors), below the target {target:g}; "
             + "; ".join(remedies))
 

@@ -44,7 +44,7 @@ which is why ``--calibrate`` samples, when given, are the probe.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -56,6 +56,7 @@ from neurodeploy.chip.partition import ChipSegment, Partition
 from neurodeploy.chip.quantize import QuantizedChipLayer, quantize_chip_layer
 from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.ir.float_run import run_float
+from neurodeploy.ir.graph import Graph
 from neurodeploy.ir.host_ops import run_host_segment
 from neurodeploy.spike_metrics import spike_scores
 
@@ -158,9 +159,10 @@ def _f1(value: float | None) -> str:
     return "- (silent)" if value is None else f"{value:.3f}"
 
 
-def _choose_layer(graph, layer: ChipLayer, source: str, frames: np.ndarray, p: int, widths: tuple[bool, ...],
-                  target: float, rounding: str | None, trajectory: tuple[np.ndarray, np.ndarray] | None,
-                  measure_wide: bool):
+def _choose_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarray, p: int,
+                  widths: tuple[bool, ...], target: float, rounding: str | None,
+                  trajectory: tuple[np.ndarray, np.ndarray] | None, measure_wide: bool
+                  ) -> tuple[QuantizedChipLayer, np.ndarray, LayerFidelity, LayerCalibration | None]:
     """(chosen layer, its spikes, LayerFidelity without end-to-end F1, calibration record or None)."""
     n, steps = frames.shape[:2]
     upstream = (frames / p).reshape(n, steps, *graph.nodes[source].output_shape)
@@ -225,7 +227,7 @@ def choose_precision(partition: Partition, x: np.ndarray, payload_max: Mapping[i
             q, spikes, record, cal = _choose_layer(graph, layer, source, frames, p, WIDTHS[mode], target,
                                                    rounding, own, measure_wide=mode == "8")
             end_to_end = spike_scores(spikes, flt[layer.name])["spike_f1"]
-            records.append(LayerFidelity(**{**record.__dict__, "end_to_end_f1": end_to_end}))
+            records.append(replace(record, end_to_end_f1=end_to_end))
             if cal is not None:
                 calibration.append(cal)
             chosen.append(q)

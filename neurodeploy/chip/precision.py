@@ -199,7 +199,8 @@ def _choose_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarra
 
 
 def choose_precision(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int], mode: str = "auto",
-                     target: float = 0.95, rounding: str | None = None, stock_netx: bool = False) -> Precision:
+                     target: float = DEFAULT_FIDELITY_TARGET, rounding: str | None = None,
+                     stock_netx: bool = False) -> Precision:
     """Every chip segment of ``partition`` quantized with each layer's width chosen on ``x`` (N, T, *input)
     (module docstring). ``payload_max``: per chip segment index the P of its input payloads; ``rounding``:
     calibrate each layer on ``x`` with this rounding (None: the static scales); ``stock_netx``: only for the

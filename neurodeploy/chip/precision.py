@@ -125,7 +125,7 @@ def _rank(f1: float | None) -> float:
     return 1.0 if f1 is None else f1  # both silent: the trains are equal
 
 
-def warning(record: LayerFidelity, mode: str, target: float, calibrated: bool, stock_netx: bool) -> str:
+def warning(record: LayerFidelity, target: float, calibrated: bool, stock_netx: bool) -> str:
     """The one line a layer that misses ``target`` gets: the layer, its estimate, what would help."""
     best = "8-bit weights" if record.width == "8" else "wide weights"
     remedies = []
@@ -235,6 +235,6 @@ def choose_precision(partition: Partition, x: np.ndarray, payload_max: Mapping[i
             values[layer.name] = torch.from_numpy(spikes.astype(np.float64))
             source, frames = layer.name, spikes
         segments[k] = tuple(chosen)
-    notes = tuple(warning(r, mode, target, rounding is not None, stock_netx) for r in records if not r.meets_target)
+    notes = tuple(warning(r, target, rounding is not None, stock_netx) for r in records if not r.meets_target)
     return Precision(segments, tuple(records), tuple(calibration) if rounding is not None else None, mode, target,
                      notes)

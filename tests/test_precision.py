@@ -208,3 +208,6 @@ def test_wide_weights_is_an_alias_of_weights_wide(sinabs) -> None:
     bundle = convert_graph(path, root / "alias.bundle", wide_weights=True)
     (part,) = [p for p in bundle.deployment.parts if isinstance(p, ChipPart)]
     assert all(layer.wide for layer in part.layers) and bundle.manifest["fidelity"]["weights"] == "wide"
+    done = run_cli("convert", str(path), "-o", str(root / "cli.bundle"), "--weights", "wide")
+    assert done.returncode == 0, done.stderr
+    assert (root / "cli.bundle" / part.path.name).read_bytes() == part.path.read_bytes()

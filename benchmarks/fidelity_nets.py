@@ -306,3 +306,65 @@ BUILDERS: dict[str, Callable[[Digits], Trained]] = {
     "snntorch_mlp": snntorch_mlp, "snntorch_cnn": snntorch_cnn, "sinabs_cnn": sinabs_cnn,
     "norse_cnn": norse_cnn, "rockpool_mlp": rockpool_mlp,
 }
+
+
+# -- Norse through neurodeploy's own front end (neurodeploy.ir.norse_reader, not to_nir) ------------------
+
+def _norse_outputs(net: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Norse's own forward over time: one ``net(x_t, state)`` per step, from no state."""
+    def outputs(x: torch.Tensor) -> torch.Tensor:
+        state, spikes = None, []
+        for t in range(x.shape[1]):
+            out, state = net(x[:, t], state)
+            spikes.append(out)
+        return torch.stack(spikes, 1)
+    return outputs
+
+
+def norse_recurrent(d: Digits, seed: int = 0, epochs: int = 4, hidden: int = 48) -> Trained:
+    """Norse: LIFRecurrentCell 64 -> ``hidden`` (recurrent), Linear -> 10 (no bias), LIFCell; read flat.
+
+    The recurrent cell is what Norse 1.1's ``to_nir`` writes as None; its graph here is neurodeploy's
+    Norse front end (:func:`neurodeploy.ir.norse_reader.norse_graph`).
+    """
+    import norse.torch as norse
+
+    from neurodeploy.ir.norse_reader import norse_graph
+
+    torch.manual_seed(seed)
+    net = norse.SequentialState(norse.LIFRecurrentCell(64, hidden, dt=NORSE_DT),
+                                torch.nn.Linear(hidden, CLASSES, bias=False), norse.LIFCell(dt=NORSE_DT))
+    with torch.no_grad():  # dt / tau_mem = 0.1: the leak wants larger weights than the default init
+        net[0].input_weights.mul_(2.0)
+        net[0].recurrent_weights.mul_(0.5)
+        net[1].weight.mul_(6.0)
+    outputs = _norse_outputs(net)
+    accuracy = train(list(net.parameters()), outputs, d.x_train.reshape(*d.x_train.shape[:2], -1), d.y_train,
+                     epochs=epochs, lr=5e-3, seed=seed)
+    net.eval()
+    return Trained("recurrent LIF (LIFRecurrentCell)", "Norse", net, norse_graph(net), NORSE_DT, True,
+                   _no_grad_numpy(outputs), accuracy)
+
+
+def norse_box_cnn(d: Digits, seed: int = 0, epochs: int = 6) -> Trained:
+    """Norse: Conv 1 -> 8 (3x3, stride 2, padding 1, no bias), LIFBoxCell, Flatten, Linear 128 -> 10
+    (no bias), LIFBoxCell (tau_mem 2 ms at dt 1 ms); its graph by neurodeploy's Norse front end."""
+    import norse.torch as norse
+
+    from neurodeploy.ir.norse_reader import norse_graph
+
+    torch.manual_seed(seed)
+    # no current filter: a spike moves v by dt·tau_mem_inv of its weight only, so tau_mem is 2 ms (half
+    # the way per step); the surrogate is widened from Norse's alpha 100 so that silent neurons learn
+    p = norse.LIFBoxParameters(tau_mem_inv=torch.as_tensor(500.0), alpha=torch.as_tensor(20.0))
+    net = norse.SequentialState(torch.nn.Conv2d(1, 8, 3, stride=2, padding=1, bias=False),
+                                norse.LIFBoxCell(p, dt=NORSE_DT), torch.nn.Flatten(),
+                                torch.nn.Linear(128, CLASSES, bias=False), norse.LIFBoxCell(p, dt=NORSE_DT))
+    with torch.no_grad():
+        net[0].weight.mul_(6.0)
+        net[3].weight.mul_(6.0)
+    outputs = _norse_outputs(net)
+    accuracy = train(list(net.parameters()), outputs, d.x_train, d.y_train, epochs=epochs, lr=5e-3, seed=seed)
+    net.eval()
+    return Trained("LIF box CNN (LIFBoxCell)", "Norse", net, norse_graph(net, input_shape=(1, 8, 8)), NORSE_DT,
+                   False, _no_grad_numpy(outputs), accuracy)

@@ -31,8 +31,11 @@ _API = {
     "load_model": ("neurodeploy.inpainter.checkpoint", "load_model"),
     "plan": ("neurodeploy.chip.partition", "plan"),
     "profile": ("neurodeploy.inpainter.profile", "profile"),
+    "profile_netx": ("neurodeploy.cost.netx_profile", "profile_netx"),
+    "read_netx": ("neurodeploy.converters.netx_in", "read_network"),
     "read_image": ("neurodeploy.io", "read_image"),
     "read_mask": ("neurodeploy.io", "read_mask"),
+    "run_netx": ("neurodeploy.runtime.netx_run", "run_netx"),
     "simulate": ("neurodeploy.inpainter.simulation", "simulate"),
     "write_png": ("neurodeploy.io", "write_png"),
 }

@@ -129,6 +129,7 @@ class SpikeTally:
             "cell_agreement_vs_float": _ratio(self.equal_cells, self.cells),
             "spikes_deployed": self.deployed,
             "spikes_reference": self.reference,
+            "spikes_matched": self.matched,
         }
 
 
@@ -139,6 +140,17 @@ def firing_warnings(name: str, spikes: int, cells: int) -> list[str]:
     if spikes == cells:
         return [f"chip layer {name} fires on every step: its spikes carry no information"]
     return []
+
+
+def pooled_scores(scores: list[dict[str, Any]]) -> dict[str, Any]:
+    """Precision, recall and F1 of several runs' :meth:`SpikeTally.scores` together (images of one profile):
+    from their summed spike counts, as one tally of every run would give, not a mean of ratios."""
+    deployed = sum(int(s["spikes_deployed"]) for s in scores)
+    reference = sum(int(s["spikes_reference"]) for s in scores)
+    matched = sum(int(s["spikes_matched"]) for s in scores)
+    return {"spike_precision": _ratio(matched, deployed), "spike_recall": _ratio(matched, reference),
+            "spike_f1": _ratio(2 * matched, deployed + reference), "spikes_deployed": deployed,
+            "spikes_reference": reference, "spikes_matched": matched}
 
 
 def spike_scores(deployed: np.ndarray, reference: np.ndarray, time_axis: int = 1) -> dict[str, Any]:

@@ -62,10 +62,14 @@ def test_a_bundle_of_format_1_is_refused_with_re_convert(tiny_bundle: Path) -> N
 def _conv_layer(weight: np.ndarray, lif: LIFConfig):
     """A conv + LIF chip layer as the inpainter's conversion builds it (a NIR graph, partitioned)."""
     from neurodeploy.chip.partition import partition
+    from neurodeploy.inpainter.model import SNNConv2d
     from neurodeploy.ir.nir_reader import read_graph
 
-    c_in = weight.shape[1]
-    graph = read_graph(stack_graph([weight], [1], lif, (c_in, 8, 8)), dt=lif.dt, tau_convention="seconds")
+    c_out, c_in, kernel, _ = weight.shape
+    layer = SNNConv2d(c_in, c_out, kernel, lif)
+    with torch.no_grad():
+        layer.conv.weight.copy_(torch.from_numpy(weight))
+    graph = read_graph(stack_graph([layer], lif.dt, (c_in, 8, 8)), dt=lif.dt, tau_convention="seconds")
     (layer,) = partition(graph).layers
     return layer
 

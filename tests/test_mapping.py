@@ -3,6 +3,7 @@ and the NeuroBench cross-check against the neurobench package on the float model
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import nir
@@ -28,30 +29,69 @@ def test_a_small_dense_layer_maps_by_hand() -> None:
 
 
 def test_a_conv_block_meets_every_limit_and_the_image_that_fits_is_the_largest() -> None:
-    loihi2 = load_profile("loihi2")
+    loihi = load_profile("loihi")  # the generic mapper: blocks of channels x rows x columns
+    limit = {k: f.value for k, f in loihi.resources.items()}
     layer = ChipLayerInfo("c", "conv", (4, 64, 64), (32, 64, 64), (32, 4, 3, 3), (1, 1), (1, 1))
-    m = map_network([layer], loihi2, resize_conv_chain([layer]))
+    m = map_network([layer], loihi, resize_conv_chain([layer]))
     block = m["layers"][0]
     co, th, tw = block["block"]
-    assert co * th * tw <= 8192 and co * th * tw * 4 * 9 * 8 <= 1_572_864
-    assert 4 * min(64, th + 2) * min(64, tw + 2) <= 4096
+    assert co * th * tw <= limit["neurons_per_core"]
+    assert co * th * tw * 4 * 9 * 8 <= limit["synapse_bits_per_core"]
+    assert 4 * min(64, th + 2) * min(64, tw + 2) <= limit["fan_in_per_core"]
     assert m["cores"] == -(-32 // co) * -(-64 // th) * -(-64 // tw)
     side = m["largest_input"]
     resize = resize_conv_chain([layer])
-    assert map_network(resize(side), loihi2)["fits"] and not map_network(resize(side + 1), loihi2)["fits"]
+    assert map_network(resize(side), loihi)["fits"] and not map_network(resize(side + 1), loihi)["fits"]
+
+
+def test_loihi2_maps_conv_layers_in_power_of_two_column_blocks_as_lavas_compiler_does() -> None:
+    """A conv core holds every channel and row of 2^k output columns: 4 words per neuron plus the shared
+    kernel's synapse words within 12,800 (hw_profiles/loihi2.toml)."""
+    loihi2 = load_profile("loihi2")
+    # 24 x 32 x 99 outputs of 3 x 3 x 3 kernels (6-bit weights): kernel words 27 x ceil(24 x 6 / 64) = 81;
+    # 8 columns: 4 x 6144 + 81 > 12,800; 4 columns: 4 x 3072 + 81 = 12,369 fits: ceil(99 / 4) = 25 cores
+    conv = ChipLayerInfo("c", "conv", (3, 66, 200), (24, 32, 99), (24, 3, 3, 3), (2, 2), weight_bits=6)
+    m = map_network([conv], loihi2)["layers"][0]
+    assert (m["cores"], m["block"], m["binding"]) == (25, (24, 32, 4), "memory_words_per_core")
+    assert m["synapse_bits_per_core"] == 81 * 64
+    # the kernel's words grow with the weights' width: 8-bit weights, 27 x ceil(24 x 8 / 64) = 81 still
+    assert map_network([replace(conv, weight_bits=8)], loihi2)["layers"][0]["synapse_bits_per_core"] == 81 * 64
+    # a bias-driven input layer (no synapses): 3 x 66 x 16 = 3168 neurons, 12,672 words; 32 columns do not fit
+    inp = ChipLayerInfo("in", "input", (3, 66, 200), (3, 66, 200), ())
+    m = map_network([inp], loihi2)["layers"][0]
+    assert (m["cores"], m["block"]) == (13, (3, 66, 16))
+    # a layer that fits one core stays whole
+    small = ChipLayerInfo("s", "conv", (2, 8, 8), (4, 6, 6), (4, 2, 3, 3), weight_bits=4)
+    assert map_network([small], loihi2)["layers"][0]["cores"] == 1
+
+
+def test_loihi2_divides_a_dense_layer_by_its_worst_ratio_until_it_fits() -> None:
+    """Lava's compiler on PilotNet's 2560 -> 100 layer printed SynMem 61,440 (ratio 6), then 12,800 (ratio 2):
+    12 cores. Here: 16-bit synapses, 4 a word: 2560 x 25 = 64,000 words, ratio 6; 17 neurons: 2560 x 5 = 12,800,
+    ratio 2; 9 neurons: 2560 x 3 = 7,680 fits."""
+    loihi2 = load_profile("loihi2")
+    dense = ChipLayerInfo("d", "dense", (2560,), (100,), (100, 2560))
+    m = map_network([dense], loihi2)["layers"][0]
+    assert (m["cores"], m["neurons_per_core"], m["binding"]) == (12, 9, "synmem_words_per_core")
+    assert m["synapse_bits_per_core"] == 2560 * 3 * 64
+    assert map_network([ChipLayerInfo("e", "dense", (100,), (50,), (50, 100))], loihi2)["layers"][0]["cores"] == 1
+    # one neuron's row of synapses beyond the synapse memory: 20,000 axons x 1 word > 12,000, not mappable
+    wide = ChipLayerInfo("wide", "dense", (20_000,), (10,), (10, 20_000))
+    m = map_network([wide], loihi2)
+    assert (m["fits"], m["limiting"], m["chips"]) == (False, "synmem_words_per_core", None)
 
 
 def test_a_network_too_big_for_one_chip_says_why() -> None:
     loihi2 = load_profile("loihi2")
-    # many cores: 200,000 outputs of a dense layer reading 1000 inputs: 1,572,864 bits / 8000 per neuron
-    # = 196 neurons per core, 1021 cores, 8 chips
+    # 200,000 outputs reading 1000 inputs: 1000 x 50,000 words, ratio 4167; 48 neurons a core: 1000 x 12 =
+    # 12,000 words and 4 x 48 + 12,000 <= 12,800: fits, 4167 cores, 33 chips
     big = ChipLayerInfo("big", "dense", (1000,), (200_000,), (200_000, 1000))
     m = map_network([big], loihi2)
-    assert (m["fits"], m["limiting"], m["chips"], m["cores"]) == (False, "cores_per_chip", 8, 1021)
-    assert "need 8 chips" in m["why"]
-    # fan-in: one neuron reads 5000 inputs, more axons than a core has: not mappable at all
+    assert (m["fits"], m["limiting"], m["chips"], m["cores"]) == (False, "cores_per_chip", 33, 4167)
+    assert "need 33 chips" in m["why"]
+    # fan-in on Loihi: one neuron reads 5000 inputs, more axons than a core has: not mappable at all
     wide = ChipLayerInfo("wide", "dense", (5000,), (10,), (10, 5000))
-    m = map_network([wide], loihi2)
+    m = map_network([wide], load_profile("loihi"))
     assert (m["fits"], m["limiting"], m["chips"]) == (False, "fan_in_per_core", None)
     # a big image for a conv layer
     conv = ChipLayerInfo("c", "conv", (4, 512, 512), (32, 512, 512), (32, 4, 3, 3), (1, 1), (1, 1))
@@ -146,9 +186,9 @@ def test_the_profile_json_of_a_graph_too_wide_for_a_core_says_fits_false_and_why
     bundle = convert(graph, tmp_path / "wide.bundle")
     x = np.zeros((1, 3, n), np.float32)
     x[0, :, :10] = 1.0
-    summary, _ = profile_graph(bundle, x, backend="reference", hw=["loihi2", "spinnaker2"])
-    m = summary["mapping"]["loihi2"]
+    summary, _ = profile_graph(bundle, x, backend="reference", hw=["loihi", "spinnaker2"])
+    m = summary["mapping"]["loihi"]
     assert (m["fits"], m["limiting"], m["chips"]) == (False, "fan_in_per_core", None)
     assert "lif" in m["why"] and m["layers"][0]["fan_in_per_core"] == n
-    assert summary["latency_s"]["loihi2"] is None  # nothing mapped, nothing timed
+    assert summary["latency_s"]["loihi"] is None  # nothing mapped, nothing timed
     assert summary["mapping"]["spinnaker2"]["fits"] is True  # no axon limit on SpiNNaker 2's PEs

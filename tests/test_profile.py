@@ -175,7 +175,7 @@ def test_profile_writes_json_and_a_report_that_shows_every_plot(tmp_path: Path, 
     for name in ("loihi", "loihi2", "spinnaker2"):
         assert {"snn", "host", "bridge", "total", "all_cnn_baseline"} <= set(summary["energy_j"][name])
     html = (report / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5  # the four plots and the core mapping
+    assert html.count("data:image/png;base64,") == 8  # the four plots, the core mapping and 3 pictures
     assert summary["mapping"]["loihi2"]["fits"] is True and summary["latency_s"]["loihi2"]["per_step"] > 0
     assert summary["neurobench"]["synaptic_operations"]["Effective_MACs"] > 0  # the graded input: MACs
     # self-contained: nothing fetched from elsewhere (the base64 data itself may spell anything)
@@ -191,7 +191,7 @@ def test_profile_writes_json_and_a_report_that_shows_every_plot(tmp_path: Path, 
              f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=5000", "--window-size=1400,2400"]
     url = (report / "report.html").as_uri()
     dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    assert "<title>plots loaded: 5/5</title>" in dom.stdout
+    assert "<title>plots loaded: 8/8</title>" in dom.stdout
     shot = tmp_path / "shot.png"
     subprocess.run([chromium, *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     pixels = np.asarray(Image.open(shot).convert("L"))

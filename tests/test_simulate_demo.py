@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from .conftest import run_cli
@@ -108,8 +109,13 @@ def test_demo_writes_every_output(tmp_path: Path, tiny_checkpoint: Path) -> None
     html = (out / "report" / "report.html").read_text()
     from neurodeploy.inpainter.demo import SHIPPED_SWEEP
 
-    # raster, counts, energy, ratios; the layers mapped to cores (issue 16); the sweep when shipped (issue 14)
-    assert html.count("data:image/png;base64,") == 5 + SHIPPED_SWEEP.is_file()
+    # raster, counts, energy, ratios; the layers mapped to cores (issue 16); the sweep when shipped (issue 14);
+    # the masked input, the output and the photo, hole PSNR and the fidelity (issue 33)
+    assert html.count("data:image/png;base64,") == 8 + SHIPPED_SWEEP.is_file()
+    profiled = json.loads((out / "profile.json").read_text())
+    assert f"of the deployed output: {profiled['psnr_hole']['mean']:.2f} dB" in html
+    assert profiled["fidelity"]["spike_f1"] == pytest.approx(demo_json["results"][0]["fidelity"]["spike_f1"])
+    assert "bit-exact with the reference backend: yes" in html
     assert "against its all-CNN twin" in result.stdout
     for plot in ("spikes_per_step", "firing_rate_per_channel", "raster", "energy"):
         assert Image.open(out / "report" / f"{plot}.png").size[0] > 100

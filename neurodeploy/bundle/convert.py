@@ -51,6 +51,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_directory, read_samples, save_torch, sha256_file
 from neurodeploy.ir.graph import Neuron, TauConvention
 from neurodeploy.ir.host_ops import host_params
+from neurodeploy.ir.norse_reader import norse_graph
 
 
 def versions() -> dict[str, str]:
@@ -176,7 +177,8 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
                   dt: float | None = None, payload: str = "spikes", force: bool = False,
                   tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None,
                   rounding: str | None = None, wide_weights: bool = False, weights: str = "auto",
-                  fidelity_target: float = DEFAULT_FIDELITY_TARGET, stock_netx: bool = False) -> Bundle:
+                  fidelity_target: float = DEFAULT_FIDELITY_TARGET, stock_netx: bool = False,
+                  source: dict[str, Any] | None = None) -> Bundle:
     """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
 
     ``host`` keeps nodes on the host, ``dt`` is the time step in seconds
@@ -211,13 +213,16 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     layer below the target with the best width allowed gets a warning.
     ``wide_weights=True`` is ``weights="wide"``. ``stock_netx``: files stock
     ``lava.lib.dl.netx`` loads (8-bit weights everywhere, biases at the voltage).
+
+    ``source``: the manifest's record of what was converted, where a front end made the graph
+    (:func:`convert_module`); default the NIR file or graph.
     """
     weights = "wide" if wide_weights else weights
     rounding = _check_options(payload, weights, fidelity_target, stock_netx, rounding)
     check_target(out_dir, force)
-    if isinstance(graph_or_path, nir.NIRGraph):
-        source: dict[str, Any] = {"kind": "nir", "path": None, "sha256": None}
-    else:
+    if source is None and isinstance(graph_or_path, nir.NIRGraph):
+        source = {"kind": "nir", "path": None, "sha256": None}
+    elif source is None:
         path = Path(graph_or_path)
         if not path.is_file():
             raise UserError(f"{path} does not exist", "pass a NIR graph (.nir)")
@@ -367,6 +372,21 @@ def _fidelity_entry(chosen: Precision, probe: Any, calibrate: Any, stock_netx: b
             "method": "neurodeploy.chip.precision: per chip layer the cheapest width whose local spike F1 (fed the "
                       "deployed upstream) reaches the target; end-to-end: against the float graph",
             "warnings": list(chosen.warnings)}
+
+
+def convert_module(module: Any, out_dir: str | os.PathLike[str], *, dt: float | None = None,
+                   input_shape: Sequence[int] | None = None, source: dict[str, Any] | None = None,
+                   **options: Any) -> Bundle:
+    """Convert a Norse module (:mod:`neurodeploy.ir.norse_reader`) into a format-2 bundle, as its graph.
+
+    ``dt`` (seconds; default the cells') and ``input_shape`` (one sample's, where the first module does
+    not say it) go to the front end; ``options`` are :func:`convert_graph`'s. The bundle's ``graph.nir``
+    is the graph the front end wrote (``nir.read`` reads it back, ``metadata["dt"]`` its time step).
+    """
+    graph = norse_graph(module, dt, None if input_shape is None else tuple(input_shape))
+    return convert_graph(graph, out_dir, dt=float(graph.metadata["dt"]), tau_convention="seconds",
+                         source=source or {"kind": "norse", "path": None, "sha256": None,
+                                           "module": type(module).__name__}, **options)
 
 
 def _chip_segment_entry(k: int, segment: ChipSegment, entry: SegmentInput,

@@ -1,4 +1,4 @@
-"""``neurodeploy convert``: a model or a NIR graph to a bundle, or its plan."""
+"""``neurodeploy convert``: a model, a NIR graph or a Norse module (FILE.py:FUNCTION) to a bundle, or its plan."""
 
 from __future__ import annotations
 
@@ -14,22 +14,32 @@ from neurodeploy.bundle.convert import plan_precision
 from neurodeploy.chip.partition import HOST
 from neurodeploy.chip.precision import DEFAULT_FIDELITY_TARGET, WEIGHT_MODES
 from neurodeploy.cli.app import app, console, err_console
+from neurodeploy.cli.netx import print_netx
+from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
 from neurodeploy.inpainter.sd_placement import DEFAULT_DELTA_THRESHOLD, PLACEMENTS, plan_layers
+from neurodeploy.ir.norse_reader import load_built, norse_graph
 
 
 @app.command()
 def convert(
-    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) or NIR graph (.nir).")],
+    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt), NIR graph (.nir), a Norse model as FILE.py:FUNCTION "
+                                               "(a function that builds the module), or a Lava-DL netx file (.net: "
+                                               "read, checked and shown; simulate and profile take it as is).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle directory (default: MODEL with .bundle).")]
     = None,
     force: Annotated[bool, typer.Option(help="Replace an existing bundle (never a file or another folder).")] = False,
     tile: Annotated[int, typer.Option(help="Checkpoint only: tile size (pixels) the netx network is built for.")]
     = 128,
-    dt: Annotated[float | None, typer.Option(help="NIR input only: the time step in seconds (default: the "
-                                                  "graph's metadata).")] = None,
+    dt: Annotated[float | None, typer.Option(help="NIR or Norse input: the time step in seconds (default: the "
+                                                  "graph's metadata, the Norse cells' dt).")] = None,
+    state: Annotated[Path | None, typer.Option(help="Norse input: the state dict to load into the built "
+                                                    "module (torch.save(model.state_dict()); read with "
+                                                    "weights_only=True).")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Norse input: one sample's input shape, e.g. 1,8,8 "
+                                                         "(needed when the first layer is a Conv2d).")] = None,
     payload: Annotated[str, typer.Option(help="NIR input only: the graph's input is spikes (0/1 events) or "
                                               "graded (frames in [0, 1], 8-bit payloads).")] = "spikes",
     plan: Annotated[bool, typer.Option(help="Print where each node (layer) would run and why; write nothing.")]
@@ -70,17 +80,26 @@ def convert(
                                                   "everywhere (prints their fidelity estimate).")] = False,
     wide_weights: Annotated[bool, typer.Option(help="NIR input: the same as --weights wide.")] = False,
 ) -> None:
-    """Turn a trained model or a NIR graph into a bundle (netx files in Loihi fixed point + host parameters)."""
+    """Turn a trained model, a NIR graph or a Norse module into a bundle (netx files in Loihi fixed point + host
+    parameters)."""
 
+    if is_netx_file(model):
+        print_netx(model)
+        return
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
     if weights is not None and weights not in WEIGHT_MODES:
         raise UserError(f"unknown --weights {weights}", f"pass --weights {' or '.join(WEIGHT_MODES)}")
     if wide_weights:
         weights = "wide"
+    shape = _shape(input_shape)
+    widths = (payload, calibrate, weights, fidelity_target, stock_netx)
     if plan:
-        if model.suffix == ".nir":
-            _print_plan(model, host, dt, tau_convention, payload, calibrate, weights, fidelity_target, stock_netx)
+        if ".py:" in str(model):
+            _print_plan(model, host, dt, "seconds", *widths,
+                        built=norse_graph(load_built(str(model), state), dt, shape))
+        elif model.suffix == ".nir":
+            _print_plan(model, host, dt, tau_convention, *widths)
         else:
             _print_inpainter_plan(model, chip)
         return
@@ -89,8 +108,21 @@ def convert(
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
                          delta_threshold=delta_threshold, rounding=rounding, weights=weights,
-                         fidelity_target=fidelity_target, stock_netx=stock_netx)
+                         fidelity_target=fidelity_target, stock_netx=stock_netx, state=state, input_shape=shape)
     _print_bundle(bundle)
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 1,8,8`` as a tuple; anything else a UserError."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(n) for n in text.replace("x", ",").split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise UserError(f"--input-shape {text} is not a shape", "pass sizes separated by commas, e.g. 1,8,8")
+    return shape
 
 
 def _print_bundle(bundle: Any) -> None:
@@ -180,13 +212,15 @@ def _score(value: float | None, places: int = 4) -> str:
 
 
 def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str, payload: str,
-                calibrate: Path | None, weights: str | None, fidelity_target: float | None, stock_netx: bool) -> None:
+                calibrate: Path | None, weights: str | None, fidelity_target: float | None, stock_netx: bool,
+                built: Any = None) -> None:
     """``convert --plan``: the placement table, each chip layer's weight width and spike F1 on the probe (what
-    convert would write), and a one-line summary."""
+    convert would write), and a one-line summary (``built``: the NIR graph a front end made of ``graph``)."""
 
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     result, probe, chosen = plan_precision(
-        graph, host=names, dt=dt, tau_convention=tau_convention, payload=payload, calibrate=calibrate,  # type: ignore[arg-type]
+        graph if built is None else built, host=names, dt=dt if built is None else built.metadata["dt"],
+        tau_convention=tau_convention, payload=payload, calibrate=calibrate,  # type: ignore[arg-type]
         weights=weights or "auto", stock_netx=stock_netx,
         fidelity_target=DEFAULT_FIDELITY_TARGET if fidelity_target is None else fidelity_target)
     table = Table(title=f"placement of {graph.name}", box=box.SIMPLE_HEAD, pad_edge=False)

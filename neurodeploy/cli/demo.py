@@ -12,7 +12,7 @@ from rich.table import Table
 
 from neurodeploy.cli.app import app, console
 from neurodeploy.cli.inputs import read_model_config, share
-from neurodeploy.cost.report import training_budget
+from neurodeploy.cost.report import sweep_notes, training_budget
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.demo import StageProgress, run_demo
 from neurodeploy.inpainter.sd_placement import PLACEMENTS
@@ -107,17 +107,22 @@ def _print_sweep(document: dict[str, Any]) -> None:
     profile = protocol["plot_profile"]
     quality = Table(title=f"sweep ({training_budget(document)}, {plural(len(protocol['seeds']), 'seed')})",
                     box=box.SIMPLE_HEAD)
-    for col in ("variant", "hole PSNR dB", "SSIM", "spike F1"):
+    for col in ("variant", "seeds", "hole PSNR dB", "SSIM", "spike F1"):
         quality.add_column(col, justify="right", no_wrap=True)
     for name, v in document["variants"].items():
-        quality.add_row(name, f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}", f"{v['ssim']:.4f}",
-                        share(v["fidelity"].get("spike_f1")))
+        psnr = "collapsed" if v["psnr_hole"] is None else f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}"
+        kept, seeds = len(v.get("seeds_in_means", v["seeds"])), len(v["seeds"])
+        quality.add_row(name, str(seeds) if kept == seeds else f"{kept} of {seeds}*", psnr,
+                        "" if v["ssim"] is None else f"{v['ssim']:.4f}", share(v["fidelity"].get("spike_f1")))
     fill = document.get("hole_fill_alone")
     if fill is not None:  # what every variant gets from the fill it starts from, with no network at all
-        quality.add_row("hole fill alone", f"{fill['psnr_hole']:.2f}", f"{fill['ssim']:.4f}", "")
+        quality.add_row("hole fill alone", "", f"{fill['psnr_hole']:.2f}", f"{fill['ssim']:.4f}", "")
     for name, s in document["classical"].items():
-        quality.add_row(name, f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "")
+        quality.add_row(name, "", f"{s['psnr_hole']:.2f}", f"{s['ssim']:.4f}", "")
     console.print(quality)
+    for name, v in document["variants"].items():  # seeds left out of the means, figures over fewer seeds
+        for note in sweep_notes(v):
+            console.print(f"* {name}: {note}", highlight=False, soft_wrap=True)
     energy = Table(title=f"energy per inference: {profile} chip + {protocol['host_profile']} host", box=box.SIMPLE_HEAD)
     for col in ("variant", "hybrid J", "/ twin", "all on chip J", "/ twin"):
         energy.add_column(col, justify="right", no_wrap=True)

@@ -36,6 +36,7 @@ def hw_show(name: Annotated[str, typer.Argument(help="A profile name or a path t
         table.add_column(col)
     for section, figures in (("energy", p.energy), ("latency", p.latency), ("resources", p.resources)):
         for key, f in figures.items():
-            note = f.source + (f" | derived: {f.derivation}" if f.derivation else "")
-            table.add_row(f"{section}.{key}", f"{f.value:.4g}", unit_of(key), f.kind, note)
+            note = f.source + (f" | {f.kind}: {f.derivation}" if f.derivation else "")
+            value = f"{f.value:.4g}" + (f" ({f.band[0]:.3g}-{f.band[1]:.3g})" if f.band else "")
+            table.add_row(f"{section}.{key}", value, unit_of(key), f.kind, note)
     console.print(table)

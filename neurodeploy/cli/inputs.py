@@ -16,7 +16,7 @@ from neurodeploy.inpainter.data import PHOTO_MASKS
 from neurodeploy.inpainter.data import random_mask as draw_mask
 from neurodeploy.inpainter.model import ModelConfig
 from neurodeploy.inpainter.simulator import SimulationInput
-from neurodeploy.io import list_images, read_image, read_mask
+from neurodeploy.io import image_size, list_images, read_image, read_mask
 from neurodeploy.runtime.backends import BACKENDS, check_backend_device
 from neurodeploy.runtime.cluster import ResultsLog, parse_cluster
 from neurodeploy.runtime.torch_backend import DEVICES
@@ -36,9 +36,11 @@ class Job:
 def plan_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list[Job]:
     """--image (file or folder) with --mask (file, or folder of same-named masks) or --random-mask SEED.
 
-    Everything that can be checked without reading pixels is checked here,
+    Everything that can be checked without decoding pixels is checked here,
     before any work: exactly one mask source, a seed >= 0, existing paths,
-    no two images with the same output name, a mask for every image.
+    no two images with the same output name, a mask for every image, every
+    image and mask readable and every mask its image's size
+    (:func:`check_readable`).
     """
 
     if mask is not None and random_mask is not None:
@@ -75,8 +77,24 @@ def plan_inputs(image: Path, mask: Path | None, random_mask: int | None) -> list
             shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             raise UserError(f"{len(missing)} of {plural(len(paths), 'image')} have no same-named mask in "
                             f"{mask} ({shown})", "give every image a mask of the same name (white = missing)")
-    return [Job(path.stem, path, masks.get(path.stem, mask) if mask is not None else None, index)
+    jobs = [Job(path.stem, path, masks.get(path.stem, mask) if mask is not None else None, index)
             for index, path in enumerate(paths)]
+    check_readable(jobs)
+    return jobs
+
+
+def check_readable(jobs: list[Job]) -> None:
+    """Every image and mask decodes its header and verifies, and every mask is its image's size: a bad file
+    in a folder is refused, naming it, before the first image runs rather than when the run reaches it."""
+    sizes: dict[Path, tuple[int, int]] = {}
+    for job in jobs:
+        for path in (job.image, job.mask):
+            if path is not None and path not in sizes:
+                sizes[path] = image_size(path)
+        if job.mask is not None and sizes[job.mask] != sizes[job.image]:
+            (mh, mw), (ih, iw) = sizes[job.mask], sizes[job.image]
+            raise UserError(f"mask {job.mask} is {mw}x{mh} but the image {job.image} is {iw}x{ih}",
+                            "pass a mask of the same width and height as the image")
 
 
 def read_inputs(jobs: list[Job], random_mask: int | None) -> Iterator[Any]:

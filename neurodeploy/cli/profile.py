@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,13 +27,17 @@ from neurodeploy.cli.inputs import (
     plan_inputs,
     read_inputs,
 )
+from neurodeploy.cli.netx import profile_netx_file
 from neurodeploy.cli.works import ImageWork, SampleWork
+from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.cost.hw import load_profile
 from neurodeploy.cost.profile import graph_view, select_profiles, summarize, summarize_graph
 from neurodeploy.cost.report import write_report
 from neurodeploy.errors import UserError
+from neurodeploy.inpainter.evaluate import masked_input
 from neurodeploy.inpainter.profile import inpainter_view
 from neurodeploy.inpainter.profile import profile as run_profile
+from neurodeploy.inpainter.simulator import ImageResult, SimulationInput
 from neurodeploy.inpainter.sweep_results import read_sweep
 from neurodeploy.io import atomic_path, check_output_file, check_output_folder
 from neurodeploy.runtime.backends import backend_help
@@ -44,9 +49,11 @@ from neurodeploy.text import plural
 
 @app.command()
 def profile(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert, or a Lava-DL "
+                                                "netx file (.net).")],
     image: Annotated[Path | None, typer.Option(help="Inpainter bundle: an image, or a folder of images (counts "
-                                                    "are averaged).")] = None,
+                                                    "are averaged). netx file: the frame written into its input "
+                                                    "layer's bias: a photo, a folder or a .npy.")] = None,
     input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
                                                                     ".npy or .npz (counts are averaged).")] = None,
     mask: Annotated[Path | None, typer.Option(help="Mask image (white = missing) or a folder of masks.")] = None,
@@ -57,7 +64,10 @@ def profile(
     host: Annotated[str, typer.Option(help="Host profile that runs the CNN stage.")] = "gpu",
     backend: Annotated[str, typer.Option(help=backend_help())] = "lava",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the counts and energies as JSON.")] = None,
-    report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Folder for PNG plots and report.html; also checks the run "
+                                                     "against the float model and the reference backend and "
+                                                     "shows the fidelity, the inpainted image and hole PSNR.")]
+    = None,
     seed: Annotated[int, typer.Option(help="Seed of Poisson inputs and of the raster's neuron sample.")] = 0,
     device: DeviceOption = "cpu",
     cluster: ClusterOption = None,
@@ -66,8 +76,16 @@ def profile(
     sweep: Annotated[Path | None, typer.Option(help="A sweep.json (neurodeploy sweep) to add to the report.")]
     = None,
     threads: ThreadsOption = None,
+    steps: Annotated[int | None, typer.Option(help="netx file: Lava steps per frame (default: the file's "
+                                                   "tSample, else 16).")] = None,
 ) -> None:
     """Count spikes, synaptic ops, neuron updates, host MACs and bridge bits; price them per hardware profile."""
+    if is_netx_file(bundle):
+        names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
+        summary, spikes = profile_netx_file(bundle, image, input_path, names, host, backend, device, steps, threads,
+                                            json_out, report, cluster is not None or results is not None)
+        _finish(summary, spikes, json_out, report, seed, None)
+        return
     graph = graph_input(image, input_path, backend)
     check_scale(backend, device, cluster, results)
     plan = plan_threads(backend, threads)
@@ -85,6 +103,7 @@ def profile(
     names = [n.strip() for n in hw.split(",") if n.strip()] if hw else None
     select_profiles(names)  # a bad profile name fails before Lava starts
     load_profile(host)
+    pictures: list[tuple[str, np.ndarray]] = []  # the report's images: the first photo's, when it is shown
     if large:
         with sized_threads(plan):
             summary, spikes = _profile_items(bundle, graph, input_path, jobs, random_mask, backend, device, seed,
@@ -94,19 +113,55 @@ def profile(
         loaded = Bundle.load(bundle).require("graph")
         summary, spikes = run_profile(loaded, read_input(input_path, loaded.deployment),  # type: ignore[arg-type]
                                       backend=backend, hw=names, host=host, device=device,  # type: ignore[arg-type]
-                                      threads=threads)
+                                      threads=threads, fidelity=report is not None)
     else:
         loaded = Bundle.load(bundle).require("inpainter")
-        summary, spikes = run_profile(loaded, read_inputs(jobs, random_mask),  # type: ignore[arg-type]
-                                      backend=backend, hw=names, host=host, seed=seed,  # type: ignore[arg-type]
-                                      device=device, threads=threads)
+        shown = _FirstImage(read_inputs(jobs, random_mask))
+        summary, spikes = run_profile(loaded, shown, backend=backend, hw=names, host=host,  # type: ignore[arg-type]
+                                      seed=seed, device=device, threads=threads,  # type: ignore[arg-type]
+                                      on_result=shown.keep, fidelity=report is not None)
+        if report is not None:
+            pictures = shown.pictures(backend, random_mask is not None, len(jobs))
+    _finish(summary, spikes, json_out, report, seed, sweep_document, pictures)
+
+
+def _finish(summary: dict[str, Any], spikes: Any, json_out: Path | None, report: Path | None, seed: int,
+            sweep_document: Any, pictures: list[tuple[str, np.ndarray]] | None = None) -> None:
+    """The tables, the JSON and the report of a profile."""
     _print_profile(summary)
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
     if report:
-        page = write_report(report, summary, spikes, seed=seed, sweep=sweep_document)
+        page = write_report(report, summary, spikes, seed=seed, sweep=sweep_document, pictures=pictures or [])
         console.print(f"report: {page}")
+
+
+class _FirstImage:
+    """The images to profile, passed through, keeping the first one and its inpainted output for the report."""
+
+    def __init__(self, items: Iterator[SimulationInput]) -> None:
+        self.items, self.first, self.output = items, None, None
+
+    def __iter__(self) -> Iterator[SimulationInput]:
+        for item in self.items:
+            if self.first is None:
+                self.first = item
+            yield item
+
+    def keep(self, result: ImageResult) -> None:
+        if self.output is None:
+            self.output = result.output
+
+    def pictures(self, backend: str, drawn: bool, images: int) -> list[tuple[str, np.ndarray]]:
+        """(caption, uint8 image): the masked input, the deployed network's output and the photo."""
+        if self.first is None or self.output is None:
+            return []
+        which = f"{self.first.name}" + ("" if images == 1 else f", the first of {images} images")
+        return [(f"masked input ({which})", masked_input(self.first.image, self.first.mask)),
+                (f"inpainted: the deployment on {backend}", self.output),
+                ("truth: the photo under the drawn hole" if drawn else
+                 "the photo under the given mask (the truth where it is intact)", self.first.image)]
 
 
 def _profile_items(bundle: Path, graph: bool, input_path: Path | None, jobs: list[Job], random_mask: int | None,
@@ -184,7 +239,8 @@ def _print_deployment(summary: dict[str, Any]) -> None:
     for col in ("profile", "cores", "chips", "1 chip", "s / step", "s / infer.", "static J"):
         table.add_column(col, justify="right", no_wrap=True)
     short = {"cores_per_chip": "no", "fan_in_per_core": "no: fan-in", "fan_out_per_core": "no: fan-out",
-             "synapse_bits_per_core": "no: memory", "neurons_per_core": "no: neurons"}
+             "synapse_bits_per_core": "no: memory", "neurons_per_core": "no: neurons",
+             "synmem_words_per_core": "no: synapse memory", "memory_words_per_core": "no: memory"}
     for name, e in summary["energy_j"].items():
         m, t = mapping.get(name) or {}, timing.get(name) or {}
         fits = "n/a" if not m else "yes" if m["fits"] else short.get(m["limiting"], "no")
@@ -192,6 +248,14 @@ def _print_deployment(summary: dict[str, Any]) -> None:
                       f"{t['per_step']:.2e}" if t else "n/a", f"{t['per_inference']:.2e}" if t else "n/a",
                       f"{e.get('snn_static', 0.0):.2e}")
     console.print(table)
+    for name, e in summary["energy_j"].items():  # the ranges the measurements support (profile bands)
+        t = timing.get(name) or {}
+        parts = [f"{label} {lo:.2e}-{hi:.2e}" for label, band in
+                 (("s / step (back to back)", t.get("streaming_per_step_band")),
+                  ("dynamic J", e.get("snn_dynamic_band")), ("static J", e.get("snn_static_band"))) if band
+                 for lo, hi in [band]]
+        if parts:  # wrapped at the terminal's width
+            console.print(f"{name}, as far as its measured bands reach: {'; '.join(parts)}", highlight=False)
     nb = summary.get("neurobench")
     if nb:
         ops = nb["synaptic_operations"]

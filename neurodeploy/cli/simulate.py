@@ -26,7 +26,9 @@ from neurodeploy.cli.inputs import (
     read_inputs,
     share,
 )
+from neurodeploy.cli.netx import simulate_netx
 from neurodeploy.cli.works import ImageWork, SampleWork
+from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.simulation import SimulationReport, TileProgress
 from neurodeploy.inpainter.simulation import simulate as run_simulation
@@ -40,9 +42,12 @@ from neurodeploy.text import plural
 
 @app.command()
 def simulate(
-    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert.")],
+    bundle: Annotated[Path, typer.Argument(help="Bundle directory written by neurodeploy convert, or a Lava-DL "
+                                                "netx file (.net).")],
     image: Annotated[Path | None, typer.Option(help="Inpainter bundle: an image, or a folder of images (the "
-                                                    "network compiles once).")] = None,
+                                                    "network compiles once). netx file: the frame written into "
+                                                    "its input layer's bias: a photo, a folder or a .npy.")]
+    = None,
     input_path: Annotated[Path | None, typer.Option("--input", help="Graph bundle: X (N, T, *input shape) as "
                                                                     ".npy, or .npz with key 'input'.")] = None,
     compare: Annotated[Path | None, typer.Option(help="Graph bundle: the library's own output Y (N, T, *output "
@@ -68,8 +73,20 @@ def simulate(
     results: ResultsOption = None,
     threads: ThreadsOption = None,
     fidelity: FidelityOption = "all",
+    steps: Annotated[int | None, typer.Option(help="netx file: Lava steps per frame (default: the file's "
+                                                   "tSample, else 16).")] = None,
 ) -> None:
     """Run a bundle: inpaint images (--image), or run a graph on X (--input), chip part in Lava, rest on the host."""
+    if is_netx_file(bundle):
+        fidelity_mode(fidelity)
+        extra = [name for name, value in (("--mask", mask), ("--random-mask", random_mask), ("--compare", compare),
+                                          ("--spikes", spikes)) if value is not None]
+        if extra:
+            raise UserError(f"{extra[0]} is not an option of a netx network's simulation",
+                            "drop it: -o OUT.npz holds every layer's spikes")
+        simulate_netx(bundle, image, input_path, out, json_out, backend, device, steps, threads, fidelity,
+                      cluster is not None or results is not None)
+        return
     graph = graph_input(image, input_path, backend, lava_models)
     check_scale(backend, device, cluster, results)
     large = cluster is not None or results is not None

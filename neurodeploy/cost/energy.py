@@ -18,6 +18,11 @@ and, for comparison, the whole network as a conventional CNN on the host
     E_all_cnn = (dense_snn_macs + host_macs) · H.mac_j + H.static_w · t_all,
     t_all     = (dense_snn_macs + host_macs) / H.macs_per_s
 
+Where the profile's figures carry a ``band`` (the range the measurements
+support, :mod:`neurodeploy.cost.hw`), ``snn_dynamic_band`` and
+``snn_static_band`` are E_dynamic and E_static with those figures at their
+bands' low and high ends.
+
 Latency estimates are given where the profiles have the figures (``step_s``,
 ``macs_per_s``), else ``None``. With Loihi's profile and static power 0, E_snn
 is KerasSpiking's ``synops · (23.6 + 3.5) pJ + neuron_updates · 81 pJ``.
@@ -48,6 +53,8 @@ class EnergyEstimate:
     all_cnn_latency_s: float | None
     snn_dynamic: float = 0.0
     snn_static: float = 0.0
+    snn_dynamic_band: tuple[float, float] | None = None  # the per-op energies at their bands' ends
+    snn_static_band: tuple[float, float] | None = None  # static_w at its band's ends
 
     @property
     def ratio_to_baseline(self) -> float:
@@ -85,10 +92,17 @@ def estimate(counts: InferenceCounts, snn: EnergyProfile, host: EnergyProfile, c
     t_host = counts.host_macs / macs_per_s.value if macs_per_s and macs_per_s.value else None
     dynamic = synops * (snn.j("synop_j") + snn.j("spike_route_j")) + updates * snn.j("neuron_update_j")
     static = snn.j("static_w") * chips * (t_snn or 0.0)
+    ops = ("synop_j", "spike_route_j", "neuron_update_j")
+    dynamic_band = static_band = None
+    if any(snn.energy[k].band for k in ops if k in snn.energy):
+        dynamic_band = tuple(synops * (snn.energy["synop_j"].at(e) + snn.energy["spike_route_j"].at(e))
+                             + updates * snn.energy["neuron_update_j"].at(e) for e in (0, 1))
+    if snn.energy["static_w"].band:
+        static_band = tuple(snn.energy["static_w"].at(e) * chips * (t_snn or 0.0) for e in (0, 1))
     e_snn = dynamic + static
     e_host = counts.host_macs * host.j("mac_j") + host.j("static_w") * (t_host or 0.0)
     e_bridge = counts.total_bridge_bits * snn.j("io_bit_j")
     baseline, t_all = all_cnn(counts, host)
     latency = None if t_snn is None or t_host is None else t_snn + t_host
     return EnergyEstimate(snn.name, host.name, e_snn, e_host, e_bridge, e_snn + e_host + e_bridge, baseline,
-                          latency, t_all, dynamic, static)
+                          latency, t_all, dynamic, static, dynamic_band, static_band)

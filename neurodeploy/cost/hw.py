@@ -9,8 +9,9 @@ A profile file (``hw_profiles/*.toml``, or any file a user passes with
     [energy.synop_j]                 # one table per figure
     value = 23.6e-12                 # SI units: J, W, MAC/s
     source = "paper, table"
-    kind = "measured"                # or "derived", which then needs:
+    kind = "measured"                # or "derived", "fitted" (on what) or "assumed", which then need:
     derivation = "how it was derived"
+    band = [20e-12, 27e-12]          # optional: the range the measurements support (run-to-run spread)
 
 Required figures: neuromorphic ``synop_j``, ``spike_route_j`` (per synaptic
 event delivered), ``neuron_update_j``, ``static_w`` (one chip's static
@@ -22,7 +23,10 @@ per-operation times of :mod:`neurodeploy.cost.latency` (``synop_s``,
 limits :mod:`neurodeploy.cost.mapping` maps onto (``neurons_per_core``,
 ``synapse_bits_per_core``, ``fan_in_per_core``, ``fan_out_per_core``,
 ``cores_per_chip``; a limit left out is not checked, except
-``neurons_per_core`` and ``cores_per_chip``, which a mapping needs).
+``neurons_per_core`` and ``cores_per_chip``, which a mapping needs; with
+``synmem_words_per_core`` the mapping follows Lava's Loihi 2 compiler, which
+also reads ``memory_words_per_core``, ``words_per_neuron``,
+``synapse_word_bits`` and ``dense_synapse_bits``: :mod:`neurodeploy.cost.mapping`).
 Every figure is checked on load: present, a finite number, not negative,
 with a source.
 """
@@ -49,12 +53,17 @@ REQUIRED = {
     "host": ("mac_j", "static_w"),
 }
 OPTIONAL = {"neuromorphic": (), "host": ("ac_j",)}
-LATENCY = {"neuromorphic": ("step_s", "synop_s", "neuron_update_s", "spike_s", "barrier_s"), "host": ("macs_per_s",)}
+LATENCY = {"neuromorphic": ("step_s", "synop_s", "neuron_update_s", "spike_s", "barrier_s", "synmem_read_s"),
+           "host": ("macs_per_s",)}
+LOIHI2_COMPILER = ("synmem_words_per_core", "memory_words_per_core", "words_per_neuron", "synapse_word_bits",
+                   "dense_synapse_bits")
 RESOURCES = {"neuromorphic": ("neurons_per_core", "synapse_bits_per_core", "fan_in_per_core", "fan_out_per_core",
-                              "cores_per_chip"), "host": ()}
+                              "cores_per_chip", *LOIHI2_COMPILER), "host": ()}
 UNITS = {"j": "J", "w": "W", "s": "s", "per_s": "1/s", "neurons_per_core": "neurons",
          "synapse_bits_per_core": "bit", "fan_in_per_core": "axons", "fan_out_per_core": "axons",
-         "cores_per_chip": "cores"}
+         "cores_per_chip": "cores", "synmem_words_per_core": "words", "memory_words_per_core": "words",
+         "words_per_neuron": "words", "synapse_word_bits": "bit", "dense_synapse_bits": "bit"}
+KINDS = ("measured", "derived", "fitted", "assumed")  # all but measured say how in ``derivation``
 
 
 @dataclass(frozen=True)
@@ -63,8 +72,13 @@ class Figure:
 
     value: float
     source: str
-    kind: str  # "measured" or "derived"
+    kind: str  # one of KINDS: "measured", "derived", "fitted" (on what: ``derivation``) or "assumed"
     derivation: str = ""
+    band: tuple[float, float] | None = None  # the range the measurements support, where known
+
+    def at(self, end: int) -> float:
+        """The band's low (0) or high (1) end; the value itself where there is no band."""
+        return self.band[end] if self.band else self.value
 
 
 @dataclass(frozen=True)
@@ -107,12 +121,20 @@ def _figure(data: Any, where: str) -> Figure:
         raise UserError(f"{where}.value is negative ({value})", "energies, powers and rates are at least 0")
     if not isinstance(data["source"], str) or not data["source"].strip():
         raise UserError(f"{where}.source is empty", "name the paper and table the number comes from")
-    if data["kind"] not in ("measured", "derived"):
-        raise UserError(f"{where}.kind is {data['kind']!r}", "use kind = \"measured\" or \"derived\"")
+    if data["kind"] not in KINDS:
+        raise UserError(f"{where}.kind is {data['kind']!r}", f"use kind = one of {', '.join(KINDS)}")
     derivation = data.get("derivation", "")
-    if data["kind"] == "derived" and (not isinstance(derivation, str) or not derivation.strip()):
-        raise UserError(f"{where} is derived but has no derivation", "say how the number was derived")
-    return Figure(float(value), data["source"].strip(), data["kind"], str(derivation).strip())
+    if data["kind"] != "measured" and (not isinstance(derivation, str) or not derivation.strip()):
+        raise UserError(f"{where} is {data['kind']} but has no derivation",
+                        "say how the number was derived, fitted (on what) or why it is assumed")
+    band = data.get("band")
+    if band is not None:
+        if (not isinstance(band, list) or len(band) != 2
+                or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in band)
+                or not 0 <= band[0] <= band[1]):
+            raise UserError(f"{where}.band must be [low, high], 0 <= low <= high", "write the measured range")
+        band = (float(band[0]), float(band[1]))
+    return Figure(float(value), data["source"].strip(), data["kind"], str(derivation).strip(), band)
 
 
 def parse_profile(text: str, path: str) -> EnergyProfile:

@@ -45,7 +45,34 @@ found by bisection; ``None`` when a dense layer fixes the input size.
 Assumptions, stated: one layer per core (no packing of small layers together;
 NengoLoihi and netx do the same), b = 8 bits per synapse (netx int8
 weights; no index or compression overhead), a fan-in limit counted in input
-neurons (one axon per presynaptic neuron).
+neurons (one axon per presynaptic neuron). An ``input`` layer (netx's input
+block: neurons driven by the frame through their bias, no synapses) takes
+``ceil(neurons / N)`` cores.
+
+**Lava's Loihi 2 compiler.** A profile with ``synmem_words_per_core`` is
+mapped the way Lava's Loihi 2 compiler partitions netx layers, as its
+printed per-core tables show (Lava-DL's PilotNet benchmark notebooks) and
+OzU-CAST/LoihiScalingEfficiency describes it: one unconstrained core per
+layer, divided until its constraint database is satisfied. With S the
+synapse-memory words per core (``synmem_words_per_core``), M the memory
+words per core, neurons and synapses together (``memory_words_per_core``),
+a = ``words_per_neuron``, w = ``synapse_word_bits``, d =
+``dense_synapse_bits`` and b a layer's weight bits (the signed width of its
+largest weight, ``weight_bits``)::
+
+    conv / input  a core holds every channel and row of a block of output columns;
+                  syn = C·kh·kw·ceil(O·b / w)        (weight sharing: one kernel per core; 0 for input)
+                  the block starts at the whole width and halves to the power of two below
+                  until a·O·OH·width + syn <= M, syn <= S and O·OH·width <= N
+                  (a single column too big: its rows, then its channels halve alike;
+                  an ASSUMPTION, no printed table shows it); cores = ceil(OW / width)
+    dense         r = 1; n = ceil(O / r); syn = I'·ceil(n·d / w) (every axon's row of n synapses)
+                  while max(syn / S, (a·n + syn) / M, n / N) = ρ > 1:  r = r·ceil(ρ)
+                  cores = ceil(O / n)
+
+(for PilotNet's 2560 -> 100 layer the compiler printed 61,440 words where
+this rule counts 64,000, both ratio 6; then 12,800 words, ratio 2, alike;
+12 cores).
 """
 
 from __future__ import annotations
@@ -54,6 +81,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.cost.hw import EnergyProfile
@@ -70,7 +99,7 @@ class ChipLayerInfo:
     """
 
     name: str
-    kind: str  # conv, dense or dense_rec
+    kind: str  # conv, dense, dense_rec, or input (bias-driven neurons, no synapses; weight_shape ())
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     weight_shape: tuple[int, ...]  # conv (O, C, kh, kw); dense (O, I)
@@ -80,6 +109,7 @@ class ChipLayerInfo:
     spikes_per_step: tuple[float, ...] = ()
     input_events_per_step: tuple[float, ...] = ()
     synapse_bits: int = SYNAPSE_BITS  # per connection: 8, or 16 for wide weights (two synapses)
+    weight_bits: int = SYNAPSE_BITS  # the signed width of the largest weight (Loihi 2 packs conv kernels by it)
 
     @classmethod
     def of(cls, name: str, layer: FixedPointLayer, counts: Mapping[str, Any]) -> ChipLayerInfo:
@@ -88,7 +118,7 @@ class ChipLayerInfo:
         return cls(name, layer.kind, tuple(layer.input_shape), tuple(layer.output_shape), tuple(layer.weight.shape),
                    tuple(layer.stride), tuple(layer.padding), tuple(counts["synops_per_step"]),
                    tuple(counts["spikes_per_step"]), tuple(counts["input_events_per_step"]),
-                   SYNAPSE_BITS * layer.synapses_per_connection)
+                   SYNAPSE_BITS * layer.synapses_per_connection, weight_bits(layer.weights))
 
     @property
     def neurons(self) -> int:
@@ -98,6 +128,13 @@ class ChipLayerInfo:
     def fan_in_neurons(self) -> int:
         """Inputs a dense layer reads, its own outputs included when recurrent."""
         return math.prod(self.input_shape) + (self.weight_shape[0] if self.kind == "dense_rec" else 0)
+
+
+def weight_bits(weights: list[np.ndarray]) -> int:
+    """The signed width that holds every weight: b with -2^(b-1) <= w <= 2^(b-1) - 1 (at least 1)."""
+    low = min((int(w.min()) for w in weights if w.size), default=0)
+    high = max((int(w.max()) for w in weights if w.size), default=0)
+    return max(1, (max(high, -low - 1)).bit_length() + 1)
 
 
 @dataclass(frozen=True)
@@ -213,6 +250,96 @@ def map_conv(layer: ChipLayerInfo, profile: EnergyProfile, reach: int, shared: b
                         layer.neurons / (cores * n_max), total_bits / (cores * m_max), binding)
 
 
+def map_input(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerMapping:
+    """An input layer (bias-driven neurons, no synapses): as many neurons per core as a core holds."""
+    n = int(min(layer.neurons, _limit(profile, "neurons_per_core")))
+    cores = _ceil(layer.neurons, n)
+    return LayerMapping(layer.name, layer.kind, cores, n, (n,), 0, n * reach, 0,
+                        layer.neurons / (cores * _limit(profile, "neurons_per_core")), 0.0,
+                        "layer size" if cores == 1 else "neurons_per_core")
+
+
+def lava_loihi2(profile: EnergyProfile) -> bool:
+    """Whether a profile is mapped by Lava's Loihi 2 compiler's rules (module docstring)."""
+    return "synmem_words_per_core" in profile.resources
+
+
+def _loihi2_limits(profile: EnergyProfile) -> dict[str, float]:
+    keys = ("neurons_per_core", "synmem_words_per_core", "memory_words_per_core", "words_per_neuron",
+            "synapse_word_bits", "dense_synapse_bits")
+    return {k: _limit(profile, k) for k in keys}
+
+
+def _loihi2_over(lim: dict[str, float], neurons: int, syn: int) -> dict[str, float]:
+    """Each Loihi 2 limit's allocation / limit for a core of this many neurons and synapse words."""
+    return {"synmem_words_per_core": syn / lim["synmem_words_per_core"],
+            "memory_words_per_core": (lim["words_per_neuron"] * neurons + syn) / lim["memory_words_per_core"],
+            "neurons_per_core": neurons / lim["neurons_per_core"]}
+
+
+def map_loihi2_columns(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerMapping:
+    """A conv or input layer by Lava's Loihi 2 compiler: blocks of whole channels and rows, the width halved
+    (then the rows, then the channels, where one column is too big)."""
+    lim = _loihi2_limits(profile)
+    o, oh, ow = layer.output_shape
+    syn = 0
+    if layer.kind == "conv":
+        _, c, kh, kw = layer.weight_shape
+        syn = c * kh * kw * _ceil(o * layer.weight_bits, int(lim["synapse_word_bits"]))
+    block, binding = [o, oh, ow], "layer size"
+    while True:
+        over = _loihi2_over(lim, math.prod(block), syn)
+        worst = max(over, key=lambda k: over[k])
+        if over[worst] <= 1:
+            break
+        axis = next((a for a in (2, 1, 0) if block[a] > 1), None)  # columns first, then rows, then channels
+        if axis is None:
+            return LayerMapping(layer.name, layer.kind, 0, 0, (0, 0, 0), 0, 0, 0, 0.0, 0.0, worst, worst)
+        block[axis], binding = 1 << ((block[axis] - 1).bit_length() - 1), worst  # the power of two below
+    co, th, width = block
+    cores, neurons = _ceil(o, co) * _ceil(oh, th) * _ceil(ow, width), co * th * width
+    fan_in = 0
+    if layer.kind == "conv":
+        _, c, kh, kw = layer.weight_shape
+        fan_in = (c * min(layer.input_shape[1], (th - 1) * layer.stride[0] + kh)
+                  * min(layer.input_shape[2], (width - 1) * layer.stride[1] + kw))
+    bits = syn * int(lim["synapse_word_bits"])
+    return LayerMapping(layer.name, layer.kind, cores, neurons, (co, th, width), fan_in, neurons * reach, bits,
+                        layer.neurons / (cores * lim["neurons_per_core"]),
+                        syn / lim["synmem_words_per_core"], binding)
+
+
+def map_loihi2_dense(layer: ChipLayerInfo, profile: EnergyProfile, reach: int) -> LayerMapping:
+    """A dense layer by Lava's Loihi 2 compiler: divided by the worst ratio of allocation to limit until it fits."""
+    lim = _loihi2_limits(profile)
+    outputs, inputs = layer.weight_shape[0], layer.fan_in_neurons
+    bits = lim["dense_synapse_bits"] * layer.synapse_bits / SYNAPSE_BITS  # wide weights: two synapses
+    ratio, binding = 1, "layer size"
+    while True:
+        n = _ceil(outputs, ratio)
+        syn = inputs * _ceil(int(n * bits), int(lim["synapse_word_bits"]))
+        over = _loihi2_over(lim, n, syn)
+        worst = max(over, key=lambda k: over[k])
+        if over[worst] <= 1:
+            break
+        if n == 1:
+            return LayerMapping(layer.name, layer.kind, 0, 0, (0,), inputs, 0, 0, 0.0, 0.0, worst, worst)
+        ratio, binding = ratio * math.ceil(over[worst]), worst
+    cores = _ceil(outputs, n)
+    return LayerMapping(layer.name, layer.kind, cores, n, (n,), inputs, n * reach,
+                        syn * int(lim["synapse_word_bits"]), outputs / (cores * lim["neurons_per_core"]),
+                        syn / lim["synmem_words_per_core"], binding)
+
+
+def _map_one(layer: ChipLayerInfo, profile: EnergyProfile, reach: int, shared: bool) -> LayerMapping:
+    if lava_loihi2(profile):
+        return (map_loihi2_dense(layer, profile, reach) if layer.kind in ("dense", "dense_rec")
+                else map_loihi2_columns(layer, profile, reach))
+    if layer.kind == "input":
+        return map_input(layer, profile, reach)
+    return map_conv(layer, profile, reach, shared) if layer.kind == "conv" else map_dense(layer, profile, reach)
+
+
 def map_layers(layers: list[ChipLayerInfo], profile: EnergyProfile, shared: bool = False) -> list[LayerMapping]:
     """Every layer on its own cores, last layer first (a layer's fan-out depends on the next layer's blocks)."""
     out: list[LayerMapping] = []
@@ -222,8 +349,7 @@ def map_layers(layers: list[ChipLayerInfo], profile: EnergyProfile, shared: bool
         if following is not None and not following[1].limiting:
             nxt, m = following
             reach = _conv_reach(nxt, m) if nxt.kind == "conv" else m.cores
-        mapping = (map_conv(layer, profile, reach, shared) if layer.kind == "conv"
-                   else map_dense(layer, profile, reach))
+        mapping = _map_one(layer, profile, reach, shared)
         out.append(mapping)
         following = (layer, mapping)
     return out[::-1]
@@ -252,7 +378,7 @@ def map_network(layers: list[ChipLayerInfo], profile: EnergyProfile,
            "neuron_utilisation": (sum(layer.neurons for layer in layers)
                                   / (cores * _limit(profile, "neurons_per_core")) if cores else 0.0)}
     out["largest_input"] = largest_input(resize, profile, shared=shared) if resize is not None else None
-    if not shared and any(layer.kind == "conv" for layer in layers):
+    if not shared and not lava_loihi2(profile) and any(layer.kind == "conv" for layer in layers):
         alt = map_network(layers, profile, resize, shared=True)
         out["shared_conv_weights"] = {k: alt[k] for k in ("cores", "chips", "fits", "limiting", "largest_input")}
     return out

@@ -54,6 +54,7 @@ from neurodeploy.cost.neurobench_metrics import layer_operations, metrics
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.backends import LavaModels
 from neurodeploy.runtime.graph_run import GraphRun, run_graph
+from neurodeploy.runtime.graph_run import fidelity as graph_fidelity
 
 DEFAULT_HOST = "gpu"
 
@@ -187,9 +188,12 @@ def summarize_graph(per_sample: list[dict[str, Any]], backend: str, hw: Iterable
 
 def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", models: LavaModels = "neurodeploy",
                   hw: Iterable[str] | None = None, host: str = DEFAULT_HOST,
-                  device: str = "cpu") -> tuple[dict[str, Any], np.ndarray]:
+                  device: str = "cpu", fidelity: bool = False) -> tuple[dict[str, Any], np.ndarray]:
     """Profile a graph bundle on X (N, T, *input_shape); returns (summary JSON, the first chip layer's
-    spikes of the last sample, (T, *shape), for the raster). Counts are per sample, averaged."""
+    spikes of the last sample, (T, *shape), for the raster). Counts are per sample, averaged.
+    ``fidelity``: also score the run against the float graph (the summary's ``fidelity``,
+    :func:`neurodeploy.runtime.graph_run.fidelity`: spike precision, recall and F1 overall and per chip
+    layer, output agreement, bit-exactness with the reference backend)."""
 
     hw = None if hw is None else list(hw)
     select_profiles(hw)  # a bad profile fails before the run
@@ -200,6 +204,8 @@ def profile_graph(bundle: Bundle, x: np.ndarray, backend: str = "reference", mod
                   for n in range(x.shape[0])]
     summary = summarize_graph(per_sample, backend, hw, host, int(x.shape[1]), bool(run.exact_vs_reference))
     graph_view(deployment, summary, hw, host)
+    if fidelity:
+        summary["fidelity"] = graph_fidelity(deployment, x, run)
     first = deployment.chip_layers[0]
     return summary, run.spikes[first][-1]
 

@@ -6,6 +6,10 @@ split into spiking stage, host CNN and bridge, beside the all-CNN baseline,
 and (where the profile maps the network, :mod:`neurodeploy.cost.mapping`) the
 chip layers mapped to cores with their utilisation; a table puts latency and
 energy (dynamic and static) side by side per profile.
+Under the report's first paragraph, the output and its fidelity
+(:mod:`neurodeploy.cost.report_output`): the inpainted image beside the masked
+input and the photo, hole PSNR, spike precision, recall and F1 per chip layer,
+bit-exactness with the reference backend.
 The HTML carries the plots as base64 data URIs: one file, no network. A
 small inline script counts the plots that decoded and writes the count into
 the page title, which the test of the report reads back from headless Chromium.
@@ -22,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.cost.report_output import picture_png, quality_section
 from neurodeploy.io import atomic_path
 from neurodeploy.text import plural
 
@@ -143,11 +148,14 @@ def plot_energy(energy: dict[str, dict[str, float]], baselines: dict[str, float]
 
 
 def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spikes: np.ndarray,
-                 seed: int = 0, sweep: dict[str, Any] | None = None) -> Path:
+                 seed: int = 0, sweep: dict[str, Any] | None = None,
+                 pictures: list[tuple[str, np.ndarray]] | None = None) -> Path:
     """Write the four PNGs and ``report.html`` into ``directory``; returns the HTML's path.
 
     ``sweep``: a ``sweep.json`` document (:func:`neurodeploy.inpainter.sweep_results.read_sweep`), shown as a section of
-    its own.
+    its own. ``pictures``: (caption, uint8 (H, W, 3) image), shown side by side at the top (the masked
+    input, the inpainted output, the truth: :func:`quality_section`, with the summary's ``psnr_hole`` and
+    ``fidelity`` where it has them); the output is also written full size as ``inpainted.png``.
     """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,6 +171,9 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
     for name, data in pngs.items():
         with atomic_path(out / f"{name}.png") as tmp:
             tmp.write_bytes(data)
+    if pictures and len(pictures) > 1:
+        with atomic_path(out / "inpainted.png") as tmp:
+            tmp.write_bytes(picture_png(pictures[1][1], max_side=None))
     rows = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{e['snn']:.3e}</td><td>{e['host']:.3e}</td>"
         f"<td>{e['bridge']:.3e}</td><td>{e['total']:.3e}</td><td>{e['all_cnn_baseline']:.3e}</td>"
@@ -190,6 +201,8 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
 {html.escape(str(summary.get("backend", "")))}. Per inference: {layer["spikes"]:.4g} spikes,
 {layer["synops"]:.4g} synaptic operations, {layer["neuron_updates"]:.4g} neuron updates,
 {summary["host_macs"]:.4g} host MACs, {summary["bridge_bits"]:.4g} bridge bits.</p>
+{quality_section(summary, pictures or [])}
+<h2>Energy per inference</h2>
 <table><tr><th>profile</th><th>SNN J</th><th>host J</th><th>bridge J</th><th>total J</th>
 <th>all-CNN J</th><th>ratio</th></tr>{rows}</table>
 <h2>Deployment: cores, latency and chip energy per profile</h2>
@@ -199,6 +212,7 @@ def write_report(directory: str | os.PathLike[str], summary: dict[str, Any], spi
 latency. Sources of every figure: <code>neurodeploy hw show PROFILE</code>.</p>
 {images}
 """
+
     if sweep is not None:
         body += sweep_section(sweep, plot_sweep(sweep))
     page = _page("neurodeploy profile", body)
@@ -213,7 +227,8 @@ def _page(title: str, body: str) -> str:
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:inline-block;margin:1em}}</style>
+td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}} figure{{display:inline-block;margin:1em}}
+tr.collapsed td:first-child{{color:#b22222}}</style>
 </head><body>
 {body}
 <script>
@@ -244,12 +259,17 @@ def sweep_figure(sweep: dict[str, Any]) -> Any:
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     missing = []
     for i, (name, v) in enumerate(sweep["variants"].items()):
+        for run in _collapsed_runs(v):  # drawn apart, a cross each, outside the variant's mean
+            joules = _run_energy(run, profile)
+            if joules is not None:
+                ax.plot(run["psnr_hole"], joules, "x", color=f"C{i}", markersize=9,
+                        label=f"{v.get('label', name)} seed {run['seed']}: COLLAPSED, not in the mean")
         energy = sweep_energy(v, profile)
-        if energy is None:
-            missing.append(v.get("label", name))
+        if energy is None or v["psnr_hole"] is None:
+            missing.append(v.get("label", name) + (" (every seed collapsed)" if v["psnr_hole"] is None else ""))
             continue
         ax.errorbar(v["psnr_hole"], energy[0], xerr=v["psnr_hole_std"], yerr=energy[1], fmt="o", capsize=4,
-                    color=f"C{i}", label=f"{v.get('label', name)} ({len(v.get('seeds', []))} seeds)")
+                    color=f"C{i}", label=f"{v.get('label', name)} ({seeds_in_means(v)})")
     fill = sweep.get("hole_fill_alone", {}).get("method")
     for j, (name, scores) in enumerate(sweep["classical"].items()):
         kind = "the variants' hole fill alone, no network" if name == fill else "classical"
@@ -271,6 +291,32 @@ def plot_sweep(sweep: dict[str, Any]) -> bytes:
     return _png(sweep_figure(sweep))
 
 
+def seeds_in_means(variant: dict[str, Any]) -> str:
+    """``2 seeds``, or ``1 of 2 seeds`` where collapsed seeds are left out of the means."""
+    seeds = variant.get("seeds", [])
+    kept = variant.get("seeds_in_means", seeds)
+    return plural(len(seeds), "seed") if len(kept) == len(seeds) else f"{len(kept)} of {plural(len(seeds), 'seed')}"
+
+
+def sweep_notes(variant: dict[str, Any]) -> list[str]:
+    """What a reader of a variant's means must know: seeds left out (collapsed) and figures over fewer seeds."""
+    notes = [variant.get("means_note"), variant.get("fidelity", {}).get("note") if variant["spiking_layers"] else None]
+    if variant["spiking_layers"]:
+        notes.append(variant.get("energy_note"))
+    return [note for note in notes if note]
+
+
+def _collapsed_runs(variant: dict[str, Any]) -> list[dict[str, Any]]:
+    collapsed = {c["seed"] for c in variant.get("collapsed", [])}
+    return [run for run in variant.get("per_seed", []) if run["seed"] in collapsed]
+
+
+def _run_energy(run: dict[str, Any], profile: str) -> float | None:
+    """One run's total energy on ``profile``: its deployment's, or the twin's host energy."""
+    energy = run.get("deployment", {}).get("energy_j", run.get("energy_j", {})).get(profile)
+    return None if energy is None else float(energy["total"])
+
+
 def _number(value: Any, fmt: str) -> str:
     return "n/a" if value is None else format(value, fmt)
 
@@ -283,10 +329,16 @@ def sweep_section(sweep: dict[str, Any], png: bytes, curves_png: bytes | None = 
     for name, v in sweep["variants"].items():
         energy = sweep_energy(v, profile)
         fid = v.get("fidelity", {}).get("spike_f1")
+        f1_seeds = v.get("fidelity", {}).get("spike_f1_seeds")
+        f1_over = "" if f1_seeds is None or fid is None or len(f1_seeds) == len(v.get("seeds_in_means", f1_seeds)) \
+            else f" (seed {', '.join(map(str, f1_seeds))} only)"
+        psnr = "every seed collapsed" if v["psnr_hole"] is None else f"{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}"
+        flag = ' class="collapsed"' if v.get("collapsed") else ""
         rows.append(
-            f"<tr><td>{html.escape(v.get('label', name))}</td><td>{v['spiking_layers']}</td>"
-            f"<td>{v['psnr_hole']:.2f} ± {v['psnr_hole_std']:.2f}</td><td>{v['ssim']:.4f}</td>"
-            f"<td>{_number(fid, '.4%')}</td><td>{_number(v.get('spikes'), '.4g')}</td>"
+            f"<tr{flag}><td>{html.escape(v.get('label', name))}</td><td>{v['spiking_layers']}</td>"
+            f"<td>{html.escape(seeds_in_means(v))}</td>"
+            f"<td>{psnr}</td><td>{_number(v['ssim'], '.4f')}</td>"
+            f"<td>{_number(fid, '.4%')}{f1_over}</td><td>{_number(v.get('spikes'), '.4g')}</td>"
             f"<td>{'not measured' if energy is None else f'{energy[0]:.3e} ± {energy[1]:.1e}'}</td>"
             f"<td>{_number(v.get('energy_vs_twin', {}).get(profile), '.3f')}</td>"
             f"<td>{_number(v.get('energy_all_on_chip_j', {}).get(profile, {}).get('total'), '.3e')}</td>"
@@ -294,8 +346,11 @@ def sweep_section(sweep: dict[str, Any], png: bytes, curves_png: bytes | None = 
     baselines = dict(sweep["classical"])
     if "hole_fill_alone" in sweep:
         baselines = {"hole fill alone (no network)": sweep["hole_fill_alone"], **baselines}
-    rows += [f"<tr><td>{html.escape(name)}</td><td></td><td>{s['psnr_hole']:.2f}</td><td>{s['ssim']:.4f}</td>"
+    rows += [f"<tr><td>{html.escape(name)}</td><td></td><td></td><td>{s['psnr_hole']:.2f}</td><td>{s['ssim']:.4f}</td>"
              f"<td></td><td></td><td></td><td></td><td></td><td></td></tr>" for name, s in baselines.items()]
+    notes = "".join(f"<li><b>{html.escape(v.get('label', name))}</b>: {html.escape(note)}</li>"
+                    for name, v in sweep["variants"].items() for note in sweep_notes(v))
+    notes = f'<ul class="notes">{notes}</ul>' if notes else ""
     image = base64.b64encode(png).decode()
     curves = ""
     if curves_png is not None:
@@ -309,8 +364,12 @@ float model on {int(protocol['evaluation']['images'])} evaluation images (mean �
 F1 of the deployed network ({html.escape(str(protocol['backend']))}) with the float model; energy per
 inference on {html.escape(profile)} with the host part on {html.escape(str(protocol['host_profile']))}, and
 with every conv the chip runs on it (<code>convert --chip all</code>: the CNN as sigma-delta layers).</p>
-<table><tr><th>variant</th><th>spiking layers</th><th>hole PSNR dB</th><th>SSIM</th><th>spike F1</th>
-<th>spikes</th><th>energy J</th><th>/ twin</th><th>all on chip J</th><th>/ twin</th></tr>{''.join(rows)}</table>
+<p>A collapsed run (its output constant in the holes, its validation MSE unchanged by training, or its chip
+silent: <code>neurodeploy.inpainter.sweep_results.collapse_of</code>) is left out of the means and named below.</p>
+<table><tr><th>variant</th><th>spiking layers</th><th>seeds in the means</th><th>hole PSNR dB</th><th>SSIM</th>
+<th>spike F1</th><th>spikes</th><th>energy J</th><th>/ twin</th><th>all on chip J</th><th>/ twin</th></tr>
+{''.join(rows)}</table>
+{notes}
 <figure><img alt="sweep" src="data:image/png;base64,{image}"><figcaption>sweep</figcaption></figure>
 {curves}
 """
@@ -340,11 +399,13 @@ def plot_learning_curves(sweep: dict[str, Any]) -> bytes:
     rows = -(-len(variants) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.2 * rows), squeeze=False, sharey=True)
     for ax, (name, v) in zip(axes.flat, variants, strict=False):  # spare panels stay empty
+        collapsed = {c["seed"] for c in v.get("collapsed", [])}
         for run in v.get("per_seed", []):
             val, train = run.get("val_mse_curve", []), run.get("train_mse_curve", [])
             epochs = np.arange(1, len(val) + 1)
             colour = f"C{run['seed']}"
-            ax.plot(epochs, val, color=colour, label=f"seed {run['seed']} validation")
+            flag = " (COLLAPSED)" if run["seed"] in collapsed else ""
+            ax.plot(epochs, val, color=colour, label=f"seed {run['seed']} validation{flag}")
             ax.plot(epochs, train, color=colour, linestyle="--", linewidth=0.9, label=f"seed {run['seed']} train")
             if val:
                 stop = "converged" if run.get("converged") else "stopped"

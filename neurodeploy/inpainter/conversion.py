@@ -18,10 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from neurodeploy.bundle import manifest as bundle_format
 from neurodeploy.bundle.convert import (
     calibration_record,
     convert_graph,
+    convert_module,
     layer_entry,
     payload_entry,
     versions,
@@ -46,6 +50,7 @@ from neurodeploy.inpainter.snn_input import SnnInput
 from neurodeploy.io import atomic_directory, list_images, read_image, save_torch, sha256_file
 from neurodeploy.ir.graph import TauConvention
 from neurodeploy.ir.nir_reader import read_graph
+from neurodeploy.ir.norse_reader import load_built
 from neurodeploy.text import plural
 
 DEFAULT_TILE = 128
@@ -56,9 +61,18 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto",
             calibrate: str | os.PathLike[str] | None = None, chip: sd.Placement = "spiking",
             delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD, rounding: str | None = None,
-            wide_weights: bool = False, weights: str | None = None, fidelity_target: float | None = None,
-            stock_netx: bool = False) -> Bundle:
-    """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph (format 2), into a bundle.
+            wide_weights: bool = False, state: str | os.PathLike[str] | None = None,
+            input_shape: Sequence[int] | None = None, example_input: Any = None, weights: str | None = None,
+            fidelity_target: float | None = None, stock_netx: bool = False) -> Bundle:
+    """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph or a Norse module (format 2), into a
+    bundle.
+
+    A Norse module (a ``SequentialState`` or ``nn.Sequential`` of Norse cells and torch layers), or
+    ``"model.py:build"`` (a Python file and its function that builds one; ``state``: a state dict to load
+    into it, read with ``weights_only=True``), is read by the Norse front end
+    (:mod:`neurodeploy.ir.norse_reader`) and converted as its graph; ``dt`` defaults to its cells',
+    ``input_shape`` is one sample's (``example_input``, one step's batch (B, *shape), gives it too), needed
+    where the first module does not say it (a Conv2d does not).
 
     ``tile`` applies to the inpainter; ``dt``, ``host``, ``payload`` and
     ``tau_convention`` to a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``):
@@ -76,13 +90,22 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     """
     import nir
 
+    if isinstance(model_or_path, (str, os.PathLike)) and ".py:" in str(model_or_path):
+        model_or_path = load_built(str(model_or_path), state)
+    elif state is not None:
+        raise UserError("`state` is the state dict of a model built by FILE.py:FUNCTION",
+                        "pass the model as model.py:build, or leave `state` out")
+    widths = {"weights": "wide" if wide_weights else weights or "auto", "stock_netx": stock_netx,
+              "fidelity_target": DEFAULT_FIDELITY_TARGET if fidelity_target is None else fidelity_target}
+    if example_input is not None and input_shape is None:
+        input_shape = tuple(np.shape(example_input)[1:])
+    if isinstance(model_or_path, torch.nn.Module) and not isinstance(model_or_path, HybridInpainter):
+        return convert_module(model_or_path, out_dir, dt=dt, input_shape=input_shape, host=host, payload=payload,
+                              force=force, calibrate=calibrate, rounding=rounding, **widths)
     if isinstance(model_or_path, nir.NIRGraph) or (not isinstance(model_or_path, HybridInpainter)
                                                     and Path(model_or_path).suffix == ".nir"):
         return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
-                             tau_convention=tau_convention, calibrate=calibrate, rounding=rounding,
-                             weights="wide" if wide_weights else weights or "auto",
-                             fidelity_target=DEFAULT_FIDELITY_TARGET if fidelity_target is None else fidelity_target,
-                             stock_netx=stock_netx)
+                             tau_convention=tau_convention, calibrate=calibrate, rounding=rounding, **widths)
     if rounding is not None:  # the inpainter's calibration chooses scales only
         raise UserError("`rounding` applies to a NIR graph's calibration", "leave it out for a checkpoint")
     if wide_weights or weights == "wide":  # the inpainter's layer is fitted to its 8-bit mantissas (BENCHMARKS 3)
@@ -137,8 +160,7 @@ def _stack_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, Any, 
                         f"pass a multiple of {config.spiking_stride}, e.g. `tile=128`")
     halo = spiking_halo(config)
     window = (config.snn_in_channels, tile + 2 * halo, tile + 2 * halo)
-    weights = [layer.conv.weight.detach().double().numpy() for layer in model.snn.layers]
-    nir_graph = stack_graph(weights, [s.stride for s in specs], config.lif, window)
+    nir_graph = stack_graph(model.snn.layers, config.lif.dt, window)
     graph = read_graph(nir_graph, dt=config.lif.dt, tau_convention="seconds")
     result = partition(graph)
     chips = [s for s in result.segments if isinstance(s, ChipSegment)]
@@ -182,9 +204,6 @@ def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, 
     spikes), as for a tile of the window's size inside a larger image. The hole fill sees the
     window only, not the whole photo.
     """
-    import numpy as np
-
-
     frames = []
     for i in range(tiles):
         image = _fit_to_crop(photos[i % len(photos)][1], window)

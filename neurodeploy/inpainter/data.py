@@ -34,7 +34,7 @@ import torch
 from PIL import Image
 
 from neurodeploy.errors import UserError
-from neurodeploy.io import list_images, read_image
+from neurodeploy.io import image_size, list_images, read_image
 
 # Natural photos in skimage/data (synthetic ones, documents and stereo twins of
 # a validation photo are left out). Validation: 4 photos, training: 13.
@@ -157,15 +157,16 @@ def resolve_paths(data: str, split: str) -> list[Path]:
 
 
 def load_readable(paths: list[Path]) -> tuple[list[Path], int]:
-    """Check every file decodes; return (readable paths, how many were skipped)."""
+    """Check every file before the work (:func:`neurodeploy.io.image_size`: its header, a PNG's checksums, a
+    JPEG decoded at 1/8 scale, so that a truncated one is not found mid-epoch); return (readable paths,
+    how many were skipped)."""
     readable: list[Path] = []
     skipped = 0
     for path in paths:
         try:
-            with Image.open(path) as img:
-                img.verify()
+            image_size(path)
             readable.append(path)
-        except Exception:
+        except UserError:
             skipped += 1
     if skipped:
         warnings.warn(f"skipped {skipped} unreadable image file(s) of {len(paths)}", stacklevel=2)

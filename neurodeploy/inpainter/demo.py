@@ -47,7 +47,7 @@ from neurodeploy.inpainter.conversion import convert
 from neurodeploy.inpainter.data import PHOTO_MASKS, builtin_dir, random_mask
 from neurodeploy.inpainter.evaluate import inpaint_telea, masked_input, score
 from neurodeploy.inpainter.model import ModelConfig
-from neurodeploy.inpainter.profile import count_result, inpainter_view
+from neurodeploy.inpainter.profile import count_result, hole_psnr, image_quality, inpainter_view
 from neurodeploy.inpainter.simulation import SimulationReport
 from neurodeploy.inpainter.simulator import SimulationInput, Simulator
 from neurodeploy.inpainter.sweep_results import read_sweep, twin_quality
@@ -184,7 +184,12 @@ def run_demo(out_dir: str | Path = "demo-out", model: str | Path | None = None, 
     with show("profile spikes, synaptic operations and energy"):
         counts = [count_result(bundle, result)]
         summary = inpainter_view(bundle, counts, summarize(counts, backend), None, DEFAULT_HOST)
-        report = write_report(out / "report", summary, result.raster, sweep=sweep)
+        summary.update(image_quality([{"name": result.name, "psnr_hole": hole_psnr(image, result.output, mask),
+                                       **result.fidelity}]))
+        report = write_report(out / "report", summary, result.raster, sweep=sweep,
+                              pictures=[("masked input", masked_input(image, mask)),
+                                        (f"inpainted: the deployment on {backend}", result.output),
+                                        ("truth: the photo under the drawn hole", image)])
     write_png(out / "comparison.png", side_by_side([("masked input", masked_input(image, mask)),
                                                     ("SC-NN (Lava + host CNN)", result.output),
                                                     ("OpenCV Telea", telea), ("ground truth", image)]))

@@ -51,8 +51,9 @@ Protocol, the same for every variant:
    The twin's energy is the whole network on the host,
    :func:`neurodeploy.cost.energy.all_cnn` of its MACs (:func:`neurodeploy.cost.counting.host_macs`),
    the same for every chip profile, as it uses no chip.
-4. Per variant, over the seeds: the mean and the spread (sample standard
-   deviation, ``ddof = 1``; 0 for one seed) of every figure, and the
+4. Per variant, over the seeds that did not collapse (constant output, no learning or a silent chip,
+   :func:`neurodeploy.inpainter.sweep_results.collapse_of`; each named with its signs): the mean and the
+   spread (sample standard deviation, ``ddof = 1``; 0 for one seed) of every figure, and the
    differences to the twin: ``psnr_vs_twin = psnr_hole - psnr_hole(twin)``,
    ``energy_vs_twin.<profile> = total / total(twin)``.
 
@@ -101,7 +102,9 @@ from neurodeploy.inpainter.simulation import simulate
 from neurodeploy.inpainter.simulator import SimulationInput
 from neurodeploy.inpainter.sweep_results import (
     aggregate,
+    collapse_of,
     compare_to_twin,
+    hole_output_std,
     mean_defined,
     variant_label,
     variant_name,
@@ -435,9 +438,11 @@ def _run_variant(campaign: _Campaign, done: int, progress: bool) -> dict[str, An
     scoring_started = time.perf_counter()
     model, _ = load_model(path)
     samples = campaign.samples
-    scores = mean_scores([score(s.image, scnn_inpainter(model, seed)(s.image, s.mask), s.mask) for s in samples])
+    outputs = [scnn_inpainter(model, seed)(s.image, s.mask) for s in samples]
+    scores = mean_scores([score(s.image, output, s.mask) for s, output in zip(samples, outputs, strict=True)])
     seconds = record_training_seconds(path, result.seconds, config.resume)
     run: dict[str, Any] = {"seed": seed, **scores.as_dict(), "val_mse": result.val_losses[-1],
+                           "hole_output_std": hole_output_std(outputs, [s.mask for s in samples]),
                            "best_val_mse": min(result.val_losses), "train_seconds": seconds,
                            "epochs_trained": result.epochs, "converged": result.converged,
                            "train_mse_curve": result.train_losses, "val_mse_curve": result.val_losses}
@@ -455,6 +460,9 @@ def _run_variant(campaign: _Campaign, done: int, progress: bool) -> dict[str, An
         except UserError as exc:  # a deployment this neurodeploy cannot make yet: say so, go on
             run["deployment"] = {"measured": False, "reason": str(exc)}
             log(f"{tag} not deployed: {exc}")
+    run["collapsed"] = collapse_of(run)  # a run that computes nothing from its input: out of the means
+    if run["collapsed"]:
+        log(f"{tag} {variant_label(k)}, seed {seed}: COLLAPSED, left out of the means: {'; '.join(run['collapsed'])}")
     clock.after_training.append(time.perf_counter() - scoring_started)
     return run
 

@@ -42,7 +42,19 @@ Seeds are fixed; the JSON goes next to the table (docs/bench_fidelity.json)::
 
 ``--wide-weights`` deploys every network (static and calibrated) with wide
 weights, two synapses per connection (``convert --wide-weights``,
-:mod:`neurodeploy.chip.quantize`), into docs/bench_fidelity_wide.json.
+:mod:`neurodeploy.chip.quantize`), into docs/bench_fidelity_wide.json;
+otherwise ``convert``'s default, ``--weights auto`` (issue 35: per layer 8 bits
+or wide weights, chosen on a probe, :mod:`neurodeploy.chip.precision`).
+
+``--choice`` (issue 35) measures instead, per network, the default before
+(``--weights 8``) against the default now (``auto``), static, side by side on
+the test samples (reference backend): the width chosen per layer, each chip
+layer's local and end-to-end spike F1, the argmax agreement with the float
+graph and the accuracy, convert's wall time, and the synaptic operations per
+sample each choice costs (``profile``'s count on the first ``CHOICE_SYNOPS_SAMPLES``),
+into docs/bench_fidelity_choice.json::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_fidelity.py --choice
 """
 
 from __future__ import annotations
@@ -69,6 +81,7 @@ import fidelity_nets as nets  # noqa: E402  (the builders beside this script)
 
 from neurodeploy.bundle.convert import convert_graph  # noqa: E402
 from neurodeploy.chip.calibration import DEFAULT_ROUNDING, ROUNDINGS  # noqa: E402
+from neurodeploy.cost.profile import profile_graph  # noqa: E402
 from neurodeploy.ir.float_run import run_float  # noqa: E402
 from neurodeploy.ir.nir_reader import read_graph  # noqa: E402
 from neurodeploy.runtime.graph_run import compare_scores, fidelity, run_graph  # noqa: E402
@@ -79,6 +92,7 @@ TEST_SAMPLES = 797  # every digit the 1000 training samples leave: one sample is
 DRAWS = 100  # seeded event draws of each test digit the accuracy gap is measured on
 BAR_POINTS = 0.3  # issue 22: deployed accuracy within 0.3 points of the float graph's
 LIF_SAMPLES, LIF_STEPS, LIF_RATE, LIF_DT = 32, 200, 0.3, 1e-4
+CHOICE_SYNOPS_SAMPLES = 64
 
 
 def accuracy(output: np.ndarray, labels: np.ndarray) -> float:
@@ -333,6 +347,46 @@ def _yes(flag: bool | None) -> str:
     return "not run" if flag is None else "yes" if flag else "NO"
 
 
+def measure_choice(trained: nets.Trained, d: nets.Digits) -> dict[str, Any]:
+    """``--choice``: the network converted with ``--weights 8`` and ``auto`` (module docstring)."""
+    x = trained.inputs(d.x_test).astype(np.float64)
+    row: dict[str, Any] = {"network": trained.name, "samples": len(x)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for weights in ("8", "auto"):
+            started = time.perf_counter()
+            bundle = convert_graph(trained.graph, Path(tmp) / weights, dt=trained.dt, weights=weights)
+            seconds = time.perf_counter() - started
+            run = run_graph(bundle.deployment, x, "reference", check=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fid = fidelity(bundle.deployment, x, run)
+                summary, _ = profile_graph(bundle, x[:CHOICE_SYNOPS_SAMPLES], backend="reference")
+            chip = [layer for s in bundle.manifest["segments"] if s["place"] == "chip" for layer in s["layers"]]
+            row[weights] = {
+                "widths": [layer["fidelity"]["width"] for layer in chip], "convert_seconds": seconds,
+                "local_f1": [f["local"]["spike_f1"] for f in fid["layers"]],
+                "end_to_end_f1": [f["spike_f1"] for f in fid["layers"]],
+                "argmax_vs_float": fid["output_agreement_vs_float"], "ties": fid["output_ties"],
+                "accuracy": accuracy(run.output, d.y_test),
+                "synops_per_sample": float(sum(layer["synops"] for layer in summary["layers"])),
+                "warnings": bundle.manifest["fidelity"]["warnings"]}
+    return row
+
+
+def choice_table(rows: list[dict[str, Any]]) -> str:
+    """The markdown table of ``--choice`` (docs/BENCHMARKS.md)."""
+    lines = ["| network | `--weights` | widths | local spike F1 | end-to-end spike F1 | argmax vs float | accuracy | "
+             "synops / sample | convert s |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for weights in ("8", "auto"):
+            c = r[weights]
+            lines.append(f"| {r['network']} | {weights}{' (before)' if weights == '8' else ' (default)'} | "
+                         f"{', '.join(c['widths'])} | {', '.join(_f(v) for v in c['local_f1'])} | "
+                         f"{', '.join(_f(v) for v in c['end_to_end_f1'])} | {_f(c['argmax_vs_float'])} | "
+                         f"{c['accuracy']:.3f} | {c['synops_per_sample']:.4g} | {c['convert_seconds']:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="default docs/bench_fidelity.json, with --wide-weights "
@@ -346,7 +400,12 @@ def main() -> None:
                         help=f"seeded event draws of each test digit for the accuracy gap (default {DRAWS})")
     parser.add_argument("--wide-weights", action="store_true",
                         help="deploy with wide weights (two synapses per connection, convert --wide-weights)")
+    parser.add_argument("--choice", action="store_true",
+                        help="--weights 8 against auto per network, with the synaptic operations (module docstring)")
     args = parser.parse_args()
+    if args.choice:
+        choice(args)
+        return
     args.json = args.json or ROOT.parent / "docs" / f"bench_fidelity{'_wide' if args.wide_weights else ''}.json"
     if args.draws < 1:
         parser.error("--draws must be at least 1")
@@ -384,6 +443,19 @@ def main() -> None:
                                      "wide_weights": args.wide_weights,
                                      "rows": rows}, indent=2))
     print(f"JSON: {args.json}")
+
+
+def choice(args: argparse.Namespace) -> None:
+    torch.manual_seed(0)
+    d = nets.digits_events(test=TEST_SAMPLES)
+    rows = []
+    for name in args.only or list(nets.BUILDERS):
+        rows.append(measure_choice(nets.BUILDERS[name](d), d))
+        print(choice_table(rows[-1:]), flush=True)
+    print(choice_table(rows))
+    path = args.json or ROOT.parent / "docs" / "bench_fidelity_choice.json"
+    path.write_text(json.dumps({"torch_threads": torch.get_num_threads(), "rows": rows}, indent=2))
+    print(f"JSON: {path}")
 
 
 if __name__ == "__main__":

@@ -94,9 +94,11 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Bund
         nir.write(root / f"{name}.nir", graph)
         x_path = root / f"{name}.npy"
         np.save(x_path, _samples(shape, rate, CALIBRATION_SAMPLES, seed=100 + i))
-        static = convert(root / f"{name}.nir", root / f"{name}.bundle", dt=dt, host=host, payload=payload)
+        # one width for both (8 bits): the calibration against the static scales, not the width's choice
+        static = convert(root / f"{name}.nir", root / f"{name}.bundle", dt=dt, host=host, payload=payload,
+                         weights="8")
         tuned = convert(root / f"{name}.nir", root / f"{name}.cal.bundle", dt=dt, host=host, payload=payload,
-                        calibrate=x_path)
+                        calibrate=x_path, weights="8")
         out[name] = (static, tuned, _samples(shape, rate, HELD_OUT, seed=200 + i), x_path)
     return out
 

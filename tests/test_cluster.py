@@ -160,7 +160,8 @@ def mlp_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     _, graph = _mlp_net()
     graph.infer_types()
     nir.write(root / "mlp.nir", graph)
-    convert(root / "mlp.nir", root / "mlp.bundle", dt=1e-4)
+    # stock netx files: SampleWork's Lava runs stock lava-dl models by default
+    convert(root / "mlp.nir", root / "mlp.bundle", dt=1e-4, stock_netx=True)
     np.save(root / "x.npy", (np.random.default_rng(0).random((6, 8, 20)) < 0.4).astype(np.float32))
     return root / "mlp.bundle", root / "x.npy"
 

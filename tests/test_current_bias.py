@@ -274,6 +274,12 @@ def test_bias_axon_counts_by_hand() -> None:
     assert plain.synops_per_step == [3, 0, 6, 3] and biased.synops_per_step == [9, 6, 12, 9]
     assert (biased.bias_axon_spikes, biased.bias_axon_synops, biased.synops) == (12, 24, 36)
     assert biased.spikes == 0 and biased.input_events == plain.input_events == 4
+    # wide weights: the bias on wide axons (up to 16319 each), two synaptic operations a connection
+    assert [bias_axons(np.array(b), 2) for b in ([0], [16319], [16320, -3], [300 * 128])] == [0, 1, 2, 3]
+    wide = chip_layer_counts("l", "dense", events, spikes, (3, 2), 0, current_bias=np.array([300 * 128, 0, -5]),
+                             synapses_per_connection=2)
+    assert wide.bias_axon_spikes == 4 * 3 and wide.bias_axon_synops == 4 * 3 * 2 * 2
+    assert wide.synops == 2 * 12 + wide.bias_axon_synops
 
 
 def test_profile_prices_the_bias_axons(tmp_path: Path) -> None:
@@ -289,7 +295,7 @@ def test_profile_prices_the_bias_axons(tmp_path: Path) -> None:
                            v_threshold=three, v_reset=0 * three, w_in=2.0 * three),
         "output": nir.Output(output_type={"output": np.array([3])})},
         edges=[("input", "syn"), ("syn", "lif"), ("lif", "output")])
-    bundle = convert(graph, tmp_path / "bundle", dt=1e-3)
+    bundle = convert(graph, tmp_path / "bundle", dt=1e-3, weights="8")
     (part,) = [p for p in bundle.deployment.parts if isinstance(p, ChipPart)]
     (layer,) = part.layers
     assert layer.bias_site == "current" and np.count_nonzero(layer.bias) == 2

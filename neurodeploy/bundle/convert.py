@@ -1,8 +1,8 @@
 """A NIR graph to a deployment bundle of format 2 (:func:`convert_graph`), and the manifest entries both kinds share.
 
 The graph is partitioned (:mod:`neurodeploy.chip.partition`); each chip segment
-is quantized (:func:`neurodeploy.chip.quantize.quantize_segment`, or chosen on
-samples by :mod:`neurodeploy.chip.calibration`) and written as one netx file,
+is quantized, each layer's weight width chosen on a probe (:mod:`neurodeploy.chip.precision`; with
+samples its scale by :mod:`neurodeploy.chip.calibration`) and written as one netx file,
 the host segments' parameters go to ``host.pt`` (:mod:`neurodeploy.ir.host_ops`).
 Everything is written into a temporary directory renamed into place at the end,
 so a failed or interrupted conversion leaves no bundle behind. The inpainter's
@@ -33,11 +33,19 @@ from neurodeploy.chip.calibration import (
     ROUNDINGS,
     SIGNIFICANCE_Z,
 )
-from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, PAYLOAD_MAX
 from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import CHIP, ChipSegment, HostSegment, plan
-from neurodeploy.chip.quantize import QuantizedChipLayer, fixed_point, quantize_segment
+from neurodeploy.chip.precision import (
+    DEFAULT_FIDELITY_TARGET,
+    PROBE_LEVELS,
+    PROBE_SEED,
+    WEIGHT_MODES,
+    Precision,
+    choose_precision,
+    probe_inputs,
+)
+from neurodeploy.chip.quantize import QuantizedChipLayer, fixed_point
 from neurodeploy.converters.netx_io import runs_in_stock_netx, write_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import atomic_directory, read_samples, save_torch, sha256_file
@@ -88,10 +96,12 @@ def _input_entry(graph: Any, segment: Any, payload: str) -> SegmentInput:
     return payload_entry(_binary(graph, source_node, payload), source_node)
 
 
-def layer_entry(layer: Any, quantized: QuantizedChipLayer) -> dict[str, Any]:
-    """The manifest's record of one chip layer: its nodes and shapes, the quantizer's report, its neuron."""
+def layer_entry(layer: Any, quantized: QuantizedChipLayer, fidelity: Any = None) -> dict[str, Any]:
+    """The manifest's record of one chip layer: its nodes and shapes, the quantizer's report, its neuron, and
+    (a graph's) its width's fidelity on the probe (:class:`~neurodeploy.chip.precision.LayerFidelity`)."""
     fixed = quantized.layer
-    return {
+    extra = {} if fidelity is None else {"fidelity": fidelity.to_json()}
+    return {**extra,
         "name": layer.name, "kind": fixed.kind, "nodes": list(layer.nodes),
         "input_shape": list(layer.input_shape), "output_shape": list(layer.output_shape),
         "quantization": {"weight_scale": quantized.weight_scale, "payload_max": quantized.payload_max,
@@ -166,7 +176,8 @@ def _storable(graph: Any) -> None:
 def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: Sequence[str] = (),
                   dt: float | None = None, payload: str = "spikes", force: bool = False,
                   tau_convention: TauConvention = "auto", calibrate: str | os.PathLike[str] | None = None,
-                  rounding: str | None = None, wide_weights: bool = False,
+                  rounding: str | None = None, wide_weights: bool = False, weights: str = "auto",
+                  fidelity_target: float = DEFAULT_FIDELITY_TARGET, stock_netx: bool = False,
                   source: dict[str, Any] | None = None) -> Bundle:
     """Convert a NIR graph (a ``.nir`` path or a ``nir.NIRGraph``) into a format-2 bundle at ``out_dir``.
 
@@ -189,19 +200,25 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
     mantissas are rounded after the scale, one of
     :data:`neurodeploy.chip.calibration.ROUNDINGS` (default ``DEFAULT_ROUNDING``).
 
-    ``wide_weights``: every chip layer's weights about 15 bits wide instead of
-    8, each connection two synapses (:mod:`neurodeploy.chip.quantize`): spike
-    times closer to the float graph's, at twice the synaptic operations; the
-    segment then runs on neurodeploy's backends, not in stock netx.
+    ``weights``: each chip layer's weight width (:mod:`neurodeploy.chip.precision`):
+    ``"auto"`` (default) the cheapest of 8 bits and wide weights (about 15
+    bits, each connection two synapses: spike times closer to the float
+    graph's at twice the synaptic operations; neurodeploy's backends run them,
+    stock netx does not) whose local spike F1 on a probe reaches
+    ``fidelity_target``; ``"8"`` or ``"wide"`` everywhere. The probe is the
+    ``calibrate`` samples when given, else seeded inputs of the graph's input
+    type (:func:`neurodeploy.chip.precision.probe_inputs`). Every chip layer's
+    local and end-to-end spike F1 on it go to the manifest (each layer's
+    ``fidelity``, and ``fidelity`` with the probe, target and warnings); a
+    layer below the target with the best width allowed gets a warning.
+    ``wide_weights=True`` is ``weights="wide"``. ``stock_netx``: files stock
+    ``lava.lib.dl.netx`` loads (8-bit weights everywhere, biases at the voltage).
 
     ``source``: the manifest's record of what was converted, where a front end made the graph
     (:func:`convert_module`); default the NIR file or graph.
     """
-    if payload not in PAYLOADS:
-        raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
-    rounding = DEFAULT_ROUNDING if rounding is None else rounding
-    if rounding not in ROUNDINGS:
-        raise UserError(f"unknown rounding {rounding!r}", f"pass `rounding=` one of {', '.join(ROUNDINGS)}")
+    weights = "wide" if wide_weights else weights
+    rounding = _check_options(payload, weights, fidelity_target, stock_netx, rounding)
     check_target(out_dir, force)
     if source is None and isinstance(graph_or_path, nir.NIRGraph):
         source = {"kind": "nir", "path": None, "sha256": None}
@@ -227,8 +244,7 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         calibrate, graph.nodes[input_name].output_shape, payload, option="`calibrate`")
     entries = {k: _input_entry(graph, segment, payload) for k, segment in enumerate(result.segments)
                if isinstance(segment, ChipSegment)}
-    calibrated = None if samples is None else calibrate_on(
-        result, samples, {k: entry.payload_max for k, entry in entries.items()}, rounding, wide_weights)
+    probe, chosen = estimate(result, payload, samples, weights, fidelity_target, stock_netx, rounding)
     segments: list[Segment] = []
     files: dict[int, tuple[Any, ...]] = {}
     payload_of: dict[int, str] = {}
@@ -239,10 +255,9 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
         assert isinstance(segment, ChipSegment)
         entry = entries[k]
         payload_of[k] = entry.payload
-        quantized = (quantize_segment(segment.layers, entry.payload_max, wide=wide_weights) if calibrated is None
-                     else calibrated.segments[k])
+        quantized = chosen.segments[k]
         files[k] = quantized
-        segments.append(_chip_segment_entry(k, segment, entry, quantized))
+        segments.append(_chip_segment_entry(k, segment, entry, quantized, chosen))
     cuts = _cut_entries(result, segments, payload_of)
     host_nodes = [p.node for p in result.placement if p.place != CHIP]
     with atomic_directory(out_dir, force=force) as tmp:
@@ -251,9 +266,9 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
             write_segment(tmp / bundle_format.segment_file(k), fixed_point(quantized))
         save_torch(host_params(graph, host_nodes), tmp / bundle_format.HOST_FILE)
         calibration = None
-        if calibrated is not None:
+        if chosen.calibration is not None:
             assert samples is not None and calibrate is not None
-            calibration = {**_calibration_entry(calibrate, samples, calibrated), "rounding": rounding}
+            calibration = {**_calibration_entry(calibrate, samples, chosen.calibration), "rounding": rounding}
         write_manifest(tmp, Manifest(
             format_version=bundle_format.GRAPH_FORMAT_VERSION,
             files={name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))},
@@ -275,8 +290,88 @@ def convert_graph(graph_or_path: Any, out_dir: str | os.PathLike[str], *, host: 
             versions=versions(),
             host_nodes=tuple(host_nodes),
             placement=None,
+            fidelity=_fidelity_entry(chosen, probe, calibrate, stock_netx),
         ))
     return Bundle.load(out_dir)
+
+
+def _check_options(payload: str, weights: str, fidelity_target: float, stock_netx: bool, rounding: str | None
+                   ) -> str:
+    """The options of a graph's conversion checked, each in one line; returns the rounding (its default filled)."""
+    if payload not in PAYLOADS:
+        raise UserError(f"unknown payload {payload!r}", "pass `payload=spikes` or graded")
+    if weights not in WEIGHT_MODES:
+        raise UserError(f"unknown weights {weights!r}", f"pass `weights=` one of {', '.join(WEIGHT_MODES)}")
+    if stock_netx and weights == "wide":
+        raise UserError("stock netx reads one synapse per connection, not wide weights",
+                        "leave out wide weights, or stock_netx to run on neurodeploy's backends")
+    if not 0 < fidelity_target <= 1:
+        raise UserError(f"fidelity target {fidelity_target:g} is not a spike F1 in (0, 1]",
+                        "pass a target such as 0.95")
+    rounding = DEFAULT_ROUNDING if rounding is None else rounding
+    if rounding not in ROUNDINGS:
+        raise UserError(f"unknown rounding {rounding!r}", f"pass `rounding=` one of {', '.join(ROUNDINGS)}")
+    return rounding
+
+
+def plan_precision(graph_or_path: Any, *, host: Sequence[str] = (), dt: float | None = None,
+                   payload: str = "spikes", tau_convention: TauConvention = "auto",
+                   calibrate: str | os.PathLike[str] | None = None, rounding: str | None = None,
+                   weights: str = "auto", fidelity_target: float = DEFAULT_FIDELITY_TARGET,
+                   stock_netx: bool = False) -> tuple[Any, Any, Precision]:
+    """What :func:`convert_graph` would choose, writing nothing: (the partition, the probe, each chip layer's
+    width and fidelity on it). ``convert --plan`` prints it."""
+    rounding = _check_options(payload, weights, fidelity_target, stock_netx, rounding)
+    result = plan(graph_or_path, host=list(host), dt=dt, tau_convention=tau_convention)
+    if not result.layers:
+        return result, None, Precision({}, (), None, weights, fidelity_target, ())
+    (input_name,) = [n for n, node in result.graph.nodes.items() if node.kind == "Input"]
+    samples = None if calibrate is None else read_samples(
+        calibrate, result.graph.nodes[input_name].output_shape, payload, option="`calibrate`")
+    probe, chosen = estimate(result, payload, samples, weights, fidelity_target, stock_netx, rounding)
+    return result, probe, chosen
+
+
+def estimate(result: Any, payload: str, samples: Any, weights: str, fidelity_target: float, stock_netx: bool,
+             rounding: str) -> tuple[Any, Precision]:
+    """(the probe, each chip layer's width chosen on it, :mod:`neurodeploy.chip.precision`): the probe is
+    ``samples`` when given (and then calibrates each layer with ``rounding``), else seeded inputs of the
+    graph's input ``payload``. With ``stock_netx`` 8 bits everywhere, refused in one line when a layer
+    cannot run in stock netx."""
+    graph = result.graph
+    (input_name,) = [n for n, node in graph.nodes.items() if node.kind == "Input"]
+    payload_max = {k: _input_entry(graph, segment, payload).payload_max for k, segment in enumerate(result.segments)
+                   if isinstance(segment, ChipSegment)}
+    if stock_netx:
+        _check_stock_netx(result)
+    probe = samples if samples is not None else probe_inputs(graph.nodes[input_name].output_shape, payload)
+    chosen = choose_precision(result, probe, payload_max, "8" if stock_netx else weights, fidelity_target,
+                              rounding if samples is not None else None, stock_netx)
+    return probe, chosen
+
+
+def _check_stock_netx(result: Any) -> None:
+    """With ``stock_netx``: refused in one line, before the work starts, when a chip layer's bias enters the
+    synaptic current (a bias into a filtered current, e.g. a CubaLIF's: stock netx adds biases to the voltage)."""
+    for layer in result.layers:
+        if layer.bias is not None and layer.neuron.filters_current:
+            raise UserError(f"chip layer {layer.name}'s bias enters the synaptic current, which stock netx "
+                            "does not model (it adds biases to the voltage)",
+                            "leave out --stock-netx (neurodeploy's backends run it), or keep "
+                            f"{','.join(layer.nodes)} on the host with --host")
+
+
+def _fidelity_entry(chosen: Precision, probe: Any, calibrate: Any, stock_netx: bool) -> dict[str, Any]:
+    """The manifest's ``fidelity``: what was measured on (the probe), the mode and target, the warnings;
+    each layer's own figures are in its entry (:func:`layer_entry`)."""
+    where = (f"the calibration samples {Path(calibrate).name}" if calibrate is not None else
+             f"seeded inputs (neurodeploy.chip.precision.probe_inputs, seed {PROBE_SEED}, levels "
+             f"{', '.join(f'{v:g}' for v in PROBE_LEVELS)})")
+    return {"probe": {"source": where, "shape": list(probe.shape)}, "weights": chosen.mode,
+            "target_local_spike_f1": chosen.target, "stock_netx": stock_netx,
+            "method": "neurodeploy.chip.precision: per chip layer the cheapest width whose local spike F1 (fed the "
+                      "deployed upstream) reaches the target; end-to-end: against the float graph",
+            "warnings": list(chosen.warnings)}
 
 
 def convert_module(module: Any, out_dir: str | os.PathLike[str], *, dt: float | None = None,
@@ -295,13 +390,15 @@ def convert_module(module: Any, out_dir: str | os.PathLike[str], *, dt: float | 
 
 
 def _chip_segment_entry(k: int, segment: ChipSegment, entry: SegmentInput,
-                        quantized: Sequence[QuantizedChipLayer]) -> Segment:
+                        quantized: Sequence[QuantizedChipLayer], chosen: Precision) -> Segment:
     """The manifest's record of chip segment ``k``: its file, nodes, input, Lava timing and layers."""
     depth = len(segment.layers)
+    fidelity = {record.name: record for record in chosen.layers}
     return Segment(
         index=k, place="chip", nodes=tuple(segment.nodes), file=bundle_format.segment_file(k), neurons="cuba",
         input=entry,
-        layers=tuple(layer_entry(layer, q) for layer, q in zip(segment.layers, quantized, strict=True)),
+        layers=tuple(layer_entry(layer, q, fidelity[layer.name])
+                     for layer, q in zip(segment.layers, quantized, strict=True)),
         lava={"input_message_bits": entry.input_message_bits, "depth": depth,
               "reset_interval": f"T + {depth}", "reset_offset": 1, "steps_per_sample": f"T + {depth}",
               "output_delay_steps": 0, "stock_netx": runs_in_stock_netx(fixed_point(quantized))},
@@ -320,14 +417,15 @@ def _cut_entries(result: Any, segments: list[Segment], payload_of: dict[int, str
     return tuple(cuts)
 
 
-def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Any) -> dict[str, Any]:
+def _calibration_entry(path: str | os.PathLike[str], samples: Any, calibrated: Sequence[Any]) -> dict[str, Any]:
     """The manifest's record of a calibration on a samples file (:func:`calibration_record`)."""
     return calibration_record({"file": Path(path).name, "sha256": sha256_file(path), "shape": list(samples.shape)},
-                               calibrated)
+                              calibrated)
 
 
-def calibration_record(samples: dict[str, Any], calibrated: Any) -> dict[str, Any]:
-    """The manifest's record of a calibration: the samples, the method, per chip layer the scale and F1."""
+def calibration_record(samples: dict[str, Any], calibrated: Sequence[Any]) -> dict[str, Any]:
+    """The manifest's record of a calibration: the samples, the method, per chip layer (``calibrated``: its
+    :class:`~neurodeploy.chip.calibration.LayerCalibration`) the scale and F1."""
 
     return {
         "samples": samples,
@@ -336,5 +434,5 @@ def calibration_record(samples: dict[str, Any], calibrated: Any) -> dict[str, An
                      f"replaces the static one only with a per-sample paired gain of z >= {SIGNIFICANCE_Z:g}",
         "candidates": f"the static scale s0; s0·2^(j/{COARSE_STEPS_PER_OCTAVE}) within {COARSE_OCTAVES} octaves; "
                       "then quantize.candidate_scales within one coarse step of the best",
-        "layers": [asdict(record) for record in calibrated.layers],
+        "layers": [asdict(record) for record in calibrated],
     }

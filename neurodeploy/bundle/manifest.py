@@ -278,6 +278,7 @@ class Manifest:
     host_nodes: tuple[str, ...] | None  # format 2: every node run on the host
     placement: str | None  # format 3: "spiking" (the LIF stack on the chip) or "all"
     tau_convention_reason: str | None = None  # format 2: "given", or what auto-detection read it from
+    fidelity: Mapping[str, Any] | None = None  # format 2: the probe, weight widths' mode, target, warnings
 
     @property
     def kind(self) -> str:
@@ -310,6 +311,8 @@ class Manifest:
                        model_config=_plain(self.model_config))
         if self.calibration is not None:
             out["calibration"] = _plain(self.calibration)
+        if self.fidelity is not None:
+            out["fidelity"] = _plain(self.fidelity)
         return out
 
 
@@ -371,6 +374,7 @@ def _typed(data: dict[str, Any]) -> Manifest:
         versions=MappingProxyType(data["versions"]),
         host_nodes=tuple(data["host_nodes"]) if graph else None,
         placement=None if graph else data.get("placement"),
+        fidelity=data.get("fidelity"),
     )
 
 

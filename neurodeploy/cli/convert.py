@@ -10,7 +10,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from neurodeploy.chip.partition import HOST, plan
+from neurodeploy.bundle.convert import plan_precision
+from neurodeploy.chip.partition import HOST
+from neurodeploy.chip.precision import DEFAULT_FIDELITY_TARGET, WEIGHT_MODES
 from neurodeploy.cli.app import app, console, err_console
 from neurodeploy.cli.netx import print_netx
 from neurodeploy.converters.netx_in import is_netx_file
@@ -65,9 +67,19 @@ def convert(
                                                       "weight to floor or ceil for the layer's outputs: local "
                                                       "(default), end_to_end, or nearest (the scale only).")]
     = None,
-    wide_weights: Annotated[bool, typer.Option(help="NIR input: ~15-bit weights, two synapses per connection "
-                                                    "(spike times closer to the float graph's, twice the "
-                                                    "synaptic operations; not for stock netx).")] = False,
+    weights: Annotated[str | None, typer.Option(help="NIR input: each chip layer's weight width: 'auto' (the cheapest "
+                                              "of 8 bits and wide weights whose spike F1 on a probe reaches "
+                                              "--fidelity-target), '8' or 'wide' (~15 bits, two synapses per "
+                                              "connection: twice the synaptic operations; not for stock netx) "
+                                              "everywhere. Default: auto.")] = None,
+    fidelity_target: Annotated[float | None, typer.Option(help="NIR input: the local spike F1 (the layer against its "
+                                                        "float self, fed the deployed upstream, on the probe: "
+                                                        "--calibrate samples, else seeded inputs) each chip layer "
+                                                        "should reach; below it, a warning. Default: "
+                                                        f"{DEFAULT_FIDELITY_TARGET}.")] = None,
+    stock_netx: Annotated[bool, typer.Option(help="NIR input: files stock lava.lib.dl.netx loads: 8-bit weights "
+                                                  "everywhere (prints their fidelity estimate).")] = False,
+    wide_weights: Annotated[bool, typer.Option(help="NIR input: the same as --weights wide.")] = False,
 ) -> None:
     """Turn a trained model, a NIR graph or a Norse module into a bundle (netx files in Loihi fixed point + host
     parameters)."""
@@ -77,17 +89,23 @@ def convert(
         return
     if chip not in PLACEMENTS:
         raise UserError(f"unknown placement --chip {chip}", "pass --chip spiking (default) or --chip all")
+    if weights is not None and weights not in WEIGHT_MODES:
+        raise UserError(f"unknown --weights {weights}", f"pass --weights {' or '.join(WEIGHT_MODES)}")
+    if wide_weights:
+        weights = "wide"
     shape = _shape(input_shape)
     is_graph = model.suffix == ".nir" or ".py:" in str(model)
     if chip != "spiking" and is_graph:  # --plan too; convert() refuses it for the API
         raise UserError(f"--chip {chip} places a checkpoint's CNN layers; a graph (NIR or Norse) puts every node "
                         "the chip runs on the chip already",
                         "leave --chip out for a graph (--host keeps nodes on the host)")
+    widths = (payload, calibrate, weights, fidelity_target, stock_netx)
     if plan:
         if ".py:" in str(model):
-            _print_plan(model, host, dt, "seconds", norse_graph(load_built(str(model), state), dt, shape))
+            _print_plan(model, host, dt, "seconds", *widths,
+                        built=norse_graph(load_built(str(model), state), dt, shape))
         elif model.suffix == ".nir":
-            _print_plan(model, host, dt, tau_convention)
+            _print_plan(model, host, dt, tau_convention, *widths)
         else:
             _print_inpainter_plan(model, chip)
         return
@@ -95,8 +113,8 @@ def convert(
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
-                         delta_threshold=delta_threshold, rounding=rounding, wide_weights=wide_weights,
-                         state=state, input_shape=shape)
+                         delta_threshold=delta_threshold, rounding=rounding, weights=weights,
+                         fidelity_target=fidelity_target, stock_netx=stock_netx, state=state, input_shape=shape)
     _print_bundle(bundle)
 
 
@@ -116,21 +134,29 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 def _print_bundle(bundle: Any) -> None:
     """``convert``'s report: one row per chip layer, the warnings, where the bundle is."""
     manifest = bundle.typed_manifest
-    table = Table(title=f"chip layers in Loihi fixed point ({manifest.summary})", box=box.SIMPLE_HEAD)
-    for col in ("segment", "layer", "kind", "input", "weight scale", "weight rel. sq. error", "vThMant",
-                "threshold error"):
+    table = Table(title=f"chip layers in Loihi fixed point ({manifest.summary})", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    measured = manifest.fidelity is not None
+    for col in ("seg", "layer", "kind", "input", "weights", "scale", "weight err²", "vThMant",
+                "vth err") + (("local F1", "e2e F1") if measured else ()):
         table.add_column(col, justify="right")
     for segment in manifest.segments:
         if segment.neurons == "sigma_delta" or segment.input is None:  # host segments have neither input nor layers
             continue
         for layer in segment.layers:
             q = layer["quantization"]
+            f = layer.get("fidelity") or {}
             table.add_row(str(segment.index), escape(layer["name"]), layer["kind"], segment.input.payload,
+                          "wide" if q.get("synapses_per_connection", 1) == 2 else "8",
                           _scale(q["weight_scale"]), f"{q['weight_error']:.2e}", str(q["vth_mant"]),
-                          f"{q.get('threshold_error', 0.0):.3%}")
+                          f"{q.get('threshold_error', 0.0):.2%}",
+                          *((_f1(f.get("local_spike_f1"), f.get("meets_target", True), 3),
+                             _score(f.get("end_to_end_spike_f1"), 3)) if measured else ()))
             for warning in q["warnings"]:
-                err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+                err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(table)
+    if measured:
+        _print_fidelity_notes(manifest.fidelity)
     # sigma-delta layers have no "quantization" record (their own table below): only CUBA layers can be wide
     if any(layer.get("quantization", {}).get("synapses_per_connection", 1) == 2
            for segment in manifest.segments for layer in segment.layers or ()):
@@ -164,14 +190,34 @@ def _print_bundle(bundle: Any) -> None:
     console.print(f"bundle written to {bundle.path} ({', '.join(sorted(manifest.files))}, manifest.json)")
 
 
+def _print_fidelity_notes(fidelity: Any) -> None:
+    """Under the table: what the F1 was measured on; with --stock-netx, the 8-bit estimate; on stderr one
+    warning line per layer below the target."""
+    probe = fidelity["probe"]
+    console.print(f"spike F1 on {escape(probe['source'])} ({'x'.join(map(str, probe['shape']))}): local = the "
+                  "layer against its float self fed the deployed upstream, end-to-end = against the float graph; "
+                  f"weights {fidelity['weights']}, target local F1 >= {fidelity['target_local_spike_f1']:g}",
+                  highlight=False)
+    if fidelity["stock_netx"]:
+        console.print("--stock-netx: 8-bit weights on every layer (stock lava.lib.dl.netx loads the files); the "
+                      "local F1 column is their estimate", highlight=False)
+    for warning in fidelity["warnings"]:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+def _f1(value: float | None, met: bool, places: int = 4) -> str:
+    """A layer's local F1, in red below the target."""
+    return _score(value, places) if met else f"[red]{_score(value, places)}[/red]"
+
+
 def _scale(value: float) -> str:
     """A weight scale in at most 9 characters: 4 significant digits, whole numbers from 10,000 on."""
     return f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
 
 
-def _score(value: float | None) -> str:
-    """A score to 4 places; None (no spikes on either side) as a dash."""
-    return "-" if value is None else f"{value:.4f}"
+def _score(value: float | None, places: int = 4) -> str:
+    """A score to ``places`` places; None (no spikes on either side) as a dash."""
+    return "-" if value is None else f"{value:.{places}f}"
 
 
 def _print_time_convention(convention: str | None, reason: str | None, dt: float | None) -> None:
@@ -188,14 +234,18 @@ def _print_time_convention(convention: str | None, reason: str | None, dt: float
                           highlight=False, soft_wrap=True)
 
 
-def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str = "auto",
+def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention: str, payload: str,
+                calibrate: Path | None, weights: str | None, fidelity_target: float | None, stock_netx: bool,
                 built: Any = None) -> None:
-    """``convert --plan``: the placement table and a one-line summary (``built``: the NIR graph a front end
-    made of ``graph``)."""
+    """``convert --plan``: the placement table, each chip layer's weight width and spike F1 on the probe (what
+    convert would write), and a one-line summary (``built``: the NIR graph a front end made of ``graph``)."""
 
     names = [n.strip() for n in (host or "").split(",") if n.strip()]
-    result = plan(graph if built is None else built, host=names, dt=dt if built is None else built.metadata["dt"],
-                  tau_convention=tau_convention)  # type: ignore[arg-type]
+    result, probe, chosen = plan_precision(
+        graph if built is None else built, host=names, dt=dt if built is None else built.metadata["dt"],
+        tau_convention=tau_convention, payload=payload, calibrate=calibrate,  # type: ignore[arg-type]
+        weights=weights or "auto", stock_netx=stock_netx,
+        fidelity_target=DEFAULT_FIDELITY_TARGET if fidelity_target is None else fidelity_target)
     table = Table(title=f"placement of {graph.name}", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("node", "type", "shape", "place", "reason"):
         table.add_column(col, overflow="fold")
@@ -205,6 +255,21 @@ def _print_plan(graph: Path, host: str | None, dt: float | None, tau_convention:
         table.add_row(escape(row.node), row.kind, shape, place, escape(row.reason))
     console.print(table)
     _print_time_convention(result.graph.tau_convention, result.graph.tau_convention_reason, result.graph.dt)
+    if chosen.layers:
+        table = Table(title=f"chip layers' weights (--weights {chosen.mode}): spike F1 on the probe",
+                      box=box.SIMPLE_HEAD)
+        for col in ("layer", "weights", "local F1", "local F1 8-bit", "local F1 wide", "end-to-end F1"):
+            table.add_column(col, justify="right")
+        for r in chosen.layers:
+            table.add_row(escape(r.name), "wide" if r.width == "wide" else "8-bit", _f1(r.local_f1, r.meets_target),
+                          _score(r.local_f1_8) if "8" in r.tried else "not run",
+                          _score(r.local_f1_wide) if "wide" in r.tried else "not run", _score(r.end_to_end_f1))
+        console.print(table)
+        where = f"calibration samples {calibrate.name}" if calibrate is not None else "seeded probe inputs"
+        console.print(f"probe: {where} ({'x'.join(map(str, probe.shape))}); target local F1 >= {chosen.target:g}",
+                      highlight=False)
+        for warning in chosen.warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(f"{result.summary()}; nothing written", highlight=False)
 
 

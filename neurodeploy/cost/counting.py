@@ -49,6 +49,9 @@ A NIR graph (format-2 bundle), per sample, every count over its T steps:
     step ``A`` more spikes (``bias_axon_spikes``) and ``A · (neurons with a
     nonzero bias)`` more synaptic operations, added to ``synops``
     (``bias_axon_synops``: a conv's bias counts once per output position);
+    a layer with wide weights carries its bias on wide axons as its other
+    connections: ``A = ceil(max|bias_mant| / 16319)``, two synaptic
+    operations each (its bias mantissas are ~2^7 larger at its scale);
   - neuron updates: neurons x T; dense (all-on-host) MACs: the layer's
     weights x T (the recurrence's too).
 * Host MACs, from the host segments' actual nodes, every step: Linear /
@@ -69,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.converters.netx_io import WIDE_WEIGHT_MAX
 from neurodeploy.ir.host_only import HOST_OPS
 
 
@@ -314,10 +318,11 @@ def events_per_step(values: np.ndarray) -> np.ndarray:
     return (values.reshape(values.shape[0], -1) != 0).sum(axis=1, dtype=np.int64)
 
 
-def bias_axons(bias_mant: np.ndarray | None) -> int:
-    """Always-on axons that carry a current bias with 8-bit weights: ``ceil(max|bias_mant| / 127)``."""
+def bias_axons(bias_mant: np.ndarray | None, synapses_per_connection: int = 1) -> int:
+    """Always-on axons that carry a current bias: ``ceil(max|bias_mant| / 127)`` with 8-bit weights, or
+    ``ceil(max|bias_mant| / WIDE_WEIGHT_MAX)`` with wide ones (two synapses per connection)."""
     largest = 0 if bias_mant is None else int(np.abs(np.asarray(bias_mant, np.int64)).max(initial=0))
-    return -(-largest // 127)
+    return -(-largest // (127 if synapses_per_connection == 1 else WIDE_WEIGHT_MAX))
 
 
 def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarray, weight_shape: tuple[int, ...],
@@ -343,10 +348,10 @@ def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarr
         synops = synops + np.concatenate([[0], fired[:-1]]).astype(np.int64) * c_out
     synops = synops * synapses_per_connection
     neurons = math.prod(out_shape)
-    axons = bias_axons(current_bias)
-    targets = int(np.count_nonzero(current_bias)) * (neurons // c_out) if axons else 0
+    axons = bias_axons(current_bias, synapses_per_connection)
+    per_axon = int(np.count_nonzero(current_bias)) * (neurons // c_out) * synapses_per_connection if axons else 0
     payload_synops = int(synops.sum())
-    synops = synops + axons * targets  # every step of the sample
+    synops = synops + axons * per_axon  # every step of the sample
     per_channel = spikes.reshape(t, c_out, -1).sum(axis=(0, 2), dtype=np.int64)
     per_channel_neurons = neurons // c_out
     total = int(fired.sum())
@@ -359,7 +364,7 @@ def chip_layer_counts(name: str, kind: str, events: np.ndarray, spikes: np.ndarr
         spikes=total, spikes_per_step=[int(v) for v in fired],
         spikes_per_channel=[int(v) for v in per_channel], neuron_updates=neurons * t, firing_rate=rate,
         firing_rate_per_channel=[float(v) / (per_channel_neurons * t) for v in per_channel],
-        sparsity=1.0 - rate, bias_axon_spikes=axons * t, bias_axon_synops=axons * targets * t,
+        sparsity=1.0 - rate, bias_axon_spikes=axons * t, bias_axon_synops=axons * per_axon * t,
     )
 
 

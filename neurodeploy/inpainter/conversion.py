@@ -36,6 +36,7 @@ from neurodeploy.chip.calibration import calibrate as calibrate_on
 from neurodeploy.chip.encoding import PAYLOAD_BITS, input_frames
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET
 from neurodeploy.chip.partition import CHIP, ChipSegment, partition
+from neurodeploy.chip.precision import DEFAULT_FIDELITY_TARGET
 from neurodeploy.chip.quantize import fixed_point, quantize_segment
 from neurodeploy.converters.netx_io import write_segment
 from neurodeploy.converters.netx_sdnn import write_sdnn_segment
@@ -61,7 +62,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             calibrate: str | os.PathLike[str] | None = None, chip: sd.Placement = "spiking",
             delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD, rounding: str | None = None,
             wide_weights: bool = False, state: str | os.PathLike[str] | None = None,
-            input_shape: Sequence[int] | None = None, example_input: Any = None) -> Bundle:
+            input_shape: Sequence[int] | None = None, example_input: Any = None, weights: str | None = None,
+            fidelity_target: float | None = None, stock_netx: bool = False) -> Bundle:
     """Convert a HybridInpainter or a checkpoint (format 3), or a NIR graph or a Norse module (format 2), into a
     bundle.
 
@@ -78,7 +80,8 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
     for the inpainter, a folder of photos or one photo, from which at most
     :data:`CALIBRATION_TILES` seeded windows of :data:`CALIBRATION_TILE` pixels are cut
-    (:func:`calibration_frames`). ``rounding``: a NIR graph's, with ``calibrate``, and ``wide_weights``, a NIR
+    (:func:`calibration_frames`). ``rounding``: a NIR graph's, with ``calibrate``; ``weights``
+    (default ``"auto"``; ``wide_weights`` is ``"wide"``), ``fidelity_target`` and ``stock_netx``: a NIR
     graph's (:func:`convert_graph`).
     ``chip`` (inpainter): ``"spiking"`` (default) keeps the CNN on the host,
     ``"all"`` puts every host layer the chip runs on it as sigma-delta layers (:mod:`.sd_placement`),
@@ -92,11 +95,13 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     elif state is not None:
         raise UserError("`state` is the state dict of a model built by FILE.py:FUNCTION",
                         "pass the model as model.py:build, or leave `state` out")
+    widths = {"weights": "wide" if wide_weights else weights or "auto", "stock_netx": stock_netx,
+              "fidelity_target": DEFAULT_FIDELITY_TARGET if fidelity_target is None else fidelity_target}
     if example_input is not None and input_shape is None:
         input_shape = tuple(np.shape(example_input)[1:])
     if isinstance(model_or_path, torch.nn.Module) and not isinstance(model_or_path, HybridInpainter):
         return convert_module(model_or_path, out_dir, dt=dt, input_shape=input_shape, host=host, payload=payload,
-                              force=force, calibrate=calibrate, rounding=rounding, wide_weights=wide_weights)
+                              force=force, calibrate=calibrate, rounding=rounding, **widths)
     if isinstance(model_or_path, nir.NIRGraph) or (not isinstance(model_or_path, HybridInpainter)
                                                     and Path(model_or_path).suffix == ".nir"):
         if chip != "spiking":  # a graph's placement is node by node: every node the chip runs goes on it
@@ -104,12 +109,14 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
                             "runs on the chip already", "leave `chip` out for a NIR graph (`host` keeps nodes "
                             "on the host)")
         return convert_graph(model_or_path, out_dir, host=host, dt=dt, payload=payload, force=force,
-                             tau_convention=tau_convention, calibrate=calibrate, rounding=rounding,
-                             wide_weights=wide_weights)
+                             tau_convention=tau_convention, calibrate=calibrate, rounding=rounding, **widths)
     if rounding is not None:  # the inpainter's calibration chooses scales only
         raise UserError("`rounding` applies to a NIR graph's calibration", "leave it out for a checkpoint")
-    if wide_weights:  # the inpainter's layer is fitted to its 8-bit mantissas (BENCHMARKS section 3)
+    if wide_weights or weights == "wide":  # the inpainter's layer is fitted to its 8-bit mantissas (BENCHMARKS 3)
         raise UserError("wide weights apply to a NIR graph", "leave `wide_weights` out for a checkpoint")
+    if weights is not None or fidelity_target is not None or stock_netx:
+        raise UserError("`weights`, `fidelity_target` and `stock_netx` apply to a NIR graph",
+                        "leave them out for a checkpoint (its 8-bit layer is fitted to the chip)")
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
     if chip not in sd.PLACEMENTS:
@@ -356,7 +363,7 @@ def _photo_calibration_entry(photos: Sequence[tuple[Path, Any]], frames: Any, ca
         "images": [{"file": p.name, "sha256": sha256_file(p)} for p, _ in photos],
         "tiles": int(frames.shape[0]), "seed": CALIBRATION_SEED,
         "rule": "window i: photo i mod len(images), place and hole (data.random_mask, 5-25 %) from "
-                "default_rng([seed, i]); frames by simulation.SnnInput and encoding.input_frames"}, calibrated)
+                "default_rng([seed, i]); frames by simulation.SnnInput and encoding.input_frames"}, calibrated.layers)
 
 
 # -- a NIR graph: bundle format 2 ----------------------------------------------------------------

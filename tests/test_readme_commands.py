@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from neurodeploy.inpainter.model import ModelConfig
+from tests.netx_export import write_slayer_net
 from tests.test_convert import write_nir_graph
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,7 +221,33 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_nir_graph(norse_graph(), home / "norse.nir")  # Norse 1.1 leaves fields nir.write needs unset
     x = (np.random.default_rng(0).random((4, 12, 20)) < 0.3).astype(np.float32)  # (N, T, 20) events
     np.save(home / "X.npy", x)
+    _norse_model(home)
+    write_slayer_net(home / "network.net", seed=3)  # a Lava-DL netx file as SLAYER's export_hdf5 lays it out
+    (home / "frames").mkdir()
+    for k, path in enumerate(("frame.png", "frames/a.png", "frames/b.png")):
+        Image.fromarray(_photo(k + 20, (48, 64))).save(home / path)
     return home
+
+
+NORSE_MODELS = {  # the README's Norse section: a file that builds the module, and its trained state
+    "model.py": "import norse.torch as norse\nimport torch\n\n\ndef build():\n"
+                "    return norse.SequentialState(norse.LIFRecurrentCell(20, 16), torch.nn.Linear(16, 5, bias=False),\n"
+                "                                 norse.LIFCell())\n",
+    "cnn.py": "import norse.torch as norse\nimport torch\n\n\ndef build():\n"
+              "    return norse.SequentialState(torch.nn.Conv2d(1, 4, 3, padding=1, bias=False), norse.LIFBoxCell(),\n"
+              "                                 torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 5, bias=False),\n"
+              "                                 norse.LIFCell())\n",
+}
+
+
+def _norse_model(home: Path) -> None:
+    """model.py and cnn.py with their state dicts (state.pt, cnn.pt), as a Norse user keeps a model."""
+    for (name, source), state in zip(NORSE_MODELS.items(), ("state.pt", "cnn.pt"), strict=True):
+        (home / name).write_text(source)
+        scope: dict = {}
+        exec(compile(source, name, "exec"), scope)
+        torch.manual_seed(0)
+        torch.save(scope["build"]().state_dict(), home / state)
 
 
 def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:

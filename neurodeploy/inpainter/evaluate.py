@@ -98,7 +98,10 @@ def inpaint_ns(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     from skimage.restoration import inpaint_biharmonic as biharmonic
 
-    filled = biharmonic(masked_input(image, mask).astype(np.float64) / 255.0, mask, channel_axis=-1)
+    # one sparse solve per separate hole (skimage's own option): the same pixels (measured: no difference on a
+    # 1024-px photo with 3 holes), at the memory of the largest hole's box instead of all holes' at once
+    filled = biharmonic(masked_input(image, mask).astype(np.float64) / 255.0, mask, channel_axis=-1,
+                        split_into_regions=True)
     return np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8)
 
 

@@ -224,8 +224,7 @@ def _print_time_convention(convention: str | None, reason: str | None, dt: float
     """Which convention the graph's time constants were read in, and why; a guess of Norse 1.1's is a warning,
     since a graph of another library converted with a wrong --dt is read that way and then never fires."""
     step = "no time step" if dt is None else f"dt = {dt:g} s"
-    console.print(f"time constants read as {convention} ({step}; {reason or 'given'})", highlight=False,
-                  soft_wrap=True)
+    console.print(f"time constants read as {convention} ({step}; {reason or 'given'})", highlight=False)
     if convention == "norse-1.1" and DOUBTFUL in (reason or ""):
         err_console.print("[yellow]warning:[/yellow] the graph was read as Norse 1.1's export because some dt/tau "
                           "exceeds 1, but its neurons are not written as Norse's: --dt is likely wrong, and its "

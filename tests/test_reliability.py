@@ -97,22 +97,23 @@ def test_simulate_success_leaves_nothing_behind(tmp_path: Path, tiny_bundle: Pat
 
 
 def test_bad_input_found_mid_batch_stops_cleanly_with_one_line(tmp_path: Path, tiny_bundle: Path) -> None:
-    photos = _photos(tmp_path / "in", 5, broken_at=2)
+    """A photo that turns bad while the run goes on (every photo is checked before the work starts, so a file
+    broken from the outset never gets this far: tests/test_input_checks.py) stops the run in one line."""
+    photos = _photos(tmp_path / "in", 5)
     before = _shm()
-    run = Watched(["simulate", str(tiny_bundle), "--image", str(photos), "--random-mask", "1",
-                   "-o", str(tmp_path / "out")])
-    run.wait_for_output()
+    run = _simulating(tiny_bundle, photos, tmp_path / "out")
+    (photos / "img004.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")  # the last photo, read last
     code, err = run.finish()
-    assert code == 2 and err.strip().count("\n") == 0 and "img002" in err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img000.png", "img001.png"]
+    assert code == 2 and err.strip().count("\n") == 0 and "img004" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"img00{k}.png" for k in range(4)]
     _assert_clean(run, before)
     # and --skip-existing continues where it stopped once the file is fixed
-    Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(photos / "img002.png")
+    Image.fromarray(np.zeros((96, 96, 3), np.uint8)).save(photos / "img004.png")
     again = subprocess.run([sys.executable, "-m", "neurodeploy", "simulate", str(tiny_bundle), "--image",
                             str(photos), "--random-mask", "1", "-o", str(tmp_path / "out"), "--skip-existing"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert "img000" not in again.stdout and "img002" in again.stdout
+    assert "img000" not in again.stdout and "img004" in again.stdout
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
 
 
@@ -287,4 +288,6 @@ def test_bad_first_image_stops_a_runtime_that_never_ran(tmp_path: Path, tiny_bun
         time.sleep(0.05)
     code, err = run.finish(timeout=60)
     assert code == 2 and "img000" in err
-    _assert_clean(run, before)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not run.children, "the photos are checked before Lava starts"
+    assert _shm() - before == set()

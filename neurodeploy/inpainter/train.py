@@ -180,6 +180,25 @@ def inpainting_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.T
     return F.mse_loss(image * (1 - mask) + prediction * mask, image)
 
 
+def hole_mse(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each sample's MSE over its hole pixels only, shape (B,): the error the hole PSNR is made of."""
+    squared = ((prediction - image) * mask).pow(2).sum(dim=(1, 2, 3))
+    return squared / (mask.sum(dim=(1, 2, 3)) * image.shape[1]).clamp_min(1.0)
+
+
+def training_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor,
+                  kind: str = "image") -> torch.Tensor:
+    """The loss a run minimises: ``image`` (:func:`inpainting_loss`), ``hole`` (the batch's mean of
+    :func:`hole_mse`: every sample weighs the same, whatever its hole's size) or ``psnr`` (the mean of
+    10 log10 of each sample's hole MSE: minus the mean hole PSNR the evaluation reports)."""
+    if kind == "image":
+        return inpainting_loss(image, prediction, mask)
+    per_sample = hole_mse(image, prediction, mask)
+    if kind == "hole":
+        return per_sample.mean()
+    return (10 * torch.log10(per_sample.clamp_min(1e-10))).mean()
+
+
 @torch.no_grad()
 def validation_mse(model: HybridInpainter, evalset: EvalSet, device: torch.device,
                    batch_size: int = 8) -> float:

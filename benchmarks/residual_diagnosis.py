@@ -76,7 +76,8 @@ def main() -> None:
     parser.add_argument("--loss", choices=("image", "hole", "psnr"), default="image")
     parser.add_argument("--last-init", type=float, default=None,
                         help="scale the last layer's initial weights by this (0: zero init)")
-    parser.add_argument("--data", default="builtin", help="'builtin', a folder (all its images train), or both: builtin,DIR")
+    parser.add_argument("--data", default="builtin",
+                        help="'builtin', a folder (all its images train), or both: builtin,DIR")
     parser.add_argument("--config", default=str(CONFIG))
     parser.add_argument("--set", action="append", default=[], help="ModelConfig field=JSON value")
     parser.add_argument("--seed", type=int, default=0)

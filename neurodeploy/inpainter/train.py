@@ -54,21 +54,25 @@ from neurodeploy.io import check_output_file, save_torch
 class ConvergenceRule:
     """When a run to convergence stops, from its validation MSE per epoch ``v_1 .. v_n`` alone.
 
-    After epoch ``n`` the window is its last ``w = ceil(window * n)`` epochs
-    (20% of them by default). The run has converged when ``n >= min_epochs``
-    and the best validation MSE inside the window is not ``improvement`` (1%)
-    below the best before it::
+    After epoch ``n`` the window is its last ``w = max(min_window, ceil(window * n))`` epochs (a quarter
+    of them by default, 5 at least). The run has converged when ``n >= min_epochs``, ``n >= 2 w``, and
+    the mean validation MSE of the window is not ``improvement`` (1%) below the mean of the ``w``
+    epochs before it::
 
-        min(v_{n-w+1} .. v_n) > (1 - improvement) * min(v_1 .. v_{n-w})
+        mean(v_{n-w+1} .. v_n) > (1 - improvement) * mean(v_{n-2w+1} .. v_{n-w})
 
-    It stops at ``max_epochs`` whether or not it has converged. Being a
-    function of the curve, the rule gives the same stop on a resumed run.
+    Means of two adjacent windows, not minima: a noisy curve's lucky low epoch used to set the bar
+    (the best before the window), which the few epochs of the window then rarely beat, so a curve still
+    falling by several per cent per window stopped early; a mean over ``w`` epochs shrinks the epoch-to-
+    epoch noise by sqrt(w), and the window grows with the run. It stops at ``max_epochs`` whether or not
+    it has converged. Being a function of the curve, the rule gives the same stop on a resumed run.
     """
 
     min_epochs: int = 10
     max_epochs: int = 60
     improvement: float = 0.01
-    window: float = 0.2
+    window: float = 0.25
+    min_window: int = 5
 
     def __post_init__(self) -> None:
         if self.min_epochs < 2:
@@ -77,31 +81,35 @@ class ConvergenceRule:
         if self.max_epochs < self.min_epochs:
             raise UserError(f"`max_epochs={self.max_epochs}` is below `min_epochs={self.min_epochs}`",
                             "pass a `max_epochs` at least as large as `min_epochs`")
-        if not 0 < self.improvement < 1 or not 0 < self.window < 1:
-            raise UserError("`improvement` and `window` must lie strictly between 0 and 1",
-                            "pass e.g. improvement=0.01, window=0.2")
+        if not 0 < self.improvement < 1 or not 0 < self.window <= 0.5:
+            raise UserError("`improvement` must lie strictly between 0 and 1 and `window` in (0, 0.5]",
+                            "pass e.g. improvement=0.01, window=0.25")
+        if self.min_window < 1:
+            raise UserError(f"`min_window={self.min_window}` must be at least 1", "pass e.g. `min_window=5`")
 
     def window_epochs(self, epochs: int) -> int:
         # round() first, so that 0.2 * 15 = 3.0000000000000004 gives a window of 3, not 4
-        return max(1, math.ceil(round(self.window * epochs, 9)))
+        return max(self.min_window, math.ceil(round(self.window * epochs, 9)))
 
     def converged(self, val_losses: list[float]) -> bool:
         """Whether the curve ``val_losses`` (one value per epoch) has converged by the rule."""
         n = len(val_losses)
-        if n < self.min_epochs:
-            return False
         w = self.window_epochs(n)
-        return min(val_losses[n - w:]) > (1 - self.improvement) * min(val_losses[:n - w])
+        if n < self.min_epochs or n < 2 * w:
+            return False
+        last, before = val_losses[n - w:], val_losses[n - 2 * w:n - w]
+        return sum(last) / w > (1 - self.improvement) * sum(before) / w
 
     def finished(self, val_losses: list[float]) -> bool:
         """Converged, or at the maximum epoch count."""
         return len(val_losses) >= self.max_epochs or self.converged(val_losses)
 
     def describe(self) -> str:
-        return (f"stop after epoch n (n >= {self.min_epochs}) when the best validation MSE of the last "
-                f"ceil({self.window:g} n) epochs is not {self.improvement:.0%} below the best before them, "
-                f"i.e. min(last) > {1 - self.improvement:g} x min(before); at {self.max_epochs} epochs in any "
-                "case (then not converged); constant learning rate")
+        return (f"stop after epoch n (n >= {self.min_epochs}) when the mean validation MSE of the last "
+                f"w = max({self.min_window}, ceil({self.window:g} n)) epochs is not {self.improvement:.0%} below "
+                f"the mean of the w epochs before them, i.e. mean(last) > {1 - self.improvement:g} x "
+                f"mean(before); at {self.max_epochs} epochs in any case (then not converged); constant "
+                "learning rate")
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "rule": self.describe()}

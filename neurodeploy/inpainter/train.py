@@ -5,10 +5,13 @@ computed from the epoch number alone, so a resumed run keeps the schedule.
 With a :class:`ConvergenceRule` (``TrainConfig.converge``) the number of
 epochs is not known in advance: the rate stays at ``lr`` and training stops
 when the rule says the validation MSE has converged, or at its maximum.
-The loss is the paper's measure: the MSE over the whole image between the
+The loss is by default the paper's measure: the MSE over the whole image between the
 ground truth and the inpainted image (known pixels kept, the network's output
 in the hole). Known pixels then contribute zero, so the gradient comes from
-the hole only, as it should for inpainting.
+the hole only, as it should for inpainting; ``loss="hole"`` or ``"psnr"``
+weigh every crop alike whatever its hole's size (:func:`training_loss`).
+``val_data`` validates on other photos than ``data``'s tenth (e.g. the builtin
+validation photos while training on a folder, whose every image then trains).
 
 The holes cover 1-30% of each crop (:data:`neurodeploy.inpainter.data.TRAIN_MASKS`,
 rectangles or brush strokes), the sizes users draw; validation after every
@@ -36,6 +39,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,7 +51,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.inpainter.data import EvalSet, ImageFolder, resolve_paths, stack_pairs, to_tensors
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
-from neurodeploy.io import check_output_file, save_torch
+from neurodeploy.io import check_output_file, list_images, save_torch
 
 
 @dataclass(frozen=True)
@@ -132,8 +136,12 @@ class TrainConfig:
     force: bool = False  # replace an existing model at `out` (without `resume`)
     val_crop: int = 128
     converge: ConvergenceRule | None = None  # train until converged; `epochs` is then its max_epochs
+    val_data: str | None = None  # the validation photos: "builtin" or a folder; None: those of `data`
+    loss: str = "image"  # see training_loss
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}", f"pass one of {', '.join(LOSSES)}")
         for name in ("epochs", "batch_size", "crop", "samples_per_epoch", "val_crop"):
             if getattr(self, name) < 1:
                 raise UserError(f"`{name}` must be at least 1", "pass a positive number")
@@ -192,6 +200,9 @@ def hole_mse(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) 
     """Each sample's MSE over its hole pixels only, shape (B,): the error the hole PSNR is made of."""
     squared = ((prediction - image) * mask).pow(2).sum(dim=(1, 2, 3))
     return squared / (mask.sum(dim=(1, 2, 3)) * image.shape[1]).clamp_min(1.0)
+
+
+LOSSES = ("image", "hole", "psnr")
 
 
 def training_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor,
@@ -341,9 +352,14 @@ def _start_session(config: TrainConfig, model_config: ModelConfig, device: torch
 
 
 def _load_data(config: TrainConfig, world: int) -> _Data:
-    dataset = ImageFolder(resolve_paths(config.data, "train"), crop=config.crop, seed=config.seed,
+    # validating on other photos (`val_data`), every photo of `data` trains, none is held out
+    separate = config.val_data not in (None, config.data) and config.data != "builtin"
+    train_paths = resolve_paths(config.data, "train")  # refuses a missing or empty folder
+    if separate:
+        train_paths = list_images(Path(config.data))
+    dataset = ImageFolder(train_paths, crop=config.crop, seed=config.seed,
                           samples_per_epoch=config.samples_per_epoch)
-    evalset = EvalSet(resolve_paths(config.data, "val"), crop=config.val_crop, seed=config.seed)
+    evalset = EvalSet(resolve_paths(config.val_data or config.data, "val"), crop=config.val_crop, seed=config.seed)
     steps = config.samples_per_epoch // config.batch_size
     if steps < 1:
         raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
@@ -369,7 +385,7 @@ def _train_epoch(config: TrainConfig, session: _Session, data: _Data, epoch: int
         image, mask = stack_pairs([data.dataset[int(i)] for i in order[first:first + data.local_batch]], device)
         generator = torch.Generator(device=device).manual_seed(_hash_seed(config.seed, epoch, step, rank))
         pred = session.net(image, mask, generator)
-        loss = inpainting_loss(image, pred, mask)
+        loss = training_loss(image, pred, mask, config.loss)
         session.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         session.optimizer.step()
@@ -386,8 +402,9 @@ def _save_epoch(config: TrainConfig, session: _Session, data: _Data, epoch: int)
         epoch=epoch + 1,
         train_losses=session.train_losses,
         val_losses=session.val_losses,
-        data={"source": config.data, "train_images": len(data.dataset.paths),
-              "val_images": len(data.evalset.paths), "skipped_files": data.dataset.skipped},
+        data={"source": config.data, "val_source": config.val_data or config.data,
+              "train_images": len(data.dataset.paths), "val_images": len(data.evalset.paths),
+              "skipped_files": data.dataset.skipped},
         train_config=dataclasses.asdict(config),
         rng={"torch": torch.get_rng_state()},
     )

@@ -10,7 +10,8 @@ float model on the builtin crop protocol of ``neurodeploy evaluate`` (the 16
 seeded 128-px crops of the 4 validation photos, holes of 5-25%): the mean
 hole PSNR of the SC-NN's result and of the harmonic fill alone, on the same
 8-bit images, and the correction's size (RMS of output - fill in the hole,
-in grey levels). The validation photos are never trained on.
+in grey levels) and the fraction of each host ReLU layer's units that are
+active on those crops. The validation photos are never trained on.
 
 Losses (``--loss``):
 
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurodeploy.inpainter.checkpoint import save_checkpoint
 from neurodeploy.inpainter.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
 from neurodeploy.inpainter.evaluate import inpaint_harmonic, score
 from neurodeploy.inpainter.holes import composite
@@ -52,6 +54,9 @@ def crop_protocol() -> list:
 def hole_scores(model: HybridInpainter, samples: list, fill_psnr: float) -> dict[str, float]:
     model.eval()
     psnrs, rms = [], []
+    active: list[list[float]] = [[] for _ in model.cnn.layers[:-1]]
+    hooks = [block[1].register_forward_hook(lambda _m, _i, out, k=k: active[k].append(float((out > 0).float().mean())))
+             for k, block in enumerate(model.cnn.layers[:-1])]
     for s in samples:
         img, msk = to_tensors(s.image, s.mask)
         pred = model(img[None], msk[None])[0]
@@ -60,10 +65,13 @@ def hole_scores(model: HybridInpainter, samples: list, fill_psnr: float) -> dict
         psnrs.append(score(s.image, out, s.mask).psnr_hole)
         hole = msk[0] > 0
         rms.append(float(((pred - fill)[:, hole] * 255).pow(2).mean().sqrt()))
+    for hook in hooks:
+        hook.remove()
     model.train()
     psnr = float(np.mean(psnrs))
     return {"psnr_hole": psnr, "fill_psnr_hole": fill_psnr, "gain_db": psnr - fill_psnr,
-            "correction_rms_grey": float(np.mean(rms))}
+            "correction_rms_grey": float(np.mean(rms)),
+            "host_relu_active": [round(float(np.mean(a)), 4) for a in active]}
 
 
 def main() -> None:
@@ -82,7 +90,13 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="ModelConfig field=JSON value")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--save", type=Path, help="write the trained model as a checkpoint (for evaluate)")
+    parser.add_argument("--plot", type=Path, nargs="+", metavar="PNG RUN.json",
+                        help="plot the gain over the fill of earlier runs' JSON into PNG, and stop")
     args = parser.parse_args()
+    if args.plot:
+        plot_runs(args.plot[0], args.plot[1:])
+        return
 
     fields = json.loads(Path(args.config).read_text())
     for item in args.set:
@@ -122,6 +136,32 @@ def main() -> None:
               "train_images": len(paths), "curve": curve}
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    if args.save:
+        save_checkpoint(args.save, model, epoch=1, train_losses=[], val_losses=[], optimizer={},
+                        diagnosis=result["args"])
+
+
+def plot_runs(png: Path, runs: list[Path]) -> None:
+    """Hole PSNR over the fill (dB) and the correction's RMS (grey levels) against the step, one line a run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (gain, size) = plt.subplots(1, 2, figsize=(11, 4))
+    for path in runs:
+        run = json.loads(path.read_text())
+        steps = [p["step"] for p in run["curve"]]
+        gain.plot(steps, [p["gain_db"] for p in run["curve"]], marker="o", label=path.stem)
+        size.plot(steps, [p["correction_rms_grey"] for p in run["curve"]], marker="o", label=path.stem)
+    gain.axhline(0.3, color="grey", linestyle="--", linewidth=1)
+    gain.set(xlabel="Adam step (batch 8)", ylabel="hole PSNR - harmonic fill (dB)",
+             title="16 builtin validation crops, 128 px")
+    size.set(xlabel="Adam step (batch 8)", ylabel="RMS of the correction in the hole (grey levels)",
+             title="what the network adds to the fill")
+    gain.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
 
 
 if __name__ == "__main__":

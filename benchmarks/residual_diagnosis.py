@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurodeploy.inpainter.checkpoint import save_checkpoint
+from neurodeploy.inpainter.checkpoint import load_model, save_checkpoint
 from neurodeploy.inpainter.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
 from neurodeploy.inpainter.evaluate import inpaint_harmonic, score
 from neurodeploy.inpainter.holes import composite
@@ -93,9 +93,14 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write the trained model as a checkpoint (for evaluate)")
     parser.add_argument("--plot", type=Path, nargs="+", metavar="PNG RUN.json",
                         help="plot the gain over the fill of earlier runs' JSON into PNG, and stop")
+    parser.add_argument("--figure", type=Path, nargs=2, metavar=("PNG", "MODEL.pt"),
+                        help="draw masked | fill | SC-NN | correction | truth on 4 validation crops, and stop")
     args = parser.parse_args()
     if args.plot:
         plot_runs(args.plot[0], args.plot[1:])
+        return
+    if args.figure:
+        correction_figure(args.figure[0], args.figure[1])
         return
 
     fields = json.loads(Path(args.config).read_text())
@@ -139,6 +144,42 @@ def main() -> None:
     if args.save:
         save_checkpoint(args.save, model, epoch=1, train_losses=[], val_losses=[], optimizer={},
                         diagnosis=result["args"])
+
+
+@torch.no_grad()
+def correction_figure(png: Path, checkpoint: Path, crops: tuple[int, ...] = (0, 5, 10, 15)) -> None:
+    """One row per validation crop: masked input, harmonic fill, the SC-NN's result, its correction in the
+    hole (x 20, grey = 0) and the truth, with each result's hole PSNR."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    model, _ = load_model(checkpoint)
+    model.eval()
+    samples = crop_protocol()
+    fig, axes = plt.subplots(len(crops), 5, figsize=(12, 2.6 * len(crops)))
+    for row, index in zip(axes, crops, strict=True):
+        s = samples[index]
+        img, msk = to_tensors(s.image, s.mask)
+        pred = model(img[None], msk[None])[0]
+        fill = model.network_input(img[None], msk[None])[0, :3]
+        to_image = lambda t: np.clip(np.rint(t.permute(1, 2, 0).numpy() * 255), 0, 255).astype(np.uint8)  # noqa: E731
+        filled, result = to_image(composite(img, fill, msk)), to_image(composite(img, pred, msk))
+        correction = (0.5 + 20 * (pred - fill) * msk).clamp(0, 1)
+        masked = s.image.copy()
+        masked[s.mask] = 255
+        panels = [(masked, f"{s.name}: hole {s.mask.mean():.0%}"),
+                  (filled, f"harmonic fill {score(s.image, filled, s.mask).psnr_hole:.2f} dB"),
+                  (result, f"SC-NN {score(s.image, result, s.mask).psnr_hole:.2f} dB"),
+                  (to_image(correction), "SC-NN - fill, x 20"), (s.image, "truth")]
+        for axis, (picture, title) in zip(row, panels, strict=True):
+            axis.imshow(picture)
+            axis.set_title(title, fontsize=9)
+            axis.axis("off")
+    fig.suptitle(f"{checkpoint.name}: what the network adds to the harmonic fill (hole PSNR)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=60)
 
 
 def plot_runs(png: Path, runs: list[Path]) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from neurodeploy.inpainter.checkpoint import load_model, save_checkpoint
-from neurodeploy.inpainter.data import EvalSet, ImageFolder, builtin_paths, stack_pairs, to_tensors
+from neurodeploy.inpainter.data import EvalSet, ImageFolder, WholePhotoSet, builtin_paths, stack_pairs, to_tensors
 from neurodeploy.inpainter.evaluate import inpaint_harmonic, score
 from neurodeploy.inpainter.holes import composite
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
@@ -95,7 +95,15 @@ def main() -> None:
                         help="plot the gain over the fill of earlier runs' JSON into PNG, and stop")
     parser.add_argument("--figure", type=Path, nargs=2, metavar=("PNG", "MODEL.pt"),
                         help="draw masked | fill | SC-NN | correction | truth on 4 validation crops, and stop")
+    parser.add_argument("--photos", type=Path, metavar="MODEL.pt",
+                        help="score MODEL and the fill on the whole-photo protocol (8 holes), and stop")
     args = parser.parse_args()
+    if args.photos:
+        model, _ = load_model(args.photos)
+        photos = list(WholePhotoSet(builtin_paths("val"), seed=0))
+        fill = float(np.mean([score(s.image, inpaint_harmonic(s.image, s.mask), s.mask).psnr_hole for s in photos]))
+        print(json.dumps({"model": str(args.photos), **hole_scores(model, photos, fill)}))
+        return
     if args.plot:
         plot_runs(args.plot[0], args.plot[1:])
         return

@@ -347,7 +347,8 @@ class HostCNN(nn.Module):
     image the spiking stage saw (the first channels of its input); the last
     layer starts at a tenth of its usual scale with zero bias, so an untrained
     network returns the fill plus a small correction. (Starting at exactly
-    zero was tried too: the correction then stayed at zero.)
+    zero, or at full scale, ends at the same correction after 400 steps:
+    docs/BENCHMARKS.md section 18.)
     """
 
     def __init__(self, config: ModelConfig) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.data import (
+    BUILTIN_VAL,
     PHOTO_MASKS,
     EvalSet,
     ImageFolder,
@@ -26,6 +27,7 @@ from neurodeploy.inpainter.data import (
 )
 from neurodeploy.inpainter.holes import smooth_fill
 from neurodeploy.inpainter.model import HybridInpainter, LIFConfig, ModelConfig
+from neurodeploy.inpainter.train import hole_mse, training_loss
 
 from .conftest import TINY, run_cli, tiny_model
 
@@ -264,3 +266,39 @@ def test_evaluate_scores_the_deployed_model_beside_the_float_one_and_the_classic
     assert " deployed " in result.stdout
     wrong = run_cli("evaluate", str(tiny_checkpoint), "--protocol", "tiles")
     assert wrong.returncode == 2 and "--protocol" in wrong.stderr and wrong.stderr.strip().count("\n") == 0
+
+
+def test_train_on_a_folder_validates_on_the_builtin_photos_with_the_hole_loss(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):  # 12 images: a folder split would hold out the 10th for validation
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"p{i:02d}.png")
+    config = tmp_path / "tiny.json"
+    config.write_text(TINY.to_json())
+    out = tmp_path / "m.pt"
+    result = run_cli("train", "--out", str(out), "--config", str(config), "--timesteps", "4", "--crop", "32",
+                     "--samples-per-epoch", "4", "--batch-size", "4", "--device", "cpu", "--epochs", "1",
+                     "--data", str(folder), "--val-data", "builtin", "--loss", "hole")
+    assert result.returncode == 0, result.stderr
+    data = torch.load(out, weights_only=True)
+    assert data["data"]["train_images"] == 12 and data["data"]["val_images"] == len(BUILTIN_VAL)
+    assert data["data"]["val_source"] == "builtin" and data["train_config"]["loss"] == "hole"
+    bad = run_cli("train", "--out", str(tmp_path / "b.pt"), "--loss", "l1")
+    assert bad.returncode == 2 and "unknown loss 'l1'" in bad.stderr and not (tmp_path / "b.pt").exists()
+
+
+def test_the_hole_losses_weigh_each_crop_by_its_own_hole() -> None:
+    image = torch.zeros(2, 3, 4, 4)
+    prediction = torch.zeros(2, 3, 4, 4)
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[0, :, :2, :2] = 1  # a hole of 4 pixels, off by 0.1
+    mask[1, :, :, :] = 1  # a hole of 16 pixels, off by 0.2
+    prediction[0] = 0.1
+    prediction[1] = 0.2
+    assert torch.allclose(hole_mse(image, prediction, mask), torch.tensor([0.01, 0.04]))
+    assert torch.isclose(training_loss(image, prediction, mask, "hole"), torch.tensor(0.025))
+    # minus the mean hole PSNR: (10 log10 0.01 + 10 log10 0.04) / 2 = (-20 - 13.979) / 2
+    assert torch.isclose(training_loss(image, prediction, mask, "psnr"), torch.tensor(-16.9897), atol=1e-3)
+    # the paper's whole-image MSE: (4 x 0.01 + 16 x 0.04) / 32 pixels
+    assert torch.isclose(training_loss(image, prediction, mask, "image"), torch.tensor((0.04 + 0.64) / 32))

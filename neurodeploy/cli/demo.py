@@ -52,8 +52,9 @@ def sweep(
                                                           "models/ and bundles/.")],
     epochs: Annotated[int | None, typer.Option(help="Epochs to train every model (default 10).")] = None,
     until_converged: Annotated[bool, typer.Option(
-        "--until-converged", help="Train every model at a constant learning rate until its validation MSE has "
-                                  "not improved by 1% over its last 20% of epochs (between --min-epochs and "
+        "--until-converged", help="Train every model at a constant learning rate until the mean validation MSE "
+                                  "of its last quarter of epochs (5 at least) is not 1% below the mean of as many "
+                                  "epochs before them (between --min-epochs and "
                                   "--max-epochs).")] = False,
     min_epochs: Annotated[int | None, typer.Option(help="With --until-converged: epochs at least (default 10).")]
     = None,

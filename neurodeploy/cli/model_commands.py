@@ -30,6 +30,10 @@ from neurodeploy.text import plural
 def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Checkpoint to write after every epoch.")] = Path("model.pt"),
     data: Annotated[str, typer.Option(help="'builtin' (photos in scikit-image) or a folder of images.")] = "builtin",
+    val_data: Annotated[str | None, typer.Option(
+        help="Validation photos: 'builtin' or a folder (default: every tenth image of --data).")] = None,
+    loss: Annotated[str, typer.Option(
+        help="image (MSE over the crop, the paper's), hole (each crop's hole MSE) or psnr (its log).")] = "image",
     epochs: Annotated[int, typer.Option(help="Epochs to train (in total, with --resume).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Global batch size (split over torchrun ranks).")] = 8,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
@@ -58,7 +62,8 @@ def train(
         raise UserError(str(exc), "see neurodeploy train --help") from None
     result = run_training(
         TrainConfig(data=data, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, crop=crop,
-                    samples_per_epoch=samples_per_epoch, seed=seed, device=device, resume=resume, force=force),
+                    samples_per_epoch=samples_per_epoch, seed=seed, device=device, resume=resume, force=force,
+                    val_data=val_data, loss=loss),
         model_config,
     )
     if result.train_losses:

@@ -23,8 +23,9 @@ Protocol, the same for every variant:
    variant K and variant K' of seed s see the same batches). With
    ``converge`` (``--until-converged``) each model trains at a constant
    learning rate until its validation MSE has converged by the
-   :class:`neurodeploy.inpainter.train.ConvergenceRule` (the best validation MSE of
-   its last 20% of epochs is not 1% below the best before them), between
+   :class:`neurodeploy.inpainter.train.ConvergenceRule` (the mean validation MSE
+   of its last quarter of epochs, 5 at least, is not 1% below the mean of as many
+   epochs before them), between
    ``min_epochs`` and ``max_epochs``; every model's learning curves (train
    and validation MSE per epoch) are kept in the JSON and plotted
    (``learning_curves.png``). A progress line after every epoch gives the

@@ -5,10 +5,13 @@ computed from the epoch number alone, so a resumed run keeps the schedule.
 With a :class:`ConvergenceRule` (``TrainConfig.converge``) the number of
 epochs is not known in advance: the rate stays at ``lr`` and training stops
 when the rule says the validation MSE has converged, or at its maximum.
-The loss is the paper's measure: the MSE over the whole image between the
+The loss is by default the paper's measure: the MSE over the whole image between the
 ground truth and the inpainted image (known pixels kept, the network's output
 in the hole). Known pixels then contribute zero, so the gradient comes from
-the hole only, as it should for inpainting.
+the hole only, as it should for inpainting; ``loss="hole"`` or ``"psnr"``
+weigh every crop alike whatever its hole's size (:func:`training_loss`).
+``val_data`` validates on other photos than ``data``'s tenth (e.g. the builtin
+validation photos while training on a folder, whose every image then trains).
 
 The holes cover 1-30% of each crop (:data:`neurodeploy.inpainter.data.TRAIN_MASKS`,
 rectangles or brush strokes), the sizes users draw; validation after every
@@ -36,6 +39,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,28 +51,32 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import model_from_checkpoint, read_checkpoint, save_checkpoint
 from neurodeploy.inpainter.data import EvalSet, ImageFolder, resolve_paths, stack_pairs, to_tensors
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig
-from neurodeploy.io import check_output_file, save_torch
+from neurodeploy.io import check_output_file, list_images, save_torch
 
 
 @dataclass(frozen=True)
 class ConvergenceRule:
     """When a run to convergence stops, from its validation MSE per epoch ``v_1 .. v_n`` alone.
 
-    After epoch ``n`` the window is its last ``w = ceil(window * n)`` epochs
-    (20% of them by default). The run has converged when ``n >= min_epochs``
-    and the best validation MSE inside the window is not ``improvement`` (1%)
-    below the best before it::
+    After epoch ``n`` the window is its last ``w = max(min_window, ceil(window * n))`` epochs (a quarter
+    of them by default, 5 at least). The run has converged when ``n >= min_epochs``, ``n >= 2 w``, and
+    the mean validation MSE of the window is not ``improvement`` (1%) below the mean of the ``w``
+    epochs before it::
 
-        min(v_{n-w+1} .. v_n) > (1 - improvement) * min(v_1 .. v_{n-w})
+        mean(v_{n-w+1} .. v_n) > (1 - improvement) * mean(v_{n-2w+1} .. v_{n-w})
 
-    It stops at ``max_epochs`` whether or not it has converged. Being a
-    function of the curve, the rule gives the same stop on a resumed run.
+    Means of two adjacent windows, not minima: a noisy curve's lucky low epoch used to set the bar
+    (the best before the window), which the few epochs of the window then rarely beat, so a curve still
+    falling by several per cent per window stopped early; a mean over ``w`` epochs shrinks the epoch-to-
+    epoch noise by sqrt(w), and the window grows with the run. It stops at ``max_epochs`` whether or not
+    it has converged. Being a function of the curve, the rule gives the same stop on a resumed run.
     """
 
     min_epochs: int = 10
     max_epochs: int = 60
     improvement: float = 0.01
-    window: float = 0.2
+    window: float = 0.25
+    min_window: int = 5
 
     def __post_init__(self) -> None:
         if self.min_epochs < 2:
@@ -77,31 +85,35 @@ class ConvergenceRule:
         if self.max_epochs < self.min_epochs:
             raise UserError(f"`max_epochs={self.max_epochs}` is below `min_epochs={self.min_epochs}`",
                             "pass a `max_epochs` at least as large as `min_epochs`")
-        if not 0 < self.improvement < 1 or not 0 < self.window < 1:
-            raise UserError("`improvement` and `window` must lie strictly between 0 and 1",
-                            "pass e.g. improvement=0.01, window=0.2")
+        if not 0 < self.improvement < 1 or not 0 < self.window <= 0.5:
+            raise UserError("`improvement` must lie strictly between 0 and 1 and `window` in (0, 0.5]",
+                            "pass e.g. improvement=0.01, window=0.25")
+        if self.min_window < 1:
+            raise UserError(f"`min_window={self.min_window}` must be at least 1", "pass e.g. `min_window=5`")
 
     def window_epochs(self, epochs: int) -> int:
         # round() first, so that 0.2 * 15 = 3.0000000000000004 gives a window of 3, not 4
-        return max(1, math.ceil(round(self.window * epochs, 9)))
+        return max(self.min_window, math.ceil(round(self.window * epochs, 9)))
 
     def converged(self, val_losses: list[float]) -> bool:
         """Whether the curve ``val_losses`` (one value per epoch) has converged by the rule."""
         n = len(val_losses)
-        if n < self.min_epochs:
-            return False
         w = self.window_epochs(n)
-        return min(val_losses[n - w:]) > (1 - self.improvement) * min(val_losses[:n - w])
+        if n < self.min_epochs or n < 2 * w:
+            return False
+        last, before = val_losses[n - w:], val_losses[n - 2 * w:n - w]
+        return sum(last) / w > (1 - self.improvement) * sum(before) / w
 
     def finished(self, val_losses: list[float]) -> bool:
         """Converged, or at the maximum epoch count."""
         return len(val_losses) >= self.max_epochs or self.converged(val_losses)
 
     def describe(self) -> str:
-        return (f"stop after epoch n (n >= {self.min_epochs}) when the best validation MSE of the last "
-                f"ceil({self.window:g} n) epochs is not {self.improvement:.0%} below the best before them, "
-                f"i.e. min(last) > {1 - self.improvement:g} x min(before); at {self.max_epochs} epochs in any "
-                "case (then not converged); constant learning rate")
+        return (f"stop after epoch n (n >= {self.min_epochs}) when the mean validation MSE of the last "
+                f"w = max({self.min_window}, ceil({self.window:g} n)) epochs is not {self.improvement:.0%} below "
+                f"the mean of the w epochs before them, i.e. mean(last) > {1 - self.improvement:g} x "
+                f"mean(before); at {self.max_epochs} epochs in any case (then not converged); constant "
+                "learning rate")
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "rule": self.describe()}
@@ -124,8 +136,12 @@ class TrainConfig:
     force: bool = False  # replace an existing model at `out` (without `resume`)
     val_crop: int = 128
     converge: ConvergenceRule | None = None  # train until converged; `epochs` is then its max_epochs
+    val_data: str | None = None  # the validation photos: "builtin" or a folder; None: those of `data`
+    loss: str = "image"  # see training_loss
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}", f"pass one of {', '.join(LOSSES)}")
         for name in ("epochs", "batch_size", "crop", "samples_per_epoch", "val_crop"):
             if getattr(self, name) < 1:
                 raise UserError(f"`{name}` must be at least 1", "pass a positive number")
@@ -178,6 +194,28 @@ def params_checksum(model: torch.nn.Module) -> str:
 def inpainting_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """MSE over the whole image of the inpainted result (known pixels from ``image``)."""
     return F.mse_loss(image * (1 - mask) + prediction * mask, image)
+
+
+def hole_mse(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each sample's MSE over its hole pixels only, shape (B,): the error the hole PSNR is made of."""
+    squared = ((prediction - image) * mask).pow(2).sum(dim=(1, 2, 3))
+    return squared / (mask.sum(dim=(1, 2, 3)) * image.shape[1]).clamp_min(1.0)
+
+
+LOSSES = ("image", "hole", "psnr")
+
+
+def training_loss(image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor,
+                  kind: str = "image") -> torch.Tensor:
+    """The loss a run minimises: ``image`` (:func:`inpainting_loss`), ``hole`` (the batch's mean of
+    :func:`hole_mse`: every sample weighs the same, whatever its hole's size) or ``psnr`` (the mean of
+    10 log10 of each sample's hole MSE: minus the mean hole PSNR the evaluation reports)."""
+    if kind == "image":
+        return inpainting_loss(image, prediction, mask)
+    per_sample = hole_mse(image, prediction, mask)
+    if kind == "hole":
+        return per_sample.mean()
+    return (10 * torch.log10(per_sample.clamp_min(1e-10))).mean()
 
 
 @torch.no_grad()
@@ -314,9 +352,14 @@ def _start_session(config: TrainConfig, model_config: ModelConfig, device: torch
 
 
 def _load_data(config: TrainConfig, world: int) -> _Data:
-    dataset = ImageFolder(resolve_paths(config.data, "train"), crop=config.crop, seed=config.seed,
+    # validating on other photos (`val_data`), every photo of `data` trains, none is held out
+    separate = config.val_data not in (None, config.data) and config.data != "builtin"
+    train_paths = resolve_paths(config.data, "train")  # refuses a missing or empty folder
+    if separate:
+        train_paths = list_images(Path(config.data))
+    dataset = ImageFolder(train_paths, crop=config.crop, seed=config.seed,
                           samples_per_epoch=config.samples_per_epoch)
-    evalset = EvalSet(resolve_paths(config.data, "val"), crop=config.val_crop, seed=config.seed)
+    evalset = EvalSet(resolve_paths(config.val_data or config.data, "val"), crop=config.val_crop, seed=config.seed)
     steps = config.samples_per_epoch // config.batch_size
     if steps < 1:
         raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
@@ -342,7 +385,7 @@ def _train_epoch(config: TrainConfig, session: _Session, data: _Data, epoch: int
         image, mask = stack_pairs([data.dataset[int(i)] for i in order[first:first + data.local_batch]], device)
         generator = torch.Generator(device=device).manual_seed(_hash_seed(config.seed, epoch, step, rank))
         pred = session.net(image, mask, generator)
-        loss = inpainting_loss(image, pred, mask)
+        loss = training_loss(image, pred, mask, config.loss)
         session.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         session.optimizer.step()
@@ -359,8 +402,9 @@ def _save_epoch(config: TrainConfig, session: _Session, data: _Data, epoch: int)
         epoch=epoch + 1,
         train_losses=session.train_losses,
         val_losses=session.val_losses,
-        data={"source": config.data, "train_images": len(data.dataset.paths),
-              "val_images": len(data.evalset.paths), "skipped_files": data.dataset.skipped},
+        data={"source": config.data, "val_source": config.val_data or config.data,
+              "train_images": len(data.dataset.paths), "val_images": len(data.evalset.paths),
+              "skipped_files": data.dataset.skipped},
         train_config=dataclasses.asdict(config),
         rng={"torch": torch.get_rng_state()},
     )

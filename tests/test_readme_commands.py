@@ -62,6 +62,8 @@ SKIPPED = {
         "needs 4 GPUs (nccl); tests/test_cuda.py runs the GPU training where torch sees a GPU",
     "torchrun --nnodes 2 --node_rank 0 --master_addr HOST --nproc_per_node 8 -m neurodeploy train ...":
         "needs 2 nodes of 8 GPUs; `...` stands for train's options",
+    "scripts/wallpapers.sh ~/wallpapers": "downloads two Debian packages (115 MB, a minute); tests/test_wallpapers.py "
+                                          "runs it in `make test-all` (here a folder of photos stands in for it)",
     "neurodeploy simulate scnn.bundle --image photo.png --mask hole.png --backend loihi2":
         "needs lava-loihi and a Loihi 2 (tests/test_new_user.py checks the one-line refusal without them)",
     "neurodeploy simulate scnn.bundle --image photos/ --random-mask 3 -o out/ --backend torch --cluster ray "
@@ -80,6 +82,7 @@ SHRUNK = {
     "neurodeploy train --out model.pt": _TINY_TRAIN,  # 40 epochs of 256 128-px crops
     "neurodeploy train --data ~/LSDIR/train --out model.pt": _TINY_TRAIN,
     "neurodeploy train --out model.pt --resume": _TINY_TRAIN.replace("--epochs 1", "--epochs 2"),  # one more
+    "neurodeploy train --data ~/wallpapers --val-data builtin --out model.pt": _TINY_TRAIN,
     # the builtin validation photos, whole and in crops, deployed: the same protocol on three small photos
     "neurodeploy evaluate examples/models/scnn_inpaint.pt --json eval.json": " --data ~/LSDIR/train --crop 32",
     "neurodeploy sweep --out sweep-out --config examples/configs/smooth_residual.json --until-converged "
@@ -92,6 +95,7 @@ SHRUNK = {
 # The README shows these as another way to do what the command before did: they start without these files.
 ALTERNATIVE = {
     "neurodeploy train --data ~/LSDIR/train --out model.pt": ["model.pt"],
+    "neurodeploy train --data ~/wallpapers --val-data builtin --out model.pt": ["model.pt"],
 }
 
 # What a command writes beyond the paths of its output options.
@@ -209,12 +213,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (home / "examples").symlink_to(ROOT / "examples")
     Image.fromarray(_photo(0, (96, 112))).save(home / "photo.png")
     Image.fromarray(_hole((96, 112), 0)).save(home / "hole.png")
-    for folder in ("photos", "masks", "LSDIR/train"):
+    for folder in ("photos", "masks", "LSDIR/train", "wallpapers"):
         (home / folder).mkdir(parents=True)
     for k, name in enumerate("abc"):
         Image.fromarray(_photo(k + 1, (64, 80))).save(home / "photos" / f"{name}.png")
         Image.fromarray(_hole((64, 80), k + 1)).save(home / "masks" / f"{name}.png")
         Image.fromarray(_photo(k + 10, (136, 136))).save(home / "LSDIR" / "train" / f"{name}.jpg")
+        Image.fromarray(_photo(k + 30, (136, 136))).save(home / "wallpapers" / f"plasma-{name}.jpg")
     nir.write(home / "net.nir", snntorch_mlp_graph())
     nir.write(home / "frames.nir", _sinabs_frames_graph())
     nir.write(home / "rockpool.nir", _rockpool_graph())

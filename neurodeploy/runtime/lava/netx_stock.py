@@ -25,6 +25,18 @@ def _to_lava(x: np.ndarray) -> np.ndarray:
     return x.transpose(2, 1, 0) if x.ndim == 3 else x.reshape(-1)
 
 
+def sink_every_block(net: object, steps: int) -> list[object]:
+    """A ``sink.RingBuffer`` of ``steps`` on every block's output of a netx ``Network``, in block order."""
+    from lava.proc.io.sink import RingBuffer as Sink  # Lava: imported by the caller's run first (see run_stock)
+
+    sinks = []
+    for block in net.layers:  # type: ignore[attr-defined]
+        sink = Sink(shape=block.out.shape, buffer=steps)
+        block.out.connect(sink.a_in)
+        sinks.append(sink)
+    return sinks
+
+
 def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, steps: int,
               seconds: dict[str, float] | None = None, reset_interval: int | None = None) -> list[np.ndarray]:
     """One frame's bias mantissas (*input shape) for ``steps`` Lava steps -> every block's spikes
@@ -36,7 +48,6 @@ def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, ste
     from lava.lib.dl.netx.hdf5 import Network
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.sink import RingBuffer as Sink
 
     if network.input is None:
         raise ValueError("run_stock drives a bias-driven input layer; this network has none")
@@ -44,11 +55,7 @@ def run_stock(path: str | Path, network: NetxNetwork, bias_mant: np.ndarray, ste
     if len(net.layers) != len(network.layers) + 1:
         raise RuntimeError(f"netx built {len(net.layers)} blocks from {path}, expected {len(network.layers) + 1}")
     net.in_layer.neuron.bias_mant.init = _to_lava(np.asarray(bias_mant)).astype(np.int32)
-    sinks = []
-    for block in net.layers:
-        sink = Sink(shape=block.out.shape, buffer=steps)
-        block.out.connect(sink.a_in)
-        sinks.append(sink)
+    sinks = sink_every_block(net, steps)
     try:
         started = time.perf_counter()
         net.run(condition=RunSteps(num_steps=1), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -72,7 +79,6 @@ def run_stock_spikes(path: str | Path, network: NetxNetwork, spikes: np.ndarray)
     from lava.lib.dl.netx.hdf5 import Network  # Lava imports: see run_stock
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
 
     steps = spikes.shape[0]
@@ -81,11 +87,7 @@ def run_stock_spikes(path: str | Path, network: NetxNetwork, spikes: np.ndarray)
         raise RuntimeError(f"netx built {len(net.layers)} blocks from {path}, expected {len(network.layers)}")
     source = Source(data=np.stack([_to_lava(x) for x in np.asarray(spikes)], axis=-1).astype(np.int32))
     source.s_out.connect(net.inp)
-    sinks = []
-    for block in net.layers:
-        sink = Sink(shape=block.out.shape, buffer=steps)
-        block.out.connect(sink.a_in)
-        sinks.append(sink)
+    sinks = sink_every_block(net, steps)
     try:
         net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         received = [sink.data.get() for sink in sinks]

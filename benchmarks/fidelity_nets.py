@@ -254,13 +254,7 @@ def norse_cnn(d: Digits, seed: int = 0, epochs: int = 6) -> Trained:
             conv.bias.requires_grad_(False)
             conv.weight.mul_(4.0)
 
-    def outputs(x: torch.Tensor) -> torch.Tensor:
-        state, spikes = None, []
-        for t in range(x.shape[1]):
-            out, state = net(x[:, t], state)
-            spikes.append(out)
-        return torch.stack(spikes, 1)
-
+    outputs = _norse_outputs(net)
     weights = [p for p in net.parameters() if p.requires_grad]
     accuracy = train(weights, outputs, d.x_train, d.y_train, epochs=epochs, lr=5e-3, seed=seed)
     graph = norse.to_nir(net, torch.rand(1, 1, 8, 8), dt=NORSE_DT)

@@ -14,6 +14,8 @@ import psutil
 import pytest
 from PIL import Image
 
+from benchmarks.bench_sigterm import segments_of
+
 SHM = Path("/dev/shm")
 
 
@@ -145,21 +147,6 @@ def test_interrupted_simulate_stops_every_lava_process(tmp_path: Path, tiny_bund
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "out").iterdir())
 
 
-def _segments_of(pids: list[int]) -> set[str]:
-    """The /dev/shm segments that these processes hold open or have mapped."""
-    names = set()
-    for pid in pids:
-        with_links = []
-        try:
-            fd_dir = Path(f"/proc/{pid}/fd")
-            with_links = [os.readlink(fd_dir / fd) for fd in os.listdir(fd_dir)]
-            with_links += [line.split(maxsplit=5)[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()]
-        except OSError:
-            pass
-        names |= {link.split("/dev/shm/", 1)[1].split()[0] for link in with_links if "/dev/shm/" in link}
-    return names
-
-
 def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_path: Path,
                                                                              tiny_bundle: Path) -> None:
     """SIGKILL cannot be caught: the reaper (neurodeploy.runtime.lava.reaper) cleans up from outside.
@@ -170,7 +157,7 @@ def test_killed_simulate_takes_its_lava_processes_and_shared_memory_with_it(tmp_
     photos = _photos(tmp_path / "in", 200, size=120)
     out = tmp_path / "out"
     run = _simulating(tiny_bundle, photos, out)
-    segments = _segments_of([run.proc.pid, *run.children])
+    segments = segments_of([run.proc.pid, *run.children])
     commands = {pid: " ".join(psutil.Process(pid).cmdline()) for pid in run.children if psutil.pid_exists(pid)}
     assert run.proc.poll() is None and run.children and segments, "Lava should be running, with shared memory"
     run.proc.send_signal(signal.SIGKILL)

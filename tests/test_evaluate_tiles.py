@@ -4,13 +4,25 @@ same pixels as the whole-image computation."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+import json
+from pathlib import Path
 
-from neurodeploy.inpainter.evaluate import EVAL_BLOCK, scnn_inpainter, tiled
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from neurodeploy.inpainter.evaluate import (
+    EVAL_BLOCK,
+    MethodSkippedError,
+    inpaint_biharmonic,
+    largest_hole,
+    scnn_inpainter,
+    tiled,
+)
 from neurodeploy.inpainter.model import HybridInpainter, ModelConfig, host_halo, spiking_halo
 
-from .conftest import TINY, tiny_model
+from .conftest import TINY, run_cli, tiny_model
 
 
 def _input(model: HybridInpainter, height: int, width: int) -> torch.Tensor:
@@ -48,3 +60,41 @@ def test_the_float_model_never_sees_more_than_a_tile_and_its_halo(monkeypatch: o
     assert len(seen) == 9 and max(max(s) for s in seen) <= EVAL_BLOCK + 2 * (halo + model.config.size_multiple)
     assert progress[-1] == (9, 9) and len(progress) == 9
     assert out.shape == image.shape and np.array_equal(out[~mask], image[~mask])
+
+
+def test_biharmonic_is_left_out_above_its_hole_limit_with_the_reason(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Issue 33, item 5: scikit-image's biharmonic solve grows faster than the hole (6.5 GiB for a 5 MP
+    photo's hole), so above ``--biharmonic-limit`` pixels it is left out of that image, said in the table,
+    the JSON and the means, instead of taking the machine's memory."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    small, large = np.zeros((60, 80), bool), np.zeros((60, 80), bool)
+    small[10:20, 10:20] = True  # 100 px
+    large[10:40, 10:50] = True  # 1,200 px
+    for name, mask in (("small", small), ("large", large)):
+        Image.fromarray(image).save(tmp_path / f"{name}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / f"{name}_mask.png")
+    result = run_cli("evaluate", str(tiny_checkpoint), "--no-deployed", "--biharmonic-limit", "500",
+                     "--image", str(tmp_path / "small.png"), "--mask", str(tmp_path / "small_mask.png"),
+                     "--image", str(tmp_path / "large.png"), "--mask", str(tmp_path / "large_mask.png"),
+                     "--json", str(tmp_path / "eval.json"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "eval.json").read_text())["images"]
+    assert [i["name"] for i in report["skipped"]["biharmonic"]] == ["large"]
+    assert "1,200 px" in report["per_image"][1]["biharmonic"]["skipped"]
+    assert report["per_image"][0]["biharmonic"]["psnr_hole"] == report["methods"]["biharmonic"]["psnr_hole"]
+    assert "biharmonic (1 of 2)" in result.stdout and "biharmonic left out of 1 image (large)" in result.stdout
+    assert set(report["skipped"]) == {"biharmonic"}  # no other method is limited
+
+
+def test_the_largest_hole_is_counted_as_scikit_image_separates_holes() -> None:
+    mask = np.zeros((30, 30), bool)
+    mask[2:6, 2:6] = True  # 16 px
+    mask[2:6, 7:10] = True  # 12 px, one pixel apart: scikit-image solves them as one region
+    mask[20:25, 20:25] = True  # 25 px, apart
+    assert largest_hole(mask) == 28
+    assert largest_hole(np.zeros((4, 4), bool)) == 0
+    image = np.random.default_rng(0).integers(0, 256, (30, 30, 3), dtype=np.uint8)
+    with pytest.raises(MethodSkippedError, match="28 px"):
+        inpaint_biharmonic(image, mask, limit=27)
+    assert np.array_equal(inpaint_biharmonic(image, mask, limit=28), inpaint_biharmonic(image, mask, limit=0))

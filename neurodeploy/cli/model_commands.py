@@ -15,7 +15,7 @@ from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
 from neurodeploy.inpainter.data import EvalSample, EvalSet, WholePhotoSet, resolve_paths
-from neurodeploy.inpainter.evaluate import METHODS
+from neurodeploy.inpainter.evaluate import BIHARMONIC_LIMIT, METHODS
 from neurodeploy.inpainter.evaluate import evaluate as run_evaluation
 from neurodeploy.inpainter.model import SHIPPED_CONFIG, ModelConfig
 from neurodeploy.inpainter.simulation import TileProgress, deployed_inpainter
@@ -84,6 +84,9 @@ def evaluate(
     deployed: Annotated[bool, typer.Option(help="Also convert the model and score it deployed (spiking stage "
                                                 "in Loihi fixed point, --backend).")] = True,
     backend: Annotated[str, typer.Option(help="Chip backend of the deployed model: " + backend_help())] = "reference",
+    biharmonic_limit: Annotated[int, typer.Option(
+        help="Leave biharmonic out of an image whose largest hole has more pixels than this (its solve needs about "
+             "1 GiB at the default and grows faster than the hole); 0: no limit.")] = BIHARMONIC_LIMIT,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON.")] = None,
 ) -> None:
     """Score the SC-NN, float and deployed, against Telea, Navier-Stokes, biharmonic and harmonic inpainting
@@ -96,6 +99,8 @@ def evaluate(
         check_output_file(json_out, "JSON")
     if protocol not in ("crops", "photos", "both"):
         raise UserError(f"--protocol {protocol!r} is none of crops, photos, both", "pass --protocol both")
+    if biharmonic_limit < 0:
+        raise UserError(f"--biharmonic-limit {biharmonic_limit} is negative", "pass a pixel count, or 0 for no limit")
     check_backend(backend)
     net, _ = load_model(model)
     sets: dict[str, list[Any]] = {}
@@ -124,7 +129,8 @@ def evaluate(
             inpaint = stack.enter_context(deployed_inpainter(run_convert(model, folder / "bundle"), backend, seed,
                                                              progress=tiles))
         for name, samples in sets.items():
-            reports[name] = report = run_evaluation(net, samples, seed=seed, deployed=inpaint, tiles=tiles)
+            reports[name] = report = run_evaluation(net, samples, seed=seed, deployed=inpaint, tiles=tiles,
+                                                    biharmonic_limit=biharmonic_limit)
             table = Table(title=f"inpainting on {plural(report['images'], 'image')} ({titles[name]}; "
                                 "hole = masked pixels)")
             for col in ("method", "MSE (whole image)", "MSE (hole)", "PSNR hole dB", "SSIM"):
@@ -132,9 +138,15 @@ def evaluate(
             for method in METHODS:
                 if method in report["methods"]:
                     m = report["methods"][method]
-                    table.add_row(method, f"{m['mse']:.5f}", f"{m['mse_hole']:.5f}", f"{m['psnr_hole']:.2f}",
+                    left_out = len(report["skipped"].get(method, []))
+                    label = f"{method} ({report['images'] - left_out} of {report['images']})" if left_out else method
+                    table.add_row(label, f"{m['mse']:.5f}", f"{m['mse_hole']:.5f}", f"{m['psnr_hole']:.2f}",
                                   f"{m['ssim']:.4f}")
             console.print(table)
+            for method, images in report["skipped"].items():
+                names = ", ".join(i["name"] for i in images[:5]) + (", ..." if len(images) > 5 else "")
+                console.print(f"{method} left out of {plural(len(images), 'image')} ({names}); "
+                              f"{images[0]['name']}: {images[0]['reason']}")
     if json_out:
         with atomic_path(json_out) as tmp:
             tmp.write_text(json.dumps(reports, indent=2))

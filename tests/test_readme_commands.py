@@ -1,4 +1,5 @@
-"""Every shell command of README.md's ```sh blocks runs as written, so the README cannot rot.
+"""Every shell command of README.md's ```sh blocks, and every whole command its prose shows in `code`, runs
+as written, so the README cannot rot.
 
 The commands run in README order in one folder (the later ones use what the earlier ones wrote:
 model.pt, scnn.bundle, net.bundle, sweep-out/), with small files standing in for the user's:
@@ -49,7 +50,16 @@ def readme_commands(text: str) -> list[str]:
     return commands
 
 
-COMMANDS = readme_commands((ROOT / "README.md").read_text())
+def inline_commands(text: str) -> list[str]:
+    """The whole commands the prose shows in `code` (those that start with the program itself: `neurodeploy
+    --version`, not fragments such as `convert model.pt --calibrate PHOTOS`)."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    spans = re.findall(r"`((?:\.venv/bin/)?neurodeploy [^`]+)`", prose)
+    return list(dict.fromkeys(" ".join(span.split()) for span in spans))
+
+
+README = (ROOT / "README.md").read_text()
+COMMANDS = readme_commands(README) + [c for c in inline_commands(README) if c not in readme_commands(README)]
 
 # Not run here, and why.
 SKIPPED = {
@@ -69,6 +79,12 @@ SKIPPED = {
     "neurodeploy simulate scnn.bundle --image photos/ --random-mask 3 -o out/ --backend torch --cluster ray "
     "--results items.jsonl": "starts a Ray cluster (tens of seconds on 2 cores); tests/test_cluster.py runs "
                              "`simulate --cluster ray --results` on a small bundle",
+    "neurodeploy profile pilotnet_snn.net --image astronaut.png --hw loihi2,loihi2_kapoho":
+        "needs Lava-DL's PilotNet LIF file (lava-dl's tutorials; not shipped here): benchmarks/validate_hw.py --cli "
+        "runs this command on it, and the netx section's `profile network.net --image frame.png ...` runs here",
+    "neurodeploy simulate net.net --input X.npy": "X.npy here holds the NIR graph's samples; tests/test_netx_in.py "
+                                                  "(test_simulate_takes_spikes_for_a_network_without_input_neurons) "
+                                                  "runs this command on a netx file whose input layer has no neurons",
     "neurodeploy profile net.bundle --input X.npy --backend torch --cluster ray --results samples.jsonl "
     "--json profile.json": "starts a Ray cluster (tens of seconds on 2 cores); tests/test_cluster.py runs a "
                            "graph's samples on Ray",
@@ -211,6 +227,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder the commands run in, holding what the README's commands read."""
     home = tmp_path_factory.mktemp("readme")
     (home / "examples").symlink_to(ROOT / "examples")
+    (home / ".venv").symlink_to(Path(sys.executable).parents[1])  # `.venv/bin/neurodeploy`: the one under test
+    (home / "path" / "to").mkdir(parents=True)
+    shutil.copy(ROOT / "hw_profiles" / "loihi2.toml", home / "path" / "to" / "mychip.toml")  # the user's profile
     Image.fromarray(_photo(0, (96, 112))).save(home / "photo.png")
     Image.fromarray(_hole((96, 112), 0)).save(home / "hole.png")
     for folder in ("photos", "masks", "LSDIR/train", "wallpapers"):
@@ -265,6 +284,8 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_readme_has_shell_commands() -> None:
     assert len(COMMANDS) > 20
     assert "neurodeploy convert examples/models/scnn_inpaint.pt --chip all -o all.bundle" in COMMANDS  # issue 33
+    assert {"neurodeploy --version", ".venv/bin/neurodeploy doctor",
+            "neurodeploy hw show path/to/mychip.toml"} <= set(COMMANDS)  # from the prose
 
 
 def test_the_tables_name_only_readme_commands() -> None:
@@ -272,7 +293,7 @@ def test_the_tables_name_only_readme_commands() -> None:
     for table in (SKIPPED, SHRUNK, ALTERNATIVE, PROMISES):
         assert set(table) <= set(COMMANDS), set(table) - set(COMMANDS)
     assert not set(SKIPPED) & set(SHRUNK)
-    unknown = [c for c in COMMANDS if not c.startswith("neurodeploy ") and c not in SKIPPED]
+    unknown = [c for c in COMMANDS if not c.startswith(("neurodeploy ", ".venv/bin/neurodeploy ")) and c not in SKIPPED]
     assert not unknown, f"README commands neither run nor listed in SKIPPED with a reason: {unknown}"
 
 

@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--cosine", action="store_true", help="decay the learning rate to 0 over --steps (cosine)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--crop", type=int, default=64)
     parser.add_argument("--loss", choices=("image", "hole", "psnr"), default="image")
@@ -128,6 +129,7 @@ def main() -> None:
     fill_psnr = float(np.mean([score(s.image, inpaint_harmonic(s.image, s.mask), s.mask).psnr_hole
                                for s in samples]))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.steps) if args.cosine else None
     curve = [{"step": 0, **hole_scores(model, samples, fill_psnr)}]
     print(json.dumps(curve[-1]), flush=True)
     started, running = time.perf_counter(), 0.0
@@ -139,6 +141,8 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if schedule:
+            schedule.step()
         running += float(inpainting_loss(image, pred.detach(), mask))
         if (step + 1) % args.eval_every == 0:
             curve.append({"step": step + 1, "train_mse": running / args.eval_every,

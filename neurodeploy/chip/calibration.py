@@ -86,7 +86,7 @@ as in the deployed runtime, reading the calibrated chip segments' spikes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -377,6 +377,38 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
     return chosen, record, spikes
 
 
+# deploy_layer(layer, source, frames, p) -> (the layer quantized, its deployed spikes (N, T, *out)): ``frames`` are
+# the payloads (N, T, *in) the chip feeds it, ``source`` the graph node they stand for, ``p`` their payload maximum
+LayerDeployer = Callable[[ChipLayer, str, np.ndarray, int], tuple[QuantizedChipLayer, np.ndarray]]
+
+
+def deploy_layerwise(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int],
+                     deploy_layer: LayerDeployer) -> dict[int, tuple[QuantizedChipLayer, ...]]:
+    """Every chip layer of ``partition`` deployed by ``deploy_layer`` in partition order, each on what the chip
+    gives it on samples ``x`` (N, T, *input): the previous layer's deployed spikes, or at a segment's start its
+    upstream as payloads (``payload_max``: per chip segment index, P); host segments in float between them.
+    Returns the quantized layers per chip segment index."""
+    graph = partition.graph
+    (input_name,) = [n for n, node in graph.nodes.items() if node.kind == "Input"]
+    values: dict[str, torch.Tensor] = {input_name: torch.from_numpy(np.asarray(x, np.float64))}
+    segments: dict[int, tuple[QuantizedChipLayer, ...]] = {}
+    for k, segment in enumerate(partition.segments):
+        if not isinstance(segment, ChipSegment):
+            values.update(run_host_segment(graph, segment.nodes, values))
+            continue
+        source = graph.inputs(segment.layers[0].nodes[0])[0]
+        upstream = values[source].numpy()
+        frames = to_payload(upstream, payload_max[k]).reshape(*upstream.shape[:2], *segment.layers[0].input_shape)
+        chosen: list[QuantizedChipLayer] = []
+        for i, layer in enumerate(segment.layers):
+            q, spikes = deploy_layer(layer, source, frames, payload_max[k] if i == 0 else 1)
+            chosen.append(q)
+            values[layer.name] = torch.from_numpy(spikes.astype(np.float64))
+            source, frames = layer.name, spikes
+        segments[k] = tuple(chosen)
+    return segments
+
+
 def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int],
               rounding: str = "nearest", wide: bool = False) -> Calibration:
     """Calibrate every chip segment of ``partition`` on samples ``x`` (N, T, *input) (module docstring).
@@ -388,30 +420,15 @@ def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int
     """
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
-    graph = partition.graph
-    (input_name,) = [n for n, node in graph.nodes.items() if node.kind == "Input"]
-    values: dict[str, torch.Tensor] = {input_name: torch.from_numpy(np.asarray(x, np.float64))}
-    trajectory = ({k: v.numpy() for k, v in run_float(graph, values[input_name]).items()}
-                  if rounding == "end_to_end" else {})
-    segments: dict[int, tuple[QuantizedChipLayer, ...]] = {}
+    trajectory = ({k: v.numpy() for k, v in run_float(partition.graph, torch.from_numpy(np.asarray(x, np.float64))
+                                                      ).items()} if rounding == "end_to_end" else {})
     records: list[LayerCalibration] = []
-    for k, segment in enumerate(partition.segments):
-        if not isinstance(segment, ChipSegment):
-            values.update(run_host_segment(graph, segment.nodes, values))
-            continue
-        source = graph.inputs(segment.layers[0].nodes[0])[0]
-        p = payload_max[k]
-        upstream = values[source].numpy()
-        frames = to_payload(upstream, p).reshape(*upstream.shape[:2], *segment.layers[0].input_shape)
-        chosen: list[QuantizedChipLayer] = []
-        for i, layer in enumerate(segment.layers):
-            p_layer = p if i == 0 else 1
-            own = None if not trajectory else (
-                trajectory[source].reshape(frames.shape) * p_layer, trajectory[layer.name])
-            q, record, spikes = calibrate_layer(graph, layer, source, frames, p_layer, rounding, own, wide)
-            chosen.append(q)
-            records.append(record)
-            values[layer.name] = torch.from_numpy(spikes.astype(np.float64))
-            source, frames = layer.name, spikes
-        segments[k] = tuple(chosen)
-    return Calibration(segments, tuple(records))
+
+    def deploy_layer(layer: ChipLayer, source: str, frames: np.ndarray, p: int
+                     ) -> tuple[QuantizedChipLayer, np.ndarray]:
+        own = (trajectory[source].reshape(frames.shape) * p, trajectory[layer.name]) if trajectory else None
+        q, record, spikes = calibrate_layer(partition.graph, layer, source, frames, p, rounding, own, wide)
+        records.append(record)
+        return q, spikes
+
+    return Calibration(deploy_layerwise(partition, x, payload_max, deploy_layer), tuple(records))

@@ -49,15 +49,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from neurodeploy.chip.calibration import LayerCalibration, calibrate_layer, float_layer
-from neurodeploy.chip.encoding import to_payload
+from neurodeploy.chip.calibration import LayerCalibration, calibrate_layer, deploy_layerwise, float_layer
 from neurodeploy.chip.layers import ChipLayer
-from neurodeploy.chip.partition import ChipSegment, Partition
+from neurodeploy.chip.partition import Partition
 from neurodeploy.chip.quantize import QuantizedChipLayer, quantize_chip_layer
 from neurodeploy.chip.reference import run_segment_batch
 from neurodeploy.ir.float_run import run_float
 from neurodeploy.ir.graph import Graph
-from neurodeploy.ir.host_ops import run_host_segment
 from neurodeploy.spike_metrics import spike_scores
 
 WEIGHT_MODES = ("auto", "8", "wide")
@@ -215,34 +213,21 @@ def choose_precision(partition: Partition, x: np.ndarray, payload_max: Mapping[i
     warnings' remedies (the width is ``mode``'s)."""
     if mode not in WIDTHS:
         raise ValueError(f"mode must be one of {WEIGHT_MODES}, not {mode!r}")
-    graph = partition.graph
-    (input_name,) = [n for n, node in graph.nodes.items() if node.kind == "Input"]
-    flt = {k: v.numpy() for k, v in run_float(graph, torch.from_numpy(np.asarray(x, np.float64))).items()}
-    values: dict[str, torch.Tensor] = {input_name: torch.from_numpy(np.asarray(x, np.float64))}
-    segments: dict[int, tuple[QuantizedChipLayer, ...]] = {}
+    flt = {k: v.numpy() for k, v in run_float(partition.graph, torch.from_numpy(np.asarray(x, np.float64))).items()}
     records: list[LayerFidelity] = []
     calibration: list[LayerCalibration] = []
-    for k, segment in enumerate(partition.segments):
-        if not isinstance(segment, ChipSegment):
-            values.update(run_host_segment(graph, segment.nodes, values))
-            continue
-        source = graph.inputs(segment.layers[0].nodes[0])[0]
-        upstream = values[source].numpy()
-        frames = to_payload(upstream, payload_max[k]).reshape(*upstream.shape[:2], *segment.layers[0].input_shape)
-        chosen: list[QuantizedChipLayer] = []
-        for i, layer in enumerate(segment.layers):
-            p = payload_max[k] if i == 0 else 1
-            own = (flt[source].reshape(frames.shape) * p, flt[layer.name]) if rounding == "end_to_end" else None
-            q, spikes, record, cal = _choose_layer(graph, layer, source, frames, p, WIDTHS[mode], target,
-                                                   rounding, own, measure_wide=mode == "8")
-            end_to_end = spike_scores(spikes, flt[layer.name])["spike_f1"]
-            records.append(replace(record, end_to_end_f1=end_to_end))
-            if cal is not None:
-                calibration.append(cal)
-            chosen.append(q)
-            values[layer.name] = torch.from_numpy(spikes.astype(np.float64))
-            source, frames = layer.name, spikes
-        segments[k] = tuple(chosen)
+
+    def deploy_layer(layer: ChipLayer, source: str, frames: np.ndarray, p: int
+                     ) -> tuple[QuantizedChipLayer, np.ndarray]:
+        own = (flt[source].reshape(frames.shape) * p, flt[layer.name]) if rounding == "end_to_end" else None
+        q, spikes, record, cal = _choose_layer(partition.graph, layer, source, frames, p, WIDTHS[mode], target,
+                                               rounding, own, measure_wide=mode == "8")
+        records.append(replace(record, end_to_end_f1=spike_scores(spikes, flt[layer.name])["spike_f1"]))
+        if cal is not None:
+            calibration.append(cal)
+        return q, spikes
+
+    segments = deploy_layerwise(partition, x, payload_max, deploy_layer)
     notes = tuple(warning(r, target, rounding is not None, stock_netx) for r in records if not r.meets_target)
     return Precision(segments, tuple(records), tuple(calibration) if rounding is not None else None, mode, target,
                      notes)

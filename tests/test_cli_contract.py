@@ -119,3 +119,27 @@ def test_a_norse_graph_is_read_in_its_convention_without_a_warning(tmp_path: Pat
     assert "time constants read as norse-1.1 (dt = 0.001 s; auto-detected: dt/tau_syn = 200 > 1" in \
         " ".join(result.stdout.split())
     assert "warning" not in result.stderr
+
+
+def test_an_option_for_another_kind_of_input_is_refused_not_ignored(snntorch_nir: Path, tmp_path: Path) -> None:
+    """`--tile` means nothing to a NIR graph or a Norse model, `--tau-convention` nothing to a Norse model
+    (its cells say their convention) or a checkpoint: given, they are refused in one line, before anything
+    is written, with --plan too; before, they were dropped silently."""
+    (tmp_path / "model.py").write_text("import norse.torch as norse\nimport torch\n\n\ndef build():\n"
+                                       "    return norse.SequentialState(torch.nn.Linear(4, 3, bias=False), "
+                                       "norse.LIFCell())\n")
+    shipped = str(ROOT / "examples/models/scnn_inpaint.pt")
+    for model, option, words in (
+            (str(snntorch_nir), ("--tile", "64", "--dt", "1e-4"), ("--tile applies to a checkpoint",)),
+            ("model.py:build", ("--tile", "64"), ("--tile", "not to a Norse model", "leave --tile out")),
+            ("model.py:build", ("--tau-convention", "seconds"), ("--tau-convention applies to a NIR graph",)),
+            (shipped, ("--tau-convention", "seconds"), ("not to a checkpoint",)),
+            (shipped, ("--input-shape", "1,8,8"), ("--input-shape applies to a Norse model",)),
+            (shipped, ("--dt", "1e-3"), ("--dt",))):
+        for plan in ((), ("--plan",)):
+            result = run_cli("convert", model, *option, "-o", str(tmp_path / "x.bundle"), *plan, cwd=tmp_path,
+                             timeout=120)
+            _one_line_refusal(result, *words)
+            assert not (tmp_path / "x.bundle").exists()
+    with pytest.raises(UserError, match="tile applies to a checkpoint"):
+        convert(snntorch_nir, tmp_path / "y.bundle", dt=1e-4, tile=64)

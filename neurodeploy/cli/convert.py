@@ -19,6 +19,7 @@ from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
+from neurodeploy.inpainter.conversion import refuse_options_for_other_inputs
 from neurodeploy.inpainter.sd_placement import DEFAULT_DELTA_THRESHOLD, PLACEMENTS, plan_layers
 from neurodeploy.ir.nir_reader import DOUBTFUL
 from neurodeploy.ir.norse_reader import load_built, norse_graph
@@ -99,6 +100,9 @@ def convert(
         raise UserError(f"--chip {chip} places a checkpoint's CNN layers; a graph (NIR or Norse) puts every node "
                         "the chip runs on the chip already",
                         "leave --chip out for a graph (--host keeps nodes on the host)")
+    names = [n.strip() for n in (host or "").split(",") if n.strip()]
+    refuse_options_for_other_inputs(model, tile=tile, delta_threshold=delta_threshold, tau_convention=tau_convention,
+                                    input_shape=shape, dt=dt, host=names, payload=payload)  # --plan too
     widths = (payload, calibrate, weights, fidelity_target, stock_netx)
     if plan:
         if ".py:" in str(model):
@@ -110,7 +114,6 @@ def convert(
             _print_inpainter_plan(model, chip)
         return
     target = out or model.with_suffix(".bundle")
-    names = [n.strip() for n in (host or "").split(",") if n.strip()]
     bundle = run_convert(model, target, force=force, tile=tile, dt=dt, host=names, payload=payload,
                          tau_convention=tau_convention, calibrate=calibrate, chip=chip,  # type: ignore[arg-type]
                          delta_threshold=delta_threshold, rounding=rounding, weights=weights,

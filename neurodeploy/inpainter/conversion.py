@@ -56,6 +56,43 @@ from neurodeploy.text import plural
 DEFAULT_TILE = 128
 
 
+# The options that apply to some kinds of input only (the others take every kind or are checked below).
+OPTION_INPUTS: dict[str, tuple[str, ...]] = {
+    "tile": ("checkpoint",), "delta_threshold": ("checkpoint",), "tau_convention": ("nir",),
+    "input_shape": ("norse",), "dt": ("nir", "norse"), "host": ("nir", "norse"), "payload": ("nir", "norse"),
+}
+INPUT_NAMES = {"checkpoint": "a checkpoint", "nir": "a NIR graph", "norse": "a Norse model"}
+
+
+def _input_kind(model_or_path: Any) -> str:
+    """checkpoint (or a HybridInpainter), nir (a .nir path or a NIRGraph) or norse (FILE.py:FUNCTION or a module)."""
+    import nir
+
+    if isinstance(model_or_path, HybridInpainter):
+        return "checkpoint"
+    if isinstance(model_or_path, nir.NIRGraph):
+        return "nir"
+    if isinstance(model_or_path, torch.nn.Module) or ".py:" in str(model_or_path):
+        return "norse"
+    return "nir" if Path(model_or_path).suffix == ".nir" else "checkpoint"
+
+
+def refuse_options_for_other_inputs(model_or_path: Any, *, tile: int = DEFAULT_TILE,
+                                    delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD, tau_convention: str = "auto",
+                                    input_shape: Sequence[int] | None = None, dt: float | None = None,
+                                    host: Sequence[str] = (), payload: str = "spikes") -> None:
+    """A UserError for an option of :data:`OPTION_INPUTS` given (not its default) with an input it does not apply
+    to: it would be ignored, and the user would believe it used."""
+    kind = _input_kind(model_or_path)
+    given = {"tile": tile != DEFAULT_TILE, "delta_threshold": delta_threshold != sd.DEFAULT_DELTA_THRESHOLD,
+             "tau_convention": tau_convention != "auto", "input_shape": input_shape is not None,
+             "dt": dt is not None, "host": bool(host), "payload": payload != "spikes"}
+    for name, kinds in OPTION_INPUTS.items():
+        if given[name] and kind not in kinds:
+            raise UserError(f"`{name}` applies to {' and '.join(INPUT_NAMES[k] for k in kinds)}, not to "
+                            f"{INPUT_NAMES[kind]}", f"leave `{name}` out")
+
+
 def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_dir: str | os.PathLike[str],
             *, force: bool = False, tile: int = DEFAULT_TILE, dt: float | None = None,
             host: Sequence[str] = (), payload: str = "spikes", tau_convention: TauConvention = "auto",
@@ -90,6 +127,9 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     """
     import nir
 
+    refuse_options_for_other_inputs(model_or_path, tile=tile, delta_threshold=delta_threshold,
+                                    tau_convention=tau_convention, input_shape=input_shape, dt=dt, host=host,
+                                    payload=payload)
     if isinstance(model_or_path, (str, os.PathLike)) and ".py:" in str(model_or_path):
         model_or_path = load_built(str(model_or_path), state)
     elif state is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from neurodeploy.errors import UserError
@@ -80,6 +81,10 @@ def test_tiny_sweep_writes_the_json_the_plot_and_the_report(tmp_path: Path) -> N
         run_sweep(tiny_sweep(out), log=lines.append, progress=False)
     with pytest.raises(UserError, match="other settings"):
         run_sweep(tiny_sweep(out, lr=1e-3, resume=True), log=lines.append, progress=False)
+    with pytest.raises(UserError, match="other settings"):  # the loss is a training setting like the rate
+        run_sweep(tiny_sweep(out, loss="hole", resume=True), log=lines.append, progress=False)
+    assert document["protocol"]["loss"] == "image"
+    assert torch.load(out / "models" / "scnn_seed0.pt", weights_only=True)["train_config"]["loss"] == "image"
 
 
 def test_sweep_refuses_bad_settings_before_any_work(tmp_path: Path) -> None:
@@ -89,6 +94,8 @@ def test_sweep_refuses_bad_settings_before_any_work(tmp_path: Path) -> None:
         with pytest.raises(UserError, match=message):
             run_sweep(SweepConfig(out=str(tmp_path / "out"), **overrides))  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
+    result = run_cli("sweep", "--out", str(tmp_path / "out"), "--loss", "l1", timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "l1" in result.stderr
     result = run_cli("sweep", "--out", str(tmp_path / "out"), "--variants", "0,x", timeout=120)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--variants" in result.stderr
 

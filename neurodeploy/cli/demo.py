@@ -69,6 +69,10 @@ def sweep(
     samples_per_epoch: Annotated[int, typer.Option(help="Random crops per epoch.")] = 256,
     crop: Annotated[int, typer.Option(help="Training crop size in pixels (evaluation: 128).")] = 128,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (docs/BENCHMARKS.md section 23: 5e-4 with the "
+                                           "hole loss keeps the residual network learning).")] = 2e-3,
+    loss: Annotated[str, typer.Option(help="image (MSE over the crop, the paper's), hole (each crop's hole MSE) "
+                                           "or psnr (its log).")] = "image",
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON (its spiking_layers is ignored).")] = None,
     hw: Annotated[str | None, typer.Option(help="Chip profiles, comma-separated (default: all).")] = None,
     host: Annotated[str, typer.Option(help="Host profile for the host part and the twin.")] = "gpu",
@@ -94,7 +98,8 @@ def sweep(
     names = tuple(n.strip() for n in hw.split(",") if n.strip()) if hw else None
     document = run_sweep(SweepConfig(out=str(out), variants=counts, seeds=seeds, epochs=epochs or 10, data=data,
                                      device=device, backend=backend, hw=names, host=host, batch_size=batch_size,
-                                     crop=crop, samples_per_epoch=samples_per_epoch, force=force, resume=resume,
+                                     lr=lr, loss=loss, crop=crop, samples_per_epoch=samples_per_epoch, force=force,
+                                     resume=resume,
                                      model=model, converge=converge),
                          log=lambda line: console.print(line, highlight=False, soft_wrap=True))
     _print_sweep(document)

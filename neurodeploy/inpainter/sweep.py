@@ -137,6 +137,7 @@ class SweepConfig:
     host: str = "gpu"
     batch_size: int = 8
     lr: float = 2e-3
+    loss: str = "image"  # what training minimizes (neurodeploy.inpainter.train.training_loss)
     crop: int = 128
     samples_per_epoch: int = 256
     eval_crop: int = 128
@@ -155,7 +156,7 @@ class SweepConfig:
     def train_config(self, spiking_layers: int, seed: int) -> TrainConfig:
         """The :class:`neurodeploy.inpainter.train.TrainConfig` of one model of the sweep."""
         return TrainConfig(data=self.data, out=str(model_path(self, spiking_layers, seed)), epochs=self.max_epochs,
-                           batch_size=self.batch_size, lr=self.lr, crop=self.crop,
+                           batch_size=self.batch_size, lr=self.lr, loss=self.loss, crop=self.crop,
                            samples_per_epoch=self.samples_per_epoch, seed=seed, device=self.device,
                            resume=self.resume, force=True, val_crop=self.eval_crop, converge=self.converge)
 
@@ -180,7 +181,8 @@ def check(config: SweepConfig) -> None:
         raise UserError("`eval_crops_per_image` and `tile` must be at least 1", "pass positive numbers")
     if config.backend not in BACKENDS:
         raise UserError(f"unknown `backend={config.backend}`", f"pass one of {', '.join(BACKENDS)}")
-    TrainConfig(epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr, crop=config.crop,
+    TrainConfig(epochs=config.max_epochs, batch_size=config.batch_size, lr=config.lr, loss=config.loss,
+                crop=config.crop,
                 samples_per_epoch=config.samples_per_epoch, val_crop=config.eval_crop, converge=config.converge)
     if config.samples_per_epoch < config.batch_size:
         raise UserError("`samples_per_epoch` is smaller than `batch_size`", "raise `samples_per_epoch`")
@@ -215,7 +217,8 @@ def check_resumable(config: SweepConfig, spiking_layers: int, seed: int) -> None
     if not path.exists():
         return
     ckpt = read_checkpoint(path)
-    wanted = {"data": config.data, "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
+    wanted = {"data": config.data, "batch_size": config.batch_size, "lr": config.lr, "loss": config.loss,
+              "crop": config.crop,
               "samples_per_epoch": config.samples_per_epoch, "seed": seed, "val_crop": config.eval_crop,
               "converge": None if config.converge is None else dataclasses.asdict(config.converge)}
     had = {key: ckpt.get("train_config", {}).get(key) for key in wanted}
@@ -396,7 +399,7 @@ def _protocol(config: SweepConfig, images: int, device: Any) -> dict[str, Any]:
         "epochs": "until converged" if config.converge else config.epochs,
         "convergence": None if config.converge is None else config.converge.to_dict(),
         "learning_rate_schedule": "constant" if config.converge else "cosine from lr to 0 over the epochs",
-        "batch_size": config.batch_size, "lr": config.lr, "crop": config.crop,
+        "batch_size": config.batch_size, "lr": config.lr, "loss": config.loss, "crop": config.crop,
         "samples_per_epoch": config.samples_per_epoch, "data": config.data, "device": str(device),
         "backend": config.backend, "host_profile": config.host, "plot_profile": PLOT_PROFILE,
         "evaluation": {"images": images, "crop": config.eval_crop,

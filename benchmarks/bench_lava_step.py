@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.chip.reference import run_segment
-from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
+from neurodeploy.converters.netx_in import read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, write_segment
 from neurodeploy.inpainter.tiling import SpikeBridge
 
 SIZES = ((64, 32), (128, 64))  # (height = width, output channels)

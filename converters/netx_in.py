@@ -1,4 +1,5 @@
-"""Lava-DL's own netx networks in: a netx HDF5 file as SLAYER's ``export_hdf5`` writes it, read as chip layers.
+"""netx networks in: Lava-DL's own (a netx HDF5 file as SLAYER's ``export_hdf5`` writes it) and a bundle's chip
+segments (:func:`read_segment`, the same blocks with the toolkit's extensions), read as chip layers.
 
 :func:`read_network` reads every block lava-dl 0.6's ``netx.hdf5.Network``
 builds a CUBA network from, with netx's semantics (``lava/lib/dl/netx/hdf5.py``)::
@@ -39,12 +40,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from neurodeploy.converters.netx_io import FixedPointLayer, pair
+from neurodeploy.converters.netx_io import FixedPointLayer, join_wide, pair
 from neurodeploy.errors import UserError
 from neurodeploy.ir.graph import conv_output_size
 
@@ -191,9 +192,52 @@ def _bias(g: Any, i: int, channels: int) -> np.ndarray | None:
     return bias.astype(np.int32)
 
 
-def _read(f: Any, layout: list[NetxLayout] | None = None) -> NetxNetwork:
+def read_segment(path: str | os.PathLike[str]) -> tuple[FixedPointLayer, ...]:
+    """The layers of a bundle's chip segment (:func:`neurodeploy.converters.netx_io.write_segment`): netx's
+    blocks as :func:`read_network` reads them, with the toolkit's two extensions (``bias_current``, and
+    ``weight_low``/``weight_rec_low`` for wide weights); anything else is a one-line UserError."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return _read(f, extensions=True).layers
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise UserError(f"{path} is not a neurodeploy netx network ({exc})",
+                        "re-create it with neurodeploy convert") from None
+
+
+def _extended(g: Any, i: int, layer: FixedPointLayer) -> FixedPointLayer:
+    """``layer`` with a block's extensions read: a bias into the current, a wide layer's low bytes."""
+    if "bias" in g and "bias_current" in g:
+        raise _RefusedError(f"layer {i}: both a voltage bias and a current bias")
+    changes: dict[str, Any] = {}
+    if "bias_current" in g:
+        bias = _integers(g, "bias_current", i, -(1 << 31), (1 << 31) - 1).reshape(-1)
+        if bias.size != layer.output_shape[0]:
+            raise _RefusedError(f"layer {i}: bias_current of {bias.size} values for {layer.output_shape[0]} channels")
+        changes.update(bias=bias.astype(np.int32), bias_site="current")
+    if "weight_low" in g:  # two synapses per connection
+        changes["weight"] = join_wide(layer.weight, _low_byte(g, "weight_low", layer.weight.shape, i))
+        if layer.weight_rec is not None:
+            changes["weight_rec"] = join_wide(layer.weight_rec, _low_byte(g, "weight_rec_low", layer.weight_rec.shape,
+                                                                          i))
+    return replace(layer, **changes) if changes else layer
+
+
+def _low_byte(g: Any, key: str, shape: tuple[int, ...], i: int) -> np.ndarray:
+    """A wide layer's low bytes ``key``: the high bytes' shape (a conv's netx trailing axis dropped), integers
+    in [-64, 64]."""
+    low = _integers(g, key, i, -64, 64)
+    low = low[..., 0] if low.ndim == len(shape) + 1 else low
+    if low.shape != tuple(shape):
+        raise _RefusedError(f"layer {i}: {key} {low.shape} is not the low bytes of weights {tuple(shape)}")
+    return low.astype(np.int8)
+
+
+def _read(f: Any, layout: list[NetxLayout] | None = None, extensions: bool = False) -> NetxNetwork:
     """The network; with ``layout`` a list, any neuron type is read and each block's layout appended to it
-    (the CUBA parameters of the records are then placeholders, 0)."""
+    (the CUBA parameters of the records are then placeholders, 0); ``extensions``: a bundle's chip segment,
+    whose blocks may hold the toolkit's extensions (:func:`read_segment`)."""
     blocks = f["layer"]
     count = len(blocks)
     first = blocks["0"]
@@ -227,7 +271,7 @@ def _read(f: Any, layout: list[NetxLayout] | None = None) -> NetxNetwork:
         if "delay" in g:
             raise _RefusedError(f"layer {i}: synaptic delays, which the toolkit's CUBA layers do not model")
         extra = [key for key in ("bias_current", "weight_low", "weight_rec_low") if key in g]
-        if extra:
+        if extra and not extensions:
             raise _RefusedError(f"layer {i}: {extra[0]}, a neurodeploy bundle's extension that stock netx ignores")
         i_decay, v_decay, vth = _neuron(g, i) if layout is None else (0, 0, 0)
         if kind == "conv":
@@ -236,7 +280,7 @@ def _read(f: Any, layout: list[NetxLayout] | None = None) -> NetxNetwork:
             if len(shape) != 1 and not flattened:
                 raise _RefusedError(f"layer {i}: a {kind} block reads a {shape} output without a flatten block")
             layer = _dense(g, i, kind, math.prod(shape), i_decay, v_decay, vth)
-        layers.append(layer)
+        layers.append(_extended(g, i, layer) if extensions else layer)
         names.append(f"layer{i}_{kind}")
         if layout is not None:
             layout.append(NetxLayout(names[-1], kind, _neuron_type(g), layer.input_shape, layer.output_shape,

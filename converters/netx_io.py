@@ -1,4 +1,5 @@
-"""Chip segments as netx HDF5 files: one write (:func:`write_segment`), one read (:func:`read_segment`).
+"""Chip segments as netx HDF5 files: the layer record (:class:`FixedPointLayer`) and its write
+(:func:`write_segment`); :func:`neurodeploy.converters.netx_in.read_segment` reads them back.
 
 Every chip segment of a bundle, the inpainter's spiking stack included, is
 one such file; ``lava.lib.dl.netx.hdf5.Network(path, input_message_bits=B,
@@ -19,9 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.errors import UserError
-from neurodeploy.ir.graph import conv_output_size
-
 LAYER_KINDS = ("conv", "dense", "dense_rec")  # the netx blocks a chip layer is
 LOW_BITS = 7  # the high byte's weight exponent: W = W_high·2^7 + W_low
 WIDE_WEIGHT_MAX = 127 * (1 << LOW_BITS) + (1 << (LOW_BITS - 1)) - 1  # 16319: W_high <= 127, |W_low| <= 64
@@ -32,7 +30,7 @@ class FixedPointLayer:
     r"""One chip layer in Loihi fixed point: its integer parameters, as one netx block holds them.
 
     The quantizer (:func:`neurodeploy.chip.quantize.quantize_chip_layer`) makes it,
-    :func:`write_segment` writes it, :func:`read_segment` reads it back, and
+    :func:`write_segment` writes it, :func:`~neurodeploy.converters.netx_in.read_segment` reads it back, and
     every backend (reference, torch, Lava) runs it. Each step, with ``p`` the
     layer's integer input (payloads for the first layer of a segment, 0/1
     spikes after it) and ``z`` its own spikes::
@@ -230,84 +228,3 @@ def pair(value: np.ndarray) -> tuple[int, int]:
     """A netx stride, padding or dilation read back as a pair of ints (a scalar means both)."""
     arr = np.atleast_1d(np.asarray(value)).astype(int)
     return (int(arr[0]), int(arr[-1]))
-
-
-def read_segment(path: str | os.PathLike[str]) -> tuple[FixedPointLayer, ...]:
-    """Read a file of :func:`write_segment`; anything else is a one-line UserError."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            count = len(f["layer"])
-            if count < 2 or bytes(f["layer/0/type"][()]) != b"input":
-                raise ValueError("the first layer is not an input")
-            shape: tuple[int, ...] = tuple(int(x) for x in f["layer/0/shape"][()])
-            out: list[FixedPointLayer] = []
-            for i in range(1, count):
-                g = f[f"layer/{i}"]
-                kind = bytes(g["type"][()]).decode()
-                if kind == "flatten":
-                    shape = (int(np.prod(shape)),)
-                    continue
-                if kind not in ("conv", "dense", "dense_rec"):
-                    raise ValueError(f"layer {i} is a {kind!r} block")
-                neuron = g["neuron"]
-                if bytes(neuron["type"][()]) != b"CUBA":
-                    raise ValueError(f"layer {i}: neuron type is not CUBA")
-                weight = np.asarray(g["weight"][()])
-                if not np.array_equal(weight, np.rint(weight)) or np.abs(weight).max(initial=0) > 128:
-                    raise ValueError(f"layer {i}: weights are not 8-bit integers")
-                out_shape = tuple(int(x) for x in g["shape"][()])
-                if kind == "conv":
-                    if weight.ndim != 5 or weight.shape[-1] != 1 or len(shape) != 3 or weight.shape[1] != shape[0]:
-                        raise ValueError(f"layer {i}: conv weight {weight.shape} does not read input {shape}")
-                    if np.any(np.asarray(g["dilation"][()]) != 1) or int(np.asarray(g["groups"][()])) != 1:
-                        raise ValueError(f"layer {i}: dilation and groups must be 1")
-                    weight, stride, padding = weight[..., 0], pair(g["stride"][()]), pair(g["padding"][()])
-                    (kh, kw), (sh, sw), (ph, pw) = weight.shape[2:], stride, padding
-                    want = (weight.shape[0], conv_output_size(shape[1], kh, sh, ph),
-                            conv_output_size(shape[2], kw, sw, pw))
-                    if out_shape != want:
-                        raise ValueError(f"layer {i}: conv shape {out_shape}, its weights give {want}")
-                else:
-                    if len(shape) != 1 or weight.ndim != 2 or weight.shape != (out_shape[0], shape[0]):
-                        raise ValueError(f"layer {i}: dense weight {weight.shape} does not read input {shape}")
-                    stride, padding = (1, 1), (0, 0)
-                rec = np.asarray(g["weight_rec"][()]).astype(np.int8) if kind == "dense_rec" else None
-                if "weight_low" in g:  # two synapses per connection
-                    weight = join_wide(weight.astype(np.int8), _low_byte(g, "weight_low", weight.shape, i))
-                    if rec is not None:
-                        rec = join_wide(rec, _low_byte(g, "weight_rec_low", rec.shape, i))
-                else:
-                    weight = weight.astype(np.int8)
-                if rec is not None and rec.shape != (out_shape[0], out_shape[0]):
-                    raise ValueError(f"layer {i}: weight_rec {rec.shape} is not square over {out_shape[0]}")
-                if "bias" in g and "bias_current" in g:
-                    raise ValueError(f"layer {i}: both a voltage bias and a current bias")
-                site = "current" if "bias_current" in g else "voltage"
-                key = "bias_current" if site == "current" else "bias"
-                bias = np.asarray(g[key][()]).astype(np.int32).reshape(-1) if key in g else None
-                if bias is not None and bias.shape != (out_shape[0],):
-                    raise ValueError(f"layer {i}: {key} of shape {bias.shape} for {out_shape[0]} channels")
-                out.append(FixedPointLayer(
-                    kind=kind, input_shape=shape, output_shape=out_shape, weight=weight,
-                    weight_rec=rec, bias=bias, stride=stride, padding=padding,
-                    i_decay=int(neuron["iDecay"][()]), v_decay=int(neuron["vDecay"][()]),
-                    vth_mant=int(neuron["vThMant"][()]), bias_site=site))
-                shape = out_shape
-            if not out:
-                raise ValueError("no layer after the input")
-            return tuple(out)
-    except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
-        raise UserError(f"{path} is not a neurodeploy netx network ({exc})",
-                        "re-create it with neurodeploy convert") from None
-
-
-def _low_byte(group: Any, key: str, shape: tuple[int, ...], index: int) -> np.ndarray:
-    """A wide layer's low bytes ``key``, checked: the high bytes' shape (a conv's with netx's trailing axis
-    dropped by the caller alike), integers in [-64, 64]."""
-    low = np.asarray(group[key][()])
-    low = low[..., 0] if low.ndim == len(shape) + 1 else low
-    if low.shape != tuple(shape) or not np.array_equal(low, np.rint(low)) or np.abs(low).max(initial=0) > 64:
-        raise ValueError(f"layer {index}: {key} {low.shape} is not the low bytes of weights {tuple(shape)}")
-    return low.astype(np.int8)

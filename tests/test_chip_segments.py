@@ -33,7 +33,8 @@ from neurodeploy.chip.neuron_mapping import map_neuron
 from neurodeploy.chip.partition import ChipSegment, plan
 from neurodeploy.chip.quantize import fixed_point, quantize_segment
 from neurodeploy.chip.reference import run_segment, run_segment_batch
-from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
+from neurodeploy.converters.netx_in import read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, write_segment
 from neurodeploy.ir.float_run import run_float
 
 SAMPLES, STEPS = 64, 16

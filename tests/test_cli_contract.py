@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from neurodeploy.bundle.format import Bundle
-from neurodeploy.converters.netx_io import read_segment
+from neurodeploy.converters.netx_in import read_segment
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert

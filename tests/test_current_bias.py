@@ -27,7 +27,8 @@ from neurodeploy.chip.cuba import CubaParams, CubaState, cuba_step
 from neurodeploy.chip.partition import CHIP, ChipSegment, plan
 from neurodeploy.chip.quantize import fixed_point, quantize_chip_layer, quantize_segment
 from neurodeploy.chip.reference import run_segment_batch
-from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
+from neurodeploy.converters.netx_in import read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, write_segment
 from neurodeploy.cost.counting import bias_axons, chip_layer_counts
 from neurodeploy.cost.profile import profile_graph
 from neurodeploy.errors import UserError

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from neurodeploy.bundle.format import Bundle
 from neurodeploy.bundle.manifest import DIGEST_FIELD, MANIFEST_FILE, manifest_digest
-from neurodeploy.converters.netx_io import read_segment
+from neurodeploy.converters.netx_in import read_segment
 from neurodeploy.cost.hw import parse_profile
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import bundle_host_cnn, model_from_checkpoint, read_checkpoint, save_checkpoint

@@ -19,8 +19,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from neurodeploy.cli.main import app
-from neurodeploy.converters.netx_in import read_layout, read_network
-from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, write_segment
+from neurodeploy.converters.netx_in import read_layout, read_network, read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, write_segment
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.lava.netx_stock import run_stock
 from neurodeploy.runtime.netx_run import read_frames, run_netx, run_netx_pipelined, run_netx_spikes

@@ -26,7 +26,7 @@ import torch
 from neurodeploy.bundle.convert import convert_graph
 from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.chip.precision import probe_inputs
-from neurodeploy.converters.netx_io import read_segment
+from neurodeploy.converters.netx_in import read_segment
 from neurodeploy.cost.profile import graph_chip_layers, profile_graph
 from neurodeploy.runtime.graph_run import fidelity, run_graph
 

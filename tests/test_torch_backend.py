@@ -9,7 +9,8 @@ import pytest
 
 from neurodeploy.chip.quantize import fixed_point
 from neurodeploy.chip.reference import run_segment_batch
-from neurodeploy.converters.netx_io import read_segment, write_segment
+from neurodeploy.converters.netx_in import read_segment
+from neurodeploy.converters.netx_io import write_segment
 from neurodeploy.errors import UserError
 from neurodeploy.runtime import torch_backend
 

@@ -24,11 +24,11 @@ from neurodeploy.bundle.convert import convert_graph
 from neurodeploy.bundle.deployment import ChipPart
 from neurodeploy.chip.partition import ChipSegment, plan
 from neurodeploy.chip.quantize import CHIP_WEIGHT_MAX, quantize_segment
+from neurodeploy.converters.netx_in import read_segment
 from neurodeploy.converters.netx_io import (
     WIDE_WEIGHT_MAX,
     FixedPointLayer,
     join_wide,
-    read_segment,
     runs_in_stock_netx,
     split_wide,
     write_segment,

@@ -15,7 +15,8 @@ from typing import Any
 
 from neurodeploy.bundle.manifest import GRAPH_FILE, HOST_FILE
 from neurodeploy.chip.partition import ChipSegment, partition
-from neurodeploy.converters.netx_io import FixedPointLayer, read_segment
+from neurodeploy.converters.netx_in import read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer
 from neurodeploy.errors import UserError
 from neurodeploy.io import load_torch
 from neurodeploy.ir.graph import Graph

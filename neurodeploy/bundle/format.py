@@ -53,7 +53,7 @@ from typing import Any
 from neurodeploy.bundle.deployment import GraphDeployment
 from neurodeploy.bundle.manifest import FORMAT, MANIFEST_FILE, Manifest, Segment, read_manifest
 from neurodeploy.chip.sigma_delta import SigmaDeltaLayer, read_sigma_delta_file
-from neurodeploy.converters.netx_io import read_segment
+from neurodeploy.converters.netx_in import read_segment
 from neurodeploy.errors import UserError
 from neurodeploy.io import check_output_folder, sha256_file
 

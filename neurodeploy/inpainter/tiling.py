@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from neurodeploy.bundle.format import Bundle
-from neurodeploy.converters.netx_io import read_segment
+from neurodeploy.converters.netx_in import read_segment
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.backends import Backend, LavaModels, check_backend_device
 from neurodeploy.runtime.backends import backend as backend_spec

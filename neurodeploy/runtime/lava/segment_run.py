@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.chip.neuron_mapping import NETX_RESET_OFFSET, segment_steps
-from neurodeploy.converters.netx_io import FixedPointLayer, read_segment, runs_in_stock_netx
+from neurodeploy.converters.netx_in import read_segment
+from neurodeploy.converters.netx_io import FixedPointLayer, runs_in_stock_netx
 from neurodeploy.errors import UserError
 from neurodeploy.runtime.backends import LavaModels
 from neurodeploy.runtime.lava import reaper as _reaper

@@ -63,6 +63,13 @@ def test_loihi2_maps_conv_layers_in_power_of_two_column_blocks_as_lavas_compiler
     # a layer that fits one core stays whole
     small = ChipLayerInfo("s", "conv", (2, 8, 8), (4, 6, 6), (4, 2, 3, 3), weight_bits=4)
     assert map_network([small], loihi2)["layers"][0]["cores"] == 1
+    # kernels too big for a core whatever its neurons: 64 x 5 x 5 x ceil(64 x 9 / 64) = 14,400 words > 12,800
+    # (the shipped model's dilated cnn3 with --chip all); only fewer channels per core shrink them: 32 channels,
+    # 64 x 25 x 5 = 8,000 words + 4 words for each of 32 x 32 x 32 neurons > 12,800: then the columns halve
+    dilated = ChipLayerInfo("d", "conv", (64, 36, 36), (64, 32, 32), (64, 64, 5, 5), weight_bits=9)
+    m = map_network([dilated], loihi2)["layers"][0]
+    assert m["cores"] > 0 and m["block"][0] == 32 and m["synapse_bits_per_core"] == 64 * 25 * 5 * 64
+    assert m["cores"] == 2 * (32 // m["block"][1]) * (32 // m["block"][2])
 
 
 def test_loihi2_divides_a_dense_layer_by_its_worst_ratio_until_it_fits() -> None:

@@ -61,11 +61,13 @@ a = ``words_per_neuron``, w = ``synapse_word_bits``, d =
 largest weight, ``weight_bits``)::
 
     conv / input  a core holds every channel and row of a block of output columns;
-                  syn = C·kh·kw·ceil(O·b / w)        (weight sharing: one kernel per core; 0 for input)
+                  syn = C·kh·kw·ceil(O'·b / w)       (O' the block's channels, each one kernel
+                                                     shared by the core's neurons; 0 for input)
                   the block starts at the whole width and halves to the power of two below
                   until a·O·OH·width + syn <= M, syn <= S and O·OH·width <= N
-                  (a single column too big: its rows, then its channels halve alike;
-                  an ASSUMPTION, no printed table shows it); cores = ceil(OW / width)
+                  (a single column too big: its rows, then its channels halve alike; the
+                  channels first where the kernels alone exceed S or M: ASSUMPTIONS, no
+                  printed table shows either); cores = ceil(O / O')·ceil(OH / rows)·ceil(OW / width)
     dense         r = 1; n = ceil(O / r); syn = I'·ceil(n·d / w) (every axon's row of n synapses)
                   while max(syn / S, (a·n + syn) / M, n / N) = ρ > 1:  r = r·ceil(ρ)
                   cores = ceil(O / n)
@@ -282,17 +284,24 @@ def map_loihi2_columns(layer: ChipLayerInfo, profile: EnergyProfile, reach: int)
     (then the rows, then the channels, where one column is too big)."""
     lim = _loihi2_limits(profile)
     o, oh, ow = layer.output_shape
-    syn = 0
-    if layer.kind == "conv":
+
+    def synapse_words(channels: int) -> int:  # the kernels of the block's output channels: shared by its neurons
+        if layer.kind != "conv":
+            return 0
         _, c, kh, kw = layer.weight_shape
-        syn = c * kh * kw * _ceil(o * layer.weight_bits, int(lim["synapse_word_bits"]))
+        return c * kh * kw * _ceil(channels * layer.weight_bits, int(lim["synapse_word_bits"]))
+
     block, binding = [o, oh, ow], "layer size"
     while True:
+        syn = synapse_words(block[0])
         over = _loihi2_over(lim, math.prod(block), syn)
         worst = max(over, key=lambda k: over[k])
         if over[worst] <= 1:
             break
-        axis = next((a for a in (2, 1, 0) if block[a] > 1), None)  # columns first, then rows, then channels
+        # columns first, then rows, then channels; but kernels too big for a core whatever its neurons only
+        # shrink with the channels
+        kernels_alone = syn > min(lim["synmem_words_per_core"], lim["memory_words_per_core"])
+        axis = next((a for a in ((0,) if kernels_alone else (2, 1, 0)) if block[a] > 1), None)
         if axis is None:
             return LayerMapping(layer.name, layer.kind, 0, 0, (0, 0, 0), 0, 0, 0, 0.0, 0.0, worst, worst)
         block[axis], binding = 1 << ((block[axis] - 1).bit_length() - 1), worst  # the power of two below

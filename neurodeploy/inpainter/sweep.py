@@ -361,8 +361,7 @@ def run_sweep(config: SweepConfig, log: Callable[[str], None] = print, progress:
     profiles = [p.name for p in select_profiles(config.hw) if p.kind == "neuromorphic"]
     log(f"classical methods on the {len(samples)} evaluation images")
     classical = {name: mean_scores([score(s.image, method(s.image, s.mask), s.mask) for s in samples]).as_dict()
-                 # no size limit on biharmonic: a crop's hole (at most 25% of eval_crop squared) is what the user chose
-                 for name, method in classical_methods(biharmonic_limit=0).items()}
+                 for name, method in classical_methods(biharmonic_limit=0).items()}  # holes the crop size bounds
     document: dict[str, Any] = {
         "protocol": _protocol(config, len(samples), resolve_device(config.device)),
         "classical": classical,

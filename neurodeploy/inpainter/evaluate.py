@@ -106,16 +106,17 @@ def inpaint_biharmonic(image: np.ndarray, mask: np.ndarray, limit: int = BIHARMO
     """scikit-image's biharmonic fill, one sparse solve per separate hole (its ``split_into_regions``).
 
     Raises :class:`MethodSkippedError` when a hole has more than ``limit`` pixels (0: no limit): the solve's
-    memory grows faster than the hole (measured, one hole: 0.33 GiB at 256 x 256 px, 0.72 GiB at
-    384 x 384, 0.95 GiB at 448 x 448 = 200,704 px; 6.5 GiB for the largest hole of a 5 MP photo), so above the
-    limit the baseline is left out, with the reason, rather than approximated or run out of memory."""
+    memory grows faster than the hole (measured, one hole, above the interpreter: 0.26 GiB at 256 x 256 px,
+    0.65 GiB at 384 x 384, 0.93 GiB at 448 x 448 = 200,704 px; 6.5 GiB for the largest hole of a 5 MP photo),
+    so above the limit the baseline is left out, with the reason, rather than approximated or run out of
+    memory (docs/BENCHMARKS.md section 21)."""
     from skimage.restoration import inpaint_biharmonic as biharmonic
 
     largest = largest_hole(mask)
     if limit and largest > limit:
         raise MethodSkippedError(f"a hole of {largest:,} px is over the limit of {limit:,} px "
-                            "(scikit-image's solve needs about 1 GiB at 200,000 px and grows faster than the "
-                            "hole); --biharmonic-limit 0 runs it whatever its size")
+                                 "(scikit-image's solve needs about 1 GiB at 200,000 px and grows faster than "
+                                 "the hole); --biharmonic-limit 0 runs it whatever its size")
     # one solve per separate hole: the same pixels (measured: no difference on a 1024-px photo with 3 holes),
     # at the memory of the largest hole's box instead of all holes' at once
     filled = biharmonic(masked_input(image, mask).astype(np.float64) / 255.0, mask, channel_axis=-1,

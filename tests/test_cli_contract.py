@@ -129,17 +129,17 @@ def test_an_option_for_another_kind_of_input_is_refused_not_ignored(snntorch_nir
                                        "    return norse.SequentialState(torch.nn.Linear(4, 3, bias=False), "
                                        "norse.LIFCell())\n")
     shipped = str(ROOT / "examples/models/scnn_inpaint.pt")
-    for model, option, words in (
+    for k, (model, option, words) in enumerate((
             (str(snntorch_nir), ("--tile", "64", "--dt", "1e-4"), ("--tile applies to a checkpoint",)),
             ("model.py:build", ("--tile", "64"), ("--tile", "not to a Norse model", "leave --tile out")),
             ("model.py:build", ("--tau-convention", "seconds"), ("--tau-convention applies to a NIR graph",)),
             (shipped, ("--tau-convention", "seconds"), ("not to a checkpoint",)),
             (shipped, ("--input-shape", "1,8,8"), ("--input-shape applies to a Norse model",)),
-            (shipped, ("--dt", "1e-3"), ("--dt",))):
-        for plan in ((), ("--plan",)):
-            result = run_cli("convert", model, *option, "-o", str(tmp_path / "x.bundle"), *plan, cwd=tmp_path,
-                             timeout=120)
-            _one_line_refusal(result, *words)
-            assert not (tmp_path / "x.bundle").exists()
+            (shipped, ("--dt", "1e-3"), ("--dt",)))):
+        plan = ("--plan",) if k % 2 else ()  # each kind of input refused with --plan and without
+        result = run_cli("convert", model, *option, "-o", str(tmp_path / "x.bundle"), *plan, cwd=tmp_path,
+                         timeout=120)
+        _one_line_refusal(result, *words)
+        assert not (tmp_path / "x.bundle").exists()
     with pytest.raises(UserError, match="tile applies to a checkpoint"):
         convert(snntorch_nir, tmp_path / "y.bundle", dt=1e-4, tile=64)

@@ -19,7 +19,7 @@ from neurodeploy.converters.netx_in import is_netx_file
 from neurodeploy.errors import UserError
 from neurodeploy.inpainter.checkpoint import load_model
 from neurodeploy.inpainter.conversion import convert as run_convert
-from neurodeploy.inpainter.conversion import refuse_options_for_other_inputs
+from neurodeploy.inpainter.conversion import input_kind, refuse_options_for_other_inputs
 from neurodeploy.inpainter.sd_placement import DEFAULT_DELTA_THRESHOLD, PLACEMENTS, plan_layers
 from neurodeploy.ir.nir_reader import DOUBTFUL
 from neurodeploy.ir.norse_reader import load_built, norse_graph
@@ -95,8 +95,8 @@ def convert(
     if wide_weights:
         weights = "wide"
     shape = _shape(input_shape)
-    is_graph = model.suffix == ".nir" or ".py:" in str(model)
-    if chip != "spiking" and is_graph:  # --plan too; convert() refuses it for the API
+    kind = input_kind(model)
+    if chip != "spiking" and kind != "checkpoint":  # --plan too; convert() refuses it for the API
         raise UserError(f"--chip {chip} places a checkpoint's CNN layers; a graph (NIR or Norse) puts every node "
                         "the chip runs on the chip already",
                         "leave --chip out for a graph (--host keeps nodes on the host)")
@@ -105,10 +105,10 @@ def convert(
                                     input_shape=shape, dt=dt, host=names, payload=payload)  # --plan too
     widths = (payload, calibrate, weights, fidelity_target, stock_netx)
     if plan:
-        if ".py:" in str(model):
+        if kind == "norse":
             _print_plan(model, host, dt, "seconds", *widths,
                         built=norse_graph(load_built(str(model), state), dt, shape))
-        elif model.suffix == ".nir":
+        elif kind == "nir":
             _print_plan(model, host, dt, tau_convention, *widths)
         else:
             _print_inpainter_plan(model, chip)

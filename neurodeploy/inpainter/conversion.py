@@ -64,7 +64,7 @@ OPTION_INPUTS: dict[str, tuple[str, ...]] = {
 INPUT_NAMES = {"checkpoint": "a checkpoint", "nir": "a NIR graph", "norse": "a Norse model"}
 
 
-def _input_kind(model_or_path: Any) -> str:
+def input_kind(model_or_path: Any) -> str:
     """checkpoint (or a HybridInpainter), nir (a .nir path or a NIRGraph) or norse (FILE.py:FUNCTION or a module)."""
     import nir
 
@@ -83,7 +83,7 @@ def refuse_options_for_other_inputs(model_or_path: Any, *, tile: int = DEFAULT_T
                                     host: Sequence[str] = (), payload: str = "spikes") -> None:
     """A UserError for an option of :data:`OPTION_INPUTS` given (not its default) with an input it does not apply
     to: it would be ignored, and the user would believe it used."""
-    kind = _input_kind(model_or_path)
+    kind = input_kind(model_or_path)
     given = {"tile": tile != DEFAULT_TILE, "delta_threshold": delta_threshold != sd.DEFAULT_DELTA_THRESHOLD,
              "tau_convention": tau_convention != "auto", "input_shape": input_shape is not None,
              "dt": dt is not None, "host": bool(host), "payload": payload != "spikes"}

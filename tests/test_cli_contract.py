@@ -70,7 +70,8 @@ def test_the_stock_netx_refusal_names_the_option_that_exists(snntorch_nir: Path,
 
 def test_train_starts_from_the_shipped_models_configuration() -> None:
     shipped, _ = load_model(ROOT / "examples/models/scnn_inpaint.pt")
-    assert ModelConfig.from_json((ROOT / "examples/configs/smooth_residual.json").read_text()) == SHIPPED_CONFIG
+    config = ROOT / "examples/configs/full_resolution_residual.json"
+    assert ModelConfig.from_json(config.read_text()) == SHIPPED_CONFIG
     assert shipped.config == SHIPPED_CONFIG
     # the CLI's default: tests/test_readme_commands.py runs `neurodeploy train --out model.pt` and loads it
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from neurodeploy.bundle.format import Bundle
+from neurodeploy.errors import UserError
 from neurodeploy.inpainter.conversion import CALIBRATION_TILE, CALIBRATION_TILES, convert
 from neurodeploy.inpainter.simulation import simulate
 from neurodeploy.inpainter.simulator import SimulationInput
@@ -30,9 +31,10 @@ def _photos(folder: Path, count: int = 2) -> Path:
 def test_calibrate_on_photos_records_it_never_loses_f1_and_simulates_bit_exact(tile: int, tmp_path: Path,
                                                                                tiny_checkpoint: Path) -> None:
     photos = _photos(tmp_path / "photos")
-    static = convert(tiny_checkpoint, tmp_path / "static", tile=tile)
+    static = convert(tiny_checkpoint, tmp_path / "static", tile=tile, fidelity_target=0)  # probed, kept static
     tuned = convert(tiny_checkpoint, tmp_path / "tuned", tile=tile, calibrate=photos)
-    assert "calibration" not in static.manifest
+    (kept,) = static.manifest["calibration"]["layers"]
+    assert kept["scale"] == kept["static_scale"] and kept["candidates"] == 1
 
     record = tuned.manifest["calibration"]
     samples = record["samples"]
@@ -72,3 +74,23 @@ def test_bad_calibration_photos_are_one_line_and_exit_2(case: str, tmp_path: Pat
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert not out.exists()
+
+
+def test_the_default_conversion_probes_each_layer_on_the_builtin_photos_and_searches_below_the_target(
+        tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Without --calibrate a layer keeps its static scale where its spike F1 on the probe reaches the target,
+    and is calibrated where it does not; the manifest says which, with the F1 measured."""
+    default = convert(tiny_checkpoint, tmp_path / "default", tile=24)
+    record = default.manifest["calibration"]
+    assert record["samples"]["file"] == "builtin training photos"
+    assert "below spike F1 0.95" in record["samples"]["searched"]
+    (probed,) = record["layers"]
+    assert probed["spike_f1_static"] >= 0.95 and probed["candidates"] == 1 and probed["scale"] == probed["static_scale"]
+
+    strict = convert(tiny_checkpoint, tmp_path / "strict", tile=24, fidelity_target=probed["spike_f1_static"] + 1e-6)
+    (searched,) = strict.manifest["calibration"]["layers"]
+    assert searched["spike_f1_static"] == probed["spike_f1_static"] and searched["candidates"] > 1
+    assert searched["spike_f1"] >= searched["spike_f1_static"]
+    with pytest.raises(UserError, match="not a spike F1"):
+        convert(tiny_checkpoint, tmp_path / "bad", tile=24, fidelity_target=1.5)
+    assert not (tmp_path / "bad").exists()

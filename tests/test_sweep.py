@@ -82,9 +82,9 @@ def test_tiny_sweep_writes_the_json_the_plot_and_the_report(tmp_path: Path) -> N
     with pytest.raises(UserError, match="other settings"):
         run_sweep(tiny_sweep(out, lr=1e-3, resume=True), log=lines.append, progress=False)
     with pytest.raises(UserError, match="other settings"):  # the loss is a training setting like the rate
-        run_sweep(tiny_sweep(out, loss="hole", resume=True), log=lines.append, progress=False)
-    assert document["protocol"]["loss"] == "image"
-    assert torch.load(out / "models" / "scnn_seed0.pt", weights_only=True)["train_config"]["loss"] == "image"
+        run_sweep(tiny_sweep(out, loss="image", resume=True), log=lines.append, progress=False)
+    assert document["protocol"]["loss"] == "hole"  # the default, as train's
+    assert torch.load(out / "models" / "scnn_seed0.pt", weights_only=True)["train_config"]["loss"] == "hole"
 
 
 def test_sweep_refuses_bad_settings_before_any_work(tmp_path: Path) -> None:

@@ -316,11 +316,14 @@ def float_layer(graph: Graph, layer: ChipLayer, source: str, upstream: np.ndarra
 
 def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndarray, payload_max: int,
                     rounding: str = "nearest", trajectory: tuple[np.ndarray, np.ndarray] | None = None,
-                    wide: bool = False) -> tuple[QuantizedChipLayer, LayerCalibration, np.ndarray]:
+                    wide: bool = False, keep_static_from: float | None = None
+                    ) -> tuple[QuantizedChipLayer, LayerCalibration, np.ndarray]:
     """One layer on its integer input ``frames`` (N, T, *input_shape): (chosen, record, its spikes).
 
     ``rounding``: one of ROUNDINGS; ``end_to_end`` needs ``trajectory``, the
-    float graph's own (input in payload units, spikes) of this layer; ``wide``: wide weights.
+    float graph's own (input in payload units, spikes) of this layer; ``wide``: wide weights;
+    ``keep_static_from``: a static scale whose F1 reaches it is kept without a search (the samples are a
+    probe that measures the layer, and searches only where it falls short).
     """
     n, steps = frames.shape[:2]
     upstream = (frames / payload_max).reshape(n, steps, *graph.nodes[source].output_shape)
@@ -328,6 +331,9 @@ def calibrate_layer(graph: Graph, layer: ChipLayer, source: str, frames: np.ndar
     static = quantize_chip_layer(layer, payload_max, wide=wide)
     static_spikes = run_segment_batch([static.layer], frames)[0]
     static_f1 = spike_scores(static_spikes, target)["spike_f1"]
+    if keep_static_from is not None and _rank(static_f1) >= keep_static_from:
+        return static, LayerCalibration(layer.name, static.weight_scale, static.weight_scale, static_f1, static_f1,
+                                        1, 0.0, spike_f1_scale=static_f1), static_spikes
     static_per_sample = _per_sample_f1(static_spikes, target)
     allowed = broken_constraints(static)
     best = (_rank(static_f1), static, static_spikes, static_f1, 0.0)  # the choice: significant gains only
@@ -410,13 +416,14 @@ def deploy_layerwise(partition: Partition, x: np.ndarray, payload_max: Mapping[i
 
 
 def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int],
-              rounding: str = "nearest", wide: bool = False) -> Calibration:
+              rounding: str = "nearest", wide: bool = False, keep_static_from: float | None = None) -> Calibration:
     """Calibrate every chip segment of ``partition`` on samples ``x`` (N, T, *input) (module docstring).
 
     ``payload_max``: per chip segment (its index in ``partition.segments``)
     the P of its input payloads (1 for spikes, 255 for 8-bit graded values).
     ``rounding``: one of ROUNDINGS, how each layer's mantissas are rounded after its scale; ``wide``: wide
-    weights (two synapses per connection, :mod:`neurodeploy.chip.quantize`).
+    weights (two synapses per connection, :mod:`neurodeploy.chip.quantize`); ``keep_static_from``: a layer
+    whose static scale reaches this F1 on ``x`` keeps it unsearched (:func:`calibrate_layer`).
     """
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
@@ -427,7 +434,8 @@ def calibrate(partition: Partition, x: np.ndarray, payload_max: Mapping[int, int
     def deploy_layer(layer: ChipLayer, source: str, frames: np.ndarray, p: int
                      ) -> tuple[QuantizedChipLayer, np.ndarray]:
         own = (trajectory[source].reshape(frames.shape) * p, trajectory[layer.name]) if trajectory else None
-        q, record, spikes = calibrate_layer(partition.graph, layer, source, frames, p, rounding, own, wide)
+        q, record, spikes = calibrate_layer(partition.graph, layer, source, frames, p, rounding, own, wide,
+                                            keep_static_from)
         records.append(record)
         return q, spikes
 

@@ -62,7 +62,9 @@ def convert(
                                                         "format simulate --input reads; checkpoint: a folder of "
                                                         "photos (or one), cut into at most 64 seeded tiles with "
                                                         "seeded holes. Each chip layer's scale is chosen on them "
-                                                        "to reproduce the float spikes.")]
+                                                        "to reproduce the float spikes (a checkpoint without it: "
+                                                        "the builtin training photos probe each layer, searched "
+                                                        "if below --fidelity-target).")]
     = None,
     rounding: Annotated[str | None, typer.Option(help="NIR input with --calibrate: after the scale, round each "
                                                       "weight to floor or ceil for the layer's outputs: local "
@@ -73,10 +75,12 @@ def convert(
                                               "--fidelity-target), '8' or 'wide' (~15 bits, two synapses per "
                                               "connection: twice the synaptic operations; not for stock netx) "
                                               "everywhere. Default: auto.")] = None,
-    fidelity_target: Annotated[float | None, typer.Option(help="NIR input: the local spike F1 (the layer against its "
+    fidelity_target: Annotated[float | None, typer.Option(help="The local spike F1 (the layer against its "
                                                         "float self, fed the deployed upstream, on the probe: "
-                                                        "--calibrate samples, else seeded inputs) each chip layer "
-                                                        "should reach; below it, a warning. Default: "
+                                                        "--calibrate samples, else seeded inputs; a checkpoint's: "
+                                                        "the builtin training photos) each chip layer should "
+                                                        "reach; below it, a NIR graph warns and a checkpoint's "
+                                                        "layer scale is searched (0: static scales). Default: "
                                                         f"{DEFAULT_FIDELITY_TARGET}.")] = None,
     stock_netx: Annotated[bool, typer.Option(help="NIR input: files stock lava.lib.dl.netx loads: 8-bit weights "
                                                   "everywhere (prints their fidelity estimate).")] = False,
@@ -180,7 +184,9 @@ def _print_bundle(bundle: Any) -> None:
     calibration = manifest.calibration
     if calibration:
         shape = "x".join(map(str, calibration["samples"]["shape"]))
-        table = Table(title=f"calibrated on {escape(calibration['samples']['file'])} ({shape}): spike F1 vs the "
+        searched = calibration["samples"].get("searched")
+        table = Table(title=f"calibrated on {escape(calibration['samples']['file'])} ({shape}"
+                            f"{'' if searched is None else '; searched: ' + escape(searched)}): spike F1 vs the "
                             "float layer", box=box.SIMPLE_HEAD)
         for col in ("layer", "static scale", "F1 static", "scale", "F1", "rounding"):
             table.add_column(col, justify="right")

@@ -70,9 +70,9 @@ def sweep(
     crop: Annotated[int, typer.Option(help="Training crop size in pixels (evaluation: 128).")] = 128,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 8,
     lr: Annotated[float, typer.Option(help="Adam learning rate (docs/BENCHMARKS.md section 23: 5e-4 with the "
-                                           "hole loss keeps the residual network learning).")] = 2e-3,
-    loss: Annotated[str, typer.Option(help="image (MSE over the crop, the paper's), hole (each crop's hole MSE) "
-                                           "or psnr (its log).")] = "image",
+                                           "hole loss keeps the residual network learning).")] = 5e-4,
+    loss: Annotated[str, typer.Option(help="hole (each crop's hole MSE), image (MSE over the crop, the paper's) "
+                                           "or psnr (its log).")] = "hole",
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON (its spiking_layers is ignored).")] = None,
     hw: Annotated[str | None, typer.Option(help="Chip profiles, comma-separated (default: all).")] = None,
     host: Annotated[str, typer.Option(help="Host profile for the host part and the twin.")] = "gpu",

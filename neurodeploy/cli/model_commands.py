@@ -33,10 +33,12 @@ def train(
     val_data: Annotated[str | None, typer.Option(
         help="Validation photos: 'builtin' or a folder (default: every tenth image of --data).")] = None,
     loss: Annotated[str, typer.Option(
-        help="image (MSE over the crop, the paper's), hole (each crop's hole MSE) or psnr (its log).")] = "image",
+        help="hole (each crop's hole MSE, every crop alike), image (MSE over the crop, the paper's) or psnr "
+             "(the log of each crop's hole MSE); docs/BENCHMARKS.md section 23.")] = "hole",
     epochs: Annotated[int, typer.Option(help="Epochs to train (in total, with --resume).")] = 40,
     batch_size: Annotated[int, typer.Option(help="Global batch size (split over torchrun ranks).")] = 8,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (at 2e-3 the residual network stops learning: "
+                                           "docs/BENCHMARKS.md section 23).")] = 5e-4,
     timesteps: Annotated[int, typer.Option(help="Time steps T of the spiking layer.")] = 8,
     encoding: Annotated[str, typer.Option(help="Input encoding: constant or poisson.")] = "constant",
     crop: Annotated[int, typer.Option(help="Training crop size in pixels.")] = 128,
@@ -45,7 +47,7 @@ def train(
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")] = "auto",
     config: Annotated[Path | None, typer.Option(help="ModelConfig JSON; --timesteps/--encoding override it "
                                                      "(default: the shipped model's, "
-                                                     "examples/configs/smooth_residual.json).")] = None,
+                                                     "examples/configs/full_resolution_residual.json).")] = None,
     spiking_layers: Annotated[int | None, typer.Option(
         help="LIF conv layers, from the first (1: the paper's, 0: the all-CNN twin); default 1.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from --out if it exists.")] = False,

@@ -13,6 +13,7 @@ no bundle behind. See :mod:`neurodeploy.bundle.format` for the layout.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,9 +118,13 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
     ``calibrate``: for a NIR graph, samples of its input (:func:`convert_graph`);
     for the inpainter, a folder of photos or one photo, from which at most
     :data:`CALIBRATION_TILES` seeded windows of :data:`CALIBRATION_TILE` pixels are cut
-    (:func:`calibration_frames`). ``rounding``: a NIR graph's, with ``calibrate``; ``weights``
-    (default ``"auto"``; ``wide_weights`` is ``"wide"``), ``fidelity_target`` and ``stock_netx``: a NIR
-    graph's (:func:`convert_graph`).
+    (:func:`calibration_frames`), every chip layer's scale searched on them. Without it the inpainter's
+    windows come from the builtin training photos and are a probe: a layer keeps its static scale where
+    that reaches spike F1 ``fidelity_target`` (default 0.95) on them, and is searched where it does not
+    (``fidelity_target=0``: static scales, measured; with ``calibrate``, every layer is searched unless
+    ``fidelity_target`` is given). ``rounding``: a NIR graph's, with ``calibrate``;
+    ``weights`` (default ``"auto"``; ``wide_weights`` is ``"wide"``) and ``stock_netx``: a NIR graph's, and
+    ``fidelity_target`` its widths' target (:func:`convert_graph`).
     ``chip`` (inpainter): ``"spiking"`` (default) keeps the CNN on the host,
     ``"all"`` puts every host layer the chip runs on it as sigma-delta layers (:mod:`.sd_placement`),
     calibrated on the builtin training photos, with ``delta_threshold`` a fraction of each layer's
@@ -154,9 +159,12 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
         raise UserError("`rounding` applies to a NIR graph's calibration", "leave it out for a checkpoint")
     if wide_weights or weights == "wide":  # the inpainter's layer is fitted to its 8-bit mantissas (BENCHMARKS 3)
         raise UserError("wide weights apply to a NIR graph", "leave `wide_weights` out for a checkpoint")
-    if weights is not None or fidelity_target is not None or stock_netx:
-        raise UserError("`weights`, `fidelity_target` and `stock_netx` apply to a NIR graph",
+    if weights is not None or stock_netx:
+        raise UserError("`weights` and `stock_netx` apply to a NIR graph",
                         "leave them out for a checkpoint (its 8-bit layer is fitted to the chip)")
+    if not 0 <= widths["fidelity_target"] <= 1:
+        raise UserError(f"fidelity target {widths['fidelity_target']} is not a spike F1",
+                        "pass a value from 0 to 1, e.g. 0.95 (0: keep the static scales)")
     if tile < 1:
         raise UserError(f"tile size {tile} must be at least 1", "pass e.g. `tile=128`")
     if chip not in sd.PLACEMENTS:
@@ -175,8 +183,9 @@ def convert(model_or_path: HybridInpainter | str | os.PathLike[str] | Any, out_d
             raise UserError(f"{path} does not exist", "pass a checkpoint (.pt) or a NIR graph (.nir)")
         source = {"kind": "checkpoint", "path": str(path), "sha256": sha256_file(path)}
         model, _ = load_model(path)
-    photos = None if calibrate is None else calibration_photos(calibrate)
-    return _convert_inpainter(model, out_dir, source, tile, force, photos, chip, delta_threshold)
+    photos = builtin_photos() if calibrate is None else calibration_photos(calibrate)
+    keep_static_from = widths["fidelity_target"] if calibrate is None or fidelity_target is not None else None
+    return _convert_inpainter(model, out_dir, source, tile, force, photos, chip, delta_threshold, keep_static_from)
 
 
 def inpainter_partition(model: HybridInpainter, tile: int) -> tuple[Any, Any, int]:
@@ -235,6 +244,16 @@ def calibration_photos(path: str | os.PathLike[str]) -> list[tuple[Path, Any]]:
     return [(p, read_image(p)) for p in paths]
 
 
+@functools.lru_cache(maxsize=1)
+def builtin_photos() -> tuple[tuple[Path, Any], ...]:
+    """The builtin training photos as :func:`calibration_photos` gives a folder's, read-only; read once per
+    process, since every checkpoint's conversion probes its layers on them."""
+    photos = tuple((p, read_image(p)) for p in builtin_paths("train"))
+    for _, image in photos:
+        image.setflags(write=False)
+    return photos
+
+
 def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, window: int,
                        tiles: int = CALIBRATION_TILES, seed: int = CALIBRATION_SEED) -> Any:
     """The spiking stack's input frames (N, T, C, window, window), uint8 payloads, of N = ``tiles``
@@ -262,16 +281,17 @@ def calibration_frames(photos: Sequence[tuple[Path, Any]], config: ModelConfig, 
 
 
 def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], source: dict[str, Any],
-                       tile: int, force: bool, photos: Sequence[tuple[Path, Any]] | None = None,
-                       placement: sd.Placement = "spiking", delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD
-                       ) -> Bundle:
+                       tile: int, force: bool, photos: Sequence[tuple[Path, Any]],
+                       placement: sd.Placement = "spiking", delta_threshold: float = sd.DEFAULT_DELTA_THRESHOLD,
+                       keep_static_from: float | None = None) -> Bundle:
     """The inpainter as one chip segment (its spiking stack) and one host segment (its CNN), format 3.
 
     ``photos`` (:func:`calibration_photos`): calibrate the stack's scales on
     :func:`calibration_frames` of them (:func:`neurodeploy.chip.calibration.calibrate`, the chip segment
     fed the frames / P), windows of a tile of at most :data:`CALIBRATION_TILE` pixels plus the halo;
-    the chosen scales then quantize the bundle's stack. The manifest's ``calibration`` records it.
-    Without photos the scales are static.
+    the chosen scales then quantize the bundle's stack. ``keep_static_from``: a layer whose static
+    scale reaches this spike F1 on them keeps it (the probe of the default conversion). The manifest's
+    ``calibration`` records it.
     """
     import nir
 
@@ -280,19 +300,16 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
     nir_graph, _, chip, halo = _stack_partition(model, tile)
     encoding, timesteps = config.encoding, config.timesteps
     entry = payload_entry(encoding == "poisson", "input")
-    calibrated, frames = None, None
-    if photos is None:
-        quantized = quantize_segment(chip.layers, entry.payload_max)
-    else:
-        # calibrated on the stack built for a small tile: a layer's fixed point depends on its weights and
-        # neuron only, and windows of the bundle's tile (128 px) took 5 GB for the shipped model
-        stride = config.spiking_stride
-        small = min(tile, max(stride, CALIBRATION_TILE // stride * stride))
-        _, small_result, small_chip, _ = _stack_partition(model, small)
-        frames = calibration_frames(photos, config, small + 2 * halo)
-        k = small_result.segments.index(small_chip)
-        calibrated = calibrate_on(small_result, frames / entry.payload_max, {k: entry.payload_max})
-        quantized = quantize_segment(chip.layers, entry.payload_max, [r.scale for r in calibrated.layers])
+    # calibrated on the stack built for a small tile: a layer's fixed point depends on its weights and
+    # neuron only, and windows of the bundle's tile (128 px) took 5 GB for the shipped model
+    stride = config.spiking_stride
+    small = min(tile, max(stride, CALIBRATION_TILE // stride * stride))
+    _, small_result, small_chip, _ = _stack_partition(model, small)
+    frames = calibration_frames(photos, config, small + 2 * halo)
+    k = small_result.segments.index(small_chip)
+    calibrated = calibrate_on(small_result, frames / entry.payload_max, {k: entry.payload_max},
+                              keep_static_from=keep_static_from)
+    quantized = quantize_segment(chip.layers, entry.payload_max, [r.scale for r in calibrated.layers])
     depth = len(quantized)
     host_state = {k: v.detach().cpu() for k, v in model.cnn.state_dict().items()}
     last = chip.layers[-1]
@@ -330,10 +347,7 @@ def _convert_inpainter(model: HybridInpainter, out_dir: str | os.PathLike[str], 
         save_torch({"format": bundle_format.HOST_FORMAT, "version": 1,
                     "model_config": config.to_dict(), "state_dict": host_state}, tmp / bundle_format.HOST_FILE)
         files = {name: sha256_file(tmp / name) for name in sorted(os.listdir(tmp))}
-        calibration = None
-        if calibrated is not None:
-            assert photos is not None and frames is not None
-            calibration = _photo_calibration_entry(photos, frames, calibrated)
+        calibration = _photo_calibration_entry(photos, frames, calibrated, keep_static_from)
         write_manifest(tmp, Manifest(
             format_version=bundle_format.FORMAT_VERSION,
             files=files,
@@ -381,8 +395,7 @@ def _sigma_delta_part(model: HybridInpainter, chip: Any, placement: sd.Placement
     count = sd.chip_host_layers(config, placement)
     if not count:
         return None, []
-    photos = [(p, read_image(p)) for p in builtin_paths("train")]
-    frames = calibration_frames(photos, config, sd.SD_CALIBRATION_WINDOW, sd.SD_CALIBRATION_TILES)
+    frames = calibration_frames(builtin_photos(), config, sd.SD_CALIBRATION_WINDOW, sd.SD_CALIBRATION_TILES)
     acts, sums = sd.calibrate_host_layers(model, sd.calibration_rates(model, frames), count)
     multiple = config.size_multiple
     block = -(-max(tile, sd.SD_HOST_BLOCK) // multiple) * multiple
@@ -394,12 +407,17 @@ def _sigma_delta_part(model: HybridInpainter, chip: Any, placement: sd.Placement
     return entry, layers
 
 
-def _photo_calibration_entry(photos: Sequence[tuple[Path, Any]], frames: Any, calibrated: Any) -> dict[str, Any]:
-    """The manifest's record of an inpainter's calibration: the photos and the windows cut from them, then as a
-    graph bundle's (:func:`calibration_record`)."""
+def _photo_calibration_entry(photos: Sequence[tuple[Path, Any]], frames: Any, calibrated: Any,
+                             keep_static_from: float | None) -> dict[str, Any]:
+    """The manifest's record of an inpainter's calibration: the photos and the windows cut from them, which
+    layers were searched, then as a graph bundle's (:func:`calibration_record`)."""
     folders = {p.parent for p, _ in photos}
+    probe = photos is builtin_photos()
     return calibration_record({
-        "file": folders.pop().name if len(folders) == 1 else "photos", "shape": list(frames.shape),
+        "file": "builtin training photos" if probe else folders.pop().name if len(folders) == 1 else "photos",
+        "shape": list(frames.shape),
+        "searched": "every layer" if keep_static_from is None else
+                    f"the layers whose static scale is below spike F1 {keep_static_from:g} on these windows",
         "images": [{"file": p.name, "sha256": sha256_file(p)} for p, _ in photos],
         "tiles": int(frames.shape[0]), "seed": CALIBRATION_SEED,
         "rule": "window i: photo i mod len(images), place and hole (data.random_mask, 5-25 %) from "

@@ -492,6 +492,8 @@ def host_halo(config: ModelConfig) -> int:
     return -(-host_receptive_radius(config) // multiple) * multiple
 
 
-# The shipped model's configuration (examples/configs/smooth_residual.json, examples/models/scnn_inpaint.pt):
-# a harmonic fill of the hole, the CNN adding a correction. `neurodeploy train` starts from it.
-SHIPPED_CONFIG = ModelConfig(hole_fill="smooth", residual=True, final_activation="none")
+# The shipped model's configuration (examples/configs/full_resolution_residual.json, examples/models/scnn_inpaint.pt):
+# a harmonic fill of the hole, the six layers at full resolution adding a correction. `neurodeploy train` starts
+# from it.
+SHIPPED_CONFIG = ModelConfig(hole_fill="smooth", residual=True, final_activation="none", cnn_strides=(1, 1, 1, 1, 1),
+                             cnn_dilations=(1, 1, 2, 4, 1))

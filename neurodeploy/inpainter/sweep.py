@@ -136,8 +136,8 @@ class SweepConfig:
     hw: tuple[str, ...] | None = None  # chip profiles to price (None: every shipped one)
     host: str = "gpu"
     batch_size: int = 8
-    lr: float = 2e-3
-    loss: str = "image"  # what training minimizes (neurodeploy.inpainter.train.training_loss)
+    lr: float = 5e-4
+    loss: str = "hole"  # what training minimizes (neurodeploy.inpainter.train.training_loss)
     crop: int = 128
     samples_per_epoch: int = 256
     eval_crop: int = 128

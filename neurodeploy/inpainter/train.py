@@ -127,7 +127,7 @@ class TrainConfig:
     out: str = "model.pt"
     epochs: int = 40
     batch_size: int = 8
-    lr: float = 2e-3
+    lr: float = 5e-4  # at 2e-3 the residual network's fourth layer dies (docs/BENCHMARKS.md section 23)
     crop: int = 128
     samples_per_epoch: int = 256
     seed: int = 0
@@ -137,7 +137,7 @@ class TrainConfig:
     val_crop: int = 128
     converge: ConvergenceRule | None = None  # train until converged; `epochs` is then its max_epochs
     val_data: str | None = None  # the validation photos: "builtin" or a folder; None: those of `data`
-    loss: str = "image"  # see training_loss
+    loss: str = "hole"  # see training_loss; "image" is the paper's
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

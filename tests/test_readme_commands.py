@@ -316,7 +316,7 @@ def test_readme_command_runs(workspace: Path, command: str) -> None:
     assert not missing, f"{command} did not write {missing}\n{run.stdout[-2000:]}"
     if command == "neurodeploy train --out model.pt":  # train's default is the shipped model's configuration
         config = torch.load(workspace / "model.pt", weights_only=True)["model_config"]
-        shipped = ModelConfig.from_json((ROOT / "examples/configs/smooth_residual.json").read_text())
+        shipped = ModelConfig.from_json((ROOT / "examples/configs/full_resolution_residual.json").read_text())
         assert ModelConfig.from_dict(dict(config)) == shipped
     if "--plan" in command:
         assert "nothing written" in run.stdout

@@ -101,9 +101,9 @@ SHRUNK = {
     "neurodeploy train --data ~/wallpapers --val-data builtin --out model.pt": _TINY_TRAIN,
     # the builtin validation photos, whole and in crops, deployed: the same protocol on three small photos
     "neurodeploy evaluate examples/models/scnn_inpaint.pt --json eval.json": " --data ~/LSDIR/train --crop 32",
-    "neurodeploy sweep --out sweep-out --config examples/configs/smooth_residual.json --until-converged "
-    "--min-epochs 10 --max-epochs 30 --crop 64 --samples-per-epoch 256 --seeds 2":
-        _TINY_SWEEP + " --min-epochs 2 --max-epochs 2",  # 38 min
+    "neurodeploy sweep --out sweep-out --config examples/configs/full_resolution_residual.json --epochs 32 "
+    "--crop 64 --samples-per-epoch 256 --seeds 2 --backend reference":
+        _TINY_SWEEP + " --epochs 1",  # 3 hours of one core
     "neurodeploy sweep --out sweep-smoke --epochs 2 --crop 64 --samples-per-epoch 128 --seeds 2":
         _TINY_SWEEP + " --epochs 1 --variants 1",  # the twin's comparison is the sweep's above
 }
@@ -122,8 +122,8 @@ PROMISES = {
     "neurodeploy convert net.nir -o net.bundle --dt 1e-4": ["net.bundle/manifest.json", "net.bundle/graph.nir"],
     "neurodeploy simulate scnn.bundle --image photos/ --mask masks/ -o out/ --skip-existing":
         ["out/a.png", "out/b.png", "out/c.png"],
-    "neurodeploy sweep --out sweep-out --config examples/configs/smooth_residual.json --until-converged "
-    "--min-epochs 10 --max-epochs 30 --crop 64 --samples-per-epoch 256 --seeds 2":
+    "neurodeploy sweep --out sweep-out --config examples/configs/full_resolution_residual.json --epochs 32 "
+    "--crop 64 --samples-per-epoch 256 --seeds 2 --backend reference":
         ["sweep-out/sweep.json", "sweep-out/sweep.png", "sweep-out/learning_curves.png", "sweep-out/report.html"],
     "neurodeploy sweep --out sweep-smoke --epochs 2 --crop 64 --samples-per-epoch 128 --seeds 2":
         ["sweep-smoke/sweep.json", "sweep-smoke/sweep.png", "sweep-smoke/learning_curves.png",
